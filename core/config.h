@@ -1,0 +1,139 @@
+// Typed run configuration: YAML (yaml-cpp) parsed into structs and validated before anything
+// is allocated.
+//
+// Keys follow DESIGN.md's schema (v1); extend it, never rename. `model.arch` is a preset for the
+// knobs below it: unset knobs take the preset's value, explicitly set ones win. Errors name the
+// file:line:col, the dotted key, the value found, what is valid, and a hint (for an unknown key,
+// the closest valid key). Dotted `--set key=value` overrides are applied to the YAML tree before
+// parsing, so they get the same type checks and their errors name the override.
+// A Config is a plain value: copy it, pass it, never keep it in a global.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessel {
+
+struct RunConfig {
+  std::string name = "tessel";
+  std::string out_dir = "runs/tessel";
+  uint64_t seed = 1234;
+  int64_t steps = 100;
+  int64_t log_every = 1;
+  int64_t eval_every = 0;    // 0: never during training
+  int64_t eval_batches = 4;  // micro-batches of data.val per evaluation
+  std::string device = "auto";  // auto | cpu | cuda
+  int threads = 0;              // CPU threads per rank; 0: all cores / local ranks
+};
+
+struct ModelConfig {
+  std::string arch = "gpt2";  // gpt2 | llama: preset for the knobs below
+  int64_t vocab_size = 50257;
+  int64_t seq_len = 1024;     // T: also the number of learned positions
+  int64_t layers = 12;        // L
+  int64_t d_model = 768;      // C
+  int64_t heads = 12;         // H
+  int64_t kv_heads = 12;      // grouped-query attention when < heads
+  int64_t ffn_dim = 3072;     // F
+  std::string norm = "layernorm";    // layernorm | rmsnorm
+  double norm_eps = 1e-5;
+  std::string activation = "gelu";   // gelu (tanh approximation) | swiglu
+  std::string position = "learned";  // learned | rope
+  double rope_theta = 10000.0;
+  bool bias = true;
+  bool tie_embeddings = true;
+  double init_std = 0.02;
+
+  int64_t head_dim() const { return d_model / heads; }  // D
+};
+
+struct ParallelConfig {
+  int64_t tp = 1;
+  int64_t pp = 1;
+  int64_t dp = 0;  // 0 means auto: world size / (tp * pp)
+  bool sequence_parallel = false;
+  std::string schedule = "1f1b";  // gpipe | 1f1b | interleaved
+  int64_t virtual_stages = 1;
+  int zero = 0;                      // 0 | 1 | 2
+  std::string recompute = "none";    // none | selective | full
+  double bucket_mb = 25.0;
+};
+
+struct BatchConfig {
+  int64_t global = 8;  // sequences per optimizer step, all data-parallel ranks together
+  int64_t micro = 8;   // sequences per micro-batch per data-parallel rank
+};
+
+struct PrecisionConfig {
+  std::string compute = "fp32";      // fp32 | bf16 | fp16
+  std::string loss_scale = "dynamic";  // dynamic | a number
+};
+
+struct OptimConfig {
+  double lr = 3e-4;
+  double min_lr = 0.0;
+  std::string schedule = "cosine";  // constant | linear | cosine | wsd
+  int64_t warmup_steps = 0;
+  int64_t decay_steps = 0;  // 0: run.steps - warmup (wsd: the final decay phase, default 20%)
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  double grad_clip = 1.0;  // 0: no clipping
+  int64_t max_skipped_steps = 5;  // consecutive non-finite steps before the run stops
+};
+
+struct DataSource {
+  std::string path;  // dataset prefix (PREFIX.bin/.idx) or llm.c shard file
+  double weight = 1.0;
+};
+
+struct DataConfig {
+  std::vector<DataSource> train;
+  std::string val;
+  std::string tokenizer = "bytes";  // bytes | gpt2
+  std::string tokenizer_dir;
+};
+
+struct CheckpointConfig {
+  std::string dir;  // empty: <run.out_dir>/checkpoints
+  int64_t every = 0;  // 0: only at the end of the run
+  int64_t keep = 3;
+  bool async = false;
+  std::string resume = "auto";  // auto | none | PATH
+};
+
+struct LoggingConfig {
+  bool jsonl = true;
+  bool tensorboard = true;
+};
+
+struct Config {
+  RunConfig run;
+  ModelConfig model;
+  ParallelConfig parallel;
+  BatchConfig batch;
+  PrecisionConfig precision;
+  OptimConfig optim;
+  DataConfig data;
+  CheckpointConfig checkpoint;
+  LoggingConfig logging;
+
+  std::string source;  // where it came from, for messages: a path or "<string>"
+};
+
+// Parses YAML text; `source` names it in errors. `overrides` are "dotted.key=value" strings.
+Config parse_config(const std::string& yaml_text, const std::string& source,
+                    const std::vector<std::string>& overrides = {});
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Checks the combinations that do not depend on the world size (heads by kv_heads, and so on).
+// parse_config calls it; it is public so that code building a Config by hand can too.
+void validate_config(const Config& config);
+
+// The resolved config as YAML, every key present: printed at start, stored in checkpoints,
+// and parse_config(to_yaml(c)) == c.
+std::string to_yaml(const Config& config);
+
+}  // namespace tessel

@@ -1,0 +1,1 @@
+// data/: token datasets, sampler, tokenizers, preparation.
