@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,11 @@ struct Config {
   LoggingConfig logging;
 
   std::string source;  // where it came from, for messages: a path or "<string>"
+  // Where each explicitly set key came from, by dotted key: "cfg.yaml:12:10" or
+  // "override 'optim.lr=1e-3'". Filled by parse_config so that validate_config can point at the
+  // line; keys absent here took their default or preset value. Not part of the config's value
+  // (to_yaml ignores it).
+  std::map<std::string, std::string> origins;
 };
 
 // Parses YAML text; `source` names it in errors. `overrides` are "dotted.key=value" strings.

@@ -1,3 +1,55 @@
-// The `tessel` command. Placeholder until the CLI lands.
+// `tessel`: the one command. Dispatches to the subcommands and is the only place that turns a
+// tessel::Error into an exit status.
 #include <cstdio>
-int main() { std::puts("tessel"); return 0; }
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "launch/commands.h"
+#include "launch/data_command.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: tessel COMMAND [ARGS]
+
+Commands:
+  train CONFIG [--set key=value ...]          train a model from a YAML config
+  data prepare --input FILE... --out PREFIX   turn text into a token dataset (.bin/.idx)
+  data inspect PATH                           describe a dataset or llm.c shard
+  generate CHECKPOINT --prompt TEXT           sample text (--tokens N --temperature T --seed S --top-k K)
+  eval CHECKPOINT [--data PREFIX]             validation loss as one JSON line (--batches N)
+  bench step CONFIG [--set ...]               time training steps, one JSON line (--steps N --warmup W)
+
+Configs: see configs/ and docs/configuration.md. Run `tessel COMMAND` without arguments for its usage.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    tessel::init_logging(0);
+    if (command == "train") return tessel::run_train_command(args);
+    if (command == "data") return tessel::run_data_command(args);
+    if (command == "generate") return tessel::run_generate_command(args);
+    if (command == "eval") return tessel::run_eval_command(args);
+    if (command == "bench") return tessel::run_bench_command(args);
+    std::fprintf(stderr, "tessel: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const tessel::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.message().c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

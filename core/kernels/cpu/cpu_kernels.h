@@ -1,0 +1,94 @@
+// The CPU backend: fp32 launchers for every op, forward and backward.
+//
+// A launcher takes raw pointers and sizes, nothing else: shape and dtype checks live in
+// core/ops.h, which dispatches here. Each op is one file in this folder. Conventions:
+//  - Row-major; N = B*T rows of width C unless said otherwise.
+//  - Parameter gradients (dweight, dbias, dwte, ...) ACCUMULATE (+=): micro-batches of one step
+//    and tied weights add into the same buffer, which the trainer zeroes once per step.
+//  - Input gradients are overwritten unless the name says `accumulate`, except the norms', which
+//    add into dinp because their input is the residual stream, whose gradient already holds the
+//    pass-through of the residual connection.
+//  - Reductions over rows use fixed-size row chunks combined in a fixed order, so results are
+//    bitwise identical whatever the number of OpenMP threads.
+// Threading: OpenMP inside each launcher; launchers must not be called concurrently on
+// overlapping outputs.
+#pragma once
+
+#include <cstdint>
+
+namespace tessel {
+namespace cpu {
+
+// ---- embedding: out[b,t,:] = wte[tokens[b,t],:] (+ wpe[t,:] when wpe is not null)
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
+                       int64_t B, int64_t T, int64_t C);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
+                        int64_t B, int64_t T, int64_t C);
+
+// ---- matmul with bias. How the weight is stored:
+//  kOutIn: [OC, K] (torch nn.Linear, LLaMA)     out = inp · Wᵀ + b
+//  kInOut: [K, OC] (GPT-2 Conv1D)               out = inp · W + b
+// `ldo` / `ldd` are the row strides of out / dout, so one projection can write into a column
+// block of a wider buffer (LLaMA's q, k and v land side by side like GPT-2's c_attn output).
+enum class WeightLayout { kOutIn, kInOut };
+void matmul_forward(float* out, int64_t ldo, const float* inp, const float* weight,
+                    const float* bias, int64_t N, int64_t K, int64_t OC, WeightLayout layout);
+// dinp (N, K) is overwritten, or added to when accumulate_dinp; dinp may be null.
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, int64_t ldd,
+                     const float* inp, const float* weight, int64_t N, int64_t K, int64_t OC,
+                     WeightLayout layout, bool accumulate_dinp);
+
+// ---- LayerNorm over the last dimension; mean and rstd (N) are saved for backward.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                       const float* weight, const float* bias, int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                        const float* inp, const float* weight, const float* mean,
+                        const float* rstd, int64_t N, int64_t C);
+
+// ---- RMSNorm: out = inp · rsqrt(mean(inp²) + eps) · weight; rstd (N) saved for backward.
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N,
+                     int64_t C, float eps);
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                      const float* weight, const float* rstd, int64_t N, int64_t C);
+
+// ---- GELU, tanh approximation (GPT-2's gelu_new), elementwise over n values.
+void gelu_forward(float* out, const float* inp, int64_t n);
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
+
+// ---- SwiGLU: inp (N, 2F) holds gate | up; out (N, F) = silu(gate) · up.
+void swiglu_forward(float* out, const float* inp, int64_t N, int64_t F);
+void swiglu_backward(float* dinp, const float* inp, const float* dout, int64_t N, int64_t F);
+
+// ---- Rotary position embedding, Hugging Face convention (element i rotates with i + D/2,
+// inv_freq = theta^(-2i/D)), in place on `heads` heads of width D at the start of each of
+// the B*T rows of x (row stride ld); row r has position r % T. Backward rotates the gradient
+// back (the inverse rotation), also in place.
+void rope_forward(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D,
+                  float theta);
+void rope_backward(float* dx, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D,
+                   float theta);
+
+// ---- Causal self-attention with grouped-query heads, flash-style: one query row at a time
+// against its keys, softmax statistics kept as one logsumexp per row, nothing T×T stored.
+// qkv (B*T, (H + 2*KV)*D) rows hold q (H heads) | k (KV heads) | v (KV heads); query head h
+// reads kv head h / (H/KV). out (B*T, H*D); lse (B, H, T) is saved for backward.
+void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T,
+                       int64_t H, int64_t KV, int64_t D);
+// dqkv (B*T, (H + 2*KV)*D) is overwritten.
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                        const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV,
+                        int64_t D);
+
+// ---- residual: out = a + b (out may alias a or b). Its backward is the identity on both inputs.
+void residual_forward(float* out, const float* a, const float* b, int64_t n);
+
+// ---- Fused classifier: logits = x · Wᵀ (W (V, C)), softmax and cross-entropy per row, and,
+// when dx is not null, the gradients of dloss · Σ losses: dx (N, C) overwritten, dweight (V, C)
+// accumulated. Rows are processed in chunks so at most a chunk of logits is ever alive.
+// losses (N) receives each row's loss. targets must be in [0, V).
+void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x,
+                                 const float* weight, const int32_t* targets, int64_t N,
+                                 int64_t C, int64_t V, float dloss);
+
+}  // namespace cpu
+}  // namespace tessel

@@ -1,0 +1,68 @@
+#include "core/model/parameters.h"
+
+#include "core/model/init_rng.h"
+
+namespace tessel {
+
+float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index) {
+  switch (spec.init) {
+    case InitKind::kOnes: return 1.0f;
+    case InitKind::kZeros: return 0.0f;
+    case InitKind::kNormal: return spec.init_std * normal_at(seed, spec.name, static_cast<uint64_t>(index));
+  }
+  return 0.0f;
+}
+
+ParameterStore::ParameterStore(std::vector<ParamSpec> specs) {
+  // Each parameter starts on a 16-element boundary so vectorized loops over one parameter
+  // start aligned; the padding is zero and never read as a parameter.
+  constexpr int64_t kAlign = 16;
+  for (auto& spec : specs) {
+    TESSEL_CHECK(index_.count(spec.name) == 0) << "parameter '" << spec.name << "' declared twice";
+    ParamEntry e;
+    e.numel = shape_numel(spec.shape);
+    e.offset = numel_;
+    e.spec = std::move(spec);
+    numel_ += (e.numel + kAlign - 1) / kAlign * kAlign;
+    index_[e.spec.name] = entries_.size();
+    entries_.push_back(std::move(e));
+  }
+  params_ = Tensor::zeros({numel_}, DType::F32);
+  grads_ = Tensor::zeros({numel_}, DType::F32);
+}
+
+const ParamEntry& ParameterStore::entry(const std::string& name) const {
+  auto it = index_.find(name);
+  TESSEL_CHECK(it != index_.end()) << "no parameter named '" << name << "'";
+  return entries_[it->second];
+}
+
+Tensor ParameterStore::param(const std::string& name) const {
+  const ParamEntry& e = entry(name);
+  return params_.view(e.offset, e.spec.shape);
+}
+
+Tensor ParameterStore::grad(const std::string& name) const {
+  const ParamEntry& e = entry(name);
+  return grads_.view(e.offset, e.spec.shape);
+}
+
+void ParameterStore::initialize(uint64_t seed) {
+  float* p = params_.data<float>();
+  for (const ParamEntry& e : entries_) {
+    const uint64_t name_hash = fnv1a64(e.spec.name);
+    float* dst = p + e.offset;
+    if (e.spec.init != InitKind::kNormal) {
+      for (int64_t i = 0; i < e.numel; ++i) dst[i] = initial_value(seed, e.spec, i);
+      continue;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < e.numel; ++i) {
+      dst[i] = e.spec.init_std * normal_at(seed, name_hash, static_cast<uint64_t>(i));
+    }
+  }
+}
+
+void ParameterStore::zero_grads() { grads_.fill_zero(); }
+
+}  // namespace tessel

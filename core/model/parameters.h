@@ -1,0 +1,65 @@
+// ParameterStore: every parameter of a rank in one flat fp32 buffer, gradients in a twin.
+//
+// Each parameter has a global name (its Hugging Face name), a global shape, and a shard spec:
+// the dimension tensor parallelism splits, or none. With tp = 1 the local shape is the global
+// shape. Because parameters are plain ranges of the flat buffers, gradient buckets, ZeRO
+// partitions and the fused optimizer all work on ranges, never on per-tensor lists.
+// Initialization is a pure function of (seed, name, global element index): see init_rng.h.
+// The store owns its buffers; tensors it hands out are views that share them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tessel {
+
+enum class InitKind { kNormal, kOnes, kZeros };
+
+struct ParamSpec {
+  std::string name;     // global Hugging Face name, e.g. "transformer.h.0.attn.c_attn.weight"
+  Shape shape;          // global shape
+  int shard_dim = -1;   // dimension split by tensor parallelism; -1: replicated
+  InitKind init = InitKind::kNormal;
+  float init_std = 0.02f;  // for kNormal
+  bool weight_decay = false;
+};
+
+struct ParamEntry {
+  ParamSpec spec;
+  int64_t offset = 0;  // first element in the flat buffers
+  int64_t numel = 0;
+};
+
+// The initial value of element `index` (row-major in the global shape) of a parameter.
+float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index);
+
+class ParameterStore {
+ public:
+  // Lays the parameters out in the given order; names must be unique.
+  explicit ParameterStore(std::vector<ParamSpec> specs);
+
+  const std::vector<ParamEntry>& entries() const { return entries_; }
+  bool has(const std::string& name) const { return index_.count(name) != 0; }
+  const ParamEntry& entry(const std::string& name) const;
+  Tensor param(const std::string& name) const;  // view with the parameter's shape
+  Tensor grad(const std::string& name) const;
+  const Tensor& params() const { return params_; }  // (numel)
+  const Tensor& grads() const { return grads_; }    // (numel)
+  int64_t numel() const { return numel_; }
+
+  void initialize(uint64_t seed);
+  void zero_grads();
+
+ private:
+  std::vector<ParamEntry> entries_;
+  std::unordered_map<std::string, size_t> index_;
+  int64_t numel_ = 0;
+  Tensor params_;
+  Tensor grads_;
+};
+
+}  // namespace tessel

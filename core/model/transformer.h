@@ -1,0 +1,69 @@
+// Transformer: the decoder-only language model (GPT-2 or LLaMA style), forward and backward.
+//
+// Owns the ParameterStore (weights + gradients, one flat buffer each) and the activation buffers
+// for one micro-batch of shape (B, T) fixed at construction. forward_backward() runs one
+// micro-batch end to end and ADDS its gradients into the store, scaled by `grad_scale` (the
+// trainer passes 1/accumulation_steps), so a step is: zero_grads, forward_backward per
+// micro-batch, optimizer. Recomputation `full` keeps only each block's input and recomputes the
+// block in backward; `none` keeps every block's cache. Not thread-safe: one step at a time.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/config.h"
+#include "core/model/block.h"
+
+namespace tessel {
+
+class Transformer {
+ public:
+  // recompute: "none" | "full" ("selective" is accepted and treated as none until the
+  // tensor-parallel work adds it).
+  Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
+              const std::string& recompute = "none");
+
+  const ModelConfig& config() const { return config_; }
+  ParameterStore& parameters() { return store_; }
+  const ParameterStore& parameters() const { return store_; }
+  int64_t micro_batch() const { return B_; }
+  int64_t seq_len() const { return T_; }
+
+  // tokens, targets: I32 (B, T). Returns the mean cross-entropy over the B·T positions; adds
+  // grad_scale · d(mean loss)/dθ into the gradients.
+  float forward_backward(const Tensor& tokens, const Tensor& targets, float grad_scale);
+  // The same loss without touching gradients.
+  float forward_loss(const Tensor& tokens, const Tensor& targets);
+  // Logits (V) of position `position` of sequence 0 (tokens past `position` do not matter:
+  // attention is causal). For generation.
+  std::vector<float> logits_at(const Tensor& tokens, int64_t position);
+
+  // Model FLOPs per token for training, 6·N + 6·L·T·C (llm.c's count; N = all parameters).
+  double flops_per_token() const;
+  int64_t num_parameters() const;  // without the flat-buffer padding
+
+ private:
+  void forward_blocks(const Tensor& tokens);
+  const Tensor& head_weight() const { return config_.tie_embeddings ? wte_ : lm_head_; }
+  const Tensor& head_grad() const { return config_.tie_embeddings ? dwte_ : dlm_head_; }
+
+  ModelConfig config_;
+  int64_t B_, T_;
+  bool recompute_full_;
+  ParameterStore store_;
+  std::vector<Block> blocks_;
+  Tensor wte_, dwte_;          // (V, C)
+  Tensor wpe_, dwpe_;          // (T, C), learned positions only
+  Tensor lm_head_, dlm_head_;  // (V, C), untied only
+  NormRef final_norm_;
+
+  std::vector<Tensor> residual_;   // L + 1 tensors (B·T, C): input of each block, then output
+  std::vector<BlockCache> caches_; // L caches, or 1 shared cache with full recomputation
+  BlockScratch scratch_;
+  Tensor final_ln_, final_mean_, final_rstd_;  // (B·T, C), (B·T), (B·T)
+  Tensor losses_;                              // (B·T)
+  Tensor dx_;                                  // (B·T, C) gradient of the residual stream
+  Tensor d_final_;                             // (B·T, C)
+};
+
+}  // namespace tessel

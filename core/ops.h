@@ -1,0 +1,68 @@
+// Ops: the tensor-level entry points that model code calls.
+//
+// Each op checks shapes, dtypes and devices, then dispatches to the backend's launcher
+// (core/kernels/cpu today; core/kernels/cuda joins by device). Semantics (what accumulates,
+// what is overwritten, layouts) are those documented in core/kernels/cpu/cpu_kernels.h.
+// Ops never allocate their outputs: callers own every buffer, which keeps memory explicit.
+// Shapes: x (N, C) with N = B*T rows; tokens (B, T) int32.
+#pragma once
+
+#include "core/kernels/cpu/cpu_kernels.h"
+#include "core/tensor.h"
+
+namespace tessel {
+namespace ops {
+
+using cpu::WeightLayout;
+
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
+                       const Tensor* wpe);
+void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
+                        const Tensor& tokens);
+
+// out may be a column block of a wider buffer: out_cols says where (first column and buffer
+// width); pass {} for a plain (N, OC) output.
+struct ColumnBlock {
+  int64_t first = 0;
+  int64_t width = 0;  // 0: the output is exactly (N, OC)
+};
+void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
+                    const Tensor* bias, WeightLayout layout, ColumnBlock block = {});
+void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias,
+                     const Tensor& dout, const Tensor& inp, const Tensor& weight,
+                     WeightLayout layout, bool accumulate_dinp, ColumnBlock block = {});
+
+void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                       const Tensor& inp, const Tensor& weight, const Tensor& bias, float eps);
+void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
+                        const Tensor& dout, const Tensor& inp, const Tensor& weight,
+                        const Tensor& mean, const Tensor& rstd);
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp,
+                     const Tensor& weight, float eps);
+void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
+                      const Tensor& inp, const Tensor& weight, const Tensor& rstd);
+
+void gelu_forward(const Tensor& out, const Tensor& inp);
+void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout);
+void swiglu_forward(const Tensor& out, const Tensor& inp);
+void swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout);
+
+// qkv (B*T, (H + 2*KV)*D): rotates the q and k heads in place.
+void rope_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, int64_t KV, float theta);
+void rope_backward(const Tensor& dqkv, int64_t B, int64_t T, int64_t H, int64_t KV, float theta);
+
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B,
+                       int64_t T, int64_t H, int64_t KV);
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
+                        const Tensor& out, const Tensor& lse, int64_t B, int64_t T, int64_t H,
+                        int64_t KV);
+
+void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b);
+
+// losses (N); dx and dweight may both be null (evaluation only).
+void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
+                                 const Tensor& x, const Tensor& weight, const Tensor& targets,
+                                 float dloss);
+
+}  // namespace ops
+}  // namespace tessel

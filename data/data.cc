@@ -1,1 +1,0 @@
-// data/: token datasets, sampler, tokenizers, preparation.

@@ -1,0 +1,236 @@
+// Corpus preparation; see prepare.h.
+#include "data/prepare.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <utility>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "data/byte_tokenizer.h"
+#include "data/hash.h"
+#include "data/indexed_dataset.h"
+#include "data/json_text.h"
+#include "core/io/file.h"
+
+namespace tessel {
+namespace {
+
+constexpr int64_t kProgressEveryBytes = int64_t{16} << 20;
+constexpr size_t kReadChunk = size_t{1} << 20;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_blank(const std::string& s) {
+  for (char c : s) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+  }
+  return true;
+}
+
+// Routes documents to the train/val writers, holding back the last one so that its side can be
+// adjusted at the end (see prepare.h).
+class DocumentRouter {
+ public:
+  DocumentRouter(const PrepareOptions& options, PrepareSummary* summary)
+      : options_(options), summary_(summary) {
+    summary_->train_prefix = options.out_prefix + "_train";
+    train_ = std::make_unique<IndexedDatasetWriter>(summary_->train_prefix, DType::U16);
+    if (options.val_fraction > 0) {
+      summary_->val_prefix = options.out_prefix + "_val";
+      val_ = std::make_unique<IndexedDatasetWriter>(summary_->val_prefix, DType::U16);
+    }
+  }
+
+  // Tokenizes one document; empty ones are skipped and counted.
+  void add(const std::string& text) {
+    if (text.empty()) {
+      ++summary_->skipped_documents;
+      return;
+    }
+    if (has_pending_) write(pending_, pending_to_val_);
+    pending_.clear();
+    ByteTokenizer::encode_append(text, &pending_);
+    pending_.push_back(ByteTokenizer::kEndOfText);
+    pending_to_val_ = val_ != nullptr && prepare_goes_to_val(options_.seed, ordinal_, options_.val_fraction);
+    has_pending_ = true;
+    ++ordinal_;
+    seen_tokens_ += static_cast<int64_t>(pending_.size());
+  }
+
+  int64_t documents() const { return ordinal_; }
+  int64_t tokens() const { return seen_tokens_; }
+
+  void finish() {
+    TESSEL_CHECK(has_pending_)
+        << "no documents found in the " << options_.inputs.size() << " input(s) (all "
+        << summary_->skipped_documents << " were empty); hint: check the inputs, and that "
+        << ".jsonl records have a non-empty \"text\" field";
+    bool to_val = pending_to_val_;
+    if (val_ != nullptr && ordinal_ >= 2) {
+      if (summary_->val_documents == 0) to_val = true;
+      if (summary_->train_documents == 0) to_val = false;
+    } else {
+      to_val = false;  // a single document always trains
+    }
+    write(pending_, to_val);
+    train_->finish();
+    summary_->output_files.push_back(summary_->train_prefix + ".bin");
+    summary_->output_files.push_back(summary_->train_prefix + ".idx");
+    if (val_ != nullptr) {
+      val_->finish();
+      summary_->output_files.push_back(summary_->val_prefix + ".bin");
+      summary_->output_files.push_back(summary_->val_prefix + ".idx");
+    }
+  }
+
+ private:
+  void write(const std::vector<int32_t>& tokens, bool to_val) {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    (to_val ? val_ : train_)->add_document(tokens);
+    (to_val ? summary_->val_documents : summary_->train_documents) += 1;
+    (to_val ? summary_->val_tokens : summary_->train_tokens) += n;
+    summary_->documents += 1;
+    summary_->tokens += n;
+  }
+
+  const PrepareOptions& options_;
+  PrepareSummary* summary_;
+  std::unique_ptr<IndexedDatasetWriter> train_;
+  std::unique_ptr<IndexedDatasetWriter> val_;
+  std::vector<int32_t> pending_;
+  bool pending_to_val_ = false;
+  bool has_pending_ = false;
+  int64_t ordinal_ = 0;
+  int64_t seen_tokens_ = 0;
+};
+
+class ProgressReporter {
+ public:
+  ProgressReporter(const PrepareProgressFn& fn, int64_t total_bytes) : fn_(fn) {
+    state_.total_bytes = total_bytes;
+  }
+  void advance(int64_t bytes, const DocumentRouter& router, bool force = false) {
+    state_.bytes_read += bytes;
+    if (!fn_ || (!force && state_.bytes_read < next_report_)) return;
+    next_report_ = state_.bytes_read + kProgressEveryBytes;
+    state_.documents = router.documents();
+    state_.tokens = router.tokens();
+    fn_(state_);
+  }
+  void set_input(const std::string& input) { state_.input = input; }
+  int64_t bytes_read() const { return state_.bytes_read; }
+
+ private:
+  const PrepareProgressFn& fn_;
+  PrepareProgress state_;
+  int64_t next_report_ = kProgressEveryBytes;
+};
+
+std::ifstream open_input(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  TESSEL_CHECK(in.is_open()) << "cannot open input '" << path << "'";
+  return in;
+}
+
+void read_whole_file(const std::string& path, DocumentRouter* router, ProgressReporter* progress) {
+  std::ifstream in = open_input(path);
+  std::string text;
+  std::string chunk(kReadChunk, '\0');
+  while (in) {
+    in.read(&chunk[0], static_cast<std::streamsize>(chunk.size()));
+    const std::streamsize got = in.gcount();
+    if (got <= 0) break;
+    text.append(chunk.data(), static_cast<size_t>(got));
+    progress->advance(got, *router);
+  }
+  TESSEL_CHECK(!in.bad()) << "error reading input '" << path << "'";
+  router->add(text);
+}
+
+void read_lines(const std::string& path, bool jsonl, DocumentRouter* router,
+                ProgressReporter* progress) {
+  std::ifstream in = open_input(path);
+  std::string line, text;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    progress->advance(static_cast<int64_t>(line.size()) + 1, *router);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!jsonl) {
+      router->add(line);  // an empty line is skipped (and counted) by the router
+      continue;
+    }
+    if (is_blank(line)) continue;
+    const std::string where = path + ":" + std::to_string(line_number);
+    TESSEL_CHECK(json_string_field(line, "text", where, &text))
+        << where << ": the JSON object has no \"text\" field; expected {\"text\": \"...\", ...} "
+        << "on every line of a .jsonl input";
+    router->add(text);
+  }
+  TESSEL_CHECK(!in.bad()) << "error reading input '" << path << "'";
+}
+
+void check_options(const PrepareOptions& o) {
+  TESSEL_CHECK(!o.inputs.empty()) << "data prepare: no inputs; hint: pass --input FILE...";
+  TESSEL_CHECK(!o.out_prefix.empty()) << "data prepare: no output prefix; hint: pass --out PREFIX";
+  if (o.tokenizer == "gpt2") {
+    TESSEL_FAIL() << "data prepare: tokenizer 'gpt2' is not available yet; hint: use "
+                  << "--tokenizer bytes (byte-level, vocab 257)";
+  }
+  TESSEL_CHECK(o.tokenizer == "bytes") << "data prepare: unknown tokenizer '" << o.tokenizer
+                                       << "'; expected 'bytes' (or 'gpt2', once available)";
+  TESSEL_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction < 1)
+      << "data prepare: val_fraction is " << o.val_fraction << "; expected a number in [0, 1)";
+  for (const std::string& input : o.inputs) {
+    TESSEL_CHECK(path_exists(input))
+        << "data prepare: input '" << input << "' does not exist; hint: "
+        << "check the path (inputs are .txt files or .jsonl with a \"text\" field per line)";
+  }
+}
+
+int64_t file_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  return in ? static_cast<int64_t>(in.tellg()) : 0;
+}
+
+}  // namespace
+
+bool prepare_goes_to_val(uint64_t seed, int64_t ordinal, double val_fraction) {
+  return hash_to_unit(hash_combine(seed, static_cast<uint64_t>(ordinal))) < val_fraction;
+}
+
+PrepareSummary prepare_dataset(const PrepareOptions& options, const PrepareProgressFn& progress) {
+  check_options(options);
+  const auto start = std::chrono::steady_clock::now();
+  int64_t total_bytes = 0;
+  for (const std::string& input : options.inputs) total_bytes += file_size(input);
+
+  PrepareSummary summary;
+  DocumentRouter router(options, &summary);
+  ProgressReporter reporter(progress, total_bytes);
+  for (const std::string& input : options.inputs) {
+    reporter.set_input(input);
+    if (ends_with(input, ".jsonl")) {
+      read_lines(input, /*jsonl=*/true, &router, &reporter);
+    } else if (options.split_lines) {
+      read_lines(input, /*jsonl=*/false, &router, &reporter);
+    } else {
+      read_whole_file(input, &router, &reporter);
+    }
+    reporter.advance(0, router, /*force=*/true);
+  }
+  router.finish();
+  // getline counts a newline the last line may not have; report what the files hold.
+  summary.bytes_read = std::min(reporter.bytes_read(), total_bytes);
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace tessel

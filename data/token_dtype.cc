@@ -1,0 +1,121 @@
+// Token element types; see token_dtype.h.
+#include "data/token_dtype.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace tessel {
+namespace {
+
+template <typename T>
+T load(const uint8_t* src, int64_t i) {
+  T v;
+  std::memcpy(&v, src + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+  return v;
+}
+
+// Integer types: range check against int32 limits.
+template <typename T>
+int64_t convert_int(const uint8_t* src, int64_t count, int32_t* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    T v = load<T>(src, i);
+    if constexpr (std::numeric_limits<T>::is_signed && sizeof(T) <= 4) {
+      out[i] = static_cast<int32_t>(v);
+    } else if constexpr (!std::numeric_limits<T>::is_signed && sizeof(T) < 4) {
+      out[i] = static_cast<int32_t>(v);
+    } else if constexpr (std::numeric_limits<T>::is_signed) {
+      if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
+        return i;
+      }
+      out[i] = static_cast<int32_t>(v);
+    } else {
+      if (v > static_cast<T>(std::numeric_limits<int32_t>::max())) return i;
+      out[i] = static_cast<int32_t>(v);
+    }
+  }
+  return -1;
+}
+
+// Float types: Megatron allows f32/f64 token files; a value must be an exact integer.
+template <typename T>
+int64_t convert_float(const uint8_t* src, int64_t count, int32_t* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    T v = load<T>(src, i);
+    if (!(v >= -2147483648.0 && v <= 2147483647.0) || std::trunc(v) != v) return i;
+    out[i] = static_cast<int32_t>(v);
+  }
+  return -1;
+}
+
+}  // namespace
+
+size_t token_dtype_size(TokenDType dtype) {
+  switch (dtype) {
+    case TokenDType::U8:
+    case TokenDType::I8: return 1;
+    case TokenDType::I16:
+    case TokenDType::U16: return 2;
+    case TokenDType::I32:
+    case TokenDType::U32:
+    case TokenDType::F32: return 4;
+    case TokenDType::I64:
+    case TokenDType::F64: return 8;
+  }
+  TESSEL_FAIL() << "invalid TokenDType " << static_cast<int>(dtype);
+}
+
+const char* token_dtype_name(TokenDType dtype) {
+  switch (dtype) {
+    case TokenDType::U8: return "u8";
+    case TokenDType::I8: return "i8";
+    case TokenDType::I16: return "i16";
+    case TokenDType::U16: return "u16";
+    case TokenDType::I32: return "i32";
+    case TokenDType::U32: return "u32";
+    case TokenDType::I64: return "i64";
+    case TokenDType::F32: return "f32";
+    case TokenDType::F64: return "f64";
+  }
+  return "invalid";
+}
+
+int64_t convert_tokens_to_int32(const uint8_t* src, TokenDType dtype, int64_t count,
+                                int32_t* out) {
+  switch (dtype) {
+    case TokenDType::U8: return convert_int<uint8_t>(src, count, out);
+    case TokenDType::I8: return convert_int<int8_t>(src, count, out);
+    case TokenDType::I16: return convert_int<int16_t>(src, count, out);
+    case TokenDType::U16: return convert_int<uint16_t>(src, count, out);
+    case TokenDType::I32:
+      std::memcpy(out, src, static_cast<size_t>(count) * 4);
+      return -1;
+    case TokenDType::U32: return convert_int<uint32_t>(src, count, out);
+    case TokenDType::I64: return convert_int<int64_t>(src, count, out);
+    case TokenDType::F32: return convert_float<float>(src, count, out);
+    case TokenDType::F64: return convert_float<double>(src, count, out);
+  }
+  TESSEL_FAIL() << "invalid TokenDType " << static_cast<int>(dtype);
+}
+
+std::string token_value_string(const uint8_t* src, TokenDType dtype, int64_t i) {
+  std::ostringstream s;
+  s.precision(17);
+  switch (dtype) {
+    case TokenDType::U8: s << static_cast<int>(load<uint8_t>(src, i)); break;
+    case TokenDType::I8: s << static_cast<int>(load<int8_t>(src, i)); break;
+    case TokenDType::I16: s << load<int16_t>(src, i); break;
+    case TokenDType::U16: s << load<uint16_t>(src, i); break;
+    case TokenDType::I32: s << load<int32_t>(src, i); break;
+    case TokenDType::U32: s << load<uint32_t>(src, i); break;
+    case TokenDType::I64: s << load<int64_t>(src, i); break;
+    case TokenDType::F32: s << load<float>(src, i); break;
+    case TokenDType::F64: s << load<double>(src, i); break;
+  }
+  return s.str();
+}
+
+}  // namespace tessel

@@ -1,0 +1,29 @@
+// TokenDType: the element types token files store, and their conversion to int32 token ids.
+//
+// Token files use more types than tensors do: Megatron's .bin may hold any of its eight dtype
+// codes (u8, i8, i16, i32, i64, f64, f32, u16) and llm.c's LLaMA-3 shards hold u32. Readers hand
+// tokens to the rest of Tessel as int32 only, so each value must be an integer that fits in
+// int32; conversion reports the first one that does not. Pure functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tessel {
+
+enum class TokenDType : uint8_t { U8, I8, I16, U16, I32, U32, I64, F32, F64 };
+
+size_t token_dtype_size(TokenDType dtype);
+// Lower-case short names: "u8", "i8", "i16", "u16", "i32", "u32", "i64", "f32", "f64".
+const char* token_dtype_name(TokenDType dtype);
+
+// Converts `count` little-endian values of `dtype` at `src` (no alignment needed) into `out`.
+// Returns -1 when all converted, else the index of the first value that is not an integer in
+// int32 range (out[0..index) are then filled, the rest unspecified).
+int64_t convert_tokens_to_int32(const uint8_t* src, TokenDType dtype, int64_t count, int32_t* out);
+
+// The stored value at index `i`, printed exactly (for error messages).
+std::string token_value_string(const uint8_t* src, TokenDType dtype, int64_t i);
+
+}  // namespace tessel

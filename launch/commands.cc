@@ -1,0 +1,180 @@
+#include "launch/commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "core/checkpoint.h"
+#include "core/io/json.h"
+#include "core/model/init_rng.h"
+#include "data/byte_tokenizer.h"
+#include "launch/cli_args.h"
+#include "launch/train_step.h"
+#include "launch/trainer.h"
+
+namespace tessel {
+namespace {
+
+// The config a checkpoint was trained with, the model it holds loaded into `model`.
+Config checkpoint_config(const std::string& step_dir) {
+  const CheckpointInfo info = read_checkpoint_info(step_dir);
+  return parse_config(info.config_yaml, step_dir + "/state.safetensors[config]");
+}
+
+void expect_byte_tokenizer(const Config& c) {
+  TESSEL_CHECK(c.data.tokenizer == "bytes")
+      << "data.tokenizer=" << c.data.tokenizer << ": text generation supports the byte tokenizer "
+      << "in this build";
+}
+
+}  // namespace
+
+int run_train_command(const std::vector<std::string>& args) {
+  const ParsedArgs a = parse_args(args, "tessel train", {});
+  TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel train CONFIG [--set key=value ...]";
+  const Config config = load_config(a.positional[0], a.overrides);
+  spdlog::info("config {} resolved:\n{}", config.source, to_yaml(config));
+  Trainer trainer(config);
+  const TrainSummary s = trainer.run();
+  spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
+               s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
+  return 0;
+}
+
+int run_generate_command(const std::vector<std::string>& args) {
+  const ParsedArgs a = parse_args(args, "tessel generate",
+                                  {"--prompt", "--tokens", "--temperature", "--seed", "--top-k", "--threads"});
+  TESSEL_CHECK(a.positional.size() == 1)
+      << "usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]";
+  const std::string dir = resolve_checkpoint(a.positional[0]);
+  const Config config = checkpoint_config(dir);
+  expect_byte_tokenizer(config);
+  configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads)));
+  const int64_t n_new = a.get_int("--tokens", 200);
+  const double temperature = a.get_double("--temperature", 0.8);
+  const uint64_t seed = static_cast<uint64_t>(a.get_int("--seed", 0));
+  const int64_t top_k = a.get_int("--top-k", 0);
+  TESSEL_CHECK(n_new >= 0 && temperature >= 0) << "--tokens and --temperature must be non-negative";
+
+  const int64_t T = config.model.seq_len, V = config.model.vocab_size;
+  Transformer model(config.model, 1, T);
+  load_checkpoint(dir, model.parameters(), nullptr, nullptr);
+  std::vector<int32_t> ids = ByteTokenizer::encode(a.get("--prompt", ""));
+  if (ids.empty()) ids.push_back(ByteTokenizer::kEndOfText);
+  const uint64_t stream = fnv1a64("generate");
+  Tensor tokens = Tensor::zeros({1, T}, DType::I32);
+  std::string generated;
+  for (int64_t i = 0; i < n_new; ++i) {
+    // The last T tokens are the context; positions after it are zeros that causal attention
+    // never lets the context see.
+    const size_t ctx = std::min<size_t>(ids.size(), static_cast<size_t>(T));
+    std::copy(ids.end() - static_cast<int64_t>(ctx), ids.end(), tokens.data<int32_t>());
+    std::vector<float> logits = model.logits_at(tokens, static_cast<int64_t>(ctx) - 1);
+    int32_t next = 0;
+    if (temperature == 0) {
+      next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    } else {
+      float cutoff = -INFINITY;
+      if (top_k > 0 && top_k < V) {
+        std::vector<float> sorted = logits;
+        std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<float>());
+        cutoff = sorted[static_cast<size_t>(top_k - 1)];
+      }
+      const float m = *std::max_element(logits.begin(), logits.end());
+      double sum = 0;
+      std::vector<double> p(static_cast<size_t>(V));
+      for (int64_t v = 0; v < V; ++v) {
+        p[static_cast<size_t>(v)] = logits[static_cast<size_t>(v)] < cutoff ? 0.0 : std::exp((logits[static_cast<size_t>(v)] - m) / temperature);
+        sum += p[static_cast<size_t>(v)];
+      }
+      double u = uniform_at(seed, stream, static_cast<uint64_t>(i)) * sum;
+      for (next = 0; next < V - 1; ++next) {
+        u -= p[static_cast<size_t>(next)];
+        if (u < 0) break;
+      }
+    }
+    if (next == ByteTokenizer::kEndOfText) break;
+    ids.push_back(next);
+    generated += ByteTokenizer::decode(&next, 1, ByteTokenizer::InvalidIds::kReplace);
+  }
+  std::cout << a.get("--prompt", "") << generated << std::endl;
+  return 0;
+}
+
+int run_eval_command(const std::vector<std::string>& args) {
+  const ParsedArgs a = parse_args(args, "tessel eval", {"--data", "--batches", "--threads"});
+  TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel eval CHECKPOINT [--data PREFIX] [--batches N]";
+  const std::string dir = resolve_checkpoint(a.positional[0]);
+  Config config = checkpoint_config(dir);
+  if (a.has("--data")) config.data.val = a.get("--data", "");
+  TESSEL_CHECK(!config.data.val.empty())
+      << "the checkpoint's config has no data.val; hint: pass --data PREFIX";
+  configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads)));
+  const int64_t batches = a.get_int("--batches", config.run.eval_batches);
+  TESSEL_CHECK(batches > 0) << "--batches must be positive, got " << batches;
+  const int64_t B = config.batch.micro, T = config.model.seq_len;
+  Transformer model(config.model, B, T);
+  const CheckpointInfo info = load_checkpoint(dir, model.parameters(), nullptr, nullptr);
+  auto sampler = make_sampler({{config.data.val, 1.0}}, T, config.run.seed, config.model.vocab_size);
+  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
+  double total = 0;
+  for (int64_t k = 0; k < batches; ++k) {
+    fill_micro_batch(*sampler, static_cast<uint64_t>(k * B), tokens, targets);
+    total += model.forward_loss(tokens, targets);
+  }
+  const double loss = total / static_cast<double>(batches);
+  std::printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"batches\": %lld, \"tokens\": %lld, \"step\": %lld, \"data\": %s}\n",
+              loss, std::exp(loss), static_cast<long long>(batches), static_cast<long long>(batches * B * T),
+              static_cast<long long>(info.state.step), json_quote(config.data.val).c_str());
+  return 0;
+}
+
+int run_bench_command(const std::vector<std::string>& args) {
+  TESSEL_CHECK(!args.empty() && args[0] == "step")
+      << "usage: tessel bench step CONFIG [--set key=value ...] [--steps N] [--warmup W]";
+  const ParsedArgs a = parse_args(std::vector<std::string>(args.begin() + 1, args.end()),
+                                  "tessel bench step", {"--steps", "--warmup"});
+  TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel bench step CONFIG [--set ...] [--steps N] [--warmup W]";
+  Config config = load_config(a.positional[0], a.overrides);
+  const int64_t steps = a.get_int("--steps", 5), warmup = a.get_int("--warmup", 2);
+  TESSEL_CHECK(steps > 0 && warmup >= 0) << "--steps must be positive and --warmup non-negative";
+  const int threads = configure_threads(config.run.threads);
+  const int64_t T = config.model.seq_len, V = config.model.vocab_size;
+  Transformer model(config.model, config.batch.micro, T, config.parallel.recompute);
+  model.parameters().initialize(config.run.seed);
+  TrainStep step(config, model);
+  // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
+  const uint64_t stream = fnv1a64("bench.tokens");
+  auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+    for (int64_t i = 0; i < tokens.numel(); ++i) {
+      const uint64_t k = first * static_cast<uint64_t>(T) + static_cast<uint64_t>(i);
+      tokens.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k) * static_cast<double>(V));
+      targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k + 1) * static_cast<double>(V));
+    }
+  };
+  std::vector<double> times;
+  StepResult r;
+  for (int64_t i = 0; i < warmup + steps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    r = step.run(i, fill);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= warmup) times.push_back(dt);
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times.size() % 2 ? times[times.size() / 2]
+                                         : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
+  const double tokens = static_cast<double>(config.batch.global * T);
+  std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"threads\": %d, \"params\": %lld, "
+              "\"batch\": %lld, \"seq_len\": %lld, \"ms_per_step\": %.3f, \"tokens_per_s\": %.1f, "
+              "\"tflops\": %.4f, \"loss\": %.4f, \"flops_formula\": \"6N+6LTC\"}\n",
+              json_quote(config.source).c_str(), threads, static_cast<long long>(model.num_parameters()),
+              static_cast<long long>(config.batch.global), static_cast<long long>(T), median * 1000,
+              tokens / median, model.flops_per_token() * tokens / median / 1e12, r.loss);
+  return 0;
+}
+
+}  // namespace tessel

@@ -1,0 +1,186 @@
+// `tessel data prepare|inspect`; see data_command.h.
+#include "launch/data_command.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "core/error.h"
+#include "data/inspect.h"
+#include "data/prepare.h"
+#include "data/token_source.h"
+
+namespace tessel {
+namespace {
+
+constexpr int64_t kDefaultInspectTokens = 32;
+constexpr int64_t kProgressMinBytes = int64_t{64} << 20;
+
+// Splits "--flag=value" into flag and value; other arguments pass through unchanged.
+std::vector<std::string> split_equals(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const std::string& a : args) {
+    const size_t eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      out.push_back(a.substr(0, eq));
+      out.push_back(a.substr(eq + 1));
+    } else {
+      out.push_back(a);
+    }
+  }
+  return out;
+}
+
+class ArgReader {
+ public:
+  ArgReader(std::vector<std::string> args, const char* command)
+      : args_(std::move(args)), command_(command) {}
+
+  bool done() const { return pos_ >= args_.size(); }
+  const std::string& next() { return args_[pos_++]; }
+  bool next_is_value() const { return !done() && args_[pos_].rfind("--", 0) != 0; }
+
+  std::string value(const std::string& flag) {
+    TESSEL_CHECK(next_is_value()) << "tessel data " << command_ << ": " << flag
+                                  << " needs a value\n" << data_command_usage();
+    return next();
+  }
+  double number(const std::string& flag) {
+    const std::string v = value(flag);
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(v.c_str(), &end);
+    TESSEL_CHECK(!v.empty() && *end == '\0' && errno == 0)
+        << "tessel data " << command_ << ": " << flag << " expects a number, got '" << v << "'";
+    return x;
+  }
+  uint64_t unsigned_integer(const std::string& flag) {
+    const std::string v = value(flag);
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+    TESSEL_CHECK(!v.empty() && v[0] != '-' && *end == '\0' && errno == 0)
+        << "tessel data " << command_ << ": " << flag << " expects a non-negative integer, got '"
+        << v << "'";
+    return x;
+  }
+  [[noreturn]] void unknown(const std::string& arg) const {
+    TESSEL_FAIL() << "tessel data " << command_ << ": unexpected argument '" << arg << "'\n"
+                  << data_command_usage();
+  }
+
+ private:
+  std::vector<std::string> args_;
+  const char* command_;
+  size_t pos_ = 0;
+};
+
+std::string megabytes(int64_t bytes) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << static_cast<double>(bytes) / 1e6 << " MB";
+  return s.str();
+}
+
+int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
+  ArgReader r(split_equals(args), "prepare");
+  PrepareOptions options;
+  while (!r.done()) {
+    const std::string flag = r.next();
+    if (flag == "--input") {
+      TESSEL_CHECK(r.next_is_value()) << "tessel data prepare: --input needs at least one file\n"
+                                      << data_command_usage();
+      while (r.next_is_value()) options.inputs.push_back(r.next());
+    } else if (flag == "--tokenizer") {
+      options.tokenizer = r.value(flag);
+    } else if (flag == "--out") {
+      options.out_prefix = r.value(flag);
+    } else if (flag == "--val-fraction") {
+      options.val_fraction = r.number(flag);
+    } else if (flag == "--split-lines") {
+      options.split_lines = true;
+    } else if (flag == "--seed") {
+      options.seed = r.unsigned_integer(flag);
+    } else {
+      r.unknown(flag);
+    }
+  }
+  TESSEL_CHECK(!options.inputs.empty()) << "tessel data prepare: missing --input FILE...\n"
+                                        << data_command_usage();
+  TESSEL_CHECK(!options.out_prefix.empty()) << "tessel data prepare: missing --out PREFIX\n"
+                                            << data_command_usage();
+  const PrepareSummary s = prepare_dataset(options, [&out](const PrepareProgress& p) {
+    if (p.total_bytes < kProgressMinBytes) return;  // small jobs: the summary says enough
+    out << "  read " << megabytes(p.bytes_read) << " of " << megabytes(p.total_bytes) << ", "
+        << p.documents << " documents (" << p.input << ")" << std::endl;
+  });
+  const double mb_per_s = s.seconds > 0 ? static_cast<double>(s.bytes_read) / 1e6 / s.seconds : 0;
+  out << "prepared " << s.documents << " documents, " << s.tokens << " tokens from "
+      << megabytes(s.bytes_read) << " in " << std::fixed << std::setprecision(2) << s.seconds
+      << " s (" << mb_per_s << " MB/s)";
+  if (s.skipped_documents > 0) out << "; skipped " << s.skipped_documents << " empty documents";
+  out << "\n";
+  out << "  train: " << s.train_documents << " documents, " << s.train_tokens << " tokens -> "
+      << s.train_prefix << ".{bin,idx}\n";
+  if (!s.val_prefix.empty()) {
+    out << "  val:   " << s.val_documents << " documents, " << s.val_tokens << " tokens -> "
+        << s.val_prefix << ".{bin,idx}\n";
+  }
+  out << "  tokenizer: " << options.tokenizer << ", dtype u16\n";
+  return 0;
+}
+
+int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
+  ArgReader r(split_equals(args), "inspect");
+  std::string path;
+  int64_t show = kDefaultInspectTokens;
+  while (!r.done()) {
+    const std::string arg = r.next();
+    if (arg == "--tokens") {
+      show = static_cast<int64_t>(r.unsigned_integer(arg));
+    } else if (arg.rfind("--", 0) != 0 && path.empty()) {
+      path = arg;
+    } else {
+      r.unknown(arg);
+    }
+  }
+  TESSEL_CHECK(!path.empty()) << "tessel data inspect: missing PATH\n" << data_command_usage();
+  out << describe_token_source(*open_token_source(path), show);
+  return 0;
+}
+
+}  // namespace
+
+const char* data_command_usage() {
+  return "usage:\n"
+         "  tessel data prepare --input FILE... --tokenizer bytes --out PREFIX\n"
+         "                      [--val-fraction F] [--split-lines] [--seed S]\n"
+         "      .txt inputs: one document per file (per non-empty line with --split-lines);\n"
+         "      .jsonl inputs: one document per line, its \"text\" field.\n"
+         "      Writes PREFIX_train.{bin,idx} (and PREFIX_val.{bin,idx} when F > 0).\n"
+         "  tessel data inspect PATH [--tokens N]\n"
+         "      PATH: a Megatron prefix (PATH.idx + PATH.bin) or an llm.c shard .bin.";
+}
+
+int run_data_command(const std::vector<std::string>& args) {
+  return run_data_command(args, std::cout);
+}
+
+int run_data_command(const std::vector<std::string>& args, std::ostream& out) {
+  TESSEL_CHECK(!args.empty()) << "tessel data: missing subcommand (prepare or inspect)\n"
+                              << data_command_usage();
+  const std::string& sub = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (sub == "prepare") return run_prepare(rest, out);
+  if (sub == "inspect") return run_inspect(rest, out);
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    out << data_command_usage() << "\n";
+    return 0;
+  }
+  TESSEL_FAIL() << "tessel data: unknown subcommand '" << sub << "'; expected prepare or inspect\n"
+                << data_command_usage();
+}
+
+}  // namespace tessel

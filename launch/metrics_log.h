@@ -1,0 +1,38 @@
+// An append-only JSON-lines log of training metrics: one object per line, `step` first, e.g.
+//   {"step":100,"loss":3.2815,"lr":0.0006,"tokens_per_s":412034}
+// Plain text so that `jq`, pandas (`read_json(lines=True)`) or a shell can read a run while
+// it trains. Values JSON cannot hold (NaN, ±inf) are written as null, so every line stays valid
+// JSON and a diverged run is still readable.
+//
+// MetricsLog owns its file, opened for appending (a resumed run continues the same log). Each
+// line goes to the OS in one write as soon as it is logged, so a crash loses at most the line
+// being written. Not thread-safe: one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tessel {
+
+class MetricsLog {
+ public:
+  explicit MetricsLog(const std::string& path);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+
+  // Appends {"step": step, name: value, ...} in the given order. Names must not be "step".
+  void log(int64_t step, const std::vector<std::pair<std::string, double>>& fields);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// The line log() writes, newline included (exposed for tests and other writers).
+std::string metrics_line(int64_t step, const std::vector<std::pair<std::string, double>>& fields);
+
+}  // namespace tessel

@@ -1,0 +1,224 @@
+#include "launch/trainer.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "launch/metrics_log.h"
+#include "launch/tensorboard_writer.h"
+
+namespace tessel {
+namespace fs = std::filesystem;
+
+int configure_threads(int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+  return n;
+}
+
+std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
+                                      uint64_t seed, int64_t vocab_size) {
+  std::vector<std::shared_ptr<const TokenSource>> opened;
+  std::vector<double> weights;
+  for (const DataSource& s : sources) {
+    opened.push_back(open_token_source(s.path));
+    weights.push_back(s.weight);
+  }
+  return std::make_unique<Sampler>(std::move(opened), std::move(weights), seq_len, seed, vocab_size);
+}
+
+void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
+                      const Tensor& targets) {
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  TESSEL_CHECK(T == sampler.seq_len()) << "micro-batch of length " << T << " from a sampler of "
+                                       << sampler.seq_len();
+  std::vector<int32_t> window(static_cast<size_t>(T + 1));
+  for (int64_t b = 0; b < B; ++b) {
+    sampler.sample(first + static_cast<uint64_t>(b), window.data());
+    std::copy(window.begin(), window.end() - 1, tokens.data<int32_t>() + b * T);
+    std::copy(window.begin() + 1, window.end(), targets.data<int32_t>() + b * T);
+  }
+}
+
+namespace {
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+}  // namespace
+
+Trainer::Trainer(const Config& config) : config_(config) {
+  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1 &&
+               (config.parallel.dp == 0 || config.parallel.dp == 1))
+      << "parallel.tp=" << config.parallel.tp << " pp=" << config.parallel.pp
+      << " dp=" << config.parallel.dp << ": this build trains on a single rank; hint: set "
+      << "parallel.tp=1 parallel.pp=1 parallel.dp=auto";
+  TESSEL_CHECK(config.precision.compute == "fp32")
+      << "precision.compute=" << config.precision.compute
+      << ": the CPU backend computes in fp32; hint: set precision.compute=fp32";
+  TESSEL_CHECK(config.run.device != "cuda")
+      << "run.device=cuda: this build has no CUDA training path yet; hint: set run.device=cpu";
+  TESSEL_CHECK(!config.data.train.empty())
+      << config.source << ": data.train is empty; hint: prepare data with `tessel data prepare` "
+      << "and list its prefix under data.train";
+  configure_threads(config.run.threads);
+  train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
+  if (!config.data.val.empty()) {
+    val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
+                        config.model.vocab_size);
+  }
+  model_ = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
+                                         config.parallel.recompute);
+  model_->parameters().initialize(config.run.seed);
+  step_ = std::make_unique<TrainStep>(config, *model_);
+  fs::create_directories(config.run.out_dir);
+  resume_if_asked();
+  if (config.logging.jsonl) metrics_ = std::make_unique<MetricsLog>((fs::path(config.run.out_dir) / "metrics.jsonl").string());
+  if (config.logging.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(config.run.out_dir);
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::checkpoint_root() const {
+  return config_.checkpoint.dir.empty() ? (fs::path(config_.run.out_dir) / "checkpoints").string()
+                                        : config_.checkpoint.dir;
+}
+
+void Trainer::resume_if_asked() {
+  const std::string& resume = config_.checkpoint.resume;
+  if (resume == "none") return;
+  std::string dir;
+  if (resume == "auto") {
+    dir = latest_checkpoint(checkpoint_root());
+    if (dir.empty()) return;
+  } else {
+    dir = resolve_checkpoint(resume);
+  }
+  CheckpointInfo info = load_checkpoint(dir, model_->parameters(), &step_->adam_m(), &step_->adam_v());
+  state_ = info.state;
+  step_->set_optimizer_steps(state_.optimizer_steps);
+  step_->guard().restore({state_.skipped_streak, state_.skipped_total});
+  TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
+      << "checkpoint " << dir << " consumed " << state_.consumed_samples << " samples in "
+      << state_.step << " steps, which does not match batch.global=" << config_.batch.global
+      << "; hint: resume with the batch.global it was trained with";
+  spdlog::info("resumed from {} at step {} ({} samples consumed)", dir, state_.step, state_.consumed_samples);
+}
+
+std::string Trainer::save() {
+  state_.optimizer_steps = step_->optimizer_steps();
+  state_.skipped_streak = step_->guard().state().consecutive;
+  state_.skipped_total = step_->guard().state().total_skipped;
+  state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
+  CheckpointData data;
+  data.params = &model_->parameters();
+  data.adam_m = &step_->adam_m();
+  data.adam_v = &step_->adam_v();
+  data.state = state_;
+  data.config_yaml = to_yaml(config_);
+  const std::string dir = save_checkpoint(checkpoint_root(), data, config_.checkpoint.keep);
+  spdlog::info("saved checkpoint {}", dir);
+  return dir;
+}
+
+double Trainer::evaluate(int64_t batches) {
+  TESSEL_CHECK(val_ != nullptr) << "evaluation needs data.val; hint: prepare with --val-fraction "
+                                << "and set data.val to the _val prefix";
+  const int64_t B = model_->micro_batch(), T = model_->seq_len();
+  Tensor tokens = Tensor::empty({B, T}, DType::I32);
+  Tensor targets = Tensor::empty({B, T}, DType::I32);
+  double total = 0;
+  for (int64_t k = 0; k < batches; ++k) {
+    fill_micro_batch(*val_, static_cast<uint64_t>(k * B), tokens, targets);
+    total += model_->forward_loss(tokens, targets);
+  }
+  return total / static_cast<double>(batches);
+}
+
+TrainSummary Trainer::run() {
+  using Clock = std::chrono::steady_clock;
+  const Config& c = config_;
+  TrainSummary summary;
+  summary.first_step = state_.step;
+  const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
+  const double flops_per_step = model_->flops_per_token() * tokens_per_step;
+  spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} micro-batches of {})",
+               model_->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
+               step_->accumulation_steps(), c.batch.micro);
+  const auto run_start = Clock::now();
+  double elapsed_steps_time = 0;
+  int64_t timed_steps = 0;
+  bool first = true;
+  while (state_.step < c.run.steps) {
+    const auto t0 = Clock::now();
+    StepResult r = step_->run(state_.step, [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+      fill_micro_batch(*train_, first, tokens, targets);
+    });
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    ++state_.step;
+    state_.consumed_samples = static_cast<uint64_t>(state_.step * c.batch.global);
+    if (state_.step > summary.first_step + 1) {  // the first step warms caches: not in the ETA
+      elapsed_steps_time += dt;
+      ++timed_steps;
+    }
+    if (first) { summary.first_loss = r.loss; first = false; }
+    summary.last_loss = r.loss;
+    summary.losses.push_back(r.loss);
+    const double tok_s = tokens_per_step / dt;
+    const double tflops = flops_per_step / dt / 1e12;
+    double eval_loss = NAN;
+    if (c.run.eval_every > 0 && val_ && (state_.step % c.run.eval_every == 0 || state_.step == c.run.steps)) {
+      eval_loss = evaluate(c.run.eval_batches);
+      summary.last_eval_loss = eval_loss;
+    }
+    if (state_.step % c.run.log_every == 0 || state_.step == c.run.steps || !std::isnan(eval_loss)) {
+      const double per_step = timed_steps > 0 ? elapsed_steps_time / timed_steps : dt;
+      std::string line = fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}",
+                                     state_.step, c.run.steps, r.loss, r.lr, r.grad_norm, tok_s, tflops,
+                                     format_duration(per_step * static_cast<double>(c.run.steps - state_.step)));
+      if (!std::isnan(eval_loss)) line += fmt::format(" | eval loss {:.4f}", eval_loss);
+      if (r.skipped) line += " | SKIPPED (non-finite)";
+      spdlog::info("{}", line);
+    }
+    if (metrics_) {
+      std::vector<std::pair<std::string, double>> fields = {
+          {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm}, {"tokens_per_s", tok_s},
+          {"tflops", tflops}, {"step_time_s", dt}, {"skipped", r.skipped ? 1.0 : 0.0}};
+      if (!std::isnan(eval_loss)) fields.emplace_back("eval_loss", eval_loss);
+      metrics_->log(state_.step, fields);
+    }
+    if (tensorboard_) {
+      tensorboard_->add_scalar("train/loss", static_cast<float>(r.loss), state_.step);
+      tensorboard_->add_scalar("train/lr", static_cast<float>(r.lr), state_.step);
+      tensorboard_->add_scalar("train/grad_norm", static_cast<float>(r.grad_norm), state_.step);
+      tensorboard_->add_scalar("train/tokens_per_s", static_cast<float>(tok_s), state_.step);
+      if (!std::isnan(eval_loss)) tensorboard_->add_scalar("eval/loss", static_cast<float>(eval_loss), state_.step);
+    }
+    if (c.checkpoint.every > 0 && state_.step % c.checkpoint.every == 0 && state_.step < c.run.steps) {
+      summary.checkpoint = save();
+    }
+  }
+  if (tensorboard_) tensorboard_->flush();
+  if (state_.step > summary.first_step || latest_checkpoint(checkpoint_root()).empty()) summary.checkpoint = save();
+  summary.last_step = state_.step;
+  spdlog::info("done: {} steps in {}", state_.step - summary.first_step,
+               format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));
+  return summary;
+}
+
+}  // namespace tessel

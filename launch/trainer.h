@@ -1,0 +1,73 @@
+// Trainer: the `tessel train` loop for one rank.
+//
+// Built from a validated Config: the model, the sampler over data.train (and data.val), the
+// optimizer step, metrics (stdout progress line, metrics.jsonl, TensorBoard) and checkpoints.
+// The data position is one global sample counter: step s reads samples [s·G, (s+1)·G), so a
+// resumed run reads exactly what the uninterrupted run would have. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/checkpoint.h"
+#include "core/config.h"
+#include "core/model/transformer.h"
+#include "data/sampler.h"
+#include "launch/train_step.h"
+
+namespace tessel {
+
+class MetricsLog;
+class TensorBoardWriter;
+
+// Sets OpenMP and OpenBLAS threads: `threads` when > 0, else all cores.
+int configure_threads(int threads);
+
+// A sampler over `sources` (weights blended) for sequences of seq_len; throws with a hint when
+// a dataset is missing.
+std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
+                                      uint64_t seed, int64_t vocab_size);
+
+// Fills tokens and targets I32 (B, T) with samples [first, first + B): each sample's T + 1
+// tokens give the inputs and the targets shifted by one.
+void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
+                      const Tensor& targets);
+
+struct TrainSummary {
+  int64_t first_step = 0;  // where this run started (0, or the resumed step)
+  int64_t last_step = 0;   // steps completed at the end
+  double first_loss = 0;
+  double last_loss = 0;
+  double last_eval_loss = -1;
+  std::vector<double> losses;  // one per step run here
+  std::string checkpoint;  // the last checkpoint written, if any
+};
+
+class Trainer {
+ public:
+  explicit Trainer(const Config& config);
+  ~Trainer();
+
+  TrainSummary run();
+  // Mean loss over `batches` micro-batches of data.val (the same samples every time).
+  double evaluate(int64_t batches);
+
+  Transformer& model() { return *model_; }
+  const TrainingState& state() const { return state_; }
+
+ private:
+  void resume_if_asked();
+  std::string save();
+  std::string checkpoint_root() const;
+
+  Config config_;
+  std::unique_ptr<Transformer> model_;
+  std::unique_ptr<TrainStep> step_;
+  std::unique_ptr<Sampler> train_;
+  std::unique_ptr<Sampler> val_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
+  TrainingState state_;
+};
+
+}  // namespace tessel

@@ -1,0 +1,33 @@
+// Fused AdamW on fp32 CPU buffers: one pass updates parameters and both moments in place.
+//
+// The update is torch.optim.AdamW's (decoupled weight decay, bias correction), on a range of
+// raw pointers so that the same call serves one tensor, a flat buffer of many, or a ZeRO shard
+// of one. The caller owns all buffers; they must not overlap. Elementwise, so the result does
+// not depend on the number of OpenMP threads. Safe to call concurrently on disjoint ranges.
+#pragma once
+
+#include <cstdint>
+
+namespace tessel {
+
+// Scalars of one optimizer step (one AdamW call per parameter group).
+struct AdamWStep {
+  double lr = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  // 0 for groups without decay (norms, biases)
+  int64_t step = 1;           // 1-based step count, for bias correction
+  double grad_scale = 1.0;    // multiplies the gradient first: clipping and loss-scale undo
+};
+
+// For each i in [0, n), with g = grad[i] * grad_scale and t = step:
+//   param = param - lr * weight_decay * param
+//   m = beta1 * m + (1 - beta1) * g
+//   v = beta2 * v + (1 - beta2) * g^2
+//   param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+// param, m, v: (n) updated in place; grad: (n).
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
+                  const AdamWStep& s);
+
+}  // namespace tessel

@@ -1,0 +1,59 @@
+// Gradient clipping pieces; see grad_clip.h.
+#include "optim/grad_clip.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+
+namespace tessel {
+
+namespace {
+constexpr double kClipEpsilon = 1e-6;  // torch's clip_grad_norm_ guard against norm 0
+}  // namespace
+
+double sum_of_squares(const float* x, int64_t n) {
+  TESSEL_CHECK(n >= 0) << "sum_of_squares: negative size " << n;
+  const int64_t chunks = (n + kSumOfSquaresChunk - 1) / kSumOfSquaresChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kSumOfSquaresChunk;
+    const int64_t end = begin + kSumOfSquaresChunk < n ? begin + kSumOfSquaresChunk : n;
+    double sum = 0.0;
+    // The simd reduction's order depends only on the build's vector width, not on threads.
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = begin; i < end; ++i) {
+      const double value = x[i];
+      sum += value * value;
+    }
+    partial[static_cast<size_t>(c)] = sum;
+  }
+  double total = 0.0;
+  for (double sum : partial) total += sum;
+  return total;
+}
+
+double clip_scale(double norm, double max_norm) {
+  if (max_norm <= 0.0 || !std::isfinite(norm)) return 1.0;
+  const double scale = max_norm / (norm + kClipEpsilon);
+  return scale < 1.0 ? scale : 1.0;
+}
+
+bool all_finite(const float* x, int64_t n) {
+  TESSEL_CHECK(n >= 0) << "all_finite: negative size " << n;
+  // Exponent bits all ones means inf or NaN; an integer test vectorizes where isfinite may not.
+  constexpr uint32_t kExponent = 0x7f800000u;
+  int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : bad)
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], sizeof(bits));
+    bad |= (bits & kExponent) == kExponent;
+  }
+  return bad == 0;
+}
+
+}  // namespace tessel

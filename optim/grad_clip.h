@@ -1,0 +1,28 @@
+// Global-norm gradient clipping, in pieces that work on flat fp32 buffers and across ranks:
+// each rank sums the squares of its gradient pieces, the sums are all-reduced (in double),
+// norm = sqrt(total), and clip_scale gives the factor that AdamWStep::grad_scale applies.
+//
+// sum_of_squares is bitwise deterministic for a given n and data whatever the number of OpenMP
+// threads: fixed-size chunks, each summed in double, then the chunk sums added in chunk order.
+// Pure functions over caller-owned buffers; safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+
+namespace tessel {
+
+// Elements per chunk of sum_of_squares; part of its numerical definition, so fixed.
+inline constexpr int64_t kSumOfSquaresChunk = 4096;
+
+// Σ x[i]² in double. x: (n).
+double sum_of_squares(const float* x, int64_t n);
+
+// The factor that brings a gradient of L2 norm `norm` within `max_norm`, as
+// torch.nn.utils.clip_grad_norm_: min(1, max_norm / (norm + 1e-6)). max_norm <= 0 turns
+// clipping off (1). A non-finite norm gives 1: such a step is skipped (StepGuard), not clipped.
+double clip_scale(double norm, double max_norm);
+
+// True when no element is NaN or ±inf. x: (n).
+bool all_finite(const float* x, int64_t n);
+
+}  // namespace tessel

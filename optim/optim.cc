@@ -1,1 +1,0 @@
-// optim/: AdamW, schedules, clipping.

