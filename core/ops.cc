@@ -245,9 +245,13 @@ void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) {
   cpu::residual_forward(out.data<float>(), a.data<float>(), b.data<float>(), out.numel());
 }
 
+int64_t classifier_workspace_numel(int64_t N, int64_t V) {
+  return cpu::classifier_workspace_floats(N, V);
+}
+
 void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
                                  const Tensor& x, const Tensor& weight, const Tensor& targets,
-                                 float dloss) {
+                                 float dloss, const Tensor& workspace) {
   const char* op = "classifier_forward_backward";
   expect_f32_cpu(x, op, "x");
   expect_f32_cpu(weight, op, "weight");
@@ -268,9 +272,14 @@ void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const T
     expect_numel(*dx, N * C, op, "dx");
     expect_numel(*dweight, V * C, op, "dweight");
   }
+  expect_f32_cpu(workspace, op, "workspace");
+  TESSEL_CHECK(workspace.numel() >= classifier_workspace_numel(N, V))
+      << op << ": workspace " << workspace.str() << " is smaller than "
+      << classifier_workspace_numel(N, V) << " elements";
   cpu::classifier_forward_backward(losses.data<float>(), dx ? dx->data<float>() : nullptr,
                                    dweight ? dweight->data<float>() : nullptr, x.data<float>(),
-                                   weight.data<float>(), tgt, N, C, V, dloss);
+                                   weight.data<float>(), tgt, N, C, V, dloss,
+                                   workspace.data<float>());
 }
 
 }  // namespace ops

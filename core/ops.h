@@ -59,10 +59,12 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
 
 void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b);
 
-// losses (N); dx and dweight may both be null (evaluation only).
+// losses (N); dx and dweight may both be null (evaluation only). workspace: F32 of at least
+// classifier_workspace_numel(N, V) elements, owned by the caller.
+int64_t classifier_workspace_numel(int64_t N, int64_t V);
 void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
                                  const Tensor& x, const Tensor& weight, const Tensor& targets,
-                                 float dloss);
+                                 float dloss, const Tensor& workspace);
 
 }  // namespace ops
 }  // namespace tessel

@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   g++ make cmake ninja-build pkg-config
-  libopenblas-dev             # sgemm for the CPU kernels
+  libopenblas-openmp-dev      # sgemm for the CPU kernels, sharing OpenMP's thread pool
   openmpi-bin libopenmpi-dev  # mpirun and MPI for multi-rank runs
   libyaml-cpp-dev             # configs
   libspdlog-dev               # logging

@@ -35,6 +35,7 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
   final_mean_ = Tensor::empty({N}, DType::F32);
   final_rstd_ = Tensor::empty({N}, DType::F32);
   losses_ = Tensor::empty({N}, DType::F32);
+  head_workspace_ = Tensor::empty({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32);
   dx_ = Tensor::empty({N, C}, DType::F32);
   d_final_ = Tensor::empty({N, C}, DType::F32);
 }
@@ -74,7 +75,7 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
   const Tensor targets_flat = targets.reshape({N});
   // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
   ops::classifier_forward_backward(losses_, &d_final_, &head_grad(), final_ln_, head_weight(),
-                                   targets_flat, grad_scale / static_cast<float>(N));
+                                   targets_flat, grad_scale / static_cast<float>(N), head_workspace_);
   dx_.fill_zero();
   if (final_norm_.b.defined()) {
     ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_, residual_.back(),
@@ -99,7 +100,7 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
 float Transformer::forward_loss(const Tensor& tokens, const Tensor& targets) {
   forward_blocks(tokens);
   ops::classifier_forward_backward(losses_, nullptr, nullptr, final_ln_, head_weight(),
-                                   targets.reshape({B_ * T_}), 0.0f);
+                                   targets.reshape({B_ * T_}), 0.0f, head_workspace_);
   return mean_of(losses_);
 }
 

@@ -62,6 +62,7 @@ class Transformer {
   BlockScratch scratch_;
   Tensor final_ln_, final_mean_, final_rstd_;  // (B·T, C), (B·T), (B·T)
   Tensor losses_;                              // (B·T)
+  Tensor head_workspace_;                      // a chunk of logits for the fused classifier
   Tensor dx_;                                  // (B·T, C) gradient of the residual stream
   Tensor d_final_;                             // (B·T, C)
 };

@@ -85,10 +85,13 @@ void residual_forward(float* out, const float* a, const float* b, int64_t n);
 // ---- Fused classifier: logits = x · Wᵀ (W (V, C)), softmax and cross-entropy per row, and,
 // when dx is not null, the gradients of dloss · Σ losses: dx (N, C) overwritten, dweight (V, C)
 // accumulated. Rows are processed in chunks so at most a chunk of logits is ever alive.
-// losses (N) receives each row's loss. targets must be in [0, V).
+// losses (N) receives each row's loss. targets must be in [0, V). `workspace` holds
+// classifier_workspace_floats(N, V) floats: the caller owns it so that no step allocates (a
+// fresh multi-megabyte buffer per call costs page faults on every step).
+int64_t classifier_workspace_floats(int64_t N, int64_t V);
 void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x,
                                  const float* weight, const int32_t* targets, int64_t N,
-                                 int64_t C, int64_t V, float dloss);
+                                 int64_t C, int64_t V, float dloss, float* workspace);
 
 }  // namespace cpu
 }  // namespace tessel

@@ -206,9 +206,9 @@ TEST_CASE("classifier loss is the cross-entropy and its gradients match finite d
   const int64_t N = 5, C = 6, V = 11;
   auto x = random_vector(N * C, 100), w = random_vector(V * C, 101);
   std::vector<int32_t> targets = {0, 10, 3, 3, 7};
-  std::vector<float> losses(N);
+  std::vector<float> losses(N), ws(classifier_workspace_floats(N, V));
   auto loss = [&] {
-    classifier_forward_backward(losses.data(), nullptr, nullptr, x.data(), w.data(), targets.data(), N, C, V, 0.0f);
+    classifier_forward_backward(losses.data(), nullptr, nullptr, x.data(), w.data(), targets.data(), N, C, V, 0.0f, ws.data());
     double s = 0;
     for (float l : losses) s += l;
     return s;
@@ -224,7 +224,7 @@ TEST_CASE("classifier loss is the cross-entropy and its gradients match finite d
   for (int64_t v = 0; v < V; ++v) z0 += std::exp(z[v] - m);
   CHECK(losses[0] == Approx(m + std::log(z0) - z[0]).epsilon(1e-5));
   std::vector<float> dx(N * C), dw(V * C, 0.0f);
-  classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V, 1.0f);
+  classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V, 1.0f, ws.data());
   check_gradient("x", x, dx, loss);
   check_gradient("weight", w, dw, loss, 66);
 }
