@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/text_escape.h"
 #include "core/config_schema.h"
 
 namespace tessel {
@@ -46,27 +47,7 @@ bool is_plain_safe(const std::string& text) {
 }
 
 std::string quote(const std::string& text) {
-  if (is_plain_safe(text)) return text;
-  std::string out = "\"";
-  for (char ch : text) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char escape[8];
-          std::snprintf(escape, sizeof(escape), "\\x%02x", c);
-          out += escape;
-        } else {
-          out += ch;  // UTF-8 bytes pass through: YAML text is UTF-8
-        }
-    }
-  }
-  return out + "\"";
+  return is_plain_safe(text) ? text : quote_escaped(text);
 }
 
 class YamlWriter {

@@ -10,13 +10,6 @@
 namespace tessel {
 namespace {
 
-template <typename T>
-T load(const uint8_t* p, int64_t i) {
-  T v;
-  std::memcpy(&v, p + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
-  return v;
-}
-
 std::string printable_magic(const uint8_t* p) {
   std::string s;
   for (int i = 0; i < 9; ++i) {
@@ -83,12 +76,12 @@ IndexedDataset::IndexedDataset(const std::string& prefix)
   TESSEL_CHECK(std::memcmp(p, kMagic, 9) == 0)
       << "'" << idx_path << "' is not a Megatron index: it starts with '" << printable_magic(p)
       << "', expected 'MMIDIDX\\x00\\x00'";
-  const uint64_t version = load<uint64_t>(p + 9, 0);
+  const uint64_t version = load_unaligned<uint64_t>(p + 9, 0);
   TESSEL_CHECK(version == kVersion) << "Megatron index '" << idx_path << "' byte 9: version "
                                     << version << ", expected " << kVersion;
   dtype_ = token_dtype_from_megatron_code(p[17], idx_path);
-  const uint64_t seqs = load<uint64_t>(p + 18, 0);
-  const uint64_t doc_count = load<uint64_t>(p + 26, 0);
+  const uint64_t seqs = load_unaligned<uint64_t>(p + 18, 0);
+  const uint64_t doc_count = load_unaligned<uint64_t>(p + 26, 0);
   // Counts above 2^40 cannot be real and would overflow the size arithmetic below.
   constexpr uint64_t kMaxCount = uint64_t{1} << 40;
   TESSEL_CHECK(seqs < kMaxCount && doc_count < kMaxCount && doc_count >= 1)
@@ -151,9 +144,9 @@ void IndexedDataset::read(int64_t begin, int64_t count, int32_t* out) const {
   read_stored_tokens(bin_.path(), bin_.data(), dtype_, num_tokens_, begin, count, out);
 }
 
-int32_t IndexedDataset::sequence_length(int64_t i) const { return load<int32_t>(lengths_, i); }
-int64_t IndexedDataset::sequence_pointer(int64_t i) const { return load<int64_t>(pointers_, i); }
-int64_t IndexedDataset::document_index(int64_t i) const { return load<int64_t>(doc_idx_, i); }
+int32_t IndexedDataset::sequence_length(int64_t i) const { return load_unaligned<int32_t>(lengths_, i); }
+int64_t IndexedDataset::sequence_pointer(int64_t i) const { return load_unaligned<int64_t>(pointers_, i); }
+int64_t IndexedDataset::document_index(int64_t i) const { return load_unaligned<int64_t>(doc_idx_, i); }
 
 IndexedDatasetWriter::IndexedDatasetWriter(std::string prefix, DType dtype)
     : prefix_(std::move(prefix)) {

@@ -7,34 +7,11 @@
 
 #include "core/error.h"
 #include "data/byte_tokenizer.h"
+#include "core/text_escape.h"
 #include "data/indexed_dataset.h"
 #include "data/llmc_shard.h"
 
 namespace tessel {
-
-std::string quote_text(const std::string& text) {
-  std::string out = "\"";
-  for (char ch : text) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          static const char* kHex = "0123456789abcdef";
-          out += "\\x";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string describe_token_source(const TokenSource& source, int64_t show_tokens) {
   TESSEL_CHECK(show_tokens >= 0) << "inspect: number of tokens to show must be >= 0, got "
@@ -70,7 +47,7 @@ std::string describe_token_source(const TokenSource& source, int64_t show_tokens
     return t >= 0 && t < ByteTokenizer::kVocabSize;
   });
   if (n > 0 && bytes) {
-    s << "as bytes:  " << quote_text(ByteTokenizer::decode(tokens)) << "\n";
+    s << "as bytes:  " << quote_escaped(ByteTokenizer::decode(tokens)) << "\n";
   }
   return s.str();
 }

@@ -15,7 +15,5 @@ namespace tessel {
 
 std::string describe_token_source(const TokenSource& source, int64_t show_tokens);
 
-// `text` with \n, \t, \r, '"', '\\' and other bytes < 0x20 or 0x7f escaped, in double quotes.
-std::string quote_text(const std::string& text);
 
 }  // namespace tessel

@@ -11,18 +11,11 @@
 namespace tessel {
 namespace {
 
-template <typename T>
-T load(const uint8_t* src, int64_t i) {
-  T v;
-  std::memcpy(&v, src + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
-  return v;
-}
-
 // Integer types: range check against int32 limits.
 template <typename T>
 int64_t convert_int(const uint8_t* src, int64_t count, int32_t* out) {
   for (int64_t i = 0; i < count; ++i) {
-    T v = load<T>(src, i);
+    T v = load_unaligned<T>(src, i);
     if constexpr (std::numeric_limits<T>::is_signed && sizeof(T) <= 4) {
       out[i] = static_cast<int32_t>(v);
     } else if constexpr (!std::numeric_limits<T>::is_signed && sizeof(T) < 4) {
@@ -44,7 +37,7 @@ int64_t convert_int(const uint8_t* src, int64_t count, int32_t* out) {
 template <typename T>
 int64_t convert_float(const uint8_t* src, int64_t count, int32_t* out) {
   for (int64_t i = 0; i < count; ++i) {
-    T v = load<T>(src, i);
+    T v = load_unaligned<T>(src, i);
     if (!(v >= -2147483648.0 && v <= 2147483647.0) || std::trunc(v) != v) return i;
     out[i] = static_cast<int32_t>(v);
   }
@@ -105,15 +98,15 @@ std::string token_value_string(const uint8_t* src, TokenDType dtype, int64_t i) 
   std::ostringstream s;
   s.precision(17);
   switch (dtype) {
-    case TokenDType::U8: s << static_cast<int>(load<uint8_t>(src, i)); break;
-    case TokenDType::I8: s << static_cast<int>(load<int8_t>(src, i)); break;
-    case TokenDType::I16: s << load<int16_t>(src, i); break;
-    case TokenDType::U16: s << load<uint16_t>(src, i); break;
-    case TokenDType::I32: s << load<int32_t>(src, i); break;
-    case TokenDType::U32: s << load<uint32_t>(src, i); break;
-    case TokenDType::I64: s << load<int64_t>(src, i); break;
-    case TokenDType::F32: s << load<float>(src, i); break;
-    case TokenDType::F64: s << load<double>(src, i); break;
+    case TokenDType::U8: s << static_cast<int>(load_unaligned<uint8_t>(src, i)); break;
+    case TokenDType::I8: s << static_cast<int>(load_unaligned<int8_t>(src, i)); break;
+    case TokenDType::I16: s << load_unaligned<int16_t>(src, i); break;
+    case TokenDType::U16: s << load_unaligned<uint16_t>(src, i); break;
+    case TokenDType::I32: s << load_unaligned<int32_t>(src, i); break;
+    case TokenDType::U32: s << load_unaligned<uint32_t>(src, i); break;
+    case TokenDType::I64: s << load_unaligned<int64_t>(src, i); break;
+    case TokenDType::F32: s << load_unaligned<float>(src, i); break;
+    case TokenDType::F64: s << load_unaligned<double>(src, i); break;
   }
   return s.str();
 }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace tessel {
@@ -25,5 +26,14 @@ int64_t convert_tokens_to_int32(const uint8_t* src, TokenDType dtype, int64_t co
 
 // The stored value at index `i`, printed exactly (for error messages).
 std::string token_value_string(const uint8_t* src, TokenDType dtype, int64_t i);
+
+// Element i of an array of T at `src`, which need not be aligned (mmap'd files put arrays at
+// any byte offset, e.g. the .idx lengths at byte 34).
+template <typename T>
+inline T load_unaligned(const uint8_t* src, int64_t i) {
+  T v;
+  std::memcpy(&v, src + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+  return v;
+}
 
 }  // namespace tessel
