@@ -10,6 +10,7 @@
 #include "core/logging.h"
 #include "launch/commands.h"
 #include "launch/data_command.h"
+#include "launch/environment.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ Configs: see configs/ and docs/configuration.md. Run `tessel COMMAND` without ar
 }  // namespace
 
 int main(int argc, char** argv) {
+  tessel::select_blas_kernels(argv);
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/kernels/cpu/cpu_kernels.h"
+#include "core/kernels/cpu/fast_math.h"
 
 namespace tessel {
 namespace cpu {
@@ -14,7 +15,7 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + std::tanh(kGeluScale * (x + kGeluCube * x * x * x)));
+    out[i] = 0.5f * x * (1.0f + tanh_approx(kGeluScale * (x + kGeluCube * x * x * x)));
   }
 }
 
@@ -22,7 +23,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) 
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const float x = inp[i];
-    const float t = std::tanh(kGeluScale * (x + kGeluCube * x * x * x));
+    const float t = tanh_approx(kGeluScale * (x + kGeluCube * x * x * x));
     const float dt = (1.0f - t * t) * kGeluScale * (1.0f + 3.0f * kGeluCube * x * x);
     dinp[i] = (0.5f * (1.0f + t) + 0.5f * x * dt) * dout[i];
   }
@@ -35,7 +36,7 @@ void swiglu_forward(float* out, const float* inp, int64_t N, int64_t F) {
     const float* u = g + F;
     float* o = out + r * F;
 #pragma omp simd
-    for (int64_t i = 0; i < F; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    for (int64_t i = 0; i < F; ++i) o[i] = g[i] / (1.0f + exp_approx(-g[i])) * u[i];
   }
 }
 
@@ -49,7 +50,7 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int64_t N
     float* du = dg + F;
 #pragma omp simd
     for (int64_t i = 0; i < F; ++i) {
-      const float sig = 1.0f / (1.0f + std::exp(-g[i]));
+      const float sig = 1.0f / (1.0f + exp_approx(-g[i]));
       const float silu = g[i] * sig;
       dg[i] = d[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
       du[i] = d[i] * silu;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/kernels/cpu/cpu_kernels.h"
+#include "core/kernels/cpu/fast_math.h"
 
 namespace tessel {
 namespace cpu {
@@ -38,14 +39,14 @@ void classifier_forward_backward(float* losses, float* dx, float* dweight, const
       for (int64_t v = 0; v < V; ++v) m = z[v] > m ? z[v] : m;
       float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t v = 0; v < V; ++v) sum += std::exp(z[v] - m);
+      for (int64_t v = 0; v < V; ++v) sum += exp_approx(z[v] - m);
       const int32_t t = targets[r0 + r];
       losses[r0 + r] = m + std::log(sum) - z[t];
       if (dx != nullptr) {
         // dlogits = dloss · (softmax − onehot), in place.
         const float inv = 1.0f / sum;
 #pragma omp simd
-        for (int64_t v = 0; v < V; ++v) z[v] = dloss * std::exp(z[v] - m) * inv;
+        for (int64_t v = 0; v < V; ++v) z[v] = dloss * exp_approx(z[v] - m) * inv;
         z[t] -= dloss;
       }
     }
