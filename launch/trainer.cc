@@ -76,6 +76,12 @@ Trainer::Trainer(const Config& config) : config_(config) {
   TESSEL_CHECK(!config.data.train.empty())
       << config.source << ": data.train is empty; hint: prepare data with `tessel data prepare` "
       << "and list its prefix under data.train";
+  if (config.parallel.recompute == "selective") {
+    spdlog::warn("parallel.recompute=selective is not implemented on the CPU backend yet; running without recomputation");
+  }
+  if (config.checkpoint.async) {
+    spdlog::warn("checkpoint.async=true: background saving is not implemented yet; checkpoints are written synchronously");
+  }
   configure_threads(config.run.threads);
   train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
   if (!config.data.val.empty()) {
