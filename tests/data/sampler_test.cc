@@ -30,7 +30,7 @@ std::vector<int32_t> sample_of(const Sampler& s, uint64_t i) {
   return out;
 }
 
-TEST_CASE("window permutation is a bijection of [0, n) for many n and keys", "[data]") {
+TEST_CASE("window permutation is a bijection of 0..n-1 for many n and keys", "[data]") {
   std::vector<uint64_t> sizes;
   for (uint64_t n = 1; n <= 300; ++n) sizes.push_back(n);
   for (uint64_t n : {511u, 512u, 513u, 1000u, 4096u, 4097u, 65535u, 100003u}) sizes.push_back(n);

@@ -49,7 +49,7 @@ TEST_CASE("a parameter's initial values depend only on seed, name and index, not
   }
 }
 
-TEST_CASE("normal init has the configured spread; norms start at one, biases at zero", "[cpu][init]") {
+TEST_CASE("normal init has the configured spread, norms start at one and biases at zero", "[cpu][init]") {
   ParameterStore s(transformer_param_specs(tiny("gpt2")));
   s.initialize(1);
   const Tensor wte = s.param("transformer.wte.weight");
