@@ -1,5 +1,8 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -39,6 +42,18 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   return s;
 }
 
+std::shared_ptr<Storage> Storage::allocate_zeroed(size_t bytes, Device device) {
+  constexpr size_t kMmapBytes = 1 << 20;
+  if (!device.is_cpu() || bytes < kMmapBytes) {
+    std::shared_ptr<Storage> s = allocate(bytes, device);
+    if (bytes > 0) std::memset(s->data(), 0, bytes);
+    return s;
+  }
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  TESSEL_CHECK(p != MAP_FAILED) << "out of host memory mapping " << bytes << " bytes";
+  return wrap(p, bytes, device, [p, bytes] { munmap(p, bytes); });
+}
+
 std::shared_ptr<Storage> Storage::wrap(void* data, size_t bytes, Device device,
                                        std::function<void()> release) {
   std::shared_ptr<Storage> s(new Storage());
@@ -60,9 +75,9 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
-  Tensor t = empty(std::move(shape), dtype, device);
-  t.fill_zero();
-  return t;
+  for (int64_t d : shape) TESSEL_CHECK(d >= 0) << "negative dimension in shape " << shape_str(shape);
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  return Tensor(Storage::allocate_zeroed(bytes, device), 0, std::move(shape), dtype);
 }
 
 int64_t Tensor::size(int64_t d) const {
@@ -98,7 +113,14 @@ Tensor Tensor::view(int64_t element_offset, Shape shape) const {
 
 void Tensor::fill_zero() const {
   TESSEL_CHECK(device().is_cpu()) << "fill_zero on " << device().str() << " is not supported here";
-  if (nbytes() > 0) std::memset(raw(), 0, nbytes());
+  // Gradient buffers are zeroed every step; one thread cannot saturate memory bandwidth.
+  constexpr int64_t kChunk = 4 << 20;
+  const int64_t n = static_cast<int64_t>(nbytes());
+  char* p = static_cast<char*>(raw());
+#pragma omp parallel for schedule(static) if (n > kChunk)
+  for (int64_t off = 0; off < n; off += kChunk) {
+    std::memset(p + off, 0, static_cast<size_t>(std::min(kChunk, n - off)));
+  }
 }
 
 void Tensor::copy_from(const Tensor& src) const {

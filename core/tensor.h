@@ -44,6 +44,9 @@ int64_t shape_numel(const Shape& shape);
 class Storage {
  public:
   static std::shared_ptr<Storage> allocate(size_t bytes, Device device);
+  // Zero-filled. Large CPU blocks come straight from the kernel's zero pages (mmap), so a
+  // multi-gigabyte buffer costs no memset pass and its pages appear when first written.
+  static std::shared_ptr<Storage> allocate_zeroed(size_t bytes, Device device);
   // Wraps memory owned elsewhere (an mmap, a caller's buffer); `release` runs when the last
   // tensor viewing it goes away, and may be empty.
   static std::shared_ptr<Storage> wrap(void* data, size_t bytes, Device device,

@@ -36,14 +36,23 @@ std::array<uint32_t, 4> draw(uint64_t seed, uint64_t name_hash, uint64_t index) 
 }
 }  // namespace
 
+void normals_at4(uint64_t seed, uint64_t name_hash, uint64_t block, float out[4]) {
+  const auto r = draw(seed, name_hash, block);
+  for (int pair = 0; pair < 2; ++pair) {
+    // u1 in (0, 1] keeps the log finite; 32-bit uniforms reach 6.6 standard deviations.
+    const double u1 = (static_cast<double>(r[2 * pair]) + 1.0) / 4294967296.0;
+    const double u2 = static_cast<double>(r[2 * pair + 1]) / 4294967296.0;
+    const double radius = std::sqrt(-2.0 * std::log(u1));
+    const double angle = 6.283185307179586 * u2;
+    out[2 * pair] = static_cast<float>(radius * std::cos(angle));
+    out[2 * pair + 1] = static_cast<float>(radius * std::sin(angle));
+  }
+}
+
 float normal_at(uint64_t seed, uint64_t name_hash, uint64_t index) {
-  const auto r = draw(seed, name_hash, index);
-  // Box-Muller on two 53-bit uniforms; u1 in (0, 1] keeps the log finite.
-  const uint64_t a = (static_cast<uint64_t>(r[0]) << 21) ^ r[1];
-  const uint64_t b = (static_cast<uint64_t>(r[2]) << 21) ^ r[3];
-  const double u1 = (static_cast<double>(a & ((1ull << 53) - 1)) + 1.0) / 9007199254740992.0;
-  const double u2 = static_cast<double>(b & ((1ull << 53) - 1)) / 9007199254740992.0;
-  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+  float four[4];
+  normals_at4(seed, name_hash, index / 4, four);
+  return four[index % 4];
 }
 
 float normal_at(uint64_t seed, const std::string& name, uint64_t index) {

@@ -18,6 +18,11 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<u
 // 64-bit FNV-1a of a string: turns a parameter name into part of the key.
 uint64_t fnv1a64(const std::string& text);
 
+// Standard normal samples come four per Philox draw: elements 4k..4k+3 of a stream share the
+// draw at counter k (two Box-Muller pairs, cos and sin of each), so filling a tensor costs one
+// draw, two logs and two sincos per four values. Element i is still a pure function of i.
+void normals_at4(uint64_t seed, uint64_t name_hash, uint64_t block, float out[4]);
+
 // A standard normal sample for element `index` of the stream named by (seed, name).
 float normal_at(uint64_t seed, const std::string& name, uint64_t index);
 // The same with the name already hashed (fnv1a64), for loops over one tensor.

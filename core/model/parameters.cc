@@ -56,9 +56,12 @@ void ParameterStore::initialize(uint64_t seed) {
       for (int64_t i = 0; i < e.numel; ++i) dst[i] = initial_value(seed, e.spec, i);
       continue;
     }
+    const int64_t blocks = (e.numel + 3) / 4;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < e.numel; ++i) {
-      dst[i] = e.spec.init_std * normal_at(seed, name_hash, static_cast<uint64_t>(i));
+    for (int64_t k = 0; k < blocks; ++k) {
+      float four[4];
+      normals_at4(seed, name_hash, static_cast<uint64_t>(k), four);
+      for (int64_t j = 0; j < 4 && 4 * k + j < e.numel; ++j) dst[4 * k + j] = e.spec.init_std * four[j];
     }
   }
 }
