@@ -144,3 +144,30 @@ TEST_CASE("resuming from a checkpoint of another model shape names the tensor an
     CHECK_THAT(e.message(), Catch::Contains("different model shape"));
   }
 }
+
+TEST_CASE("non-finite steps are skipped and logged, and too many in a row stop the run", "[cpu][train][errors]") {
+  TempDir dir("tessel_nan");
+  write_dataset(dir.path() + "/d_train");
+  Config c = tiny_run(dir.path(), "gpt2", 20);
+  c.data.val = "";
+  c.optim.lr = 1e30;  // the first update blows the weights up; every later loss is inf/nan
+  c.optim.schedule = "constant";
+  c.optim.warmup_steps = 0;
+  c.optim.grad_clip = 0;
+  c.optim.max_skipped_steps = 3;
+  Trainer t(c);
+  try {
+    t.run();
+    FAIL("expected the run to stop");
+  } catch (const Error& e) {
+    CHECK_THAT(e.message(), Catch::Contains("consecutive"));
+    CHECK_THAT(e.message(), Catch::Contains("non-finite"));
+    CHECK_THAT(e.message(), Catch::Contains("optim.lr"));
+  }
+  // Steps were skipped (and logged) before the stop: the guard counted them.
+  std::ifstream metrics(c.run.out_dir + "/metrics.jsonl");
+  std::string line;
+  int skipped = 0;
+  while (std::getline(metrics, line)) skipped += line.find("\"skipped\":1") != std::string::npos;
+  CHECK(skipped == 3);
+}

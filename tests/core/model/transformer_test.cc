@@ -1,0 +1,82 @@
+#include <cstring>
+
+#include <catch2/catch.hpp>
+
+#include "core/config.h"
+#include "core/model/init_rng.h"
+#include "core/model/transformer.h"
+
+using namespace tessel;
+
+namespace {
+
+ModelConfig tiny(const std::string& arch) {
+  const std::string yaml = "model: {arch: " + arch +
+                           ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
+  return parse_config(yaml, "tiny").model;
+}
+
+void fill_tokens(const Tensor& t, uint64_t seed) {
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    t.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(seed, 1, static_cast<uint64_t>(i)) * 40);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("full recomputation gives bitwise the same loss and gradients as keeping activations", "[cpu][model]") {
+  for (const std::string arch : {"gpt2", "llama"}) {
+    INFO(arch);
+    Transformer keep(tiny(arch), 2, 8, "none");
+    Transformer recompute(tiny(arch), 2, 8, "full");
+    keep.parameters().initialize(5);
+    recompute.parameters().initialize(5);
+    Tensor tokens = Tensor::empty({2, 8}, DType::I32), targets = Tensor::empty({2, 8}, DType::I32);
+    fill_tokens(tokens, 1);
+    fill_tokens(targets, 2);
+    keep.parameters().zero_grads();
+    recompute.parameters().zero_grads();
+    const float a = keep.forward_backward(tokens, targets, 1.0f);
+    const float b = recompute.forward_backward(tokens, targets, 1.0f);
+    CHECK(a == b);
+    const Tensor& ga = keep.parameters().grads();
+    const Tensor& gb = recompute.parameters().grads();
+    CHECK(std::memcmp(ga.raw(), gb.raw(), ga.nbytes()) == 0);
+  }
+}
+
+TEST_CASE("gradients accumulate across micro-batches and scale with grad_scale", "[cpu][model]") {
+  Transformer m(tiny("llama"), 2, 8);
+  m.parameters().initialize(3);
+  Tensor tokens = Tensor::empty({2, 8}, DType::I32), targets = Tensor::empty({2, 8}, DType::I32);
+  fill_tokens(tokens, 4);
+  fill_tokens(targets, 5);
+  m.parameters().zero_grads();
+  m.forward_backward(tokens, targets, 1.0f);
+  const Tensor once = m.parameters().grads().clone();
+  m.parameters().zero_grads();
+  m.forward_backward(tokens, targets, 0.5f);
+  m.forward_backward(tokens, targets, 0.5f);
+  const float* a = once.data<float>();
+  const float* b = m.parameters().grads().data<float>();
+  for (int64_t i = 0; i < once.numel(); ++i) REQUIRE(b[i] == Approx(a[i]).margin(1e-7));
+}
+
+TEST_CASE("the loss at initialization is near ln(V) and logits are causal", "[cpu][model]") {
+  Transformer m(tiny("gpt2"), 1, 8);
+  m.parameters().initialize(9);
+  Tensor tokens = Tensor::empty({1, 8}, DType::I32), targets = Tensor::empty({1, 8}, DType::I32);
+  fill_tokens(tokens, 6);
+  fill_tokens(targets, 7);
+  CHECK(m.forward_loss(tokens, targets) == Approx(std::log(40.0)).epsilon(0.05));
+  const std::vector<float> before = m.logits_at(tokens, 3);
+  tokens.data<int32_t>()[5] = (tokens.data<int32_t>()[5] + 1) % 40;  // a later token changes
+  CHECK(m.logits_at(tokens, 3) == before);                           // position 3 cannot see it
+  tokens.data<int32_t>()[2] = (tokens.data<int32_t>()[2] + 1) % 40;  // an earlier one does
+  CHECK(m.logits_at(tokens, 3) != before);
+}
+
+TEST_CASE("FLOPs per token follow 6N + 6LTC", "[cpu][model]") {
+  Transformer m(tiny("gpt2"), 1, 8);
+  CHECK(m.flops_per_token() == 6.0 * m.num_parameters() + 6.0 * 3 * 8 * 16);
+}
