@@ -159,12 +159,10 @@ CheckpointInfo load_checkpoint(const std::string& step_dir, ParameterStore& para
     std::copy(src, src + (ti.end - ti.begin),
               static_cast<uint8_t*>(flat.view(e.offset, e.spec.shape).raw()));
   };
-  size_t expected = 0;
   for (const ParamEntry& e : params.entries()) {
     load_into(e.spec.name, e, params.params());
-    ++expected;
-    if (adam_m != nullptr) { load_into(kExpAvg + e.spec.name, e, *adam_m); ++expected; }
-    if (adam_v != nullptr) { load_into(kExpAvgSq + e.spec.name, e, *adam_v); ++expected; }
+    if (adam_m != nullptr) load_into(kExpAvg + e.spec.name, e, *adam_m);
+    if (adam_v != nullptr) load_into(kExpAvgSq + e.spec.name, e, *adam_v);
   }
   for (const std::string& name : st.names()) {
     const bool moment = name.rfind(kExpAvg, 0) == 0 || name.rfind(kExpAvgSq, 0) == 0;

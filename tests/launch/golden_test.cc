@@ -3,6 +3,7 @@
 // parameter gradient and a 10-step AdamW loss curve (computed in float64). Tessel loads the same
 // weights by Hugging Face name and must reproduce each tensor.
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -46,7 +47,10 @@ double tensor_error(const float* a, const float* b, int64_t n, double floor = 1e
   return max_diff / max_ref;
 }
 
-void load_weights(const SafetensorsFile& golden, ParameterStore& store) {
+// The tiny model with the golden file's weights loaded by Hugging Face name.
+std::unique_ptr<Transformer> golden_model(const Config& config, const SafetensorsFile& golden) {
+  auto model = std::make_unique<Transformer>(config.model, 2, 16);
+  ParameterStore& store = model->parameters();
   for (const ParamEntry& e : store.entries()) {
     INFO("parameter " << e.spec.name);
     REQUIRE(golden.has(e.spec.name));
@@ -54,6 +58,7 @@ void load_weights(const SafetensorsFile& golden, ParameterStore& store) {
     REQUIRE(w.shape() == e.spec.shape);
     store.param(e.spec.name).copy_from(w);
   }
+  return model;
 }
 
 }  // namespace
@@ -63,8 +68,8 @@ TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2 and LLaM
     INFO("arch " << arch);
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));
-    Transformer model(config.model, 2, 16);
-    load_weights(golden, model.parameters());
+    std::unique_ptr<Transformer> loaded = golden_model(config, golden);
+    Transformer& model = *loaded;
     // The golden file holds exactly this model's parameters (plus tokens, outputs, grad.*).
     int64_t golden_params = 0;
     for (const std::string& name : golden.names()) {
@@ -97,9 +102,8 @@ TEST_CASE("10 AdamW steps with clipping and decoupled decay follow PyTorch's los
     INFO("arch " << arch);
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));
-    Transformer model(config.model, 2, 16);
-    load_weights(golden, model.parameters());
-    TrainStep step(config, model);
+    std::unique_ptr<Transformer> model = golden_model(config, golden);
+    TrainStep step(config, *model);
     const Tensor tokens = golden.get("tokens"), targets = golden.get("targets");
     const Tensor curve = golden.get("loss_curve"), norms = golden.get("grad_norm");
     for (int64_t s = 0; s < 10; ++s) {
