@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "core/io/crc32c.h"
 #include "core/io/file.h"
 #include "core/io/safetensors.h"
 
@@ -22,19 +23,38 @@ std::string step_dir_name(int64_t step) {
   return buf;
 }
 
-std::vector<fs::path> complete_steps(const fs::path& root) {
-  std::vector<fs::path> steps;
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return steps;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("step_", 0) == 0 && name.find(".tmp") == std::string::npos &&
-        fs::exists(e.path() / kStateFile)) {
-      steps.push_back(e.path());
-    }
+// The step number of a "step_NNNNNNNN" directory name, or -1 for anything else.
+int64_t step_of(const std::string& name) {
+  if (name.rfind("step_", 0) != 0 || name.size() <= 5) return -1;
+  int64_t step = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || step > (int64_t{1} << 58)) return -1;
+    step = step * 10 + (name[i] - '0');
   }
-  std::sort(steps.begin(), steps.end());
+  return step;
+}
+
+// Complete checkpoints under root, oldest first by step number (names stop sorting past 10^8).
+std::vector<fs::path> complete_steps(const fs::path& root) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const int64_t step = step_of(e.path().filename().string());
+    if (step >= 0 && e.is_directory() && fs::exists(e.path() / kStateFile)) found.emplace_back(step, e.path());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<fs::path> steps;
+  for (auto& f : found) steps.push_back(std::move(f.second));
   return steps;
+}
+
+std::string crc_key(const std::string& tensor) { return "crc32c." + tensor; }
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%08x", v);
+  return buf;
 }
 
 int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key,
@@ -65,10 +85,15 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
   TESSEL_CHECK(!ec) << "cannot create '" << tmp_dir.string() << "': " << ec.message();
 
   SafetensorsWriter w;
+  // Each tensor's crc32c goes in the metadata, so a load detects bytes damaged after writing.
+  auto add = [&](const std::string& name, const Tensor& t) {
+    w.add(name, t);
+    w.set_metadata(crc_key(name), hex32(crc32c(t.raw(), t.nbytes())));
+  };
   for (const ParamEntry& e : store.entries()) {
-    w.add(e.spec.name, store.params().view(e.offset, e.spec.shape));
-    if (data.adam_m != nullptr) w.add(kExpAvg + e.spec.name, data.adam_m->view(e.offset, e.spec.shape));
-    if (data.adam_v != nullptr) w.add(kExpAvgSq + e.spec.name, data.adam_v->view(e.offset, e.spec.shape));
+    add(e.spec.name, store.params().view(e.offset, e.spec.shape));
+    if (data.adam_m != nullptr) add(kExpAvg + e.spec.name, data.adam_m->view(e.offset, e.spec.shape));
+    if (data.adam_v != nullptr) add(kExpAvgSq + e.spec.name, data.adam_v->view(e.offset, e.spec.shape));
   }
   const TrainingState& s = data.state;
   w.set_metadata("tessel_format", std::to_string(kCheckpointFormatVersion));
@@ -90,10 +115,23 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
   write_file_atomic((fs::path(root) / "latest").string(), final_dir.filename().string() + "\n");
 
   if (keep > 0) {
-    std::vector<fs::path> steps = complete_steps(root);
-    for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) fs::remove_all(steps[i], ec);
+    // Keep the step just written (which `latest` names) and the newest keep − 1 others. Steps
+    // newer than this one can only come from another run in the same directory; they count as
+    // "others" and are never preferred over the checkpoint this run just wrote.
+    std::vector<fs::path> others;
+    for (const fs::path& p : complete_steps(root)) {
+      if (p.filename() != final_dir.filename()) others.push_back(p);
+    }
+    const size_t keep_others = static_cast<size_t>(keep - 1);
+    for (size_t i = 0; i + keep_others < others.size(); ++i) fs::remove_all(others[i], ec);
   }
   return final_dir.string();
+}
+
+std::vector<std::string> complete_checkpoints(const std::string& root) {
+  std::vector<std::string> out;
+  for (const fs::path& p : complete_steps(root)) out.push_back(p.string());
+  return out;
 }
 
 std::string latest_checkpoint(const std::string& root) {
@@ -156,6 +194,15 @@ CheckpointInfo load_checkpoint(const std::string& step_dir, ParameterStore& para
         << "; hint: the checkpoint comes from a different model shape — resume with the config "
         << "it was saved with, or set checkpoint.resume: none to start fresh";
     const uint8_t* src = st.raw(name);
+    auto crc = st.metadata().find(crc_key(name));
+    TESSEL_CHECK(crc != st.metadata().end())
+        << "checkpoint " << file << " records no checksum for tensor '" << name
+        << "'; it is damaged or was not written by Tessel";
+    const std::string actual = hex32(crc32c(src, ti.end - ti.begin));
+    TESSEL_CHECK(actual == crc->second)
+        << "checkpoint " << file << " is damaged: tensor '" << name << "' has crc32c " << actual
+        << " but was saved with " << crc->second << "; hint: with checkpoint.resume: auto the "
+        << "previous checkpoint is used instead, or resume from an earlier step_* directory";
     std::copy(src, src + (ti.end - ti.begin),
               static_cast<uint8_t*>(flat.view(e.offset, e.spec.shape).raw()));
   };

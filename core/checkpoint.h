@@ -3,15 +3,17 @@
 //
 // On disk: <root>/step_NNNNNNNN/state.safetensors holding every parameter under its global
 // name, the AdamW moments as "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>", and the
-// training state and resolved config YAML in the safetensors metadata; <root>/latest names the
-// newest complete step directory. Saving writes into step_N.tmp/, fsyncs, renames, then
-// replaces `latest` atomically, so a crash never leaves a half checkpoint that looks complete.
+// training state, the resolved config YAML and each tensor's crc32c in the safetensors
+// metadata; <root>/latest names the newest complete step directory. Saving writes into
+// step_N.tmp/, fsyncs, renames, then replaces `latest` atomically, so a crash never leaves a
+// half checkpoint that looks complete.
 // This interface is all the trainer sees; the distributed, resharding format replaces what is
 // behind it. Not thread-safe; one writer per root directory.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/model/parameters.h"
 
@@ -44,6 +46,8 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
 std::string resolve_checkpoint(const std::string& path);
 // The newest complete checkpoint under root, or "" when there is none.
 std::string latest_checkpoint(const std::string& root);
+// Every complete checkpoint under root, oldest first by step number.
+std::vector<std::string> complete_checkpoints(const std::string& root);
 
 struct CheckpointInfo {
   std::string path;  // the step directory
@@ -53,8 +57,9 @@ struct CheckpointInfo {
 CheckpointInfo read_checkpoint_info(const std::string& step_dir);
 
 // Loads weights (and moments, when adam_m/adam_v are given) into buffers laid out like
-// `params`. Every parameter must be present with the same shape; a checkpoint from another
-// model shape gives an error naming the tensor and both shapes.
+// `params`. Every parameter must be present with the same shape (a checkpoint from another
+// model shape gives an error naming the tensor and both shapes), and every tensor's bytes must
+// match the crc32c recorded when it was saved (a damaged file names the tensor).
 CheckpointInfo load_checkpoint(const std::string& step_dir, ParameterStore& params,
                                Tensor* adam_m, Tensor* adam_v);
 

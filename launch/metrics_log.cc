@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include "core/error.h"
+#include "core/io/file.h"
 #include "core/io/json.h"
 
 namespace tessel {
@@ -45,6 +48,20 @@ void MetricsLog::log(int64_t step, const std::vector<std::pair<std::string, doub
                          << ": " << std::strerror(errno) << " (hint: is the disk full?)";
     done += static_cast<size_t>(n);
   }
+}
+
+void truncate_metrics_after(const std::string& path, int64_t step) {
+  if (!path_exists(path)) return;
+  std::istringstream in(read_file(path));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    // Lines start with {"step":N, as metrics_line writes them.
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const int64_t s = std::strtoll(line.c_str() + colon + 1, nullptr, 10);
+    if (step > 0 && s <= step) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
 }
 
 }  // namespace tessel

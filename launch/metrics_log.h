@@ -32,6 +32,10 @@ class MetricsLog {
   int fd_ = -1;
 };
 
+// Keeps only the lines of an existing metrics file whose step is <= `step` (all lines go for
+// step 0), so a resumed run continues the file without repeating steps. No file: nothing to do.
+void truncate_metrics_after(const std::string& path, int64_t step);
+
 // The line log() writes, newline included (exposed for tests and other writers).
 std::string metrics_line(int64_t step, const std::vector<std::pair<std::string, double>>& fields);
 

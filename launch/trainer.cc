@@ -49,6 +49,21 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
 
 namespace {
 
+// Fails before any training when a directory the run will write into cannot be created or
+// written, rather than after hours of steps.
+void ensure_writable_directory(const std::string& dir, const std::string& key) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  TESSEL_CHECK(!ec) << "cannot create directory '" << dir << "' (" << key << "): " << ec.message()
+                    << "; hint: set " << key << " to a writable path";
+  const fs::path probe = fs::path(dir) / ".tessel_write_test";
+  FILE* f = std::fopen(probe.c_str(), "w");
+  TESSEL_CHECK(f != nullptr) << "directory '" << dir << "' (" << key << ") is not writable; hint: set "
+                             << key << " to a writable path";
+  std::fclose(f);
+  fs::remove(probe, ec);
+}
+
 std::string format_duration(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds + 0.5);
   char buf[32];
@@ -92,9 +107,18 @@ Trainer::Trainer(const Config& config) : config_(config) {
                                          config.parallel.recompute);
   model_->parameters().initialize(config.run.seed);
   step_ = std::make_unique<TrainStep>(config, *model_);
-  fs::create_directories(config.run.out_dir);
+  if (config.run.eval_every > 0 && config.data.val.empty()) {
+    spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
+  }
+  ensure_writable_directory(config.run.out_dir, "run.out_dir");
+  ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
   resume_if_asked();
-  if (config.logging.jsonl) metrics_ = std::make_unique<MetricsLog>((fs::path(config.run.out_dir) / "metrics.jsonl").string());
+  if (config.logging.jsonl) {
+    // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
+    const std::string path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
+    truncate_metrics_after(path, state_.step);
+    metrics_ = std::make_unique<MetricsLog>(path);
+  }
   if (config.logging.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(config.run.out_dir);
 }
 
@@ -105,18 +129,73 @@ std::string Trainer::checkpoint_root() const {
                                         : config_.checkpoint.dir;
 }
 
+namespace {
+
+// Settings whose change makes a resumed run diverge from the run it continues: named in a
+// warning, since changing them on purpose (a longer run, new data) is legitimate.
+std::vector<std::string> diverging_settings(const Config& saved, const Config& now) {
+  std::vector<std::string> keys;
+  auto differs = [&](const char* key, bool d) { if (d) keys.emplace_back(key); };
+  differs("run.seed", saved.run.seed != now.run.seed);
+  differs("run.steps (the schedule's length, unless optim.decay_steps is set)",
+          saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != "constant");
+  differs("model.seq_len", saved.model.seq_len != now.model.seq_len);
+  differs("batch.global", saved.batch.global != now.batch.global);
+  differs("optim.lr", saved.optim.lr != now.optim.lr);
+  differs("optim.schedule", saved.optim.schedule != now.optim.schedule);
+  differs("optim.warmup_steps", saved.optim.warmup_steps != now.optim.warmup_steps);
+  differs("optim.decay_steps", saved.optim.decay_steps != now.optim.decay_steps);
+  bool data = saved.data.train.size() != now.data.train.size();
+  for (size_t i = 0; !data && i < now.data.train.size(); ++i) {
+    data = saved.data.train[i].path != now.data.train[i].path || saved.data.train[i].weight != now.data.train[i].weight;
+  }
+  differs("data.train", data);
+  return keys;
+}
+
+}  // namespace
+
 void Trainer::resume_if_asked() {
   const std::string& resume = config_.checkpoint.resume;
-  if (resume == "none") return;
-  std::string dir;
-  if (resume == "auto") {
-    dir = latest_checkpoint(checkpoint_root());
-    if (dir.empty()) return;
-  } else {
-    dir = resolve_checkpoint(resume);
+  const std::vector<std::string> existing = complete_checkpoints(checkpoint_root());
+  if (resume == "none") {
+    if (!existing.empty()) {
+      spdlog::warn("checkpoint.resume=none but {} already holds checkpoints (newest {}); this run starts "
+                   "from step 0 and its checkpoints replace them as checkpoint.keep rotates",
+                   checkpoint_root(), existing.back());
+    }
+    return;
   }
-  CheckpointInfo info = load_checkpoint(dir, model_->parameters(), &step_->adam_m(), &step_->adam_v());
-  state_ = info.state;
+  // resume: auto takes the newest checkpoint that loads and verifies; a damaged one is skipped
+  // loudly for the one before it. An explicit path must load as it is.
+  std::vector<std::string> candidates;
+  if (resume == "auto") {
+    const std::string latest = latest_checkpoint(checkpoint_root());
+    if (latest.empty()) return;
+    candidates.push_back(latest);
+    for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
+      if (*it != latest) candidates.push_back(*it);
+    }
+  } else {
+    candidates.push_back(resolve_checkpoint(resume));
+  }
+  std::string dir;
+  for (size_t i = 0; i < candidates.size() && dir.empty(); ++i) {
+    try {
+      CheckpointInfo info = load_checkpoint(candidates[i], model_->parameters(), &step_->adam_m(), &step_->adam_v());
+      state_ = info.state;
+      dir = candidates[i];
+      const std::vector<std::string> changed = diverging_settings(parse_config(info.config_yaml, dir), config_);
+      for (const std::string& key : changed) {
+        spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
+                     "one it continues", key, dir);
+      }
+    } catch (const Error& e) {
+      if (resume != "auto" || i + 1 == candidates.size()) throw;
+      spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], e.message());
+      spdlog::error("falling back to the previous checkpoint {}", candidates[i + 1]);
+    }
+  }
   step_->set_optimizer_steps(state_.optimizer_steps);
   step_->guard().restore({state_.skipped_streak, state_.skipped_total});
   TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
@@ -161,6 +240,12 @@ TrainSummary Trainer::run() {
   const Config& c = config_;
   TrainSummary summary;
   summary.first_step = state_.step;
+  summary.last_step = state_.step;
+  if (state_.step >= c.run.steps) {
+    spdlog::info("already at step {} of run.steps={}: nothing to train; hint: raise run.steps to continue",
+                 state_.step, c.run.steps);
+    return summary;
+  }
   const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
   const double flops_per_step = model_->flops_per_token() * tokens_per_step;
   spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} micro-batches of {})",
@@ -214,6 +299,8 @@ TrainSummary Trainer::run() {
       tensorboard_->add_scalar("train/grad_norm", static_cast<float>(r.grad_norm), state_.step);
       tensorboard_->add_scalar("train/tokens_per_s", static_cast<float>(tok_s), state_.step);
       if (!std::isnan(eval_loss)) tensorboard_->add_scalar("eval/loss", static_cast<float>(eval_loss), state_.step);
+      // Flushed with each progress line so TensorBoard follows the run live.
+      if (state_.step % c.run.log_every == 0) tensorboard_->flush();
     }
     if (c.checkpoint.every > 0 && state_.step % c.checkpoint.every == 0 && state_.step < c.run.steps) {
       summary.checkpoint = save();

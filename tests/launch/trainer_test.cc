@@ -171,3 +171,55 @@ TEST_CASE("non-finite steps are skipped and logged, and too many in a row stop t
   while (std::getline(metrics, line)) skipped += line.find("\"skipped\":1") != std::string::npos;
   CHECK(skipped == 3);
 }
+
+TEST_CASE("resume: auto skips a damaged newest checkpoint for the previous one, loudly", "[cpu][train][checkpoint]") {
+  TempDir dir("tessel_fallback");
+  write_dataset(dir.path() + "/d_train");
+  Config c = tiny_run(dir.path(), "llama", 8);
+  c.data.val = "";
+  c.checkpoint.every = 4;
+  c.optim.decay_steps = 10;
+  Trainer(c).run();  // writes step 4 and step 8
+  const std::string root = c.run.out_dir + "/checkpoints";
+  {
+    std::fstream f(root + "/step_00000008/state.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-8, std::ios::end);
+    f.write("garbage!", 8);
+  }
+  Config more = c;
+  more.run.steps = 10;
+  Trainer t(more);
+  CHECK(t.state().step == 4);  // fell back to step 4
+  // An explicit path to the damaged checkpoint is an error, not a silent fallback.
+  Config exact = more;
+  exact.checkpoint.resume = root + "/step_00000008";
+  CHECK_THROWS_WITH(Trainer(exact), Catch::Contains("damaged"));
+}
+
+TEST_CASE("a resumed run continues metrics.jsonl without repeating steps", "[cpu][train]") {
+  TempDir dir("tessel_metrics");
+  write_dataset(dir.path() + "/d_train");
+  Config c = tiny_run(dir.path(), "gpt2", 6);
+  c.data.val = "";
+  c.optim.decay_steps = 10;
+  c.checkpoint.every = 3;
+  Trainer(c).run();
+  // Resume from step 3 (the step-6 checkpoint removed), run to 8.
+  fs::remove_all(c.run.out_dir + "/checkpoints/step_00000006");
+  Config more = c;
+  more.run.steps = 8;
+  Trainer(more).run();
+  std::ifstream in(c.run.out_dir + "/metrics.jsonl");
+  std::string line;
+  std::vector<int> steps;
+  while (std::getline(in, line)) steps.push_back(std::stoi(line.substr(line.find(':') + 1)));
+  CHECK(steps == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8});
+}
+
+TEST_CASE("an unwritable checkpoint directory fails before training, naming the key", "[cpu][train][errors]") {
+  TempDir dir("tessel_unwritable");
+  write_dataset(dir.path() + "/d_train");
+  Config c = tiny_run(dir.path(), "gpt2", 2);
+  c.checkpoint.dir = "/proc/tessel_cannot_write_here";
+  CHECK_THROWS_WITH(Trainer(c), Catch::Contains("checkpoint.dir"));
+}
