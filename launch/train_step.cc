@@ -19,6 +19,9 @@ TrainStep::TrainStep(const Config& config, Transformer& model)
   const int64_t B = model.micro_batch(), T = model.seq_len();
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
+  for (const ParamEntry& e : model.parameters().entries()) {
+    segments_.push_back({e.offset, e.numel, e.spec.weight_decay ? config.optim.weight_decay : 0.0});
+  }
 }
 
 StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
@@ -47,14 +50,8 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   s.eps = config_.optim.eps;
   s.step = optimizer_steps_;
   s.grad_scale = config_.optim.grad_clip > 0 ? clip_scale(r.grad_norm, config_.optim.grad_clip) : 1.0;
-  float* p = store.params().data<float>();
-  float* g = store.grads().data<float>();
-  float* m = m_.data<float>();
-  float* v = v_.data<float>();
-  for (const ParamEntry& e : store.entries()) {
-    s.weight_decay = e.spec.weight_decay ? config_.optim.weight_decay : 0.0;
-    adamw_update(p + e.offset, g + e.offset, m + e.offset, v + e.offset, e.numel, s);
-  }
+  adamw_update_segments(store.params().data<float>(), store.grads().data<float>(), m_.data<float>(),
+                        v_.data<float>(), segments_, s);
   return r;
 }
 

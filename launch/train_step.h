@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/model/transformer.h"
+#include "optim/adamw.h"
 #include "optim/step_guard.h"
 
 namespace tessel {
@@ -45,6 +46,7 @@ class TrainStep {
   int64_t accumulation_;
   Tensor m_, v_;
   Tensor tokens_, targets_;  // (B, T) staging for one micro-batch
+  std::vector<AdamWSegment> segments_;  // one per parameter, with its weight decay
   int64_t optimizer_steps_ = 0;  // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;
 };

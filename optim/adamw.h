@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace tessel {
 
@@ -29,5 +30,17 @@ struct AdamWStep {
 // param, m, v: (n) updated in place; grad: (n).
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
                   const AdamWStep& s);
+
+// A range of a flat buffer with its own weight decay (AdamWStep::weight_decay is ignored).
+struct AdamWSegment {
+  int64_t offset = 0;
+  int64_t numel = 0;
+  double weight_decay = 0.0;
+};
+
+// adamw_update over each segment of flat buffers, in one parallel region. Segments must not
+// overlap; the result equals one adamw_update call per segment, bitwise.
+void adamw_update_segments(float* param, const float* grad, float* m, float* v,
+                           const std::vector<AdamWSegment>& segments, const AdamWStep& s);
 
 }  // namespace tessel

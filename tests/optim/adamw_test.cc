@@ -88,3 +88,27 @@ TEST_CASE("AdamW rejects a 0-based step", "[optim]") {
 
 }  // namespace
 }  // namespace tessel
+
+TEST_CASE("adamw_update_segments equals one adamw_update per segment, bitwise", "[optim]") {
+  const int64_t n = 1000;
+  std::vector<float> p(n), g(n), m(n, 0.0f), v(n, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = std::sin(0.1f * i);
+    g[i] = std::cos(0.37f * i);
+  }
+  std::vector<float> p2 = p, m2 = m, v2 = v;
+  const std::vector<tessel::AdamWSegment> segs = {{0, 300, 0.1}, {300, 7, 0.0}, {307, 693, 0.05}};
+  tessel::AdamWStep s;
+  s.lr = 1e-2;
+  s.step = 3;
+  s.grad_scale = 0.5;
+  tessel::adamw_update_segments(p.data(), g.data(), m.data(), v.data(), segs, s);
+  for (const auto& seg : segs) {
+    s.weight_decay = seg.weight_decay;
+    tessel::adamw_update(p2.data() + seg.offset, g.data() + seg.offset, m2.data() + seg.offset,
+                         v2.data() + seg.offset, seg.numel, s);
+  }
+  CHECK(p == p2);
+  CHECK(m == m2);
+  CHECK(v == v2);
+}
