@@ -19,7 +19,7 @@
 
 namespace tessel {
 
-constexpr int kCheckpointFormatVersion = 1;
+constexpr int kCheckpointFormatVersion = 2;  // 2: per-tensor crc32c in the metadata
 
 struct TrainingState {
   int64_t step = 0;               // steps completed

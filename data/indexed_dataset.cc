@@ -160,12 +160,7 @@ IndexedDatasetWriter::IndexedDatasetWriter(std::string prefix, DType dtype)
       TESSEL_FAIL() << "cannot write a Megatron dataset with dtype " << dtype_name(dtype)
                     << "; expected U8, U16, I32, I64 or F32 (U16 for vocabularies < 65536)";
   }
-  try {
-    bin_ = std::make_unique<AtomicFileWriter>(prefix_ + ".bin");
-  } catch (const Error& e) {
-    TESSEL_FAIL() << e.message() << "; hint: does the output directory of '" << prefix_
-                  << "' exist?";
-  }
+  bin_ = std::make_unique<AtomicFileWriter>(prefix_ + ".bin");
   buffer_.reserve(kBufferBytes);
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -191,6 +192,9 @@ void check_options(const PrepareOptions& o) {
     TESSEL_CHECK(path_exists(input))
         << "data prepare: input '" << input << "' does not exist; hint: "
         << "check the path (inputs are .txt files or .jsonl with a \"text\" field per line)";
+    TESSEL_CHECK(!std::filesystem::is_directory(input))
+        << "data prepare: input '" << input << "' is a directory; hint: pass its files, e.g. --input "
+        << input << "/*.txt";
   }
 }
 
@@ -207,6 +211,14 @@ bool prepare_goes_to_val(uint64_t seed, int64_t ordinal, double val_fraction) {
 
 PrepareSummary prepare_dataset(const PrepareOptions& options, const PrepareProgressFn& progress) {
   check_options(options);
+  // The output prefix's directory is created like any output directory of a run.
+  const std::filesystem::path out_dir = std::filesystem::path(options.out_prefix).parent_path();
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    TESSEL_CHECK(!ec) << "data prepare: cannot create output directory '" << out_dir.string()
+                      << "': " << ec.message() << "; hint: choose a writable --out PREFIX";
+  }
   const auto start = std::chrono::steady_clock::now();
   int64_t total_bytes = 0;
   for (const std::string& input : options.inputs) total_bytes += file_size(input);

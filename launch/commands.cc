@@ -29,6 +29,8 @@ void expect_byte_tokenizer(const Config& c) {
   TESSEL_CHECK(c.data.tokenizer == "bytes")
       << "data.tokenizer=" << c.data.tokenizer << ": text generation supports the byte tokenizer "
       << "in this build";
+  TESSEL_CHECK(c.model.vocab_size >= 257)
+      << "model.vocab_size=" << c.model.vocab_size << " cannot hold the byte tokenizer's ids (0-256)";
 }
 
 }  // namespace
@@ -60,11 +62,14 @@ int run_generate_command(const std::vector<std::string>& args) {
   const int64_t top_k = a.get_int("--top-k", 0);
   TESSEL_CHECK(n_new >= 0 && temperature >= 0) << "--tokens and --temperature must be non-negative";
 
-  const int64_t T = config.model.seq_len, V = config.model.vocab_size;
+  std::vector<int32_t> ids = ByteTokenizer::encode(a.get("--prompt", ""));
+  if (ids.empty()) ids.push_back(ByteTokenizer::kEndOfText);  // an empty prompt starts a document
+  // The model only needs as many positions as the text will have (each new token costs a
+  // forward pass over the context), up to the model's seq_len, past which the context slides.
+  const int64_t V = config.model.vocab_size;
+  const int64_t T = std::min<int64_t>(config.model.seq_len, static_cast<int64_t>(ids.size()) + n_new);
   Transformer model(config.model, 1, T);
   load_checkpoint(dir, model.parameters(), nullptr, nullptr);
-  std::vector<int32_t> ids = ByteTokenizer::encode(a.get("--prompt", ""));
-  if (ids.empty()) ids.push_back(ByteTokenizer::kEndOfText);
   const uint64_t stream = fnv1a64("generate");
   Tensor tokens = Tensor::zeros({1, T}, DType::I32);
   std::string generated;
@@ -97,7 +102,10 @@ int run_generate_command(const std::vector<std::string>& args) {
         if (u < 0) break;
       }
     }
-    if (next == ByteTokenizer::kEndOfText) break;
+    if (next == ByteTokenizer::kEndOfText) {
+      spdlog::info("generation stopped at end-of-text after {} of {} tokens", i, n_new);
+      break;
+    }
     ids.push_back(next);
     generated += ByteTokenizer::decode(&next, 1, ByteTokenizer::InvalidIds::kReplace);
   }

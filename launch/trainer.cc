@@ -91,6 +91,12 @@ Trainer::Trainer(const Config& config) : config_(config) {
   TESSEL_CHECK(!config.data.train.empty())
       << config.source << ": data.train is empty; hint: prepare data with `tessel data prepare` "
       << "and list its prefix under data.train";
+  // Text prepared with the byte tokenizer holds ids up to 256 (end-of-text): a smaller
+  // vocabulary would fail at the first sample that holds one, possibly hours in.
+  TESSEL_CHECK(config.data.tokenizer != "bytes" || config.model.vocab_size >= 257)
+      << config.source << ": model.vocab_size=" << config.model.vocab_size
+      << " is too small for data.tokenizer: bytes, whose ids run to 256 (end-of-text); hint: set "
+      << "model.vocab_size=257 or more";
   if (config.parallel.recompute == "selective") {
     spdlog::warn("parallel.recompute=selective is not implemented on the CPU backend yet; running without recomputation");
   }
