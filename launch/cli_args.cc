@@ -37,7 +37,7 @@ double ParsedArgs::get_double(const std::string& flag, double fallback) const {
 
 ParsedArgs parse_args(const std::vector<std::string>& args, const std::string& command,
                       const std::vector<std::string>& value_flags,
-                      const std::vector<std::string>& switches) {
+                      const std::vector<std::string>& switches, bool overrides) {
   auto known = [](const std::vector<std::string>& list, const std::string& s) {
     return std::find(list.begin(), list.end(), s) != list.end();
   };
@@ -46,6 +46,7 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const std::string& c
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--set") {
+      TESSEL_CHECK(overrides) << command << ": --set is not an option here; the config comes from the checkpoint";
       in_set = true;
       TESSEL_CHECK(i + 1 < args.size()) << command << ": --set needs key=value, e.g. --set optim.lr=3e-4";
       continue;
@@ -66,7 +67,8 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const std::string& c
         std::string valid;
         for (const auto& f : value_flags) valid += " " + f;
         for (const auto& f : switches) valid += " " + f;
-        TESSEL_FAIL() << command << ": unknown option '" << flag << "'; valid options:" << valid << " --set";
+        if (overrides) valid += " --set";
+        TESSEL_FAIL() << command << ": unknown option '" << flag << "'; valid options:" << valid;
       }
       if (eq == std::string::npos) {
         TESSEL_CHECK(i + 1 < args.size()) << command << ": " << flag << " needs a value";

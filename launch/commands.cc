@@ -37,7 +37,10 @@ void expect_byte_tokenizer(const Config& c) {
 
 int run_train_command(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(args, "tessel train", {});
-  TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel train CONFIG [--set key=value ...]";
+  TESSEL_CHECK(!a.positional.empty()) << "usage: tessel train CONFIG [--set key=value ...]";
+  TESSEL_CHECK(a.positional.size() == 1)
+      << "tessel train takes one CONFIG, got '" << a.positional[0] << "' and '" << a.positional[1]
+      << "'; hint: each override after --set is key=value, e.g. --set model.layers=4";
   const Config config = load_config(a.positional[0], a.overrides);
   spdlog::info("config {} resolved:\n{}", config.source, to_yaml(config));
   Trainer trainer(config);
@@ -49,7 +52,7 @@ int run_train_command(const std::vector<std::string>& args) {
 
 int run_generate_command(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(args, "tessel generate",
-                                  {"--prompt", "--tokens", "--temperature", "--seed", "--top-k", "--threads"});
+                                  {"--prompt", "--tokens", "--temperature", "--seed", "--top-k", "--threads"}, {}, false);
   TESSEL_CHECK(a.positional.size() == 1)
       << "usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]";
   const std::string dir = resolve_checkpoint(a.positional[0]);
@@ -114,7 +117,7 @@ int run_generate_command(const std::vector<std::string>& args) {
 }
 
 int run_eval_command(const std::vector<std::string>& args) {
-  const ParsedArgs a = parse_args(args, "tessel eval", {"--data", "--batches", "--threads"});
+  const ParsedArgs a = parse_args(args, "tessel eval", {"--data", "--batches", "--threads"}, {}, false);
   TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel eval CHECKPOINT [--data PREFIX] [--batches N]";
   const std::string dir = resolve_checkpoint(a.positional[0]);
   Config config = checkpoint_config(dir);
