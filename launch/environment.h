@@ -7,7 +7,8 @@
 //                     sets it to SkylakeX and re-executes itself, because OpenBLAS reads it before
 //                     main() runs. A value the user set is always kept.
 //  TESSEL_REEXECED    set by that re-execution so it happens at most once.
-// Thread counts come from the config (run.threads), not from OMP_NUM_THREADS.
+//  OMP_NUM_THREADS    threads per process when run.threads is 0 (run.threads wins when set);
+//                     unset, all cores.
 #pragma once
 
 namespace tessel {

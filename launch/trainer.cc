@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -17,7 +18,13 @@ namespace tessel {
 namespace fs = std::filesystem;
 
 int configure_threads(int threads) {
-  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = threads;
+  if (n <= 0) {
+    // OMP_NUM_THREADS when the user set it (see launch/environment.h), else every core.
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    n = env != nullptr ? std::atoi(env) : 0;
+    if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
   return n;

@@ -20,7 +20,8 @@ namespace tessel {
 class MetricsLog;
 class TensorBoardWriter;
 
-// Sets OpenMP and OpenBLAS threads: `threads` when > 0, else all cores.
+// Sets OpenMP and OpenBLAS threads: `threads` when > 0, else OMP_NUM_THREADS when set, else
+// all cores. Returns the number chosen.
 int configure_threads(int threads);
 
 // A sampler over `sources` (weights blended) for sequences of seq_len; throws with a hint when
