@@ -188,6 +188,30 @@ TEST_CASE("attention forward equals full-softmax causal attention, GQA and MHA",
   }
 }
 
+TEST_CASE("attention spanning several query and key tiles equals full-softmax attention", "[cpu][kernels]") {
+  // T = 150 crosses the 32-row query tiles and 64-key tiles at unaligned places.
+  const int64_t B = 1, T = 150, H = 2, KV = 1, D = 8;
+  auto qkv = random_vector(B * T * (H + 2 * KV) * D, 85, 2.0f);
+  std::vector<float> out(B * T * H * D), lse(B * H * T);
+  attention_forward(out.data(), lse.data(), qkv.data(), B, T, H, KV, D);
+  auto ref = naive_attention(qkv, B, T, H, KV, D);
+  for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == Approx(ref[i]).margin(2e-5));
+}
+
+TEST_CASE("attention backward matches finite differences across tiles", "[cpu][kernels]") {
+  const int64_t B = 1, T = 70, H = 2, KV = 1, D = 4;
+  auto qkv = random_vector(B * T * (H + 2 * KV) * D, 95), r = random_vector(B * T * H * D, 96);
+  std::vector<float> out(B * T * H * D), lse(B * H * T);
+  auto loss = [&] {
+    attention_forward(out.data(), lse.data(), qkv.data(), B, T, H, KV, D);
+    return weighted_sum(out, r);
+  };
+  loss();
+  std::vector<float> dqkv(qkv.size(), 7.0f);
+  attention_backward(dqkv.data(), r.data(), qkv.data(), out.data(), lse.data(), B, T, H, KV, D);
+  check_gradient("qkv", qkv, dqkv, loss, 300);
+}
+
 TEST_CASE("attention backward matches finite differences, GQA", "[cpu][kernels]") {
   const int64_t B = 2, T = 5, H = 4, KV = 2, D = 4;
   auto qkv = random_vector(B * T * (H + 2 * KV) * D, 90), r = random_vector(B * T * H * D, 91);
