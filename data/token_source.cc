@@ -40,6 +40,10 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path) {
   bool has_bin = path_exists(prefix + ".bin");
   // An llm.c shard is itself a .bin; it wins only when no Megatron .idx sits beside it.
   if (!has_idx && is_llmc_shard(path)) return std::make_unique<LlmcShard>(path);
+  // A shard named without its extension ("shard" for "shard.bin").
+  if (!has_idx && has_bin && prefix == path && is_llmc_shard(path + ".bin")) {
+    return std::make_unique<LlmcShard>(path + ".bin");
+  }
   if (has_idx && has_bin) return std::make_unique<IndexedDataset>(prefix);
   if (has_idx != has_bin) {
     TESSEL_FAIL() << "incomplete Megatron dataset at '" << prefix << "': found '" << prefix

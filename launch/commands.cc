@@ -130,7 +130,17 @@ int run_eval_command(const std::vector<std::string>& args) {
   const int64_t B = config.batch.micro, T = config.model.seq_len;
   Transformer model(config.model, B, T);
   const CheckpointInfo info = load_checkpoint(dir, model.parameters(), nullptr, nullptr);
-  auto sampler = make_sampler({{config.data.val, 1.0}}, T, config.run.seed, config.model.vocab_size);
+  std::unique_ptr<Sampler> sampler;
+  try {
+    sampler = make_sampler({{config.data.val, 1.0}}, T, config.run.seed, config.model.vocab_size);
+  } catch (const Error& e) {
+    TESSEL_FAIL() << e.message() << (a.has("--data") ? "" : " (data.val from the checkpoint's config; "
+                                      "relative paths are relative to the working directory; hint: pass --data PREFIX)");
+  }
+  if (static_cast<uint64_t>(batches * B) > sampler->samples_per_epoch()) {
+    spdlog::warn("--batches {} x {} sequences is more than the {} sequences of {}: some are read more than once",
+                 batches, B, sampler->samples_per_epoch(), config.data.val);
+  }
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
   double total = 0;
   for (int64_t k = 0; k < batches; ++k) {

@@ -40,6 +40,8 @@ TEST_CASE("llm.c GPT-2 shard (magic 20240520, v1, u16) reads back its tokens", "
   source->read(4, 2, two);
   CHECK(two[0] == 50256);
   CHECK(two[1] == 40);
+  // Named without its extension, as data.train paths usually are.
+  CHECK(open_token_source(dir.file("shard_000"))->format() == "llm.c");
 }
 
 TEST_CASE("llm.c LLaMA-3 shard (magic 20240801, v7, u32) reads back its tokens", "[data]") {
