@@ -110,6 +110,12 @@ Trainer::Trainer(const Config& config) : config_(config) {
   if (config.checkpoint.async) {
     spdlog::warn("checkpoint.async=true: background saving is not implemented yet; checkpoints are written synchronously");
   }
+  // Everything a user can get wrong is checked before the model is allocated and initialized.
+  if (config.run.eval_every > 0 && config.data.val.empty()) {
+    spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
+  }
+  ensure_writable_directory(config.run.out_dir, "run.out_dir");
+  ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
   configure_threads(config.run.threads);
   train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
   if (!config.data.val.empty()) {
@@ -120,11 +126,6 @@ Trainer::Trainer(const Config& config) : config_(config) {
                                          config.parallel.recompute);
   model_->parameters().initialize(config.run.seed);
   step_ = std::make_unique<TrainStep>(config, *model_);
-  if (config.run.eval_every > 0 && config.data.val.empty()) {
-    spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
-  }
-  ensure_writable_directory(config.run.out_dir, "run.out_dir");
-  ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
   resume_if_asked();
   if (config.logging.jsonl) {
     // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
