@@ -38,6 +38,12 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {  // `tessel train --help`: the usage, not an error
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   try {
     tessel::init_logging(0);
     if (command == "train") return tessel::run_train_command(args);
