@@ -63,13 +63,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) acc[c] += (x[c] - m) * s * g[c];
   });
-  if (dbias != nullptr) {
-    chunked_row_sum(dbias, N, C, [&](int64_t r, float* acc) {
-      const float* g = dout + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) acc[c] += g[c];
-    });
-  }
+  if (dbias != nullptr) add_column_sums(dbias, dout, N, C, C);
 }
 
 }  // namespace cpu

@@ -54,13 +54,7 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
                   1.0f, dweight, OC);
     }
   }
-  if (dbias != nullptr) {
-    chunked_row_sum(dbias, N, OC, [&](int64_t r, float* acc) {
-      const float* g = dout + r * ldd;
-#pragma omp simd
-      for (int64_t c = 0; c < OC; ++c) acc[c] += g[c];
-    });
-  }
+  if (dbias != nullptr) add_column_sums(dbias, dout, N, OC, ldd);
 }
 
 }  // namespace cpu

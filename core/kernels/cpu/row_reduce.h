@@ -32,5 +32,14 @@ void chunked_row_sum(float* out, int64_t N, int64_t C, AddRow add_row) {
   }
 }
 
+// out[c] += Σ_r x[r·ld + c]: bias gradients.
+inline void add_column_sums(float* out, const float* x, int64_t N, int64_t C, int64_t ld) {
+  chunked_row_sum(out, N, C, [&](int64_t r, float* acc) {
+    const float* g = x + r * ld;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) acc[c] += g[c];
+  });
+}
+
 }  // namespace cpu
 }  // namespace tessel
