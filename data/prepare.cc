@@ -11,7 +11,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
-#include "data/byte_tokenizer.h"
+#include "data/tokenizer.h"
 #include "data/hash.h"
 #include "data/indexed_dataset.h"
 #include "data/json_text.h"
@@ -39,7 +39,8 @@ bool is_blank(const std::string& s) {
 class DocumentRouter {
  public:
   DocumentRouter(const PrepareOptions& options, PrepareSummary* summary)
-      : options_(options), summary_(summary) {
+      : options_(options), summary_(summary),
+        tokenizer_(make_tokenizer(options.tokenizer, options.tokenizer_dir)) {
     summary_->train_prefix = options.out_prefix + "_train";
     train_ = std::make_unique<IndexedDatasetWriter>(summary_->train_prefix, DType::U16);
     if (options.val_fraction > 0) {
@@ -56,8 +57,8 @@ class DocumentRouter {
     }
     if (has_pending_) write(pending_, pending_to_val_);
     pending_.clear();
-    ByteTokenizer::encode_append(text, &pending_);
-    pending_.push_back(ByteTokenizer::kEndOfText);
+    tokenizer_->encode_append(text, &pending_);
+    pending_.push_back(tokenizer_->end_of_text());
     pending_to_val_ = val_ != nullptr && prepare_goes_to_val(options_.seed, ordinal_, options_.val_fraction);
     has_pending_ = true;
     ++ordinal_;
@@ -102,6 +103,7 @@ class DocumentRouter {
 
   const PrepareOptions& options_;
   PrepareSummary* summary_;
+  std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<IndexedDatasetWriter> train_;
   std::unique_ptr<IndexedDatasetWriter> val_;
   std::vector<int32_t> pending_;
@@ -180,12 +182,8 @@ void read_lines(const std::string& path, bool jsonl, DocumentRouter* router,
 void check_options(const PrepareOptions& o) {
   TESSEL_CHECK(!o.inputs.empty()) << "data prepare: no inputs; hint: pass --input FILE...";
   TESSEL_CHECK(!o.out_prefix.empty()) << "data prepare: no output prefix; hint: pass --out PREFIX";
-  if (o.tokenizer == "gpt2") {
-    TESSEL_FAIL() << "data prepare: tokenizer 'gpt2' is not available yet; hint: use "
-                  << "--tokenizer bytes (byte-level, vocab 257)";
-  }
-  TESSEL_CHECK(o.tokenizer == "bytes") << "data prepare: unknown tokenizer '" << o.tokenizer
-                                       << "'; expected 'bytes' (or 'gpt2', once available)";
+  TESSEL_CHECK(o.tokenizer == "bytes" || o.tokenizer == "gpt2")
+      << "data prepare: unknown tokenizer '" << o.tokenizer << "'; expected 'bytes' or 'gpt2'";
   TESSEL_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction < 1)
       << "data prepare: val_fraction is " << o.val_fraction << "; expected a number in [0, 1)";
   for (const std::string& input : o.inputs) {

@@ -26,7 +26,8 @@ namespace tessel {
 
 struct PrepareOptions {
   std::vector<std::string> inputs;
-  std::string tokenizer = "bytes";  // only "bytes" for now
+  std::string tokenizer = "bytes";  // bytes | gpt2
+  std::string tokenizer_dir;         // gpt2's files; empty: .cache/gpt2
   std::string out_prefix;
   double val_fraction = 0;          // in [0, 1)
   bool split_lines = false;

@@ -1,6 +1,11 @@
 // `tessel data prepare|inspect`; see data_command.h.
 #include "launch/data_command.h"
 
+#include <algorithm>
+
+#include "core/text_escape.h"
+#include "data/tokenizer.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -95,6 +100,8 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       while (r.next_is_value()) options.inputs.push_back(r.next());
     } else if (flag == "--tokenizer") {
       options.tokenizer = r.value(flag);
+    } else if (flag == "--tokenizer-dir") {
+      options.tokenizer_dir = r.value(flag);
     } else if (flag == "--out") {
       options.out_prefix = r.value(flag);
     } else if (flag == "--val-fraction") {
@@ -134,12 +141,20 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
 
 int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
   ArgReader r(split_equals(args), "inspect");
-  std::string path;
+  std::string path, tokenizer_dir;
+  bool gpt2 = false;
   int64_t show = kDefaultInspectTokens;
   while (!r.done()) {
     const std::string arg = r.next();
     if (arg == "--tokens") {
       show = static_cast<int64_t>(r.unsigned_integer(arg));
+    } else if (arg == "--tokenizer") {
+      const std::string name = r.value(arg);
+      TESSEL_CHECK(name == "bytes" || name == "gpt2")
+          << "tessel data inspect: unknown tokenizer '" << name << "'; expected bytes or gpt2";
+      gpt2 = name == "gpt2";
+    } else if (arg == "--tokenizer-dir") {
+      tokenizer_dir = r.value(arg);
     } else if (arg.rfind("--", 0) != 0 && path.empty()) {
       path = arg;
     } else {
@@ -147,7 +162,13 @@ int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
     }
   }
   TESSEL_CHECK(!path.empty()) << "tessel data inspect: missing PATH\n" << data_command_usage();
-  out << describe_token_source(*open_token_source(path), show);
+  std::unique_ptr<TokenSource> source = open_token_source(path);
+  out << describe_token_source(*source, show);
+  if (gpt2) {
+    std::vector<int32_t> ids(static_cast<size_t>(std::min(show, source->num_tokens())));
+    source->read(0, static_cast<int64_t>(ids.size()), ids.data());
+    out << "as gpt2:   " << quote_escaped(make_tokenizer("gpt2", tokenizer_dir)->decode(ids)) << "\n";
+  }
   return 0;
 }
 
@@ -155,12 +176,12 @@ int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
 
 const char* data_command_usage() {
   return "usage:\n"
-         "  tessel data prepare --input FILE... --tokenizer bytes --out PREFIX\n"
-         "                      [--val-fraction F] [--split-lines] [--seed S]\n"
+         "  tessel data prepare --input FILE... --tokenizer bytes|gpt2 --out PREFIX\n"
+         "                      [--tokenizer-dir DIR] [--val-fraction F] [--split-lines] [--seed S]\n"
          "      .txt inputs: one document per file (per non-empty line with --split-lines);\n"
          "      .jsonl inputs: one document per line, its \"text\" field.\n"
          "      Writes PREFIX_train.{bin,idx} (and PREFIX_val.{bin,idx} when F > 0).\n"
-         "  tessel data inspect PATH [--tokens N]\n"
+         "  tessel data inspect PATH [--tokens N] [--tokenizer gpt2 [--tokenizer-dir DIR]]\n"
          "      PATH: a Megatron prefix (PATH.idx + PATH.bin) or an llm.c shard .bin.";
 }
 

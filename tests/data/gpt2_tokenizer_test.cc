@@ -14,6 +14,8 @@
 #include "core/io/file.h"
 #include "core/io/temp_dir.h"
 #include "data/gpt2_tokenizer.h"
+#include "data/prepare.h"
+#include "data/token_source.h"
 
 using namespace tessel;
 namespace fs = std::filesystem;
@@ -171,4 +173,26 @@ TEST_CASE("missing or corrupt tokenizer files are clear errors", "[data][gpt2][e
   CHECK_THROWS_WITH(Gpt2Tokenizer::load(dir.path()), Catch::Contains("encoder.json"));
   std::ofstream(dir.file("encoder.json"), std::ios::binary) << "{\"a\": 0}";  // valid JSON, wrong content
   CHECK_THROWS_WITH(Gpt2Tokenizer::load(dir.path()), Catch::Contains("<|endoftext|>"));
+}
+
+TEST_CASE("data prepare with the GPT-2 tokenizer writes each document's ids and end-of-text", "[data][gpt2]") {
+  TempDir dir("tessel_gpt2_prepare");
+  std::ofstream(dir.file("a.txt")) << "Hello world, it's a test.";
+  std::ofstream(dir.file("b.txt")) << "Привет 😀 again";
+  PrepareOptions options;
+  options.inputs = {dir.file("a.txt"), dir.file("b.txt")};
+  options.tokenizer = "gpt2";
+  options.tokenizer_dir = tokenizer_dir();
+  options.out_prefix = dir.file("ds");
+  prepare_dataset(options);
+  auto source = open_token_source(dir.file("ds_train"));
+  std::vector<int32_t> expected = tokenizer()->encode("Hello world, it's a test.");
+  expected.push_back(Gpt2Tokenizer::kEndOfText);
+  const std::vector<int32_t> b = tokenizer()->encode("Привет 😀 again");
+  expected.insert(expected.end(), b.begin(), b.end());
+  expected.push_back(Gpt2Tokenizer::kEndOfText);
+  std::vector<int32_t> got(static_cast<size_t>(source->num_tokens()));
+  source->read(0, source->num_tokens(), got.data());
+  CHECK(got == expected);
+  CHECK(source->num_documents() == 2);
 }

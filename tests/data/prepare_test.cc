@@ -152,8 +152,9 @@ TEST_CASE("prepare errors: missing input, bad options, unavailable tokenizer, ba
 
   options.inputs = {dir.file("ok.txt")};
   options.tokenizer = "gpt2";
+  options.tokenizer_dir = dir.file("no_tokenizer_here");
   CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
-             Catch::Contains("'gpt2' is not available yet"));
+             Catch::Contains("encoder.json' not found"));
   options.tokenizer = "sentencepiece";
   CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
              Catch::Contains("unknown tokenizer 'sentencepiece'"));
