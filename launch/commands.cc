@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/checkpoint.h"
+#include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/model/init_rng.h"
 #include "data/tokenizer.h"
@@ -158,9 +159,54 @@ int run_eval_command(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+// `tessel bench tokenizer`: encoding throughput over documents of text (NUL-separated in the
+// input, or one document per file), after one untimed warm-up pass.
+int run_bench_tokenizer(const std::vector<std::string>& args) {
+  const ParsedArgs a = parse_args(args, "tessel bench tokenizer", {"--tokenizer", "--tokenizer-dir", "--repeat"}, {}, false);
+  TESSEL_CHECK(!a.positional.empty())
+      << "usage: tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR] [--repeat N]";
+  std::vector<std::string> docs;
+  int64_t bytes = 0;
+  for (const std::string& path : a.positional) {
+    const std::string text = read_file(path);
+    size_t start = 0;
+    for (size_t nul; (nul = text.find('\0', start)) != std::string::npos; start = nul + 1) docs.push_back(text.substr(start, nul - start));
+    docs.push_back(text.substr(start));
+    bytes += static_cast<int64_t>(text.size());
+  }
+  std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(a.get("--tokenizer", "gpt2"), a.get("--tokenizer-dir", ""));
+  const int64_t repeat = a.get_int("--repeat", 3);
+  std::vector<int32_t> ids;
+  std::vector<double> times;
+  for (int64_t r = 0; r <= repeat; ++r) {
+    // A fresh tokenizer per timed pass, so its piece cache starts empty as in a real run.
+    tokenizer = make_tokenizer(a.get("--tokenizer", "gpt2"), a.get("--tokenizer-dir", ""));
+    ids.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const std::string& d : docs) tokenizer->encode_append(d, &ids);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r > 0) times.push_back(dt);
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  std::printf("{\"bench\": \"tokenizer\", \"tokenizer\": \"%s\", \"threads\": 1, \"documents\": %zu, \"bytes\": %lld, "
+              "\"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.3f}\n",
+              tokenizer->name(), docs.size(), static_cast<long long>(bytes), ids.size(), median,
+              static_cast<double>(bytes) / median / 1e6);
+  return 0;
+}
+
+}  // namespace
+
 int run_bench_command(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "tokenizer") {
+    return run_bench_tokenizer(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   TESSEL_CHECK(!args.empty() && args[0] == "step")
-      << "usage: tessel bench step CONFIG [--set key=value ...] [--steps N] [--warmup W]";
+      << "usage: tessel bench step CONFIG [--set key=value ...] [--steps N] [--warmup W]\n"
+      << "       tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR]";
   const ParsedArgs a = parse_args(std::vector<std::string>(args.begin() + 1, args.end()),
                                   "tessel bench step", {"--steps", "--warmup"});
   TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel bench step CONFIG [--set ...] [--steps N] [--warmup W]";
