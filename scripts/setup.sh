@@ -15,6 +15,7 @@ packages=(
   libprotobuf-dev protobuf-compiler  # TensorBoard events, checkpoint manifests
   catch2                      # tests (Catch2 v2)
   libpcre2-dev                # GPT-2's pre-tokenization pattern
+  python3                     # an independent reader of written datasets in the tests
 )
 for arg in "$@"; do
   case "$arg" in

@@ -162,6 +162,30 @@ TEST_CASE("unknown dtype code and bad magic are errors naming the .idx", "[data]
              Catch::Contains("magic.idx") && Catch::Contains("not a Megatron index"));
 }
 
+TEST_CASE("a wrong version or document indices that do not end at the sequence count are errors", "[data]") {
+  TempDir dir;
+  const std::string prefix = dir.file("doc");
+  IndexedDatasetWriter writer(prefix, DType::U16);
+  writer.add_document({1, 2, 3});
+  writer.add_document({4, 5});
+  writer.finish();
+  const auto good = read_bytes(prefix + ".idx");
+
+  auto idx = good;
+  idx[9] = 2;  // version 2
+  testing::write_bytes(prefix + ".idx", idx.data(), idx.size());
+  CHECK_THAT(testing::error_message([&] { IndexedDataset ds(prefix); }),
+             Catch::Contains("doc.idx") && Catch::Contains("version 2, expected 1"));
+
+  // The worked example's document_indices are [0, 1, 2] at bytes 58, 66, 74: end at 1, not 2.
+  idx = good;
+  idx[74] = 1;
+  testing::write_bytes(prefix + ".idx", idx.data(), idx.size());
+  CHECK_THAT(testing::error_message([&] { IndexedDataset ds(prefix); }),
+             Catch::Contains("doc.idx") && Catch::Contains("last document index is 1") &&
+                 Catch::Contains("expected sequence_count 2"));
+}
+
 TEST_CASE("a truncated .idx is an error naming the file, expected and actual size", "[data]") {
   TempDir dir;
   const std::string prefix = dir.file("cut");
