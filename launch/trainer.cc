@@ -56,6 +56,21 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
 
 namespace {
 
+// What the run will read: each dataset's size and weight, and the realized share of the run's
+// samples (the blend is deterministic, so counting the first samples is exact, not an estimate).
+void log_mixture(const Sampler& sampler, uint64_t run_samples) {
+  const uint64_t n = std::min<uint64_t>(std::max<uint64_t>(run_samples, 1), 1000000);
+  std::vector<uint64_t> count(static_cast<size_t>(sampler.num_sources()), 0);
+  for (uint64_t i = 0; i < n; ++i) ++count[static_cast<size_t>(sampler.locate(i).dataset)];
+  for (int d = 0; d < sampler.num_sources(); ++d) {
+    const double share = static_cast<double>(count[static_cast<size_t>(d)]) / static_cast<double>(n);
+    const double epochs = sampler.windows(d) > 0 ? static_cast<double>(count[static_cast<size_t>(d)]) / static_cast<double>(sampler.windows(d)) : 0.0;
+    spdlog::info("data {}: {} ({} tokens, {} samples of {}), weight {:.3f}, realized {:.3f} of the first {} samples ({:.2f} epochs)",
+                 d, sampler.source(d).path(), sampler.source(d).num_tokens(), sampler.windows(d),
+                 sampler.seq_len() + 1, sampler.weights()[static_cast<size_t>(d)], share, n, epochs);
+  }
+}
+
 // Fails before any training when a directory the run will write into cannot be created or
 // written, rather than after hours of steps.
 void ensure_writable_directory(const std::string& dir, const std::string& key) {
@@ -118,6 +133,7 @@ Trainer::Trainer(const Config& config) : config_(config) {
   ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
   configure_threads(config.run.threads);
   train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
+  log_mixture(*train_, static_cast<uint64_t>(config.run.steps * config.batch.global));
   if (!config.data.val.empty()) {
     val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
                         config.model.vocab_size);
