@@ -11,6 +11,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "data/dataset_writer.h"
 #include "data/tokenizer.h"
 #include "data/hash.h"
 #include "data/indexed_dataset.h"
@@ -42,10 +43,10 @@ class DocumentRouter {
       : options_(options), summary_(summary),
         tokenizer_(make_tokenizer(options.tokenizer, options.tokenizer_dir)) {
     summary_->train_prefix = options.out_prefix + "_train";
-    train_ = std::make_unique<IndexedDatasetWriter>(summary_->train_prefix, DType::U16);
+    train_ = make_dataset_writer(options.format, summary_->train_prefix, options.shard_tokens);
     if (options.val_fraction > 0) {
       summary_->val_prefix = options.out_prefix + "_val";
-      val_ = std::make_unique<IndexedDatasetWriter>(summary_->val_prefix, DType::U16);
+      val_ = make_dataset_writer(options.format, summary_->val_prefix, options.shard_tokens);
     }
   }
 
@@ -57,8 +58,10 @@ class DocumentRouter {
     }
     if (has_pending_) write(pending_, pending_to_val_);
     pending_.clear();
+    // End-of-text ends a Megatron document and begins an llm.c one (each format's convention).
+    if (train_->end_of_text_first()) pending_.push_back(tokenizer_->end_of_text());
     tokenizer_->encode_append(text, &pending_);
-    pending_.push_back(tokenizer_->end_of_text());
+    if (!train_->end_of_text_first()) pending_.push_back(tokenizer_->end_of_text());
     pending_to_val_ = val_ != nullptr && prepare_goes_to_val(options_.seed, ordinal_, options_.val_fraction);
     has_pending_ = true;
     ++ordinal_;
@@ -81,13 +84,9 @@ class DocumentRouter {
       to_val = false;  // a single document always trains
     }
     write(pending_, to_val);
-    train_->finish();
-    summary_->output_files.push_back(summary_->train_prefix + ".bin");
-    summary_->output_files.push_back(summary_->train_prefix + ".idx");
+    for (const std::string& f : train_->finish()) summary_->output_files.push_back(f);
     if (val_ != nullptr) {
-      val_->finish();
-      summary_->output_files.push_back(summary_->val_prefix + ".bin");
-      summary_->output_files.push_back(summary_->val_prefix + ".idx");
+      for (const std::string& f : val_->finish()) summary_->output_files.push_back(f);
     }
   }
 
@@ -104,8 +103,8 @@ class DocumentRouter {
   const PrepareOptions& options_;
   PrepareSummary* summary_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<IndexedDatasetWriter> train_;
-  std::unique_ptr<IndexedDatasetWriter> val_;
+  std::unique_ptr<DatasetWriter> train_;
+  std::unique_ptr<DatasetWriter> val_;
   std::vector<int32_t> pending_;
   bool pending_to_val_ = false;
   bool has_pending_ = false;
@@ -182,6 +181,9 @@ void read_lines(const std::string& path, bool jsonl, DocumentRouter* router,
 void check_options(const PrepareOptions& o) {
   TESSEL_CHECK(!o.inputs.empty()) << "data prepare: no inputs; hint: pass --input FILE...";
   TESSEL_CHECK(!o.out_prefix.empty()) << "data prepare: no output prefix; hint: pass --out PREFIX";
+  TESSEL_CHECK(o.format == "megatron" || o.format == "llmc")
+      << "data prepare: unknown format '" << o.format << "'; expected megatron or llmc";
+  TESSEL_CHECK(o.shard_tokens > 0) << "data prepare: --shard-tokens must be positive, got " << o.shard_tokens;
   TESSEL_CHECK(o.tokenizer == "bytes" || o.tokenizer == "gpt2")
       << "data prepare: unknown tokenizer '" << o.tokenizer << "'; expected 'bytes' or 'gpt2'";
   TESSEL_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction < 1)

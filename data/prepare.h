@@ -28,6 +28,8 @@ struct PrepareOptions {
   std::vector<std::string> inputs;
   std::string tokenizer = "bytes";  // bytes | gpt2
   std::string tokenizer_dir;         // gpt2's files; empty: .cache/gpt2
+  std::string format = "megatron";   // megatron (PREFIX.bin/.idx) | llmc (PREFIX_NNNNNN.bin shards)
+  int64_t shard_tokens = 10000000;   // llmc: tokens per shard (llm.c uses 10^8 for FineWeb)
   std::string out_prefix;
   double val_fraction = 0;          // in [0, 1)
   bool split_lines = false;

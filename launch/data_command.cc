@@ -102,6 +102,10 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       options.tokenizer = r.value(flag);
     } else if (flag == "--tokenizer-dir") {
       options.tokenizer_dir = r.value(flag);
+    } else if (flag == "--format") {
+      options.format = r.value(flag);
+    } else if (flag == "--shard-tokens") {
+      options.shard_tokens = static_cast<int64_t>(r.unsigned_integer(flag));
     } else if (flag == "--out") {
       options.out_prefix = r.value(flag);
     } else if (flag == "--val-fraction") {
@@ -129,13 +133,12 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       << " s (" << mb_per_s << " MB/s)";
   if (s.skipped_documents > 0) out << "; skipped " << s.skipped_documents << " empty documents";
   out << "\n";
-  out << "  train: " << s.train_documents << " documents, " << s.train_tokens << " tokens -> "
-      << s.train_prefix << ".{bin,idx}\n";
+  out << "  train: " << s.train_documents << " documents, " << s.train_tokens << " tokens\n";
   if (!s.val_prefix.empty()) {
-    out << "  val:   " << s.val_documents << " documents, " << s.val_tokens << " tokens -> "
-        << s.val_prefix << ".{bin,idx}\n";
+    out << "  val:   " << s.val_documents << " documents, " << s.val_tokens << " tokens\n";
   }
-  out << "  tokenizer: " << options.tokenizer << ", dtype u16\n";
+  out << "  tokenizer: " << options.tokenizer << ", format " << options.format << ", dtype u16\n";
+  for (const std::string& f : s.output_files) out << "  wrote " << f << "\n";
   return 0;
 }
 
@@ -178,6 +181,7 @@ const char* data_command_usage() {
   return "usage:\n"
          "  tessel data prepare --input FILE... --tokenizer bytes|gpt2 --out PREFIX\n"
          "                      [--tokenizer-dir DIR] [--val-fraction F] [--split-lines] [--seed S]\n"
+         "                      [--format megatron|llmc] [--shard-tokens N]\n"
          "      .txt inputs: one document per file (per non-empty line with --split-lines);\n"
          "      .jsonl inputs: one document per line, its \"text\" field.\n"
          "      Writes PREFIX_train.{bin,idx} (and PREFIX_val.{bin,idx} when F > 0).\n"

@@ -8,6 +8,7 @@
 
 #include "data/byte_tokenizer.h"
 #include "data/indexed_dataset.h"
+#include "data/llmc_shard.h"
 #include "tests/data/test_files.h"
 
 namespace tessel {
@@ -181,6 +182,33 @@ TEST_CASE("prepare errors: missing input, bad options, unavailable tokenizer, ba
   options.inputs = {dir.file("blank.txt")};
   CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
              Catch::Contains("no documents"));
+}
+
+TEST_CASE("prepare --format llmc writes GPT-2 llm.c shards with end-of-text before each document", "[data]") {
+  TempDir dir;
+  testing::write_text(dir.file("a.txt"), "hello");
+  testing::write_text(dir.file("b.txt"), "world!");
+  PrepareOptions options;
+  options.inputs = {dir.file("a.txt"), dir.file("b.txt")};
+  options.out_prefix = dir.file("sh");
+  options.format = "llmc";
+  options.shard_tokens = 5;  // 13 tokens: shards of 5, 5, 3; documents cross shard boundaries
+  const PrepareSummary s = prepare_dataset(options);
+  REQUIRE(s.output_files.size() == 3);
+  CHECK(s.output_files[0] == dir.file("sh_train_000000.bin"));
+  std::vector<int32_t> all;
+  for (const std::string& f : s.output_files) {
+    LlmcShard shard(f);
+    CHECK(shard.magic() == LlmcShard::kMagicGpt2);
+    CHECK(shard.num_tokens() <= 5);
+    std::vector<int32_t> part(static_cast<size_t>(shard.num_tokens()));
+    shard.read(0, shard.num_tokens(), part.data());
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  const std::vector<int32_t> expected = {256, 'h', 'e', 'l', 'l', 'o', 256, 'w', 'o', 'r', 'l', 'd', '!'};
+  CHECK(all == expected);
+  options.format = "parquet";
+  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }), Catch::Contains("unknown format 'parquet'"));
 }
 
 }  // namespace
