@@ -1,6 +1,8 @@
 // Corpus preparation; see prepare.h.
 #include "data/prepare.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -40,8 +42,9 @@ bool is_blank(const std::string& s) {
 class DocumentRouter {
  public:
   DocumentRouter(const PrepareOptions& options, PrepareSummary* summary)
-      : options_(options), summary_(summary),
-        tokenizer_(make_tokenizer(options.tokenizer, options.tokenizer_dir)) {
+      : options_(options), summary_(summary) {
+    const int workers = options.workers > 0 ? options.workers : std::max(1, omp_get_num_procs());
+    tokenizers_ = make_tokenizers(options.tokenizer, options.tokenizer_dir, workers);
     summary_->train_prefix = options.out_prefix + "_train";
     train_ = make_dataset_writer(options.format, summary_->train_prefix, options.shard_tokens);
     if (options.val_fraction > 0) {
@@ -50,28 +53,24 @@ class DocumentRouter {
     }
   }
 
-  // Tokenizes one document; empty ones are skipped and counted.
+  // Queues one document; empty ones are skipped and counted. Documents are tokenized a batch at
+  // a time by the workers and written in input order, so the output does not depend on the
+  // number of workers, and memory stays bounded by one batch.
   void add(const std::string& text) {
     if (text.empty()) {
       ++summary_->skipped_documents;
       return;
     }
-    if (has_pending_) write(pending_, pending_to_val_);
-    pending_.clear();
-    // End-of-text ends a Megatron document and begins an llm.c one (each format's convention).
-    if (train_->end_of_text_first()) pending_.push_back(tokenizer_->end_of_text());
-    tokenizer_->encode_append(text, &pending_);
-    if (!train_->end_of_text_first()) pending_.push_back(tokenizer_->end_of_text());
-    pending_to_val_ = val_ != nullptr && prepare_goes_to_val(options_.seed, ordinal_, options_.val_fraction);
-    has_pending_ = true;
-    ++ordinal_;
-    seen_tokens_ += static_cast<int64_t>(pending_.size());
+    batch_bytes_ += text.size();
+    batch_.push_back(text);
+    if (batch_.size() >= kBatchDocuments || batch_bytes_ >= kBatchBytes) flush_batch();
   }
 
   int64_t documents() const { return ordinal_; }
   int64_t tokens() const { return seen_tokens_; }
 
   void finish() {
+    flush_batch();
     TESSEL_CHECK(has_pending_)
         << "no documents found in the " << options_.inputs.size() << " input(s) (all "
         << summary_->skipped_documents << " were empty); hint: check the inputs, and that "
@@ -91,6 +90,35 @@ class DocumentRouter {
   }
 
  private:
+  static constexpr size_t kBatchDocuments = 1024;
+  static constexpr size_t kBatchBytes = 8 << 20;
+
+  void flush_batch() {
+    std::vector<std::vector<int32_t>> ids(batch_.size());
+    const bool eot_first = train_->end_of_text_first();
+#pragma omp parallel for num_threads(static_cast<int>(tokenizers_.size())) schedule(dynamic, 1)
+    for (size_t i = 0; i < batch_.size(); ++i) {
+      Tokenizer& t = *tokenizers_[static_cast<size_t>(omp_get_thread_num())];
+      // End-of-text ends a Megatron document and begins an llm.c one (each format's convention).
+      if (eot_first) ids[i].push_back(t.end_of_text());
+      t.encode_append(batch_[i], &ids[i]);
+      if (!eot_first) ids[i].push_back(t.end_of_text());
+    }
+    for (std::vector<int32_t>& doc : ids) route(std::move(doc));
+    batch_.clear();
+    batch_bytes_ = 0;
+  }
+
+  // The previous document goes out; this one is held back as the pending one.
+  void route(std::vector<int32_t>&& doc) {
+    if (has_pending_) write(pending_, pending_to_val_);
+    pending_ = std::move(doc);
+    pending_to_val_ = val_ != nullptr && prepare_goes_to_val(options_.seed, ordinal_, options_.val_fraction);
+    has_pending_ = true;
+    ++ordinal_;
+    seen_tokens_ += static_cast<int64_t>(pending_.size());
+  }
+
   void write(const std::vector<int32_t>& tokens, bool to_val) {
     const int64_t n = static_cast<int64_t>(tokens.size());
     (to_val ? val_ : train_)->add_document(tokens);
@@ -102,7 +130,9 @@ class DocumentRouter {
 
   const PrepareOptions& options_;
   PrepareSummary* summary_;
-  std::unique_ptr<Tokenizer> tokenizer_;
+  std::vector<std::unique_ptr<Tokenizer>> tokenizers_;  // one per worker
+  std::vector<std::string> batch_;                     // documents waiting to be tokenized
+  size_t batch_bytes_ = 0;
   std::unique_ptr<DatasetWriter> train_;
   std::unique_ptr<DatasetWriter> val_;
   std::vector<int32_t> pending_;
@@ -183,6 +213,7 @@ void check_options(const PrepareOptions& o) {
   TESSEL_CHECK(!o.out_prefix.empty()) << "data prepare: no output prefix; hint: pass --out PREFIX";
   TESSEL_CHECK(o.format == "megatron" || o.format == "llmc")
       << "data prepare: unknown format '" << o.format << "'; expected megatron or llmc";
+  TESSEL_CHECK(o.workers >= 0) << "data prepare: --workers must be >= 0 (0: all cores), got " << o.workers;
   TESSEL_CHECK(o.shard_tokens > 0) << "data prepare: --shard-tokens must be positive, got " << o.shard_tokens;
   TESSEL_CHECK(o.tokenizer == "bytes" || o.tokenizer == "gpt2")
       << "data prepare: unknown tokenizer '" << o.tokenizer << "'; expected 'bytes' or 'gpt2'";

@@ -29,7 +29,8 @@ struct PrepareOptions {
   std::string tokenizer = "bytes";  // bytes | gpt2
   std::string tokenizer_dir;         // gpt2's files; empty: .cache/gpt2
   std::string format = "megatron";   // megatron (PREFIX.bin/.idx) | llmc (PREFIX_NNNNNN.bin shards)
-  int64_t shard_tokens = 10000000;   // llmc: tokens per shard (llm.c uses 10^8 for FineWeb)
+  int64_t shard_tokens = 10000000;
+  int workers = 0;                   // tokenizing threads; 0: all cores. Output is identical for any number.   // llmc: tokens per shard (llm.c uses 10^8 for FineWeb)
   std::string out_prefix;
   double val_fraction = 0;          // in [0, 1)
   bool split_lines = false;

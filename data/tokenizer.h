@@ -34,5 +34,7 @@ class Tokenizer {
 constexpr const char* kDefaultGpt2TokenizerDir = ".cache/gpt2";
 
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& dir);
+// `count` tokenizers for `count` threads, sharing one loaded vocabulary (each has its own cache).
+std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const std::string& name, const std::string& dir, int count);
 
 }  // namespace tessel

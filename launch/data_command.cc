@@ -102,6 +102,8 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       options.tokenizer = r.value(flag);
     } else if (flag == "--tokenizer-dir") {
       options.tokenizer_dir = r.value(flag);
+    } else if (flag == "--workers") {
+      options.workers = static_cast<int>(r.unsigned_integer(flag));
     } else if (flag == "--format") {
       options.format = r.value(flag);
     } else if (flag == "--shard-tokens") {
@@ -181,7 +183,7 @@ const char* data_command_usage() {
   return "usage:\n"
          "  tessel data prepare --input FILE... --tokenizer bytes|gpt2 --out PREFIX\n"
          "                      [--tokenizer-dir DIR] [--val-fraction F] [--split-lines] [--seed S]\n"
-         "                      [--format megatron|llmc] [--shard-tokens N]\n"
+         "                      [--format megatron|llmc] [--shard-tokens N] [--workers N]\n"
          "      .txt inputs: one document per file (per non-empty line with --split-lines);\n"
          "      .jsonl inputs: one document per line, its \"text\" field.\n"
          "      Writes PREFIX_train.{bin,idx} (and PREFIX_val.{bin,idx} when F > 0).\n"

@@ -195,4 +195,9 @@ TEST_CASE("data prepare with the GPT-2 tokenizer writes each document's ids and 
   source->read(0, source->num_tokens(), got.data());
   CHECK(got == expected);
   CHECK(source->num_documents() == 2);
+  // Two workers write the same bytes.
+  options.workers = 2;
+  options.out_prefix = dir.file("ds2");
+  prepare_dataset(options);
+  CHECK(read_file(dir.file("ds2_train.bin")) == read_file(dir.file("ds_train.bin")));
 }

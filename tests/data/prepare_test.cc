@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "core/io/file.h"
 #include "data/byte_tokenizer.h"
 #include "data/indexed_dataset.h"
 #include "data/llmc_shard.h"
@@ -209,6 +210,29 @@ TEST_CASE("prepare --format llmc writes GPT-2 llm.c shards with end-of-text befo
   CHECK(all == expected);
   options.format = "parquet";
   CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }), Catch::Contains("unknown format 'parquet'"));
+}
+
+TEST_CASE("prepare output is byte-identical for 1 and 3 workers, across batches", "[data]") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "line " + std::to_string(i * 7919 % 1000) + " of many\n";
+  testing::write_text(dir.file("lines.txt"), text);
+  auto run = [&](int workers, const std::string& out) {
+    PrepareOptions options;
+    options.inputs = {dir.file("lines.txt")};
+    options.split_lines = true;
+    options.val_fraction = 0.1;
+    options.workers = workers;
+    options.out_prefix = dir.file(out);
+    return prepare_dataset(options);
+  };
+  const PrepareSummary one = run(1, "one"), three = run(3, "three");
+  CHECK(one.documents == 3000);
+  CHECK(three.val_documents == one.val_documents);
+  for (const char* suffix : {"_train.bin", "_train.idx", "_val.bin", "_val.idx"}) {
+    INFO(suffix);
+    CHECK(read_file(dir.file(std::string("one") + suffix)) == read_file(dir.file(std::string("three") + suffix)));
+  }
 }
 
 }  // namespace
