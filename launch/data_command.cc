@@ -1,12 +1,11 @@
 // `tessel data prepare|inspect`; see data_command.h.
 #include "launch/data_command.h"
 
+#include <unistd.h>
+
 #include <algorithm>
-
-#include "core/text_escape.h"
-#include "data/tokenizer.h"
-
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
@@ -14,9 +13,11 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_escape.h"
 #include "data/inspect.h"
 #include "data/prepare.h"
 #include "data/token_source.h"
+#include "data/tokenizer.h"
 
 namespace tessel {
 namespace {
@@ -124,11 +125,21 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
                                         << data_command_usage();
   TESSEL_CHECK(!options.out_prefix.empty()) << "tessel data prepare: missing --out PREFIX\n"
                                             << data_command_usage();
-  const PrepareSummary s = prepare_dataset(options, [&out](const PrepareProgress& p) {
+  const auto start = std::chrono::steady_clock::now();
+  const bool tty = &out == &std::cout && isatty(STDOUT_FILENO);
+  const PrepareSummary s = prepare_dataset(options, [&](const PrepareProgress& p) {
     if (p.total_bytes < kProgressMinBytes) return;  // small jobs: the summary says enough
-    out << "  read " << megabytes(p.bytes_read) << " of " << megabytes(p.total_bytes) << ", "
-        << p.documents << " documents (" << p.input << ")" << std::endl;
+    // A bar with throughput; redrawn in place on a terminal, one line per update otherwise.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double fraction = static_cast<double>(p.bytes_read) / static_cast<double>(p.total_bytes);
+    const int filled = static_cast<int>(fraction * 30);
+    out << (tty ? "\r" : "") << "  [" << std::string(static_cast<size_t>(filled), '#')
+        << std::string(static_cast<size_t>(30 - filled), '.') << "] " << std::fixed << std::setprecision(0)
+        << 100 * fraction << "% " << megabytes(p.bytes_read) << " of " << megabytes(p.total_bytes) << ", "
+        << std::setprecision(1) << static_cast<double>(p.bytes_read) / 1e6 / std::max(seconds, 1e-9)
+        << " MB/s, " << p.documents << " documents" << (tty ? "" : "\n") << std::flush;
   });
+  if (tty && s.bytes_read >= kProgressMinBytes) out << "\n";
   const double mb_per_s = s.seconds > 0 ? static_cast<double>(s.bytes_read) / 1e6 / s.seconds : 0;
   out << "prepared " << s.documents << " documents, " << s.tokens << " tokens from "
       << megabytes(s.bytes_read) << " in " << std::fixed << std::setprecision(2) << s.seconds
