@@ -16,14 +16,17 @@ else
   command -v bible >/dev/null || { echo "install bible-kjv (scripts/setup.sh --demo) or pass files" >&2; exit 1; }
   bible gen1:1-rev22:21 | awk '/^[0-9A-Za-z ]+ [0-9]+$/ && prev == "" && NR > 1 { printf "%c", 0 } { print; prev = $0 }' > "$corpus"
 fi
-t=$("$build/tessel" bench tokenizer "$corpus" --tokenizer gpt2 --tokenizer-dir "$dir")
+t1=$("$build/tessel" bench tokenizer "$corpus" --tokenizer gpt2 --tokenizer-dir "$dir" --workers 1)
+t2=$("$build/tessel" bench tokenizer "$corpus" --tokenizer gpt2 --tokenizer-dir "$dir" --workers 2)
 j=$(node bench/gpt2_js_bench.js "$dir" "$corpus")
-echo "$t"
+echo "$t1"
+echo "$t2"
 echo "$j"
-python3 - "$t" "$j" <<'PY'
+python3 - "$t1" "$t2" "$j" <<'PY'
 import json, sys
-t, j = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-assert t["tokens"] == j["tokens"], ("token counts differ", t["tokens"], j["tokens"])
-print(json.dumps({"speedup_vs_js": round(t["mb_per_s"] / j["mb_per_s"], 2),
-                  "tessel_mb_per_s": t["mb_per_s"], "js_mb_per_s": j["mb_per_s"]}))
+t1, t2, j = (json.loads(a) for a in sys.argv[1:4])
+assert t1["tokens"] == t2["tokens"] == j["tokens"], ("token counts differ", t1["tokens"], t2["tokens"], j["tokens"])
+print(json.dumps({"speedup_vs_js_1_worker": round(t1["mb_per_s"] / j["mb_per_s"], 2),
+                  "speedup_vs_js_2_workers": round(t2["mb_per_s"] / j["mb_per_s"], 2),
+                  "tessel_mb_per_s": [t1["mb_per_s"], t2["mb_per_s"]], "js_mb_per_s": j["mb_per_s"]}))
 PY

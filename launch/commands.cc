@@ -1,5 +1,7 @@
 #include "launch/commands.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -164,7 +166,7 @@ namespace {
 // `tessel bench tokenizer`: encoding throughput over documents of text (NUL-separated in the
 // input, or one document per file), after one untimed warm-up pass.
 int run_bench_tokenizer(const std::vector<std::string>& args) {
-  const ParsedArgs a = parse_args(args, "tessel bench tokenizer", {"--tokenizer", "--tokenizer-dir", "--repeat"}, {}, false);
+  const ParsedArgs a = parse_args(args, "tessel bench tokenizer", {"--tokenizer", "--tokenizer-dir", "--repeat", "--workers"}, {}, false);
   TESSEL_CHECK(!a.positional.empty())
       << "usage: tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR] [--repeat N]";
   std::vector<std::string> docs;
@@ -176,24 +178,34 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
     docs.push_back(text.substr(start));
     bytes += static_cast<int64_t>(text.size());
   }
-  std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(a.get("--tokenizer", "gpt2"), a.get("--tokenizer-dir", ""));
   const int64_t repeat = a.get_int("--repeat", 3);
-  std::vector<int32_t> ids;
+  const int workers = static_cast<int>(a.get_int("--workers", 1));
+  TESSEL_CHECK(workers >= 1 && repeat >= 1) << "--workers and --repeat must be at least 1";
+  std::vector<std::vector<int32_t>> ids(docs.size());
   std::vector<double> times;
+  std::string name;
   for (int64_t r = 0; r <= repeat; ++r) {
-    // A fresh tokenizer per timed pass, so its piece cache starts empty as in a real run.
-    tokenizer = make_tokenizer(a.get("--tokenizer", "gpt2"), a.get("--tokenizer-dir", ""));
-    ids.clear();
+    // Fresh tokenizers per timed pass, so their piece caches start empty as in a real run; the
+    // vocabulary load is not timed. Documents are shared out as `data prepare --workers` does.
+    std::vector<std::unique_ptr<Tokenizer>> tokenizers =
+        make_tokenizers(a.get("--tokenizer", "gpt2"), a.get("--tokenizer-dir", ""), workers);
+    name = tokenizers[0]->name();
     const auto t0 = std::chrono::steady_clock::now();
-    for (const std::string& d : docs) tokenizer->encode_append(d, &ids);
+#pragma omp parallel for num_threads(workers) schedule(dynamic, 1)
+    for (size_t d = 0; d < docs.size(); ++d) {
+      ids[d].clear();
+      tokenizers[static_cast<size_t>(omp_get_thread_num())]->encode_append(docs[d], &ids[d]);
+    }
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r > 0) times.push_back(dt);
   }
+  size_t total_tokens = 0;
+  for (const auto& v : ids) total_tokens += v.size();
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
-  std::printf("{\"bench\": \"tokenizer\", \"tokenizer\": \"%s\", \"threads\": 1, \"documents\": %zu, \"bytes\": %lld, "
+  std::printf("{\"bench\": \"tokenizer\", \"tokenizer\": \"%s\", \"workers\": %d, \"documents\": %zu, \"bytes\": %lld, "
               "\"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.3f}\n",
-              tokenizer->name(), docs.size(), static_cast<long long>(bytes), ids.size(), median,
+              name.c_str(), workers, docs.size(), static_cast<long long>(bytes), total_tokens, median,
               static_cast<double>(bytes) / median / 1e6);
   return 0;
 }
