@@ -156,9 +156,11 @@ std::string resolve_checkpoint(const std::string& path) {
   return latest;
 }
 
-CheckpointInfo read_checkpoint_info(const std::string& step_dir) {
-  const std::string file = (fs::path(step_dir) / kStateFile).string();
-  SafetensorsFile st(file);
+namespace {
+
+// The training state and config recorded in an opened state file's metadata.
+CheckpointInfo info_of(const SafetensorsFile& st, const std::string& step_dir) {
+  const std::string& file = st.path();
   const auto& meta = st.metadata();
   CheckpointInfo info;
   info.path = step_dir;
@@ -177,11 +179,17 @@ CheckpointInfo read_checkpoint_info(const std::string& step_dir) {
   return info;
 }
 
+}  // namespace
+
+CheckpointInfo read_checkpoint_info(const std::string& step_dir) {
+  return info_of(SafetensorsFile((fs::path(step_dir) / kStateFile).string()), step_dir);
+}
+
 CheckpointInfo load_checkpoint(const std::string& step_dir, ParameterStore& params,
                                Tensor* adam_m, Tensor* adam_v) {
-  CheckpointInfo info = read_checkpoint_info(step_dir);
   const std::string file = (fs::path(step_dir) / kStateFile).string();
-  SafetensorsFile st(file);
+  SafetensorsFile st(file);  // mapped and validated once for the state and every tensor
+  CheckpointInfo info = info_of(st, step_dir);
   auto load_into = [&](const std::string& name, const ParamEntry& e, const Tensor& flat) {
     TESSEL_CHECK(st.has(name))
         << "checkpoint " << file << " has no tensor '" << name << "' that this model needs; "

@@ -148,13 +148,7 @@ int run_eval_command(const std::vector<std::string>& args) {
     spdlog::warn("--batches {} x {} sequences is more than the {} sequences of {}: some are read more than once",
                  batches, B, sampler->samples_per_epoch(), config.data.val);
   }
-  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
-  double total = 0;
-  for (int64_t k = 0; k < batches; ++k) {
-    fill_micro_batch(*sampler, static_cast<uint64_t>(k * B), tokens, targets);
-    total += model.forward_loss(tokens, targets);
-  }
-  const double loss = total / static_cast<double>(batches);
+  const double loss = mean_eval_loss(model, *sampler, batches);
   std::printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"batches\": %lld, \"tokens\": %lld, \"step\": %lld, \"data\": %s}\n",
               loss, std::exp(loss), static_cast<long long>(batches), static_cast<long long>(batches * B * T),
               static_cast<long long>(info.state.step), json_quote(config.data.val).c_str());

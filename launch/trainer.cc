@@ -54,6 +54,19 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
   }
 }
 
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches) {
+  TESSEL_CHECK(batches > 0) << "evaluation needs at least one batch, got " << batches;
+  const int64_t B = model.micro_batch(), T = model.seq_len();
+  Tensor tokens = Tensor::empty({B, T}, DType::I32);
+  Tensor targets = Tensor::empty({B, T}, DType::I32);
+  double total = 0;
+  for (int64_t k = 0; k < batches; ++k) {
+    fill_micro_batch(sampler, static_cast<uint64_t>(k * B), tokens, targets);
+    total += model.forward_loss(tokens, targets);
+  }
+  return total / static_cast<double>(batches);
+}
+
 namespace {
 
 // What the run will read: each dataset's size and weight, and the realized share of the run's
@@ -254,15 +267,7 @@ std::string Trainer::save() {
 double Trainer::evaluate(int64_t batches) {
   TESSEL_CHECK(val_ != nullptr) << "evaluation needs data.val; hint: prepare with --val-fraction "
                                 << "and set data.val to the _val prefix";
-  const int64_t B = model_->micro_batch(), T = model_->seq_len();
-  Tensor tokens = Tensor::empty({B, T}, DType::I32);
-  Tensor targets = Tensor::empty({B, T}, DType::I32);
-  double total = 0;
-  for (int64_t k = 0; k < batches; ++k) {
-    fill_micro_batch(*val_, static_cast<uint64_t>(k * B), tokens, targets);
-    total += model_->forward_loss(tokens, targets);
-  }
-  return total / static_cast<double>(batches);
+  return mean_eval_loss(*model_, *val_, batches);
 }
 
 TrainSummary Trainer::run() {
@@ -337,7 +342,7 @@ TrainSummary Trainer::run() {
     }
   }
   if (tensorboard_) tensorboard_->flush();
-  if (state_.step > summary.first_step || latest_checkpoint(checkpoint_root()).empty()) summary.checkpoint = save();
+  summary.checkpoint = save();  // run() returned early when there was nothing to train
   summary.last_step = state_.step;
   spdlog::info("done: {} steps in {}", state_.step - summary.first_step,
                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));

@@ -34,6 +34,10 @@ std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, in
 void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
                       const Tensor& targets);
 
+// Mean loss of `model` over the first `batches` micro-batches of `sampler` (the same samples
+// every time): the validation loss of training and of `tessel eval`.
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches);
+
 struct TrainSummary {
   int64_t first_step = 0;  // where this run started (0, or the resumed step)
   int64_t last_step = 0;   // steps completed at the end
