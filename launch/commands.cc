@@ -50,6 +50,7 @@ int run_train_command(const std::vector<std::string>& args) {
   spdlog::info("config {} resolved:\n{}", config.source, to_yaml(config));
   Trainer trainer(config);
   const TrainSummary s = trainer.run();
+  if (s.losses.empty()) return 0;  // nothing to train: run() said why
   spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
                s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
   return 0;
