@@ -59,6 +59,7 @@ struct ParallelConfig {
   int zero = 0;                      // 0 | 1 | 2
   std::string recompute = "none";    // none | selective | full
   double bucket_mb = 25.0;
+  std::string order = "tp-cp-dp-pp";  // grid axes, innermost first (parallel/topology.h)
 };
 
 struct BatchConfig {

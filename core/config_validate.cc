@@ -3,6 +3,7 @@
 // and their values, where the key was set when parse_config recorded it (Config::origins), and
 // what would be valid. Checks that need the world size (dp, tp·pp·dp = ranks) live with the
 // topology, not here.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
@@ -162,6 +163,16 @@ void validate_config(const Config& c) {
   check.at_least("parallel.pp", p.pp, 1);
   check.at_least("parallel.virtual_stages", p.virtual_stages, 1);
   check.positive("parallel.bucket_mb", p.bucket_mb);
+  {
+    std::vector<std::string> axes;
+    std::stringstream in(p.order);
+    for (std::string axis; std::getline(in, axis, '-');) axes.push_back(axis);
+    std::sort(axes.begin(), axes.end());
+    TESSEL_CHECK((axes == std::vector<std::string>{"cp", "dp", "pp", "tp"}))
+        << check.at({"parallel.order"}) << "parallel.order '" << p.order << "' must name the axes tp, cp, "
+        << "dp and pp, each once, joined by '-' innermost first; hint: tp-cp-dp-pp keeps a "
+        << "tensor-parallel group on one node";
+  }
   TESSEL_CHECK(m.heads % p.tp == 0 && m.kv_heads % p.tp == 0)
       << check.at({"parallel.tp", "model.heads"}) << "model.heads (" << m.heads
       << ") and model.kv_heads (" << m.kv_heads << ") must be divisible by parallel.tp ("
