@@ -1,0 +1,160 @@
+// Every collective, in f32 and bf16, over sizes that do not divide evenly, against values
+// each rank computes locally. Run under mpirun with 2, 3 and 4 ranks (tests/CMakeLists.txt).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/dtype.h"
+#include "parallel/topology.h"
+#include "tests/parallel/mpi_world.h"
+
+using namespace tessel;
+
+namespace {
+
+// Small integers: exact in bf16 and in any order of summation, so results compare exactly.
+float value(int rank, int64_t i) { return static_cast<float>((rank + 1) * 3 + static_cast<int>(i % 7)); }
+
+Tensor filled(DType dtype, int rank, int64_t n, int64_t first = 0) {
+  Tensor t = Tensor::empty({n}, dtype);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = value(rank, first + i);
+    if (dtype == DType::F32) t.data<float>()[i] = v;
+    else t.data<uint16_t>()[i] = float_to_bf16(v);
+  }
+  return t;
+}
+
+float at(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::F32 ? t.data<float>()[i] : bf16_to_float(t.data<uint16_t>()[i]);
+}
+
+float expected(ReduceOp op, int size, int64_t i) {
+  float sum = 0, max = -INFINITY;
+  for (int r = 0; r < size; ++r) {
+    sum += value(r, i);
+    max = std::max(max, value(r, i));
+  }
+  if (op == ReduceOp::kMax) return max;
+  return op == ReduceOp::kAvg ? sum / static_cast<float>(size) : sum;
+}
+
+}  // namespace
+
+TEST_CASE("all_reduce sum, avg and max in f32 and bf16 over uneven sizes", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  const int P = world.size();
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax}) {
+      for (int64_t n : {1, 7, 1000, 65537}) {
+        INFO(dtype_name(dtype) << " " << reduce_op_name(op) << " n=" << n);
+        Tensor x = filled(dtype, world.rank(), n);
+        world.all_reduce(x, op);
+        int wrong = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const float want = expected(op, P, i);
+          const float tolerance = dtype == DType::BF16 && op == ReduceOp::kAvg ? std::abs(want) / 128 : 0.0f;
+          if (std::abs(at(x, i) - want) > tolerance) ++wrong;
+        }
+        CHECK(wrong == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("async all_reduces of several buckets complete in any wait order", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  std::vector<Tensor> buckets;
+  std::vector<std::shared_ptr<Work>> works;
+  for (int b = 0; b < 6; ++b) {
+    buckets.push_back(filled(DType::F32, world.rank(), 1000 + 333 * b));
+    works.push_back(world.all_reduce_async(buckets.back(), ReduceOp::kSum));
+  }
+  for (int b = 5; b >= 0; --b) works[static_cast<size_t>(b)]->wait();
+  for (int b = 0; b < 6; ++b) {
+    CHECK(works[static_cast<size_t>(b)]->is_completed());
+    CHECK(buckets[static_cast<size_t>(b)].data<float>()[999] == expected(ReduceOp::kSum, world.size(), 999));
+  }
+}
+
+TEST_CASE("reduce_scatter gives each rank its block of the reduction", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  const int P = world.size(), r = world.rank();
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    for (int64_t n : {1, 13, 4099}) {
+      INFO(dtype_name(dtype) << " block " << n);
+      Tensor in = filled(dtype, r, n * P);
+      Tensor out = Tensor::empty({n}, dtype);
+      world.reduce_scatter(in, out, ReduceOp::kSum);
+      int wrong = 0;
+      for (int64_t i = 0; i < n; ++i) wrong += at(out, i) != expected(ReduceOp::kSum, P, r * n + i);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
+TEST_CASE("all_gather, in place and not, in any dtype", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  const int P = world.size(), r = world.rank();
+  for (int64_t n : {1, 5, 3001}) {
+    Tensor in = filled(DType::F32, r, n);
+    Tensor out = Tensor::zeros({n * P}, DType::F32);
+    world.all_gather(in, out);
+    Tensor shared = Tensor::zeros({n * P}, DType::BF16);
+    Tensor mine = shared.slice(r * n, (r + 1) * n);
+    mine.copy_from(filled(DType::BF16, r, n));
+    world.all_gather(mine, shared);  // in place: the rank's block is already where it belongs
+    int wrong = 0;
+    for (int q = 0; q < P; ++q) {
+      for (int64_t i = 0; i < n; ++i) {
+        wrong += out.data<float>()[q * n + i] != value(q, i);
+        wrong += at(shared, q * n + i) != value(q, i);
+      }
+    }
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("broadcast from every root and a ring of sends and receives", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  const int P = world.size(), r = world.rank();
+  for (int root = 0; root < P; ++root) {
+    Tensor x = Tensor::from_vector<int32_t>({r, r * 10, 7}, {3});
+    world.broadcast(x, root);
+    CHECK(x.data<int32_t>()[1] == root * 10);
+  }
+  // Everyone sends right and receives from the left, posted together.
+  Tensor send = filled(DType::F32, r, 257);
+  Tensor recv = Tensor::zeros({257}, DType::F32);
+  const int right = (r + 1) % P, left = (r + P - 1) % P;
+  world.send_recv({{P2POp::kSend, send, right, 3}, {P2POp::kRecv, recv, left, 3}});
+  CHECK(recv.data<float>()[256] == value(left, 256));
+  world.barrier();
+  double d[2] = {static_cast<double>(r), 1.0};
+  world.all_reduce_doubles(d, 2, ReduceOp::kSum);
+  CHECK(d[0] == P * (P - 1) / 2.0);
+  CHECK(d[1] == P);
+  CHECK(world.recorder().first_pending() == 0);
+}
+
+TEST_CASE("split along the grid gives groups that reduce only among themselves", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  if (world.size() % 2 != 0) return;  // the 2 × (P/2) grid needs an even world
+  GridShape shape;
+  shape.tp = 2;
+  shape.dp = world.size() / 2;
+  Topology topo(shape, world.rank());
+  std::unique_ptr<Communicator> tp = world.split(topo.group_color(Axis::kTp), topo.coord(Axis::kTp), "tp");
+  std::unique_ptr<Communicator> dp = world.split(topo.group_color(Axis::kDp), topo.coord(Axis::kDp), "dp");
+  CHECK(tp->size() == 2);
+  CHECK(tp->rank() == topo.coord(Axis::kTp));
+  CHECK(dp->rank() == topo.coord(Axis::kDp));
+  double x = world.rank();
+  tp->all_reduce_doubles(&x, 1, ReduceOp::kSum);
+  double want = 0;
+  for (int q : topo.group(Axis::kTp)) want += q;
+  CHECK(x == want);
+  double y = world.rank();
+  dp->all_reduce_doubles(&y, 1, ReduceOp::kMax);
+  CHECK(y == topo.group(Axis::kDp).back());
+}
