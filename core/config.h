@@ -60,6 +60,7 @@ struct ParallelConfig {
   std::string recompute = "none";    // none | selective | full
   double bucket_mb = 25.0;
   std::string order = "tp-cp-dp-pp";  // grid axes, innermost first (parallel/topology.h)
+  double timeout_s = 600.0;  // a collective waiting longer fails the run (0: wait forever)
 };
 
 struct BatchConfig {

@@ -73,6 +73,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.choice("recompute", c.parallel.recompute, {"none", "selective", "full"});
     v.field("bucket_mb", c.parallel.bucket_mb);
     v.field("order", c.parallel.order);
+    v.field("timeout_s", c.parallel.timeout_s);
   });
   v.section("batch", [&] {
     v.field("global", c.batch.global);

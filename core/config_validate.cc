@@ -163,6 +163,7 @@ void validate_config(const Config& c) {
   check.at_least("parallel.pp", p.pp, 1);
   check.at_least("parallel.virtual_stages", p.virtual_stages, 1);
   check.positive("parallel.bucket_mb", p.bucket_mb);
+  check.non_negative("parallel.timeout_s", p.timeout_s);
   {
     std::vector<std::string> axes;
     std::stringstream in(p.order);

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "launch/train_step.h"
+#include "parallel/comm/single_communicator.h"
 
 int main() {
   using namespace tessel;
@@ -19,7 +20,8 @@ run: {steps: 20}
 )", "example");
   Transformer model(config.model, config.batch.micro, config.model.seq_len);
   model.parameters().initialize(config.run.seed);
-  TrainStep step(config, model);
+  SingleCommunicator one_rank;  // data parallelism over a group of one
+  TrainStep step(config, model, one_rank);
 
   // One fixed batch of "text": the model should learn to continue it.
   const char* text = "the quick brown fox jumps over the lazy dog, again and again and again. ";

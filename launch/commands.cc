@@ -13,11 +13,14 @@
 #include "core/checkpoint.h"
 #include "core/io/file.h"
 #include "core/io/json.h"
+#include "core/logging.h"
 #include "core/model/init_rng.h"
 #include "data/tokenizer.h"
 #include "launch/cli_args.h"
 #include "launch/train_step.h"
 #include "launch/trainer.h"
+#include "launch/world.h"
+#include "parallel/topology.h"
 
 namespace tessel {
 namespace {
@@ -47,13 +50,35 @@ int run_train_command(const std::vector<std::string>& args) {
       << "tessel train takes one CONFIG, got '" << a.positional[0] << "' and '" << a.positional[1]
       << "'; hint: each override after --set is key=value, e.g. --set model.layers=4";
   const Config config = load_config(a.positional[0], a.overrides);
+  World world(config.parallel.timeout_s);
+  const Topology topology = Topology::from_config(config.parallel, world.comm().size(), world.comm().rank());
+  // Rank 0 tells the story; the others speak up only for warnings and errors.
+  init_logging(world.comm().rank(), world.distributed() ? topology.describe() : "",
+               world.comm().rank() == 0 ? spdlog::level::info : spdlog::level::warn);
   spdlog::info("config {} resolved:\n{}", config.source, to_yaml(config));
-  Trainer trainer(config);
-  const TrainSummary s = trainer.run();
-  if (s.losses.empty()) return 0;  // nothing to train: run() said why
-  spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
-               s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
-  return 0;
+  const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
+  if (world.distributed()) {
+    spdlog::info("{} ranks ({} per node, {} threads each), grid {}", world.comm().size(),
+                 world.identity().local_world_size, threads, topology.describe());
+  }
+  std::unique_ptr<Trainer> trainer;
+  try {
+    trainer = std::make_unique<Trainer>(config, world.comm(), topology);
+    const TrainSummary s = trainer->run();
+    if (s.losses.empty()) return 0;  // nothing to train: run() said why
+    spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
+                 s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
+    return 0;
+  } catch (const std::exception& e) {
+    if (!world.distributed()) throw;
+    // One rank failing must not leave the others waiting in a collective: report what this
+    // rank was doing, then take the whole job down.
+    spdlog::error("rank {} failed: {}", world.comm().rank(), e.what());
+    spdlog::error("last collectives of rank {} (the first PENDING one is where it stopped):\n{}", world.comm().rank(),
+                  trainer ? trainer->flight_records() : world.comm().recorder().dump("  "));
+    spdlog::default_logger()->flush();
+    world.abort(1);
+  }
 }
 
 int run_generate_command(const std::vector<std::string>& args) {
@@ -220,11 +245,16 @@ int run_bench_command(const std::vector<std::string>& args) {
   Config config = load_config(a.positional[0], a.overrides);
   const int64_t steps = a.get_int("--steps", 5), warmup = a.get_int("--warmup", 2);
   TESSEL_CHECK(steps > 0 && warmup >= 0) << "--steps must be positive and --warmup non-negative";
-  const int threads = configure_threads(config.run.threads);
+  // Under mpirun or tessel launch, every rank is a data-parallel replica and rank 0 reports.
+  World world(config.parallel.timeout_s);
+  Communicator& group = world.comm();
+  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
+      << "tessel bench step runs data-parallel replicas only; hint: set parallel.tp=1 parallel.pp=1";
+  const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
   const int64_t T = config.model.seq_len, V = config.model.vocab_size;
-  Transformer model(config.model, config.batch.micro, T, config.parallel.recompute);
+  Transformer model(config.model, config.batch.micro, T, config.parallel.recompute, bucket_multiple(group.size()));
   model.parameters().initialize(config.run.seed);
-  TrainStep step(config, model);
+  TrainStep step(config, model, group);
   // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
   const uint64_t stream = fnv1a64("bench.tokens");
   auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
@@ -234,24 +264,32 @@ int run_bench_command(const std::vector<std::string>& args) {
       targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k + 1) * static_cast<double>(V));
     }
   };
-  std::vector<double> times;
+  std::vector<double> times, waits;
   StepResult r;
   for (int64_t i = 0; i < warmup + steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     r = step.run(i, fill);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= warmup) times.push_back(dt);
+    if (i >= warmup) {
+      times.push_back(dt);
+      waits.push_back(r.comm_wait_s);
+    }
   }
-  std::sort(times.begin(), times.end());
-  const double median = times.size() % 2 ? times[times.size() / 2]
-                                         : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
+  auto median_of = [](std::vector<double> x) {
+    std::sort(x.begin(), x.end());
+    return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
+  };
+  const double median = median_of(times);
+  if (group.rank() != 0) return 0;
   const double tokens = static_cast<double>(config.batch.global * T);
-  std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"threads\": %d, \"params\": %lld, "
-              "\"batch\": %lld, \"seq_len\": %lld, \"ms_per_step\": %.3f, \"tokens_per_s\": %.1f, "
-              "\"tflops\": %.4f, \"loss\": %.4f, \"flops_formula\": \"6N+6LTC\"}\n",
-              json_quote(config.source).c_str(), threads, static_cast<long long>(model.num_parameters()),
-              static_cast<long long>(config.batch.global), static_cast<long long>(T), median * 1000,
-              tokens / median, model.flops_per_token() * tokens / median / 1e12, r.loss);
+  std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"threads\": %d, "
+              "\"params\": %lld, \"batch\": %lld, \"seq_len\": %lld, \"zero\": %d, \"ms_per_step\": %.3f, "
+              "\"comm_wait_ms\": %.3f, \"tokens_per_s\": %.1f, \"tflops\": %.4f, \"loss\": %.4f, "
+              "\"flops_formula\": \"6N+6LTC\"}\n",
+              json_quote(config.source).c_str(), group.size(), threads, static_cast<long long>(model.num_parameters()),
+              static_cast<long long>(config.batch.global), static_cast<long long>(T), step.data_parallel().zero(),
+              median * 1000, median_of(waits) * 1000, tokens / median, model.flops_per_token() * tokens / median / 1e12,
+              r.loss);
   return 0;
 }
 

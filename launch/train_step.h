@@ -1,54 +1,74 @@
 // TrainStep: one optimizer step on one rank — gradient accumulation over micro-batches, the
-// global gradient norm, clipping, the non-finite guard, and the fused AdamW update.
+// data-parallel gradient reduction (overlapped with backward) and ZeRO, the global gradient
+// norm, clipping, the non-finite guard, and the fused AdamW update.
 //
-// Owns the AdamW moments (flat buffers twinned with the ParameterStore) and the counters a
-// checkpoint must carry. The trainer and `tessel bench step` both drive training through it,
-// so what is benchmarked is what trains. Not thread-safe.
+// Owns the AdamW moments (flat buffers laid out like the parameters, or this rank's ZeRO shard
+// of them) and the counters a checkpoint must carry. The trainer and `tessel bench step` both
+// drive training through it, so what is benchmarked is what trains. With a data-parallel group
+// of one it is the single-rank reference. Not thread-safe.
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "optim/adamw.h"
 #include "optim/step_guard.h"
+#include "parallel/comm/communicator.h"
+#include "parallel/data_parallel.h"
 
 namespace tessel {
 
 struct StepResult {
-  double loss = 0;       // mean over the step's tokens
+  double loss = 0;       // mean over the step's tokens, all data-parallel ranks
   double grad_norm = 0;  // before clipping
   double lr = 0;
   bool skipped = false;  // non-finite loss or gradient: no update was applied
+  double comm_wait_s = 0;  // data-parallel reduction not hidden behind backward
 };
 
 class TrainStep {
  public:
-  TrainStep(const Config& config, Transformer& model);
+  // dp_group: this rank's data-parallel group (a SingleCommunicator for one rank). The model's
+  // parameter buffers must be a multiple of bucket_multiple(dp_group.size()) long.
+  TrainStep(const Config& config, Transformer& model, Communicator& dp_group);
 
   // Fills one micro-batch, tokens and targets I32 (B, T), with global samples
   // [first, first + B).
   using BatchFn = std::function<void(uint64_t first, const Tensor& tokens, const Tensor& targets)>;
 
-  // Runs step `step` (0-based), which reads global samples [step·G, (step+1)·G).
+  // Runs step `step` (0-based). The step reads global samples [step·G, (step+1)·G); data-parallel
+  // rank d reads the d-th contiguous 1/dp of them.
   StepResult run(int64_t step, const BatchFn& fill);
 
-  Tensor& adam_m() { return m_; }  // (numel of the parameter buffer)
-  Tensor& adam_v() { return v_; }
+  // AdamW moments as this rank holds them: (numel of the parameter buffer) at zero 0, its
+  // shard else. full_adam_state gives them laid out like the parameters (collective).
+  void full_adam_state(Tensor* m, Tensor* v);
+  void load_full_adam_state(const Tensor& m, const Tensor& v);
+  int64_t optimizer_state_bytes() const { return static_cast<int64_t>(m_.nbytes() + v_.nbytes()); }
+
   int64_t optimizer_steps() const { return optimizer_steps_; }
   void set_optimizer_steps(int64_t n) { optimizer_steps_ = n; }
   StepGuard& guard() { return guard_; }
   int64_t accumulation_steps() const { return accumulation_; }
+  DataParallel& data_parallel() { return dp_; }
 
  private:
   Config config_;
   Transformer& model_;
+  Communicator& group_;
+  DataParallel dp_;
   int64_t accumulation_;
   Tensor m_, v_;
   Tensor tokens_, targets_;  // (B, T) staging for one micro-batch
-  std::vector<AdamWSegment> segments_;  // one per parameter, with its weight decay
+  std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
   int64_t optimizer_steps_ = 0;  // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;
 };
+
+// Checks that batch.global splits into dp ranks × batch.micro × accumulation steps; the
+// message names the keys and the values that would work.
+void check_batch_split(const BatchConfig& batch, int64_t dp);
 
 }  // namespace tessel

@@ -17,13 +17,14 @@
 namespace tessel {
 namespace fs = std::filesystem;
 
-int configure_threads(int threads) {
+int configure_threads(int threads, int local_ranks) {
   int n = threads;
   if (n <= 0) {
-    // OMP_NUM_THREADS when the user set it (see launch/environment.h), else every core.
+    // OMP_NUM_THREADS when the user set it (see launch/environment.h), else this rank's share
+    // of the cores.
     const char* env = std::getenv("OMP_NUM_THREADS");
     n = env != nullptr ? std::atoi(env) : 0;
-    if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (n <= 0) n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
   }
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
@@ -54,16 +55,18 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
   }
 }
 
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches) {
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches, Communicator* group) {
   TESSEL_CHECK(batches > 0) << "evaluation needs at least one batch, got " << batches;
   const int64_t B = model.micro_batch(), T = model.seq_len();
+  const int64_t rank = group ? group->rank() : 0, size = group ? group->size() : 1;
   Tensor tokens = Tensor::empty({B, T}, DType::I32);
   Tensor targets = Tensor::empty({B, T}, DType::I32);
   double total = 0;
-  for (int64_t k = 0; k < batches; ++k) {
+  for (int64_t k = rank; k < batches; k += size) {
     fill_micro_batch(sampler, static_cast<uint64_t>(k * B), tokens, targets);
     total += model.forward_loss(tokens, targets);
   }
+  if (size > 1) group->all_reduce_doubles(&total, 1, ReduceOp::kSum);
   return total / static_cast<double>(batches);
 }
 
@@ -112,12 +115,13 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
-Trainer::Trainer(const Config& config) : config_(config) {
-  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1 &&
-               (config.parallel.dp == 0 || config.parallel.dp == 1))
+Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
+    : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
+  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
       << "parallel.tp=" << config.parallel.tp << " pp=" << config.parallel.pp
-      << " dp=" << config.parallel.dp << ": this build trains on a single rank; hint: set "
-      << "parallel.tp=1 parallel.pp=1 parallel.dp=auto";
+      << ": this build parallelizes over data only; hint: set parallel.tp=1 parallel.pp=1 and "
+      << "launch the ranks as data-parallel replicas (parallel.dp=auto)";
+  check_batch_split(config.batch, topology.size(Axis::kDp));
   TESSEL_CHECK(config.precision.compute == "fp32")
       << "precision.compute=" << config.precision.compute
       << ": the CPU backend computes in fp32; hint: set precision.compute=fp32";
@@ -142,20 +146,28 @@ Trainer::Trainer(const Config& config) : config_(config) {
   if (config.run.eval_every > 0 && config.data.val.empty()) {
     spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
   }
-  ensure_writable_directory(config.run.out_dir, "run.out_dir");
-  ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
-  configure_threads(config.run.threads);
+  if (writer_) {
+    ensure_writable_directory(config.run.out_dir, "run.out_dir");
+    ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
+  }
   train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
-  log_mixture(*train_, static_cast<uint64_t>(config.run.steps * config.batch.global));
+  if (writer_) log_mixture(*train_, static_cast<uint64_t>(config.run.steps * config.batch.global));
   if (!config.data.val.empty()) {
     val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
                         config.model.vocab_size);
   }
+  dp_group_ = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
   model_ = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
-                                         config.parallel.recompute);
+                                         config.parallel.recompute, bucket_multiple(dp_group_->size()));
   model_->parameters().initialize(config.run.seed);
-  step_ = std::make_unique<TrainStep>(config, *model_);
+  step_ = std::make_unique<TrainStep>(config, *model_, *dp_group_);
+  if (dp_group_->size() > 1) {
+    spdlog::info("data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
+                 dp_group_->size(), step_->data_parallel().buckets().size(), config.parallel.bucket_mb,
+                 step_->data_parallel().zero(), static_cast<double>(step_->optimizer_state_bytes()) / (1 << 20));
+  }
   resume_if_asked();
+  if (!writer_) return;  // metrics are rank 0's to write
   if (config.logging.jsonl) {
     // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
     const std::string path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
@@ -166,6 +178,13 @@ Trainer::Trainer(const Config& config) : config_(config) {
 }
 
 Trainer::~Trainer() = default;
+
+std::string Trainer::flight_records() const {
+  const std::string prefix = "  ";
+  std::string out = "communicator '" + world_.name() + "':\n" + world_.recorder().dump(prefix);
+  if (dp_group_) out += "communicator '" + dp_group_->name() + "':\n" + dp_group_->recorder().dump(prefix);
+  return out;
+}
 
 std::string Trainer::checkpoint_root() const {
   return config_.checkpoint.dir.empty() ? (fs::path(config_.run.out_dir) / "checkpoints").string()
@@ -222,10 +241,14 @@ void Trainer::resume_if_asked() {
   } else {
     candidates.push_back(resolve_checkpoint(resume));
   }
+  // The checkpoint holds the optimizer state laid out like the parameters; a ZeRO rank keeps
+  // its shard of it.
+  Tensor m, v;
+  step_->full_adam_state(&m, &v);
   std::string dir;
   for (size_t i = 0; i < candidates.size() && dir.empty(); ++i) {
     try {
-      CheckpointInfo info = load_checkpoint(candidates[i], model_->parameters(), &step_->adam_m(), &step_->adam_v());
+      CheckpointInfo info = load_checkpoint(candidates[i], model_->parameters(), &m, &v);
       state_ = info.state;
       dir = candidates[i];
       const std::vector<std::string> changed = diverging_settings(parse_config(info.config_yaml, dir), config_);
@@ -239,6 +262,7 @@ void Trainer::resume_if_asked() {
       spdlog::error("falling back to the previous checkpoint {}", candidates[i + 1]);
     }
   }
+  step_->load_full_adam_state(m, v);
   step_->set_optimizer_steps(state_.optimizer_steps);
   step_->guard().restore({state_.skipped_streak, state_.skipped_total});
   TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
@@ -253,10 +277,13 @@ std::string Trainer::save() {
   state_.skipped_streak = step_->guard().state().consecutive;
   state_.skipped_total = step_->guard().state().total_skipped;
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
+  Tensor m, v;
+  step_->full_adam_state(&m, &v);  // collective with ZeRO: every rank takes part
+  if (!writer_) return "";
   CheckpointData data;
   data.params = &model_->parameters();
-  data.adam_m = &step_->adam_m();
-  data.adam_v = &step_->adam_v();
+  data.adam_m = &m;
+  data.adam_v = &v;
   data.state = state_;
   data.config_yaml = to_yaml(config_);
   const std::string dir = save_checkpoint(checkpoint_root(), data, config_.checkpoint.keep);
@@ -267,7 +294,7 @@ std::string Trainer::save() {
 double Trainer::evaluate(int64_t batches) {
   TESSEL_CHECK(val_ != nullptr) << "evaluation needs data.val; hint: prepare with --val-fraction "
                                 << "and set data.val to the _val prefix";
-  return mean_eval_loss(*model_, *val_, batches);
+  return mean_eval_loss(*model_, *val_, batches, dp_group_.get());
 }
 
 TrainSummary Trainer::run() {
@@ -283,9 +310,9 @@ TrainSummary Trainer::run() {
   }
   const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
   const double flops_per_step = model_->flops_per_token() * tokens_per_step;
-  spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} micro-batches of {})",
+  spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} data-parallel ranks x {} micro-batches of {})",
                model_->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
-               step_->accumulation_steps(), c.batch.micro);
+               dp_group_->size(), step_->accumulation_steps(), c.batch.micro);
   const auto run_start = Clock::now();
   double elapsed_steps_time = 0;
   int64_t timed_steps = 0;
@@ -325,6 +352,7 @@ TrainSummary Trainer::run() {
       std::vector<std::pair<std::string, double>> fields = {
           {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm}, {"tokens_per_s", tok_s},
           {"tflops", tflops}, {"step_time_s", dt}, {"skipped", r.skipped ? 1.0 : 0.0}};
+      if (dp_group_->size() > 1) fields.emplace_back("comm_wait_s", r.comm_wait_s);
       if (!std::isnan(eval_loss)) fields.emplace_back("eval_loss", eval_loss);
       metrics_->log(state_.step, fields);
     }

@@ -1,9 +1,12 @@
 // Trainer: the `tessel train` loop for one rank.
 //
-// Built from a validated Config: the model, the sampler over data.train (and data.val), the
-// optimizer step, metrics (stdout progress line, metrics.jsonl, TensorBoard) and checkpoints.
-// The data position is one global sample counter: step s reads samples [s·G, (s+1)·G), so a
-// resumed run reads exactly what the uninterrupted run would have. Not thread-safe.
+// Built from a validated Config, the world communicator and the rank grid: the model, the
+// sampler over data.train (and data.val), the optimizer step with its data-parallel group,
+// metrics (progress line, metrics.jsonl, TensorBoard) and checkpoints. The data position is
+// one global sample counter: step s reads samples [s·G, (s+1)·G), data-parallel rank d the d-th
+// 1/dp of them, so a resumed run, on any number of ranks, reads exactly what the uninterrupted
+// run would have. Rank 0 writes metrics and checkpoints; every rank reads them. Not
+// thread-safe.
 #pragma once
 
 #include <memory>
@@ -14,6 +17,8 @@
 #include "core/model/transformer.h"
 #include "data/sampler.h"
 #include "launch/train_step.h"
+#include "parallel/comm/communicator.h"
+#include "parallel/topology.h"
 
 namespace tessel {
 
@@ -21,8 +26,8 @@ class MetricsLog;
 class TensorBoardWriter;
 
 // Sets OpenMP and OpenBLAS threads: `threads` when > 0, else OMP_NUM_THREADS when set, else
-// all cores. Returns the number chosen.
-int configure_threads(int threads);
+// the cores shared among the `local_ranks` ranks of this node. Returns the number chosen.
+int configure_threads(int threads, int local_ranks = 1);
 
 // A sampler over `sources` (weights blended) for sequences of seq_len; throws with a hint when
 // a dataset is missing.
@@ -35,8 +40,10 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
                       const Tensor& targets);
 
 // Mean loss of `model` over the first `batches` micro-batches of `sampler` (the same samples
-// every time): the validation loss of training and of `tessel eval`.
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches);
+// every time): the validation loss of training and of `tessel eval`. With a group, its ranks
+// share the batches (batch k on rank k mod size) and all get the mean (collective).
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches,
+                      Communicator* group = nullptr);
 
 struct TrainSummary {
   int64_t first_step = 0;  // where this run started (0, or the resumed step)
@@ -50,7 +57,8 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  explicit Trainer(const Config& config);
+  // world: every rank of the job (a SingleCommunicator alone); topology: this rank's place.
+  Trainer(const Config& config, Communicator& world, const Topology& topology);
   ~Trainer();
 
   TrainSummary run();
@@ -59,6 +67,8 @@ class Trainer {
 
   Transformer& model() { return *model_; }
   const TrainingState& state() const { return state_; }
+  // The flight recorders of this rank's communicators, for the error report of a failed rank.
+  std::string flight_records() const;
 
  private:
   void resume_if_asked();
@@ -66,6 +76,10 @@ class Trainer {
   std::string checkpoint_root() const;
 
   Config config_;
+  Communicator& world_;
+  Topology topology_;
+  std::unique_ptr<Communicator> dp_group_;
+  bool writer_;  // rank 0: writes metrics and checkpoints
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<TrainStep> step_;
   std::unique_ptr<Sampler> train_;

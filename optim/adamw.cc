@@ -72,7 +72,9 @@ void adamw_update_segments(float* param, const float* grad, float* m, float* v,
 #pragma omp parallel
   for (const AdamWSegment& seg : segments) {
     const float decay = static_cast<float>(1.0 - s.lr * seg.weight_decay);
-    update_range(param, grad, m, v, seg.offset, seg.offset + seg.numel, decay, k);
+    const int64_t g = seg.grad_offset < 0 ? seg.offset : seg.grad_offset;
+    const int64_t st = seg.state_offset < 0 ? seg.offset : seg.state_offset;
+    update_range(param + seg.offset, grad + g, m + st, v + st, 0, seg.numel, decay, k);
   }
 }
 

@@ -32,10 +32,14 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
                   const AdamWStep& s);
 
 // A range of a flat buffer with its own weight decay (AdamWStep::weight_decay is ignored).
+// The gradient and the moments may sit elsewhere than the parameter: a ZeRO shard keeps its
+// moments (and, at stage 2, its reduced gradient) in buffers of its own.
 struct AdamWSegment {
-  int64_t offset = 0;
+  int64_t offset = 0;  // first element in param
   int64_t numel = 0;
   double weight_decay = 0.0;
+  int64_t grad_offset = -1;   // first element in grad; -1: offset
+  int64_t state_offset = -1;  // first element in m and v; -1: offset
 };
 
 // adamw_update over each segment of flat buffers, in one parallel region. Segments must not

@@ -13,7 +13,8 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index) {
   return 0.0f;
 }
 
-ParameterStore::ParameterStore(std::vector<ParamSpec> specs) {
+ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple) {
+  TESSEL_CHECK(total_multiple >= 1) << "ParameterStore: total_multiple must be positive, got " << total_multiple;
   // Each parameter starts on a 16-element boundary so vectorized loops over one parameter
   // start aligned; the padding is zero and never read as a parameter.
   constexpr int64_t kAlign = 16;
@@ -27,6 +28,7 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs) {
     index_[e.spec.name] = entries_.size();
     entries_.push_back(std::move(e));
   }
+  numel_ = (numel_ + total_multiple - 1) / total_multiple * total_multiple;
   params_ = Tensor::zeros({numel_}, DType::F32);
   grads_ = Tensor::zeros({numel_}, DType::F32);
 }

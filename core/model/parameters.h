@@ -39,8 +39,9 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index);
 
 class ParameterStore {
  public:
-  // Lays the parameters out in the given order; names must be unique.
-  explicit ParameterStore(std::vector<ParamSpec> specs);
+  // Lays the parameters out in the given order; names must be unique. The buffers' length is
+  // rounded up to a multiple of `total_multiple` (data parallelism splits them evenly).
+  explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1);
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }

@@ -3,12 +3,12 @@
 namespace tessel {
 
 Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
-                         const std::string& recompute)
+                         const std::string& recompute, int64_t param_multiple)
     : config_(config),
       B_(micro_batch),
       T_(seq_len),
       recompute_full_(recompute == "full"),
-      store_(transformer_param_specs(config)) {
+      store_(transformer_param_specs(config), param_multiple) {
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == "rope")
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
       << " learned positions";
@@ -24,7 +24,11 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
     dlm_head_ = store_.grad(n.lm_head);
   }
   final_norm_ = norm_ref(store_, n.final_norm_w, n.final_norm_b, config.norm == "layernorm");
-  for (int64_t i = 0; i < config.layers; ++i) blocks_.emplace_back(config, store_, i);
+  final_norm_offset_ = store_.entry(n.final_norm_w).offset;
+  for (int64_t i = 0; i < config.layers; ++i) {
+    blocks_.emplace_back(config, store_, i);
+    block_offsets_.push_back(store_.entry(n.layer(i, "ln_1.weight", "input_layernorm.weight")).offset);
+  }
 
   const int64_t N = B_ * T_, C = config.d_model;
   for (int64_t i = 0; i <= config.layers; ++i) residual_.push_back(Tensor::empty({N, C}, DType::F32));
@@ -84,6 +88,7 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
     ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_, residual_.back(), final_norm_.w,
                           final_rstd_);
   }
+  if (grad_ready_) grad_ready_(final_norm_offset_);  // the final norm and an untied head
   for (size_t i = blocks_.size(); i-- > 0;) {
     BlockCache& cache = caches_[recompute_full_ ? 0 : i];
     if (recompute_full_) {
@@ -92,8 +97,10 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
       blocks_[i].forward(residual_[i], d_final_, cache, B_, T_);
     }
     blocks_[i].backward(dx_, residual_[i], cache, scratch_, B_, T_);
+    if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
   ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, dx_, tokens);
+  if (grad_ready_) grad_ready_(0);  // the embeddings (a tied head's gradient is among them)
   return mean_of(losses_);
 }
 

@@ -8,6 +8,7 @@
 // block in backward; `none` keeps every block's cache. Not thread-safe: one step at a time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -20,8 +21,9 @@ class Transformer {
  public:
   // recompute: "none" | "full" ("selective" is accepted and treated as none until the
   // tensor-parallel work adds it).
+  // param_multiple: the flat parameter buffers' length is a multiple of it (see ParameterStore).
   Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
-              const std::string& recompute = "none");
+              const std::string& recompute = "none", int64_t param_multiple = 1);
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }
@@ -32,6 +34,13 @@ class Transformer {
   // tokens, targets: I32 (B, T). Returns the mean cross-entropy over the B·T positions; adds
   // grad_scale · d(mean loss)/dθ into the gradients.
   float forward_backward(const Tensor& tokens, const Tensor& targets, float grad_scale);
+  // Called during forward_backward each time every gradient at flat offsets >= `offset` is
+  // final for this micro-batch (parameters are laid out in forward order and backward runs in
+  // reverse, so the offset only falls, ending at 0): data parallelism starts reducing those
+  // gradient buckets while backward goes on. Empty: no calls.
+  using GradReadyHook = std::function<void(int64_t offset)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_ = std::move(hook); }
+
   // The same loss without touching gradients.
   float forward_loss(const Tensor& tokens, const Tensor& targets);
   // Logits (V) of position `position` of sequence 0 (tokens past `position` do not matter:
@@ -56,6 +65,9 @@ class Transformer {
   Tensor wpe_, dwpe_;          // (T, C), learned positions only
   Tensor lm_head_, dlm_head_;  // (V, C), untied only
   NormRef final_norm_;
+  GradReadyHook grad_ready_;
+  std::vector<int64_t> block_offsets_;  // first flat offset of each block's parameters
+  int64_t final_norm_offset_ = 0;
 
   std::vector<Tensor> residual_;   // L + 1 tensors (B·T, C): input of each block, then output
   std::vector<BlockCache> caches_; // L caches, or 1 shared cache with full recomputation

@@ -12,6 +12,7 @@
 #include "core/io/safetensors.h"
 #include "core/model/transformer.h"
 #include "launch/train_step.h"
+#include "parallel/comm/single_communicator.h"
 
 using namespace tessel;
 
@@ -103,7 +104,8 @@ TEST_CASE("10 AdamW steps with clipping and decoupled decay follow PyTorch's los
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));
     std::unique_ptr<Transformer> model = golden_model(config, golden);
-    TrainStep step(config, *model);
+    SingleCommunicator one;
+    TrainStep step(config, *model, one);
     const Tensor tokens = golden.get("tokens"), targets = golden.get("targets");
     const Tensor curve = golden.get("loss_curve"), norms = golden.get("grad_norm");
     for (int64_t s = 0; s < 10; ++s) {

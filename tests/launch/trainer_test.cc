@@ -10,7 +10,7 @@
 #include "core/config.h"
 #include "core/io/temp_dir.h"
 #include "data/indexed_dataset.h"
-#include "launch/trainer.h"
+#include "tests/launch/local_trainer.h"
 
 using namespace tessel;
 namespace fs = std::filesystem;
@@ -56,8 +56,8 @@ TEST_CASE("the same config twice gives bitwise the same loss curve", "[cpu][trai
   a.data.val = a.data.train[0].path;
   Config b = a;
   b.run.out_dir = dir.path() + "/b/run";
-  const TrainSummary sa = Trainer(a).run();
-  const TrainSummary sb = Trainer(b).run();
+  const TrainSummary sa = LocalTrainer(a).run();
+  const TrainSummary sb = LocalTrainer(b).run();
   REQUIRE(sa.losses.size() == 8);
   CHECK(sa.losses == sb.losses);  // bitwise: exact double equality
   CHECK(sa.losses.back() < sa.losses.front());
@@ -74,15 +74,15 @@ TEST_CASE("20 steps straight equal 10 steps, save, resume, 10 steps — bitwise"
     // decay_steps fixes the schedule's length, so a run told to stop at step 10 follows the
     // same learning rates as the 20-step run.
     full.optim.decay_steps = 18;
-    const TrainSummary straight = Trainer(full).run();
+    const TrainSummary straight = LocalTrainer(full).run();
 
     Config first = full;
     first.run.out_dir = dir.path() + "/" + arch + "_resumed";
     first.run.steps = 10;
-    Trainer(first).run();
+    LocalTrainer(first).run();
     Config second = full;
     second.run.out_dir = first.run.out_dir;  // resume: auto finds step_00000010 there
-    Trainer t2(second);
+    LocalTrainer t2(second);
     CHECK(t2.state().step == 10);
     CHECK(t2.state().consumed_samples == 40);
     const TrainSummary resumed = t2.run();
@@ -91,7 +91,7 @@ TEST_CASE("20 steps straight equal 10 steps, save, resume, 10 steps — bitwise"
     for (size_t i = 0; i < 10; ++i) CHECK(resumed.losses[i] == straight.losses[10 + i]);
     // And the final weights are the same bits.
     const Tensor p2 = t2.model().parameters().params();
-    Trainer t3(full);  // reopens the straight run's final checkpoint
+    LocalTrainer t3(full);  // reopens the straight run's final checkpoint
     REQUIRE(t3.state().step == 20);
     const Tensor p3 = t3.model().parameters().params();
     CHECK(std::memcmp(p2.raw(), p3.raw(), p2.nbytes()) == 0);
@@ -103,7 +103,7 @@ TEST_CASE("a missing dataset is a clear error naming the path", "[cpu][train][er
   Config c = tiny_run(dir.path(), "gpt2", 2);
   c.data.train[0].path = dir.path() + "/nope";
   try {
-    Trainer t(c);
+    LocalTrainer t(c);
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK_THAT(e.message(), Catch::Contains(dir.path() + "/nope"));
@@ -117,7 +117,7 @@ TEST_CASE("a token id >= vocab_size is a clear error naming the dataset and the 
   Config c = tiny_run(dir.path(), "gpt2", 50);
   c.data.val = "";
   try {
-    Trainer(c).run();
+    LocalTrainer(c).run();
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK_THAT(e.message(), Catch::Contains("300"));
@@ -130,12 +130,12 @@ TEST_CASE("resuming from a checkpoint of another model shape names the tensor an
   TempDir dir("tessel_shape");
   write_dataset(dir.path() + "/d_train");
   Config c = tiny_run(dir.path(), "gpt2", 2);
-  Trainer(c).run();
+  LocalTrainer(c).run();
   Config wider = c;
   wider.run.steps = 4;
   wider.model.d_model = 64;
   try {
-    Trainer t(wider);
+    LocalTrainer t(wider);
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK_THAT(e.message(), Catch::Contains("transformer."));
@@ -155,7 +155,7 @@ TEST_CASE("non-finite steps are skipped and logged, and too many in a row stop t
   c.optim.warmup_steps = 0;
   c.optim.grad_clip = 0;
   c.optim.max_skipped_steps = 3;
-  Trainer t(c);
+  LocalTrainer t(c);
   try {
     t.run();
     FAIL("expected the run to stop");
@@ -179,7 +179,7 @@ TEST_CASE("resume: auto skips a damaged newest checkpoint for the previous one, 
   c.data.val = "";
   c.checkpoint.every = 4;
   c.optim.decay_steps = 10;
-  Trainer(c).run();  // writes step 4 and step 8
+  LocalTrainer(c).run();  // writes step 4 and step 8
   const std::string root = c.run.out_dir + "/checkpoints";
   {
     std::fstream f(root + "/step_00000008/state.safetensors", std::ios::in | std::ios::out | std::ios::binary);
@@ -188,12 +188,12 @@ TEST_CASE("resume: auto skips a damaged newest checkpoint for the previous one, 
   }
   Config more = c;
   more.run.steps = 10;
-  Trainer t(more);
+  LocalTrainer t(more);
   CHECK(t.state().step == 4);  // fell back to step 4
   // An explicit path to the damaged checkpoint is an error, not a silent fallback.
   Config exact = more;
   exact.checkpoint.resume = root + "/step_00000008";
-  CHECK_THROWS_WITH(Trainer(exact), Catch::Contains("damaged"));
+  CHECK_THROWS_WITH(LocalTrainer(exact), Catch::Contains("damaged"));
 }
 
 TEST_CASE("a resumed run continues metrics.jsonl without repeating steps", "[cpu][train]") {
@@ -203,12 +203,12 @@ TEST_CASE("a resumed run continues metrics.jsonl without repeating steps", "[cpu
   c.data.val = "";
   c.optim.decay_steps = 10;
   c.checkpoint.every = 3;
-  Trainer(c).run();
+  LocalTrainer(c).run();
   // Resume from step 3 (the step-6 checkpoint removed), run to 8.
   fs::remove_all(c.run.out_dir + "/checkpoints/step_00000006");
   Config more = c;
   more.run.steps = 8;
-  Trainer(more).run();
+  LocalTrainer(more).run();
   std::ifstream in(c.run.out_dir + "/metrics.jsonl");
   std::string line;
   std::vector<int> steps;
@@ -221,5 +221,5 @@ TEST_CASE("an unwritable checkpoint directory fails before training, naming the 
   write_dataset(dir.path() + "/d_train");
   Config c = tiny_run(dir.path(), "gpt2", 2);
   c.checkpoint.dir = "/proc/tessel_cannot_write_here";
-  CHECK_THROWS_WITH(Trainer(c), Catch::Contains("checkpoint.dir"));
+  CHECK_THROWS_WITH(LocalTrainer(c), Catch::Contains("checkpoint.dir"));
 }

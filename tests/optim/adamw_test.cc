@@ -112,3 +112,29 @@ TEST_CASE("adamw_update_segments equals one adamw_update per segment, bitwise", 
   CHECK(m == m2);
   CHECK(v == v2);
 }
+
+TEST_CASE("adamw_update_segments reads gradients and moments at their own offsets", "[optim]") {
+  // A ZeRO shard: parameters at their place in the full buffer, moments packed from 0, the
+  // gradient in a third place.
+  const int64_t n = 64;
+  std::vector<float> p(n), g(n), m(20, 0.1f), v(20, 0.2f);
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = std::sin(0.3f * i);
+    g[i] = std::cos(0.7f * i);
+  }
+  std::vector<float> p2 = p, m2 = m, v2 = v;
+  const std::vector<tessel::AdamWSegment> segs = {{10, 12, 0.1, 40, 0}, {50, 8, 0.0, 2, 12}};
+  tessel::AdamWStep s;
+  s.lr = 1e-2;
+  s.step = 2;
+  tessel::adamw_update_segments(p.data(), g.data(), m.data(), v.data(), segs, s);
+  for (const auto& seg : segs) {
+    s.weight_decay = seg.weight_decay;
+    tessel::adamw_update(p2.data() + seg.offset, g.data() + seg.grad_offset, m2.data() + seg.state_offset,
+                         v2.data() + seg.state_offset, seg.numel, s);
+  }
+  CHECK(p == p2);
+  CHECK(m == m2);
+  CHECK(v == v2);
+  CHECK(p[9] == std::sin(0.3f * 9));  // outside every segment: untouched
+}

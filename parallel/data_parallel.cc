@@ -1,0 +1,156 @@
+#include "parallel/data_parallel.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "optim/grad_clip.h"
+
+namespace tessel {
+
+std::vector<GradBucket> make_grad_buckets(int64_t numel, int64_t bucket_elems, int64_t multiple) {
+  TESSEL_CHECK(multiple >= 1 && numel % multiple == 0)
+      << "gradient buffer of " << numel << " elements is not a multiple of " << multiple;
+  const int64_t size = std::max<int64_t>(multiple, (bucket_elems + multiple - 1) / multiple * multiple);
+  std::vector<GradBucket> buckets;
+  for (int64_t end = numel; end > 0;) {
+    const int64_t begin = std::max<int64_t>(0, end - size);
+    buckets.push_back({begin, end});
+    end = begin;
+  }
+  return buckets;
+}
+
+std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& entries,
+                                              const std::vector<GradBucket>& buckets, int dp, int rank,
+                                              double weight_decay, bool grads_in_shard) {
+  std::vector<AdamWSegment> segments;
+  int64_t packed = 0;
+  for (const GradBucket& b : buckets) {
+    const int64_t s = (b.end - b.begin) / dp;
+    const int64_t lo = b.begin + rank * s, hi = lo + s;
+    for (const ParamEntry& e : entries) {
+      const int64_t from = std::max(lo, e.offset), to = std::min(hi, e.offset + e.numel);
+      if (from >= to) continue;
+      AdamWSegment seg;
+      seg.offset = from;
+      seg.numel = to - from;
+      seg.weight_decay = e.spec.weight_decay ? weight_decay : 0.0;
+      seg.state_offset = packed + (from - lo);
+      seg.grad_offset = grads_in_shard ? seg.state_offset : from;
+      segments.push_back(seg);
+    }
+    packed += s;
+  }
+  return segments;
+}
+
+DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero)
+    : group_(group), store_(store), zero_(zero) {
+  TESSEL_CHECK(zero >= 0 && zero <= 2) << "parallel.zero must be 0, 1 or 2, got " << zero;
+  const int64_t elems = static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float));
+  buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
+  works_.resize(buckets_.size());
+  if (zero_ == 2) shard_grads_ = Tensor::zeros({state_numel()}, DType::F32);
+}
+
+int64_t DataParallel::state_numel() const { return zero_ == 0 ? store_.numel() : store_.numel() / size(); }
+
+int64_t DataParallel::shard_offset(size_t b) const {
+  int64_t packed = 0;
+  for (size_t i = 0; i < b; ++i) packed += (buckets_[i].end - buckets_[i].begin) / size();
+  return packed;
+}
+
+void DataParallel::begin_micro_batch(bool sync) {
+  sync_ = sync;
+  if (sync) {
+    next_bucket_ = 0;
+    std::fill(works_.begin(), works_.end(), nullptr);
+  }
+}
+
+void DataParallel::start_bucket(size_t b) {
+  const GradBucket& bucket = buckets_[b];
+  const Tensor grads = store_.grads().slice(bucket.begin, bucket.end);
+  if (zero_ == 2) {
+    const int64_t s = (bucket.end - bucket.begin) / size();
+    works_[b] = group_.reduce_scatter_async(grads, shard_grads_.slice(shard_offset(b), shard_offset(b) + s), ReduceOp::kAvg);
+  } else {
+    works_[b] = group_.all_reduce_async(grads, ReduceOp::kAvg);
+  }
+}
+
+void DataParallel::grads_ready_from(int64_t offset) {
+  if (!sync_ || size() == 1) return;
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].begin >= offset) start_bucket(next_bucket_++);
+}
+
+void DataParallel::finish_gradient_sync() {
+  exposed_wait_s_ = 0;
+  if (size() == 1) return;
+  while (next_bucket_ < buckets_.size()) start_bucket(next_bucket_++);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const std::shared_ptr<Work>& w : works_) w->wait();
+  exposed_wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<AdamWSegment> DataParallel::optimizer_segments(double weight_decay) const {
+  if (zero_ == 0) {
+    std::vector<AdamWSegment> segments;
+    for (const ParamEntry& e : store_.entries()) {
+      segments.push_back({e.offset, e.numel, e.spec.weight_decay ? weight_decay : 0.0, -1, -1});
+    }
+    return segments;
+  }
+  return zero_shard_segments(store_.entries(), buckets_, size(), rank(), weight_decay, zero_ == 2);
+}
+
+const float* DataParallel::optimizer_grads() const {
+  return zero_ == 2 ? shard_grads_.data<float>() : store_.grads().data<float>();
+}
+
+double DataParallel::grad_sum_of_squares() {
+  if (zero_ < 2) return sum_of_squares(store_.grads().data<float>(), store_.numel());
+  double sum = sum_of_squares(shard_grads_.data<float>(), shard_grads_.numel());
+  group_.all_reduce_doubles(&sum, 1, ReduceOp::kSum);
+  return sum;
+}
+
+void DataParallel::gather_params() {
+  if (zero_ == 0 || size() == 1) return;
+  std::vector<std::shared_ptr<Work>> works;
+  for (const GradBucket& b : buckets_) {
+    const int64_t s = (b.end - b.begin) / size();
+    const Tensor all = store_.params().slice(b.begin, b.end);
+    works.push_back(group_.all_gather_async(all.slice(rank() * s, (rank() + 1) * s), all));
+  }
+  for (const std::shared_ptr<Work>& w : works) w->wait();
+}
+
+void DataParallel::state_to_full(const Tensor& shard, const Tensor& full) {
+  if (zero_ == 0) {
+    if (shard.raw() != full.raw()) full.copy_from(shard);
+    return;
+  }
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const int64_t s = (buckets_[b].end - buckets_[b].begin) / size();
+    const Tensor all = full.slice(buckets_[b].begin, buckets_[b].end);
+    all.slice(rank() * s, (rank() + 1) * s).copy_from(shard.slice(shard_offset(b), shard_offset(b) + s));
+    group_.all_gather(all.slice(rank() * s, (rank() + 1) * s), all);
+  }
+}
+
+void DataParallel::state_from_full(const Tensor& full, const Tensor& shard) const {
+  if (zero_ == 0) {
+    if (shard.raw() != full.raw()) shard.copy_from(full);
+    return;
+  }
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const int64_t s = (buckets_[b].end - buckets_[b].begin) / size();
+    const int64_t lo = buckets_[b].begin + rank() * s;
+    shard.slice(shard_offset(b), shard_offset(b) + s).copy_from(full.slice(lo, lo + s));
+  }
+}
+
+}  // namespace tessel
