@@ -23,7 +23,7 @@ struct RunConfig {
   int64_t steps = 100;
   int64_t log_every = 1;
   int64_t eval_every = 0;    // 0: never during training
-  int64_t eval_batches = 4;  // micro-batches of data.val per evaluation
+  int64_t eval_batches = 4;  // batches (of batch.global sequences) of data.val per evaluation
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // CPU threads per rank; 0: all cores / local ranks
 };

@@ -170,13 +170,14 @@ int run_eval_command(const std::vector<std::string>& args) {
     TESSEL_FAIL() << e.message() << (a.has("--data") ? "" : " (data.val from the checkpoint's config; "
                                       "relative paths are relative to the working directory; hint: pass --data PREFIX)");
   }
-  if (static_cast<uint64_t>(batches * B) > sampler->samples_per_epoch()) {
+  const int64_t G = config.batch.global;  // batches of batch.global sequences, as in training
+  if (static_cast<uint64_t>(batches * G) > sampler->samples_per_epoch()) {
     spdlog::warn("--batches {} x {} sequences is more than the {} sequences of {}: some are read more than once",
-                 batches, B, sampler->samples_per_epoch(), config.data.val);
+                 batches, G, sampler->samples_per_epoch(), config.data.val);
   }
-  const double loss = mean_eval_loss(model, *sampler, batches);
+  const double loss = mean_eval_loss(model, *sampler, batches * G);
   std::printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"batches\": %lld, \"tokens\": %lld, \"step\": %lld, \"data\": %s}\n",
-              loss, std::exp(loss), static_cast<long long>(batches), static_cast<long long>(batches * B * T),
+              loss, std::exp(loss), static_cast<long long>(batches), static_cast<long long>(batches * G * T),
               static_cast<long long>(info.state.step), json_quote(config.data.val).c_str());
   return 0;
 }

@@ -55,19 +55,21 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
   }
 }
 
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches, Communicator* group) {
-  TESSEL_CHECK(batches > 0) << "evaluation needs at least one batch, got " << batches;
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group) {
   const int64_t B = model.micro_batch(), T = model.seq_len();
   const int64_t rank = group ? group->rank() : 0, size = group ? group->size() : 1;
+  TESSEL_CHECK(samples > 0 && samples % (size * B) == 0)
+      << "evaluation of " << samples << " sequences does not split into " << size << " ranks x micro-batches of " << B;
+  const int64_t per_rank = samples / size, micro_batches = samples / B;
   Tensor tokens = Tensor::empty({B, T}, DType::I32);
   Tensor targets = Tensor::empty({B, T}, DType::I32);
-  double total = 0;
-  for (int64_t k = rank; k < batches; k += size) {
-    fill_micro_batch(sampler, static_cast<uint64_t>(k * B), tokens, targets);
+  double total = 0;  // micro-batches are equal in size: the mean of their means is the mean
+  for (int64_t k = 0; k < per_rank / B; ++k) {
+    fill_micro_batch(sampler, static_cast<uint64_t>(rank * per_rank + k * B), tokens, targets);
     total += model.forward_loss(tokens, targets);
   }
   if (size > 1) group->all_reduce_doubles(&total, 1, ReduceOp::kSum);
-  return total / static_cast<double>(batches);
+  return total / static_cast<double>(micro_batches);
 }
 
 namespace {
@@ -294,7 +296,7 @@ std::string Trainer::save() {
 double Trainer::evaluate(int64_t batches) {
   TESSEL_CHECK(val_ != nullptr) << "evaluation needs data.val; hint: prepare with --val-fraction "
                                 << "and set data.val to the _val prefix";
-  return mean_eval_loss(*model_, *val_, batches, dp_group_.get());
+  return mean_eval_loss(*model_, *val_, batches * config_.batch.global, dp_group_.get());
 }
 
 TrainSummary Trainer::run() {

@@ -39,10 +39,11 @@ std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, in
 void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
                       const Tensor& targets);
 
-// Mean loss of `model` over the first `batches` micro-batches of `sampler` (the same samples
-// every time): the validation loss of training and of `tessel eval`. With a group, its ranks
-// share the batches (batch k on rank k mod size) and all get the mean (collective).
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t batches,
+// Mean loss of `model` over the first `samples` sequences of `sampler` (the same ones every
+// time, whatever the layout): the validation loss of training and of `tessel eval`. With a
+// group, rank d evaluates the d-th contiguous 1/size of them and all get the mean
+// (collective). samples must be a multiple of size x the model's micro-batch.
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples,
                       Communicator* group = nullptr);
 
 struct TrainSummary {
@@ -62,7 +63,8 @@ class Trainer {
   ~Trainer();
 
   TrainSummary run();
-  // Mean loss over `batches` micro-batches of data.val (the same samples every time).
+  // Mean loss over the first `batches` x batch.global sequences of data.val (the same ones
+  // every time). Collective over the data-parallel group.
   double evaluate(int64_t batches);
 
   Transformer& model() { return *model_; }
