@@ -11,13 +11,16 @@
 #include "launch/commands.h"
 #include "launch/data_command.h"
 #include "launch/environment.h"
+#include "launch/launcher.h"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: tessel COMMAND [ARGS]
 
 Commands:
-  train CONFIG [--set key=value ...]          train a model from a YAML config
+  train CONFIG [--set key=value ...]          train a model from a YAML config (one rank, or each rank of a job)
+  launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--dry-run] CONFIG [--set ...]
+                                              start a multi-rank training job through mpirun
   data prepare --input FILE... --out PREFIX   turn text into a token dataset (.bin/.idx)
   data inspect PATH                           describe a dataset or llm.c shard
   generate CHECKPOINT --prompt TEXT           sample text (--tokens N --temperature T --seed S --top-k K)
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
   try {
     tessel::init_logging(0);
     if (command == "train") return tessel::run_train_command(args);
+    if (command == "launch") return tessel::run_launch_command(args);
     if (command == "data") return tessel::run_data_command(args);
     if (command == "generate") return tessel::run_generate_command(args);
     if (command == "eval") return tessel::run_eval_command(args);

@@ -1,0 +1,279 @@
+#include "launch/launcher.h"
+
+#include <netdb.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "launch/cli_args.h"
+
+extern char** environ;
+
+namespace tessel {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--dry-run] CONFIG [--set key=value ...]";
+
+// Variables the ranks' libraries read, forwarded to every node when set here. Names starting
+// with TESSEL_, OMPI_MCA_ or NCCL_ are forwarded too.
+const char* const kForwarded[] = {"PATH", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
+                                  "OMP_WAIT_POLICY", "CUDA_VISIBLE_DEVICES", "SPDLOG_LEVEL"};
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Host names of an OpenMPI hostfile ("name [slots=N] ...", '#' comments), in file order.
+std::vector<std::string> hostfile_hosts(const std::string& path) {
+  std::ifstream in(path);
+  TESSEL_CHECK(in.good()) << "--hostfile " << path << ": cannot be read (" << std::strerror(errno)
+                          << "); hint: one host per line, e.g. 'node01 slots=8'";
+  std::vector<std::string> hosts;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    line = line.substr(0, line.find('#'));
+    std::stringstream words(line);
+    std::string name;
+    if (words >> name) hosts.push_back(name);
+  }
+  TESSEL_CHECK(!hosts.empty()) << "--hostfile " << path << " names no host; hint: one host per line, e.g. 'node01 slots=8'";
+  return hosts;
+}
+
+bool is_local(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+// Fails before mpirun starts when a host name does not resolve (mpirun's own report of an
+// unreachable node is a page of daemon errors).
+void check_hosts_resolve(const std::vector<std::string>& hosts, const std::string& from) {
+  for (const std::string& host : hosts) {
+    if (is_local(host)) continue;
+    addrinfo* info = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, nullptr, &info);
+    if (info != nullptr) freeaddrinfo(info);
+    TESSEL_CHECK(rc == 0) << "host '" << host << "' (from " << from << ") cannot be resolved: " << gai_strerror(rc)
+                          << "; hint: check the name, or give its IP address";
+  }
+}
+
+std::string find_on_path(const std::string& name, const EnvLookup& env) {
+  const char* path = env("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string shell_join(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& a : argv) {
+    if (!out.empty()) out += ' ';
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == std::string::npos;
+    if (plain) {
+      out += a;
+      continue;
+    }
+    out += '\'';
+    for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
+LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, const LaunchHost& host) {
+  TESSEL_CHECK(!host.mpirun.empty())
+      << "tessel launch needs OpenMPI's mpirun, which is not on PATH; hint: install it (Debian: openmpi-bin, "
+      << "which scripts/setup.sh installs), or start the ranks yourself with srun or mpirun";
+  TESSEL_CHECK(r.hosts.empty() || r.hostfile.empty()) << "give --hosts or --hostfile, not both";
+  LaunchPlan plan;
+  std::vector<std::string> hosts = r.hosts;
+  const bool slurm = host.env("SLURM_JOB_ID") != nullptr && r.hosts.empty() && r.hostfile.empty();
+  if (!r.hostfile.empty()) hosts = hostfile_hosts(r.hostfile);
+  std::set<std::string> unique(hosts.begin(), hosts.end());
+  TESSEL_CHECK(unique.size() == hosts.size()) << "a host is named twice in " << (r.hostfile.empty() ? "--hosts" : r.hostfile)
+                                              << "; hint: name each node once and set --nproc-per-node";
+  if (slurm) {
+    const char* nnodes = host.env("SLURM_NNODES");
+    plan.nodes = nnodes != nullptr ? std::max(1, std::atoi(nnodes)) : 1;
+    plan.where = "the Slurm allocation (" + std::to_string(plan.nodes) + " nodes)";
+  } else if (!hosts.empty()) {
+    plan.nodes = static_cast<int>(hosts.size());
+    plan.where = r.hostfile.empty() ? "hosts " + shell_join(hosts) : "hostfile " + r.hostfile;
+  } else {
+    plan.where = "this node";
+  }
+
+  // Ranks per node: asked for, or Slurm's, or what the config's grid needs.
+  const int64_t grid = parallel.tp * parallel.pp;
+  int n = r.nproc_per_node;
+  if (n == 0 && slurm && host.env("SLURM_NTASKS_PER_NODE") != nullptr) n = std::atoi(host.env("SLURM_NTASKS_PER_NODE"));
+  if (n == 0) {
+    const int64_t world = parallel.dp > 0 ? grid * parallel.dp : grid;
+    n = static_cast<int>(std::max<int64_t>(1, world / plan.nodes));
+  }
+  TESSEL_CHECK(n >= 1) << "--nproc-per-node must be at least 1, got " << n;
+  plan.nproc_per_node = n;
+  const int64_t world = static_cast<int64_t>(n) * plan.nodes;
+  TESSEL_CHECK(world % grid == 0) << plan.nodes << " node(s) x " << n << " ranks = " << world
+                                  << " ranks, which is not divisible by parallel.tp (" << parallel.tp
+                                  << ") x parallel.pp (" << parallel.pp << ") = " << grid
+                                  << "; hint: set --nproc-per-node so that nodes x N is a multiple of " << grid;
+  TESSEL_CHECK(parallel.dp == 0 || world == grid * parallel.dp)
+      << plan.nodes << " node(s) x " << n << " ranks = " << world << " ranks, but parallel.tp x pp x dp = " << parallel.tp
+      << " x " << parallel.pp << " x " << parallel.dp << " = " << grid * parallel.dp
+      << "; hint: set parallel.dp=auto, or launch " << grid * parallel.dp << " ranks";
+
+  // Threads: the user's OMP_NUM_THREADS, else this node's cores shared by its ranks.
+  const char* user_threads = host.env("OMP_NUM_THREADS");
+  plan.threads_per_rank = user_threads != nullptr && std::atoi(user_threads) > 0 ? std::atoi(user_threads)
+                                                                                 : std::max(1, host.cores / n);
+
+  std::vector<std::string>& a = plan.argv;
+  a = {host.mpirun};
+  if (host.root) a.push_back("--allow-run-as-root");
+  a.insert(a.end(), {"-np", std::to_string(world)});
+  if (n > host.cores) a.push_back("--oversubscribe");
+  // Each rank runs OpenMP threads and a communication thread: let the OS place them rather
+  // than pinning a rank's threads to one core.
+  a.insert(a.end(), {"--bind-to", "none"});
+  if (!slurm && !r.hosts.empty()) {
+    std::string list;
+    for (const std::string& h : hosts) list += (list.empty() ? "" : ",") + h + ":" + std::to_string(n);
+    a.insert(a.end(), {"--host", list});
+  } else if (!r.hostfile.empty()) {
+    a.insert(a.end(), {"--hostfile", r.hostfile});
+  }
+  if (plan.nodes > 1 || slurm) a.insert(a.end(), {"--map-by", "ppr:" + std::to_string(n) + ":node"});
+  a.insert(a.end(), {"-x", "OMP_NUM_THREADS=" + std::to_string(plan.threads_per_rank)});
+  std::set<std::string> forwarded(std::begin(kForwarded), std::end(kForwarded));
+  for (const std::string& name : forwarded) {
+    if (host.env(name.c_str()) != nullptr) a.insert(a.end(), {"-x", name});
+  }
+  a.insert(a.end(), {host.tessel, "train", r.config});
+  if (!r.overrides.empty()) {
+    a.push_back("--set");
+    a.insert(a.end(), r.overrides.begin(), r.overrides.end());
+  }
+  return plan;
+}
+
+namespace {
+
+// Runs argv, forwarding SIGINT and SIGTERM to it; returns its exit status (128 + signal when
+// a signal ended it).
+int run_supervised(const std::vector<std::string>& argv) {
+  sigset_t signals, previous;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigprocmask(SIG_BLOCK, &signals, &previous);  // delivered to the loop below, not the default handler
+  const pid_t child = fork();
+  TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
+  if (child == 0) {
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    std::vector<char*> cargv;
+    for (const std::string& s : argv) cargv.push_back(const_cast<char*>(s.c_str()));
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    std::fprintf(stderr, "tessel launch: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  for (;;) {
+    const pid_t done = waitpid(child, &status, WNOHANG);
+    if (done == child) break;
+    timespec wait = {0, 100 * 1000 * 1000};
+    siginfo_t info;
+    const int sig = sigtimedwait(&signals, &info, &wait);
+    if (sig > 0) {
+      std::fprintf(stderr, "tessel launch: %s received, stopping the job\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      kill(child, sig);
+    }
+  }
+  sigprocmask(SIG_SETMASK, &previous, nullptr);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+int run_launch_command(const std::vector<std::string>& args) {
+  const ParsedArgs a = parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile"}, {"--dry-run"});
+  TESSEL_CHECK(a.positional.size() == 1) << kUsage;
+  LaunchRequest r;
+  r.config = a.positional[0];
+  r.overrides = a.overrides;
+  r.nproc_per_node = static_cast<int>(a.get_int("--nproc-per-node", 0));
+  TESSEL_CHECK(!a.has("--nproc-per-node") || r.nproc_per_node >= 1)
+      << "--nproc-per-node must be at least 1, got " << a.get("--nproc-per-node", "");
+  r.hosts = split_list(a.get("--hosts", ""));
+  TESSEL_CHECK(!a.has("--hosts") || !r.hosts.empty()) << "--hosts needs a comma-separated list of host names";
+  r.hostfile = a.get("--hostfile", "");
+  r.dry_run = a.has("--dry-run");
+  // The config is checked here, once, before any rank starts.
+  const Config config = load_config(r.config, r.overrides);
+
+  LaunchHost host;
+  host.env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
+  char self[4096];
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  TESSEL_CHECK(len > 0) << "tessel launch: cannot find its own executable (/proc/self/exe)";
+  host.tessel = std::string(self, static_cast<size_t>(len));
+  host.mpirun = find_on_path("mpirun", host.env);
+  host.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  host.root = geteuid() == 0;
+  LaunchPlan plan = plan_launch(r, config.parallel, host);
+  // Names with these prefixes are forwarded as well (the list above is by exact name).
+  std::vector<std::string> extra;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string var(*e);
+    const std::string name = var.substr(0, var.find('='));
+    if (name.rfind("TESSEL_", 0) == 0 || name.rfind("NCCL_", 0) == 0) extra.insert(extra.end(), {"-x", name});
+  }
+  const auto program = std::find(plan.argv.begin(), plan.argv.end(), host.tessel);
+  plan.argv.insert(program, extra.begin(), extra.end());
+
+  if (r.dry_run) {
+    std::printf("%s\n", shell_join(plan.argv).c_str());
+    return 0;
+  }
+  check_hosts_resolve(r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts,
+                      r.hostfile.empty() ? "--hosts" : r.hostfile);
+  spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
+               plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));
+  const int status = run_supervised(plan.argv);
+  if (status != 0) {
+    spdlog::error("the job failed with exit status {}{}", status,
+                  plan.nodes > 1 ? "; if a node could not be reached, check passwordless ssh to it and that "
+                                   "tessel is at the same path there"
+                                 : "");
+  }
+  return status;
+}
+
+}  // namespace tessel

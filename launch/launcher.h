@@ -1,0 +1,60 @@
+// `tessel launch`: starts the ranks of a job through OpenMPI's mpirun and supervises them.
+//
+//   tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--dry-run] CONFIG [--set ...]
+//
+// One node by default; --hosts or --hostfile for several (N ranks on each); inside a Slurm
+// allocation (SLURM_JOB_ID set, no hosts given) mpirun takes the allocation's nodes. Each rank
+// runs `tessel train CONFIG --set ...` and learns its place from OpenMPI's variables
+// (parallel/rank_identity.h). The launcher sets the per-rank OpenMP/BLAS threads to the node's
+// cores ÷ N unless OMP_NUM_THREADS is set, forwards the environment Tessel and its libraries
+// read, adds --allow-run-as-root as root and --oversubscribe when N exceeds the cores, streams
+// the ranks' output (every log line carries its rank), forwards SIGINT/SIGTERM to mpirun and
+// returns the job's exit status. mpirun ends the whole job when any rank dies, and a rank that
+// fails with an error aborts the job itself (launch/commands.cc), so no rank waits forever.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "parallel/rank_identity.h"
+
+namespace tessel {
+
+struct LaunchRequest {
+  std::string config;                  // CONFIG
+  std::vector<std::string> overrides;  // --set
+  int nproc_per_node = 0;              // 0: from the config (tp·pp·dp when dp is a number) or Slurm
+  std::vector<std::string> hosts;      // --hosts
+  std::string hostfile;                // --hostfile
+  bool dry_run = false;
+};
+
+// What the launcher knows about the machine it runs on.
+struct LaunchHost {
+  std::string tessel;   // this executable
+  std::string mpirun;   // mpirun found on PATH ("" when none)
+  int cores = 1;
+  bool root = false;
+  EnvLookup env;
+};
+
+struct LaunchPlan {
+  std::vector<std::string> argv;  // the mpirun command
+  int nodes = 1;
+  int nproc_per_node = 1;
+  int threads_per_rank = 1;
+  std::string where;  // "this node", "hosts a,b", "hostfile F", "the Slurm allocation"
+};
+
+// Pure: checks the request (hostfile readable, hosts named once, N ≥ 1, a world size the config
+// accepts) and builds the mpirun command. Throws with a hint when mpirun is missing.
+LaunchPlan plan_launch(const LaunchRequest& request, const ParallelConfig& parallel, const LaunchHost& host);
+
+// `tessel launch ARGS`: parses, plans, checks the hosts resolve, runs and supervises mpirun.
+int run_launch_command(const std::vector<std::string>& args);
+
+// The argv as one shell-quoted line.
+std::string shell_join(const std::vector<std::string>& argv);
+
+}  // namespace tessel

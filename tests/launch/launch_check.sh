@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `tessel launch` end to end on this machine:
+#   1. two data-parallel ranks (zero 1) train the same loss curve as one rank (metrics.jsonl);
+#   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank;
+#   3. an unresolvable host and a world that does not fit the grid are clear errors.
+#   tests/launch/launch_check.sh TESSEL_BINARY
+set -euo pipefail
+tessel=$1
+dir=$(mktemp -d)
+trap 'pkill -KILL -f "$dir/run" 2>/dev/null || true; rm -rf "$dir"' EXIT
+export OMP_NUM_THREADS=1
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+for i in $(seq 1 40); do
+  printf 'In the beginning %d was the word, and the word was %d times with us.\n' "$i" "$((i * 7))" > "$dir/$i.txt"
+done
+"$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" --val-fraction 0.1 >/dev/null
+cat > "$dir/tiny.yaml" <<YAML
+run: {out_dir: $dir/run1, steps: 12, log_every: 4, eval_every: 6, eval_batches: 1, seed: 3}
+model: {arch: llama, vocab_size: 257, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}
+batch: {global: 8, micro: 4}
+optim: {lr: 3.0e-3, warmup_steps: 2}
+parallel: {bucket_mb: 0.01}
+data: {train: [{path: $dir/ds_train, weight: 1.0}], val: $dir/ds_val, tokenizer: bytes}
+checkpoint: {every: 0, resume: none}
+logging: {tensorboard: false}
+YAML
+
+# 1. Layout equivalence through the command line.
+"$tessel" train "$dir/tiny.yaml" > "$dir/one.log" 2>&1 || { cat "$dir/one.log"; fail "single-rank run"; }
+"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run2" batch.micro=2 parallel.zero=1 \
+  > "$dir/two.log" 2>&1 || { cat "$dir/two.log"; fail "two-rank launch"; }
+python3 - "$dir/run1/metrics.jsonl" "$dir/run2/metrics.jsonl" <<'PY'
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+two = [json.loads(l) for l in open(sys.argv[2])]
+assert len(one) == len(two) == 12, (len(one), len(two))
+for a, b in zip(one, two):
+    for key in ("loss", "grad_norm"):
+        assert abs(a[key] - b[key]) <= 1e-5 * abs(a[key]), (a["step"], key, a[key], b[key])
+assert abs(one[-1]["eval_loss"] - two[-1]["eval_loss"]) <= 1e-5 * one[-1]["eval_loss"]
+assert one[-1]["loss"] < one[0]["loss"]
+PY
+grep -q "rank 1" "$dir/two.log" && fail "rank 1 printed info lines; only rank 0 should"
+
+# 2. A rank killed with SIGKILL takes the job down.
+"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/run4" run.steps=100000 batch.micro=2 \
+  > "$dir/kill.log" 2>&1 &
+launcher=$!
+for _ in $(seq 1 100); do
+  grep -q "step .*4/100000" "$dir/kill.log" 2>/dev/null && break
+  sleep 0.2
+done
+victim=$(pgrep -f "tessel train $dir/tiny.yaml" | while read -r p; do
+  [ "$(ps -o comm= -p "$p")" = tessel ] && echo "$p"; done | tail -1)
+[ -n "$victim" ] || { cat "$dir/kill.log"; fail "no rank process found"; }
+start=$(date +%s)
+kill -KILL "$victim"
+status=0
+wait "$launcher" || status=$?
+elapsed=$(( $(date +%s) - start ))
+[ "$status" -ne 0 ] || fail "the job exited 0 after a rank was killed"
+[ "$elapsed" -le 20 ] || fail "the job took ${elapsed}s to end after a rank was killed"
+grep -q "rank [0-9]" "$dir/kill.log" && grep -qi "killed\|signal 9" "$dir/kill.log" || { cat "$dir/kill.log"; fail "no message naming the killed rank"; }
+
+# 3. Errors before anything starts.
+out=$("$tessel" launch --hosts no-such-host.invalid --nproc-per-node 1 "$dir/tiny.yaml" 2>&1) && fail "unresolvable host accepted"
+echo "$out" | grep -q "host 'no-such-host.invalid' (from --hosts) cannot be resolved" || fail "unclear host error: $out"
+out=$("$tessel" launch --nproc-per-node 3 "$dir/tiny.yaml" --set parallel.dp=2 2>&1) && fail "3 ranks for dp=2 accepted"
+echo "$out" | grep -q "parallel.tp x pp x dp = 1 x 1 x 2 = 2" || fail "unclear world-size error: $out"
+out=$(PATH=/nonexistent "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" 2>&1) && fail "launch without mpirun accepted"
+echo "$out" | grep -q "mpirun, which is not on PATH" || fail "unclear missing-mpirun error: $out"
+echo "3 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"
