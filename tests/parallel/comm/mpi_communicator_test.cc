@@ -158,3 +158,21 @@ TEST_CASE("split along the grid gives groups that reduce only among themselves",
   dp->all_reduce_doubles(&y, 1, ReduceOp::kMax);
   CHECK(y == topo.group(Axis::kDp).back());
 }
+
+TEST_CASE("a collective a peer never joins fails after parallel.timeout_s, naming it", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  std::unique_ptr<MpiCommunicator> impatient = MpiCommunicator::world(test_mpi_runtime(), 0.3);
+  Tensor x = Tensor::from_vector<float>({1.0f}, {1});
+  if (world.rank() == 0) {
+    std::shared_ptr<Work> w = impatient->all_reduce_async(x, ReduceOp::kSum);
+    CHECK_THROWS_WITH(w->wait(), Catch::Contains("all_reduce(sum) #1 on communicator 'world' (rank 0 of") &&
+                                     Catch::Contains("did not complete within 0.3 s (parallel.timeout_s)"));
+    CHECK(impatient->recorder().first_pending() == 1);
+    world.barrier();  // now the others join, and the operation can finish
+    w->wait();
+  } else {
+    world.barrier();
+    impatient->all_reduce(x, ReduceOp::kSum);
+  }
+  CHECK(x.data<float>()[0] == static_cast<float>(world.size()));
+}
