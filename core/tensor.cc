@@ -74,6 +74,14 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
   return Tensor(Storage::allocate(bytes, device), 0, std::move(shape), dtype);
 }
 
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, Shape shape, DType dtype) {
+  TESSEL_CHECK(storage != nullptr) << "Tensor::from_storage: null storage";
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  TESSEL_CHECK(bytes <= storage->bytes()) << "Tensor::from_storage: " << bytes << " bytes of " << dtype_name(dtype)
+                                          << " do not fit a storage of " << storage->bytes();
+  return Tensor(std::move(storage), 0, std::move(shape), dtype);
+}
+
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
   for (int64_t d : shape) TESSEL_CHECK(d >= 0) << "negative dimension in shape " << shape_str(shape);
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);

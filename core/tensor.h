@@ -73,6 +73,8 @@ class Tensor {
 
   static Tensor empty(Shape shape, DType dtype, Device device = Device::cpu());
   static Tensor zeros(Shape shape, DType dtype, Device device = Device::cpu());
+  // A tensor over existing storage (memory wrapped with Storage::wrap, say), from its start.
+  static Tensor from_storage(std::shared_ptr<Storage> storage, Shape shape, DType dtype);
   // Copies `values` into a new CPU tensor.
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, Shape shape);

@@ -1,0 +1,213 @@
+#include "parallel/comm/nccl_communicator.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace tessel {
+namespace {
+
+constexpr int kScratchDoubles = 64;
+
+void check_cuda(cudaError_t rc, const char* what) {
+  TESSEL_CHECK(rc == cudaSuccess) << what << ": " << cudaGetErrorString(rc);
+}
+
+void check_nccl(ncclResult_t rc, const char* what) {
+  TESSEL_CHECK(rc == ncclSuccess) << what << ": " << ncclGetErrorString(rc)
+                                  << "; hint: NCCL_DEBUG=WARN shows NCCL's own account";
+}
+
+ncclDataType_t nccl_type(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return ncclFloat32;
+    case DType::BF16: return ncclBfloat16;
+    case DType::F16: return ncclFloat16;
+    case DType::I32: return ncclInt32;
+    case DType::I64: return ncclInt64;
+    case DType::U8: return ncclUint8;
+    case DType::U16: return ncclUint8;  // moved as bytes: count doubled by the caller
+  }
+  return ncclUint8;
+}
+
+// Elements as NCCL counts them: u16 tensors move as twice as many bytes.
+size_t nccl_count(const Tensor& t) {
+  return t.dtype() == DType::U16 ? t.nbytes() : static_cast<size_t>(t.numel());
+}
+
+ncclRedOp_t nccl_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return ncclSum;
+    case ReduceOp::kAvg: return ncclAvg;
+    case ReduceOp::kMax: return ncclMax;
+  }
+  return ncclSum;
+}
+
+class NcclWork final : public Work {
+ public:
+  NcclWork(cudaEvent_t done, cudaStream_t compute, FlightRecorder& recorder, uint64_t seq)
+      : done_(done), compute_(compute), recorder_(recorder), seq_(seq) {}
+  ~NcclWork() override { cudaEventDestroy(done_); }
+  void wait() override {
+    check_cuda(cudaStreamWaitEvent(compute_, done_, 0), "NCCL work: cudaStreamWaitEvent");
+  }
+  bool is_completed() override {
+    const cudaError_t rc = cudaEventQuery(done_);
+    if (rc == cudaErrorNotReady) return false;
+    check_cuda(rc, "NCCL work: cudaEventQuery");
+    recorder_.complete(seq_);
+    return true;
+  }
+
+ private:
+  cudaEvent_t done_;
+  cudaStream_t compute_;
+  FlightRecorder& recorder_;
+  uint64_t seq_;
+};
+
+}  // namespace
+
+std::unique_ptr<NcclCommunicator> NcclCommunicator::create(Communicator& bootstrap, int device, const std::string& name) {
+  check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  ncclUniqueId id;
+  if (bootstrap.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  Tensor bytes = Tensor::empty({static_cast<int64_t>(sizeof(id))}, DType::U8);
+  std::memcpy(bytes.raw(), &id, sizeof(id));
+  bootstrap.broadcast(bytes, 0);
+  std::memcpy(&id, bytes.raw(), sizeof(id));
+  ncclComm_t comm = nullptr;
+  check_nccl(ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank()),
+             "ncclCommInitRank (one rank per GPU: NCCL refuses two ranks on one device)");
+  return std::unique_ptr<NcclCommunicator>(new NcclCommunicator(comm, device, name));
+}
+
+NcclCommunicator::NcclCommunicator(ncclComm_t comm, int device, std::string name)
+    : comm_(comm), device_(device), name_(std::move(name)) {
+  check_nccl(ncclCommUserRank(comm_, &rank_), "ncclCommUserRank");
+  check_nccl(ncclCommCount(comm_, &size_), "ncclCommCount");
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  check_cuda(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
+  check_cuda(cudaMalloc(reinterpret_cast<void**>(&scratch_), kScratchDoubles * sizeof(double)), "cudaMalloc");
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  cudaStreamSynchronize(stream_);
+  cudaFree(scratch_);
+  cudaEventDestroy(ready_);
+  cudaStreamDestroy(stream_);
+  ncclCommDestroy(comm_);
+}
+
+void NcclCommunicator::check_device(const Tensor& t, const char* what) const {
+  TESSEL_CHECK(t.device() == Device::cuda(device_))
+      << what << " on NCCL communicator '" << name_ << "': tensor " << t.str() << " is not on cuda:" << device_;
+}
+
+void NcclCommunicator::after_compute() {
+  check_cuda(cudaEventRecord(ready_, compute_), "cudaEventRecord");
+  check_cuda(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
+}
+
+std::shared_ptr<Work> NcclCommunicator::finish(uint64_t seq) {
+  cudaEvent_t done = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
+  check_cuda(cudaEventRecord(done, stream_), "cudaEventRecord");
+  return std::make_shared<NcclWork>(done, compute_, recorder_, seq);
+}
+
+std::shared_ptr<Work> NcclCommunicator::all_reduce_async(const Tensor& x, ReduceOp op) {
+  check_reduce_dtype(x, "all_reduce");
+  check_device(x, "all_reduce");
+  const uint64_t seq = recorder_.record(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), dtype_name(x.dtype()));
+  after_compute();
+  check_nccl(ncclAllReduce(x.raw(), x.raw(), nccl_count(x), nccl_type(x.dtype()), nccl_op(op), comm_, stream_), "ncclAllReduce");
+  return finish(seq);
+}
+
+std::shared_ptr<Work> NcclCommunicator::reduce_scatter_async(const Tensor& in, const Tensor& out, ReduceOp op) {
+  check_reduce_dtype(in, "reduce_scatter");
+  check_gather_shapes(out, in, size_, "reduce_scatter");
+  check_device(in, "reduce_scatter");
+  check_device(out, "reduce_scatter");
+  const uint64_t seq = recorder_.record(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), dtype_name(in.dtype()));
+  after_compute();
+  check_nccl(ncclReduceScatter(in.raw(), out.raw(), nccl_count(out), nccl_type(in.dtype()), nccl_op(op), comm_, stream_),
+             "ncclReduceScatter");
+  return finish(seq);
+}
+
+std::shared_ptr<Work> NcclCommunicator::all_gather_async(const Tensor& in, const Tensor& out) {
+  check_gather_shapes(in, out, size_, "all_gather");
+  check_device(in, "all_gather");
+  check_device(out, "all_gather");
+  const uint64_t seq = recorder_.record("all_gather", in.numel(), dtype_name(in.dtype()));
+  after_compute();
+  check_nccl(ncclAllGather(in.raw(), out.raw(), nccl_count(in), nccl_type(in.dtype()), comm_, stream_), "ncclAllGather");
+  return finish(seq);
+}
+
+std::shared_ptr<Work> NcclCommunicator::broadcast_async(const Tensor& x, int root) {
+  TESSEL_CHECK(root >= 0 && root < size_) << "broadcast from rank " << root << " in a group of " << size_;
+  check_device(x, "broadcast");
+  const uint64_t seq = recorder_.record("broadcast", x.numel(), dtype_name(x.dtype()), root);
+  after_compute();
+  check_nccl(ncclBroadcast(x.raw(), x.raw(), nccl_count(x), nccl_type(x.dtype()), root, comm_, stream_), "ncclBroadcast");
+  return finish(seq);
+}
+
+std::shared_ptr<Work> NcclCommunicator::send_recv_async(const std::vector<P2POp>& ops) {
+  int64_t count = 0;
+  for (const P2POp& op : ops) {
+    TESSEL_CHECK(op.peer >= 0 && op.peer < size_) << "send_recv with peer " << op.peer << " in a group of " << size_;
+    check_device(op.tensor, "send_recv");
+    count += op.tensor.numel();
+  }
+  const uint64_t seq = recorder_.record("send_recv(" + std::to_string(ops.size()) + " ops)", count,
+                                        ops.empty() ? "-" : dtype_name(ops.front().tensor.dtype()),
+                                        ops.empty() ? -1 : ops.front().peer);
+  after_compute();
+  // One group: NCCL matches the sends and receives of every pair together (no deadlock in a
+  // ring). Tags have no NCCL counterpart: order within a pair is the order posted.
+  check_nccl(ncclGroupStart(), "ncclGroupStart");
+  for (const P2POp& op : ops) {
+    if (op.kind == P2POp::kSend) {
+      check_nccl(ncclSend(op.tensor.raw(), op.tensor.nbytes(), ncclUint8, op.peer, comm_, stream_), "ncclSend");
+    } else {
+      check_nccl(ncclRecv(op.tensor.raw(), op.tensor.nbytes(), ncclUint8, op.peer, comm_, stream_), "ncclRecv");
+    }
+  }
+  check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+  return finish(seq);
+}
+
+std::shared_ptr<Work> NcclCommunicator::barrier_async() {
+  const uint64_t seq = recorder_.record("barrier", 1, "F64");
+  after_compute();
+  check_nccl(ncclAllReduce(scratch_, scratch_, 1, ncclFloat64, ncclSum, comm_, stream_), "ncclAllReduce (barrier)");
+  return finish(seq);
+}
+
+void NcclCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
+  TESSEL_CHECK(n >= 0 && n <= kScratchDoubles) << "all_reduce_doubles of " << n << " values: at most " << kScratchDoubles;
+  const uint64_t seq = recorder_.record(std::string("all_reduce_doubles(") + reduce_op_name(op) + ")", n, "F64");
+  after_compute();
+  check_cuda(cudaMemcpyAsync(scratch_, x, static_cast<size_t>(n) * sizeof(double), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+  check_nccl(ncclAllReduce(scratch_, scratch_, static_cast<size_t>(n), ncclFloat64, nccl_op(op), comm_, stream_), "ncclAllReduce");
+  check_cuda(cudaMemcpyAsync(x, scratch_, static_cast<size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+  check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  recorder_.complete(seq);
+}
+
+std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key, const std::string& name) {
+  const uint64_t seq = recorder_.record("split", 0, "-", color);
+  ncclComm_t sub = nullptr;
+  check_nccl(ncclCommSplit(comm_, color, key, &sub, nullptr), "ncclCommSplit");
+  recorder_.complete(seq);
+  return std::unique_ptr<Communicator>(new NcclCommunicator(sub, device_, name));
+}
+
+}  // namespace tessel

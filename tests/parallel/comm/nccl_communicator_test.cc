@@ -1,0 +1,71 @@
+// The NCCL communicator on one GPU (a group of one: NCCL refuses two ranks on one device, so
+// multi-rank NCCL runs need several GPUs). Skipped with a message without a GPU or NCCL.
+#include <catch2/catch.hpp>
+
+#ifdef TESSEL_HAVE_NCCL
+
+#include <cuda_runtime.h>
+
+#include "core/dtype.h"
+#include "core/kernels/cuda/device_query.h"
+#include "parallel/comm/nccl_communicator.h"
+#include "parallel/comm/single_communicator.h"
+
+using namespace tessel;
+
+namespace {
+
+// A device copy of `host` (storage freed with cudaFree).
+Tensor to_device(const Tensor& host) {
+  void* p = nullptr;
+  REQUIRE(cudaMalloc(&p, host.nbytes()) == cudaSuccess);
+  REQUIRE(cudaMemcpy(p, host.raw(), host.nbytes(), cudaMemcpyHostToDevice) == cudaSuccess);
+  return Tensor::from_storage(Storage::wrap(p, host.nbytes(), Device::cuda(0), [p] { cudaFree(p); }), host.shape(), host.dtype());
+}
+
+Tensor to_host(const Tensor& device) {
+  Tensor host = Tensor::empty(device.shape(), device.dtype());
+  REQUIRE(cudaMemcpy(host.raw(), device.raw(), device.nbytes(), cudaMemcpyDeviceToHost) == cudaSuccess);
+  return host;
+}
+
+}  // namespace
+
+TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu][comm]") {
+  if (cuda::device_count() == 0) {
+    WARN("no CUDA device: NCCL test skipped");
+    return;
+  }
+  SingleCommunicator bootstrap;
+  std::unique_ptr<NcclCommunicator> nccl = NcclCommunicator::create(bootstrap, 0, "world");
+  REQUIRE(nccl->size() == 1);
+  Tensor x = to_device(Tensor::from_vector<float>({1, 2, 3, 4}, {4}));
+  nccl->all_reduce_async(x, ReduceOp::kAvg)->wait();
+  Tensor bf = Tensor::empty({3}, DType::BF16);
+  for (int i = 0; i < 3; ++i) bf.data<uint16_t>()[i] = float_to_bf16(0.5f * i);
+  Tensor bf_dev = to_device(bf);
+  nccl->all_reduce(bf_dev, ReduceOp::kMax);
+  Tensor gathered = to_device(Tensor::zeros({4}, DType::F32));
+  nccl->all_gather(x, gathered);
+  Tensor recv = to_device(Tensor::zeros({4}, DType::F32));
+  nccl->send_recv({{P2POp::kSend, x, 0, 0}, {P2POp::kRecv, recv, 0, 0}});
+  nccl->barrier();
+  double d[2] = {1.5, -2};
+  nccl->all_reduce_doubles(d, 2, ReduceOp::kSum);
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  CHECK(to_host(x).data<float>()[3] == 4.0f);
+  CHECK(bf16_to_float(to_host(bf_dev).data<uint16_t>()[2]) == 1.0f);
+  CHECK(to_host(gathered).data<float>()[1] == 2.0f);
+  CHECK(to_host(recv).data<float>()[2] == 3.0f);
+  CHECK(d[0] == 1.5);
+  std::unique_ptr<Communicator> sub = nccl->split(0, 0, "dp");
+  CHECK(sub->size() == 1);
+}
+
+#else
+
+TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu][comm]") {
+  WARN("built without NCCL (no CUDA toolkit with nccl.h): NCCL test skipped");
+}
+
+#endif
