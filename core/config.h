@@ -59,6 +59,7 @@ struct ParallelConfig {
   int zero = 0;                      // 0 | 1 | 2
   std::string recompute = "none";    // none | selective | full
   double bucket_mb = 25.0;
+  bool overlap_grad_reduce = true;  // start each bucket's reduction during backward
   std::string order = "tp-cp-dp-pp";  // grid axes, innermost first (parallel/topology.h)
   double timeout_s = 600.0;  // a collective waiting longer fails the run (0: wait forever)
 };

@@ -72,6 +72,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.int_choice("zero", c.parallel.zero, {0, 1, 2});
     v.choice("recompute", c.parallel.recompute, {"none", "selective", "full"});
     v.field("bucket_mb", c.parallel.bucket_mb);
+    v.field("overlap_grad_reduce", c.parallel.overlap_grad_reduce);
     v.field("order", c.parallel.order);
     v.field("timeout_s", c.parallel.timeout_s);
   });

@@ -231,15 +231,53 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
   return 0;
 }
 
+// `tessel bench comm`: the world's all-reduce (f32 sum) time and bandwidth for message sizes
+// from 4 KiB up, one JSON line each from rank 0. Bus bandwidth as nccl-tests define it:
+// algbw · 2(n-1)/n, comparable across rank counts.
+int run_bench_comm(const std::vector<std::string>& args) {
+  const ParsedArgs a = parse_args(args, "tessel bench comm", {"--max-mb", "--iters"}, {}, false);
+  TESSEL_CHECK(a.positional.empty()) << "usage: tessel bench comm [--max-mb M] [--iters N] (run it under mpirun)";
+  const double max_mb = a.get_double("--max-mb", 64);
+  const int64_t iters = a.get_int("--iters", 20);
+  TESSEL_CHECK(max_mb > 0 && iters > 0) << "--max-mb and --iters must be positive";
+  World world(0);
+  Communicator& c = world.comm();
+  for (int64_t bytes = 4096; bytes <= static_cast<int64_t>(max_mb * (1 << 20)); bytes *= 4) {
+    Tensor x = Tensor::zeros({bytes / 4}, DType::F32);
+    c.all_reduce(x, ReduceOp::kSum);  // warm-up
+    std::vector<double> times;
+    for (int64_t i = 0; i < iters; ++i) {
+      c.barrier();
+      const auto t0 = std::chrono::steady_clock::now();
+      c.all_reduce(x, ReduceOp::kSum);
+      times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(times.begin(), times.end());
+    const double t = times[times.size() / 2];
+    const double algbw = static_cast<double>(bytes) / t / 1e9;
+    const int n = c.size();
+    if (c.rank() == 0) {
+      std::printf("{\"bench\": \"comm\", \"op\": \"all_reduce\", \"backend\": \"%s\", \"ranks\": %d, \"bytes\": %lld, "
+                  "\"ms\": %.4f, \"algbw_gbs\": %.3f, \"busbw_gbs\": %.3f}\n",
+                  world.distributed() ? "mpi" : "single", n, static_cast<long long>(bytes), t * 1e3, algbw,
+                  n > 1 ? algbw * 2.0 * (n - 1) / n : 0.0);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_bench_command(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "tokenizer") {
     return run_bench_tokenizer(std::vector<std::string>(args.begin() + 1, args.end()));
   }
+  if (!args.empty() && args[0] == "comm") return run_bench_comm(std::vector<std::string>(args.begin() + 1, args.end()));
   TESSEL_CHECK(!args.empty() && args[0] == "step")
       << "usage: tessel bench step CONFIG [--set key=value ...] [--steps N] [--warmup W]\n"
-      << "       tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR]";
+      << "       tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR]\n"
+      << "       tessel bench comm [--max-mb M] [--iters N]   (under mpirun)";
   const ParsedArgs a = parse_args(std::vector<std::string>(args.begin() + 1, args.end()),
                                   "tessel bench step", {"--steps", "--warmup"});
   TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel bench step CONFIG [--set ...] [--steps N] [--warmup W]";

@@ -26,6 +26,7 @@ Commands:
   generate CHECKPOINT --prompt TEXT           sample text (--tokens N --temperature T --seed S --top-k K)
   eval CHECKPOINT [--data PREFIX]             validation loss as one JSON line (--batches N)
   bench step CONFIG [--set ...]               time training steps, one JSON line (--steps N --warmup W)
+  bench comm [--max-mb M]                     all-reduce time and bandwidth by message size (under mpirun)
 
 Configs: see configs/ and docs/configuration.md. Run `tessel COMMAND` without arguments for its usage.
 )";

@@ -20,7 +20,8 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
     : config_(config),
       model_(model),
       group_(dp_group),
-      dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0),
+      dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0,
+          config.parallel.overlap_grad_reduce),
       accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
       guard_(config.optim.max_skipped_steps) {
   check_batch_split(config.batch, dp_group.size());

@@ -45,8 +45,8 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
   return segments;
 }
 
-DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero)
-    : group_(group), store_(store), zero_(zero) {
+DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero, bool overlap)
+    : group_(group), store_(store), zero_(zero), overlap_(overlap) {
   TESSEL_CHECK(zero >= 0 && zero <= 2) << "parallel.zero must be 0, 1 or 2, got " << zero;
   const int64_t elems = static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float));
   buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
@@ -82,7 +82,7 @@ void DataParallel::start_bucket(size_t b) {
 }
 
 void DataParallel::grads_ready_from(int64_t offset) {
-  if (!sync_ || size() == 1) return;
+  if (!sync_ || !overlap_ || size() == 1) return;
   while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].begin >= offset) start_bucket(next_bucket_++);
 }
 

@@ -52,7 +52,8 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
 
 class DataParallel {
  public:
-  DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero);
+  // overlap: start buckets during backward (else all after it, in finish_gradient_sync).
+  DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero, bool overlap = true);
 
   int size() const { return group_.size(); }
   int rank() const { return group_.rank(); }
@@ -92,6 +93,7 @@ class DataParallel {
   Communicator& group_;
   ParameterStore& store_;
   int zero_;
+  bool overlap_;
   std::vector<GradBucket> buckets_;
   std::vector<std::shared_ptr<Work>> works_;  // per bucket, this step
   size_t next_bucket_ = 0;  // buckets [0, next_bucket_) are started

@@ -176,7 +176,7 @@ void MpiRuntime::loop() {
       if (idle_polls < 64) {
         std::this_thread::yield();
       } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(idle_polls < 1024 ? 20 : 200));
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
     }
   }
