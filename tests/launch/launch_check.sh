@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `tessel launch` end to end on this machine:
-#   1. two data-parallel ranks (zero 1) train the same loss curve as one rank (metrics.jsonl);
+#   1. two data-parallel ranks (zero 1) train the same loss curve as one rank (metrics.jsonl),
+#      and a run saved on 2 ranks (zero 2), resumed on 1, then on 4 (zero 1), continues it;
 #   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank;
 #   3. an unresolvable host and a world that does not fit the grid are clear errors.
 #   tests/launch/launch_check.sh TESSEL_BINARY
@@ -19,7 +20,7 @@ cat > "$dir/tiny.yaml" <<YAML
 run: {out_dir: $dir/run1, steps: 12, log_every: 4, eval_every: 6, eval_batches: 1, seed: 3}
 model: {arch: llama, vocab_size: 257, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}
 batch: {global: 8, micro: 4}
-optim: {lr: 3.0e-3, warmup_steps: 2}
+optim: {lr: 3.0e-3, warmup_steps: 2, decay_steps: 12}
 parallel: {bucket_mb: 0.01}
 data: {train: [{path: $dir/ds_train, weight: 1.0}], val: $dir/ds_val, tokenizer: bytes}
 checkpoint: {every: 0, resume: none}
@@ -42,6 +43,23 @@ assert abs(one[-1]["eval_loss"] - two[-1]["eval_loss"]) <= 1e-5 * one[-1]["eval_
 assert one[-1]["loss"] < one[0]["loss"]
 PY
 grep -q "rank 1" "$dir/two.log" && fail "rank 1 printed info lines; only rank 0 should"
+
+# Resume across layouts: 2 ranks (zero 2) to step 6, 1 rank to step 9, 4 ranks (zero 1) to 12.
+resume=(--set run.out_dir="$dir/runr" checkpoint.every=3 checkpoint.resume=auto)
+"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" "${resume[@]}" run.steps=6 batch.micro=2 parallel.zero=2 \
+  > "$dir/r1.log" 2>&1 || { cat "$dir/r1.log"; fail "resume leg 1"; }
+"$tessel" train "$dir/tiny.yaml" "${resume[@]}" run.steps=9 > "$dir/r2.log" 2>&1 || { cat "$dir/r2.log"; fail "resume leg 2"; }
+"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" "${resume[@]}" batch.micro=2 parallel.zero=1 \
+  > "$dir/r3.log" 2>&1 || { cat "$dir/r3.log"; fail "resume leg 3"; }
+grep -q "resumed from .*step_00000009 at step 9" "$dir/r3.log" || { cat "$dir/r3.log"; fail "leg 3 did not resume at step 9"; }
+python3 - "$dir/run1/metrics.jsonl" "$dir/runr/metrics.jsonl" <<'PY'
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+resumed = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["step"] for r in resumed] == list(range(1, 13)), [r["step"] for r in resumed]
+for a, b in zip(one, resumed):
+    assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), (a["step"], a["loss"], b["loss"])
+PY
 
 # 2. A rank killed with SIGKILL takes the job down.
 "$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/run4" run.steps=100000 batch.micro=2 \
@@ -70,4 +88,4 @@ out=$("$tessel" launch --nproc-per-node 3 "$dir/tiny.yaml" --set parallel.dp=2 2
 echo "$out" | grep -q "parallel.tp x pp x dp = 1 x 1 x 2 = 2" || fail "unclear world-size error: $out"
 out=$(PATH=/nonexistent "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" 2>&1) && fail "launch without mpirun accepted"
 echo "$out" | grep -q "mpirun, which is not on PATH" || fail "unclear missing-mpirun error: $out"
-echo "3 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"
+echo "4 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"
