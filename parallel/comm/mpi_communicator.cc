@@ -1,6 +1,7 @@
 #include "parallel/comm/mpi_communicator.h"
 
 #include <climits>
+#include <utility>
 
 #include "core/error.h"
 
@@ -40,6 +41,15 @@ void scale(const Tensor& x, int size) {
     uint16_t* p = x.data<uint16_t>();
     for (int64_t i = 0; i < n; ++i) p[i] = float_to_bf16(bf16_to_float(p[i]) * s);
   }
+}
+
+// The MPI datatype and operator of a reduction: MPI's own for f32, the runtime's for bf16.
+// kAvg reduces as a sum; the caller scales.
+std::pair<MPI_Datatype, MPI_Op> mpi_reduction(const MpiRuntime& runtime, DType dtype, ReduceOp op) {
+  const bool bf16 = dtype == DType::BF16;
+  const MPI_Datatype type = bf16 ? runtime.bf16_type() : MPI_FLOAT;
+  if (op == ReduceOp::kMax) return {type, bf16 ? runtime.bf16_max() : MPI_MAX};
+  return {type, bf16 ? runtime.bf16_sum() : MPI_SUM};
 }
 
 }  // namespace
@@ -85,9 +95,9 @@ std::shared_ptr<Work> MpiCommunicator::submit(const std::string& op, int64_t cou
 std::shared_ptr<Work> MpiCommunicator::all_reduce_async(const Tensor& x, ReduceOp op) {
   check_reduce_dtype(x, "all_reduce");
   const int n = mpi_count(x.numel(), "all_reduce");
-  const bool bf16 = x.dtype() == DType::BF16;
-  const MPI_Datatype type = bf16 ? runtime_.bf16_type() : MPI_FLOAT;
-  const MPI_Op mpi_op = op == ReduceOp::kMax ? (bf16 ? runtime_.bf16_max() : MPI_MAX) : (bf16 ? runtime_.bf16_sum() : MPI_SUM);
+  const std::pair<MPI_Datatype, MPI_Op> reduction = mpi_reduction(runtime_, x.dtype(), op);
+  const MPI_Datatype type = reduction.first;
+  const MPI_Op mpi_op = reduction.second;
   std::function<void()> finish;
   if (op == ReduceOp::kAvg) finish = [x, size = size_] { scale(x, size); };
   return submit(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), x.dtype(), -1,
@@ -103,9 +113,9 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter_async(const Tensor& in, co
   check_gather_shapes(out, in, size_, "reduce_scatter");
   TESSEL_CHECK(in.raw() != out.raw()) << "reduce_scatter: the output must not alias the input";
   const int n = mpi_count(out.numel(), "reduce_scatter");
-  const bool bf16 = in.dtype() == DType::BF16;
-  const MPI_Datatype type = bf16 ? runtime_.bf16_type() : MPI_FLOAT;
-  const MPI_Op mpi_op = op == ReduceOp::kMax ? (bf16 ? runtime_.bf16_max() : MPI_MAX) : (bf16 ? runtime_.bf16_sum() : MPI_SUM);
+  const std::pair<MPI_Datatype, MPI_Op> reduction = mpi_reduction(runtime_, in.dtype(), op);
+  const MPI_Datatype type = reduction.first;
+  const MPI_Op mpi_op = reduction.second;
   std::function<void()> finish;
   if (op == ReduceOp::kAvg) finish = [out, size = size_] { scale(out, size); };
   return submit(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), in.dtype(), -1,
