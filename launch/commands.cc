@@ -62,23 +62,16 @@ int run_train_command(const std::vector<std::string>& args) {
                  world.identity().local_world_size, threads, topology.describe());
   }
   std::unique_ptr<Trainer> trainer;
-  try {
-    trainer = std::make_unique<Trainer>(config, world.comm(), topology);
-    const TrainSummary s = trainer->run();
-    if (s.losses.empty()) return 0;  // nothing to train: run() said why
-    spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
-                 s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
-    return 0;
-  } catch (const std::exception& e) {
-    if (!world.distributed()) throw;
-    // One rank failing must not leave the others waiting in a collective: report what this
-    // rank was doing, then take the whole job down.
-    spdlog::error("rank {} failed: {}", world.comm().rank(), e.what());
-    spdlog::error("last collectives of rank {} (the first PENDING one is where it stopped):\n{}", world.comm().rank(),
-                  trainer ? trainer->flight_records() : world.comm().recorder().dump("  "));
-    spdlog::default_logger()->flush();
-    world.abort(1);
-  }
+  return world.run_or_abort(
+      [&] {
+        trainer = std::make_unique<Trainer>(config, world.comm(), topology);
+        const TrainSummary s = trainer->run();
+        if (s.losses.empty()) return 0;  // nothing to train: run() said why
+        spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
+                     s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
+        return 0;
+      },
+      [&] { return trainer ? trainer->flight_records() : world.comm().recorder().dump("  "); });
 }
 
 int run_generate_command(const std::vector<std::string>& args) {
@@ -241,30 +234,32 @@ int run_bench_comm(const std::vector<std::string>& args) {
   const int64_t iters = a.get_int("--iters", 20);
   TESSEL_CHECK(max_mb > 0 && iters > 0) << "--max-mb and --iters must be positive";
   World world(0);
-  Communicator& c = world.comm();
-  for (int64_t bytes = 4096; bytes <= static_cast<int64_t>(max_mb * (1 << 20)); bytes *= 4) {
-    Tensor x = Tensor::zeros({bytes / 4}, DType::F32);
-    c.all_reduce(x, ReduceOp::kSum);  // warm-up
-    std::vector<double> times;
-    for (int64_t i = 0; i < iters; ++i) {
-      c.barrier();
-      const auto t0 = std::chrono::steady_clock::now();
-      c.all_reduce(x, ReduceOp::kSum);
-      times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return world.run_or_abort([&] {
+    Communicator& c = world.comm();
+    for (int64_t bytes = 4096; bytes <= static_cast<int64_t>(max_mb * (1 << 20)); bytes *= 4) {
+      Tensor x = Tensor::zeros({bytes / 4}, DType::F32);
+      c.all_reduce(x, ReduceOp::kSum);  // warm-up
+      std::vector<double> times;
+      for (int64_t i = 0; i < iters; ++i) {
+        c.barrier();
+        const auto t0 = std::chrono::steady_clock::now();
+        c.all_reduce(x, ReduceOp::kSum);
+        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      std::sort(times.begin(), times.end());
+      const double t = times[times.size() / 2];
+      const double algbw = static_cast<double>(bytes) / t / 1e9;
+      const int n = c.size();
+      if (c.rank() == 0) {
+        std::printf("{\"bench\": \"comm\", \"op\": \"all_reduce\", \"backend\": \"%s\", \"ranks\": %d, \"bytes\": %lld, "
+                    "\"ms\": %.4f, \"algbw_gbs\": %.3f, \"busbw_gbs\": %.3f}\n",
+                    world.distributed() ? "mpi" : "single", n, static_cast<long long>(bytes), t * 1e3, algbw,
+                    n > 1 ? algbw * 2.0 * (n - 1) / n : 0.0);
+        std::fflush(stdout);
+      }
     }
-    std::sort(times.begin(), times.end());
-    const double t = times[times.size() / 2];
-    const double algbw = static_cast<double>(bytes) / t / 1e9;
-    const int n = c.size();
-    if (c.rank() == 0) {
-      std::printf("{\"bench\": \"comm\", \"op\": \"all_reduce\", \"backend\": \"%s\", \"ranks\": %d, \"bytes\": %lld, "
-                  "\"ms\": %.4f, \"algbw_gbs\": %.3f, \"busbw_gbs\": %.3f}\n",
-                  world.distributed() ? "mpi" : "single", n, static_cast<long long>(bytes), t * 1e3, algbw,
-                  n > 1 ? algbw * 2.0 * (n - 1) / n : 0.0);
-      std::fflush(stdout);
-    }
-  }
-  return 0;
+    return 0;
+  });
 }
 
 }  // namespace
@@ -286,50 +281,52 @@ int run_bench_command(const std::vector<std::string>& args) {
   TESSEL_CHECK(steps > 0 && warmup >= 0) << "--steps must be positive and --warmup non-negative";
   // Under mpirun or tessel launch, every rank is a data-parallel replica and rank 0 reports.
   World world(config.parallel.timeout_s);
-  Communicator& group = world.comm();
-  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
-      << "tessel bench step runs data-parallel replicas only; hint: set parallel.tp=1 parallel.pp=1";
-  const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
-  const int64_t T = config.model.seq_len, V = config.model.vocab_size;
-  Transformer model(config.model, config.batch.micro, T, config.parallel.recompute, bucket_multiple(group.size()));
-  model.parameters().initialize(config.run.seed);
-  TrainStep step(config, model, group);
-  // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
-  const uint64_t stream = fnv1a64("bench.tokens");
-  auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
-    for (int64_t i = 0; i < tokens.numel(); ++i) {
-      const uint64_t k = first * static_cast<uint64_t>(T) + static_cast<uint64_t>(i);
-      tokens.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k) * static_cast<double>(V));
-      targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k + 1) * static_cast<double>(V));
+  return world.run_or_abort([&] {
+    Communicator& group = world.comm();
+    TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
+        << "tessel bench step runs data-parallel replicas only; hint: set parallel.tp=1 parallel.pp=1";
+    const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
+    const int64_t T = config.model.seq_len, V = config.model.vocab_size;
+    Transformer model(config.model, config.batch.micro, T, config.parallel.recompute, bucket_multiple(group.size()));
+    model.parameters().initialize(config.run.seed);
+    TrainStep step(config, model, group);
+    // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
+    const uint64_t stream = fnv1a64("bench.tokens");
+    auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+      for (int64_t i = 0; i < tokens.numel(); ++i) {
+        const uint64_t k = first * static_cast<uint64_t>(T) + static_cast<uint64_t>(i);
+        tokens.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k) * static_cast<double>(V));
+        targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k + 1) * static_cast<double>(V));
+      }
+    };
+    std::vector<double> times, waits;
+    StepResult r;
+    for (int64_t i = 0; i < warmup + steps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      r = step.run(i, fill);
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (i >= warmup) {
+        times.push_back(dt);
+        waits.push_back(r.comm_wait_s);
+      }
     }
-  };
-  std::vector<double> times, waits;
-  StepResult r;
-  for (int64_t i = 0; i < warmup + steps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    r = step.run(i, fill);
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= warmup) {
-      times.push_back(dt);
-      waits.push_back(r.comm_wait_s);
-    }
-  }
-  auto median_of = [](std::vector<double> x) {
-    std::sort(x.begin(), x.end());
-    return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
-  };
-  const double median = median_of(times);
-  if (group.rank() != 0) return 0;
-  const double tokens = static_cast<double>(config.batch.global * T);
-  std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"threads\": %d, "
-              "\"params\": %lld, \"batch\": %lld, \"seq_len\": %lld, \"zero\": %d, \"ms_per_step\": %.3f, "
-              "\"comm_wait_ms\": %.3f, \"tokens_per_s\": %.1f, \"tflops\": %.4f, \"loss\": %.4f, "
-              "\"flops_formula\": \"6N+6LTC\"}\n",
-              json_quote(config.source).c_str(), group.size(), threads, static_cast<long long>(model.num_parameters()),
-              static_cast<long long>(config.batch.global), static_cast<long long>(T), step.data_parallel().zero(),
-              median * 1000, median_of(waits) * 1000, tokens / median, model.flops_per_token() * tokens / median / 1e12,
-              r.loss);
-  return 0;
+    auto median_of = [](std::vector<double> x) {
+      std::sort(x.begin(), x.end());
+      return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
+    };
+    const double median = median_of(times);
+    if (group.rank() != 0) return 0;
+    const double tokens = static_cast<double>(config.batch.global * T);
+    std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"threads\": %d, "
+                "\"params\": %lld, \"batch\": %lld, \"seq_len\": %lld, \"zero\": %d, \"ms_per_step\": %.3f, "
+                "\"comm_wait_ms\": %.3f, \"tokens_per_s\": %.1f, \"tflops\": %.4f, \"loss\": %.4f, "
+                "\"flops_formula\": \"6N+6LTC\"}\n",
+                json_quote(config.source).c_str(), group.size(), threads, static_cast<long long>(model.num_parameters()),
+                static_cast<long long>(config.batch.global), static_cast<long long>(T), step.data_parallel().zero(),
+                median * 1000, median_of(waits) * 1000, tokens / median, model.flops_per_token() * tokens / median / 1e12,
+                r.loss);
+    return 0;
+  });
 }
 
 }  // namespace tessel

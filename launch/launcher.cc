@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +196,7 @@ int run_supervised(const std::vector<std::string>& argv) {
   TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &previous, nullptr);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // the launcher gone (even SIGKILLed): the job stops too
     std::vector<char*> cargv;
     for (const std::string& s : argv) cargv.push_back(const_cast<char*>(s.c_str()));
     cargv.push_back(nullptr);
@@ -206,10 +208,16 @@ int run_supervised(const std::vector<std::string>& argv) {
   for (;;) {
     const pid_t done = waitpid(child, &status, WNOHANG);
     if (done == child) break;
+    if (done < 0 && errno != EINTR) {
+      status = 1 << 8;  // the child cannot be waited for: report failure
+      break;
+    }
     timespec wait = {0, 100 * 1000 * 1000};
     siginfo_t info;
     const int sig = sigtimedwait(&signals, &info, &wait);
-    if (sig > 0) {
+    // A terminal's Ctrl-C (SI_KERNEL) reaches mpirun directly, as it is in the same process
+    // group; forwarding it again would make mpirun skip its orderly shutdown.
+    if (sig > 0 && info.si_code != SI_KERNEL) {
       std::fprintf(stderr, "tessel launch: %s received, stopping the job\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
       kill(child, sig);
     }
@@ -253,7 +261,9 @@ int run_launch_command(const std::vector<std::string>& args) {
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string var(*e);
     const std::string name = var.substr(0, var.find('='));
-    if (name.rfind("TESSEL_", 0) == 0 || name.rfind("NCCL_", 0) == 0) extra.insert(extra.end(), {"-x", name});
+    if (name.rfind("TESSEL_", 0) == 0 || name.rfind("NCCL_", 0) == 0 || name.rfind("OMPI_MCA_", 0) == 0) {
+      extra.insert(extra.end(), {"-x", name});
+    }
   }
   const auto program = std::find(plan.argv.begin(), plan.argv.end(), host.tessel);
   plan.argv.insert(program, extra.begin(), extra.end());

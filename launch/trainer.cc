@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -219,7 +220,40 @@ std::vector<std::string> diverging_settings(const Config& saved, const Config& n
 
 }  // namespace
 
+namespace {
+
+// Rank `root`'s string on every rank of `group` (collective).
+void broadcast_string(Communicator& group, std::string* text, int root) {
+  Tensor length = Tensor::from_vector<int64_t>({static_cast<int64_t>(text->size())}, {1});
+  group.broadcast(length, root);
+  Tensor bytes = Tensor::empty({length.data<int64_t>()[0]}, DType::U8);
+  if (group.rank() == root && !text->empty()) std::memcpy(bytes.raw(), text->data(), text->size());
+  group.broadcast(bytes, root);
+  text->assign(static_cast<const char*>(bytes.raw()), bytes.nbytes());
+}
+
+}  // namespace
+
+// Rank 0 chooses the checkpoint (with auto's fallback past a damaged one) and every other rank
+// loads the one it chose, so no rank can resume elsewhere than the others, even where the
+// ranks see the checkpoint directory differently.
 void Trainer::resume_if_asked() {
+  std::string dir = writer_ ? choose_checkpoint() : "";
+  broadcast_string(world_, &dir, 0);
+  if (dir.empty()) return;
+  if (!writer_) load_checkpoint_from(dir);
+  double steps[2] = {static_cast<double>(state_.step), -static_cast<double>(state_.step)};
+  world_.all_reduce_doubles(steps, 2, ReduceOp::kMax);
+  TESSEL_CHECK(steps[0] == -steps[1]) << "ranks resumed at different steps (" << -steps[1] << " to " << steps[0]
+                                      << ") from " << dir << "; hint: every rank must see the same checkpoint files";
+  TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
+      << "checkpoint " << dir << " consumed " << state_.consumed_samples << " samples in " << state_.step
+      << " steps, which does not match batch.global=" << config_.batch.global
+      << "; hint: resume with the batch.global it was trained with";
+  spdlog::info("resumed from {} at step {} ({} samples consumed)", dir, state_.step, state_.consumed_samples);
+}
+
+std::string Trainer::choose_checkpoint() {
   const std::string& resume = config_.checkpoint.resume;
   const std::vector<std::string> existing = complete_checkpoints(checkpoint_root());
   if (resume == "none") {
@@ -228,14 +262,14 @@ void Trainer::resume_if_asked() {
                    "from step 0 and its checkpoints replace them as checkpoint.keep rotates",
                    checkpoint_root(), existing.back());
     }
-    return;
+    return "";
   }
   // resume: auto takes the newest checkpoint that loads and verifies; a damaged one is skipped
   // loudly for the one before it. An explicit path must load as it is.
   std::vector<std::string> candidates;
   if (resume == "auto") {
     const std::string latest = latest_checkpoint(checkpoint_root());
-    if (latest.empty()) return;
+    if (latest.empty()) return "";
     candidates.push_back(latest);
     for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
       if (*it != latest) candidates.push_back(*it);
@@ -243,35 +277,35 @@ void Trainer::resume_if_asked() {
   } else {
     candidates.push_back(resolve_checkpoint(resume));
   }
-  // The checkpoint holds the optimizer state laid out like the parameters; a ZeRO rank keeps
-  // its shard of it.
-  Tensor m, v;
-  step_->full_adam_state(&m, &v);
-  std::string dir;
-  for (size_t i = 0; i < candidates.size() && dir.empty(); ++i) {
+  for (size_t i = 0; i < candidates.size(); ++i) {
     try {
-      CheckpointInfo info = load_checkpoint(candidates[i], model_->parameters(), &m, &v);
-      state_ = info.state;
-      dir = candidates[i];
-      const std::vector<std::string> changed = diverging_settings(parse_config(info.config_yaml, dir), config_);
-      for (const std::string& key : changed) {
-        spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
-                     "one it continues", key, dir);
-      }
+      load_checkpoint_from(candidates[i]);
+      return candidates[i];
     } catch (const Error& e) {
       if (resume != "auto" || i + 1 == candidates.size()) throw;
       spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], e.message());
       spdlog::error("falling back to the previous checkpoint {}", candidates[i + 1]);
     }
   }
+  return "";
+}
+
+void Trainer::load_checkpoint_from(const std::string& dir) {
+  // The checkpoint holds the optimizer state laid out like the parameters; a ZeRO rank keeps
+  // its shard of it.
+  const int64_t n = model_->parameters().numel();
+  Tensor m = Tensor::zeros({n}, DType::F32), v = Tensor::zeros({n}, DType::F32);
+  CheckpointInfo info = load_checkpoint(dir, model_->parameters(), &m, &v);
+  if (writer_) {
+    for (const std::string& key : diverging_settings(parse_config(info.config_yaml, dir), config_)) {
+      spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
+                   "one it continues", key, dir);
+    }
+  }
+  state_ = info.state;
   step_->load_full_adam_state(m, v);
   step_->set_optimizer_steps(state_.optimizer_steps);
   step_->guard().restore({state_.skipped_streak, state_.skipped_total});
-  TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
-      << "checkpoint " << dir << " consumed " << state_.consumed_samples << " samples in "
-      << state_.step << " steps, which does not match batch.global=" << config_.batch.global
-      << "; hint: resume with the batch.global it was trained with";
-  spdlog::info("resumed from {} at step {} ({} samples consumed)", dir, state_.step, state_.consumed_samples);
 }
 
 std::string Trainer::save() {

@@ -74,6 +74,10 @@ class Trainer {
 
  private:
   void resume_if_asked();
+  // Rank 0's choice under checkpoint.resume, loaded; "" when the run starts fresh.
+  std::string choose_checkpoint();
+  // Loads weights, optimizer state and counters from one step directory.
+  void load_checkpoint_from(const std::string& dir);
   std::string save();
   std::string checkpoint_root() const;
 

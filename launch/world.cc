@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.h"
 #include "parallel/comm/mpi_communicator.h"
 #include "parallel/comm/single_communicator.h"
@@ -23,6 +25,19 @@ World::World(double timeout_s) : identity_(rank_identity_from_environment()) {
 
 World::~World() {
   comm_.reset();  // before the runtime it runs on
+}
+
+int World::run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records) {
+  if (!distributed()) return body();
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    spdlog::error("rank {} failed: {}", comm_->rank(), e.what());
+    spdlog::error("last collectives of rank {} (the first PENDING one is where it stopped):\n{}", comm_->rank(),
+                  records ? records() : comm_->recorder().dump("  "));
+    spdlog::default_logger()->flush();
+    abort(1);
+  }
 }
 
 void World::abort(int code) {

@@ -4,7 +4,9 @@
 // must be destroyed first.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "parallel/comm/communicator.h"
 #include "parallel/comm/mpi_runtime.h"
@@ -25,6 +27,11 @@ class World {
   // Ends the job with `code`: MPI_Abort when distributed (so no rank waits on this one),
   // else exit.
   [[noreturn]] void abort(int code);
+
+  // Runs `body` and returns its status. Alone, errors propagate. Distributed, an error is
+  // logged with the flight records (`records()`, or the world communicator's when empty) and
+  // the job is aborted: one rank failing must not leave the others waiting in a collective.
+  int run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records = {});
 
  private:
   RankIdentity identity_;

@@ -33,7 +33,10 @@ const char* reduce_op_name(ReduceOp op);
 class Work {
  public:
   virtual ~Work() = default;
-  // Blocks until the operation has finished; throws if it failed (a peer died, a timeout).
+  // CPU communicators: blocks until the operation has finished; throws if it failed (a peer
+  // died, a timeout). CUDA communicators (NCCL): orders the compute stream after the operation
+  // without blocking the host, as CUDA work is ordered; the host sees results after it
+  // synchronizes that stream.
   virtual void wait() = 0;
   virtual bool is_completed() = 0;
 };

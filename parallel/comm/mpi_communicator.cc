@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -23,6 +24,16 @@ class MpiWork final : public Work {
   double timeout_s_;
   std::string what_;
 };
+
+// Communicators return MPI errors instead of killing the process (MPI_ERRORS_RETURN), so a
+// failed call becomes a Work error with the flight recorder dumped.
+void check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  TESSEL_FAIL() << what << " failed: " << std::string(text, static_cast<size_t>(length));
+}
 
 int mpi_count(int64_t n, const char* what) {
   TESSEL_CHECK(n >= 0 && n <= INT_MAX) << what << " of " << n << " elements: MPI counts stop at " << INT_MAX
@@ -63,6 +74,7 @@ std::unique_ptr<MpiCommunicator> MpiCommunicator::world(MpiRuntime& runtime, dou
 MpiCommunicator::MpiCommunicator(MpiRuntime& runtime, MPI_Comm comm, std::string name, double timeout_s)
     : runtime_(runtime), comm_(comm), name_(std::move(name)), timeout_s_(timeout_s) {
   runtime_.run([&] {
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   });
@@ -79,12 +91,12 @@ MpiCommunicator::~MpiCommunicator() {
 std::shared_ptr<Work> MpiCommunicator::submit(const std::string& op, int64_t count, DType dtype, int peer,
                                               std::function<void(std::vector<MPI_Request>*)> start,
                                               std::function<void()> finish) {
-  const uint64_t seq = recorder_.record(op, count, dtype_name(dtype), peer);
+  const uint64_t seq = recorder_->record(op, count, dtype_name(dtype), peer);
   MpiTask task;
   task.start = std::move(start);
-  task.finish = [this, seq, finish = std::move(finish)] {
+  task.finish = [recorder = recorder_, seq, finish = std::move(finish)] {
     if (finish) finish();
-    recorder_.complete(seq);
+    recorder->complete(seq);
   };
   std::shared_ptr<MpiTaskState> state = runtime_.submit(std::move(task));
   return std::make_shared<MpiWork>(std::move(state), timeout_s_,
@@ -103,7 +115,7 @@ std::shared_ptr<Work> MpiCommunicator::all_reduce_async(const Tensor& x, ReduceO
   return submit(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), x.dtype(), -1,
                 [this, x, n, type, mpi_op](std::vector<MPI_Request>* r) {
                   r->emplace_back();
-                  MPI_Iallreduce(MPI_IN_PLACE, x.raw(), n, type, mpi_op, comm_, &r->back());
+                  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, x.raw(), n, type, mpi_op, comm_, &r->back()), "MPI_Iallreduce");
                 },
                 std::move(finish));
 }
@@ -121,7 +133,7 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter_async(const Tensor& in, co
   return submit(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), in.dtype(), -1,
                 [this, in, out, n, type, mpi_op](std::vector<MPI_Request>* r) {
                   r->emplace_back();
-                  MPI_Ireduce_scatter_block(in.raw(), out.raw(), n, type, mpi_op, comm_, &r->back());
+                  check_mpi(MPI_Ireduce_scatter_block(in.raw(), out.raw(), n, type, mpi_op, comm_, &r->back()), "MPI_Ireduce_scatter_block");
                 },
                 std::move(finish));
 }
@@ -132,7 +144,7 @@ std::shared_ptr<Work> MpiCommunicator::all_gather_async(const Tensor& in, const 
   const bool in_place = static_cast<char*>(in.raw()) == static_cast<char*>(out.raw()) + static_cast<size_t>(rank_) * in.nbytes();
   return submit("all_gather", in.numel(), in.dtype(), -1, [this, in, out, bytes, in_place](std::vector<MPI_Request>* r) {
     r->emplace_back();
-    MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), bytes, MPI_BYTE, out.raw(), bytes, MPI_BYTE, comm_, &r->back());
+    check_mpi(MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), bytes, MPI_BYTE, out.raw(), bytes, MPI_BYTE, comm_, &r->back()), "MPI_Iallgather");
   });
 }
 
@@ -141,7 +153,7 @@ std::shared_ptr<Work> MpiCommunicator::broadcast_async(const Tensor& x, int root
   const int bytes = mpi_count(static_cast<int64_t>(x.nbytes()), "broadcast (bytes)");
   return submit("broadcast", x.numel(), x.dtype(), root, [this, x, bytes, root](std::vector<MPI_Request>* r) {
     r->emplace_back();
-    MPI_Ibcast(x.raw(), bytes, MPI_BYTE, root, comm_, &r->back());
+    check_mpi(MPI_Ibcast(x.raw(), bytes, MPI_BYTE, root, comm_, &r->back()), "MPI_Ibcast");
   });
 }
 
@@ -159,9 +171,9 @@ std::shared_ptr<Work> MpiCommunicator::send_recv_async(const std::vector<P2POp>&
                     r->emplace_back();
                     const int bytes = static_cast<int>(op.tensor.nbytes());
                     if (op.kind == P2POp::kSend) {
-                      MPI_Isend(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back());
+                      check_mpi(MPI_Isend(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back()), "MPI_Isend");
                     } else {
-                      MPI_Irecv(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back());
+                      check_mpi(MPI_Irecv(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back()), "MPI_Irecv");
                     }
                   }
                 });
@@ -170,31 +182,33 @@ std::shared_ptr<Work> MpiCommunicator::send_recv_async(const std::vector<P2POp>&
 std::shared_ptr<Work> MpiCommunicator::barrier_async() {
   return submit("barrier", 0, DType::U8, -1, [this](std::vector<MPI_Request>* r) {
     r->emplace_back();
-    MPI_Ibarrier(comm_, &r->back());
+    check_mpi(MPI_Ibarrier(comm_, &r->back()), "MPI_Ibarrier");
   });
 }
 
 void MpiCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
   const MPI_Op mpi_op = op == ReduceOp::kMax ? MPI_MAX : MPI_SUM;
-  const uint64_t seq = recorder_.record(std::string("all_reduce_doubles(") + reduce_op_name(op) + ")", n, "F64");
+  const uint64_t seq = recorder_->record(std::string("all_reduce_doubles(") + reduce_op_name(op) + ")", n, "F64");
+  // The operation owns its buffer: after a timeout MPI may still write into it.
+  auto buffer = std::make_shared<std::vector<double>>(x, x + n);
   MpiTask task;
-  task.start = [this, x, n, mpi_op](std::vector<MPI_Request>* r) {
+  task.start = [this, buffer, mpi_op](std::vector<MPI_Request>* r) {
     r->emplace_back();
-    MPI_Iallreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, mpi_op, comm_, &r->back());
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buffer->data(), static_cast<int>(buffer->size()), MPI_DOUBLE, mpi_op, comm_,
+                             &r->back()),
+              "MPI_Iallreduce");
   };
+  task.finish = [recorder = recorder_, seq] { recorder->complete(seq); };
   std::shared_ptr<MpiTaskState> state = runtime_.submit(std::move(task));
   wait_task(*state, timeout_s_, "all_reduce_doubles #" + std::to_string(seq) + " on communicator '" + name_ + "'");
-  recorder_.complete(seq);
-  if (op == ReduceOp::kAvg) {
-    for (int i = 0; i < n; ++i) x[i] /= size_;
-  }
+  for (int i = 0; i < n; ++i) x[i] = op == ReduceOp::kAvg ? (*buffer)[static_cast<size_t>(i)] / size_ : (*buffer)[static_cast<size_t>(i)];
 }
 
 std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key, const std::string& name) {
-  const uint64_t seq = recorder_.record("split", 0, "-", color);
+  const uint64_t seq = recorder_->record("split", 0, "-", color);
   MPI_Comm sub = MPI_COMM_NULL;
-  runtime_.run([&] { MPI_Comm_split(comm_, color, key, &sub); });
-  recorder_.complete(seq);
+  runtime_.run([&] { check_mpi(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"); });
+  recorder_->complete(seq);
   return std::unique_ptr<Communicator>(new MpiCommunicator(runtime_, sub, name, timeout_s_));
 }
 

@@ -35,7 +35,7 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<Work> barrier_async() override;
   void all_reduce_doubles(double* x, int n, ReduceOp op) override;
   std::unique_ptr<Communicator> split(int color, int key, const std::string& name) override;
-  FlightRecorder& recorder() override { return recorder_; }
+  FlightRecorder& recorder() override { return *recorder_; }
 
  private:
   MpiCommunicator(MpiRuntime& runtime, MPI_Comm comm, std::string name, double timeout_s);
@@ -50,7 +50,8 @@ class MpiCommunicator final : public Communicator {
   double timeout_s_;
   int rank_ = 0;
   int size_ = 1;
-  FlightRecorder recorder_;
+  // Shared with in-flight operations, which mark completion even if this communicator is gone.
+  std::shared_ptr<FlightRecorder> recorder_ = std::make_shared<FlightRecorder>();
 };
 
 }  // namespace tessel

@@ -44,9 +44,14 @@ MpiRuntime::MpiRuntime() {
     int provided = 0;
     const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
     {
+      // Notified under the lock: once `ready` is seen, the constructor may return and destroy
+      // ready_cv.
       std::lock_guard<std::mutex> lock(ready_mutex);
       if (rc != MPI_SUCCESS) {
         init_error_ = "MPI_Init_thread failed: " + mpi_error_string(rc);
+      } else if (provided < MPI_THREAD_FUNNELED) {
+        init_error_ = "this MPI library does not support a thread other than main() calling it (MPI_THREAD_FUNNELED)";
+        MPI_Finalize();
       } else {
         MPI_Comm_rank(MPI_COMM_WORLD, &world_rank_);
         MPI_Comm_size(MPI_COMM_WORLD, &world_size_);
@@ -56,9 +61,9 @@ MpiRuntime::MpiRuntime() {
         MPI_Op_create(&bf16_max_fn, 1, &bf16_max_);
       }
       ready = true;
+      ready_cv.notify_one();
     }
-    ready_cv.notify_one();
-    if (rc == MPI_SUCCESS) loop();
+    if (rc == MPI_SUCCESS && provided >= MPI_THREAD_FUNNELED) loop();
   });
   std::unique_lock<std::mutex> lock(ready_mutex);
   ready_cv.wait(lock, [&] { return ready; });
@@ -97,7 +102,10 @@ void MpiRuntime::run(std::function<void()> fn) {
 }
 
 void MpiRuntime::abort(int code) {
-  abort_code_ = code;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    abort_code_ = code;
+  }
   cv_.notify_one();
   // The progress thread calls MPI_Abort at its next poll; if it is stuck inside a blocking
   // call, this thread does (OpenMPI accepts it from any thread), and failing that, exits.
@@ -109,9 +117,20 @@ void MpiRuntime::abort(int code) {
 void MpiRuntime::loop() {
   std::vector<Active> active;
   int idle_polls = 0;
+  std::chrono::steady_clock::time_point stop_requested{};
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
+      // Shutting down with operations a peer never joined (after an error): finalizing would
+      // wait for them forever, so the job ends instead.
+      if (stopping_ && !active.empty()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (stop_requested == std::chrono::steady_clock::time_point{}) stop_requested = now;
+        if (now - stop_requested > std::chrono::seconds(10)) {
+          std::fprintf(stderr, "MPI shutdown: %zu operations still pending after 10 s; aborting the job\n", active.size());
+          MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+      }
       if (active.empty() && queue_.empty()) {
         cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || abort_code_ >= 0; });
       }
@@ -129,6 +148,8 @@ void MpiRuntime::loop() {
         try {
           a.task.start(&a.requests);
         } catch (const std::exception& e) {
+          // The task fails at once; a request whose call failed may hold garbage.
+          a.requests.clear();
           std::lock_guard<std::mutex> done_lock(a.task.state->mutex);
           a.task.state->error = e.what();
         }

@@ -45,7 +45,8 @@ class MpiRuntime {
  public:
   // Initializes MPI on the progress thread; throws when MPI cannot start.
   MpiRuntime();
-  // Finalizes MPI after every submitted task has finished.
+  // Finalizes MPI after every submitted task has finished; if some are still pending 10 s
+  // later (a peer is gone), aborts the job instead of waiting forever.
   ~MpiRuntime();
   MpiRuntime(const MpiRuntime&) = delete;
   MpiRuntime& operator=(const MpiRuntime&) = delete;

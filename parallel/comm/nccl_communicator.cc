@@ -1,6 +1,8 @@
 #include "parallel/comm/nccl_communicator.h"
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "core/error.h"
 
@@ -47,30 +49,26 @@ ncclRedOp_t nccl_op(ReduceOp op) {
 
 class NcclWork final : public Work {
  public:
-  NcclWork(cudaEvent_t done, cudaStream_t compute, FlightRecorder& recorder, uint64_t seq)
-      : done_(done), compute_(compute), recorder_(recorder), seq_(seq) {}
-  ~NcclWork() override { cudaEventDestroy(done_); }
+  NcclWork(std::shared_ptr<CUevent_st> done, cudaStream_t compute) : done_(std::move(done)), compute_(compute) {}
   void wait() override {
-    check_cuda(cudaStreamWaitEvent(compute_, done_, 0), "NCCL work: cudaStreamWaitEvent");
+    check_cuda(cudaStreamWaitEvent(compute_, done_.get(), 0), "NCCL work: cudaStreamWaitEvent");
   }
   bool is_completed() override {
-    const cudaError_t rc = cudaEventQuery(done_);
+    const cudaError_t rc = cudaEventQuery(done_.get());
     if (rc == cudaErrorNotReady) return false;
     check_cuda(rc, "NCCL work: cudaEventQuery");
-    recorder_.complete(seq_);
     return true;
   }
 
  private:
-  cudaEvent_t done_;
+  std::shared_ptr<CUevent_st> done_;  // shared with the communicator's pending list
   cudaStream_t compute_;
-  FlightRecorder& recorder_;
-  uint64_t seq_;
 };
 
 }  // namespace
 
-std::unique_ptr<NcclCommunicator> NcclCommunicator::create(Communicator& bootstrap, int device, const std::string& name) {
+std::unique_ptr<NcclCommunicator> NcclCommunicator::create(Communicator& bootstrap, int device, const std::string& name,
+                                                           double timeout_s) {
   check_cuda(cudaSetDevice(device), "cudaSetDevice");
   ncclUniqueId id;
   if (bootstrap.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -81,11 +79,11 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::create(Communicator& bootstr
   ncclComm_t comm = nullptr;
   check_nccl(ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank()),
              "ncclCommInitRank (one rank per GPU: NCCL refuses two ranks on one device)");
-  return std::unique_ptr<NcclCommunicator>(new NcclCommunicator(comm, device, name));
+  return std::unique_ptr<NcclCommunicator>(new NcclCommunicator(comm, device, name, timeout_s));
 }
 
-NcclCommunicator::NcclCommunicator(ncclComm_t comm, int device, std::string name)
-    : comm_(comm), device_(device), name_(std::move(name)) {
+NcclCommunicator::NcclCommunicator(ncclComm_t comm, int device, std::string name, double timeout_s)
+    : comm_(comm), device_(device), name_(std::move(name)), timeout_s_(timeout_s) {
   check_nccl(ncclCommUserRank(comm_, &rank_), "ncclCommUserRank");
   check_nccl(ncclCommCount(comm_, &size_), "ncclCommCount");
   check_cuda(cudaSetDevice(device_), "cudaSetDevice");
@@ -95,7 +93,12 @@ NcclCommunicator::NcclCommunicator(ncclComm_t comm, int device, std::string name
 }
 
 NcclCommunicator::~NcclCommunicator() {
-  cudaStreamSynchronize(stream_);
+  try {
+    synchronize("destroying NCCL communicator '" + name_ + "'");
+  } catch (const Error&) {
+    // Already aborted: the resources below go regardless.
+  }
+  pending_.clear();
   cudaFree(scratch_);
   cudaEventDestroy(ready_);
   cudaStreamDestroy(stream_);
@@ -107,16 +110,52 @@ void NcclCommunicator::check_device(const Tensor& t, const char* what) const {
       << what << " on NCCL communicator '" << name_ << "': tensor " << t.str() << " is not on cuda:" << device_;
 }
 
+void NcclCommunicator::synchronize(const std::string& what) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const cudaError_t rc = cudaStreamQuery(stream_);
+    if (rc == cudaSuccess) break;
+    if (rc != cudaErrorNotReady) check_cuda(rc, what.c_str());
+    ncclResult_t async = ncclSuccess;
+    ncclCommGetAsyncError(comm_, &async);
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if ((async != ncclSuccess && async != ncclInProgress) || (timeout_s_ > 0 && waited > timeout_s_)) {
+      ncclCommAbort(comm_);
+      TESSEL_FAIL() << what << " on NCCL communicator '" << name_ << "': "
+                    << (async != ncclSuccess && async != ncclInProgress ? std::string(ncclGetErrorString(async))
+                                                                       : "not done within " + std::to_string(timeout_s_) + " s (parallel.timeout_s)")
+                    << "; the communicator was aborted; see the flight recorder of each rank";
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  sweep_completed();
+}
+
+void NcclCommunicator::sweep_completed() {
+  size_t kept = 0;
+  for (auto& entry : pending_) {
+    if (cudaEventQuery(entry.second.get()) == cudaSuccess) {
+      recorder_.complete(entry.first);
+    } else {
+      pending_[kept++] = std::move(entry);
+    }
+  }
+  pending_.resize(kept);
+}
+
 void NcclCommunicator::after_compute() {
+  sweep_completed();
   check_cuda(cudaEventRecord(ready_, compute_), "cudaEventRecord");
   check_cuda(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
 }
 
 std::shared_ptr<Work> NcclCommunicator::finish(uint64_t seq) {
-  cudaEvent_t done = nullptr;
-  check_cuda(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
-  check_cuda(cudaEventRecord(done, stream_), "cudaEventRecord");
-  return std::make_shared<NcclWork>(done, compute_, recorder_, seq);
+  cudaEvent_t raw = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&raw, cudaEventDisableTiming), "cudaEventCreate");
+  std::shared_ptr<CUevent_st> done(raw, [](cudaEvent_t e) { cudaEventDestroy(e); });
+  check_cuda(cudaEventRecord(raw, stream_), "cudaEventRecord");
+  pending_.emplace_back(seq, done);
+  return std::make_shared<NcclWork>(std::move(done), compute_);
 }
 
 std::shared_ptr<Work> NcclCommunicator::all_reduce_async(const Tensor& x, ReduceOp op) {
@@ -188,7 +227,9 @@ std::shared_ptr<Work> NcclCommunicator::barrier_async() {
   const uint64_t seq = recorder_.record("barrier", 1, "F64");
   after_compute();
   check_nccl(ncclAllReduce(scratch_, scratch_, 1, ncclFloat64, ncclSum, comm_, stream_), "ncclAllReduce (barrier)");
-  return finish(seq);
+  std::shared_ptr<Work> work = finish(seq);
+  synchronize("barrier #" + std::to_string(seq));  // a barrier holds the host, not only the stream
+  return work;
 }
 
 void NcclCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
@@ -198,8 +239,8 @@ void NcclCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
   check_cuda(cudaMemcpyAsync(scratch_, x, static_cast<size_t>(n) * sizeof(double), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
   check_nccl(ncclAllReduce(scratch_, scratch_, static_cast<size_t>(n), ncclFloat64, nccl_op(op), comm_, stream_), "ncclAllReduce");
   check_cuda(cudaMemcpyAsync(x, scratch_, static_cast<size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
-  check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-  recorder_.complete(seq);
+  finish(seq);
+  synchronize("all_reduce_doubles #" + std::to_string(seq));
 }
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key, const std::string& name) {
@@ -207,7 +248,7 @@ std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key, const 
   ncclComm_t sub = nullptr;
   check_nccl(ncclCommSplit(comm_, color, key, &sub, nullptr), "ncclCommSplit");
   recorder_.complete(seq);
-  return std::unique_ptr<Communicator>(new NcclCommunicator(sub, device_, name));
+  return std::unique_ptr<Communicator>(new NcclCommunicator(sub, device_, name, timeout_s_));
 }
 
 }  // namespace tessel

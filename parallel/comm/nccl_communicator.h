@@ -7,12 +7,18 @@
 // first waits for an event recorded on the compute stream (so it reads what compute wrote),
 // and its Work records an event when it finishes; Work::wait() makes the compute stream wait
 // for that event (stream order, the host does not block), is_completed() queries it. No
-// device-wide synchronization. Tensors must be on this communicator's device; dtypes F32 and
-// BF16 for reductions (NCCL reduces bf16 natively), any for the rest. Not thread-safe.
+// device-wide synchronization. barrier() and all_reduce_doubles() block the host; their waits
+// poll NCCL's asynchronous error state and give up after timeout_s (aborting the NCCL
+// communicator, so the error reaches the caller instead of a hang). Flight-recorder entries are
+// marked complete when their end event is seen. Tensors must be on this communicator's device;
+// dtypes F32 and BF16 for reductions (NCCL reduces bf16 natively), any for the rest. Not
+// thread-safe.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -24,7 +30,8 @@ namespace tessel {
 class NcclCommunicator final : public Communicator {
  public:
   // Collective over `bootstrap`: every rank of it joins, with its own `device`.
-  static std::unique_ptr<NcclCommunicator> create(Communicator& bootstrap, int device, const std::string& name);
+  static std::unique_ptr<NcclCommunicator> create(Communicator& bootstrap, int device, const std::string& name,
+                                                  double timeout_s);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
@@ -46,7 +53,11 @@ class NcclCommunicator final : public Communicator {
   FlightRecorder& recorder() override { return recorder_; }
 
  private:
-  NcclCommunicator(ncclComm_t comm, int device, std::string name);
+  NcclCommunicator(ncclComm_t comm, int device, std::string name, double timeout_s);
+  // Blocks the host until the communication stream is done, or fails (NCCL error, timeout).
+  void synchronize(const std::string& what);
+  // Marks the operations whose end events have fired as complete in the recorder.
+  void sweep_completed();
   // Orders the communication stream after the compute stream.
   void after_compute();
   // Records the operation's end on the communication stream and returns its Work.
@@ -56,6 +67,7 @@ class NcclCommunicator final : public Communicator {
   ncclComm_t comm_;
   int device_;
   std::string name_;
+  double timeout_s_;
   int rank_ = 0;
   int size_ = 1;
   cudaStream_t stream_ = nullptr;
@@ -63,6 +75,7 @@ class NcclCommunicator final : public Communicator {
   cudaEvent_t ready_ = nullptr;
   double* scratch_ = nullptr;  // device buffer for all_reduce_doubles and barriers
   FlightRecorder recorder_;
+  std::vector<std::pair<uint64_t, std::shared_ptr<CUevent_st>>> pending_;  // (seq, end event)
 };
 
 }  // namespace tessel

@@ -37,7 +37,7 @@ TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu
     return;
   }
   SingleCommunicator bootstrap;
-  std::unique_ptr<NcclCommunicator> nccl = NcclCommunicator::create(bootstrap, 0, "world");
+  std::unique_ptr<NcclCommunicator> nccl = NcclCommunicator::create(bootstrap, 0, "world", 60.0);
   REQUIRE(nccl->size() == 1);
   Tensor x = to_device(Tensor::from_vector<float>({1, 2, 3, 4}, {4}));
   nccl->all_reduce_async(x, ReduceOp::kAvg)->wait();
@@ -60,6 +60,8 @@ TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu
   CHECK(d[0] == 1.5);
   std::unique_ptr<Communicator> sub = nccl->split(0, 0, "dp");
   CHECK(sub->size() == 1);
+  nccl->barrier();
+  CHECK(nccl->recorder().first_pending() == 0);  // every end event seen
 }
 
 #else
