@@ -27,12 +27,14 @@ namespace tessel {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--dry-run] CONFIG [--set key=value ...]";
+    "usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run] CONFIG "
+    "[--set key=value ...]";
 
 // Variables the ranks' libraries read, forwarded to every node when set here. Names starting
-// with TESSEL_, OMPI_MCA_ or NCCL_ are forwarded too.
+// with one of kForwardedPrefixes are forwarded too.
 const char* const kForwarded[] = {"PATH", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                                   "OMP_WAIT_POLICY", "CUDA_VISIBLE_DEVICES", "SPDLOG_LEVEL"};
+const char* const kForwardedPrefixes[] = {"TESSEL_", "NCCL_", "OMPI_MCA_"};
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -170,10 +172,16 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
   }
   if (plan.nodes > 1 || slurm) a.insert(a.end(), {"--map-by", "ppr:" + std::to_string(n) + ":node"});
   a.insert(a.end(), {"-x", "OMP_NUM_THREADS=" + std::to_string(plan.threads_per_rank)});
-  std::set<std::string> forwarded(std::begin(kForwarded), std::end(kForwarded));
-  for (const std::string& name : forwarded) {
-    if (host.env(name.c_str()) != nullptr) a.insert(a.end(), {"-x", name});
+  std::set<std::string> forwarded;
+  for (const char* name : kForwarded) {
+    if (host.env(name) != nullptr) forwarded.insert(name);
   }
+  for (const std::string& name : host.env_names) {
+    for (const char* prefix : kForwardedPrefixes) {
+      if (name.rfind(prefix, 0) == 0) forwarded.insert(name);
+    }
+  }
+  for (const std::string& name : forwarded) a.insert(a.end(), {"-x", name});
   a.insert(a.end(), {host.tessel, "train", r.config});
   if (!r.overrides.empty()) {
     a.push_back("--set");
@@ -185,8 +193,9 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
 namespace {
 
 // Runs argv, forwarding SIGINT and SIGTERM to it; returns its exit status (128 + signal when
-// a signal ended it).
-int run_supervised(const std::vector<std::string>& argv) {
+// a signal ended it). *signalled: whether the launcher was asked to stop.
+int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
+  *signalled = false;
   sigset_t signals, previous;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -215,6 +224,7 @@ int run_supervised(const std::vector<std::string>& argv) {
     timespec wait = {0, 100 * 1000 * 1000};
     siginfo_t info;
     const int sig = sigtimedwait(&signals, &info, &wait);
+    if (sig > 0) *signalled = true;
     // A terminal's Ctrl-C (SI_KERNEL) reaches mpirun directly, as it is in the same process
     // group; forwarding it again would make mpirun skip its orderly shutdown.
     if (sig > 0 && info.si_code != SI_KERNEL) {
@@ -231,7 +241,8 @@ int run_supervised(const std::vector<std::string>& argv) {
 }  // namespace
 
 int run_launch_command(const std::vector<std::string>& args) {
-  const ParsedArgs a = parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile"}, {"--dry-run"});
+  const ParsedArgs a =
+      parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
   TESSEL_CHECK(a.positional.size() == 1) << kUsage;
   LaunchRequest r;
   r.config = a.positional[0];
@@ -243,6 +254,8 @@ int run_launch_command(const std::vector<std::string>& args) {
   TESSEL_CHECK(!a.has("--hosts") || !r.hosts.empty()) << "--hosts needs a comma-separated list of host names";
   r.hostfile = a.get("--hostfile", "");
   r.dry_run = a.has("--dry-run");
+  r.max_restarts = static_cast<int>(a.get_int("--max-restarts", 0));
+  TESSEL_CHECK(r.max_restarts >= 0) << "--max-restarts must be 0 or more, got " << r.max_restarts;
   // The config is checked here, once, before any rank starts.
   const Config config = load_config(r.config, r.overrides);
 
@@ -255,18 +268,15 @@ int run_launch_command(const std::vector<std::string>& args) {
   host.mpirun = find_on_path("mpirun", host.env);
   host.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   host.root = geteuid() == 0;
-  LaunchPlan plan = plan_launch(r, config.parallel, host);
-  // Names with these prefixes are forwarded as well (the list above is by exact name).
-  std::vector<std::string> extra;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string var(*e);
-    const std::string name = var.substr(0, var.find('='));
-    if (name.rfind("TESSEL_", 0) == 0 || name.rfind("NCCL_", 0) == 0 || name.rfind("OMPI_MCA_", 0) == 0) {
-      extra.insert(extra.end(), {"-x", name});
-    }
+    host.env_names.push_back(var.substr(0, var.find('=')));
   }
-  const auto program = std::find(plan.argv.begin(), plan.argv.end(), host.tessel);
-  plan.argv.insert(program, extra.begin(), extra.end());
+  const LaunchPlan plan = plan_launch(r, config.parallel, host);
+  // A restarted job continues from the newest complete checkpoint.
+  LaunchRequest again = r;
+  again.overrides.push_back("checkpoint.resume=auto");
+  const LaunchPlan restart = plan_launch(again, config.parallel, host);
 
   if (r.dry_run) {
     std::printf("%s\n", shell_join(plan.argv).c_str());
@@ -276,14 +286,18 @@ int run_launch_command(const std::vector<std::string>& args) {
                       r.hostfile.empty() ? "--hosts" : r.hostfile);
   spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
                plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));
-  const int status = run_supervised(plan.argv);
-  if (status != 0) {
+  for (int attempt = 0;; ++attempt) {
+    bool signalled = false;
+    const int status = run_supervised(attempt == 0 ? plan.argv : restart.argv, &signalled);
+    if (status == 0) return 0;
     spdlog::error("the job failed with exit status {}{}", status,
                   plan.nodes > 1 ? "; if a node could not be reached, check passwordless ssh to it and that "
                                    "tessel is at the same path there"
                                  : "");
+    if (signalled || attempt >= r.max_restarts) return status;
+    spdlog::warn("restarting the job ({} of --max-restarts {}) from the newest complete checkpoint", attempt + 1,
+                 r.max_restarts);
   }
-  return status;
 }
 
 }  // namespace tessel

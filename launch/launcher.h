@@ -1,6 +1,7 @@
 // `tessel launch`: starts the ranks of a job through OpenMPI's mpirun and supervises them.
 //
-//   tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--dry-run] CONFIG [--set ...]
+//   tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run]
+//                 CONFIG [--set ...]
 //
 // One node by default; --hosts or --hostfile for several (N ranks on each); inside a Slurm
 // allocation (SLURM_JOB_ID set, no hosts given) mpirun takes the allocation's nodes. Each rank
@@ -11,6 +12,8 @@
 // the ranks' output (every log line carries its rank), forwards SIGINT/SIGTERM to mpirun and
 // returns the job's exit status. mpirun ends the whole job when any rank dies, and a rank that
 // fails with an error aborts the job itself (launch/commands.cc), so no rank waits forever.
+// With --max-restarts K, a job that fails (not one stopped by a signal to the launcher) is
+// started again, up to K times, resuming from the newest complete checkpoint.
 #pragma once
 
 #include <string>
@@ -27,6 +30,7 @@ struct LaunchRequest {
   int nproc_per_node = 0;              // 0: from the config (tp·pp·dp when dp is a number) or Slurm
   std::vector<std::string> hosts;      // --hosts
   std::string hostfile;                // --hostfile
+  int max_restarts = 0;
   bool dry_run = false;
 };
 
@@ -37,6 +41,7 @@ struct LaunchHost {
   int cores = 1;
   bool root = false;
   EnvLookup env;
+  std::vector<std::string> env_names;  // every variable set here (for the prefix forwarding)
 };
 
 struct LaunchPlan {

@@ -19,7 +19,7 @@ constexpr const char* kUsage = R"(usage: tessel COMMAND [ARGS]
 
 Commands:
   train CONFIG [--set key=value ...]          train a model from a YAML config (one rank, or each rank of a job)
-  launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--dry-run] CONFIG [--set ...]
+  launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run] CONFIG [--set ...]
                                               start a multi-rank training job through mpirun
   data prepare --input FILE... --out PREFIX   turn text into a token dataset (.bin/.idx)
   data inspect PATH                           describe a dataset or llm.c shard

@@ -2,7 +2,8 @@
 # `tessel launch` end to end on this machine:
 #   1. two data-parallel ranks (zero 1) train the same loss curve as one rank (metrics.jsonl),
 #      and a run saved on 2 ranks (zero 2), resumed on 1, then on 4 (zero 1), continues it;
-#   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank;
+#   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank; with
+#      --max-restarts 1 the job comes back from its newest checkpoint and finishes;
 #   3. an unresolvable host and a world that does not fit the grid are clear errors.
 #   tests/launch/launch_check.sh TESSEL_BINARY
 set -euo pipefail
@@ -81,6 +82,23 @@ elapsed=$(( $(date +%s) - start ))
 [ "$elapsed" -le 20 ] || fail "the job took ${elapsed}s to end after a rank was killed"
 grep -q "rank [0-9]" "$dir/kill.log" && grep -qi "killed\|signal 9" "$dir/kill.log" || { cat "$dir/kill.log"; fail "no message naming the killed rank"; }
 
+# With --max-restarts the killed job resumes from its newest checkpoint and completes.
+"$tessel" launch --max-restarts 1 --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run5" run.steps=400 \
+  batch.micro=2 checkpoint.every=20 run.log_every=20 > "$dir/restart.log" 2>&1 &
+launcher=$!
+for _ in $(seq 1 200); do
+  grep -q "saved checkpoint .*step_00000040" "$dir/restart.log" 2>/dev/null && break
+  sleep 0.1
+done
+victim=$(pgrep -f "tessel train $dir/tiny.yaml" | while read -r p; do
+  [ "$(ps -o comm= -p "$p")" = tessel ] && echo "$p"; done | tail -1)
+[ -n "$victim" ] || { cat "$dir/restart.log"; fail "no rank process found for the restart test"; }
+kill -KILL "$victim"
+wait "$launcher" || { cat "$dir/restart.log"; fail "the job with --max-restarts 1 did not finish after one failure"; }
+grep -q "restarting the job (1 of --max-restarts 1)" "$dir/restart.log" || { cat "$dir/restart.log"; fail "no restart"; }
+grep -q "resumed from .* at step [1-9]" "$dir/restart.log" || { cat "$dir/restart.log"; fail "the restart did not resume"; }
+grep -q "step   400/400" "$dir/restart.log" || { cat "$dir/restart.log"; fail "the restarted job did not reach the last step"; }
+
 # 3. Errors before anything starts.
 out=$("$tessel" launch --hosts no-such-host.invalid --nproc-per-node 1 "$dir/tiny.yaml" 2>&1) && fail "unresolvable host accepted"
 echo "$out" | grep -q "host 'no-such-host.invalid' (from --hosts) cannot be resolved" || fail "unclear host error: $out"
@@ -88,4 +106,4 @@ out=$("$tessel" launch --nproc-per-node 3 "$dir/tiny.yaml" --set parallel.dp=2 2
 echo "$out" | grep -q "parallel.tp x pp x dp = 1 x 1 x 2 = 2" || fail "unclear world-size error: $out"
 out=$(PATH=/nonexistent "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" 2>&1) && fail "launch without mpirun accepted"
 echo "$out" | grep -q "mpirun, which is not on PATH" || fail "unclear missing-mpirun error: $out"
-echo "4 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"
+echo "5 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"

@@ -61,9 +61,15 @@ TEST_CASE("one node: ranks, threads per rank, root and oversubscription", "[cpu]
   CHECK(plan.threads_per_rank == 1);
   env.vars["OMP_NUM_THREADS"] = "3";  // the user's choice wins
   env.vars["OPENBLAS_CORETYPE"] = "Haswell";
-  plan = plan_launch(request(2), p, machine(env));
+  LaunchHost h = machine(env);
+  h.env_names = {"OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "NCCL_DEBUG", "TESSEL_X", "OMPI_MCA_btl", "HOME"};
+  plan = plan_launch(request(2), p, h);
   CHECK(has(plan.argv, "OMP_NUM_THREADS=3"));
   CHECK(has(plan.argv, "OPENBLAS_CORETYPE"));
+  CHECK(has(plan.argv, "NCCL_DEBUG"));
+  CHECK(has(plan.argv, "TESSEL_X"));
+  CHECK(has(plan.argv, "OMPI_MCA_btl"));
+  CHECK_FALSE(has(plan.argv, "HOME"));
 }
 
 TEST_CASE("several nodes from --hosts, a hostfile, or the Slurm allocation", "[cpu][launch]") {
