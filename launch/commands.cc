@@ -17,6 +17,7 @@
 #include "core/model/init_rng.h"
 #include "data/tokenizer.h"
 #include "launch/cli_args.h"
+#include "launch/stop_signal.h"
 #include "launch/train_step.h"
 #include "launch/trainer.h"
 #include "launch/world.h"
@@ -62,10 +63,11 @@ int run_train_command(const std::vector<std::string>& args) {
                  world.identity().local_world_size, threads, topology.describe());
   }
   std::unique_ptr<Trainer> trainer;
+  StopSignal stop;  // SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step, then exit 0
   return world.run_or_abort(
       [&] {
         trainer = std::make_unique<Trainer>(config, world.comm(), topology);
-        const TrainSummary s = trainer->run();
+        const TrainSummary s = trainer->run([&] { return stop.requested(); });
         if (s.losses.empty()) return 0;  // nothing to train: run() said why
         spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
                      s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);

@@ -205,7 +205,10 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
   TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &previous, nullptr);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);  // the launcher gone (even SIGKILLed): the job stops too
+    // Its own process group: a terminal's Ctrl-C reaches only the launcher, which decides
+    // what mpirun gets. And if the launcher dies (even by SIGKILL), the job stops too.
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     std::vector<char*> cargv;
     for (const std::string& s : argv) cargv.push_back(const_cast<char*>(s.c_str()));
     cargv.push_back(nullptr);
@@ -224,13 +227,19 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
     timespec wait = {0, 100 * 1000 * 1000};
     siginfo_t info;
     const int sig = sigtimedwait(&signals, &info, &wait);
-    if (sig > 0) *signalled = true;
-    // A terminal's Ctrl-C (SI_KERNEL) reaches mpirun directly, as it is in the same process
-    // group; forwarding it again would make mpirun skip its orderly shutdown.
-    if (sig > 0 && info.si_code != SI_KERNEL) {
-      std::fprintf(stderr, "tessel launch: %s received, stopping the job\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (sig <= 0) continue;
+    // The first SIGINT/SIGTERM asks the ranks to save a checkpoint and stop (SIGUSR1, which
+    // mpirun passes on to every rank); a second one stops the job at once.
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!*signalled) {
+      std::fprintf(stderr, "tessel launch: %s received: the ranks save a checkpoint and stop (send it again to stop "
+                   "at once)\n", name);
+      kill(child, SIGUSR1);
+    } else {
+      std::fprintf(stderr, "tessel launch: %s received again: stopping the job now\n", name);
       kill(child, sig);
     }
+    *signalled = true;
   }
   sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -333,7 +333,7 @@ double Trainer::evaluate(int64_t batches) {
   return mean_eval_loss(*model_, *val_, batches * config_.batch.global, dp_group_.get());
 }
 
-TrainSummary Trainer::run() {
+TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   using Clock = std::chrono::steady_clock;
   const Config& c = config_;
   TrainSummary summary;
@@ -401,14 +401,29 @@ TrainSummary Trainer::run() {
       // Flushed with each progress line so TensorBoard follows the run live.
       if (state_.step % c.run.log_every == 0) tensorboard_->flush();
     }
+    int64_t saved_at = -1;
     if (c.checkpoint.every > 0 && state_.step % c.checkpoint.every == 0 && state_.step < c.run.steps) {
       summary.checkpoint = save();
+      saved_at = state_.step;
+    }
+    // A stop request (SIGTERM, SIGINT) on any rank stops every rank after the same step.
+    if (stop_requested && state_.step < c.run.steps) {
+      double stop = stop_requested() ? 1.0 : 0.0;
+      if (world_.size() > 1) world_.all_reduce_doubles(&stop, 1, ReduceOp::kMax);
+      if (stop > 0) {
+        if (writer_) spdlog::warn("stop requested: saving a checkpoint at step {} of {} and stopping; resume with "
+                     "checkpoint.resume: auto", state_.step, c.run.steps);
+        summary.stopped = true;
+        if (saved_at == state_.step) break;
+        summary.checkpoint = save();
+        break;
+      }
     }
   }
   if (tensorboard_) tensorboard_->flush();
-  summary.checkpoint = save();  // run() returned early when there was nothing to train
+  if (!summary.stopped) summary.checkpoint = save();  // run() returned early when there was nothing to train
   summary.last_step = state_.step;
-  spdlog::info("done: {} steps in {}", state_.step - summary.first_step,
+  spdlog::info("{}: {} steps in {}", summary.stopped ? "stopped" : "done", state_.step - summary.first_step,
                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));
   return summary;
 }

@@ -9,6 +9,7 @@
 // thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,7 @@ struct TrainSummary {
   double last_eval_loss = -1;
   std::vector<double> losses;  // one per step run here
   std::string checkpoint;  // the last checkpoint written, if any
+  bool stopped = false;    // a stop request ended the run before run.steps
 };
 
 class Trainer {
@@ -62,7 +64,9 @@ class Trainer {
   Trainer(const Config& config, Communicator& world, const Topology& topology);
   ~Trainer();
 
-  TrainSummary run();
+  // Trains to run.steps. `stop_requested`, polled after every step (and agreed on by all
+  // ranks), ends the run early with a checkpoint.
+  TrainSummary run(const std::function<bool()>& stop_requested = {});
   // Mean loss over the first `batches` x batch.global sequences of data.val (the same ones
   // every time). Collective over the data-parallel group.
   double evaluate(int64_t batches);

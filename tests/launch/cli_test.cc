@@ -2,6 +2,7 @@
 // generate, evaluate, benchmark, and the exit status and message of common mistakes.
 #include <sys/wait.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/io/temp_dir.h"
+#include "launch/stop_signal.h"
 
 using namespace tessel;
 namespace fs = std::filesystem;
@@ -150,4 +152,14 @@ TEST_CASE("tessel: mistakes give exit status 1 or 2 and a message that says what
   Result bad_flag = run("generate " + dir.path() + " --promt hi");
   CHECK(bad_flag.status == 1);
   CHECK_THAT(bad_flag.output, Catch::Contains("unknown option '--promt'"));
+}
+
+TEST_CASE("the first SIGTERM asks to stop instead of killing", "[cpu][launch]") {
+  tessel::StopSignal stop;
+  CHECK_FALSE(stop.requested());
+  std::raise(SIGTERM);  // would end the test binary without the handler
+  CHECK(stop.requested());
+  CHECK(stop.signal_number() == SIGTERM);
+  std::raise(SIGUSR1);  // later requests change nothing
+  CHECK(stop.signal_number() == SIGTERM);
 }

@@ -4,7 +4,8 @@
 #      and a run saved on 2 ranks (zero 2), resumed on 1, then on 4 (zero 1), continues it;
 #   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank; with
 #      --max-restarts 1 the job comes back from its newest checkpoint and finishes;
-#   3. an unresolvable host and a world that does not fit the grid are clear errors.
+#   3. SIGTERM to the launcher: every rank saves a checkpoint after the same step, exit 0;
+#   4. an unresolvable host and a world that does not fit the grid are clear errors.
 #   tests/launch/launch_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$1
@@ -99,11 +100,26 @@ grep -q "restarting the job (1 of --max-restarts 1)" "$dir/restart.log" || { cat
 grep -q "resumed from .* at step [1-9]" "$dir/restart.log" || { cat "$dir/restart.log"; fail "the restart did not resume"; }
 grep -q "step   400/400" "$dir/restart.log" || { cat "$dir/restart.log"; fail "the restarted job did not reach the last step"; }
 
-# 3. Errors before anything starts.
+# 3. SIGTERM to the launcher (Slurm's preemption notice): checkpoint, clean exit.
+"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run6" run.steps=100000 batch.micro=2 \
+  run.log_every=20 > "$dir/term.log" 2>&1 &
+launcher=$!
+for _ in $(seq 1 200); do
+  grep -q "step .*40/100000" "$dir/term.log" 2>/dev/null && break
+  sleep 0.1
+done
+kill -TERM "$launcher"
+term_status=0
+wait "$launcher" || term_status=$?
+[ "$term_status" -eq 0 ] || { cat "$dir/term.log"; fail "SIGTERM: exit status $term_status, expected 0 after a clean stop"; }
+grep -q "stop requested: saving a checkpoint at step" "$dir/term.log" || { cat "$dir/term.log"; fail "SIGTERM: no clean stop"; }
+ls "$dir/run6/checkpoints" | grep -q "step_" || fail "SIGTERM: no checkpoint written"
+
+# 4. Errors before anything starts.
 out=$("$tessel" launch --hosts no-such-host.invalid --nproc-per-node 1 "$dir/tiny.yaml" 2>&1) && fail "unresolvable host accepted"
 echo "$out" | grep -q "host 'no-such-host.invalid' (from --hosts) cannot be resolved" || fail "unclear host error: $out"
 out=$("$tessel" launch --nproc-per-node 3 "$dir/tiny.yaml" --set parallel.dp=2 2>&1) && fail "3 ranks for dp=2 accepted"
 echo "$out" | grep -q "parallel.tp x pp x dp = 1 x 1 x 2 = 2" || fail "unclear world-size error: $out"
 out=$(PATH=/nonexistent "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" 2>&1) && fail "launch without mpirun accepted"
 echo "$out" | grep -q "mpirun, which is not on PATH" || fail "unclear missing-mpirun error: $out"
-echo "5 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"
+echo "6 passed, 0 failed (rank killed: job ended in ${elapsed}s with status $status)"
