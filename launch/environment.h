@@ -8,7 +8,17 @@
 //                     main() runs. A value the user set is always kept.
 //  TESSEL_REEXECED    set by that re-execution so it happens at most once.
 //  OMP_NUM_THREADS    threads per process when run.threads is 0 (run.threads wins when set);
-//                     unset, all cores.
+//                     unset, the cores divided among the node's ranks. `tessel launch` sets it
+//                     to cores ÷ ranks per node unless the user did.
+//  OMPI_COMM_WORLD_RANK/_SIZE/_LOCAL_RANK/_LOCAL_SIZE, SLURM_PROCID/_NTASKS/_LOCALID/
+//  _NTASKS_PER_NODE/_TASKS_PER_NODE, RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE
+//                     a rank's identity (parallel/rank_identity.h).
+//  SLURM_JOB_ID, SLURM_NNODES
+//                     `tessel launch` inside a Slurm allocation uses the allocation.
+//  PATH               where `tessel launch` looks for mpirun; forwarded to the ranks with
+//                     LD_LIBRARY_PATH, OPENBLAS_*, OMP_WAIT_POLICY, CUDA_VISIBLE_DEVICES,
+//                     SPDLOG_LEVEL and every TESSEL_*, NCCL_* and OMPI_MCA_* variable
+//                     (launch/launcher.cc).
 #pragma once
 
 namespace tessel {
