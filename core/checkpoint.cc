@@ -75,6 +75,7 @@ int64_t meta_int(const std::map<std::string, std::string>& meta, const std::stri
 std::string save_checkpoint(const std::string& root, const CheckpointData& data, int64_t keep) {
   TESSEL_CHECK(data.params != nullptr) << "save_checkpoint: no parameters";
   const ParameterStore& store = *data.params;
+  TESSEL_CHECK(store.tp_size() == 1) << "save_checkpoint takes whole tensors; gather tensor-parallel shards first";
   const fs::path final_dir = fs::path(root) / step_dir_name(data.state.step);
   const fs::path tmp_dir = fs::path(root) / (step_dir_name(data.state.step) + ".tmp");
   std::error_code ec;
@@ -91,9 +92,9 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
     w.set_metadata(crc_key(name), hex32(crc32c(t.raw(), t.nbytes())));
   };
   for (const ParamEntry& e : store.entries()) {
-    add(e.spec.name, store.params().view(e.offset, e.spec.shape));
-    if (data.adam_m != nullptr) add(kExpAvg + e.spec.name, data.adam_m->view(e.offset, e.spec.shape));
-    if (data.adam_v != nullptr) add(kExpAvgSq + e.spec.name, data.adam_v->view(e.offset, e.spec.shape));
+    add(e.spec.name, store.params().view(e.offset, e.shape));
+    if (data.adam_m != nullptr) add(kExpAvg + e.spec.name, data.adam_m->view(e.offset, e.shape));
+    if (data.adam_v != nullptr) add(kExpAvgSq + e.spec.name, data.adam_v->view(e.offset, e.shape));
   }
   const TrainingState& s = data.state;
   w.set_metadata("tessel_format", std::to_string(kCheckpointFormatVersion));
@@ -187,6 +188,7 @@ CheckpointInfo read_checkpoint_info(const std::string& step_dir) {
 
 CheckpointInfo load_checkpoint(const std::string& step_dir, ParameterStore& params,
                                Tensor* adam_m, Tensor* adam_v) {
+  TESSEL_CHECK(params.tp_size() == 1) << "load_checkpoint fills whole tensors; scatter them into tensor-parallel shards after";
   const std::string file = (fs::path(step_dir) / kStateFile).string();
   SafetensorsFile st(file);  // mapped and validated once for the state and every tensor
   CheckpointInfo info = info_of(st, step_dir);
@@ -212,7 +214,7 @@ CheckpointInfo load_checkpoint(const std::string& step_dir, ParameterStore& para
         << " but was saved with " << crc->second << "; hint: with checkpoint.resume: auto the "
         << "previous checkpoint is used instead, or resume from an earlier step_* directory";
     std::copy(src, src + (ti.end - ti.begin),
-              static_cast<uint8_t*>(flat.view(e.offset, e.spec.shape).raw()));
+              static_cast<uint8_t*>(flat.view(e.offset, e.shape).raw()));
   };
   for (const ParamEntry& e : params.entries()) {
     load_into(e.spec.name, e, params.params());

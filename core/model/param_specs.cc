@@ -37,19 +37,21 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   const bool layernorm = c.norm == "layernorm";
   const bool swiglu = c.activation == "swiglu";
   std::vector<ParamSpec> specs;
-  auto add = [&](std::string name, Shape shape, int shard_dim, InitKind init, float sd, bool decay) {
-    specs.push_back({std::move(name), std::move(shape), shard_dim, init, sd, decay});
+  auto add = [&](std::string name, Shape shape, int shard_dim, InitKind init, float sd, bool decay,
+                 std::vector<int64_t> groups = {}) {
+    specs.push_back({std::move(name), std::move(shape), shard_dim, init, sd, decay, std::move(groups)});
   };
   // Linear weight in the family's layout; shard_dim marks column (out) or row (in) parallel.
+  // `groups`: fused outputs split one by one (GPT-2's q|k|v, a fused gate|up).
   auto linear = [&](const std::string& gname, const std::string& lname, int64_t in, int64_t out,
-                    bool column_parallel, float sd, int64_t layer) {
+                    bool column_parallel, float sd, int64_t layer, std::vector<int64_t> groups = {}) {
     const std::string w = n.layer(layer, gname, lname);
     if (n.hf_gpt2) {
-      add(w + ".weight", {in, out}, column_parallel ? 1 : 0, InitKind::kNormal, sd, true);
+      add(w + ".weight", {in, out}, column_parallel ? 1 : 0, InitKind::kNormal, sd, true, groups);
     } else {
-      add(w + ".weight", {out, in}, column_parallel ? 0 : 1, InitKind::kNormal, sd, true);
+      add(w + ".weight", {out, in}, column_parallel ? 0 : 1, InitKind::kNormal, sd, true, groups);
     }
-    if (c.bias) add(w + ".bias", {out}, column_parallel ? 0 : -1, InitKind::kZeros, 0, false);
+    if (c.bias) add(w + ".bias", {out}, column_parallel ? 0 : -1, InitKind::kZeros, 0, false, groups);
   };
   auto norm = [&](const std::string& name_w, const std::string& name_b) {
     add(name_w, {C}, -1, InitKind::kOnes, 0, false);
@@ -62,7 +64,7 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
     norm(n.layer(i, "ln_1.weight", "input_layernorm.weight"),
          n.layer(i, "ln_1.bias", "input_layernorm.bias"));
     if (n.hf_gpt2) {
-      linear("attn.c_attn", "", C, (H + 2 * KV) * D, true, std_, i);
+      linear("attn.c_attn", "", C, (H + 2 * KV) * D, true, std_, i, {H * D, KV * D, KV * D});
       linear("attn.c_proj", "", H * D, C, false, out_std, i);
     } else {
       linear("", "self_attn.q_proj", C, H * D, true, std_, i);
@@ -73,7 +75,7 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
     norm(n.layer(i, "ln_2.weight", "post_attention_layernorm.weight"),
          n.layer(i, "ln_2.bias", "post_attention_layernorm.bias"));
     if (n.hf_gpt2) {
-      linear("mlp.c_fc", "", C, swiglu ? 2 * F : F, true, std_, i);
+      linear("mlp.c_fc", "", C, swiglu ? 2 * F : F, true, std_, i, swiglu ? std::vector<int64_t>{F, F} : std::vector<int64_t>{});
       linear("mlp.c_proj", "", F, C, false, out_std, i);
     } else {
       if (swiglu) {

@@ -1,5 +1,7 @@
 #include "core/model/parameters.h"
 
+#include "core/model/shard.h"
+
 #include "core/model/init_rng.h"
 
 namespace tessel {
@@ -13,7 +15,10 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index) {
   return 0.0f;
 }
 
-ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple) {
+ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple, int tp_rank, int tp_size)
+    : tp_rank_(tp_rank), tp_size_(tp_size) {
+  TESSEL_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size)
+      << "ParameterStore: tensor-parallel rank " << tp_rank << " of " << tp_size;
   TESSEL_CHECK(total_multiple >= 1) << "ParameterStore: total_multiple must be positive, got " << total_multiple;
   // Each parameter starts on a 16-element boundary so vectorized loops over one parameter
   // start aligned; the padding is zero and never read as a parameter.
@@ -21,7 +26,8 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multi
   for (auto& spec : specs) {
     TESSEL_CHECK(index_.count(spec.name) == 0) << "parameter '" << spec.name << "' declared twice";
     ParamEntry e;
-    e.numel = shape_numel(spec.shape);
+    e.shape = local_shape(spec, tp_size);
+    e.numel = shape_numel(e.shape);
     e.offset = numel_;
     e.spec = std::move(spec);
     numel_ += (e.numel + kAlign - 1) / kAlign * kAlign;
@@ -41,29 +47,35 @@ const ParamEntry& ParameterStore::entry(const std::string& name) const {
 
 Tensor ParameterStore::param(const std::string& name) const {
   const ParamEntry& e = entry(name);
-  return params_.view(e.offset, e.spec.shape);
+  return params_.view(e.offset, e.shape);
 }
 
 Tensor ParameterStore::grad(const std::string& name) const {
   const ParamEntry& e = entry(name);
-  return grads_.view(e.offset, e.spec.shape);
+  return grads_.view(e.offset, e.shape);
 }
 
 void ParameterStore::initialize(uint64_t seed) {
   float* p = params_.data<float>();
   for (const ParamEntry& e : entries_) {
     const uint64_t name_hash = fnv1a64(e.spec.name);
-    float* dst = p + e.offset;
-    if (e.spec.init != InitKind::kNormal) {
-      for (int64_t i = 0; i < e.numel; ++i) dst[i] = initial_value(seed, e.spec, i);
-      continue;
-    }
-    const int64_t blocks = (e.numel + 3) / 4;
+    for (const ShardRun& run : shard_runs(e.spec, tp_rank_, tp_size_)) {
+      float* dst = p + e.offset + run.local;
+      if (e.spec.init != InitKind::kNormal) {
+        for (int64_t i = 0; i < run.length; ++i) dst[i] = initial_value(seed, e.spec, run.global + i);
+        continue;
+      }
+      // Normals come four per counter block of the global index: blocks overlapping the run.
+      const int64_t first = run.global / 4, last = (run.global + run.length + 3) / 4;
 #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < blocks; ++k) {
-      float four[4];
-      normals_at4(seed, name_hash, static_cast<uint64_t>(k), four);
-      for (int64_t j = 0; j < 4 && 4 * k + j < e.numel; ++j) dst[4 * k + j] = e.spec.init_std * four[j];
+      for (int64_t k = first; k < last; ++k) {
+        float four[4];
+        normals_at4(seed, name_hash, static_cast<uint64_t>(k), four);
+        for (int64_t j = 0; j < 4; ++j) {
+          const int64_t g = 4 * k + j;
+          if (g >= run.global && g < run.global + run.length) dst[g - run.global] = e.spec.init_std * four[j];
+        }
+      }
     }
   }
 }

@@ -26,12 +26,16 @@ struct ParamSpec {
   InitKind init = InitKind::kNormal;
   float init_std = 0.02f;  // for kNormal
   bool weight_decay = false;
+  // Sizes of the groups along shard_dim that are split one by one (core/model/shard.h);
+  // empty: the whole dimension is one group.
+  std::vector<int64_t> shard_groups = {};
 };
 
 struct ParamEntry {
-  ParamSpec spec;
+  ParamSpec spec;      // global name, shape and shard spec
+  Shape shape;         // this rank's shard of spec.shape (spec.shape without tensor parallelism)
   int64_t offset = 0;  // first element in the flat buffers
-  int64_t numel = 0;
+  int64_t numel = 0;   // of `shape`
 };
 
 // The initial value of element `index` (row-major in the global shape) of a parameter.
@@ -40,8 +44,10 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index);
 class ParameterStore {
  public:
   // Lays the parameters out in the given order; names must be unique. The buffers' length is
-  // rounded up to a multiple of `total_multiple` (data parallelism splits them evenly).
-  explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1);
+  // rounded up to a multiple of `total_multiple` (data parallelism splits them evenly). With
+  // tp_size > 1 the store holds rank tp_rank's shard of every split parameter.
+  explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1, int tp_rank = 0,
+                          int tp_size = 1);
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }
@@ -51,7 +57,11 @@ class ParameterStore {
   const Tensor& params() const { return params_; }  // (numel)
   const Tensor& grads() const { return grads_; }    // (numel)
   int64_t numel() const { return numel_; }
+  int tp_rank() const { return tp_rank_; }
+  int tp_size() const { return tp_size_; }
 
+  // Every element gets initial_value of its global index: the same global weights for every
+  // tensor-parallel degree.
   void initialize(uint64_t seed);
   void zero_grads();
 
@@ -59,6 +69,8 @@ class ParameterStore {
   std::vector<ParamEntry> entries_;
   std::unordered_map<std::string, size_t> index_;
   int64_t numel_ = 0;
+  int tp_rank_ = 0;
+  int tp_size_ = 1;
   Tensor params_;
   Tensor grads_;
 };
