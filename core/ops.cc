@@ -26,18 +26,22 @@ int64_t rows_of(const Tensor& t, int64_t cols, const char* op, const char* what)
 }  // namespace
 
 void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
-                       const Tensor* wpe) {
+                       const Tensor* wpe, int64_t vocab_start, int64_t vocab_size) {
   const char* op = "embedding_forward";
   expect_f32_cpu(out, op, "out");
   expect_f32_cpu(wte, op, "wte");
   TESSEL_CHECK(tokens.dtype() == DType::I32 && tokens.dim() == 2) << op << ": tokens must be I32 (B, T)";
   const int64_t B = tokens.size(0), T = tokens.size(1), C = wte.size(1);
   expect_numel(out, B * T * C, op, "out");
+  const bool sharded = vocab_size >= 0;
+  if (!sharded) vocab_size = wte.size(0);
+  TESSEL_CHECK(vocab_start >= 0 && vocab_start + wte.size(0) <= vocab_size)
+      << op << ": rows [" << vocab_start << ", " << vocab_start + wte.size(0) << ") outside a vocabulary of " << vocab_size;
   const int32_t* tok = tokens.data<int32_t>();
   for (int64_t i = 0; i < B * T; ++i) {
-    TESSEL_CHECK(tok[i] >= 0 && tok[i] < wte.size(0))
+    TESSEL_CHECK(tok[i] >= 0 && tok[i] < vocab_size)
         << op << ": token id " << tok[i] << " at position " << i << " is outside the vocabulary [0, "
-        << wte.size(0) << ")";
+        << vocab_size << ")";
   }
   if (wpe != nullptr) {
     expect_f32_cpu(*wpe, op, "wpe");
@@ -45,18 +49,18 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
         << op << ": wpe " << wpe->str() << " has fewer than T=" << T << " positions";
   }
   cpu::embedding_forward(out.data<float>(), tok, wte.data<float>(),
-                         wpe ? wpe->data<float>() : nullptr, B, T, C);
+                         wpe ? wpe->data<float>() : nullptr, B, T, C, vocab_start, sharded ? wte.size(0) : -1);
 }
 
 void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
-                        const Tensor& tokens) {
+                        const Tensor& tokens, int64_t vocab_start) {
   const char* op = "embedding_backward";
   expect_f32_cpu(dwte, op, "dwte");
   expect_f32_cpu(dout, op, "dout");
   const int64_t B = tokens.size(0), T = tokens.size(1), C = dwte.size(1);
   expect_numel(dout, B * T * C, op, "dout");
   cpu::embedding_backward(dwte.data<float>(), dwpe ? dwpe->data<float>() : nullptr,
-                          dout.data<float>(), tokens.data<int32_t>(), B, T, C);
+                          dout.data<float>(), tokens.data<int32_t>(), B, T, C, vocab_start, dwte.size(0));
 }
 
 namespace {

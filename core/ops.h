@@ -15,10 +15,12 @@ namespace ops {
 
 using cpu::WeightLayout;
 
+// wte: the whole table, or rows [vocab_start, vocab_start + wte.size(0)) of a table of
+// vocab_size rows (vocab-parallel: other tokens read zeros and send no gradient here).
 void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
-                       const Tensor* wpe);
+                       const Tensor* wpe, int64_t vocab_start = 0, int64_t vocab_size = -1);
 void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
-                        const Tensor& tokens);
+                        const Tensor& tokens, int64_t vocab_start = 0);
 
 // out may be a column block of a wider buffer: out_cols says where (first column and buffer
 // width); pass {} for a plain (N, OC) output.

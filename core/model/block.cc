@@ -30,41 +30,67 @@ NormRef norm_ref(const ParameterStore& store, const std::string& weight_name,
   return n;
 }
 
-BlockCache BlockCache::allocate(const ModelConfig& c, int64_t B, int64_t T) {
-  const int64_t N = B * T, C = c.d_model, D = c.head_dim();
-  const int64_t ffn_in = c.activation == "swiglu" ? 2 * c.ffn_dim : c.ffn_dim;
+BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpContext& tp) {
+  const int64_t P = tp.size();
+  BlockDims d;
+  d.N = B * T;
+  d.Nl = tp.local_rows();
+  d.C = c.d_model;
+  d.D = c.head_dim();
+  d.H = c.heads / P;
+  d.KV = c.kv_heads / P;
+  d.F = c.ffn_dim / P;
+  d.ffn_in = c.activation == "swiglu" ? 2 * d.F : d.F;
+  return d;
+}
+
+BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention) {
   BlockCache k;
-  k.ln1 = Tensor::empty({N, C}, DType::F32);
-  k.ln1_mean = Tensor::empty({N}, DType::F32);
-  k.ln1_rstd = Tensor::empty({N}, DType::F32);
-  k.qkv = Tensor::empty({N, (c.heads + 2 * c.kv_heads) * D}, DType::F32);
-  k.att = Tensor::empty({N, c.heads * D}, DType::F32);
-  k.lse = Tensor::empty({B, c.heads, T}, DType::F32);
-  k.x_mid = Tensor::empty({N, C}, DType::F32);
-  k.ln2 = Tensor::empty({N, C}, DType::F32);
-  k.ln2_mean = Tensor::empty({N}, DType::F32);
-  k.ln2_rstd = Tensor::empty({N}, DType::F32);
-  k.ffn_pre = Tensor::empty({N, ffn_in}, DType::F32);
-  k.ffn_act = Tensor::empty({N, c.ffn_dim}, DType::F32);
+  k.ln1 = Tensor::empty({d.Nl, d.C}, DType::F32);
+  k.ln1_mean = Tensor::empty({d.Nl}, DType::F32);
+  k.ln1_rstd = Tensor::empty({d.Nl}, DType::F32);
+  k.qkv = Tensor::empty({d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
+  if (store_attention) {
+    k.att = Tensor::empty({d.N, d.H * d.D}, DType::F32);
+    k.lse = Tensor::empty({B, d.H, T}, DType::F32);
+  }
+  k.x_mid = Tensor::empty({d.Nl, d.C}, DType::F32);
+  k.ln2 = Tensor::empty({d.Nl, d.C}, DType::F32);
+  k.ln2_mean = Tensor::empty({d.Nl}, DType::F32);
+  k.ln2_rstd = Tensor::empty({d.Nl}, DType::F32);
+  k.ffn_pre = Tensor::empty({d.N, d.ffn_in}, DType::F32);
+  k.ffn_act = Tensor::empty({d.N, d.F}, DType::F32);
   return k;
 }
 
-BlockScratch BlockScratch::allocate(const ModelConfig& c, int64_t B, int64_t T) {
-  const int64_t N = B * T, D = c.head_dim();
-  const int64_t ffn_in = c.activation == "swiglu" ? 2 * c.ffn_dim : c.ffn_dim;
+int64_t BlockCache::bytes() const {
+  int64_t n = 0;
+  for (const Tensor* t : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &lse, &x_mid, &ln2, &ln2_mean, &ln2_rstd,
+                          &ffn_pre, &ffn_act}) {
+    if (t->defined()) n += static_cast<int64_t>(t->nbytes());
+  }
+  return n;
+}
+
+BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T) {
   BlockScratch s;
-  s.d_ln = Tensor::empty({N, c.d_model}, DType::F32);
-  s.d_qkv = Tensor::empty({N, (c.heads + 2 * c.kv_heads) * D}, DType::F32);
-  s.d_att = Tensor::empty({N, c.heads * D}, DType::F32);
-  s.d_ffn_pre = Tensor::empty({N, ffn_in}, DType::F32);
-  s.d_ffn_act = Tensor::empty({N, c.ffn_dim}, DType::F32);
+  s.d_ln = Tensor::empty({d.Nl, d.C}, DType::F32);
+  s.d_qkv = Tensor::empty({d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
+  s.d_att = Tensor::empty({d.N, d.H * d.D}, DType::F32);
+  s.d_ffn_pre = Tensor::empty({d.N, d.ffn_in}, DType::F32);
+  s.d_ffn_act = Tensor::empty({d.N, d.F}, DType::F32);
+  s.full = Tensor::empty({d.N, d.C}, DType::F32);
+  s.partial = Tensor::empty({d.N, d.C}, DType::F32);
+  s.att = Tensor::empty({d.N, d.H * d.D}, DType::F32);
+  s.lse = Tensor::empty({B, d.H, T}, DType::F32);
   return s;
 }
 
-Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer) : config_(c) {
+Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp)
+    : config_(c), tp_(tp), H_(c.heads / tp.size()), KV_(c.kv_heads / tp.size()) {
   const ModelNames n = model_names(c);
   const bool layernorm = c.norm == "layernorm";
-  const int64_t D = c.head_dim(), H = c.heads, KV = c.kv_heads, F = c.ffn_dim;
+  const int64_t D = c.head_dim(), H = H_, KV = KV_, F = c.ffn_dim / tp.size();
   layout_ = n.hf_gpt2 ? ops::WeightLayout::kInOut : ops::WeightLayout::kOutIn;
   ln1_ = norm_ref(store, n.layer(layer, "ln_1.weight", "input_layernorm.weight"),
                   n.layer(layer, "ln_1.bias", "input_layernorm.bias"), layernorm);
@@ -111,8 +137,8 @@ void Block::norm_backward(const NormRef& n, const Tensor& dinp, const Tensor& do
   }
 }
 
-void Block::linear_forward(const LinearRef& l, const Tensor& out, const Tensor& inp) const {
-  ops::matmul_forward(out, inp, l.w, l.b.defined() ? &l.b : nullptr, layout_, l.block);
+void Block::linear_forward(const LinearRef& l, const Tensor& out, const Tensor& inp, bool add_bias) const {
+  ops::matmul_forward(out, inp, l.w, l.b.defined() && add_bias ? &l.b : nullptr, layout_, l.block);
 }
 
 void Block::linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor& dout,
@@ -121,46 +147,79 @@ void Block::linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor
                        accumulate_dinp, l.block);
 }
 
-void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, int64_t B,
+const Tensor& Block::full_rows(const Tensor& local, const Tensor& scratch) const {
+  if (!tp_.sequence_parallel()) return local;
+  tp_.gather_to_full(local, scratch);
+  return scratch;
+}
+
+void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, BlockScratch& s, int64_t B,
                     int64_t T) const {
   const ModelConfig& c = config_;
+  const bool sp = tp_.sequence_parallel();
+  const Tensor& att = k.att.defined() ? k.att : s.att;
+  const Tensor& lse = k.lse.defined() ? k.lse : s.lse;
   norm_forward(ln1_, k.ln1, k.ln1_mean, k.ln1_rstd, x_in);
-  for (const LinearRef& l : qkv_) linear_forward(l, k.qkv, k.ln1);
-  if (c.position == "rope") ops::rope_forward(k.qkv, B, T, c.heads, c.kv_heads, static_cast<float>(c.rope_theta));
-  ops::attention_forward(k.att, k.lse, k.qkv, B, T, c.heads, c.kv_heads);
-  // x_mid = x_in + att · W_o: the projection lands in x_mid, then the residual is added.
-  linear_forward(attn_out_, k.x_mid, k.att);
+  const Tensor& ln1 = full_rows(k.ln1, s.full);
+  for (const LinearRef& l : qkv_) linear_forward(l, k.qkv, ln1);
+  if (c.position == "rope") ops::rope_forward(k.qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
+  ops::attention_forward(att, lse, k.qkv, B, T, H_, KV_);
+  // x_mid = x_in + att · W_o: the (partial) projection, reduced over the group, then the residual.
+  linear_forward(attn_out_, sp ? s.partial : k.x_mid, att, tp_.rank() == 0);
+  tp_.reduce_to_local(sp ? s.partial : k.x_mid, k.x_mid);
   ops::residual_forward(k.x_mid, k.x_mid, x_in);
   norm_forward(ln2_, k.ln2, k.ln2_mean, k.ln2_rstd, k.x_mid);
-  for (const LinearRef& l : ffn_in_) linear_forward(l, k.ffn_pre, k.ln2);
+  const Tensor& ln2 = full_rows(k.ln2, s.full);
+  for (const LinearRef& l : ffn_in_) linear_forward(l, k.ffn_pre, ln2);
   if (c.activation == "swiglu") {
     ops::swiglu_forward(k.ffn_act, k.ffn_pre);
   } else {
     ops::gelu_forward(k.ffn_act, k.ffn_pre);
   }
-  linear_forward(ffn_out_, x_out, k.ffn_act);
+  linear_forward(ffn_out_, sp ? s.partial : x_out, k.ffn_act, tp_.rank() == 0);
+  tp_.reduce_to_local(sp ? s.partial : x_out, x_out);
   ops::residual_forward(x_out, x_out, k.x_mid);
 }
 
 void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k,
                      BlockScratch& s, int64_t B, int64_t T) const {
   const ModelConfig& c = config_;
+  const bool sp = tp_.sequence_parallel();
   // FFN branch: dx is the gradient of x_out, which flows unchanged to x_mid (residual) and
-  // into the FFN output projection.
-  linear_backward(ffn_out_, &s.d_ffn_act, dx, k.ffn_act, false);
+  // into the FFN output projection (which needs it for all N rows).
+  const Tensor& d_out = full_rows(dx, s.full);
+  linear_backward(ffn_out_, &s.d_ffn_act, d_out, k.ffn_act, false);
   if (c.activation == "swiglu") {
     ops::swiglu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
   } else {
     ops::gelu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
   }
-  for (size_t i = 0; i < ffn_in_.size(); ++i) linear_backward(ffn_in_[i], &s.d_ln, s.d_ffn_pre, k.ln2, i > 0);
+  // The column-parallel input gradient is a partial sum over the group's shares of F.
+  const Tensor& ln2 = full_rows(k.ln2, s.full);
+  const Tensor& d_ln_full = sp ? s.partial : s.d_ln;
+  for (size_t i = 0; i < ffn_in_.size(); ++i) linear_backward(ffn_in_[i], &d_ln_full, s.d_ffn_pre, ln2, i > 0);
+  tp_.reduce_to_local(d_ln_full, s.d_ln);
   norm_backward(ln2_, dx, s.d_ln, k.x_mid, k.ln2_mean, k.ln2_rstd);  // dx += ...: now d x_mid
-  // Attention branch.
-  linear_backward(attn_out_, &s.d_att, dx, k.att, false);
-  ops::attention_backward(s.d_qkv, s.d_att, k.qkv, k.att, k.lse, B, T, c.heads, c.kv_heads);
-  if (c.position == "rope") ops::rope_backward(s.d_qkv, B, T, c.heads, c.kv_heads, static_cast<float>(c.rope_theta));
-  for (size_t i = 0; i < qkv_.size(); ++i) linear_backward(qkv_[i], &s.d_ln, s.d_qkv, k.ln1, i > 0);
+  // Attention branch; selective recomputation reruns the attention core first.
+  const Tensor& att = k.att.defined() ? k.att : s.att;
+  const Tensor& lse = k.lse.defined() ? k.lse : s.lse;
+  if (!k.att.defined()) ops::attention_forward(s.att, s.lse, k.qkv, B, T, H_, KV_);
+  const Tensor& d_mid = full_rows(dx, s.full);
+  linear_backward(attn_out_, &s.d_att, d_mid, att, false);
+  ops::attention_backward(s.d_qkv, s.d_att, k.qkv, att, lse, B, T, H_, KV_);
+  if (c.position == "rope") ops::rope_backward(s.d_qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
+  const Tensor& ln1 = full_rows(k.ln1, s.full);
+  for (size_t i = 0; i < qkv_.size(); ++i) linear_backward(qkv_[i], &d_ln_full, s.d_qkv, ln1, i > 0);
+  tp_.reduce_to_local(d_ln_full, s.d_ln);
   norm_backward(ln1_, dx, s.d_ln, x_in, k.ln1_mean, k.ln1_rstd);  // dx += ...: now d x_in
+}
+
+void Block::reduce_norm_grads() const {
+  if (!tp_.sequence_parallel()) return;
+  for (const NormRef* n : {&ln1_, &ln2_}) {
+    tp_.all_reduce(n->dw);
+    if (n->db.defined()) tp_.all_reduce(n->db);
+  }
 }
 
 }  // namespace tessel

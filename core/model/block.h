@@ -6,12 +6,22 @@
 // shared scratch cache when the layer is recomputed). forward() fills the cache; backward()
 // reads it, accumulates parameter gradients and turns the gradient of the block's output into
 // the gradient of its input, in place.
+//
+// Tensor parallelism (Megatron): the QKV and FFN-input projections are column-parallel (this
+// rank's heads, its part of F), attention runs on the rank's heads, and the attention-output
+// and FFN-output projections are row-parallel, their partial sums reduced over the group by
+// the TpContext (whose row bias only rank 0 adds). With sequence parallelism the residual
+// stream, norms and residual adds hold the rank's T/tp positions; norm outputs are gathered
+// before the column-parallel projections (again in backward, not stored), and the
+// row-parallel outputs are reduce-scattered. Selective recomputation keeps no attention output
+// per layer: backward reruns the attention core from the stored q, k, v.
 #pragma once
 
 #include <vector>
 
 #include "core/config.h"
 #include "core/model/param_specs.h"
+#include "core/model/tp_context.h"
 #include "core/ops.h"
 
 namespace tessel {
@@ -28,51 +38,73 @@ struct NormRef {
   Tensor b, db;  // (C), LayerNorm only
 };
 
-// Activations of one block for one micro-batch; N = B*T.
+// The sizes one rank's block works with: H, KV and F are this rank's share (all of them
+// without tensor parallelism); Nl = the residual rows it holds (N = B·T, or N/tp with sequence
+// parallelism).
+struct BlockDims {
+  int64_t N = 0, Nl = 0, C = 0, D = 0, H = 0, KV = 0, F = 0, ffn_in = 0;
+  static BlockDims of(const ModelConfig& c, int64_t B, int64_t T, const TpContext& tp);
+};
+
+// Activations of one block for one micro-batch.
 struct BlockCache {
-  Tensor ln1, ln1_mean, ln1_rstd;  // (N, C), (N), (N)
+  Tensor ln1, ln1_mean, ln1_rstd;  // (Nl, C), (Nl), (Nl)
   Tensor qkv;                      // (N, (H + 2KV)·D), after RoPE
-  Tensor att, lse;                 // (N, H·D), (B, H, T)
-  Tensor x_mid;                    // (N, C) residual stream after attention
-  Tensor ln2, ln2_mean, ln2_rstd;  // (N, C), (N), (N)
+  Tensor att, lse;                 // (N, H·D), (B, H, T); undefined with selective recompute
+  Tensor x_mid;                    // (Nl, C) residual stream after attention
+  Tensor ln2, ln2_mean, ln2_rstd;  // (Nl, C), (Nl), (Nl)
   Tensor ffn_pre;                  // (N, F) or (N, 2F) for SwiGLU (gate | up)
   Tensor ffn_act;                  // (N, F)
 
-  static BlockCache allocate(const ModelConfig& c, int64_t B, int64_t T);
+  static BlockCache allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention);
+  int64_t bytes() const;  // activation memory held
 };
 
-// Backward scratch shared by all blocks (only one block runs backward at a time).
+// Scratch shared by all blocks (only one block runs at a time).
 struct BlockScratch {
-  Tensor d_ln;       // (N, C)
+  Tensor d_ln;       // (Nl, C)
   Tensor d_qkv;      // (N, (H + 2KV)·D)
   Tensor d_att;      // (N, H·D)
   Tensor d_ffn_pre;  // (N, F) or (N, 2F)
   Tensor d_ffn_act;  // (N, F)
+  Tensor full;       // (N, C): gathered norm output or output gradient (sequence parallel)
+  Tensor partial;    // (N, C): a parallel layer's partial sums before their reduction
+  Tensor att, lse;   // (N, H·D), (B, H, T): the recomputed attention core (selective)
 
-  static BlockScratch allocate(const ModelConfig& c, int64_t B, int64_t T);
+  static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T);
 };
 
 class Block {
  public:
-  Block(const ModelConfig& config, const ParameterStore& store, int64_t layer);
+  // tp: the tensor-parallel context, shared with the model and outliving the block.
+  Block(const ModelConfig& config, const ParameterStore& store, int64_t layer, TpContext& tp);
 
-  // x_in, x_out: (B*T, C). Fills cache.
-  void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, int64_t B,
-               int64_t T) const;
+  // x_in, x_out: (Nl, C). Fills cache.
+  void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, BlockScratch& scratch,
+               int64_t B, int64_t T) const;
   // dx: on entry the gradient w.r.t. x_out, on return the gradient w.r.t. x_in.
   void backward(const Tensor& dx, const Tensor& x_in, const BlockCache& cache,
                 BlockScratch& scratch, int64_t B, int64_t T) const;
+  // With sequence parallelism each rank's norm gradients cover its positions only: sums them
+  // over the group (once per optimizer step, after the last micro-batch's backward).
+  void reduce_norm_grads() const;
 
  private:
   void norm_forward(const NormRef& n, const Tensor& out, const Tensor& mean, const Tensor& rstd,
                     const Tensor& inp) const;
   void norm_backward(const NormRef& n, const Tensor& dinp, const Tensor& dout, const Tensor& inp,
                      const Tensor& mean, const Tensor& rstd) const;
-  void linear_forward(const LinearRef& l, const Tensor& out, const Tensor& inp) const;
+  // add_bias false: a row-parallel layer on a rank other than 0 (the bias is added once).
+  void linear_forward(const LinearRef& l, const Tensor& out, const Tensor& inp, bool add_bias = true) const;
   void linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor& dout,
                        const Tensor& inp, bool accumulate_dinp) const;
 
+  // The norm output (Nl rows) as all N rows: itself, or gathered into `scratch`.
+  const Tensor& full_rows(const Tensor& local, const Tensor& scratch) const;
+
   ModelConfig config_;
+  TpContext& tp_;
+  int64_t H_, KV_;  // this rank's query and key/value heads
   ops::WeightLayout layout_;
   NormRef ln1_, ln2_;
   std::vector<LinearRef> qkv_;     // c_attn, or q, k, v

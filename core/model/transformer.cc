@@ -3,18 +3,23 @@
 namespace tessel {
 
 Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
-                         const std::string& recompute, int64_t param_multiple)
+                         const std::string& recompute, int64_t param_multiple, Communicator* tp_group,
+                         bool sequence_parallel)
     : config_(config),
       B_(micro_batch),
       T_(seq_len),
       recompute_full_(recompute == "full"),
-      store_(transformer_param_specs(config), param_multiple) {
+      tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model),
+      store_(transformer_param_specs(config), param_multiple, tp_.rank(), tp_.size()) {
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == "rope")
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
       << " learned positions";
+  TESSEL_CHECK(config.vocab_size % tp_.size() == 0)
+      << "model.vocab_size (" << config.vocab_size << ") must be divisible by parallel.tp (" << tp_.size() << ")";
   const ModelNames n = model_names(config);
   wte_ = store_.param(n.wte);
   dwte_ = store_.grad(n.wte);
+  vocab_start_ = tp_.rank() * wte_.size(0);
   if (config.position == "learned") {
     wpe_ = store_.param(n.wpe);
     dwpe_ = store_.grad(n.wpe);
@@ -26,32 +31,48 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
   final_norm_ = norm_ref(store_, n.final_norm_w, n.final_norm_b, config.norm == "layernorm");
   final_norm_offset_ = store_.entry(n.final_norm_w).offset;
   for (int64_t i = 0; i < config.layers; ++i) {
-    blocks_.emplace_back(config, store_, i);
+    blocks_.emplace_back(config, store_, i, tp_);
     block_offsets_.push_back(store_.entry(n.layer(i, "ln_1.weight", "input_layernorm.weight")).offset);
   }
 
-  const int64_t N = B_ * T_, C = config.d_model;
-  for (int64_t i = 0; i <= config.layers; ++i) residual_.push_back(Tensor::empty({N, C}, DType::F32));
+  const BlockDims d = BlockDims::of(config, B_, T_, tp_);
+  const int64_t N = d.N, Nl = d.Nl, C = config.d_model;
+  for (int64_t i = 0; i <= config.layers; ++i) residual_.push_back(Tensor::empty({Nl, C}, DType::F32));
   const int64_t ncache = recompute_full_ ? 1 : config.layers;
-  for (int64_t i = 0; i < ncache; ++i) caches_.push_back(BlockCache::allocate(config, B_, T_));
-  scratch_ = BlockScratch::allocate(config, B_, T_);
-  final_ln_ = Tensor::empty({N, C}, DType::F32);
-  final_mean_ = Tensor::empty({N}, DType::F32);
-  final_rstd_ = Tensor::empty({N}, DType::F32);
+  for (int64_t i = 0; i < ncache; ++i) caches_.push_back(BlockCache::allocate(d, B_, T_, recompute != "selective"));
+  scratch_ = BlockScratch::allocate(d, B_, T_);
+  if (tp_.size() > 1) embed_full_ = Tensor::empty({N, C}, DType::F32);
+  final_ln_ = Tensor::empty({Nl, C}, DType::F32);
+  final_mean_ = Tensor::empty({Nl}, DType::F32);
+  final_rstd_ = Tensor::empty({Nl}, DType::F32);
+  final_full_ = tp_.sequence_parallel() ? Tensor::empty({N, C}, DType::F32) : final_ln_;
   losses_ = Tensor::empty({N}, DType::F32);
-  head_workspace_ = Tensor::empty({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32);
-  dx_ = Tensor::empty({N, C}, DType::F32);
+  if (tp_.size() > 1) {
+    vocab_loss_ = VocabParallelLossBuffers::allocate(N, wte_.size(0));
+  } else {
+    head_workspace_ = Tensor::empty({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32);
+  }
+  dx_ = Tensor::empty({Nl, C}, DType::F32);
   d_final_ = Tensor::empty({N, C}, DType::F32);
+  d_final_local_ = tp_.sequence_parallel() ? Tensor::empty({Nl, C}, DType::F32) : d_final_;
 }
 
 void Transformer::forward_blocks(const Tensor& tokens) {
   TESSEL_CHECK(tokens.dim() == 2 && tokens.size(0) == B_ && tokens.size(1) == T_)
       << "model built for micro-batches of (" << B_ << ", " << T_ << "), got tokens "
       << tokens.str();
-  ops::embedding_forward(residual_[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
+  if (tp_.size() == 1) {
+    ops::embedding_forward(residual_[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
+  } else {
+    // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
+    // sum over the group is the embedding.
+    ops::embedding_forward(embed_full_, tokens, wte_, wpe_.defined() && tp_.rank() == 0 ? &wpe_ : nullptr,
+                           vocab_start_, config_.vocab_size);
+    tp_.reduce_to_local(embed_full_, residual_[0]);
+  }
   for (size_t i = 0; i < blocks_.size(); ++i) {
     BlockCache& cache = caches_[recompute_full_ ? 0 : i];
-    blocks_[i].forward(residual_[i], residual_[i + 1], cache, B_, T_);
+    blocks_[i].forward(residual_[i], residual_[i + 1], cache, scratch_, B_, T_);
   }
   const float eps = static_cast<float>(config_.norm_eps);
   if (final_norm_.b.defined()) {
@@ -60,6 +81,7 @@ void Transformer::forward_blocks(const Tensor& tokens) {
   } else {
     ops::rmsnorm_forward(final_ln_, final_rstd_, residual_.back(), final_norm_.w, eps);
   }
+  tp_.gather_to_full(final_ln_, final_full_);
 }
 
 namespace {
@@ -72,46 +94,64 @@ float mean_of(const Tensor& t) {
 }
 }  // namespace
 
+void Transformer::head_loss(const Tensor& targets, float dloss, bool backward) {
+  const Tensor targets_flat = targets.reshape({B_ * T_});
+  const Tensor* dx = backward ? &d_final_ : nullptr;
+  const Tensor* dw = backward ? &head_grad() : nullptr;
+  if (tp_.size() == 1) {
+    ops::classifier_forward_backward(losses_, dx, dw, final_full_, head_weight(), targets_flat, dloss, head_workspace_);
+  } else {
+    vocab_parallel_loss(losses_, dx, dw, final_full_, head_weight(), targets_flat, dloss, vocab_start_, vocab_loss_, tp_);
+  }
+}
+
 float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
                                     float grad_scale) {
   forward_blocks(tokens);
-  const int64_t N = B_ * T_;
-  const Tensor targets_flat = targets.reshape({N});
   // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
-  ops::classifier_forward_backward(losses_, &d_final_, &head_grad(), final_ln_, head_weight(),
-                                   targets_flat, grad_scale / static_cast<float>(N), head_workspace_);
+  head_loss(targets, grad_scale / static_cast<float>(B_ * T_), true);
+  // The head's input gradient is a partial sum over the vocabulary shards.
+  tp_.reduce_to_local(d_final_, d_final_local_);
   dx_.fill_zero();
   if (final_norm_.b.defined()) {
-    ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_, residual_.back(),
+    ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, residual_.back(),
                             final_norm_.w, final_mean_, final_rstd_);
   } else {
-    ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_, residual_.back(), final_norm_.w,
+    ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, residual_.back(), final_norm_.w,
                           final_rstd_);
+  }
+  if (tp_.sequence_parallel() && reduce_partial_grads_) {
+    tp_.all_reduce(final_norm_.dw);
+    if (final_norm_.db.defined()) tp_.all_reduce(final_norm_.db);
   }
   if (grad_ready_) grad_ready_(final_norm_offset_);  // the final norm and an untied head
   for (size_t i = blocks_.size(); i-- > 0;) {
     BlockCache& cache = caches_[recompute_full_ ? 0 : i];
     if (recompute_full_) {
-      // Rebuild this block's activations from its saved input; x_out is scratch here (d_final_
-      // is free once the head's backward is done).
-      blocks_[i].forward(residual_[i], d_final_, cache, B_, T_);
+      // Rebuild this block's activations from its saved input; x_out is scratch here (dx's
+      // twin d_final_local_ is free once the final norm's backward is done).
+      blocks_[i].forward(residual_[i], residual_.back(), cache, scratch_, B_, T_);
     }
     blocks_[i].backward(dx_, residual_[i], cache, scratch_, B_, T_);
+    if (reduce_partial_grads_) blocks_[i].reduce_norm_grads();
     if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
-  ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, dx_, tokens);
+  // The lookup's gradient needs every position's gradient (each rank owns some tokens').
+  const Tensor& d_embed = tp_.sequence_parallel() ? d_final_ : dx_;
+  tp_.gather_to_full(dx_, d_embed);
+  ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, tokens, vocab_start_);
   if (grad_ready_) grad_ready_(0);  // the embeddings (a tied head's gradient is among them)
   return mean_of(losses_);
 }
 
 float Transformer::forward_loss(const Tensor& tokens, const Tensor& targets) {
   forward_blocks(tokens);
-  ops::classifier_forward_backward(losses_, nullptr, nullptr, final_ln_, head_weight(),
-                                   targets.reshape({B_ * T_}), 0.0f, head_workspace_);
+  head_loss(targets, 0.0f, false);
   return mean_of(losses_);
 }
 
 std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position) {
+  TESSEL_CHECK(tp_.size() == 1) << "logits_at runs on a whole model, not a tensor-parallel shard";
   TESSEL_CHECK(position >= 0 && position < T_) << "position " << position << " outside [0, " << T_ << ")";
   forward_blocks(tokens);
   const int64_t C = config_.d_model, V = config_.vocab_size;
@@ -121,9 +161,16 @@ std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position
   return std::vector<float>(out.data<float>(), out.data<float>() + V);
 }
 
+int64_t Transformer::activation_bytes() const {
+  int64_t n = 0;
+  for (const BlockCache& k : caches_) n += k.bytes();
+  for (const Tensor& r : residual_) n += static_cast<int64_t>(r.nbytes());
+  return n;
+}
+
 int64_t Transformer::num_parameters() const {
   int64_t n = 0;
-  for (const ParamEntry& e : store_.entries()) n += e.numel;
+  for (const ParamEntry& e : store_.entries()) n += shape_numel(e.spec.shape);
   return n;
 }
 

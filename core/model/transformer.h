@@ -5,7 +5,13 @@
 // micro-batch end to end and ADDS its gradients into the store, scaled by `grad_scale` (the
 // trainer passes 1/accumulation_steps), so a step is: zero_grads, forward_backward per
 // micro-batch, optimizer. Recomputation `full` keeps only each block's input and recomputes the
-// block in backward; `none` keeps every block's cache. Not thread-safe: one step at a time.
+// block in backward; `selective` keeps every block's cache but the attention core, which
+// backward reruns; `none` keeps everything.
+//
+// Under tensor parallelism (a TpContext of size tp) the model is one rank's shard: the store
+// holds its shards, blocks work on its heads and its part of F, the embedding and output layer
+// on its range of the vocabulary (vocab-parallel lookup, vocab-parallel cross-entropy), and
+// the loss is the same on every rank of the group. Not thread-safe: one step at a time.
 #pragma once
 
 #include <functional>
@@ -14,16 +20,20 @@
 
 #include "core/config.h"
 #include "core/model/block.h"
+#include "core/model/tp_context.h"
+#include "core/model/vocab_parallel_loss.h"
 
 namespace tessel {
 
 class Transformer {
  public:
-  // recompute: "none" | "full" ("selective" is accepted and treated as none until the
-  // tensor-parallel work adds it).
+  // recompute: "none" | "selective" | "full".
   // param_multiple: the flat parameter buffers' length is a multiple of it (see ParameterStore).
+  // tp_group: the tensor-parallel group (null: none); sequence_parallel splits the residual
+  // stream along T over it.
   Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
-              const std::string& recompute = "none", int64_t param_multiple = 1);
+              const std::string& recompute = "none", int64_t param_multiple = 1,
+              Communicator* tp_group = nullptr, bool sequence_parallel = false);
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }
@@ -41,24 +51,38 @@ class Transformer {
   using GradReadyHook = std::function<void(int64_t offset)>;
   void set_grad_ready_hook(GradReadyHook hook) { grad_ready_ = std::move(hook); }
 
+  // With sequence parallelism, norm-weight gradients are per-rank partial sums until reduced
+  // over the group: set true for the step's last micro-batch (the reduction covers the
+  // accumulated gradients once).
+  void set_reduce_partial_grads(bool reduce) { reduce_partial_grads_ = reduce; }
+  // Activation memory per micro-batch held between forward and backward, in bytes.
+  int64_t activation_bytes() const;
+
   // The same loss without touching gradients.
   float forward_loss(const Tensor& tokens, const Tensor& targets);
   // Logits (V) of position `position` of sequence 0 (tokens past `position` do not matter:
   // attention is causal). For generation.
   std::vector<float> logits_at(const Tensor& tokens, int64_t position);
 
-  // Model FLOPs per token for training, 6·N + 6·L·T·C (llm.c's count; N = all parameters).
+  // Model FLOPs per token for training, 6·N + 6·L·T·C (llm.c's count; N = all parameters of
+  // the whole model, not of this shard).
   double flops_per_token() const;
-  int64_t num_parameters() const;  // without the flat-buffer padding
+  int64_t num_parameters() const;  // of the whole model, without the flat-buffer padding
 
  private:
   void forward_blocks(const Tensor& tokens);
+  // Per-row losses into losses_; with gradients (dloss > 0 or not eval) d_final_ gets the
+  // gradient of final_full_ and the head weight's gradient accumulates.
+  void head_loss(const Tensor& targets, float dloss, bool backward);
   const Tensor& head_weight() const { return config_.tie_embeddings ? wte_ : lm_head_; }
   const Tensor& head_grad() const { return config_.tie_embeddings ? dwte_ : dlm_head_; }
 
   ModelConfig config_;
   int64_t B_, T_;
   bool recompute_full_;
+  TpContext tp_;
+  int64_t vocab_start_ = 0;  // first vocabulary row this rank holds
+  bool reduce_partial_grads_ = true;
   ParameterStore store_;
   std::vector<Block> blocks_;
   Tensor wte_, dwte_;          // (V, C)
@@ -69,14 +93,20 @@ class Transformer {
   std::vector<int64_t> block_offsets_;  // first flat offset of each block's parameters
   int64_t final_norm_offset_ = 0;
 
-  std::vector<Tensor> residual_;   // L + 1 tensors (B·T, C): input of each block, then output
+  // Rows: N = B·T; Nl = the rows of the residual stream this rank holds (N/tp with sequence
+  // parallelism).
+  std::vector<Tensor> residual_;   // L + 1 tensors (Nl, C): input of each block, then output
   std::vector<BlockCache> caches_; // L caches, or 1 shared cache with full recomputation
   BlockScratch scratch_;
-  Tensor final_ln_, final_mean_, final_rstd_;  // (B·T, C), (B·T), (B·T)
-  Tensor losses_;                              // (B·T)
+  Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
+  Tensor final_ln_, final_mean_, final_rstd_;  // (Nl, C), (Nl), (Nl)
+  Tensor final_full_;                          // (N, C): final_ln_ gathered (sequence parallel)
+  Tensor losses_;                              // (N)
   Tensor head_workspace_;                      // a chunk of logits for the fused classifier
-  Tensor dx_;                                  // (B·T, C) gradient of the residual stream
-  Tensor d_final_;                             // (B·T, C)
+  VocabParallelLossBuffers vocab_loss_;        // the same for the vocab-parallel loss
+  Tensor dx_;                                  // (Nl, C) gradient of the residual stream
+  Tensor d_final_;                             // (N, C) gradient of the head's input
+  Tensor d_final_local_;                       // (Nl, C): its reduction over the group
 };
 
 }  // namespace tessel

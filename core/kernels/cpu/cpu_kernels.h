@@ -20,10 +20,12 @@ namespace tessel {
 namespace cpu {
 
 // ---- embedding: out[b,t,:] = wte[tokens[b,t],:] (+ wpe[t,:] when wpe is not null)
+// wte holds the rows [vocab_start, vocab_start + rows) of the table (a tensor-parallel shard:
+// tokens outside it read zeros, and their gradients go to the rank that holds them).
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int64_t B, int64_t T, int64_t C);
+                       int64_t B, int64_t T, int64_t C, int64_t vocab_start = 0, int64_t rows = -1);
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int64_t B, int64_t T, int64_t C);
+                        int64_t B, int64_t T, int64_t C, int64_t vocab_start = 0, int64_t rows = -1);
 
 // ---- matmul with bias. How the weight is stored:
 //  kOutIn: [OC, K] (torch nn.Linear, LLaMA)     out = inp · Wᵀ + b

@@ -1,0 +1,50 @@
+// TpContext: the tensor-parallel group a model shard runs in, and the two communication
+// patterns of Megatron-style layers (Shoeybi et al.):
+//   - after a row-parallel layer's forward and a column-parallel layer's backward, partial
+//     sums over the group are reduced: all-reduce, or with sequence parallelism a
+//     reduce-scatter that leaves each rank its part of the sequence;
+//   - before a column-parallel layer's forward and a row-parallel layer's backward, with
+//     sequence parallelism, the ranks' parts of the sequence are all-gathered.
+// Sequence parallelism splits the T positions of each sequence: rank r holds positions
+// [r·T/tp, (r+1)·T/tp) of every sequence, rows ordered (b, t). A group of one (or none) makes
+// every call a no-op, so the single-rank model runs the same code.
+//
+// The model depends only on the Communicator interface (a header), not on an MPI or NCCL
+// implementation. Owns its permutation scratch; not thread-safe.
+#pragma once
+
+#include "core/tensor.h"
+#include "parallel/comm/communicator.h"
+
+namespace tessel {
+
+class TpContext {
+ public:
+  TpContext() = default;  // no tensor parallelism
+  // group: the ranks sharing each layer (its size is tp); B, T, C: the micro-batch shape.
+  TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C);
+
+  int rank() const { return group_ ? group_->rank() : 0; }
+  int size() const { return group_ ? group_->size() : 1; }
+  bool sequence_parallel() const { return sequence_parallel_ && size() > 1; }
+  Communicator* group() const { return group_; }
+  // Rows of the residual stream this rank holds: B·T, or B·T/tp with sequence parallelism.
+  int64_t local_rows() const { return sequence_parallel() ? B_ * T_ / size() : B_ * T_; }
+
+  // x (rows, width) := Σ over the group (no-op alone).
+  void all_reduce(const Tensor& x) const;
+  // full (B·T, C) partial sums → local (local_rows, C): all-reduce into local (which is full)
+  // without sequence parallelism, else reduce-scatter along T.
+  void reduce_to_local(const Tensor& full, const Tensor& local);
+  // local (local_rows, C) → full (B·T, C): a copy without sequence parallelism, else all-gather
+  // along T.
+  void gather_to_full(const Tensor& local, const Tensor& full);
+
+ private:
+  Communicator* group_ = nullptr;
+  bool sequence_parallel_ = false;
+  int64_t B_ = 0, T_ = 0, C_ = 0;
+  Tensor scratch_;  // (B·T, C): rank-major staging for the sequence collectives
+};
+
+}  // namespace tessel

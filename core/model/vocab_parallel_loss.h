@@ -1,0 +1,33 @@
+// Cross-entropy over a vocabulary split across the tensor-parallel group, without gathering
+// logits (Megatron's vocab-parallel cross-entropy).
+//
+// Each rank holds rows [vocab_start, vocab_start + Vl) of the output weight. Logits are made
+// in chunks of rows and not kept: a first pass finds each row's local max, local Σ exp and the
+// target's logit (on the rank that owns the target); three all-reduces over the group combine
+// them into the global log-sum-exp and target logit, so loss = lse - logit[target] on every
+// rank. A second pass remakes the logits to form dlogits = (softmax - onehot) · dloss and
+// accumulates dweight and the (partial, to be reduced by the caller) dx. Pure CPU fp32.
+#pragma once
+
+#include "core/model/tp_context.h"
+#include "core/tensor.h"
+
+namespace tessel {
+
+// Rows of logits per chunk; the workspace holds one chunk: (kLossChunkRows, Vl).
+inline constexpr int64_t kLossChunkRows = 128;
+
+struct VocabParallelLossBuffers {
+  Tensor logits;                    // (kLossChunkRows, Vl)
+  Tensor row_max, local_max, row_sum, target;  // (N) each
+  static VocabParallelLossBuffers allocate(int64_t N, int64_t Vl);
+};
+
+// losses (N): the per-row loss. dx (N, C) is overwritten with this rank's partial input
+// gradient and dweight (Vl, C) accumulates, both scaled by dloss; pass null for evaluation.
+// x (N, C), weight (Vl, C) [out, in], targets I32 (N) global ids.
+void vocab_parallel_loss(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
+                         const Tensor& weight, const Tensor& targets, float dloss, int64_t vocab_start,
+                         VocabParallelLossBuffers& buffers, const TpContext& tp);
+
+}  // namespace tessel
