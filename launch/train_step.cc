@@ -16,10 +16,11 @@ void check_batch_split(const BatchConfig& batch, int64_t dp) {
       << ", or a batch.micro that divides " << batch.global / dp;
 }
 
-TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group)
+TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group)
     : config_(config),
       model_(model),
       group_(dp_group),
+      tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
       dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0,
           config.parallel.overlap_grad_reduce),
       accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
@@ -31,6 +32,9 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
+  if (tp_group_ != nullptr) {
+    for (const ParamEntry& e : model.parameters().entries()) counted_.push_back(e.spec.shard_dim >= 0 || tp_group_->rank() == 0);
+  }
   if (dp_group.size() > 1) {
     model.set_grad_ready_hook([this](int64_t offset) { dp_.grads_ready_from(offset); });
   }
@@ -46,6 +50,7 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   double loss = 0;
   for (int64_t a = 0; a < accumulation_; ++a) {
     dp_.begin_micro_batch(a + 1 == accumulation_);
+    model_.set_reduce_partial_grads(a + 1 == accumulation_);
     fill(first + static_cast<uint64_t>(a * B), tokens_, targets_);
     loss += model_.forward_backward(tokens_, targets_, 1.0f / static_cast<float>(accumulation_));
   }
@@ -54,7 +59,9 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   r.comm_wait_s = dp_.exposed_wait_s();
   r.loss = loss / static_cast<double>(accumulation_);
   if (group_.size() > 1) group_.all_reduce_doubles(&r.loss, 1, ReduceOp::kAvg);
-  r.grad_norm = std::sqrt(dp_.grad_sum_of_squares());
+  double sum_of_squares = dp_.grad_sum_of_squares(counted_);
+  if (tp_group_ != nullptr) tp_group_->all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
+  r.grad_norm = std::sqrt(sum_of_squares);
   r.lr = learning_rate(config_.optim, config_.run.steps, step);
   // Every rank sees the same loss and norm, so every rank takes the same decision.
   if (guard_.should_skip(r.loss, r.grad_norm, step)) {

@@ -31,8 +31,10 @@ struct StepResult {
 class TrainStep {
  public:
   // dp_group: this rank's data-parallel group (a SingleCommunicator for one rank). The model's
-  // parameter buffers must be a multiple of bucket_multiple(dp_group.size()) long.
-  TrainStep(const Config& config, Transformer& model, Communicator& dp_group);
+  // parameter buffers must be a multiple of bucket_multiple(dp_group.size()) long. tp_group:
+  // the model's tensor-parallel group, or null; the gradient norm sums over it, counting each
+  // replicated parameter once.
+  TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group = nullptr);
 
   // Fills one micro-batch, tokens and targets I32 (B, T), with global samples
   // [first, first + B).
@@ -58,6 +60,8 @@ class TrainStep {
   Config config_;
   Transformer& model_;
   Communicator& group_;
+  Communicator* tp_group_;
+  std::vector<bool> counted_;  // per parameter: in this rank's share of the gradient norm
   DataParallel dp_;
   int64_t accumulation_;
   Tensor m_, v_;

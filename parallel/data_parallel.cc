@@ -23,13 +23,15 @@ std::vector<GradBucket> make_grad_buckets(int64_t numel, int64_t bucket_elems, i
 
 std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& entries,
                                               const std::vector<GradBucket>& buckets, int dp, int rank,
-                                              double weight_decay, bool grads_in_shard) {
+                                              double weight_decay, bool grads_in_shard,
+                                              std::vector<size_t>* entry_of) {
   std::vector<AdamWSegment> segments;
   int64_t packed = 0;
   for (const GradBucket& b : buckets) {
     const int64_t s = (b.end - b.begin) / dp;
     const int64_t lo = b.begin + rank * s, hi = lo + s;
-    for (const ParamEntry& e : entries) {
+    for (size_t k = 0; k < entries.size(); ++k) {
+      const ParamEntry& e = entries[k];
       const int64_t from = std::max(lo, e.offset), to = std::min(hi, e.offset + e.numel);
       if (from >= to) continue;
       AdamWSegment seg;
@@ -39,6 +41,7 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
       seg.state_offset = packed + (from - lo);
       seg.grad_offset = grads_in_shard ? seg.state_offset : from;
       segments.push_back(seg);
+      if (entry_of != nullptr) entry_of->push_back(k);
     }
     packed += s;
   }
@@ -110,9 +113,28 @@ const float* DataParallel::optimizer_grads() const {
   return zero_ == 2 ? shard_grads_.data<float>() : store_.grads().data<float>();
 }
 
-double DataParallel::grad_sum_of_squares() {
-  if (zero_ < 2) return sum_of_squares(store_.grads().data<float>(), store_.numel());
-  double sum = sum_of_squares(shard_grads_.data<float>(), shard_grads_.numel());
+double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
+  const bool all = counted.empty();
+  if (zero_ < 2) {
+    if (all) return sum_of_squares(store_.grads().data<float>(), store_.numel());
+    double sum = 0;
+    const std::vector<ParamEntry>& entries = store_.entries();
+    for (size_t k = 0; k < entries.size(); ++k) {
+      if (counted[k]) sum += sum_of_squares(store_.grads().data<float>() + entries[k].offset, entries[k].numel);
+    }
+    return sum;
+  }
+  double sum = 0;
+  if (all) {
+    sum = sum_of_squares(shard_grads_.data<float>(), shard_grads_.numel());
+  } else {
+    std::vector<size_t> entry_of;
+    const std::vector<AdamWSegment> segments =
+        zero_shard_segments(store_.entries(), buckets_, size(), rank(), 0.0, true, &entry_of);
+    for (size_t s = 0; s < segments.size(); ++s) {
+      if (counted[entry_of[s]]) sum += sum_of_squares(shard_grads_.data<float>() + segments[s].grad_offset, segments[s].numel);
+    }
+  }
   group_.all_reduce_doubles(&sum, 1, ReduceOp::kSum);
   return sum;
 }

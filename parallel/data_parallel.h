@@ -46,9 +46,11 @@ std::vector<GradBucket> make_grad_buckets(int64_t numel, int64_t bucket_elems, i
 // each shard with its weight decay (`weight_decay` where the parameter decays, else 0). Moments
 // are packed shard after shard in bucket order (state_offset); the gradient is read at the
 // parameter's offset, or, when grads_in_shard, at the state offset (ZeRO-2's shard buffer).
+// entry_of, when given, receives the index in `entries` of each segment's parameter.
 std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& entries,
                                               const std::vector<GradBucket>& buckets, int dp, int rank,
-                                              double weight_decay, bool grads_in_shard);
+                                              double weight_decay, bool grads_in_shard,
+                                              std::vector<size_t>* entry_of = nullptr);
 
 class DataParallel {
  public:
@@ -76,8 +78,11 @@ class DataParallel {
   // The AdamW segments this rank updates, and the gradient buffer they read.
   std::vector<AdamWSegment> optimizer_segments(double weight_decay) const;
   const float* optimizer_grads() const;
-  // Σ g² of the reduced gradient over the whole model, identical on every rank.
-  double grad_sum_of_squares();
+  // Σ g² of the reduced gradient over the parameters whose `counted` flag (by entry index)
+  // is set, over the whole data-parallel group: identical on every rank of it. Empty
+  // `counted`: every parameter. (Tensor parallelism counts a replicated parameter on one
+  // rank only, then sums over its own group.)
+  double grad_sum_of_squares(const std::vector<bool>& counted = {});
   // zero >= 1: every rank's updated shard into everyone's parameters (all-gather per bucket).
   void gather_params();
 
