@@ -183,6 +183,12 @@ void validate_config(const Config& c) {
       << check.at({"parallel.tp", "model.ffn_dim"}) << "model.ffn_dim (" << m.ffn_dim
       << ") must be divisible by parallel.tp (" << p.tp << "); valid tp: "
       << common_divisors(m.ffn_dim, std::gcd(m.heads, m.kv_heads));
+  TESSEL_CHECK(m.vocab_size % p.tp == 0)
+      << check.at({"parallel.tp", "model.vocab_size"}) << "model.vocab_size (" << m.vocab_size
+      << ") must be divisible by parallel.tp (" << p.tp << "): each tensor-parallel rank holds an "
+      << "equal range of the vocabulary; valid tp: "
+      << common_divisors(m.vocab_size, std::gcd(m.ffn_dim, std::gcd(m.heads, m.kv_heads)))
+      << "; hint: pad the vocabulary (model.vocab_size) to a multiple of 64 or 128";
   TESSEL_CHECK(!p.sequence_parallel || m.seq_len % p.tp == 0)
       << check.at({"parallel.sequence_parallel", "parallel.tp"}) << "parallel.sequence_parallel "
       << "splits the sequence over tensor-parallel ranks: model.seq_len (" << m.seq_len

@@ -12,8 +12,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/model/param_specs.h"
 #include "launch/metrics_log.h"
 #include "launch/tensorboard_writer.h"
+#include "parallel/tensor_parallel.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -120,10 +122,9 @@ std::string format_duration(double seconds) {
 
 Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
     : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
-  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
-      << "parallel.tp=" << config.parallel.tp << " pp=" << config.parallel.pp
-      << ": this build parallelizes over data only; hint: set parallel.tp=1 parallel.pp=1 and "
-      << "launch the ranks as data-parallel replicas (parallel.dp=auto)";
+  TESSEL_CHECK(config.parallel.pp == 1)
+      << "parallel.pp=" << config.parallel.pp << ": pipeline parallelism is not in this build yet; hint: set "
+      << "parallel.pp=1 and use tensor (parallel.tp) and data parallelism";
   check_batch_split(config.batch, topology.size(Axis::kDp));
   TESSEL_CHECK(config.precision.compute == "fp32")
       << "precision.compute=" << config.precision.compute
@@ -139,9 +140,6 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
       << config.source << ": model.vocab_size=" << config.model.vocab_size
       << " is too small for data.tokenizer: bytes, whose ids run to 256 (end-of-text); hint: set "
       << "model.vocab_size=257 or more";
-  if (config.parallel.recompute == "selective") {
-    spdlog::warn("parallel.recompute=selective is not implemented on the CPU backend yet; running without recomputation");
-  }
   if (config.checkpoint.async) {
     spdlog::warn("checkpoint.async=true: background saving is not implemented yet; checkpoints are written synchronously");
   }
@@ -159,11 +157,18 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
     val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
                         config.model.vocab_size);
   }
+  tp_group_ = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
   dp_group_ = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
   model_ = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
-                                         config.parallel.recompute, bucket_multiple(dp_group_->size()));
+                                         config.parallel.recompute, bucket_multiple(dp_group_->size()),
+                                         tp_group_.get(), config.parallel.sequence_parallel);
   model_->parameters().initialize(config.run.seed);
-  step_ = std::make_unique<TrainStep>(config, *model_, *dp_group_);
+  step_ = std::make_unique<TrainStep>(config, *model_, *dp_group_, tp_group_.get());
+  if (tp_group_->size() > 1 || config.parallel.recompute != "none") {
+    spdlog::info("tensor parallel {}{}, recompute {}: {:.1f} MiB of activations per micro-batch on each rank",
+                 tp_group_->size(), config.parallel.sequence_parallel ? " with sequence parallelism" : "",
+                 config.parallel.recompute, static_cast<double>(model_->activation_bytes()) / (1 << 20));
+  }
   if (dp_group_->size() > 1) {
     spdlog::info("data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
                  dp_group_->size(), step_->data_parallel().buckets().size(), config.parallel.bucket_mb,
@@ -185,7 +190,9 @@ Trainer::~Trainer() = default;
 std::string Trainer::flight_records() const {
   const std::string prefix = "  ";
   std::string out = "communicator '" + world_.name() + "':\n" + world_.recorder().dump(prefix);
-  if (dp_group_) out += "communicator '" + dp_group_->name() + "':\n" + dp_group_->recorder().dump(prefix);
+  for (const std::unique_ptr<Communicator>* group : {&tp_group_, &dp_group_}) {
+    if (*group) out += "communicator '" + (*group)->name() + "':\n" + (*group)->recorder().dump(prefix);
+  }
   return out;
 }
 
@@ -293,9 +300,24 @@ std::string Trainer::choose_checkpoint() {
 void Trainer::load_checkpoint_from(const std::string& dir) {
   // The checkpoint holds the optimizer state laid out like the parameters; a ZeRO rank keeps
   // its shard of it.
-  const int64_t n = model_->parameters().numel();
+  // Checkpoints hold whole tensors: a tensor-parallel rank reads them into a whole-model store
+  // and keeps its shards.
+  const bool sharded = tp_group_->size() > 1;
+  std::unique_ptr<ParameterStore> whole;
+  if (sharded) whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
+  ParameterStore& target = sharded ? *whole : model_->parameters();
+  const int64_t n = target.numel();
   Tensor m = Tensor::zeros({n}, DType::F32), v = Tensor::zeros({n}, DType::F32);
-  CheckpointInfo info = load_checkpoint(dir, model_->parameters(), &m, &v);
+  CheckpointInfo info = load_checkpoint(dir, target, &m, &v);
+  if (sharded) {
+    ParameterStore& local = model_->parameters();
+    scatter_shards(*whole, whole->params(), local, local.params());
+    Tensor local_m = Tensor::zeros({local.numel()}, DType::F32), local_v = Tensor::zeros({local.numel()}, DType::F32);
+    scatter_shards(*whole, m, local, local_m);
+    scatter_shards(*whole, v, local, local_v);
+    m = local_m;
+    v = local_v;
+  }
   if (writer_) {
     for (const std::string& key : diverging_settings(parse_config(info.config_yaml, dir), config_)) {
       spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
@@ -315,9 +337,21 @@ std::string Trainer::save() {
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
   Tensor m, v;
   step_->full_adam_state(&m, &v);  // collective with ZeRO: every rank takes part
+  // Tensor-parallel shards are assembled into whole tensors (collective over the group).
+  std::unique_ptr<ParameterStore> whole;
+  if (tp_group_->size() > 1) {
+    const ParameterStore& local = model_->parameters();
+    whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
+    Tensor whole_m = Tensor::zeros({whole->numel()}, DType::F32), whole_v = Tensor::zeros({whole->numel()}, DType::F32);
+    gather_shards(local, local.params(), *whole, whole->params(), tp_group_.get());
+    gather_shards(local, m, *whole, whole_m, tp_group_.get());
+    gather_shards(local, v, *whole, whole_v, tp_group_.get());
+    m = whole_m;
+    v = whole_v;
+  }
   if (!writer_) return "";
   CheckpointData data;
-  data.params = &model_->parameters();
+  data.params = whole ? whole.get() : &model_->parameters();
   data.adam_m = &m;
   data.adam_v = &v;
   data.state = state_;

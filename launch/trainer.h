@@ -88,6 +88,7 @@ class Trainer {
   Config config_;
   Communicator& world_;
   Topology topology_;
+  std::unique_ptr<Communicator> tp_group_;
   std::unique_ptr<Communicator> dp_group_;
   bool writer_;  // rank 0: writes metrics and checkpoints
   std::unique_ptr<Transformer> model_;

@@ -300,6 +300,17 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK_THAT(error_of("parallel:\n  tp: 0\n"), Contains("parallel.tp must be at least 1"));
   CHECK_THAT(error_of("parallel:\n  tp: 5\n"),
              Contains("must be divisible by parallel.tp (5)") && Contains("valid tp: 1, 2, 3, 4, 6, 12"));
+  CHECK_THAT(error_of("model:\n  kv_heads: 4\nparallel:\n  tp: 3\n"),
+             Contains("model.heads (12) and model.kv_heads (4) must be divisible by parallel.tp (3)") &&
+                 Contains("valid tp: 1, 2, 4"));
+  CHECK_THAT(error_of("model:\n  ffn_dim: 3070\nparallel:\n  tp: 4\n"),
+             Contains("model.ffn_dim (3070) must be divisible by parallel.tp (4); valid tp: 1, 2"));
+  CHECK_THAT(error_of("parallel:\n  tp: 2\n"),  // GPT-2's 50257 tokens, unpadded
+             Contains("model.vocab_size (50257) must be divisible by parallel.tp (2)") && Contains("valid tp: 1;") &&
+                 Contains("pad the vocabulary"));
+  CHECK_THAT(error_of("model:\n  vocab_size: 50304\n  seq_len: 1022\nparallel:\n  tp: 4\n  sequence_parallel: true\n"),
+             Contains("model.seq_len (1022) must be divisible by parallel.tp (4)"));
+  CHECK(error_of("model:\n  vocab_size: 50304\nparallel:\n  tp: 4\n  sequence_parallel: true\n") == "(no error)");
   CHECK_THAT(error_of("parallel:\n  pp: 5\n"),
              Contains("model.layers (12) must be divisible by parallel.pp (5)"));
   CHECK_THAT(error_of("optim:\n  beta1: 1.0\n"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `tessel launch` end to end on this machine:
 #   1. two data-parallel ranks (zero 1) train the same loss curve as one rank (metrics.jsonl),
-#      and a run saved on 2 ranks (zero 2), resumed on 1, then on 4 (zero 1), continues it;
+#      and a run that moves between layouts at its checkpoints (tp 2 with sequence parallelism,
+#      2 data-parallel ranks with zero 2, 1 rank, tp 2 x dp 2 with zero 1) continues it;
 #   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank; with
 #      --max-restarts 1 the job comes back from its newest checkpoint and finishes;
 #   3. SIGTERM to the launcher: every rank saves a checkpoint after the same step, exit 0;
@@ -20,7 +21,7 @@ done
 "$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" --val-fraction 0.1 >/dev/null
 cat > "$dir/tiny.yaml" <<YAML
 run: {out_dir: $dir/run1, steps: 12, log_every: 4, eval_every: 6, eval_batches: 1, seed: 3}
-model: {arch: llama, vocab_size: 257, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}
+model: {arch: llama, vocab_size: 258, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}
 batch: {global: 8, micro: 4}
 optim: {lr: 3.0e-3, warmup_steps: 2, decay_steps: 12}
 parallel: {bucket_mb: 0.01}
@@ -46,14 +47,17 @@ assert one[-1]["loss"] < one[0]["loss"]
 PY
 grep -q "rank 1" "$dir/two.log" && fail "rank 1 printed info lines; only rank 0 should"
 
-# Resume across layouts: 2 ranks (zero 2) to step 6, 1 rank to step 9, 4 ranks (zero 1) to 12.
+# Resume across layouts: tp 2 + sequence parallel to step 3, 2 data-parallel ranks (zero 2) to
+# step 6, 1 rank to step 9, tp 2 x dp 2 (zero 1) to step 12.
 resume=(--set run.out_dir="$dir/runr" checkpoint.every=3 checkpoint.resume=auto)
+"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" "${resume[@]}" run.steps=3 parallel.tp=2 \
+  parallel.sequence_parallel=true > "$dir/r0.log" 2>&1 || { cat "$dir/r0.log"; fail "resume leg tp 2"; }
 "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" "${resume[@]}" run.steps=6 batch.micro=2 parallel.zero=2 \
-  > "$dir/r1.log" 2>&1 || { cat "$dir/r1.log"; fail "resume leg 1"; }
-"$tessel" train "$dir/tiny.yaml" "${resume[@]}" run.steps=9 > "$dir/r2.log" 2>&1 || { cat "$dir/r2.log"; fail "resume leg 2"; }
-"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" "${resume[@]}" batch.micro=2 parallel.zero=1 \
-  > "$dir/r3.log" 2>&1 || { cat "$dir/r3.log"; fail "resume leg 3"; }
-grep -q "resumed from .*step_00000009 at step 9" "$dir/r3.log" || { cat "$dir/r3.log"; fail "leg 3 did not resume at step 9"; }
+  > "$dir/r1.log" 2>&1 || { cat "$dir/r1.log"; fail "resume leg dp 2"; }
+"$tessel" train "$dir/tiny.yaml" "${resume[@]}" run.steps=9 > "$dir/r2.log" 2>&1 || { cat "$dir/r2.log"; fail "resume leg 1 rank"; }
+"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" "${resume[@]}" batch.micro=2 parallel.tp=2 parallel.zero=1 \
+  > "$dir/r3.log" 2>&1 || { cat "$dir/r3.log"; fail "resume leg tp 2 x dp 2"; }
+grep -q "resumed from .*step_00000009 at step 9" "$dir/r3.log" || { cat "$dir/r3.log"; fail "leg 4 did not resume at step 9"; }
 python3 - "$dir/run1/metrics.jsonl" "$dir/runr/metrics.jsonl" <<'PY'
 import json, sys
 one = [json.loads(l) for l in open(sys.argv[1])]
