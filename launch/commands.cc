@@ -281,17 +281,20 @@ int run_bench_command(const std::vector<std::string>& args) {
   Config config = load_config(a.positional[0], a.overrides);
   const int64_t steps = a.get_int("--steps", 5), warmup = a.get_int("--warmup", 2);
   TESSEL_CHECK(steps > 0 && warmup >= 0) << "--steps must be positive and --warmup non-negative";
-  // Under mpirun or tessel launch, every rank is a data-parallel replica and rank 0 reports.
+  // Under mpirun or tessel launch the ranks form the config's tp x dp grid; rank 0 reports.
   World world(config.parallel.timeout_s);
   return world.run_or_abort([&] {
-    Communicator& group = world.comm();
-    TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
-        << "tessel bench step runs data-parallel replicas only; hint: set parallel.tp=1 parallel.pp=1";
+    TESSEL_CHECK(config.parallel.pp == 1) << "tessel bench step: pipeline parallelism is not in this build; hint: set parallel.pp=1";
+    const Topology topology = Topology::from_config(config.parallel, world.comm().size(), world.comm().rank());
+    std::unique_ptr<Communicator> tp = world.comm().split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
+    std::unique_ptr<Communicator> dp = world.comm().split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
+    Communicator& group = *dp;
     const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
     const int64_t T = config.model.seq_len, V = config.model.vocab_size;
-    Transformer model(config.model, config.batch.micro, T, config.parallel.recompute, bucket_multiple(group.size()));
+    Transformer model(config.model, config.batch.micro, T, config.parallel.recompute, bucket_multiple(group.size()),
+                      tp.get(), config.parallel.sequence_parallel);
     model.parameters().initialize(config.run.seed);
-    TrainStep step(config, model, group);
+    TrainStep step(config, model, group, tp.get());
     // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
     const uint64_t stream = fnv1a64("bench.tokens");
     auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
@@ -317,13 +320,17 @@ int run_bench_command(const std::vector<std::string>& args) {
       return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
     };
     const double median = median_of(times);
-    if (group.rank() != 0) return 0;
+    if (world.comm().rank() != 0) return 0;
     const double tokens = static_cast<double>(config.batch.global * T);
-    std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"threads\": %d, "
+    std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"tp\": %d, "
+                "\"sequence_parallel\": %s, \"recompute\": \"%s\", \"activation_mib\": %.3f, \"threads\": %d, "
                 "\"params\": %lld, \"batch\": %lld, \"seq_len\": %lld, \"zero\": %d, \"ms_per_step\": %.3f, "
                 "\"comm_wait_ms\": %.3f, \"tokens_per_s\": %.1f, \"tflops\": %.4f, \"loss\": %.4f, "
                 "\"flops_formula\": \"6N+6LTC\"}\n",
-                json_quote(config.source).c_str(), group.size(), threads, static_cast<long long>(model.num_parameters()),
+                json_quote(config.source).c_str(), world.comm().size(), tp->size(),
+                config.parallel.sequence_parallel && tp->size() > 1 ? "true" : "false", config.parallel.recompute.c_str(),
+                static_cast<double>(model.activation_bytes()) / (1 << 20), threads,
+                static_cast<long long>(model.num_parameters()),
                 static_cast<long long>(config.batch.global), static_cast<long long>(T), step.data_parallel().zero(),
                 median * 1000, median_of(waits) * 1000, tokens / median, model.flops_per_token() * tokens / median / 1e12,
                 r.loss);
