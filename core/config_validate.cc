@@ -174,11 +174,16 @@ void validate_config(const Config& c) {
         << "dp and pp, each once, joined by '-' innermost first; hint: tp-cp-dp-pp keeps a "
         << "tensor-parallel group on one node";
   }
-  TESSEL_CHECK(m.heads % p.tp == 0 && m.kv_heads % p.tp == 0)
+  // Key/value heads fewer than the ranks are shared (each by tp / kv_heads ranks), except in
+  // GPT-2's fused c_attn, whose shards must hold whole q, k and v heads.
+  const bool shared_kv = m.arch != "gpt2" && m.kv_heads < p.tp && p.tp % m.kv_heads == 0;
+  TESSEL_CHECK(m.heads % p.tp == 0 && (m.kv_heads % p.tp == 0 || shared_kv))
       << check.at({"parallel.tp", "model.heads"}) << "model.heads (" << m.heads
       << ") and model.kv_heads (" << m.kv_heads << ") must be divisible by parallel.tp ("
       << p.tp << "): each tensor-parallel rank holds whole heads; valid tp: "
-      << common_divisors(m.heads, m.kv_heads);
+      << common_divisors(m.heads, m.kv_heads)
+      << (m.arch == "gpt2" ? "" : ", or a divisor of model.heads that model.kv_heads divides (key/value heads "
+                                  "are then shared by several ranks)");
   TESSEL_CHECK(m.ffn_dim % p.tp == 0)
       << check.at({"parallel.tp", "model.ffn_dim"}) << "model.ffn_dim (" << m.ffn_dim
       << ") must be divisible by parallel.tp (" << p.tp << "); valid tp: "

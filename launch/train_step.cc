@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/model/shard.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
 
@@ -33,7 +34,10 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   targets_ = Tensor::empty({B, T}, DType::I32);
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
   if (tp_group_ != nullptr) {
-    for (const ParamEntry& e : model.parameters().entries()) counted_.push_back(e.spec.shard_dim >= 0 || tp_group_->rank() == 0);
+    // A value several ranks hold (replicated, or a shared key/value head) counts on one of them.
+    for (const ParamEntry& e : model.parameters().entries()) {
+      counted_.push_back(tp_group_->rank() % shard_replicas(e.spec, tp_group_->size()) == 0);
+    }
   }
   if (dp_group.size() > 1) {
     model.set_grad_ready_hook([this](int64_t offset) { dp_.grads_ready_from(offset); });

@@ -14,7 +14,8 @@ void gather_shards(const ParameterStore& local, const Tensor& local_values, cons
   const float* src = local_values.data<float>();
   float* dst = full_values.data<float>();
   for (const ParamEntry& e : local.entries()) {
-    if (e.spec.shard_dim < 0 && local.tp_rank() != 0) continue;  // one copy of replicated values
+    // One copy of values several ranks hold (replicated, or a shared key/value head).
+    if (local.tp_rank() % shard_replicas(e.spec, local.tp_size()) != 0) continue;
     const int64_t base = full.entry(e.spec.name).offset;
     for (const ShardRun& run : shard_runs(e.spec, local.tp_rank(), local.tp_size())) {
       std::memcpy(dst + base + run.global, src + e.offset + run.local, static_cast<size_t>(run.length) * sizeof(float));

@@ -12,7 +12,7 @@
 namespace tessel {
 
 // full_values := every parameter whole, assembled from the group's shards (collective over
-// `tp`; null or a group of one: a local copy). Replicated parameters come from group rank 0.
+// `tp`; null or a group of one: a local copy). Values several ranks hold come from the first.
 void gather_shards(const ParameterStore& local, const Tensor& local_values, const ParameterStore& full,
                    const Tensor& full_values, Communicator* tp);
 

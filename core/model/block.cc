@@ -38,7 +38,7 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
   d.C = c.d_model;
   d.D = c.head_dim();
   d.H = c.heads / P;
-  d.KV = c.kv_heads / P;
+  d.KV = c.kv_heads >= P ? c.kv_heads / P : 1;  // fewer kv heads than ranks: one, shared
   d.F = c.ffn_dim / P;
   d.ffn_in = c.activation == "swiglu" ? 2 * d.F : d.F;
   return d;
@@ -87,7 +87,10 @@ BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T) {
 }
 
 Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp)
-    : config_(c), tp_(tp), H_(c.heads / tp.size()), KV_(c.kv_heads / tp.size()) {
+    : config_(c),
+      tp_(tp),
+      H_(c.heads / tp.size()),
+      KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1) {
   const ModelNames n = model_names(c);
   const bool layernorm = c.norm == "layernorm";
   const int64_t D = c.head_dim(), H = H_, KV = KV_, F = c.ffn_dim / tp.size();
@@ -214,11 +217,19 @@ void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k,
   norm_backward(ln1_, dx, s.d_ln, x_in, k.ln1_mean, k.ln1_rstd);  // dx += ...: now d x_in
 }
 
-void Block::reduce_norm_grads() const {
-  if (!tp_.sequence_parallel()) return;
-  for (const NormRef* n : {&ln1_, &ln2_}) {
-    tp_.all_reduce(n->dw);
-    if (n->db.defined()) tp_.all_reduce(n->db);
+void Block::reduce_partial_grads() const {
+  if (tp_.sequence_parallel()) {
+    for (const NormRef* n : {&ln1_, &ln2_}) {
+      tp_.all_reduce(n->dw);
+      if (n->db.defined()) tp_.all_reduce(n->db);
+    }
+  }
+  // A shared key/value head: each sharing rank's gradient covers its own query heads.
+  if (tp_.kv_replicas() > 1) {
+    for (size_t i = 1; i < qkv_.size(); ++i) {  // k_proj, v_proj (q_proj is split, not shared)
+      tp_.all_reduce_kv(qkv_[i].dw);
+      if (qkv_[i].db.defined()) tp_.all_reduce_kv(qkv_[i].db);
+    }
   }
 }
 

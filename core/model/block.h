@@ -85,9 +85,11 @@ class Block {
   // dx: on entry the gradient w.r.t. x_out, on return the gradient w.r.t. x_in.
   void backward(const Tensor& dx, const Tensor& x_in, const BlockCache& cache,
                 BlockScratch& scratch, int64_t B, int64_t T) const;
-  // With sequence parallelism each rank's norm gradients cover its positions only: sums them
-  // over the group (once per optimizer step, after the last micro-batch's backward).
-  void reduce_norm_grads() const;
+  // Gradients that are per-rank partial sums until reduced, summed once per optimizer step
+  // (after the last micro-batch's backward): with sequence parallelism the norms' (each rank
+  // saw its positions only); with key/value heads shared by several ranks, those projections'
+  // (each rank saw its own query heads only).
+  void reduce_partial_grads() const;
 
  private:
   void norm_forward(const NormRef& n, const Tensor& out, const Tensor& mean, const Tensor& rstd,

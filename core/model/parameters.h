@@ -29,6 +29,10 @@ struct ParamSpec {
   // Sizes of the groups along shard_dim that are split one by one (core/model/shard.h);
   // empty: the whole dimension is one group.
   std::vector<int64_t> shard_groups = {};
+  // Heads along shard_dim when it must split at head boundaries and may hold fewer heads than
+  // there are tensor-parallel ranks (grouped-query key/value projections): then each head is
+  // held whole by tp / shard_heads ranks. 0: no such limit.
+  int64_t shard_heads = 0;
 };
 
 struct ParamEntry {

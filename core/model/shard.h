@@ -24,6 +24,9 @@ struct ShardRun {
   int64_t length = 0;
 };
 
+// How many ranks of the group hold the same part of the parameter: 1 for a split parameter,
+// tp / shard_heads for key/value heads fewer than the ranks, tp for a replicated parameter.
+int shard_replicas(const ParamSpec& spec, int tp_size);
 // The shape rank r of `tp_size` holds. Throws when a group does not split evenly.
 Shape local_shape(const ParamSpec& spec, int tp_size);
 // The runs of rank `tp_rank`, covering its local tensor in order. A replicated parameter is

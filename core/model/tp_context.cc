@@ -6,8 +6,14 @@
 
 namespace tessel {
 
-TpContext::TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C)
+TpContext::TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C, int64_t kv_heads)
     : group_(group), sequence_parallel_(sequence_parallel), B_(B), T_(T), C_(C) {
+  if (kv_heads > 0 && kv_heads < size()) {
+    TESSEL_CHECK(size() % kv_heads == 0) << kv_heads << " key/value heads cannot be shared by " << size()
+                                         << " tensor-parallel ranks";
+    kv_replicas_ = static_cast<int>(size() / kv_heads);
+    kv_group_ = group_->split(rank() / kv_replicas_, rank(), group_->name() + " kv");
+  }
   TESSEL_CHECK(!this->sequence_parallel() || T % size() == 0)
       << "sequence parallelism splits the " << T << " positions of a sequence over " << size()
       << " tensor-parallel ranks, which does not divide them";
@@ -16,6 +22,10 @@ TpContext::TpContext(Communicator* group, bool sequence_parallel, int64_t B, int
 
 void TpContext::all_reduce(const Tensor& x) const {
   if (size() > 1) group_->all_reduce(x, ReduceOp::kSum);
+}
+
+void TpContext::all_reduce_kv(const Tensor& x) const {
+  if (kv_group_) kv_group_->all_reduce(x, ReduceOp::kSum);
 }
 
 // Rank-major staging: block r holds rank r's rows (b, t_local) for t in its range.

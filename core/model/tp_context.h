@@ -13,6 +13,8 @@
 // implementation. Owns its permutation scratch; not thread-safe.
 #pragma once
 
+#include <memory>
+
 #include "core/tensor.h"
 #include "parallel/comm/communicator.h"
 
@@ -22,7 +24,11 @@ class TpContext {
  public:
   TpContext() = default;  // no tensor parallelism
   // group: the ranks sharing each layer (its size is tp); B, T, C: the micro-batch shape.
-  TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C);
+  // kv_heads < tp: consecutive ranks share a key/value head, and a sub-group of each such
+  // set of ranks is split off (collective over `group`).
+  TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C, int64_t kv_heads = 0);
+  TpContext(const TpContext&) = delete;
+  TpContext& operator=(const TpContext&) = delete;
 
   int rank() const { return group_ ? group_->rank() : 0; }
   int size() const { return group_ ? group_->size() : 1; }
@@ -33,6 +39,10 @@ class TpContext {
 
   // x (rows, width) := Σ over the group (no-op alone).
   void all_reduce(const Tensor& x) const;
+  // x := Σ over the ranks sharing this rank's key/value head (no-op when none do).
+  void all_reduce_kv(const Tensor& x) const;
+  // Ranks sharing a key/value head (1: heads are split, not shared).
+  int kv_replicas() const { return kv_replicas_; }
   // full (B·T, C) partial sums → local (local_rows, C): all-reduce into local (which is full)
   // without sequence parallelism, else reduce-scatter along T.
   void reduce_to_local(const Tensor& full, const Tensor& local);
@@ -44,6 +54,8 @@ class TpContext {
   Communicator* group_ = nullptr;
   bool sequence_parallel_ = false;
   int64_t B_ = 0, T_ = 0, C_ = 0;
+  int kv_replicas_ = 1;
+  std::unique_ptr<Communicator> kv_group_;
   Tensor scratch_;  // (B·T, C): rank-major staging for the sequence collectives
 };
 

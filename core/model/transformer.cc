@@ -9,7 +9,7 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
       B_(micro_batch),
       T_(seq_len),
       recompute_full_(recompute == "full"),
-      tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model),
+      tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model, config.kv_heads),
       store_(transformer_param_specs(config), param_multiple, tp_.rank(), tp_.size()) {
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == "rope")
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
@@ -133,7 +133,7 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
       blocks_[i].forward(residual_[i], residual_.back(), cache, scratch_, B_, T_);
     }
     blocks_[i].backward(dx_, residual_[i], cache, scratch_, B_, T_);
-    if (reduce_partial_grads_) blocks_[i].reduce_norm_grads();
+    if (reduce_partial_grads_) blocks_[i].reduce_partial_grads();
     if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
   // The lookup's gradient needs every position's gradient (each rank owns some tokens').

@@ -303,6 +303,12 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK_THAT(error_of("model:\n  kv_heads: 4\nparallel:\n  tp: 3\n"),
              Contains("model.heads (12) and model.kv_heads (4) must be divisible by parallel.tp (3)") &&
                  Contains("valid tp: 1, 2, 4"));
+  // LLaMA-style separate k/v projections share kv heads among ranks; GPT-2's fused c_attn cannot.
+  CHECK(error_of("model:\n  arch: llama\n  vocab_size: 50304\n  heads: 8\n  kv_heads: 2\n  d_model: 512\n  ffn_dim: 1024\n"
+                 "parallel:\n  tp: 4\n") == "(no error)");
+  CHECK_THAT(error_of("model:\n  arch: gpt2\n  vocab_size: 50304\n  heads: 8\n  kv_heads: 2\n  d_model: 512\n"
+                      "parallel:\n  tp: 4\n"),
+             Contains("model.heads (8) and model.kv_heads (2) must be divisible by parallel.tp (4)"));
   CHECK_THAT(error_of("model:\n  ffn_dim: 3070\nparallel:\n  tp: 4\n"),
              Contains("model.ffn_dim (3070) must be divisible by parallel.tp (4); valid tp: 1, 2"));
   CHECK_THAT(error_of("parallel:\n  tp: 2\n"),  // GPT-2's 50257 tokens, unpadded

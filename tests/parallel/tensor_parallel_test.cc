@@ -19,9 +19,12 @@ using namespace tessel;
 namespace {
 
 // GPT-2 with learned positions, biases, LayerNorm, tied head; LLaMA with GQA (8 heads, 4 kv
-// heads), SwiGLU, RMSNorm, RoPE, untied head. Small enough for 4 ranks on 2 cores.
-Config tiny(const std::string& arch) {
-  const std::string heads = arch == "llama" ? "heads: 8, kv_heads: 4" : "heads: 4, kv_heads: 4";
+// heads), SwiGLU, RMSNorm, RoPE, untied head; "llama-kv2": 2 kv heads, so that tp 4 shares
+// each key/value head between 2 ranks. Small enough for 4 ranks on 2 cores.
+Config tiny(const std::string& name) {
+  const std::string arch = name == "gpt2" ? "gpt2" : "llama";
+  const std::string heads = name == "gpt2" ? "heads: 4, kv_heads: 4" : name == "llama" ? "heads: 8, kv_heads: 4"
+                                                                                      : "heads: 8, kv_heads: 2";
   return parse_config("model: {arch: " + arch + ", vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, " + heads +
                           ", ffn_dim: 64}\n"
                           "optim: {lr: 1.0e-2, warmup_steps: 2, weight_decay: 0.1, grad_clip: 0.5}\n"
@@ -89,7 +92,7 @@ TEST_CASE("tensor parallel, with and without sequence parallelism and recomputat
   MpiCommunicator& world = test_world();
   const int P = world.size();
   if (P != 2 && P != 4) return;  // tp must divide the heads
-  for (const std::string arch : {"gpt2", "llama"}) {
+  for (const std::string arch : {"gpt2", "llama", "llama-kv2"}) {
     Config c = tiny(arch);
     SingleCommunicator one, one_dp;
     const Run reference = train(c, one_dp, nullptr);

@@ -72,3 +72,18 @@ TEST_CASE("every tensor-parallel degree starts from the same global weights", "[
     }
   }
 }
+
+TEST_CASE("key/value heads fewer than the ranks are shared by consecutive ranks", "[cpu][tp]") {
+  // 2 kv heads of width 4 over tp 4: ranks 0-1 hold head 0, ranks 2-3 head 1, whole.
+  ParamSpec k{"k_proj", {8, 16}, 0, InitKind::kNormal, 0.02f, true, {}, 2};
+  CHECK(local_shape(k, 4) == Shape{4, 16});
+  CHECK(shard_replicas(k, 4) == 2);
+  CHECK(shard_replicas(k, 2) == 1);  // as many heads as ranks: split
+  CHECK(shard_runs(k, 1, 4).front().global == 0);
+  CHECK(shard_runs(k, 2, 4).front().global == 4 * 16);
+  CHECK(shard_runs(k, 3, 4).front().length == 4 * 16);
+  ParamSpec norm{"ln", {16}, -1, InitKind::kOnes, 0, false};
+  CHECK(shard_replicas(norm, 4) == 4);
+  ParamSpec odd{"k_proj", {12, 16}, 0, InitKind::kNormal, 0.02f, true, {}, 3};
+  CHECK_THROWS_WITH(local_shape(odd, 4), Catch::Contains("3 heads cannot be shared by 4"));
+}
