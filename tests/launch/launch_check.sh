@@ -14,6 +14,18 @@ dir=$(mktemp -d)
 trap 'pkill -KILL -f "$dir/run" 2>/dev/null || true; rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
 fail() { echo "FAILED: $*" >&2; exit 1; }
+# wait_for LOG PATTERN: until the job's log shows PATTERN (or 20 s pass).
+wait_for() {
+  for _ in $(seq 1 200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+}
+# rank_pid: the process id of one rank (a tessel process, not mpirun) of the tiny config's job.
+rank_pid() {
+  pgrep -f "tessel train $dir/tiny.yaml" | while read -r p; do
+    [ "$(ps -o comm= -p "$p")" = tessel ] && echo "$p"; done | tail -1
+}
 
 for i in $(seq 1 40); do
   printf 'In the beginning %d was the word, and the word was %d times with us.\n' "$i" "$((i * 7))" > "$dir/$i.txt"
@@ -71,12 +83,8 @@ PY
 "$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/run4" run.steps=100000 batch.micro=2 \
   > "$dir/kill.log" 2>&1 &
 launcher=$!
-for _ in $(seq 1 100); do
-  grep -q "step .*4/100000" "$dir/kill.log" 2>/dev/null && break
-  sleep 0.2
-done
-victim=$(pgrep -f "tessel train $dir/tiny.yaml" | while read -r p; do
-  [ "$(ps -o comm= -p "$p")" = tessel ] && echo "$p"; done | tail -1)
+wait_for "$dir/kill.log" "step .*4/100000"
+victim=$(rank_pid)
 [ -n "$victim" ] || { cat "$dir/kill.log"; fail "no rank process found"; }
 start=$(date +%s)
 kill -KILL "$victim"
@@ -91,12 +99,8 @@ grep -q "rank [0-9]" "$dir/kill.log" && grep -qi "killed\|signal 9" "$dir/kill.l
 "$tessel" launch --max-restarts 1 --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run5" run.steps=400 \
   batch.micro=2 checkpoint.every=20 run.log_every=20 > "$dir/restart.log" 2>&1 &
 launcher=$!
-for _ in $(seq 1 200); do
-  grep -q "saved checkpoint .*step_00000040" "$dir/restart.log" 2>/dev/null && break
-  sleep 0.1
-done
-victim=$(pgrep -f "tessel train $dir/tiny.yaml" | while read -r p; do
-  [ "$(ps -o comm= -p "$p")" = tessel ] && echo "$p"; done | tail -1)
+wait_for "$dir/restart.log" "saved checkpoint .*step_00000040"
+victim=$(rank_pid)
 [ -n "$victim" ] || { cat "$dir/restart.log"; fail "no rank process found for the restart test"; }
 kill -KILL "$victim"
 wait "$launcher" || { cat "$dir/restart.log"; fail "the job with --max-restarts 1 did not finish after one failure"; }
@@ -108,10 +112,7 @@ grep -q "step   400/400" "$dir/restart.log" || { cat "$dir/restart.log"; fail "t
 "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run6" run.steps=100000 batch.micro=2 \
   run.log_every=20 > "$dir/term.log" 2>&1 &
 launcher=$!
-for _ in $(seq 1 200); do
-  grep -q "step .*40/100000" "$dir/term.log" 2>/dev/null && break
-  sleep 0.1
-done
+wait_for "$dir/term.log" "step .*40/100000"
 kill -TERM "$launcher"
 term_status=0
 wait "$launcher" || term_status=$?
