@@ -105,6 +105,13 @@ TEST_CASE("tensor parallel, with and without sequence parallelism and recomputat
         compare(train(c, one, &world), reference);
       }
     }
+    // Two micro-batches per step: partial gradients (norms under sequence parallelism, shared
+    // key/value heads) are reduced once, after the last.
+    INFO(arch << ": tp " << P << ", sequence parallel, 2 micro-batches per step");
+    c.parallel.sequence_parallel = true;
+    c.parallel.recompute = "none";
+    c.batch.micro = 2;
+    compare(train(c, one, &world), reference);
   }
 }
 
