@@ -337,9 +337,11 @@ std::string Trainer::save() {
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
   Tensor m, v;
   step_->full_adam_state(&m, &v);  // collective with ZeRO: every rank takes part
-  // Tensor-parallel shards are assembled into whole tensors (collective over the group).
+  // Tensor-parallel shards are assembled into whole tensors, by the group that holds world
+  // rank 0 (the other data-parallel replicas hold the same values). The whole store's gradient
+  // buffer is never written, so its zero pages cost no memory.
   std::unique_ptr<ParameterStore> whole;
-  if (tp_group_->size() > 1) {
+  if (tp_group_->size() > 1 && topology_.coord(Axis::kDp) == 0) {
     const ParameterStore& local = model_->parameters();
     whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
     Tensor whole_m = Tensor::zeros({whole->numel()}, DType::F32), whole_v = Tensor::zeros({whole->numel()}, DType::F32);

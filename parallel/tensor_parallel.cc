@@ -21,7 +21,10 @@ void gather_shards(const ParameterStore& local, const Tensor& local_values, cons
       std::memcpy(dst + base + run.global, src + e.offset + run.local, static_cast<size_t>(run.length) * sizeof(float));
     }
   }
-  if (tp != nullptr && tp->size() > 1) tp->all_reduce(full_values, ReduceOp::kSum);
+  // Parameter by parameter: each stays within MPI's element count, whatever the model's size.
+  if (tp != nullptr && tp->size() > 1) {
+    for (const ParamEntry& e : full.entries()) tp->all_reduce(full_values.view(e.offset, {e.numel}), ReduceOp::kSum);
+  }
 }
 
 void scatter_shards(const ParameterStore& full, const Tensor& full_values, const ParameterStore& local,

@@ -59,7 +59,13 @@ void ParameterStore::initialize(uint64_t seed) {
   float* p = params_.data<float>();
   for (const ParamEntry& e : entries_) {
     const uint64_t name_hash = fnv1a64(e.spec.name);
-    for (const ShardRun& run : shard_runs(e.spec, tp_rank_, tp_size_)) {
+    const std::vector<ShardRun> runs = shard_runs(e.spec, tp_rank_, tp_size_);
+    // Each run fills its own elements: in parallel over the runs of a column shard (many short
+    // runs), or within the one run of a whole or row-split parameter.
+    const bool over_runs = runs.size() > 1;
+#pragma omp parallel for schedule(static) if (over_runs)
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const ShardRun& run = runs[r];
       float* dst = p + e.offset + run.local;
       if (e.spec.init != InitKind::kNormal) {
         for (int64_t i = 0; i < run.length; ++i) dst[i] = initial_value(seed, e.spec, run.global + i);
@@ -67,7 +73,7 @@ void ParameterStore::initialize(uint64_t seed) {
       }
       // Normals come four per counter block of the global index: blocks overlapping the run.
       const int64_t first = run.global / 4, last = (run.global + run.length + 3) / 4;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (!over_runs)
       for (int64_t k = first; k < last; ++k) {
         float four[4];
         normals_at4(seed, name_hash, static_cast<uint64_t>(k), four);

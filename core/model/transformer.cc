@@ -128,8 +128,8 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
   for (size_t i = blocks_.size(); i-- > 0;) {
     BlockCache& cache = caches_[recompute_full_ ? 0 : i];
     if (recompute_full_) {
-      // Rebuild this block's activations from its saved input; x_out is scratch here (dx's
-      // twin d_final_local_ is free once the final norm's backward is done).
+      // Rebuild this block's activations from its saved input; x_out is scratch here (the
+      // last block's output is no longer read once the final norm's backward is done).
       blocks_[i].forward(residual_[i], residual_.back(), cache, scratch_, B_, T_);
     }
     blocks_[i].backward(dx_, residual_[i], cache, scratch_, B_, T_);

@@ -25,6 +25,11 @@ void vocab_parallel_loss(const Tensor& losses, const Tensor* dx, const Tensor* d
   TESSEL_CHECK(weight.size(1) == C && losses.numel() == N && targets.numel() == N)
       << "vocab_parallel_loss: x " << x.str() << ", weight " << weight.str() << ", targets " << targets.str();
   const int32_t* tgt = targets.data<int32_t>();
+  const int64_t V = Vl * tp.size();
+  for (int64_t i = 0; i < N; ++i) {
+    TESSEL_CHECK(tgt[i] >= 0 && tgt[i] < V) << "vocab_parallel_loss: target id " << tgt[i] << " at position " << i
+                                            << " is outside the vocabulary [0, " << V << ")";
+  }
   float* mx = buf.row_max.data<float>();
   float* sm = buf.row_sum.data<float>();
   float* tl = buf.target.data<float>();
