@@ -1,0 +1,151 @@
+#include "parallel/pipeline_schedule.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace tessel {
+namespace {
+
+// Megatron's interleaved order: the k-th forward (or backward) of a rank runs micro-batch
+// (k / (pp·v))·pp + k % pp on chunk (k / pp) % v (backward: chunks in reverse).
+PipeAction interleaved_action(int k, int pp, int v, bool forward) {
+  PipeAction a;
+  a.kind = forward ? PipeAction::kForward : PipeAction::kBackward;
+  const int group = k / (pp * v);
+  a.micro_batch = group * pp + k % pp;
+  const int chunk = (k / pp) % v;
+  a.chunk = forward ? chunk : v - 1 - chunk;
+  return a;
+}
+
+}  // namespace
+
+std::vector<std::vector<PipeAction>> build_pipeline_schedule(const std::string& schedule, int pp, int v,
+                                                            int micro_batches) {
+  TESSEL_CHECK(pp >= 1 && v >= 1 && micro_batches >= 1)
+      << "pipeline schedule needs pp, virtual_stages and micro-batches of at least 1, got " << pp << ", " << v << ", "
+      << micro_batches;
+  const int m = micro_batches;
+  std::vector<std::vector<PipeAction>> out(static_cast<size_t>(pp));
+  if (schedule == "gpipe" || schedule == "1f1b") {
+    TESSEL_CHECK(v == 1) << "parallel.schedule '" << schedule << "' runs one model chunk per rank; parallel.virtual_stages="
+                         << v << " needs schedule 'interleaved'";
+    for (int r = 0; r < pp; ++r) {
+      std::vector<PipeAction>& list = out[static_cast<size_t>(r)];
+      const int warmup = schedule == "gpipe" ? m : std::min(pp - r - 1, m);
+      int f = 0, b = 0;
+      for (; f < warmup; ++f) list.push_back({PipeAction::kForward, f, 0});
+      while (f < m) {  // steady state: one forward, one backward
+        list.push_back({PipeAction::kForward, f++, 0});
+        list.push_back({PipeAction::kBackward, b++, 0});
+      }
+      while (b < m) list.push_back({PipeAction::kBackward, b++, 0});
+    }
+    return out;
+  }
+  TESSEL_CHECK(schedule == "interleaved") << "unknown parallel.schedule '" << schedule
+                                          << "'; expected gpipe, 1f1b or interleaved";
+  TESSEL_CHECK(m % pp == 0) << "parallel.schedule 'interleaved' needs the micro-batches per step (" << m
+                            << ") to be a multiple of parallel.pp (" << pp << "); hint: make batch.global / (dp x "
+                            << "batch.micro) a multiple of " << pp;
+  const int total = m * v;
+  for (int r = 0; r < pp; ++r) {
+    std::vector<PipeAction>& list = out[static_cast<size_t>(r)];
+    const int warmup = std::min(total, (pp - r - 1) * 2 + (v - 1) * pp);
+    int f = 0, b = 0;
+    for (; f < warmup; ++f) list.push_back(interleaved_action(f, pp, v, true));
+    while (f < total) {
+      list.push_back(interleaved_action(f++, pp, v, true));
+      list.push_back(interleaved_action(b++, pp, v, false));
+    }
+    while (b < total) list.push_back(interleaved_action(b++, pp, v, false));
+  }
+  return out;
+}
+
+PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>& schedule, int pp, int v,
+                                     double forward_cost, double backward_cost) {
+  const int stages = pp * v;
+  // When each (kind, micro-batch, stage) finished; absent: not yet.
+  std::map<std::tuple<int, int, int>, double> done;
+  auto finished = [&](int kind, int mb, int stage, double* at) {
+    auto it = done.find({kind, mb, stage});
+    if (it == done.end()) return false;
+    *at = it->second;
+    return true;
+  };
+  std::vector<size_t> next(static_cast<size_t>(pp), 0);
+  std::vector<double> clock(static_cast<size_t>(pp), 0), busy(static_cast<size_t>(pp), 0);
+  std::vector<int> alive(static_cast<size_t>(pp), 0);
+  PipelineSimulation sim;
+  sim.peak_alive.assign(static_cast<size_t>(pp), 0);
+  for (bool progressed = true; progressed;) {
+    progressed = false;
+    for (int r = 0; r < pp; ++r) {
+      const std::vector<PipeAction>& list = schedule[static_cast<size_t>(r)];
+      while (next[static_cast<size_t>(r)] < list.size()) {
+        const PipeAction& a = list[next[static_cast<size_t>(r)]];
+        const int stage = a.chunk * pp + r;
+        double ready = clock[static_cast<size_t>(r)], t = 0;
+        if (a.kind == PipeAction::kForward) {
+          if (stage > 0) {
+            if (!finished(PipeAction::kForward, a.micro_batch, stage - 1, &t)) break;
+            ready = std::max(ready, t);
+          }
+        } else {
+          if (!finished(PipeAction::kForward, a.micro_batch, stage, &t)) break;
+          if (stage + 1 < stages) {
+            if (!finished(PipeAction::kBackward, a.micro_batch, stage + 1, &t)) break;
+            ready = std::max(ready, t);
+          }
+        }
+        const double cost = a.kind == PipeAction::kForward ? forward_cost : backward_cost;
+        clock[static_cast<size_t>(r)] = ready + cost;
+        busy[static_cast<size_t>(r)] += cost;
+        done[{a.kind, a.micro_batch, stage}] = ready + cost;
+        int& live = alive[static_cast<size_t>(r)];
+        live += a.kind == PipeAction::kForward ? 1 : -1;
+        sim.peak_alive[static_cast<size_t>(r)] = std::max(sim.peak_alive[static_cast<size_t>(r)], live);
+        ++next[static_cast<size_t>(r)];
+        progressed = true;
+      }
+    }
+  }
+  sim.complete = true;
+  std::ostringstream stuck;
+  for (int r = 0; r < pp; ++r) {
+    const std::vector<PipeAction>& list = schedule[static_cast<size_t>(r)];
+    if (next[static_cast<size_t>(r)] < list.size()) {
+      sim.complete = false;
+      const PipeAction& a = list[next[static_cast<size_t>(r)]];
+      stuck << "rank " << r << " waits at " << (a.kind == PipeAction::kForward ? "forward" : "backward") << " of micro-batch "
+            << a.micro_batch << " chunk " << a.chunk << "; ";
+    }
+    sim.makespan = std::max(sim.makespan, clock[static_cast<size_t>(r)]);
+  }
+  sim.stuck = stuck.str();
+  double total_busy = 0;
+  for (double b : busy) total_busy += b;
+  if (sim.makespan > 0) sim.bubble_fraction = 1.0 - total_busy / (pp * sim.makespan);
+  return sim;
+}
+
+std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v) {
+  const int stages = pp * v;
+  TESSEL_CHECK(stages >= 1 && layers >= stages)
+      << "model.layers (" << layers << ") is fewer than the " << stages << " pipeline stages (parallel.pp " << pp
+      << " x parallel.virtual_stages " << v << "); hint: every stage needs at least one layer";
+  TESSEL_CHECK(layers % stages == 0) << "model.layers (" << layers << ") must be divisible by parallel.pp (" << pp
+                                     << ") x parallel.virtual_stages (" << v << ") = " << stages
+                                     << " so that every stage holds the same number of layers";
+  std::vector<std::pair<int, int>> out;
+  const int per = layers / stages;
+  for (int s = 0; s < stages; ++s) out.emplace_back(s * per, (s + 1) * per);
+  return out;
+}
+
+}  // namespace tessel
