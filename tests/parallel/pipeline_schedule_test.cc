@@ -41,7 +41,7 @@ TEST_CASE("every schedule is complete and deadlock-free for many shapes", "[cpu]
   CHECK(checked > 200);
 }
 
-TEST_CASE("1f1b keeps at most pp micro-batches alive on the first stage; gpipe keeps all", "[cpu][pp]") {
+TEST_CASE("1f1b keeps at most pp micro-batches alive on the first stage, gpipe keeps all", "[cpu][pp]") {
   for (int pp : {2, 4}) {
     const int m = 8;
     const PipelineSimulation one = simulate_pipeline(build_pipeline_schedule("1f1b", pp, 1, m), pp, 1);
