@@ -10,6 +10,7 @@
 namespace tessel {
 
 std::string rank_prefix(int rank, const std::string& coords) {
+  if (rank < 0) return "[" + coords + "]";  // a process that is not a rank (the launcher)
   std::string prefix = "[rank " + std::to_string(rank);
   if (!coords.empty()) prefix += " " + coords;
   return prefix + "]";

@@ -14,7 +14,8 @@
 
 namespace tessel {
 
-// "[rank 3]" or "[rank 3 tp0 dp1 pp0]" for coords "tp0 dp1 pp0".
+// "[rank 3]" or "[rank 3 tp0 dp1 pp0]" for coords "tp0 dp1 pp0"; a negative rank (a process
+// that is not a rank, like the launcher) gives "[coords]", e.g. "[launch]".
 std::string rank_prefix(int rank, const std::string& coords = "");
 
 // A logger named "tessel" writing to `sink` with the rank prefix and the given level.

@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/logging.h"
 #include "launch/cli_args.h"
 
 extern char** environ;
@@ -250,6 +251,7 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
 }  // namespace
 
 int run_launch_command(const std::vector<std::string>& args) {
+  init_logging(-1, "launch");
   const ParsedArgs a =
       parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
   TESSEL_CHECK(a.positional.size() == 1) << kUsage;

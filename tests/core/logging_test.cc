@@ -26,6 +26,7 @@ TEST_CASE("every log line carries time, rank and grid coordinates", "[logging]")
 TEST_CASE("the rank prefix needs no coordinates, and '%' in them is literal", "[logging]") {
   CHECK(rank_prefix(0) == "[rank 0]");
   CHECK(rank_prefix(7, "tp1 pp0") == "[rank 7 tp1 pp0]");
+  CHECK(rank_prefix(-1, "launch") == "[launch]");  // the launcher is not a rank
   std::ostringstream out;
   auto logger = make_logger(1, "100%", spdlog::level::info,
                             std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
