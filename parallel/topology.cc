@@ -68,8 +68,8 @@ Topology Topology::from_config(const ParallelConfig& config, int world_size, int
   const int64_t tp = config.tp, pp = config.pp;
   TESSEL_CHECK(world_size % (tp * pp) == 0)
       << "world size " << world_size << " is not divisible by parallel.tp (" << tp << ") x parallel.pp ("
-      << pp << ") = " << tp * pp << "; hint: launch a multiple of " << tp * pp << " ranks, or choose tp and pp "
-      << "whose product divides " << world_size;
+      << pp << ") = " << tp * pp << "; hint: launch a multiple of " << tp * pp << " ranks (tessel launch "
+      << "--nproc-per-node " << tp * pp << " CONFIG), or choose tp and pp whose product divides " << world_size;
   int64_t dp = config.dp == 0 ? world_size / (tp * pp) : config.dp;
   TESSEL_CHECK(tp * pp * dp == world_size)
       << "world size " << world_size << " does not match parallel.tp (" << tp << ") x parallel.pp (" << pp
