@@ -4,7 +4,7 @@ namespace tessel {
 
 Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
                          const std::string& recompute, int64_t param_multiple, Communicator* tp_group,
-                         bool sequence_parallel)
+                         bool sequence_parallel, int slots)
     : config_(config),
       B_(micro_batch),
       T_(seq_len),
@@ -37,15 +37,23 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
 
   const BlockDims d = BlockDims::of(config, B_, T_, tp_);
   const int64_t N = d.N, Nl = d.Nl, C = config.d_model;
-  for (int64_t i = 0; i <= config.layers; ++i) residual_.push_back(Tensor::empty({Nl, C}, DType::F32));
+  TESSEL_CHECK(slots >= 1) << "a model needs at least one activation slot, got " << slots;
   const int64_t ncache = recompute_full_ ? 1 : config.layers;
-  for (int64_t i = 0; i < ncache; ++i) caches_.push_back(BlockCache::allocate(d, B_, T_, recompute != "selective"));
+  for (int k = 0; k < slots; ++k) {
+    Slot s;
+    for (int64_t i = 0; i <= config.layers; ++i) s.residual.push_back(Tensor::empty({Nl, C}, DType::F32));
+    // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
+    if (k == 0 || !recompute_full_) {
+      for (int64_t i = 0; i < ncache; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, recompute != "selective"));
+    }
+    s.final_ln = Tensor::empty({Nl, C}, DType::F32);
+    s.final_mean = Tensor::empty({Nl}, DType::F32);
+    s.final_rstd = Tensor::empty({Nl}, DType::F32);
+    s.final_full = tp_.sequence_parallel() ? Tensor::empty({N, C}, DType::F32) : s.final_ln;
+    slots_.push_back(std::move(s));
+  }
   scratch_ = BlockScratch::allocate(d, B_, T_);
   if (tp_.size() > 1) embed_full_ = Tensor::empty({N, C}, DType::F32);
-  final_ln_ = Tensor::empty({Nl, C}, DType::F32);
-  final_mean_ = Tensor::empty({Nl}, DType::F32);
-  final_rstd_ = Tensor::empty({Nl}, DType::F32);
-  final_full_ = tp_.sequence_parallel() ? Tensor::empty({N, C}, DType::F32) : final_ln_;
   losses_ = Tensor::empty({N}, DType::F32);
   if (tp_.size() > 1) {
     vocab_loss_ = VocabParallelLossBuffers::allocate(N, wte_.size(0));
@@ -57,31 +65,38 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
   d_final_local_ = tp_.sequence_parallel() ? Tensor::empty({Nl, C}, DType::F32) : d_final_;
 }
 
-void Transformer::forward_blocks(const Tensor& tokens) {
+Transformer::Slot& Transformer::slot(int index) {
+  TESSEL_CHECK(index >= 0 && index < static_cast<int>(slots_.size()))
+      << "activation slot " << index << " outside [0, " << slots_.size() << ")";
+  return slots_[static_cast<size_t>(index)];
+}
+
+void Transformer::forward(const Tensor& tokens, int index) {
   TESSEL_CHECK(tokens.dim() == 2 && tokens.size(0) == B_ && tokens.size(1) == T_)
       << "model built for micro-batches of (" << B_ << ", " << T_ << "), got tokens "
       << tokens.str();
+  Slot& s = slot(index);
   if (tp_.size() == 1) {
-    ops::embedding_forward(residual_[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
+    ops::embedding_forward(s.residual[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
   } else {
     // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
     // sum over the group is the embedding.
     ops::embedding_forward(embed_full_, tokens, wte_, wpe_.defined() && tp_.rank() == 0 ? &wpe_ : nullptr,
                            vocab_start_, config_.vocab_size);
-    tp_.reduce_to_local(embed_full_, residual_[0]);
+    tp_.reduce_to_local(embed_full_, s.residual[0]);
   }
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    BlockCache& cache = caches_[recompute_full_ ? 0 : i];
-    blocks_[i].forward(residual_[i], residual_[i + 1], cache, scratch_, B_, T_);
+    BlockCache& cache = recompute_full_ ? slots_[0].caches[0] : s.caches[i];
+    blocks_[i].forward(s.residual[i], s.residual[i + 1], cache, scratch_, B_, T_);
   }
   const float eps = static_cast<float>(config_.norm_eps);
   if (final_norm_.b.defined()) {
-    ops::layernorm_forward(final_ln_, final_mean_, final_rstd_, residual_.back(), final_norm_.w,
+    ops::layernorm_forward(s.final_ln, s.final_mean, s.final_rstd, s.residual.back(), final_norm_.w,
                            final_norm_.b, eps);
   } else {
-    ops::rmsnorm_forward(final_ln_, final_rstd_, residual_.back(), final_norm_.w, eps);
+    ops::rmsnorm_forward(s.final_ln, s.final_rstd, s.residual.back(), final_norm_.w, eps);
   }
-  tp_.gather_to_full(final_ln_, final_full_);
+  tp_.gather_to_full(s.final_ln, s.final_full);
 }
 
 namespace {
@@ -94,31 +109,36 @@ float mean_of(const Tensor& t) {
 }
 }  // namespace
 
-void Transformer::head_loss(const Tensor& targets, float dloss, bool backward) {
+void Transformer::head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward) {
   const Tensor targets_flat = targets.reshape({B_ * T_});
   const Tensor* dx = backward ? &d_final_ : nullptr;
   const Tensor* dw = backward ? &head_grad() : nullptr;
   if (tp_.size() == 1) {
-    ops::classifier_forward_backward(losses_, dx, dw, final_full_, head_weight(), targets_flat, dloss, head_workspace_);
+    ops::classifier_forward_backward(losses_, dx, dw, s.final_full, head_weight(), targets_flat, dloss, head_workspace_);
   } else {
-    vocab_parallel_loss(losses_, dx, dw, final_full_, head_weight(), targets_flat, dloss, vocab_start_, vocab_loss_, tp_);
+    vocab_parallel_loss(losses_, dx, dw, s.final_full, head_weight(), targets_flat, dloss, vocab_start_, vocab_loss_, tp_);
   }
 }
 
 float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
                                     float grad_scale) {
-  forward_blocks(tokens);
+  forward(tokens, 0);
+  return backward(tokens, targets, grad_scale, 0);
+}
+
+float Transformer::backward(const Tensor& tokens, const Tensor& targets, float grad_scale, int index) {
+  Slot& s = slot(index);
   // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
-  head_loss(targets, grad_scale / static_cast<float>(B_ * T_), true);
+  head_loss(s, targets, grad_scale / static_cast<float>(B_ * T_), true);
   // The head's input gradient is a partial sum over the vocabulary shards.
   tp_.reduce_to_local(d_final_, d_final_local_);
   dx_.fill_zero();
   if (final_norm_.b.defined()) {
-    ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, residual_.back(),
-                            final_norm_.w, final_mean_, final_rstd_);
+    ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, s.residual.back(),
+                            final_norm_.w, s.final_mean, s.final_rstd);
   } else {
-    ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, residual_.back(), final_norm_.w,
-                          final_rstd_);
+    ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, s.residual.back(), final_norm_.w,
+                          s.final_rstd);
   }
   if (tp_.sequence_parallel() && reduce_partial_grads_) {
     tp_.all_reduce(final_norm_.dw);
@@ -126,13 +146,13 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
   }
   if (grad_ready_) grad_ready_(final_norm_offset_);  // the final norm and an untied head
   for (size_t i = blocks_.size(); i-- > 0;) {
-    BlockCache& cache = caches_[recompute_full_ ? 0 : i];
+    BlockCache& cache = recompute_full_ ? slots_[0].caches[0] : s.caches[i];
     if (recompute_full_) {
       // Rebuild this block's activations from its saved input; x_out is scratch here (the
       // last block's output is no longer read once the final norm's backward is done).
-      blocks_[i].forward(residual_[i], residual_.back(), cache, scratch_, B_, T_);
+      blocks_[i].forward(s.residual[i], s.residual.back(), cache, scratch_, B_, T_);
     }
-    blocks_[i].backward(dx_, residual_[i], cache, scratch_, B_, T_);
+    blocks_[i].backward(dx_, s.residual[i], cache, scratch_, B_, T_);
     if (reduce_partial_grads_) blocks_[i].reduce_partial_grads();
     if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
@@ -145,26 +165,27 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
 }
 
 float Transformer::forward_loss(const Tensor& tokens, const Tensor& targets) {
-  forward_blocks(tokens);
-  head_loss(targets, 0.0f, false);
+  forward(tokens, 0);
+  head_loss(slots_[0], targets, 0.0f, false);
   return mean_of(losses_);
 }
 
 std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position) {
   TESSEL_CHECK(tp_.size() == 1) << "logits_at runs on a whole model, not a tensor-parallel shard";
   TESSEL_CHECK(position >= 0 && position < T_) << "position " << position << " outside [0, " << T_ << ")";
-  forward_blocks(tokens);
+  forward(tokens, 0);
   const int64_t C = config_.d_model, V = config_.vocab_size;
-  const Tensor row = final_ln_.view(position * C, {1, C});
+  const Tensor row = slots_[0].final_ln.view(position * C, {1, C});
   Tensor out = Tensor::empty({1, V}, DType::F32);
   ops::matmul_forward(out, row, head_weight(), nullptr, ops::WeightLayout::kOutIn);
   return std::vector<float>(out.data<float>(), out.data<float>() + V);
 }
 
 int64_t Transformer::activation_bytes() const {
+  const Slot& s = slots_[0];
   int64_t n = 0;
-  for (const BlockCache& k : caches_) n += k.bytes();
-  for (const Tensor& r : residual_) n += static_cast<int64_t>(r.nbytes());
+  for (const BlockCache& k : s.caches) n += k.bytes();
+  for (const Tensor& r : s.residual) n += static_cast<int64_t>(r.nbytes());
   return n;
 }
 

@@ -1,10 +1,12 @@
 // Transformer: the decoder-only language model (GPT-2 or LLaMA style), forward and backward.
 //
 // Owns the ParameterStore (weights + gradients, one flat buffer each) and the activation buffers
-// for one micro-batch of shape (B, T) fixed at construction. forward_backward() runs one
-// micro-batch end to end and ADDS its gradients into the store, scaled by `grad_scale` (the
-// trainer passes 1/accumulation_steps), so a step is: zero_grads, forward_backward per
-// micro-batch, optimizer. Recomputation `full` keeps only each block's input and recomputes the
+// for micro-batches of shape (B, T) fixed at construction: `slots` of them can be between their
+// forward and their backward at once (a pipeline schedule keeps several in flight; one
+// otherwise). forward_backward() runs one micro-batch end to end and ADDS its gradients into
+// the store, scaled by `grad_scale` (the trainer passes 1/accumulation_steps), so a step is:
+// zero_grads, forward_backward per micro-batch, optimizer. forward() and backward() are its two
+// halves, for schedules that interleave micro-batches. Recomputation `full` keeps only each block's input and recomputes the
 // block in backward; `selective` keeps every block's cache but the attention core, which
 // backward reruns; `none` keeps everything.
 //
@@ -33,7 +35,7 @@ class Transformer {
   // stream along T over it.
   Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
               const std::string& recompute = "none", int64_t param_multiple = 1,
-              Communicator* tp_group = nullptr, bool sequence_parallel = false);
+              Communicator* tp_group = nullptr, bool sequence_parallel = false, int slots = 1);
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }
@@ -44,6 +46,11 @@ class Transformer {
   // tokens, targets: I32 (B, T). Returns the mean cross-entropy over the B·T positions; adds
   // grad_scale · d(mean loss)/dθ into the gradients.
   float forward_backward(const Tensor& tokens, const Tensor& targets, float grad_scale);
+  // The two halves of forward_backward, on activation slot `slot` (in [0, slots)): forward
+  // keeps what backward needs in the slot; backward (same tokens) computes the loss and adds the
+  // gradients, and frees the slot for another micro-batch.
+  void forward(const Tensor& tokens, int slot);
+  float backward(const Tensor& tokens, const Tensor& targets, float grad_scale, int slot);
   // Called during forward_backward each time every gradient at flat offsets >= `offset` is
   // final for this micro-batch (parameters are laid out in forward order and backward runs in
   // reverse, so the offset only falls, ending at 0): data parallelism starts reducing those
@@ -70,10 +77,17 @@ class Transformer {
   int64_t num_parameters() const;  // of the whole model, without the flat-buffer padding
 
  private:
-  void forward_blocks(const Tensor& tokens);
-  // Per-row losses into losses_; with gradients (dloss > 0 or not eval) d_final_ gets the
-  // gradient of final_full_ and the head weight's gradient accumulates.
-  void head_loss(const Tensor& targets, float dloss, bool backward);
+  // The activations of one micro-batch between its forward and its backward.
+  struct Slot {
+    std::vector<Tensor> residual;   // L + 1 tensors (Nl, C): input of each block, then output
+    std::vector<BlockCache> caches; // L caches, or 1 shared cache with full recomputation
+    Tensor final_ln, final_mean, final_rstd;  // (Nl, C), (Nl), (Nl)
+    Tensor final_full;                        // (N, C): final_ln gathered (sequence parallel)
+  };
+  Slot& slot(int index);
+  // Per-row losses into losses_ from slot s's final norm output; with `backward`, d_final_ gets
+  // the gradient of its final_full and the head weight's gradient accumulates.
+  void head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward);
   const Tensor& head_weight() const { return config_.tie_embeddings ? wte_ : lm_head_; }
   const Tensor& head_grad() const { return config_.tie_embeddings ? dwte_ : dlm_head_; }
 
@@ -95,12 +109,9 @@ class Transformer {
 
   // Rows: N = B·T; Nl = the rows of the residual stream this rank holds (N/tp with sequence
   // parallelism).
-  std::vector<Tensor> residual_;   // L + 1 tensors (Nl, C): input of each block, then output
-  std::vector<BlockCache> caches_; // L caches, or 1 shared cache with full recomputation
+  std::vector<Slot> slots_;
   BlockScratch scratch_;
   Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
-  Tensor final_ln_, final_mean_, final_rstd_;  // (Nl, C), (Nl), (Nl)
-  Tensor final_full_;                          // (N, C): final_ln_ gathered (sequence parallel)
   Tensor losses_;                              // (N)
   Tensor head_workspace_;                      // a chunk of logits for the fused classifier
   VocabParallelLossBuffers vocab_loss_;        // the same for the vocab-parallel loss
