@@ -19,6 +19,9 @@
 //                     LD_LIBRARY_PATH, OPENBLAS_*, OMP_WAIT_POLICY, CUDA_VISIBLE_DEVICES,
 //                     SPDLOG_LEVEL and every TESSEL_*, NCCL_* and OMPI_MCA_* variable
 //                     (launch/launcher.cc).
+//  TESSEL_LAUNCH_SSH_PORT
+//                     the port `tessel launch` checks on each remote host before starting
+//                     mpirun (default 22; 0 skips the check).
 #pragma once
 
 namespace tessel {

@@ -1,6 +1,8 @@
 #include "launch/launcher.h"
 
 #include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -67,16 +69,54 @@ bool is_local(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
-// Fails before mpirun starts when a host name does not resolve (mpirun's own report of an
-// unreachable node is a page of daemon errors).
-void check_hosts_resolve(const std::vector<std::string>& hosts, const std::string& from) {
+// Whether a TCP connection to one of `info`'s addresses opens within `timeout_ms`; `error`
+// gets the last failure.
+bool connects(const addrinfo* info, int timeout_ms, std::string* error) {
+  for (const addrinfo* a = info; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) continue;
+    int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p = {fd, POLLOUT, 0};
+      rc = poll(&p, 1, timeout_ms);
+      if (rc == 0) {
+        *error = "no answer within " + std::to_string(timeout_ms / 1000) + " s";
+        close(fd);
+        continue;
+      }
+      int so_error = 0;
+      socklen_t len = sizeof(so_error);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      rc = so_error == 0 ? 0 : -1;
+      if (so_error != 0) errno = so_error;
+    }
+    if (rc != 0) *error = std::strerror(errno);
+    close(fd);
+    if (rc == 0) return true;
+  }
+  return false;
+}
+
+// Fails before mpirun starts when a host name does not resolve, or its ssh port (mpirun starts
+// its daemons through ssh; TESSEL_LAUNCH_SSH_PORT, 0 to skip) does not answer: mpirun's own
+// report of an unreachable node is a page of daemon errors, after a long wait.
+void check_hosts_reachable(const std::vector<std::string>& hosts, const std::string& from) {
+  const char* port_env = std::getenv("TESSEL_LAUNCH_SSH_PORT");
+  const std::string port = port_env != nullptr ? port_env : "22";
   for (const std::string& host : hosts) {
     if (is_local(host)) continue;
+    addrinfo hints = {};
+    hints.ai_socktype = SOCK_STREAM;
     addrinfo* info = nullptr;
-    const int rc = getaddrinfo(host.c_str(), nullptr, nullptr, &info);
-    if (info != nullptr) freeaddrinfo(info);
+    const int rc = getaddrinfo(host.c_str(), port == "0" ? nullptr : port.c_str(), &hints, &info);
     TESSEL_CHECK(rc == 0) << "host '" << host << "' (from " << from << ") cannot be resolved: " << gai_strerror(rc)
                           << "; hint: check the name, or give its IP address";
+    std::string error;
+    const bool ok = port == "0" || connects(info, 3000, &error);
+    freeaddrinfo(info);
+    TESSEL_CHECK(ok) << "host '" << host << "' (from " << from << ") is not reachable on its ssh port " << port << " ("
+                     << error << "); mpirun starts its daemons there through ssh; hint: check that the node is up and "
+                     << "runs sshd (TESSEL_LAUNCH_SSH_PORT sets another port, 0 skips this check)";
   }
 }
 
@@ -293,7 +333,7 @@ int run_launch_command(const std::vector<std::string>& args) {
     std::printf("%s\n", shell_join(plan.argv).c_str());
     return 0;
   }
-  check_hosts_resolve(r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts,
+  check_hosts_reachable(r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts,
                       r.hostfile.empty() ? "--hosts" : r.hostfile);
   spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
                plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));

@@ -6,7 +6,7 @@
 #   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank; with
 #      --max-restarts 1 the job comes back from its newest checkpoint and finishes;
 #   3. SIGTERM to the launcher: every rank saves a checkpoint after the same step, exit 0;
-#   4. an unresolvable host and a world that does not fit the grid are clear errors.
+#   4. an unresolvable host, a host that refuses ssh and a world that does not fit the grid are clear errors.
 #   tests/launch/launch_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$1
@@ -127,6 +127,10 @@ ls "$dir/run6/checkpoints" | grep -q "step_" || fail "SIGTERM: no checkpoint wri
 # 4. Errors before anything starts.
 out=$("$tessel" launch --hosts no-such-host.invalid --nproc-per-node 1 "$dir/tiny.yaml" 2>&1) && fail "unresolvable host accepted"
 echo "$out" | grep -q "host 'no-such-host.invalid' (from --hosts) cannot be resolved" || fail "unclear host error: $out"
+# A host whose ssh port refuses connections (0.0.0.0 is this machine; nothing listens on port 1).
+out=$(TESSEL_LAUNCH_SSH_PORT=1 "$tessel" launch --hosts 0.0.0.0 --nproc-per-node 1 "$dir/tiny.yaml" 2>&1) \
+  && fail "a host refusing ssh accepted"
+echo "$out" | grep -q "host '0.0.0.0' (from --hosts) is not reachable on its ssh port 1" || fail "unclear unreachable-host error: $out"
 out=$("$tessel" launch --nproc-per-node 3 "$dir/tiny.yaml" --set parallel.dp=2 2>&1) && fail "3 ranks for dp=2 accepted"
 echo "$out" | grep -q "parallel.tp x pp x dp = 1 x 1 x 2 = 2" || fail "unclear world-size error: $out"
 out=$(PATH=/nonexistent "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" 2>&1) && fail "launch without mpirun accepted"
