@@ -54,7 +54,10 @@ DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bu
   const int64_t elems = static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float));
   buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
   works_.resize(buckets_.size());
-  if (zero_ == 2) shard_grads_ = Tensor::zeros({state_numel()}, DType::F32);
+  if (zero_ == 2) {
+    shard_grads_ = Tensor::zeros({state_numel()}, DType::F32);
+    shard_segments_ = zero_shard_segments(store.entries(), buckets_, size(), rank(), 0.0, true, &shard_entry_of_);
+  }
 }
 
 int64_t DataParallel::state_numel() const { return zero_ == 0 ? store_.numel() : store_.numel() / size(); }
@@ -128,11 +131,10 @@ double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
   if (all) {
     sum = sum_of_squares(shard_grads_.data<float>(), shard_grads_.numel());
   } else {
-    std::vector<size_t> entry_of;
-    const std::vector<AdamWSegment> segments =
-        zero_shard_segments(store_.entries(), buckets_, size(), rank(), 0.0, true, &entry_of);
-    for (size_t s = 0; s < segments.size(); ++s) {
-      if (counted[entry_of[s]]) sum += sum_of_squares(shard_grads_.data<float>() + segments[s].grad_offset, segments[s].numel);
+    for (size_t s = 0; s < shard_segments_.size(); ++s) {
+      if (counted[shard_entry_of_[s]]) {
+        sum += sum_of_squares(shard_grads_.data<float>() + shard_segments_[s].grad_offset, shard_segments_[s].numel);
+      }
     }
   }
   group_.all_reduce_doubles(&sum, 1, ReduceOp::kSum);

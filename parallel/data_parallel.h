@@ -104,6 +104,8 @@ class DataParallel {
   size_t next_bucket_ = 0;  // buckets [0, next_bucket_) are started
   bool sync_ = false;
   Tensor shard_grads_;  // zero 2: (state_numel)
+  std::vector<AdamWSegment> shard_segments_;  // zero 2: this rank's shard by parameter
+  std::vector<size_t> shard_entry_of_;        // ... and the parameter of each segment
   double exposed_wait_s_ = 0;
 };
 
