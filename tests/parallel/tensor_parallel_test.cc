@@ -6,13 +6,13 @@
 
 #include <cmath>
 
-#include "core/model/init_rng.h"
 #include "core/model/param_specs.h"
 #include "launch/train_step.h"
 #include "parallel/comm/single_communicator.h"
 #include "parallel/tensor_parallel.h"
 #include "parallel/topology.h"
 #include "tests/parallel/mpi_world.h"
+#include "tests/parallel/synthetic_tokens.h"
 
 using namespace tessel;
 
@@ -34,16 +34,7 @@ Config tiny(const std::string& name) {
 }
 
 void fill(uint64_t first, const Tensor& tokens, const Tensor& targets) {
-  const int64_t B = tokens.size(0), T = tokens.size(1);
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t t = 0; t <= T; ++t) {
-      const uint64_t sample = first + static_cast<uint64_t>(b);
-      const int32_t id = static_cast<int32_t>((sample * 5 + static_cast<uint64_t>(t) * 3) % 64 +
-                                              (uniform_at(13, sample, static_cast<uint64_t>(t)) < 0.2 ? 1 : 0)) % 64;
-      if (t < T) tokens.data<int32_t>()[b * T + t] = id;
-      if (t > 0) targets.data<int32_t>()[b * T + t - 1] = id;
-    }
-  }
+  fill_synthetic_tokens(first, tokens, targets, 5, 13);
 }
 
 struct Run {
