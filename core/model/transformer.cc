@@ -1,94 +1,140 @@
 #include "core/model/transformer.h"
 
+#include <algorithm>
+
 namespace tessel {
 
 Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
                          const std::string& recompute, int64_t param_multiple, Communicator* tp_group,
-                         bool sequence_parallel, int slots)
+                         bool sequence_parallel, ModelPart part)
     : config_(config),
+      part_(part.chunks.empty() ? ModelPart::whole(config.layers) : std::move(part)),
       B_(micro_batch),
       T_(seq_len),
       recompute_full_(recompute == "full"),
       tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model, config.kv_heads),
-      store_(transformer_param_specs(config), param_multiple, tp_.rank(), tp_.size()) {
+      store_(part_param_specs(config, part_), param_multiple, tp_.rank(), tp_.size()) {
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == "rope")
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
       << " learned positions";
   TESSEL_CHECK(config.vocab_size % tp_.size() == 0)
       << "model.vocab_size (" << config.vocab_size << ") must be divisible by parallel.tp (" << tp_.size() << ")";
   const ModelNames n = model_names(config);
-  wte_ = store_.param(n.wte);
-  dwte_ = store_.grad(n.wte);
-  vocab_start_ = tp_.rank() * wte_.size(0);
-  if (config.position == "learned") {
+  if (store_.has(n.wte)) {
+    wte_ = store_.param(n.wte);
+    dwte_ = store_.grad(n.wte);
+    vocab_start_ = tp_.rank() * wte_.size(0);
+  }
+  if (part_.embedding && config.position == "learned") {
     wpe_ = store_.param(n.wpe);
     dwpe_ = store_.grad(n.wpe);
   }
-  if (!config.tie_embeddings) {
-    lm_head_ = store_.param(n.lm_head);
-    dlm_head_ = store_.grad(n.lm_head);
-  }
-  final_norm_ = norm_ref(store_, n.final_norm_w, n.final_norm_b, config.norm == "layernorm");
-  final_norm_offset_ = store_.entry(n.final_norm_w).offset;
-  for (int64_t i = 0; i < config.layers; ++i) {
-    blocks_.emplace_back(config, store_, i, tp_);
-    block_offsets_.push_back(store_.entry(n.layer(i, "ln_1.weight", "input_layernorm.weight")).offset);
+  if (part_.head) {
+    if (!config.tie_embeddings) {
+      lm_head_ = store_.param(n.lm_head);
+      dlm_head_ = store_.grad(n.lm_head);
+      vocab_start_ = tp_.rank() * lm_head_.size(0);
+    }
+    final_norm_ = norm_ref(store_, n.final_norm_w, n.final_norm_b, config.norm == "layernorm");
+    final_norm_offset_ = store_.entry(n.final_norm_w).offset;
   }
 
   const BlockDims d = BlockDims::of(config, B_, T_, tp_);
   const int64_t N = d.N, Nl = d.Nl, C = config.d_model;
-  TESSEL_CHECK(slots >= 1) << "a model needs at least one activation slot, got " << slots;
-  const int64_t ncache = recompute_full_ ? 1 : config.layers;
-  for (int k = 0; k < slots; ++k) {
-    Slot s;
-    for (int64_t i = 0; i <= config.layers; ++i) s.residual.push_back(Tensor::empty({Nl, C}, DType::F32));
-    // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
-    if (k == 0 || !recompute_full_) {
-      for (int64_t i = 0; i < ncache; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, recompute != "selective"));
+  const bool store_attention = recompute != "selective";
+  for (size_t c = 0; c < part_.chunks.size(); ++c) {
+    const ModelChunk& mc = part_.chunks[c];
+    TESSEL_CHECK(mc.first_layer >= 0 && mc.first_layer < mc.end_layer && mc.end_layer <= config.layers)
+        << "model chunk of layers [" << mc.first_layer << ", " << mc.end_layer << ") outside the model's "
+        << config.layers << " layers";
+    TESSEL_CHECK(mc.slots >= 1) << "a model chunk needs at least one activation slot, got " << mc.slots;
+    Chunk chunk;
+    chunk.embedding = c == 0 && part_.embedding;
+    chunk.head = c + 1 == part_.chunks.size() && part_.head;
+    chunk.first_block = blocks_.size();
+    for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
+      blocks_.emplace_back(config, store_, i, tp_);
+      block_offsets_.push_back(store_.entry(n.layer(i, "ln_1.weight", "input_layernorm.weight")).offset);
     }
-    s.final_ln = Tensor::empty({Nl, C}, DType::F32);
-    s.final_mean = Tensor::empty({Nl}, DType::F32);
-    s.final_rstd = Tensor::empty({Nl}, DType::F32);
-    s.final_full = tp_.sequence_parallel() ? Tensor::empty({N, C}, DType::F32) : s.final_ln;
-    slots_.push_back(std::move(s));
+    chunk.end_block = blocks_.size();
+    chunk.first_offset = c == 0 ? 0 : block_offsets_[chunk.first_block];
+    for (int k = 0; k < mc.slots; ++k) {
+      Slot s;
+      for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(Tensor::empty({Nl, C}, DType::F32));
+      if (!recompute_full_) {
+        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention));
+      }
+      if (chunk.head) {
+        s.final_ln = Tensor::empty({Nl, C}, DType::F32);
+        s.final_mean = Tensor::empty({Nl}, DType::F32);
+        s.final_rstd = Tensor::empty({Nl}, DType::F32);
+        s.final_full = tp_.sequence_parallel() ? Tensor::empty({N, C}, DType::F32) : s.final_ln;
+      }
+      chunk.slots.push_back(std::move(s));
+    }
+    chunks_.push_back(std::move(chunk));
   }
+  // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
+  if (recompute_full_) full_cache_ = BlockCache::allocate(d, B_, T_, store_attention);
   scratch_ = BlockScratch::allocate(d, B_, T_);
-  if (tp_.size() > 1) embed_full_ = Tensor::empty({N, C}, DType::F32);
-  losses_ = Tensor::empty({N}, DType::F32);
-  if (tp_.size() > 1) {
-    vocab_loss_ = VocabParallelLossBuffers::allocate(N, wte_.size(0));
-  } else {
-    head_workspace_ = Tensor::empty({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32);
+  if (part_.embedding && tp_.size() > 1) embed_full_ = Tensor::empty({N, C}, DType::F32);
+  if (part_.head) {
+    losses_ = Tensor::empty({N}, DType::F32);
+    if (tp_.size() > 1) {
+      vocab_loss_ = VocabParallelLossBuffers::allocate(N, head_weight().size(0));
+    } else {
+      head_workspace_ = Tensor::empty({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32);
+    }
   }
   dx_ = Tensor::empty({Nl, C}, DType::F32);
-  d_final_ = Tensor::empty({N, C}, DType::F32);
-  d_final_local_ = tp_.sequence_parallel() ? Tensor::empty({Nl, C}, DType::F32) : d_final_;
+  if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = Tensor::empty({N, C}, DType::F32);
+  if (part_.head) d_final_local_ = tp_.sequence_parallel() ? Tensor::empty({Nl, C}, DType::F32) : d_final_;
 }
 
-Transformer::Slot& Transformer::slot(int index) {
-  TESSEL_CHECK(index >= 0 && index < static_cast<int>(slots_.size()))
-      << "activation slot " << index << " outside [0, " << slots_.size() << ")";
-  return slots_[static_cast<size_t>(index)];
+Transformer::Slot& Transformer::slot(int chunk, int index) {
+  TESSEL_CHECK(chunk >= 0 && chunk < num_chunks()) << "model chunk " << chunk << " outside [0, " << num_chunks() << ")";
+  std::vector<Slot>& slots = chunks_[static_cast<size_t>(chunk)].slots;
+  TESSEL_CHECK(index >= 0 && index < static_cast<int>(slots.size()))
+      << "activation slot " << index << " outside [0, " << slots.size() << ")";
+  return slots[static_cast<size_t>(index)];
 }
 
-void Transformer::forward(const Tensor& tokens, int index) {
-  TESSEL_CHECK(tokens.dim() == 2 && tokens.size(0) == B_ && tokens.size(1) == T_)
-      << "model built for micro-batches of (" << B_ << ", " << T_ << "), got tokens "
-      << tokens.str();
-  Slot& s = slot(index);
-  if (tp_.size() == 1) {
-    ops::embedding_forward(s.residual[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
-  } else {
-    // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
-    // sum over the group is the embedding.
-    ops::embedding_forward(embed_full_, tokens, wte_, wpe_.defined() && tp_.rank() == 0 ? &wpe_ : nullptr,
-                           vocab_start_, config_.vocab_size);
-    tp_.reduce_to_local(embed_full_, s.residual[0]);
+BlockCache& Transformer::cache(Slot& s, size_t layer_in_chunk) {
+  return recompute_full_ ? full_cache_ : s.caches[layer_in_chunk];
+}
+
+void Transformer::check_tokens(const Tensor& t) const {
+  TESSEL_CHECK(t.dim() == 2 && t.size(0) == B_ && t.size(1) == T_)
+      << "model built for micro-batches of (" << B_ << ", " << T_ << "), got " << t.str();
+}
+
+Tensor Transformer::chunk_input(int chunk, int index) { return slot(chunk, index).residual.front(); }
+Tensor Transformer::chunk_output(int chunk, int index) { return slot(chunk, index).residual.back(); }
+
+void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
+  Slot& s = slot(chunk, index);
+  const Chunk& c = chunks_[static_cast<size_t>(chunk)];
+  TESSEL_CHECK(!s.live) << "activation slot " << index << " of model chunk " << chunk
+                        << " still holds a micro-batch that has not run backward";
+  s.live = true;
+  peak_live_ = std::max(peak_live_, ++live_);
+  if (c.embedding) {
+    check_tokens(tokens);
+    if (tp_.size() == 1) {
+      ops::embedding_forward(s.residual[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
+    } else {
+      // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
+      // sum over the group is the embedding.
+      ops::embedding_forward(embed_full_, tokens, wte_, wpe_.defined() && tp_.rank() == 0 ? &wpe_ : nullptr,
+                             vocab_start_, config_.vocab_size);
+      tp_.reduce_to_local(embed_full_, s.residual[0]);
+    }
   }
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    BlockCache& cache = recompute_full_ ? slots_[0].caches[0] : s.caches[i];
-    blocks_[i].forward(s.residual[i], s.residual[i + 1], cache, scratch_, B_, T_);
+  for (size_t i = c.first_block; i < c.end_block; ++i) {
+    const size_t k = i - c.first_block;
+    blocks_[i].forward(s.residual[k], s.residual[k + 1], cache(s, k), scratch_, B_, T_);
   }
+  if (!c.head) return;
   const float eps = static_cast<float>(config_.norm_eps);
   if (final_norm_.b.defined()) {
     ops::layernorm_forward(s.final_ln, s.final_mean, s.final_rstd, s.residual.back(), final_norm_.w,
@@ -126,72 +172,106 @@ float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
   return backward(tokens, targets, grad_scale, 0);
 }
 
-float Transformer::backward(const Tensor& tokens, const Tensor& targets, float grad_scale, int index) {
-  Slot& s = slot(index);
-  // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
-  head_loss(s, targets, grad_scale / static_cast<float>(B_ * T_), true);
-  // The head's input gradient is a partial sum over the vocabulary shards.
-  tp_.reduce_to_local(d_final_, d_final_local_);
-  dx_.fill_zero();
-  if (final_norm_.b.defined()) {
-    ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, s.residual.back(),
-                            final_norm_.w, s.final_mean, s.final_rstd);
-  } else {
-    ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, s.residual.back(), final_norm_.w,
-                          s.final_rstd);
+float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, const Tensor& targets, float grad_scale) {
+  Slot& s = slot(chunk, index);
+  const Chunk& c = chunks_[static_cast<size_t>(chunk)];
+  TESSEL_CHECK(s.live) << "backward of model chunk " << chunk << " slot " << index << " without its forward";
+  float loss = 0;
+  if (c.head) {
+    check_tokens(targets);
+    // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
+    head_loss(s, targets, grad_scale / static_cast<float>(B_ * T_), true);
+    loss = mean_of(losses_);
+    // The head's input gradient is a partial sum over the vocabulary shards.
+    tp_.reduce_to_local(d_final_, d_final_local_);
+    dx_.fill_zero();
+    if (final_norm_.b.defined()) {
+      ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, s.residual.back(),
+                              final_norm_.w, s.final_mean, s.final_rstd);
+    } else {
+      ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, s.residual.back(), final_norm_.w,
+                            s.final_rstd);
+    }
+    if (tp_.sequence_parallel() && reduce_partial_grads_) {
+      tp_.all_reduce(final_norm_.dw);
+      if (final_norm_.db.defined()) tp_.all_reduce(final_norm_.db);
+    }
+    if (grad_ready_) grad_ready_(final_norm_offset_);  // the final norm and an untied head
   }
-  if (tp_.sequence_parallel() && reduce_partial_grads_) {
-    tp_.all_reduce(final_norm_.dw);
-    if (final_norm_.db.defined()) tp_.all_reduce(final_norm_.db);
-  }
-  if (grad_ready_) grad_ready_(final_norm_offset_);  // the final norm and an untied head
-  for (size_t i = blocks_.size(); i-- > 0;) {
-    BlockCache& cache = recompute_full_ ? slots_[0].caches[0] : s.caches[i];
+  for (size_t i = c.end_block; i-- > c.first_block;) {
+    const size_t k = i - c.first_block;
+    BlockCache& kc = cache(s, k);
     if (recompute_full_) {
       // Rebuild this block's activations from its saved input; x_out is scratch here (the
-      // last block's output is no longer read once the final norm's backward is done).
-      blocks_[i].forward(s.residual[i], s.residual.back(), cache, scratch_, B_, T_);
+      // chunk's output is no longer read once the backward of what follows it is done).
+      blocks_[i].forward(s.residual[k], s.residual.back(), kc, scratch_, B_, T_);
     }
-    blocks_[i].backward(dx_, s.residual[i], cache, scratch_, B_, T_);
+    blocks_[i].backward(dx_, s.residual[k], kc, scratch_, B_, T_);
     if (reduce_partial_grads_) blocks_[i].reduce_partial_grads();
     if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
-  // The lookup's gradient needs every position's gradient (each rank owns some tokens').
-  const Tensor& d_embed = tp_.sequence_parallel() ? d_final_ : dx_;
-  tp_.gather_to_full(dx_, d_embed);
-  ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, tokens, vocab_start_);
-  if (grad_ready_) grad_ready_(0);  // the embeddings (a tied head's gradient is among them)
+  if (c.embedding) {
+    check_tokens(tokens);
+    // The lookup's gradient needs every position's gradient (each rank owns some tokens').
+    const Tensor& d_embed = tp_.sequence_parallel() ? d_final_ : dx_;
+    tp_.gather_to_full(dx_, d_embed);
+    ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, tokens, vocab_start_);
+  }
+  // Everything from the chunk's first parameter on is final for this micro-batch: on chunk 0
+  // that is offset 0, the embeddings (a tied head's gradient is among them).
+  if (grad_ready_) grad_ready_(c.first_offset);
+  release(s);
+  return loss;
+}
+
+void Transformer::release(Slot& s) {
+  s.live = false;
+  --live_;
+}
+
+float Transformer::forward_loss_chunk(int chunk, int index, const Tensor& tokens, const Tensor& targets) {
+  forward_chunk(chunk, index, tokens);
+  Slot& s = slot(chunk, index);
+  release(s);
+  if (!chunks_[static_cast<size_t>(chunk)].head) return 0;
+  check_tokens(targets);
+  head_loss(s, targets, 0.0f, false);
   return mean_of(losses_);
 }
 
 float Transformer::forward_loss(const Tensor& tokens, const Tensor& targets) {
-  forward(tokens, 0);
-  head_loss(slots_[0], targets, 0.0f, false);
-  return mean_of(losses_);
+  TESSEL_CHECK(part_.is_whole(config_.layers)) << "forward_loss runs the whole model, not the pipeline part "
+                                               << part_.describe();
+  return forward_loss_chunk(0, 0, tokens, targets);
 }
 
 std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position) {
-  TESSEL_CHECK(tp_.size() == 1) << "logits_at runs on a whole model, not a tensor-parallel shard";
+  TESSEL_CHECK(tp_.size() == 1 && part_.is_whole(config_.layers))
+      << "logits_at runs on a whole model, not a tensor- or pipeline-parallel part";
   TESSEL_CHECK(position >= 0 && position < T_) << "position " << position << " outside [0, " << T_ << ")";
-  forward(tokens, 0);
+  forward_chunk(0, 0, tokens);
+  release(chunks_[0].slots[0]);
   const int64_t C = config_.d_model, V = config_.vocab_size;
-  const Tensor row = slots_[0].final_ln.view(position * C, {1, C});
+  const Tensor row = chunks_[0].slots[0].final_ln.view(position * C, {1, C});
   Tensor out = Tensor::empty({1, V}, DType::F32);
   ops::matmul_forward(out, row, head_weight(), nullptr, ops::WeightLayout::kOutIn);
   return std::vector<float>(out.data<float>(), out.data<float>() + V);
 }
 
 int64_t Transformer::activation_bytes() const {
-  const Slot& s = slots_[0];
   int64_t n = 0;
-  for (const BlockCache& k : s.caches) n += k.bytes();
-  for (const Tensor& r : s.residual) n += static_cast<int64_t>(r.nbytes());
+  for (const Chunk& c : chunks_) {
+    const Slot& s = c.slots[0];
+    for (const BlockCache& k : s.caches) n += k.bytes();
+    for (const Tensor& r : s.residual) n += static_cast<int64_t>(r.nbytes());
+  }
+  if (recompute_full_) n += full_cache_.bytes();
   return n;
 }
 
 int64_t Transformer::num_parameters() const {
   int64_t n = 0;
-  for (const ParamEntry& e : store_.entries()) n += shape_numel(e.spec.shape);
+  for (const ParamSpec& s : transformer_param_specs(config_)) n += shape_numel(s.shape);
   return n;
 }
 

@@ -1,14 +1,19 @@
 // Transformer: the decoder-only language model (GPT-2 or LLaMA style), forward and backward.
 //
 // Owns the ParameterStore (weights + gradients, one flat buffer each) and the activation buffers
-// for micro-batches of shape (B, T) fixed at construction: `slots` of them can be between their
-// forward and their backward at once (a pipeline schedule keeps several in flight; one
-// otherwise). forward_backward() runs one micro-batch end to end and ADDS its gradients into
-// the store, scaled by `grad_scale` (the trainer passes 1/accumulation_steps), so a step is:
-// zero_grads, forward_backward per micro-batch, optimizer. forward() and backward() are its two
-// halves, for schedules that interleave micro-batches. Recomputation `full` keeps only each block's input and recomputes the
+// for micro-batches of shape (B, T) fixed at construction. forward_backward() runs one
+// micro-batch end to end and ADDS its gradients into the store, scaled by `grad_scale` (the
+// trainer passes 1/accumulation_steps), so a step is: zero_grads, forward_backward per
+// micro-batch, optimizer. Recomputation `full` keeps only each block's input and recomputes the
 // block in backward; `selective` keeps every block's cache but the attention core, which
 // backward reruns; `none` keeps everything.
+//
+// Under pipeline parallelism the model is one rank's ModelPart (core/model/model_part.h): its
+// chunks of layers, each run on its own by forward_chunk()/backward_chunk() on an activation
+// slot, with the activations between stages passed in through chunk_input() and out through
+// chunk_output(), and their gradients through grad_io(). The part's slots are the
+// micro-batches in flight; the model counts them (live_activations(), and the peak since
+// reset), which is how a schedule's memory is measured.
 //
 // Under tensor parallelism (a TpContext of size tp) the model is one rank's shard: the store
 // holds its shards, blocks work on its heads and its part of F, the embedding and output layer
@@ -22,6 +27,7 @@
 
 #include "core/config.h"
 #include "core/model/block.h"
+#include "core/model/model_part.h"
 #include "core/model/tp_context.h"
 #include "core/model/vocab_parallel_loss.h"
 
@@ -32,10 +38,11 @@ class Transformer {
   // recompute: "none" | "selective" | "full".
   // param_multiple: the flat parameter buffers' length is a multiple of it (see ParameterStore).
   // tp_group: the tensor-parallel group (null: none); sequence_parallel splits the residual
-  // stream along T over it.
+  // stream along T over it. part: the layers this rank holds (empty chunks: all of them, one
+  // activation slot).
   Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
               const std::string& recompute = "none", int64_t param_multiple = 1,
-              Communicator* tp_group = nullptr, bool sequence_parallel = false, int slots = 1);
+              Communicator* tp_group = nullptr, bool sequence_parallel = false, ModelPart part = {});
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }
@@ -46,11 +53,33 @@ class Transformer {
   // tokens, targets: I32 (B, T). Returns the mean cross-entropy over the B·T positions; adds
   // grad_scale · d(mean loss)/dθ into the gradients.
   float forward_backward(const Tensor& tokens, const Tensor& targets, float grad_scale);
-  // The two halves of forward_backward, on activation slot `slot` (in [0, slots)): forward
-  // keeps what backward needs in the slot; backward (same tokens) computes the loss and adds the
-  // gradients, and frees the slot for another micro-batch.
-  void forward(const Tensor& tokens, int slot);
-  float backward(const Tensor& tokens, const Tensor& targets, float grad_scale, int slot);
+  // The two halves of forward_backward for the whole model, on activation slot `slot`.
+  void forward(const Tensor& tokens, int slot) { forward_chunk(0, slot, tokens); }
+  float backward(const Tensor& tokens, const Tensor& targets, float grad_scale, int slot) {
+    return backward_chunk(0, slot, tokens, targets, grad_scale);
+  }
+
+  // One chunk's forward on activation slot `slot` (in [0, its slots)), which must be free: it
+  // keeps what backward needs there until backward_chunk frees it. Chunk 0 of a part with the
+  // embedding reads `tokens`; any other chunk reads its input from chunk_input(chunk, slot).
+  void forward_chunk(int chunk, int slot, const Tensor& tokens);
+  // Its backward (same tokens; targets are read by the chunk with the head): the head's chunk
+  // computes the loss and returns it; any other starts from the gradient of its output, put in
+  // grad_io() before the call. Adds the gradients, leaves the gradient of the chunk's input in
+  // grad_io() (not for the embedding's chunk) and frees the slot.
+  float backward_chunk(int chunk, int slot, const Tensor& tokens, const Tensor& targets, float grad_scale);
+  // Forward only, for evaluation: returns the loss on the head's chunk (0 elsewhere) and frees
+  // the slot at once (chunk_output stays readable until the slot's next use).
+  float forward_loss_chunk(int chunk, int slot, const Tensor& tokens, const Tensor& targets);
+  Tensor chunk_input(int chunk, int slot);   // (rows, C): the residual stream entering the chunk
+  Tensor chunk_output(int chunk, int slot);  // (rows, C): and leaving it
+  const Tensor& grad_io() const { return dx_; }  // (rows, C); rows = B·T/tp with sequence parallelism
+  int num_chunks() const { return static_cast<int>(chunks_.size()); }
+  const ModelPart& part() const { return part_; }
+  // Slots between forward and backward now, and the most since the last reset.
+  int live_activations() const { return live_; }
+  int peak_live_activations() const { return peak_live_; }
+  void reset_peak_live_activations() { peak_live_ = live_; }
   // Called during forward_backward each time every gradient at flat offsets >= `offset` is
   // final for this micro-batch (parameters are laid out in forward order and backward runs in
   // reverse, so the offset only falls, ending at 0): data parallelism starts reducing those
@@ -62,13 +91,14 @@ class Transformer {
   // over the group: set true for the step's last micro-batch (the reduction covers the
   // accumulated gradients once).
   void set_reduce_partial_grads(bool reduce) { reduce_partial_grads_ = reduce; }
-  // Activation memory per micro-batch held between forward and backward, in bytes.
+  // Activation memory per micro-batch held between forward and backward, in bytes (for all of
+  // the part's chunks).
   int64_t activation_bytes() const;
 
-  // The same loss without touching gradients.
+  // The same loss without touching gradients (whole model).
   float forward_loss(const Tensor& tokens, const Tensor& targets);
   // Logits (V) of position `position` of sequence 0 (tokens past `position` do not matter:
-  // attention is causal). For generation.
+  // attention is causal). For generation; whole model only.
   std::vector<float> logits_at(const Tensor& tokens, int64_t position);
 
   // Model FLOPs per token for training, 6·N + 6·L·T·C (llm.c's count; N = all parameters of
@@ -77,14 +107,24 @@ class Transformer {
   int64_t num_parameters() const;  // of the whole model, without the flat-buffer padding
 
  private:
-  // The activations of one micro-batch between its forward and its backward.
+  // The activations of one micro-batch on one chunk between its forward and its backward.
   struct Slot {
-    std::vector<Tensor> residual;   // L + 1 tensors (Nl, C): input of each block, then output
-    std::vector<BlockCache> caches; // L caches, or 1 shared cache with full recomputation
-    Tensor final_ln, final_mean, final_rstd;  // (Nl, C), (Nl), (Nl)
+    std::vector<Tensor> residual;   // layers + 1 tensors (Nl, C): input of each block, then output
+    std::vector<BlockCache> caches; // one per layer; none with full recomputation
+    Tensor final_ln, final_mean, final_rstd;  // (Nl, C), (Nl), (Nl): the head's chunk only
     Tensor final_full;                        // (N, C): final_ln gathered (sequence parallel)
+    bool live = false;                        // between forward and backward
   };
-  Slot& slot(int index);
+  struct Chunk {
+    size_t first_block = 0, end_block = 0;  // indexes into blocks_
+    int64_t first_offset = 0;  // where its parameters start in the flat buffers
+    bool embedding = false, head = false;
+    std::vector<Slot> slots;
+  };
+  Slot& slot(int chunk, int index);
+  BlockCache& cache(Slot& s, size_t layer_in_chunk);
+  void release(Slot& s);  // the slot's micro-batch is done with
+  void check_tokens(const Tensor& t) const;
   // Per-row losses into losses_ from slot s's final norm output; with `backward`, d_final_ gets
   // the gradient of its final_full and the head weight's gradient accumulates.
   void head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward);
@@ -92,6 +132,7 @@ class Transformer {
   const Tensor& head_grad() const { return config_.tie_embeddings ? dwte_ : dlm_head_; }
 
   ModelConfig config_;
+  ModelPart part_;
   int64_t B_, T_;
   bool recompute_full_;
   TpContext tp_;
@@ -109,7 +150,9 @@ class Transformer {
 
   // Rows: N = B·T; Nl = the rows of the residual stream this rank holds (N/tp with sequence
   // parallelism).
-  std::vector<Slot> slots_;
+  std::vector<Chunk> chunks_;
+  int live_ = 0, peak_live_ = 0;
+  BlockCache full_cache_;  // full recomputation: the one block cache backward rebuilds
   BlockScratch scratch_;
   Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
   Tensor losses_;                              // (N)

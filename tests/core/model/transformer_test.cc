@@ -85,7 +85,7 @@ TEST_CASE("micro-batches in flight in separate slots give bitwise the gradients 
   for (const std::string recompute : {"none", "selective", "full"}) {
     INFO(recompute);
     Transformer one(tiny("llama"), 2, 8, recompute);
-    Transformer two(tiny("llama"), 2, 8, recompute, 1, nullptr, false, 2);
+    Transformer two(tiny("llama"), 2, 8, recompute, 1, nullptr, false, ModelPart::whole(3, 2));
     one.parameters().initialize(5);
     two.parameters().initialize(5);
     Tensor t0 = Tensor::empty({2, 8}, DType::I32), y0 = Tensor::empty({2, 8}, DType::I32);
@@ -110,7 +110,7 @@ TEST_CASE("micro-batches in flight in separate slots give bitwise the gradients 
     const Tensor& gb = two.parameters().grads();
     CHECK(std::memcmp(ga.raw(), gb.raw(), ga.nbytes()) == 0);
   }
-  Transformer two(tiny("gpt2"), 2, 8, "none", 1, nullptr, false, 2);
+  Transformer two(tiny("gpt2"), 2, 8, "none", 1, nullptr, false, ModelPart::whole(3, 2));
   Tensor t = Tensor::zeros({2, 8}, DType::I32);
   CHECK_THROWS_WITH(two.forward(t, 2), Catch::Contains("activation slot 2 outside [0, 2)"));
 }

@@ -1,0 +1,57 @@
+#include "core/model/model_part.h"
+
+#include <sstream>
+
+#include "core/model/param_specs.h"
+
+namespace tessel {
+
+ModelPart ModelPart::whole(int64_t layers, int slots) {
+  ModelPart p;
+  p.chunks.push_back({0, layers, slots});
+  return p;
+}
+
+bool ModelPart::is_whole(int64_t layers) const {
+  return embedding && head && chunks.size() == 1 && chunks[0].first_layer == 0 && chunks[0].end_layer == layers;
+}
+
+std::string ModelPart::describe() const {
+  std::ostringstream out;
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    if (c > 0) out << ", ";
+    out << "layers " << chunks[c].first_layer << "-" << chunks[c].end_layer - 1;
+    if (c == 0 && embedding) out << " + embedding";
+    if (c + 1 == chunks.size() && head) out << " + head";
+  }
+  return out.str();
+}
+
+std::vector<ParamSpec> part_param_specs(const ModelConfig& config, const ModelPart& part) {
+  const ModelNames n = model_names(config);
+  auto holds_layer = [&](int64_t layer) {
+    for (const ModelChunk& c : part.chunks) {
+      if (layer >= c.first_layer && layer < c.end_layer) return true;
+    }
+    return false;
+  };
+  std::vector<ParamSpec> out;
+  for (ParamSpec& s : transformer_param_specs(config)) {
+    bool keep;
+    if (s.name == n.wte) {
+      keep = part.embedding || (part.head && config.tie_embeddings);
+    } else if (s.name == n.wpe) {
+      keep = part.embedding;
+    } else if (s.name == n.final_norm_w || s.name == n.final_norm_b || s.name == n.lm_head) {
+      keep = part.head;
+    } else {
+      // A layer's parameters: its index follows the family's prefix.
+      const std::string prefix = n.hf_gpt2 ? "transformer.h." : "model.layers.";
+      keep = holds_layer(std::stoll(s.name.substr(prefix.size())));
+    }
+    if (keep) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace tessel
