@@ -206,7 +206,16 @@ void validate_config(const Config& c) {
       << check.at({"parallel.virtual_stages", "parallel.schedule"}) << "parallel.virtual_stages ("
       << p.virtual_stages << ") > 1 needs parallel.schedule: interleaved, found '" << p.schedule
       << "'";
+  TESSEL_CHECK(p.schedule != "interleaved" || p.pp >= 2)
+      << check.at({"parallel.schedule", "parallel.pp"}) << "parallel.schedule 'interleaved' interleaves "
+      << "model chunks across pipeline ranks and needs parallel.pp >= 2, found " << p.pp
+      << "; hint: set parallel.pp, or virtual_stages: 1 and schedule: 1f1b";
   const int64_t stages = p.pp * p.virtual_stages;
+  TESSEL_CHECK(stages <= m.layers)
+      << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "parallel.pp (" << p.pp
+      << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages << " pipeline stages exceed "
+      << "model.layers (" << m.layers << "): every stage needs at least one layer; valid pp x virtual_stages: "
+      << divisors(m.layers);
   TESSEL_CHECK(m.layers % stages == 0)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers ("
       << m.layers << ") must be divisible by parallel.pp (" << p.pp

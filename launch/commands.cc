@@ -1,5 +1,7 @@
 #include "launch/commands.h"
 
+#include "launch/rank_model.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -284,17 +286,12 @@ int run_bench_command(const std::vector<std::string>& args) {
   // Under mpirun or tessel launch the ranks form the config's tp x dp grid; rank 0 reports.
   World world(config.parallel.timeout_s);
   return world.run_or_abort([&] {
-    TESSEL_CHECK(config.parallel.pp == 1) << "tessel bench step: pipeline parallelism is not in this build; hint: set parallel.pp=1";
     const Topology topology = Topology::from_config(config.parallel, world.comm().size(), world.comm().rank());
-    std::unique_ptr<Communicator> tp = world.comm().split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
-    std::unique_ptr<Communicator> dp = world.comm().split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
-    Communicator& group = *dp;
     const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
     const int64_t T = config.model.seq_len, V = config.model.vocab_size;
-    Transformer model(config.model, config.batch.micro, T, config.parallel.recompute, bucket_multiple(group.size()),
-                      tp.get(), config.parallel.sequence_parallel);
-    model.parameters().initialize(config.run.seed);
-    TrainStep step(config, model, group, tp.get());
+    RankModel r = RankModel::build(config, world.comm(), topology);
+    Transformer& model = *r.model;
+    TrainStep& step = *r.step;
     // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
     const uint64_t stream = fnv1a64("bench.tokens");
     auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
@@ -304,15 +301,23 @@ int run_bench_command(const std::vector<std::string>& args) {
         targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k + 1) * static_cast<double>(V));
       }
     };
-    std::vector<double> times, waits;
-    StepResult r;
+    std::vector<double> times, waits, bubbles;
+    StepResult result;
     for (int64_t i = 0; i < warmup + steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      r = step.run(i, fill);
+      result = step.run(i, fill);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (i >= warmup) {
         times.push_back(dt);
-        waits.push_back(r.comm_wait_s);
+        waits.push_back(result.comm_wait_s);
+        if (r.pipeline) {
+          // The pipeline bubble as Megatron counts it: the stages' idle time over their busy
+          // time, idle = stages x the slowest stage's schedule time - busy.
+          double busy = r.pipeline->busy_s(), span = r.pipeline->step_s();
+          r.pp->all_reduce_doubles(&busy, 1, ReduceOp::kSum);
+          r.pp->all_reduce_doubles(&span, 1, ReduceOp::kMax);
+          bubbles.push_back((r.pp->size() * span - busy) / busy);
+        }
       }
     }
     auto median_of = [](std::vector<double> x) {
@@ -322,18 +327,27 @@ int run_bench_command(const std::vector<std::string>& args) {
     const double median = median_of(times);
     if (world.comm().rank() != 0) return 0;
     const double tokens = static_cast<double>(config.batch.global * T);
-    std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"tp\": %d, "
+    std::string pipeline = "";
+    if (r.pipeline) {
+      const int pp = r.pp->size(), v = static_cast<int>(config.parallel.virtual_stages), m = r.pipeline->micro_batches();
+      pipeline = fmt::format("\"pp\": {}, \"schedule\": \"{}\", \"virtual_stages\": {}, \"micro_batches\": {}, "
+                             "\"bubble_measured\": {:.4f}, \"bubble_simulated\": {:.4f}, \"bubble_theory\": {:.4f}, ",
+                             pp, config.parallel.schedule, v, m, median_of(bubbles),
+                             r.schedule.bubble_fraction / (1 - r.schedule.bubble_fraction),
+                             static_cast<double>(pp - 1) / (m * v));
+    }
+    std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"tp\": %d, %s"
                 "\"sequence_parallel\": %s, \"recompute\": \"%s\", \"activation_mib\": %.3f, \"threads\": %d, "
                 "\"params\": %lld, \"batch\": %lld, \"seq_len\": %lld, \"zero\": %d, \"ms_per_step\": %.3f, "
                 "\"comm_wait_ms\": %.3f, \"tokens_per_s\": %.1f, \"tflops\": %.4f, \"loss\": %.4f, "
                 "\"flops_formula\": \"6N+6LTC\"}\n",
-                json_quote(config.source).c_str(), world.comm().size(), tp->size(),
-                config.parallel.sequence_parallel && tp->size() > 1 ? "true" : "false", config.parallel.recompute.c_str(),
+                json_quote(config.source).c_str(), world.comm().size(), r.tp->size(), pipeline.c_str(),
+                config.parallel.sequence_parallel && r.tp->size() > 1 ? "true" : "false", config.parallel.recompute.c_str(),
                 static_cast<double>(model.activation_bytes()) / (1 << 20), threads,
                 static_cast<long long>(model.num_parameters()),
                 static_cast<long long>(config.batch.global), static_cast<long long>(T), step.data_parallel().zero(),
                 median * 1000, median_of(waits) * 1000, tokens / median, model.flops_per_token() * tokens / median / 1e12,
-                r.loss);
+                result.loss);
     return 0;
   });
 }

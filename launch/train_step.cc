@@ -1,8 +1,10 @@
 #include "launch/train_step.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
+#include "core/model/param_specs.h"
 #include "core/model/shard.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
@@ -17,31 +19,64 @@ void check_batch_split(const BatchConfig& batch, int64_t dp) {
       << ", or a batch.micro that divides " << batch.global / dp;
 }
 
-TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group)
+TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group,
+                     PipelineExecutor* pipeline)
     : config_(config),
       model_(model),
       group_(dp_group),
       tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
+      pipeline_(pipeline != nullptr && pipeline->group().size() > 1 ? pipeline : nullptr),
       dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0,
           config.parallel.overlap_grad_reduce),
       accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
       guard_(config.optim.max_skipped_steps) {
   check_batch_split(config.batch, dp_group.size());
+  TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
+      << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
   m_ = Tensor::zeros({dp_.state_numel()}, DType::F32);
   v_ = Tensor::zeros({dp_.state_numel()}, DType::F32);
   const int64_t B = model.micro_batch(), T = model.seq_len();
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
-  if (tp_group_ != nullptr) {
-    // A value several ranks hold (replicated, or a shared key/value head) counts on one of them.
-    for (const ParamEntry& e : model.parameters().entries()) {
-      counted_.push_back(tp_group_->rank() % shard_replicas(e.spec, tp_group_->size()) == 0);
+  const ParameterStore& store = model.parameters();
+  const std::string wte = model_names(config.model).wte;
+  const bool tied_copy = pipeline_ != nullptr && config.model.tie_embeddings &&
+                         (model.part().embedding || model.part().head);
+  if (tied_copy) {
+    tied_grad_ = store.grad(wte).reshape({store.entry(wte).numel});
+    tied_peer_ = Tensor::empty({tied_grad_.numel()}, DType::F32);
+    tied_end_ = store.entry(wte).offset + store.entry(wte).numel;
+  }
+  if (tp_group_ != nullptr || pipeline_ != nullptr) {
+    for (const ParamEntry& e : store.entries()) {
+      // A value several ranks hold (replicated, or a shared key/value head) counts on one of
+      // them; the last stage's copy of a tied embedding counts on the first stage.
+      bool counted = tp_group_ == nullptr || tp_group_->rank() % shard_replicas(e.spec, tp_group_->size()) == 0;
+      if (tied_copy && e.spec.name == wte && !model.part().embedding) counted = false;
+      counted_.push_back(counted);
     }
   }
   if (dp_group.size() > 1) {
-    model.set_grad_ready_hook([this](int64_t offset) { dp_.grads_ready_from(offset); });
+    model.set_grad_ready_hook([this](int64_t offset) {
+      // In a pipeline only the last micro-batch's backward finishes gradients (a chunk's, from
+      // its last layer down); the tied embedding's wait for the sum between stages.
+      if (pipeline_ != nullptr && !last_micro_batch_) return;
+      dp_.grads_ready_from(std::max(offset, tied_end_));
+    });
   }
+}
+
+void TrainStep::sum_tied_embedding_grads() {
+  if (!tied_grad_.defined()) return;
+  Communicator& pp = pipeline_->group();
+  const int peer = model_.part().embedding ? pp.size() - 1 : 0;
+  // Tag 0: never used by the pipeline executor (see parallel/pipeline_executor.h).
+  pp.send_recv({{P2POp::kSend, tied_grad_, peer, 0}, {P2POp::kRecv, tied_peer_, peer, 0}});
+  // a + b on one side, b + a on the other: the same bits on both.
+  float* g = tied_grad_.data<float>();
+  const float* o = tied_peer_.data<float>();
+  for (int64_t i = 0; i < tied_grad_.numel(); ++i) g[i] += o[i];
 }
 
 StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
@@ -52,11 +87,26 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
                          static_cast<uint64_t>(group_.rank()) * per_rank;
   store.zero_grads();
   double loss = 0;
-  for (int64_t a = 0; a < accumulation_; ++a) {
-    dp_.begin_micro_batch(a + 1 == accumulation_);
-    model_.set_reduce_partial_grads(a + 1 == accumulation_);
-    fill(first + static_cast<uint64_t>(a * B), tokens_, targets_);
-    loss += model_.forward_backward(tokens_, targets_, 1.0f / static_cast<float>(accumulation_));
+  const float grad_scale = 1.0f / static_cast<float>(accumulation_);
+  if (pipeline_ != nullptr) {
+    dp_.begin_micro_batch(true);  // the hook lets only the last micro-batch's backward through
+    loss = pipeline_->train(
+        [&](int mb, const Tensor& tokens, const Tensor& targets) { fill(first + static_cast<uint64_t>(mb * B), tokens, targets); },
+        grad_scale, [&](const PipeAction& a) {
+          last_micro_batch_ = a.micro_batch + 1 == accumulation_;
+          model_.set_reduce_partial_grads(last_micro_batch_);
+        });
+    last_micro_batch_ = false;
+    sum_tied_embedding_grads();
+    // Only the last stage has the loss.
+    pipeline_->group().all_reduce_doubles(&loss, 1, ReduceOp::kSum);
+  } else {
+    for (int64_t a = 0; a < accumulation_; ++a) {
+      dp_.begin_micro_batch(a + 1 == accumulation_);
+      model_.set_reduce_partial_grads(a + 1 == accumulation_);
+      fill(first + static_cast<uint64_t>(a * B), tokens_, targets_);
+      loss += model_.forward_backward(tokens_, targets_, grad_scale);
+    }
   }
   dp_.finish_gradient_sync();
   StepResult r;
@@ -65,6 +115,7 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   if (group_.size() > 1) group_.all_reduce_doubles(&r.loss, 1, ReduceOp::kAvg);
   double sum_of_squares = dp_.grad_sum_of_squares(counted_);
   if (tp_group_ != nullptr) tp_group_->all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
+  if (pipeline_ != nullptr) pipeline_->group().all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
   r.grad_norm = std::sqrt(sum_of_squares);
   r.lr = learning_rate(config_.optim, config_.run.steps, step);
   // Every rank sees the same loss and norm, so every rank takes the same decision.

@@ -1,6 +1,14 @@
-// TrainStep: one optimizer step on one rank — gradient accumulation over micro-batches, the
-// data-parallel gradient reduction (overlapped with backward) and ZeRO, the global gradient
-// norm, clipping, the non-finite guard, and the fused AdamW update.
+// TrainStep: one optimizer step on one rank — gradient accumulation over micro-batches (or a
+// pipeline schedule over them), the data-parallel gradient reduction (overlapped with backward)
+// and ZeRO, the global gradient norm, clipping, the non-finite guard, and the fused AdamW
+// update.
+//
+// Under pipeline parallelism the step's micro-batches run through the PipelineExecutor; each
+// chunk's gradients are reduced over the data-parallel group during its backward of the last
+// micro-batch. A tied embedding lives on the first and the last stage: their gradients are
+// summed between the two (before the data-parallel reduction, which is linear) so both copies
+// take the same update and stay identical. The loss comes from the last stage and the
+// gradient norm sums over every stage (the tied copy counted once).
 //
 // Owns the AdamW moments (flat buffers laid out like the parameters, or this rank's ZeRO shard
 // of them) and the counters a checkpoint must carry. The trainer and `tessel bench step` both
@@ -17,6 +25,7 @@
 #include "optim/step_guard.h"
 #include "parallel/comm/communicator.h"
 #include "parallel/data_parallel.h"
+#include "parallel/pipeline_executor.h"
 
 namespace tessel {
 
@@ -33,8 +42,10 @@ class TrainStep {
   // dp_group: this rank's data-parallel group (a SingleCommunicator for one rank). The model's
   // parameter buffers must be a multiple of bucket_multiple(dp_group.size()) long. tp_group:
   // the model's tensor-parallel group, or null; the gradient norm sums over it, counting each
-  // replicated parameter once.
-  TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group = nullptr);
+  // replicated parameter once. pipeline: runs the micro-batches when pp > 1 (null: none); the
+  // model is then its part.
+  TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group = nullptr,
+            PipelineExecutor* pipeline = nullptr);
 
   // Fills one micro-batch, tokens and targets I32 (B, T), with global samples
   // [first, first + B).
@@ -55,12 +66,20 @@ class TrainStep {
   StepGuard& guard() { return guard_; }
   int64_t accumulation_steps() const { return accumulation_; }
   DataParallel& data_parallel() { return dp_; }
+  PipelineExecutor* pipeline() { return pipeline_; }
 
  private:
+  // Sums the tied embedding's gradient between the first and the last pipeline stage.
+  void sum_tied_embedding_grads();
+
   Config config_;
   Transformer& model_;
   Communicator& group_;
   Communicator* tp_group_;
+  PipelineExecutor* pipeline_;
+  Tensor tied_grad_, tied_peer_;  // this stage's tied embedding gradient, and room for the other's
+  int64_t tied_end_ = 0;          // gradients below it wait for sum_tied_embedding_grads
+  bool last_micro_batch_ = false; // a pipeline backward of the step's last micro-batch is running
   std::vector<bool> counted_;  // per parameter: in this rank's share of the gradient norm
   DataParallel dp_;
   int64_t accumulation_;

@@ -15,6 +15,7 @@
 #include "core/model/param_specs.h"
 #include "launch/metrics_log.h"
 #include "launch/tensorboard_writer.h"
+#include "parallel/pipeline_schedule.h"
 #include "parallel/tensor_parallel.h"
 
 namespace tessel {
@@ -122,9 +123,6 @@ std::string format_duration(double seconds) {
 
 Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
     : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
-  TESSEL_CHECK(config.parallel.pp == 1)
-      << "parallel.pp=" << config.parallel.pp << ": pipeline parallelism is not in this build yet; hint: set "
-      << "parallel.pp=1 and use tensor (parallel.tp) and data parallelism";
   check_batch_split(config.batch, topology.size(Axis::kDp));
   TESSEL_CHECK(config.precision.compute == "fp32")
       << "precision.compute=" << config.precision.compute
@@ -157,22 +155,30 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
     val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
                         config.model.vocab_size);
   }
-  tp_group_ = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
-  dp_group_ = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
-  model_ = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
-                                         config.parallel.recompute, bucket_multiple(dp_group_->size()),
-                                         tp_group_.get(), config.parallel.sequence_parallel);
-  model_->parameters().initialize(config.run.seed);
-  step_ = std::make_unique<TrainStep>(config, *model_, *dp_group_, tp_group_.get());
-  if (tp_group_->size() > 1 || config.parallel.recompute != "none") {
-    spdlog::info("tensor parallel {}{}, recompute {}: {:.1f} MiB of activations per micro-batch on each rank",
-                 tp_group_->size(), config.parallel.sequence_parallel ? " with sequence parallelism" : "",
-                 config.parallel.recompute, static_cast<double>(model_->activation_bytes()) / (1 << 20));
+  // The schedule is checked before anything is allocated: a bad layout fails here, on every rank.
+  r_ = RankModel::build(config, world, topology);
+  if (r_.pipeline) {
+    const int pp = r_.pp->size(), v = static_cast<int>(config.parallel.virtual_stages);
+    const int m = r_.pipeline->micro_batches();
+    if (writer_) {
+      const double idle = r_.schedule.bubble_fraction;
+      spdlog::info("pipeline: {} stages x {} virtual, schedule {}, {} micro-batches per step: idle {:.1f}% of the "
+                   "busy time when backward costs 2 forwards (theory (p-1)/(m v) = {:.1f}%)",
+                   pp, v, config.parallel.schedule, m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
+    }
+    for (int stage = 0; stage < pp && writer_; ++stage) {
+      spdlog::info("pipeline stage {}: {}", stage, pipeline_model_part(config.model.layers, pp, v, stage, {}).describe());
+    }
   }
-  if (dp_group_->size() > 1) {
+  if (r_.tp->size() > 1 || config.parallel.recompute != "none") {
+    spdlog::info("tensor parallel {}{}, recompute {}: {:.1f} MiB of activations per micro-batch on each rank",
+                 r_.tp->size(), config.parallel.sequence_parallel ? " with sequence parallelism" : "",
+                 config.parallel.recompute, static_cast<double>(r_.model->activation_bytes()) / (1 << 20));
+  }
+  if (r_.dp->size() > 1) {
     spdlog::info("data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
-                 dp_group_->size(), step_->data_parallel().buckets().size(), config.parallel.bucket_mb,
-                 step_->data_parallel().zero(), static_cast<double>(step_->optimizer_state_bytes()) / (1 << 20));
+                 r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
+                 r_.step->data_parallel().zero(), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
   }
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
@@ -190,7 +196,7 @@ Trainer::~Trainer() = default;
 std::string Trainer::flight_records() const {
   const std::string prefix = "  ";
   std::string out = "communicator '" + world_.name() + "':\n" + world_.recorder().dump(prefix);
-  for (const std::unique_ptr<Communicator>* group : {&tp_group_, &dp_group_}) {
+  for (const std::unique_ptr<Communicator>* group : {&r_.tp, &r_.dp, &r_.pp}) {
     if (*group) out += "communicator '" + (*group)->name() + "':\n" + (*group)->recorder().dump(prefix);
   }
   return out;
@@ -300,17 +306,17 @@ std::string Trainer::choose_checkpoint() {
 void Trainer::load_checkpoint_from(const std::string& dir) {
   // The checkpoint holds the optimizer state laid out like the parameters; a ZeRO rank keeps
   // its shard of it.
-  // Checkpoints hold whole tensors: a tensor-parallel rank reads them into a whole-model store
-  // and keeps its shards.
-  const bool sharded = tp_group_->size() > 1;
+  // Checkpoints hold whole tensors: a tensor- or pipeline-parallel rank reads them into a
+  // whole-model store and keeps its part.
+  const bool sharded = r_.holds_part();
   std::unique_ptr<ParameterStore> whole;
   if (sharded) whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
-  ParameterStore& target = sharded ? *whole : model_->parameters();
+  ParameterStore& target = sharded ? *whole : r_.model->parameters();
   const int64_t n = target.numel();
   Tensor m = Tensor::zeros({n}, DType::F32), v = Tensor::zeros({n}, DType::F32);
   CheckpointInfo info = load_checkpoint(dir, target, &m, &v);
   if (sharded) {
-    ParameterStore& local = model_->parameters();
+    ParameterStore& local = r_.model->parameters();
     scatter_shards(*whole, whole->params(), local, local.params());
     Tensor local_m = Tensor::zeros({local.numel()}, DType::F32), local_v = Tensor::zeros({local.numel()}, DType::F32);
     scatter_shards(*whole, m, local, local_m);
@@ -325,35 +331,35 @@ void Trainer::load_checkpoint_from(const std::string& dir) {
     }
   }
   state_ = info.state;
-  step_->load_full_adam_state(m, v);
-  step_->set_optimizer_steps(state_.optimizer_steps);
-  step_->guard().restore({state_.skipped_streak, state_.skipped_total});
+  r_.step->load_full_adam_state(m, v);
+  r_.step->set_optimizer_steps(state_.optimizer_steps);
+  r_.step->guard().restore({state_.skipped_streak, state_.skipped_total});
 }
 
 std::string Trainer::save() {
-  state_.optimizer_steps = step_->optimizer_steps();
-  state_.skipped_streak = step_->guard().state().consecutive;
-  state_.skipped_total = step_->guard().state().total_skipped;
+  state_.optimizer_steps = r_.step->optimizer_steps();
+  state_.skipped_streak = r_.step->guard().state().consecutive;
+  state_.skipped_total = r_.step->guard().state().total_skipped;
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
   Tensor m, v;
-  step_->full_adam_state(&m, &v);  // collective with ZeRO: every rank takes part
-  // Tensor-parallel shards are assembled into whole tensors, by the group that holds world
-  // rank 0 (the other data-parallel replicas hold the same values). The whole store's gradient
+  r_.step->full_adam_state(&m, &v);  // collective with ZeRO: every rank takes part
+  // Tensor-parallel shards and pipeline stages are assembled into whole tensors, by the ranks
+  // of data-parallel replica 0 (the others hold the same values). The whole store's gradient
   // buffer is never written, so its zero pages cost no memory.
   std::unique_ptr<ParameterStore> whole;
-  if (tp_group_->size() > 1 && topology_.coord(Axis::kDp) == 0) {
-    const ParameterStore& local = model_->parameters();
+  if (r_.holds_part() && topology_.coord(Axis::kDp) == 0) {
+    const ParameterStore& local = r_.model->parameters();
     whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
     Tensor whole_m = Tensor::zeros({whole->numel()}, DType::F32), whole_v = Tensor::zeros({whole->numel()}, DType::F32);
-    gather_shards(local, local.params(), *whole, whole->params(), tp_group_.get());
-    gather_shards(local, m, *whole, whole_m, tp_group_.get());
-    gather_shards(local, v, *whole, whole_v, tp_group_.get());
+    r_.gather_whole(local.params(), *whole, whole->params());
+    r_.gather_whole(m, *whole, whole_m);
+    r_.gather_whole(v, *whole, whole_v);
     m = whole_m;
     v = whole_v;
   }
   if (!writer_) return "";
   CheckpointData data;
-  data.params = whole ? whole.get() : &model_->parameters();
+  data.params = whole ? whole.get() : &r_.model->parameters();
   data.adam_m = &m;
   data.adam_v = &v;
   data.state = state_;
@@ -366,7 +372,18 @@ std::string Trainer::save() {
 double Trainer::evaluate(int64_t batches) {
   TESSEL_CHECK(val_ != nullptr) << "evaluation needs data.val; hint: prepare with --val-fraction "
                                 << "and set data.val to the _val prefix";
-  return mean_eval_loss(*model_, *val_, batches * config_.batch.global, dp_group_.get());
+  const int64_t samples = batches * config_.batch.global;
+  if (!r_.pipeline) return mean_eval_loss(*r_.model, *val_, samples, r_.dp.get());
+  // Through the pipeline: data-parallel rank d evaluates the d-th 1/dp of the samples, as
+  // mean_eval_loss does; the last stage has the losses.
+  const int64_t B = config_.batch.micro, per_rank = samples / r_.dp->size();
+  const uint64_t first = static_cast<uint64_t>(r_.dp->rank() * per_rank);
+  double total = r_.pipeline->evaluate(static_cast<int>(per_rank / B), [&](int mb, const Tensor& tokens, const Tensor& targets) {
+    fill_micro_batch(*val_, first + static_cast<uint64_t>(mb * B), tokens, targets);
+  });
+  r_.pp->all_reduce_doubles(&total, 1, ReduceOp::kSum);
+  if (r_.dp->size() > 1) r_.dp->all_reduce_doubles(&total, 1, ReduceOp::kSum);
+  return total / static_cast<double>(samples / B);
 }
 
 TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
@@ -381,17 +398,17 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
     return summary;
   }
   const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
-  const double flops_per_step = model_->flops_per_token() * tokens_per_step;
+  const double flops_per_step = r_.model->flops_per_token() * tokens_per_step;
   spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} data-parallel ranks x {} micro-batches of {})",
-               model_->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
-               dp_group_->size(), step_->accumulation_steps(), c.batch.micro);
+               r_.model->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
+               r_.dp->size(), r_.step->accumulation_steps(), c.batch.micro);
   const auto run_start = Clock::now();
   double elapsed_steps_time = 0;
   int64_t timed_steps = 0;
   bool first = true;
   while (state_.step < c.run.steps) {
     const auto t0 = Clock::now();
-    StepResult r = step_->run(state_.step, [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+    StepResult r = r_.step->run(state_.step, [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
       fill_micro_batch(*train_, first, tokens, targets);
     });
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -424,7 +441,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
       std::vector<std::pair<std::string, double>> fields = {
           {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm}, {"tokens_per_s", tok_s},
           {"tflops", tflops}, {"step_time_s", dt}, {"skipped", r.skipped ? 1.0 : 0.0}};
-      if (dp_group_->size() > 1) fields.emplace_back("comm_wait_s", r.comm_wait_s);
+      if (r_.dp->size() > 1) fields.emplace_back("comm_wait_s", r.comm_wait_s);
       if (!std::isnan(eval_loss)) fields.emplace_back("eval_loss", eval_loss);
       metrics_->log(state_.step, fields);
     }

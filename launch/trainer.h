@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "data/sampler.h"
+#include "launch/rank_model.h"
 #include "launch/train_step.h"
 #include "parallel/comm/communicator.h"
 #include "parallel/topology.h"
@@ -71,7 +72,7 @@ class Trainer {
   // every time). Collective over the data-parallel group.
   double evaluate(int64_t batches);
 
-  Transformer& model() { return *model_; }
+  Transformer& model() { return *r_.model; }
   const TrainingState& state() const { return state_; }
   // The flight recorders of this rank's communicators, for the error report of a failed rank.
   std::string flight_records() const;
@@ -88,11 +89,8 @@ class Trainer {
   Config config_;
   Communicator& world_;
   Topology topology_;
-  std::unique_ptr<Communicator> tp_group_;
-  std::unique_ptr<Communicator> dp_group_;
   bool writer_;  // rank 0: writes metrics and checkpoints
-  std::unique_ptr<Transformer> model_;
-  std::unique_ptr<TrainStep> step_;
+  RankModel r_;   // this rank's groups, model part, pipeline and step
   std::unique_ptr<Sampler> train_;
   std::unique_ptr<Sampler> val_;
   std::unique_ptr<MetricsLog> metrics_;

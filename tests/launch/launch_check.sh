@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `tessel launch` end to end on this machine:
-#   1. two data-parallel ranks (zero 1) train the same loss curve as one rank (metrics.jsonl),
-#      and a run that moves between layouts at its checkpoints (tp 2 with sequence parallelism,
-#      2 data-parallel ranks with zero 2, 1 rank, tp 2 x dp 2 with zero 1) continues it;
+#   1. two data-parallel ranks (zero 1), and two pipeline stages (1f1b), train the same loss
+#      curve as one rank (metrics.jsonl), and a run that moves between layouts at its
+#      checkpoints (tp 2 with sequence parallelism, pp 2 x dp 2 with zero 2, 1 rank, tp 2 x pp 2)
+#      continues it;
 #   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank; with
 #      --max-restarts 1 the job comes back from its newest checkpoint and finishes;
 #   3. SIGTERM to the launcher: every rank saves a checkpoint after the same step, exit 0;
@@ -58,17 +59,30 @@ assert abs(one[-1]["eval_loss"] - two[-1]["eval_loss"]) <= 1e-5 * one[-1]["eval_
 assert one[-1]["loss"] < one[0]["loss"]
 PY
 grep -q "rank 1" "$dir/two.log" && fail "rank 1 printed info lines; only rank 0 should"
+"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run3" batch.micro=2 parallel.pp=2 \
+  > "$dir/pp.log" 2>&1 || { cat "$dir/pp.log"; fail "two-stage pipeline launch"; }
+grep -q "pipeline stage 1: layers 1-1 + head" "$dir/pp.log" || { cat "$dir/pp.log"; fail "pp 2: stage 1 should hold layer 1 and the head"; }
+python3 - "$dir/run1/metrics.jsonl" "$dir/run3/metrics.jsonl" <<'PY'
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+pp = [json.loads(l) for l in open(sys.argv[2])]
+assert len(one) == len(pp) == 12, (len(one), len(pp))
+for a, b in zip(one, pp):
+    assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), (a["step"], a["loss"], b["loss"])
+    assert abs(a["grad_norm"] - b["grad_norm"]) <= 1e-4 * abs(a["grad_norm"]), (a["step"], a["grad_norm"], b["grad_norm"])
+assert abs(one[-1]["eval_loss"] - pp[-1]["eval_loss"]) <= 1e-5 * one[-1]["eval_loss"]
+PY
 
-# Resume across layouts: tp 2 + sequence parallel to step 3, 2 data-parallel ranks (zero 2) to
-# step 6, 1 rank to step 9, tp 2 x dp 2 (zero 1) to step 12.
+# Resume across layouts: tp 2 + sequence parallel to step 3, pp 2 x dp 2 (zero 2) to step 6,
+# 1 rank to step 9, tp 2 x pp 2 to step 12.
 resume=(--set run.out_dir="$dir/runr" checkpoint.every=3 checkpoint.resume=auto)
 "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" "${resume[@]}" run.steps=3 parallel.tp=2 \
   parallel.sequence_parallel=true > "$dir/r0.log" 2>&1 || { cat "$dir/r0.log"; fail "resume leg tp 2"; }
-"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" "${resume[@]}" run.steps=6 batch.micro=2 parallel.zero=2 \
-  > "$dir/r1.log" 2>&1 || { cat "$dir/r1.log"; fail "resume leg dp 2"; }
+"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" "${resume[@]}" run.steps=6 batch.micro=2 parallel.pp=2 \
+  parallel.zero=2 > "$dir/r1.log" 2>&1 || { cat "$dir/r1.log"; fail "resume leg pp 2 x dp 2"; }
 "$tessel" train "$dir/tiny.yaml" "${resume[@]}" run.steps=9 > "$dir/r2.log" 2>&1 || { cat "$dir/r2.log"; fail "resume leg 1 rank"; }
-"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" "${resume[@]}" batch.micro=2 parallel.tp=2 parallel.zero=1 \
-  > "$dir/r3.log" 2>&1 || { cat "$dir/r3.log"; fail "resume leg tp 2 x dp 2"; }
+"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" "${resume[@]}" batch.micro=2 parallel.tp=2 parallel.pp=2 \
+  parallel.sequence_parallel=true > "$dir/r3.log" 2>&1 || { cat "$dir/r3.log"; fail "resume leg tp 2 x pp 2"; }
 grep -q "resumed from .*step_00000009 at step 9" "$dir/r3.log" || { cat "$dir/r3.log"; fail "leg 4 did not resume at step 9"; }
 python3 - "$dir/run1/metrics.jsonl" "$dir/runr/metrics.jsonl" <<'PY'
 import json, sys

@@ -1,0 +1,52 @@
+#include "launch/rank_model.h"
+
+#include "core/error.h"
+#include "core/model/param_specs.h"
+#include "parallel/data_parallel.h"
+#include "parallel/tensor_parallel.h"
+
+namespace tessel {
+
+RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
+  RankModel r;
+  const int pp = topology.size(Axis::kPp), v = static_cast<int>(config.parallel.virtual_stages);
+  check_batch_split(config.batch, topology.size(Axis::kDp));
+  const int micro_batches = static_cast<int>(config.batch.global / (config.batch.micro * topology.size(Axis::kDp)));
+  ModelPart part;
+  std::vector<PipeAction> actions;
+  if (pp > 1) {
+    const std::vector<std::vector<PipeAction>> schedule =
+        build_pipeline_schedule(config.parallel.schedule, pp, v, micro_batches);
+    r.schedule = simulate_pipeline(schedule, pp, v);
+    TESSEL_CHECK(r.schedule.complete) << "pipeline schedule '" << config.parallel.schedule << "' would hang: "
+                                      << r.schedule.stuck;
+    actions = schedule[static_cast<size_t>(topology.coord(Axis::kPp))];
+    part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions);
+  }
+  r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
+  r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
+  r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
+  r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
+                                          config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),
+                                          config.parallel.sequence_parallel, part);
+  r.model->parameters().initialize(config.run.seed);
+  if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
+  r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
+  return r;
+}
+
+void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const {
+  gather_shards(model->parameters(), local_values, whole, whole_values, tp.get());
+  // Each stage now holds its parameters whole and zeros elsewhere: the sum over the stages is
+  // the model. A tied embedding's copy on the last stage is left out (the first stage's
+  // counts). Parameter by parameter, so each stays within MPI's element count.
+  if (pp->size() == 1) return;
+  const std::string embedding = model_names(model->config()).wte;
+  for (const ParamEntry& e : whole.entries()) {
+    const Tensor part = whole_values.view(e.offset, {e.numel});
+    if (!model->part().embedding && e.spec.name == embedding) part.fill_zero();
+    pp->all_reduce(part, ReduceOp::kSum);
+  }
+}
+
+}  // namespace tessel

@@ -1,0 +1,39 @@
+// RankModel: what one rank of a tp × pp × dp grid trains with: its tensor-, data- and
+// pipeline-parallel groups (split from the world), its part of the model, the pipeline
+// executor when pp > 1, and the TrainStep. `tessel train`, `tessel bench step` and the layout
+// tests build it the same way, so what is tested and benchmarked is what trains.
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/model/transformer.h"
+#include "launch/train_step.h"
+#include "parallel/comm/communicator.h"
+#include "parallel/pipeline_executor.h"
+#include "parallel/pipeline_schedule.h"
+#include "parallel/topology.h"
+
+namespace tessel {
+
+struct RankModel {
+  // Destroyed in reverse: the step before the executor, both before the model and the groups.
+  std::unique_ptr<Communicator> tp, dp, pp;
+  std::unique_ptr<Transformer> model;
+  std::unique_ptr<PipelineExecutor> pipeline;  // pp > 1
+  std::unique_ptr<TrainStep> step;
+  PipelineSimulation schedule;  // pp > 1: the schedule run with forward:backward costs 1:2
+
+  // Collective over `world`. The pipeline schedule is built and checked (it must not hang)
+  // before the model is allocated; the model's weights are initialized from run.seed.
+  static RankModel build(const Config& config, Communicator& world, const Topology& topology);
+
+  // True when this rank holds only a part of the model (tp > 1 or pp > 1).
+  bool holds_part() const { return tp->size() > 1 || pp->size() > 1; }
+  // whole_values := values laid out like this rank's parameters (weights, gradients or
+  // moments), assembled into whole tensors laid out like `whole` (a store of every parameter,
+  // without tensor parallelism). Collective over the tensor- and pipeline-parallel groups.
+  void gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const;
+};
+
+}  // namespace tessel
