@@ -56,6 +56,9 @@ struct ParallelConfig {
   bool sequence_parallel = false;
   std::string schedule = "1f1b";  // gpipe | 1f1b | interleaved
   int64_t virtual_stages = 1;
+  // How layers are split into pipeline stages: even (the embedding and the head ride along
+  // with the first and last stage) | ends_as_layers (each of them weighs as one layer).
+  std::string pipeline_split = "even";
   int zero = 0;                      // 0 | 1 | 2
   std::string recompute = "none";    // none | selective | full
   double bucket_mb = 25.0;

@@ -69,6 +69,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("sequence_parallel", c.parallel.sequence_parallel);
     v.choice("schedule", c.parallel.schedule, {"gpipe", "1f1b", "interleaved"});
     v.field("virtual_stages", c.parallel.virtual_stages);
+    v.choice("pipeline_split", c.parallel.pipeline_split, {"even", "ends_as_layers"});
     v.int_choice("zero", c.parallel.zero, {0, 1, 2});
     v.choice("recompute", c.parallel.recompute, {"none", "selective", "full"});
     v.field("bucket_mb", c.parallel.bucket_mb);

@@ -216,7 +216,16 @@ void validate_config(const Config& c) {
       << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages << " pipeline stages exceed "
       << "model.layers (" << m.layers << "): every stage needs at least one layer; valid pp x virtual_stages: "
       << divisors(m.layers);
-  TESSEL_CHECK(m.layers % stages == 0)
+  // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
+  // last stage hold one layer fewer than the others.
+  const bool ends = p.pipeline_split == "ends_as_layers" && stages > 1;
+  TESSEL_CHECK(!ends || ((m.layers + 2) % stages == 0 && (m.layers + 2) / stages >= 2))
+      << check.at({"parallel.pipeline_split", "model.layers", "parallel.pp"}) << "parallel.pipeline_split "
+      << "'ends_as_layers' splits model.layers + 2 (" << m.layers + 2 << ": the embedding and the head weigh "
+      << "as a layer each) evenly over parallel.pp (" << p.pp << ") x parallel.virtual_stages ("
+      << p.virtual_stages << ") = " << stages << " stages, with at least one layer on the first and the last; "
+      << "hint: pp x virtual_stages among " << divisors(m.layers + 2) << ", or pipeline_split: even";
+  TESSEL_CHECK(ends || m.layers % stages == 0)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers ("
       << m.layers << ") must be divisible by parallel.pp (" << p.pp
       << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages

@@ -21,7 +21,8 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
     TESSEL_CHECK(r.schedule.complete) << "pipeline schedule '" << config.parallel.schedule << "' would hang: "
                                       << r.schedule.stuck;
     actions = schedule[static_cast<size_t>(topology.coord(Axis::kPp))];
-    part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions);
+    part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions,
+                               config.parallel.pipeline_split == "ends_as_layers");
   }
   r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
   r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");

@@ -11,8 +11,9 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 }  // namespace
 
-ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std::vector<PipeAction>& actions) {
-  const std::vector<std::pair<int, int>> stages = partition_layers(static_cast<int>(layers), pp, v);
+ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std::vector<PipeAction>& actions,
+                              bool ends_as_layers) {
+  const std::vector<std::pair<int, int>> stages = partition_layers(static_cast<int>(layers), pp, v, ends_as_layers);
   std::vector<int> alive(static_cast<size_t>(v), 0), peak(static_cast<size_t>(v), 1);
   for (const PipeAction& a : actions) {
     TESSEL_CHECK(a.chunk >= 0 && a.chunk < v) << "pipeline action on chunk " << a.chunk << " of " << v;

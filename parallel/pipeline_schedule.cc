@@ -134,15 +134,29 @@ PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>&
   return sim;
 }
 
-std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v) {
+std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v, bool ends_as_layers) {
   const int stages = pp * v;
   TESSEL_CHECK(stages >= 1 && layers >= stages)
       << "model.layers (" << layers << ") is fewer than the " << stages << " pipeline stages (parallel.pp " << pp
       << " x parallel.virtual_stages " << v << "); hint: every stage needs at least one layer";
+  std::vector<std::pair<int, int>> out;
+  if (ends_as_layers && stages > 1) {
+    TESSEL_CHECK((layers + 2) % stages == 0 && (layers + 2) / stages >= 2)
+        << "parallel.pipeline_split 'ends_as_layers': model.layers + 2 (" << layers + 2 << ") must be divisible by "
+        << "parallel.pp (" << pp << ") x parallel.virtual_stages (" << v << ") = " << stages
+        << ", at least 2 per stage";
+    const int per = (layers + 2) / stages;
+    int first = 0;
+    for (int s = 0; s < stages; ++s) {
+      const int n = per - (s == 0 ? 1 : 0) - (s + 1 == stages ? 1 : 0);
+      out.emplace_back(first, first + n);
+      first += n;
+    }
+    return out;
+  }
   TESSEL_CHECK(layers % stages == 0) << "model.layers (" << layers << ") must be divisible by parallel.pp (" << pp
                                      << ") x parallel.virtual_stages (" << v << ") = " << stages
                                      << " so that every stage holds the same number of layers";
-  std::vector<std::pair<int, int>> out;
   const int per = layers / stages;
   for (int s = 0; s < stages; ++s) out.emplace_back(s * per, (s + 1) * per);
   return out;

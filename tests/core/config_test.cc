@@ -330,6 +330,16 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK_THAT(error_of("run:\n  steps: -1\n"), Contains("run.steps must be at least 0, found -1"));
   CHECK_THAT(error_of("parallel:\n  schedule: interleaved\n"),
              Contains("needs parallel.virtual_stages >= 2"));
+  CHECK_THAT(error_of("parallel:\n  pp: 16\n"),
+             Contains("parallel.pp (16) x parallel.virtual_stages (1) = 16 pipeline stages exceed model.layers (12)"));
+  CHECK_THAT(error_of("parallel:\n  schedule: interleaved\n  virtual_stages: 2\n"),
+             Contains("needs parallel.pp >= 2, found 1"));
+  CHECK_THAT(error_of("parallel:\n  pp: 4\n  pipeline_split: ends_as_layers\n"),
+             Contains("splits model.layers + 2 (14: the embedding and the head weigh as a layer each)") &&
+                 Contains("pp x virtual_stages among 1, 2, 7, 14"));
+  CHECK(error_of("parallel:\n  pp: 7\n  pipeline_split: ends_as_layers\n") == "(no error)");
+  CHECK_THAT(error_of("parallel:\n  pipeline_split: weighted\n"),
+             Contains("valid values: even, ends_as_layers"));
 
   // A config built in code has no lines to name, but gets the same checks.
   Config hand;

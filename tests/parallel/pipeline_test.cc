@@ -109,6 +109,16 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
       INFO(arch << ": pp " << P << ", schedule " << schedule << ", virtual stages " << v);
       compare(train(layout(c, 1, P, schedule, v), world), want);
     }
+    if (P == 4) {
+      // 10 layers with the embedding and the head weighing a layer each: stages of 2, 3, 3, 2.
+      Config ten = tiny(arch);
+      ten.model.layers = 10;
+      const Run want10 = reference(ten);
+      ten = layout(ten, 1, 4, "1f1b");
+      ten.parallel.pipeline_split = "ends_as_layers";
+      INFO(arch << ": pp 4, 10 layers split with the ends as layers");
+      compare(train(ten, world), want10);
+    }
   }
 }
 
