@@ -302,6 +302,7 @@ int run_bench_command(const std::vector<std::string>& args) {
       }
     };
     std::vector<double> times, waits, bubbles;
+    std::vector<double> stage_busy(static_cast<size_t>(r.pp->size()), 0.0);  // summed over timed steps
     StepResult result;
     for (int64_t i = 0; i < warmup + steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -313,10 +314,16 @@ int run_bench_command(const std::vector<std::string>& args) {
         if (r.pipeline) {
           // The pipeline bubble as Megatron counts it: the stages' idle time over their busy
           // time, idle = stages x the slowest stage's schedule time - busy.
-          double busy = r.pipeline->busy_s(), span = r.pipeline->step_s();
-          r.pp->all_reduce_doubles(&busy, 1, ReduceOp::kSum);
+          std::vector<double> busy(stage_busy.size(), 0.0);
+          busy[static_cast<size_t>(r.pp->rank())] = r.pipeline->busy_s();
+          r.pp->all_reduce_doubles(busy.data(), static_cast<int>(busy.size()), ReduceOp::kSum);
+          double span = r.pipeline->step_s(), total = 0;
           r.pp->all_reduce_doubles(&span, 1, ReduceOp::kMax);
-          bubbles.push_back((r.pp->size() * span - busy) / busy);
+          for (size_t k = 0; k < busy.size(); ++k) {
+            stage_busy[k] += busy[k];
+            total += busy[k];
+          }
+          bubbles.push_back((r.pp->size() * span - total) / total);
         }
       }
     }
@@ -330,11 +337,15 @@ int run_bench_command(const std::vector<std::string>& args) {
     std::string pipeline = "";
     if (r.pipeline) {
       const int pp = r.pp->size(), v = static_cast<int>(config.parallel.virtual_stages), m = r.pipeline->micro_batches();
+      // Each stage's compute per step: unequal stages (the head on the last) add to the bubble.
+      std::string busy;
+      for (double b : stage_busy) busy += fmt::format("{}{:.1f}", busy.empty() ? "" : ", ", b / static_cast<double>(steps) * 1000);
       pipeline = fmt::format("\"pp\": {}, \"schedule\": \"{}\", \"virtual_stages\": {}, \"micro_batches\": {}, "
-                             "\"bubble_measured\": {:.4f}, \"bubble_simulated\": {:.4f}, \"bubble_theory\": {:.4f}, ",
+                             "\"bubble_measured\": {:.4f}, \"bubble_simulated\": {:.4f}, \"bubble_theory\": {:.4f}, "
+                             "\"stage_busy_ms\": [{}], ",
                              pp, config.parallel.schedule, v, m, median_of(bubbles),
                              r.schedule.bubble_fraction / (1 - r.schedule.bubble_fraction),
-                             static_cast<double>(pp - 1) / (m * v));
+                             static_cast<double>(pp - 1) / (m * v), busy);
     }
     std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"tp\": %d, %s"
                 "\"sequence_parallel\": %s, \"recompute\": \"%s\", \"activation_mib\": %.3f, \"threads\": %d, "

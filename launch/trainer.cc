@@ -379,6 +379,8 @@ double Trainer::evaluate(int64_t batches) {
   // Through the pipeline: data-parallel rank d evaluates the d-th 1/dp of the samples, as
   // mean_eval_loss does; the last stage has the losses.
   const int64_t B = config_.batch.micro, per_rank = samples / r_.dp->size();
+  TESSEL_CHECK(samples % (r_.dp->size() * B) == 0)
+      << "evaluation of " << samples << " sequences does not split into " << r_.dp->size() << " ranks x micro-batches of " << B;
   const uint64_t first = static_cast<uint64_t>(r_.dp->rank() * per_rank);
   double total = r_.pipeline->evaluate(static_cast<int>(per_rank / B), [&](int mb, const Tensor& tokens, const Tensor& targets) {
     fill_micro_batch(*val_, first + static_cast<uint64_t>(mb * B), tokens, targets);
