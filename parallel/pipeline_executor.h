@@ -9,7 +9,8 @@
 // simulate_pipeline checks the schedule against, so a schedule it finds complete cannot hang
 // here. Sends are tagged by the stage they go to and its direction (tag 2s: activations into
 // stage s, 2s + 1: gradients into stage s), and each stage runs its micro-batches in order, so
-// every message meets the receive it belongs to. Tag 0 is never used.
+// every message meets the receive it belongs to. Tag 0 is left free (TrainStep sums a tied
+// embedding's gradients between the first and last stage with it).
 //
 // With sequence parallelism the tensors sent are the rank's T-shard of the residual stream:
 // rank t of one stage's tensor-parallel group talks to rank t of the next stage's.

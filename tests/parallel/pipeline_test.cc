@@ -4,13 +4,8 @@
 // compares the loss curve over 20 steps and every gathered gradient after step 1.
 #include <catch2/catch.hpp>
 
-#include <cmath>
-
-#include "core/model/param_specs.h"
-#include "launch/rank_model.h"
-#include "parallel/comm/single_communicator.h"
+#include "tests/parallel/layout_run.h"
 #include "tests/parallel/mpi_world.h"
-#include "tests/parallel/synthetic_tokens.h"
 
 using namespace tessel;
 
@@ -19,72 +14,8 @@ namespace {
 // GPT-2: learned positions, biases, LayerNorm, a head tied to the embedding (so the first and
 // the last stage share it). LLaMA: GQA, SwiGLU, RMSNorm, RoPE, untied head. 8 layers: pp 4 with
 // 2 virtual stages holds one layer per chunk. 4 micro-batches of 2 per step.
-Config tiny(const std::string& arch) {
-  const std::string heads = arch == "gpt2" ? "heads: 4, kv_heads: 4" : "heads: 4, kv_heads: 2";
-  return parse_config("model: {arch: " + arch + ", vocab_size: 64, seq_len: 16, layers: 8, d_model: 32, " + heads +
-                          ", ffn_dim: 64}\n"
-                          "optim: {lr: 1.0e-2, warmup_steps: 2, weight_decay: 0.1, grad_clip: 0.5}\n"
-                          "batch: {global: 8, micro: 2}\n"
-                          "run: {steps: 20, seed: 11}\n",
-                      "tiny.yaml");
-}
-
-void fill(uint64_t first, const Tensor& tokens, const Tensor& targets) {
-  fill_synthetic_tokens(first, tokens, targets, 5, 13);
-}
-
-struct Run {
-  std::vector<double> losses;
-  std::vector<double> grad_norms;
-  std::vector<float> grads_after_step1;  // whole tensors, laid out as on one rank
-};
-
-Run train(const Config& c, Communicator& world) {
-  const Topology topology = Topology::from_config(c.parallel, world.size(), world.rank());
-  RankModel r = RankModel::build(c, world, topology);
-  ParameterStore full(transformer_param_specs(c.model));
-  Run run;
-  for (int64_t s = 0; s < c.run.steps; ++s) {
-    const StepResult result = r.step->run(s, fill);
-    run.losses.push_back(result.loss);
-    run.grad_norms.push_back(result.grad_norm);
-    if (s == 0) {
-      const Tensor whole = Tensor::zeros({full.numel()}, DType::F32);
-      r.gather_whole(r.model->parameters().grads(), full, whole);
-      run.grads_after_step1.assign(whole.data<float>(), whole.data<float>() + whole.numel());
-    }
-  }
-  return run;
-}
-
-Run reference(const Config& c) {
-  Config one = c;
-  one.parallel = ParallelConfig{};
-  SingleCommunicator world;
-  return train(one, world);
-}
-
-// fp32 with the sums split over ranks in another order (the tied embedding's two halves, the
-// gradient norm's per-stage parts): relative 1e-5 on every loss, 1e-6 on the first step's
-// gradient norm and 1e-4 on the later ones (the norm is the most sensitive to the weights'
-// rounding differences, which grow over the steps; measured up to 2.5e-5), and 1e-5 of the
-// largest gradient on every gradient of the first step.
-void compare(const Run& got, const Run& want, bool gradients = true) {
-  double worst_loss = 0, worst_norm = 0, worst_grad = 0, scale = 0;
-  for (size_t i = 0; i < want.losses.size(); ++i) {
-    worst_loss = std::max(worst_loss, std::abs(got.losses[i] - want.losses[i]) / want.losses[i]);
-    worst_norm = std::max(worst_norm, std::abs(got.grad_norms[i] - want.grad_norms[i]) / want.grad_norms[i]);
-  }
-  for (size_t i = 0; i < want.grads_after_step1.size(); ++i) {
-    worst_grad = std::max(worst_grad, static_cast<double>(std::abs(got.grads_after_step1[i] - want.grads_after_step1[i])));
-    scale = std::max(scale, static_cast<double>(std::abs(want.grads_after_step1[i])));
-  }
-  INFO("worst relative loss error " << worst_loss << ", grad norm " << worst_norm << ", worst gradient error "
-                                    << worst_grad << " (largest gradient " << scale << ")");
-  CHECK(worst_loss < 1e-5);
-  CHECK(std::abs(got.grad_norms[0] - want.grad_norms[0]) < 1e-6 * want.grad_norms[0]);
-  CHECK(worst_norm < 1e-4);
-  if (gradients) CHECK(worst_grad < 1e-5 * scale);
+Config tiny(const std::string& arch, int layers = 8) {
+  return tiny_layout_config(arch, arch == "gpt2" ? "heads: 4, kv_heads: 4" : "heads: 4, kv_heads: 2", layers, 8, 2);
 }
 
 Config layout(Config c, int tp, int pp, const std::string& schedule, int v = 1) {
@@ -103,21 +34,20 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
   if (P != 2 && P != 4) return;
   for (const std::string arch : {"gpt2", "llama"}) {
     const Config c = tiny(arch);
-    const Run want = reference(c);
+    const LayoutRun want = train_single_rank(c);
     REQUIRE(want.losses.back() < want.losses.front() - 0.5);  // it learns
     for (const auto& [schedule, v] : std::vector<std::pair<std::string, int>>{{"gpipe", 1}, {"1f1b", 1}, {"interleaved", 2}}) {
       INFO(arch << ": pp " << P << ", schedule " << schedule << ", virtual stages " << v);
-      compare(train(layout(c, 1, P, schedule, v), world), want);
+      compare_layout_runs(train_layout(layout(c, 1, P, schedule, v), world), want);
     }
     if (P == 4) {
       // 10 layers with the embedding and the head weighing a layer each: stages of 2, 3, 3, 2.
-      Config ten = tiny(arch);
-      ten.model.layers = 10;
-      const Run want10 = reference(ten);
+      Config ten = tiny(arch, 10);
+      const LayoutRun want10 = train_single_rank(ten);
       ten = layout(ten, 1, 4, "1f1b");
       ten.parallel.pipeline_split = "ends_as_layers";
       INFO(arch << ": pp 4, 10 layers split with the ends as layers");
-      compare(train(ten, world), want10);
+      compare_layout_runs(train_layout(ten, world), want10);
     }
   }
 }
@@ -127,14 +57,14 @@ TEST_CASE("pipeline parallel composes with tensor parallel (sequence parallel) a
   if (world.size() != 4) return;
   for (const std::string arch : {"gpt2", "llama"}) {
     const Config c = tiny(arch);
-    const Run want = reference(c);
+    const LayoutRun want = train_single_rank(c);
     for (const std::string schedule : {"1f1b", "interleaved"}) {
       const int v = schedule == "interleaved" ? 2 : 1;
       INFO(arch << ": tp 2 x pp 2, sequence parallel, recompute selective, " << schedule);
       Config tp_pp = layout(c, 2, 2, schedule, v);
       tp_pp.parallel.sequence_parallel = true;
       tp_pp.parallel.recompute = "selective";
-      compare(train(tp_pp, world), want);
+      compare_layout_runs(train_layout(tp_pp, world), want);
     }
     for (int zero : {1, 2}) {
       INFO(arch << ": pp 2 x dp 2, zero " << zero << ", recompute full");
@@ -142,7 +72,7 @@ TEST_CASE("pipeline parallel composes with tensor parallel (sequence parallel) a
       pp_dp.parallel.zero = zero;
       pp_dp.parallel.recompute = "full";
       // ZeRO-2 leaves each rank only its shard of the reduced gradient: the curves say it all.
-      compare(train(pp_dp, world), want, zero < 2);
+      compare_layout_runs(train_layout(pp_dp, world), want, zero < 2);
     }
   }
 }
@@ -152,13 +82,13 @@ TEST_CASE("3D: tp 2 x pp 2 x dp 2 with zero 1 and sequence parallelism follows o
   REQUIRE(world.size() == 8);
   for (const std::string arch : {"gpt2", "llama"}) {
     const Config c = tiny(arch);
-    const Run want = reference(c);
+    const LayoutRun want = train_single_rank(c);
     for (const std::string schedule : {"1f1b", "interleaved"}) {
       INFO(arch << ": tp 2 x pp 2 x dp 2, zero 1, sequence parallel, " << schedule);
       Config three_d = layout(c, 2, 2, schedule, schedule == "interleaved" ? 2 : 1);
       three_d.parallel.zero = 1;
       three_d.parallel.sequence_parallel = true;
-      compare(train(three_d, world), want);
+      compare_layout_runs(train_layout(three_d, world), want);
     }
   }
 }
@@ -174,7 +104,9 @@ TEST_CASE("1f1b keeps at most pp micro-batches of activations on the first stage
     const Topology topology = Topology::from_config(pp.parallel, world.size(), world.rank());
     RankModel r = RankModel::build(pp, world, topology);
     r.model->reset_peak_live_activations();
-    r.step->run(0, fill);
+    r.step->run(0, [](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+      fill_synthetic_tokens(first, tokens, targets, 5, 13);
+    });
     const int stage = topology.coord(Axis::kPp);
     INFO(schedule << ", stage " << stage << ": peak " << r.model->peak_live_activations() << " live activation slots");
     CHECK(r.model->live_activations() == 0);
