@@ -31,7 +31,7 @@ namespace {
 // The config a checkpoint was trained with, the model it holds loaded into `model`.
 Config checkpoint_config(const std::string& step_dir) {
   const CheckpointInfo info = read_checkpoint_info(step_dir);
-  return parse_config(info.config_yaml, step_dir + "/state.safetensors[config]");
+  return parse_config(info.config_yaml, step_dir + "/manifest.pb[config]");
 }
 
 // The tokenizer the checkpoint was trained with, checked against the model's vocabulary.

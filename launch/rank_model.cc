@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/model/param_specs.h"
+#include "core/model/shard.h"
 #include "parallel/data_parallel.h"
 #include "parallel/tensor_parallel.h"
 
@@ -33,7 +34,31 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   r.model->parameters().initialize(config.run.seed);
   if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
   r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
+  r.grid.tp = r.tp->size();
+  r.grid.pp = r.pp->size();
+  r.grid.dp = r.dp->size();
+  r.grid.zero = r.step->data_parallel().zero();
+  r.grid.virtual_stages = v;
+  r.grid.schedule = config.parallel.schedule;
+  r.grid.world_size = world.size();
   return r;
+}
+
+RankCheckpoint RankModel::checkpoint_part() const {
+  const ParameterStore& store = model->parameters();
+  const std::string embedding = model_names(model->config()).wte;
+  std::vector<bool> own;  // per entry: this rank writes the values it holds
+  for (const ParamEntry& e : store.entries()) {
+    own.push_back(tp->rank() % shard_replicas(e.spec, tp->size()) == 0 &&
+                  (model->part().embedding || e.spec.name != embedding));
+  }
+  RankCheckpoint part;
+  part.params = &store;
+  if (dp->rank() == 0) part.write_params = own;
+  for (const RankCheckpoint::StateSegment& s : step->state_segments()) {
+    if (own[s.entry] && (dp->rank() == 0 || grid.zero > 0)) part.state.push_back(s);
+  }
+  return part;
 }
 
 void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const {

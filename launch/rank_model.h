@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "launch/train_step.h"
@@ -23,6 +24,7 @@ struct RankModel {
   std::unique_ptr<PipelineExecutor> pipeline;  // pp > 1
   std::unique_ptr<TrainStep> step;
   PipelineSimulation schedule;  // pp > 1: the schedule run with forward:backward costs 1:2
+  CheckpointLayout grid;        // the layout, as checkpoints record it
 
   // Collective over `world`. The pipeline schedule is built and checked (it must not hang)
   // before the model is allocated; the model's weights are initialized from run.seed.
@@ -34,6 +36,11 @@ struct RankModel {
   // moments), assembled into whole tensors laid out like `whole` (a store of every parameter,
   // without tensor parallelism). Collective over the tensor- and pipeline-parallel groups.
   void gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const;
+  const CheckpointLayout& layout() const { return grid; }
+  // What this rank writes into a checkpoint: weights on data-parallel replica 0 and moments on
+  // every ZeRO shard (on replica 0 without ZeRO), each value once: a replicated parameter from
+  // tensor-parallel rank 0 of those holding it, a tied embedding from the first stage.
+  RankCheckpoint checkpoint_part() const;
 };
 
 }  // namespace tessel

@@ -150,6 +150,21 @@ void TrainStep::full_adam_state(Tensor* m, Tensor* v) {
   dp_.state_to_full(v_, *v);
 }
 
+std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments() const {
+  const std::vector<ParamEntry>& entries = model_.parameters().entries();
+  std::vector<RankCheckpoint::StateSegment> out;
+  for (const AdamWSegment& s : segments_) {
+    // The parameter holding the segment (segments never cross parameters).
+    const auto it = std::upper_bound(entries.begin(), entries.end(), s.offset,
+                                     [](int64_t offset, const ParamEntry& e) { return offset < e.offset; });
+    const size_t i = static_cast<size_t>(it - entries.begin()) - 1;
+    const int64_t state = s.state_offset >= 0 ? s.state_offset : s.offset;
+    out.push_back({i, s.offset - entries[i].offset, s.offset - entries[i].offset + s.numel, m_.data<float>() + state,
+                   v_.data<float>() + state});
+  }
+  return out;
+}
+
 void TrainStep::load_full_adam_state(const Tensor& m, const Tensor& v) {
   dp_.state_from_full(m, m_);
   dp_.state_from_full(v, v_);

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "optim/adamw.h"
@@ -59,6 +60,9 @@ class TrainStep {
   // shard else. full_adam_state gives them laid out like the parameters (collective).
   void full_adam_state(Tensor* m, Tensor* v);
   void load_full_adam_state(const Tensor& m, const Tensor& v);
+  // The AdamW moments this rank holds, by parameter (every element of each at zero 0, its
+  // shard's parts else), pointing into the live buffers: what a checkpoint stores.
+  std::vector<RankCheckpoint::StateSegment> state_segments() const;
   int64_t optimizer_state_bytes() const { return static_cast<int64_t>(m_.nbytes() + v_.nbytes()); }
 
   int64_t optimizer_steps() const { return optimizer_steps_; }

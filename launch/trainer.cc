@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <exception>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -16,7 +18,6 @@
 #include "launch/metrics_log.h"
 #include "launch/tensorboard_writer.h"
 #include "parallel/pipeline_schedule.h"
-#include "parallel/tensor_parallel.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -249,18 +250,46 @@ void broadcast_string(Communicator& group, std::string* text, int root) {
 
 }  // namespace
 
-// Rank 0 chooses the checkpoint (with auto's fallback past a damaged one) and every other rank
-// loads the one it chose, so no rank can resume elsewhere than the others, even where the
-// ranks see the checkpoint directory differently.
+// Rank 0 lists the candidates (checkpoint.resume's choice, and under `auto` the older ones to
+// fall back to) and every rank tries them in that order together: each reads its own part of a
+// candidate, and the candidate is taken only when it loaded on every rank, so no rank resumes
+// elsewhere than the others, and a piece damaged in one rank's part is a fallback for all.
 void Trainer::resume_if_asked() {
-  std::string dir = writer_ ? choose_checkpoint() : "";
-  broadcast_string(world_, &dir, 0);
+  std::string list = writer_ ? candidate_checkpoints() : "";
+  broadcast_string(world_, &list, 0);
+  std::vector<std::string> candidates;
+  std::stringstream in(list);
+  for (std::string line; std::getline(in, line);) candidates.push_back(line);
+  std::string dir;
+  for (size_t i = 0; i < candidates.size() && dir.empty(); ++i) {
+    double failed = 0;
+    std::string error;
+    std::exception_ptr caught;
+    try {
+      load_checkpoint_from(candidates[i]);
+    } catch (const Error& e) {
+      failed = 1;
+      error = e.message();
+      caught = std::current_exception();
+    }
+    world_.all_reduce_doubles(&failed, 1, ReduceOp::kSum);
+    if (failed == 0) {
+      dir = candidates[i];
+      break;
+    }
+    const bool last = config_.checkpoint.resume != "auto" || i + 1 == candidates.size();
+    if (!error.empty()) {
+      if (last) std::rethrow_exception(caught);
+      spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], error);
+    }
+    TESSEL_CHECK(!last) << "checkpoint " << candidates[i] << " failed to load on " << failed << " other rank(s); "
+                        << "their error says why";
+    if (writer_) {
+      spdlog::error("CHECKPOINT {} FAILED VERIFICATION on {} rank(s) AND IS SKIPPED: falling back to the previous "
+                    "checkpoint {}", candidates[i], failed, candidates[i + 1]);
+    }
+  }
   if (dir.empty()) return;
-  if (!writer_) load_checkpoint_from(dir);
-  double steps[2] = {static_cast<double>(state_.step), -static_cast<double>(state_.step)};
-  world_.all_reduce_doubles(steps, 2, ReduceOp::kMax);
-  TESSEL_CHECK(steps[0] == -steps[1]) << "ranks resumed at different steps (" << -steps[1] << " to " << steps[0]
-                                      << ") from " << dir << "; hint: every rank must see the same checkpoint files";
   TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
       << "checkpoint " << dir << " consumed " << state_.consumed_samples << " samples in " << state_.step
       << " steps, which does not match batch.global=" << config_.batch.global
@@ -268,7 +297,7 @@ void Trainer::resume_if_asked() {
   spdlog::info("resumed from {} at step {} ({} samples consumed)", dir, state_.step, state_.consumed_samples);
 }
 
-std::string Trainer::choose_checkpoint() {
+std::string Trainer::candidate_checkpoints() {
   const std::string& resume = config_.checkpoint.resume;
   const std::vector<std::string> existing = complete_checkpoints(checkpoint_root());
   if (resume == "none") {
@@ -281,52 +310,35 @@ std::string Trainer::choose_checkpoint() {
   }
   // resume: auto takes the newest checkpoint that loads and verifies; a damaged one is skipped
   // loudly for the one before it. An explicit path must load as it is.
-  std::vector<std::string> candidates;
-  if (resume == "auto") {
-    const std::string latest = latest_checkpoint(checkpoint_root());
-    if (latest.empty()) return "";
-    candidates.push_back(latest);
-    for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
-      if (*it != latest) candidates.push_back(*it);
-    }
-  } else {
-    candidates.push_back(resolve_checkpoint(resume));
+  if (resume != "auto") return resolve_checkpoint(resume) + "\n";
+  const std::string latest = latest_checkpoint(checkpoint_root());
+  if (latest.empty()) return "";
+  std::string list = latest + "\n";
+  for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
+    if (*it != latest) list += *it + "\n";
   }
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    try {
-      load_checkpoint_from(candidates[i]);
-      return candidates[i];
-    } catch (const Error& e) {
-      if (resume != "auto" || i + 1 == candidates.size()) throw;
-      spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], e.message());
-      spdlog::error("falling back to the previous checkpoint {}", candidates[i + 1]);
-    }
-  }
-  return "";
+  return list;
 }
 
+// Each rank reads the pieces of its own part (its tensor-parallel shard of its stage) from
+// whatever layout saved the checkpoint, and the moments laid out like its parameters, of which
+// a ZeRO rank keeps its shard.
 void Trainer::load_checkpoint_from(const std::string& dir) {
-  // The checkpoint holds the optimizer state laid out like the parameters; a ZeRO rank keeps
-  // its shard of it.
-  // Checkpoints hold whole tensors: a tensor- or pipeline-parallel rank reads them into a
-  // whole-model store and keeps its part.
-  const bool sharded = r_.holds_part();
-  std::unique_ptr<ParameterStore> whole;
-  if (sharded) whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
-  ParameterStore& target = sharded ? *whole : r_.model->parameters();
-  const int64_t n = target.numel();
-  Tensor m = Tensor::zeros({n}, DType::F32), v = Tensor::zeros({n}, DType::F32);
-  CheckpointInfo info = load_checkpoint(dir, target, &m, &v);
-  if (sharded) {
-    ParameterStore& local = r_.model->parameters();
-    scatter_shards(*whole, whole->params(), local, local.params());
-    Tensor local_m = Tensor::zeros({local.numel()}, DType::F32), local_v = Tensor::zeros({local.numel()}, DType::F32);
-    scatter_shards(*whole, m, local, local_m);
-    scatter_shards(*whole, v, local, local_v);
-    m = local_m;
-    v = local_v;
+  const CheckpointReader reader(dir);
+  reader.check_model(transformer_param_specs(config_.model));
+  const CheckpointInfo& info = reader.info();
+  ParameterStore& local = r_.model->parameters();
+  reader.read(local, "", local.params());
+  Tensor m = Tensor::zeros({local.numel()}, DType::F32), v = Tensor::zeros({local.numel()}, DType::F32);
+  if (info.has_optimizer) {
+    reader.read(local, exp_avg_name(""), m);
+    reader.read(local, exp_avg_sq_name(""), v);
+  } else if (writer_) {
+    spdlog::warn("checkpoint {} holds weights only: the optimizer starts from zero moments", dir);
   }
   if (writer_) {
+    spdlog::info("loading {} (saved at step {} by {}) into {}", dir, info.state.step, info.layout.describe(),
+                 r_.layout().describe());
     for (const std::string& key : diverging_settings(parse_config(info.config_yaml, dir), config_)) {
       spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
                    "one it continues", key, dir);
@@ -338,36 +350,32 @@ void Trainer::load_checkpoint_from(const std::string& dir) {
   r_.step->guard().restore({state_.skipped_streak, state_.skipped_total});
 }
 
+// Every rank writes its own pieces into the step's .tmp directory (weights from data-parallel
+// replica 0, each value once: a replicated parameter from one tensor-parallel rank, a tied
+// embedding from the first stage; moments from every ZeRO shard); then rank 0 writes the
+// manifest and publishes the directory.
 std::string Trainer::save() {
   state_.optimizer_steps = r_.step->optimizer_steps();
   state_.skipped_streak = r_.step->guard().state().consecutive;
   state_.skipped_total = r_.step->guard().state().total_skipped;
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
-  Tensor m, v;
-  r_.step->full_adam_state(&m, &v);  // collective with ZeRO: every rank takes part
-  // Tensor-parallel shards and pipeline stages are assembled into whole tensors, by the ranks
-  // of data-parallel replica 0 (the others hold the same values). The whole store's gradient
-  // buffer is never written, so its zero pages cost no memory.
-  std::unique_ptr<ParameterStore> whole;
-  if (r_.holds_part() && topology_.coord(Axis::kDp) == 0) {
-    const ParameterStore& local = r_.model->parameters();
-    whole = std::make_unique<ParameterStore>(transformer_param_specs(config_.model));
-    Tensor whole_m = Tensor::zeros({whole->numel()}, DType::F32), whole_v = Tensor::zeros({whole->numel()}, DType::F32);
-    r_.gather_whole(local.params(), *whole, whole->params());
-    r_.gather_whole(m, *whole, whole_m);
-    r_.gather_whole(v, *whole, whole_v);
-    m = whole_m;
-    v = whole_v;
+  const std::string root = checkpoint_root();
+  std::string tmp = writer_ ? prepare_checkpoint_dir(root, state_.step) : "";
+  broadcast_string(world_, &tmp, 0);
+  const RankCheckpoint part = r_.checkpoint_part();
+  write_rank_checkpoint(tmp, world_.rank(), part);
+  world_.barrier();
+  std::string dir;
+  if (writer_) {
+    CheckpointMeta meta;
+    meta.state = state_;
+    meta.config_yaml = to_yaml(config_);
+    meta.layout = r_.layout();
+    meta.seed = config_.run.seed;
+    dir = publish_checkpoint(root, tmp, meta, config_.checkpoint.keep);
+    spdlog::info("saved checkpoint {}", dir);
   }
-  if (!writer_) return "";
-  CheckpointData data;
-  data.params = whole ? whole.get() : &r_.model->parameters();
-  data.adam_m = &m;
-  data.adam_v = &v;
-  data.state = state_;
-  data.config_yaml = to_yaml(config_);
-  const std::string dir = save_checkpoint(checkpoint_root(), data, config_.checkpoint.keep);
-  spdlog::info("saved checkpoint {}", dir);
+  broadcast_string(world_, &dir, 0);
   return dir;
 }
 

@@ -79,8 +79,8 @@ class Trainer {
 
  private:
   void resume_if_asked();
-  // Rank 0's choice under checkpoint.resume, loaded; "" when the run starts fresh.
-  std::string choose_checkpoint();
+  // Rank 0: the checkpoints checkpoint.resume allows, in the order to try them, one per line.
+  std::string candidate_checkpoints();
   // Loads weights, optimizer state and counters from one step directory.
   void load_checkpoint_from(const std::string& dir);
   std::string save();

@@ -84,13 +84,13 @@ TEST_CASE("a damaged tensor fails verification naming the file and the tensor", 
   TempDir dir("tessel_damage");
   ParameterStore s = small_store(1);
   const std::string path = save_step(dir.path(), s, 3, 0);
-  damage(path + "/state.safetensors", 2);  // a byte of the last tensor's data
+  damage(path + "/rank_00000.safetensors", 2);  // a byte of the last piece's data
   ParameterStore t = small_store(2);
   try {
     load_checkpoint(path, t, nullptr, nullptr);
     FAIL("expected a verification error");
   } catch (const Error& e) {
-    CHECK_THAT(e.message(), Catch::Contains("state.safetensors is damaged"));
+    CHECK_THAT(e.message(), Catch::Contains("is damaged: file rank_00000.safetensors, tensor"));
     CHECK_THAT(e.message(), Catch::Contains("crc32c"));
     CHECK_THAT(e.message(), Catch::Contains(".weight'") || Catch::Contains(".bias'"));
   }

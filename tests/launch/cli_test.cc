@@ -104,7 +104,7 @@ TEST_CASE("tessel: data prepare, train, generate, eval and bench work end to end
     events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   }
   CHECK(events);
-  REQUIRE(fs::exists(d + "/run/checkpoints/step_00000005/state.safetensors"));
+  REQUIRE(fs::exists(d + "/run/checkpoints/step_00000005/manifest.pb"));
 
   Result gen1 = run("generate " + d + "/run/checkpoints --prompt 'line 3' --tokens 12 --seed 7");
   Result gen2 = run("generate " + d + "/run/checkpoints --prompt 'line 3' --tokens 12 --seed 7");

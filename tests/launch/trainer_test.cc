@@ -182,7 +182,7 @@ TEST_CASE("resume: auto skips a damaged newest checkpoint for the previous one, 
   LocalTrainer(c).run();  // writes step 4 and step 8
   const std::string root = c.run.out_dir + "/checkpoints";
   {
-    std::fstream f(root + "/step_00000008/state.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(root + "/step_00000008/rank_00000.safetensors", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-8, std::ios::end);
     f.write("garbage!", 8);
   }
