@@ -297,6 +297,10 @@ std::string latest_checkpoint(const std::string& root) {
 
 std::string resolve_checkpoint(const std::string& path) {
   if (fs::exists(fs::path(path) / kManifestFile)) return path;
+  TESSEL_CHECK(!fs::exists(fs::path(path) / "state.safetensors"))
+      << "checkpoint " << path << " is in format 2 (one state.safetensors, written by an earlier Tessel); this "
+      << "Tessel reads format " << kCheckpointFormatVersion << " (manifest.pb and per-rank files); hint: retrain, "
+      << "or load it with the Tessel that wrote it";
   const std::string latest = latest_checkpoint(path);
   TESSEL_CHECK(!latest.empty())
       << "no checkpoint at '" << path << "': expected a step_NNNNNNNN directory holding " << kManifestFile

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "launch/ckpt_command.h"
 #include "launch/commands.h"
 #include "launch/data_command.h"
 #include "launch/environment.h"
@@ -27,6 +28,7 @@ Commands:
   eval CHECKPOINT [--data PREFIX]             validation loss as one JSON line (--batches N)
   bench step CONFIG [--set ...]               time training steps, one JSON line (--steps N --warmup W)
   bench comm [--max-mb M]                     all-reduce time and bandwidth by message size (under mpirun)
+  ckpt verify|inspect CHECKPOINT              check every checksum of a checkpoint / describe it
 
 Configs: see configs/ and docs/configuration.md. Run `tessel COMMAND` without arguments for its usage.
 )";
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
     if (command == "generate") return tessel::run_generate_command(args);
     if (command == "eval") return tessel::run_eval_command(args);
     if (command == "bench") return tessel::run_bench_command(args);
+    if (command == "ckpt") return tessel::run_ckpt_command(args);
     std::fprintf(stderr, "tessel: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const tessel::Error& e) {

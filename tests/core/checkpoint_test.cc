@@ -101,3 +101,44 @@ TEST_CASE("a checkpoint root without checkpoints is a clear error", "[cpu][check
   CHECK(latest_checkpoint(dir.path()).empty());
   CHECK_THROWS_WITH(resolve_checkpoint(dir.path()), Catch::Contains("no checkpoint at"));
 }
+
+TEST_CASE("a truncated, missing or edited checkpoint file is named in the error", "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_broken");
+  ParameterStore s = small_store(1);
+  ParameterStore t = small_store(2);
+  auto error_of = [&](const std::string& path) {
+    try {
+      load_checkpoint(path, t, nullptr, nullptr);
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return std::string("(no error)");
+  };
+  const std::string truncated = save_step(dir.path(), s, 1, 0);
+  fs::resize_file(truncated + "/rank_00000.safetensors", fs::file_size(truncated + "/rank_00000.safetensors") - 10);
+  CHECK_THAT(error_of(truncated), Catch::Contains("file rank_00000.safetensors has") &&
+                                      Catch::Contains("(truncated or overwritten)"));
+  const std::string missing = save_step(dir.path(), s, 2, 0);
+  fs::remove(missing + "/rank_00000.safetensors");
+  CHECK_THAT(error_of(missing), Catch::Contains("file rank_00000.safetensors that its manifest lists is missing"));
+  const std::string edited = save_step(dir.path(), s, 3, 0);
+  damage(edited + "/manifest.pb", 20);
+  CHECK_THAT(error_of(edited), Catch::Contains("manifest.pb is damaged or was edited"));
+  const std::string unfinished = save_step(dir.path(), s, 4, 0);
+  fs::remove(unfinished + "/manifest.pb");
+  CHECK_THAT(error_of(unfinished), Catch::Contains("has no manifest.pb: it is not a complete checkpoint"));
+  CHECK(complete_checkpoints(dir.path()).size() == 3);  // the one without a manifest is not listed
+  CHECK(error_of(save_step(dir.path(), s, 5, 0)) == "(no error)");
+}
+
+TEST_CASE("a checkpoint of another model shape names the tensor and both shapes", "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_shape");
+  ParameterStore s = small_store(1);
+  const std::string path = save_step(dir.path(), s, 1, 0);
+  ParameterStore wider({{"a.weight", {4, 5}, 0, InitKind::kNormal, 1.0f, true}, {"b.bias", {5}, -1, InitKind::kNormal, 1.0f, false}});
+  CHECK_THROWS_WITH(load_checkpoint(path, wider, nullptr, nullptr),
+                    Catch::Contains("tensor 'a.weight' is F32[4, 3] but this model expects F32[4, 5]"));
+  const CheckpointReader reader(path);
+  CHECK_THROWS_WITH(reader.check_model({s.entries()[0].spec}), Catch::Contains("holds tensor 'b.bias' that this model does not have"));
+  CHECK_NOTHROW(reader.check_model({s.entries()[0].spec, s.entries()[1].spec}));
+}
