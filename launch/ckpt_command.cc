@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "core/checkpoint.h"
+#include "core/checkpoint/hf_format.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/model/param_specs.h"
@@ -16,8 +17,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: tessel ckpt verify CHECKPOINT\n"
     "       tessel ckpt inspect CHECKPOINT\n"
-    "       tessel ckpt export CHECKPOINT --format hf --out DIR\n"
-    "       tessel ckpt import HF_DIR --out DIR\n"
+    "       tessel ckpt export CHECKPOINT --format hf --out DIR [--shard-mb M]\n"
+    "       tessel ckpt import HF_DIR --out DIR [--set key=value ...]\n"
     "CHECKPOINT: a step_NNNNNNNN directory, or a checkpoint root (its newest complete checkpoint)";
 
 std::string one_checkpoint(const ParsedArgs& a, const std::string& command) {
@@ -65,6 +66,49 @@ int inspect(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+// Hugging Face directory of the checkpoint's weights.
+int export_command(const std::vector<std::string>& args, std::ostream& out) {
+  const ParsedArgs a = parse_args(args, "tessel ckpt export", {"--format", "--out", "--shard-mb"}, {}, false);
+  const std::string dir = one_checkpoint(a, "export");
+  TESSEL_CHECK(a.get("--format", "") == "hf") << "tessel ckpt export needs --format hf (the one format it writes)\n" << kUsage;
+  TESSEL_CHECK(a.has("--out")) << "tessel ckpt export needs --out DIR\n" << kUsage;
+  const double shard_mb = a.get_double("--shard-mb", 5 * 1024);
+  TESSEL_CHECK(shard_mb > 0) << "--shard-mb must be positive, got " << shard_mb;
+  const CheckpointReader reader(dir);
+  const Config config = parse_config(reader.info().config_yaml, dir + "/manifest.pb[config]");
+  ParameterStore whole(transformer_param_specs(config.model));
+  reader.check_model(transformer_param_specs(config.model));
+  reader.read(whole, "", whole.params());
+  const std::string to = a.get("--out", "");
+  const std::vector<std::string> files =
+      export_hf(config.model, whole, to, static_cast<uint64_t>(shard_mb * (1 << 20)));
+  out << "exported " << dir << " (step " << reader.info().state.step << ", " << config.model.arch << ") to " << to << ":";
+  for (const std::string& f : files) out << " " << f;
+  out << "\n";
+  return 0;
+}
+
+// A weights-only Tessel checkpoint at step 0 from a Hugging Face directory.
+int import_command(const std::vector<std::string>& args, std::ostream& out) {
+  const ParsedArgs a = parse_args(args, "tessel ckpt import", {"--out"});
+  TESSEL_CHECK(a.positional.size() == 1 && a.has("--out")) << "tessel ckpt import takes HF_DIR and --out DIR\n" << kUsage;
+  const std::string from = a.positional[0], to = a.get("--out", "");
+  Config config;
+  config.model = read_hf_config(from);
+  // The rest of the config is the defaults with the imported model, plus --set overrides (a
+  // training seq_len shorter than the model's context, data, optimizer...), validated.
+  config = parse_config(to_yaml(config), from + "/config.json", a.overrides);
+  ParameterStore whole(transformer_param_specs(config.model));
+  read_hf_weights(from, whole);
+  CheckpointData data;
+  data.params = &whole;
+  data.config_yaml = to_yaml(config);
+  const std::string dir = save_checkpoint(to, data, 0);
+  out << "imported " << from << " (" << config.model.arch << ", " << whole.entries().size() << " tensors) as " << dir
+      << ": weights only, step 0; train from it with checkpoint.resume: " << dir << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_ckpt_command(const std::vector<std::string>& args) { return run_ckpt_command(args, std::cout); }
@@ -74,6 +118,8 @@ int run_ckpt_command(const std::vector<std::string>& args, std::ostream& out) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "verify") return verify(rest, out);
   if (args[0] == "inspect") return inspect(rest, out);
+  if (args[0] == "export") return export_command(rest, out);
+  if (args[0] == "import") return import_command(rest, out);
   TESSEL_FAIL() << "unknown ckpt command '" << args[0] << "'\n" << kUsage;
 }
 

@@ -29,6 +29,8 @@ Commands:
   bench step CONFIG [--set ...]               time training steps, one JSON line (--steps N --warmup W)
   bench comm [--max-mb M]                     all-reduce time and bandwidth by message size (under mpirun)
   ckpt verify|inspect CHECKPOINT              check every checksum of a checkpoint / describe it
+  ckpt export CHECKPOINT --format hf --out DIR  Hugging Face config.json + model.safetensors
+  ckpt import HF_DIR --out DIR                a weights-only checkpoint from a Hugging Face directory
 
 Configs: see configs/ and docs/configuration.md. Run `tessel COMMAND` without arguments for its usage.
 )";
