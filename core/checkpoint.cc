@@ -103,19 +103,37 @@ std::string prepare_checkpoint_dir(const std::string& root, int64_t step) {
   return tmp_dir.string();
 }
 
+struct RankCheckpointFile::Impl {
+  SafetensorsWriter writer;  // holds the copies
+};
+
+RankCheckpointFile::~RankCheckpointFile() = default;
+
 uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheckpoint& part) {
-  TESSEL_CHECK(part.params != nullptr) << "write_rank_checkpoint: no parameters";
+  return RankCheckpointFile(part).write(dir, rank);
+}
+
+uint64_t RankCheckpointFile::write(const std::string& dir, int rank) const {
+  if (impl_->writer.size() == 0) return 0;
+  char name[40];
+  std::snprintf(name, sizeof(name), "rank_%05d.safetensors", rank);
+  const std::string path = (fs::path(dir) / name).string();
+  impl_->writer.write(path);
+  return static_cast<uint64_t>(fs::file_size(path));
+}
+
+RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part) : impl_(std::make_unique<Impl>()) {
+  TESSEL_CHECK(part.params != nullptr) << "RankCheckpointFile: no parameters";
   const ParameterStore& store = *part.params;
-  SafetensorsWriter w;
-  std::vector<Tensor> keep;  // the pieces' values, alive until the file is written
+  SafetensorsWriter& w = impl_->writer;
   auto add = [&](const std::string& key, const std::string& tensor, const ParamEntry& e, const Region& r,
                  const float* local) {
-    Tensor values = Tensor::empty({r.numel()}, DType::F32);
+    Tensor values = Tensor::empty({r.numel()}, DType::F32);  // the writer keeps the handle
     gather_region(r, e.spec, store.tp_rank(), store.tp_size(), local, values.data<float>());
     w.add(key, values);
     w.set_metadata("piece." + key, piece_meta(tensor, e.spec.shape, r));
     w.set_metadata("crc32c." + key, hex32(crc32c(values.raw(), values.nbytes())));
-    keep.push_back(std::move(values));
+    bytes_ += values.nbytes();
   };
   const std::vector<ParamEntry>& entries = store.entries();
   for (size_t i = 0; i < entries.size() && i < part.write_params.size(); ++i) {
@@ -138,12 +156,6 @@ uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheck
       add("v/" + tag, kExpAvgSq + e.spec.name, e, regions[k], s.v - s.begin);
     }
   }
-  if (w.size() == 0) return 0;
-  char name[40];
-  std::snprintf(name, sizeof(name), "rank_%05d.safetensors", rank);
-  const std::string path = (fs::path(dir) / name).string();
-  w.write(path);
-  return static_cast<uint64_t>(fs::file_size(path));
 }
 
 std::string publish_checkpoint(const std::string& root, const std::string& tmp_dir, const CheckpointMeta& meta,

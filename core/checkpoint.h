@@ -78,8 +78,24 @@ struct RankCheckpoint {
 
 // A fresh, empty <root>/step_N.tmp/ (a stale one from an interrupted save is removed).
 std::string prepare_checkpoint_dir(const std::string& root, int64_t step);
-// Writes <dir>/rank_<rank>.safetensors with the rank's pieces (nothing when it has none).
-// Returns the bytes written.
+
+// A rank's pieces copied out of its live buffers: a snapshot, so training may go on changing
+// them while write() puts the copy on disk, possibly on another thread.
+class RankCheckpointFile {
+ public:
+  explicit RankCheckpointFile(const RankCheckpoint& part);
+  ~RankCheckpointFile();
+  uint64_t payload_bytes() const { return bytes_; }  // the pieces' bytes
+  // Writes <dir>/rank_<rank>.safetensors (nothing when the rank has no piece); returns the
+  // file's size. Thread-compatible: one call at a time.
+  uint64_t write(const std::string& dir, int rank) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint64_t bytes_ = 0;
+};
+// RankCheckpointFile(part).write(dir, rank).
 uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheckpoint& part);
 // After every rank's file is in `tmp_dir` (from prepare_checkpoint_dir): writes the manifest
 // and publishes the directory as <root>/step_<meta.state.step>, updates `latest` and keeps the

@@ -8,13 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <exception>
-#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
-#include "core/model/param_specs.h"
 #include "launch/metrics_log.h"
 #include "launch/tensorboard_writer.h"
 #include "parallel/pipeline_schedule.h"
@@ -139,16 +136,13 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
       << config.source << ": model.vocab_size=" << config.model.vocab_size
       << " is too small for data.tokenizer: bytes, whose ids run to 256 (end-of-text); hint: set "
       << "model.vocab_size=257 or more";
-  if (config.checkpoint.async) {
-    spdlog::warn("checkpoint.async=true: background saving is not implemented yet; checkpoints are written synchronously");
-  }
   // Everything a user can get wrong is checked before the model is allocated and initialized.
   if (config.run.eval_every > 0 && config.data.val.empty()) {
     spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
   }
   if (writer_) {
     ensure_writable_directory(config.run.out_dir, "run.out_dir");
-    ensure_writable_directory(checkpoint_root(), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
+    ensure_writable_directory(checkpoint_root(config), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
   }
   train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
   if (writer_) log_mixture(*train_, static_cast<uint64_t>(config.run.steps * config.batch.global));
@@ -183,6 +177,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
                  r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
                  r_.step->data_parallel().zero(), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
   }
+  checkpointer_ = std::make_unique<Checkpointer>(config, world, r_);
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
   if (config.logging.jsonl) {
@@ -205,178 +200,23 @@ std::string Trainer::flight_records() const {
   return out;
 }
 
-std::string Trainer::checkpoint_root() const {
-  return config_.checkpoint.dir.empty() ? (fs::path(config_.run.out_dir) / "checkpoints").string()
-                                        : config_.checkpoint.dir;
-}
-
-namespace {
-
-// Settings whose change makes a resumed run diverge from the run it continues: named in a
-// warning, since changing them on purpose (a longer run, new data) is legitimate.
-std::vector<std::string> diverging_settings(const Config& saved, const Config& now) {
-  std::vector<std::string> keys;
-  auto differs = [&](const char* key, bool d) { if (d) keys.emplace_back(key); };
-  differs("run.seed", saved.run.seed != now.run.seed);
-  differs("run.steps (the schedule's length, unless optim.decay_steps is set)",
-          saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != "constant");
-  differs("model.seq_len", saved.model.seq_len != now.model.seq_len);
-  differs("batch.global", saved.batch.global != now.batch.global);
-  differs("optim.lr", saved.optim.lr != now.optim.lr);
-  differs("optim.schedule", saved.optim.schedule != now.optim.schedule);
-  differs("optim.warmup_steps", saved.optim.warmup_steps != now.optim.warmup_steps);
-  differs("optim.decay_steps", saved.optim.decay_steps != now.optim.decay_steps);
-  bool data = saved.data.train.size() != now.data.train.size();
-  for (size_t i = 0; !data && i < now.data.train.size(); ++i) {
-    data = saved.data.train[i].path != now.data.train[i].path || saved.data.train[i].weight != now.data.train[i].weight;
-  }
-  differs("data.train", data);
-  return keys;
-}
-
-}  // namespace
-
-namespace {
-
-// Rank `root`'s string on every rank of `group` (collective).
-void broadcast_string(Communicator& group, std::string* text, int root) {
-  Tensor length = Tensor::from_vector<int64_t>({static_cast<int64_t>(text->size())}, {1});
-  group.broadcast(length, root);
-  Tensor bytes = Tensor::empty({length.data<int64_t>()[0]}, DType::U8);
-  if (group.rank() == root && !text->empty()) std::memcpy(bytes.raw(), text->data(), text->size());
-  group.broadcast(bytes, root);
-  text->assign(static_cast<const char*>(bytes.raw()), bytes.nbytes());
-}
-
-}  // namespace
-
-// Rank 0 lists the candidates (checkpoint.resume's choice, and under `auto` the older ones to
-// fall back to) and every rank tries them in that order together: each reads its own part of a
-// candidate, and the candidate is taken only when it loaded on every rank, so no rank resumes
-// elsewhere than the others, and a piece damaged in one rank's part is a fallback for all.
 void Trainer::resume_if_asked() {
-  std::string list = writer_ ? candidate_checkpoints() : "";
-  broadcast_string(world_, &list, 0);
-  std::vector<std::string> candidates;
-  std::stringstream in(list);
-  for (std::string line; std::getline(in, line);) candidates.push_back(line);
-  std::string dir;
-  for (size_t i = 0; i < candidates.size() && dir.empty(); ++i) {
-    double failed = 0;
-    std::string error;
-    std::exception_ptr caught;
-    try {
-      load_checkpoint_from(candidates[i]);
-    } catch (const Error& e) {
-      failed = 1;
-      error = e.message();
-      caught = std::current_exception();
-    }
-    world_.all_reduce_doubles(&failed, 1, ReduceOp::kSum);
-    if (failed == 0) {
-      dir = candidates[i];
-      break;
-    }
-    const bool last = config_.checkpoint.resume != "auto" || i + 1 == candidates.size();
-    if (!error.empty()) {
-      if (last) std::rethrow_exception(caught);
-      spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], error);
-    }
-    TESSEL_CHECK(!last) << "checkpoint " << candidates[i] << " failed to load on " << failed << " other rank(s); "
-                        << "their error says why";
-    if (writer_) {
-      spdlog::error("CHECKPOINT {} FAILED VERIFICATION on {} rank(s) AND IS SKIPPED: falling back to the previous "
-                    "checkpoint {}", candidates[i], failed, candidates[i + 1]);
-    }
-  }
-  if (dir.empty()) return;
+  const CheckpointInfo info = checkpointer_->resume();
+  if (info.path.empty()) return;
+  state_ = info.state;
   TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
-      << "checkpoint " << dir << " consumed " << state_.consumed_samples << " samples in " << state_.step
+      << "checkpoint " << info.path << " consumed " << state_.consumed_samples << " samples in " << state_.step
       << " steps, which does not match batch.global=" << config_.batch.global
       << "; hint: resume with the batch.global it was trained with";
-  spdlog::info("resumed from {} at step {} ({} samples consumed)", dir, state_.step, state_.consumed_samples);
+  spdlog::info("resumed from {} at step {} ({} samples consumed)", info.path, state_.step, state_.consumed_samples);
 }
 
-std::string Trainer::candidate_checkpoints() {
-  const std::string& resume = config_.checkpoint.resume;
-  const std::vector<std::string> existing = complete_checkpoints(checkpoint_root());
-  if (resume == "none") {
-    if (!existing.empty()) {
-      spdlog::warn("checkpoint.resume=none but {} already holds checkpoints (newest {}); this run starts "
-                   "from step 0 and its checkpoints replace them as checkpoint.keep rotates",
-                   checkpoint_root(), existing.back());
-    }
-    return "";
-  }
-  // resume: auto takes the newest checkpoint that loads and verifies; a damaged one is skipped
-  // loudly for the one before it. An explicit path must load as it is.
-  if (resume != "auto") return resolve_checkpoint(resume) + "\n";
-  const std::string latest = latest_checkpoint(checkpoint_root());
-  if (latest.empty()) return "";
-  std::string list = latest + "\n";
-  for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
-    if (*it != latest) list += *it + "\n";
-  }
-  return list;
-}
-
-// Each rank reads the pieces of its own part (its tensor-parallel shard of its stage) from
-// whatever layout saved the checkpoint, and the moments laid out like its parameters, of which
-// a ZeRO rank keeps its shard.
-void Trainer::load_checkpoint_from(const std::string& dir) {
-  const CheckpointReader reader(dir);
-  reader.check_model(transformer_param_specs(config_.model));
-  const CheckpointInfo& info = reader.info();
-  ParameterStore& local = r_.model->parameters();
-  reader.read(local, "", local.params());
-  Tensor m = Tensor::zeros({local.numel()}, DType::F32), v = Tensor::zeros({local.numel()}, DType::F32);
-  if (info.has_optimizer) {
-    reader.read(local, exp_avg_name(""), m);
-    reader.read(local, exp_avg_sq_name(""), v);
-  } else if (writer_) {
-    spdlog::warn("checkpoint {} holds weights only: the optimizer starts from zero moments", dir);
-  }
-  if (writer_) {
-    spdlog::info("loading {} (saved at step {} by {}) into {}", dir, info.state.step, info.layout.describe(),
-                 r_.layout().describe());
-    for (const std::string& key : diverging_settings(parse_config(info.config_yaml, dir), config_)) {
-      spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
-                   "one it continues", key, dir);
-    }
-  }
-  state_ = info.state;
-  r_.step->load_full_adam_state(m, v);
-  r_.step->set_optimizer_steps(state_.optimizer_steps);
-  r_.step->guard().restore({state_.skipped_streak, state_.skipped_total});
-}
-
-// Every rank writes its own pieces into the step's .tmp directory (weights from data-parallel
-// replica 0, each value once: a replicated parameter from one tensor-parallel rank, a tied
-// embedding from the first stage; moments from every ZeRO shard); then rank 0 writes the
-// manifest and publishes the directory.
 std::string Trainer::save() {
   state_.optimizer_steps = r_.step->optimizer_steps();
   state_.skipped_streak = r_.step->guard().state().consecutive;
   state_.skipped_total = r_.step->guard().state().total_skipped;
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
-  const std::string root = checkpoint_root();
-  std::string tmp = writer_ ? prepare_checkpoint_dir(root, state_.step) : "";
-  broadcast_string(world_, &tmp, 0);
-  const RankCheckpoint part = r_.checkpoint_part();
-  write_rank_checkpoint(tmp, world_.rank(), part);
-  world_.barrier();
-  std::string dir;
-  if (writer_) {
-    CheckpointMeta meta;
-    meta.state = state_;
-    meta.config_yaml = to_yaml(config_);
-    meta.layout = r_.layout();
-    meta.seed = config_.run.seed;
-    dir = publish_checkpoint(root, tmp, meta, config_.checkpoint.keep);
-    spdlog::info("saved checkpoint {}", dir);
-  }
-  broadcast_string(world_, &dir, 0);
-  return dir;
+  return checkpointer_->save(state_);
 }
 
 double Trainer::evaluate(int64_t batches) {
@@ -466,6 +306,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
       // Flushed with each progress line so TensorBoard follows the run live.
       if (state_.step % c.run.log_every == 0) tensorboard_->flush();
     }
+    checkpointer_->poll();  // publishes a background save once every rank has written it
     int64_t saved_at = -1;
     if (c.checkpoint.every > 0 && state_.step % c.checkpoint.every == 0 && state_.step < c.run.steps) {
       summary.checkpoint = save();
@@ -487,6 +328,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   }
   if (tensorboard_) tensorboard_->flush();
   if (!summary.stopped) summary.checkpoint = save();  // run() returned early when there was nothing to train
+  checkpointer_->wait();  // a background save is published before the run ends
   summary.last_step = state_.step;
   spdlog::info("{}: {} steps in {}", summary.stopped ? "stopped" : "done", state_.step - summary.first_step,
                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));

@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "data/sampler.h"
+#include "launch/checkpointer.h"
 #include "launch/rank_model.h"
 #include "launch/train_step.h"
 #include "parallel/comm/communicator.h"
@@ -79,18 +80,14 @@ class Trainer {
 
  private:
   void resume_if_asked();
-  // Rank 0: the checkpoints checkpoint.resume allows, in the order to try them, one per line.
-  std::string candidate_checkpoints();
-  // Loads weights, optimizer state and counters from one step directory.
-  void load_checkpoint_from(const std::string& dir);
   std::string save();
-  std::string checkpoint_root() const;
 
   Config config_;
   Communicator& world_;
   Topology topology_;
   bool writer_;  // rank 0: writes metrics and checkpoints
   RankModel r_;   // this rank's groups, model part, pipeline and step
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sampler> train_;
   std::unique_ptr<Sampler> val_;
   std::unique_ptr<MetricsLog> metrics_;
