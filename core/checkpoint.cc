@@ -104,7 +104,8 @@ std::string prepare_checkpoint_dir(const std::string& root, int64_t step) {
 }
 
 struct RankCheckpointFile::Impl {
-  SafetensorsWriter writer;  // holds the copies
+  SafetensorsWriter writer;  // holds the copies and their descriptions
+  std::vector<std::pair<std::string, Tensor>> pieces;  // key, copy: checksummed when written
 };
 
 RankCheckpointFile::~RankCheckpointFile() = default;
@@ -115,10 +116,13 @@ uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheck
 
 uint64_t RankCheckpointFile::write(const std::string& dir, int rank) const {
   if (impl_->writer.size() == 0) return 0;
+  // Checksums here rather than when copying: an asynchronous save computes them off the step loop.
+  SafetensorsWriter w = impl_->writer;
+  for (const auto& [key, values] : impl_->pieces) w.set_metadata("crc32c." + key, hex32(crc32c(values.raw(), values.nbytes())));
   char name[40];
   std::snprintf(name, sizeof(name), "rank_%05d.safetensors", rank);
   const std::string path = (fs::path(dir) / name).string();
-  impl_->writer.write(path);
+  w.write(path);
   return static_cast<uint64_t>(fs::file_size(path));
 }
 
@@ -132,8 +136,8 @@ RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part) : impl_(std::
     gather_region(r, e.spec, store.tp_rank(), store.tp_size(), local, values.data<float>());
     w.add(key, values);
     w.set_metadata("piece." + key, piece_meta(tensor, e.spec.shape, r));
-    w.set_metadata("crc32c." + key, hex32(crc32c(values.raw(), values.nbytes())));
     bytes_ += values.nbytes();
+    impl_->pieces.emplace_back(key, values);
   };
   const std::vector<ParamEntry>& entries = store.entries();
   for (size_t i = 0; i < entries.size() && i < part.write_params.size(); ++i) {

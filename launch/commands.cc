@@ -1,5 +1,6 @@
 #include "launch/commands.h"
 
+#include "launch/bench_checkpoint.h"
 #include "launch/rank_model.h"
 
 #include <omp.h>
@@ -273,10 +274,14 @@ int run_bench_command(const std::vector<std::string>& args) {
     return run_bench_tokenizer(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   if (!args.empty() && args[0] == "comm") return run_bench_comm(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (!args.empty() && args[0] == "checkpoint") {
+    return run_bench_checkpoint(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   TESSEL_CHECK(!args.empty() && args[0] == "step")
       << "usage: tessel bench step CONFIG [--set key=value ...] [--steps N] [--warmup W]\n"
       << "       tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR]\n"
-      << "       tessel bench comm [--max-mb M] [--iters N]   (under mpirun)";
+      << "       tessel bench comm [--max-mb M] [--iters N]   (under mpirun)\n"
+      << "       tessel bench checkpoint CONFIG [--set key=value ...] [--saves N] [--dir DIR]";
   const ParsedArgs a = parse_args(std::vector<std::string>(args.begin() + 1, args.end()),
                                   "tessel bench step", {"--steps", "--warmup"});
   TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel bench step CONFIG [--set ...] [--steps N] [--warmup W]";
@@ -288,19 +293,11 @@ int run_bench_command(const std::vector<std::string>& args) {
   return world.run_or_abort([&] {
     const Topology topology = Topology::from_config(config.parallel, world.comm().size(), world.comm().rank());
     const int threads = configure_threads(config.run.threads, world.identity().local_world_size);
-    const int64_t T = config.model.seq_len, V = config.model.vocab_size;
+    const int64_t T = config.model.seq_len;
     RankModel r = RankModel::build(config, world.comm(), topology);
     Transformer& model = *r.model;
     TrainStep& step = *r.step;
-    // Synthetic tokens from the counter-based RNG: the benchmark needs no dataset.
-    const uint64_t stream = fnv1a64("bench.tokens");
-    auto fill = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
-      for (int64_t i = 0; i < tokens.numel(); ++i) {
-        const uint64_t k = first * static_cast<uint64_t>(T) + static_cast<uint64_t>(i);
-        tokens.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k) * static_cast<double>(V));
-        targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(config.run.seed, stream, 2 * k + 1) * static_cast<double>(V));
-      }
-    };
+    const TrainStep::BatchFn fill = synthetic_batches(config);
     std::vector<double> times, waits, bubbles;
     std::vector<double> stage_busy(static_cast<size_t>(r.pp->size()), 0.0);  // summed over timed steps
     StepResult result;

@@ -28,6 +28,7 @@ Commands:
   eval CHECKPOINT [--data PREFIX]             validation loss as one JSON line (--batches N)
   bench step CONFIG [--set ...]               time training steps, one JSON line (--steps N --warmup W)
   bench comm [--max-mb M]                     all-reduce time and bandwidth by message size (under mpirun)
+  bench checkpoint CONFIG [--set ...]         checkpoint save/load GB/s, sync and async (--saves N --dir DIR)
   ckpt verify|inspect CHECKPOINT              check every checksum of a checkpoint / describe it
   ckpt export CHECKPOINT --format hf --out DIR  Hugging Face config.json + model.safetensors
   ckpt import HF_DIR --out DIR                a weights-only checkpoint from a Hugging Face directory

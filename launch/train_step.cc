@@ -4,12 +4,26 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/model/init_rng.h"
 #include "core/model/param_specs.h"
 #include "core/model/shard.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
 
 namespace tessel {
+
+TrainStep::BatchFn synthetic_batches(const Config& config) {
+  const uint64_t stream = fnv1a64("bench.tokens"), seed = config.run.seed;
+  const double V = static_cast<double>(config.model.vocab_size);
+  return [stream, seed, V](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+    const uint64_t T = static_cast<uint64_t>(tokens.size(1));
+    for (int64_t i = 0; i < tokens.numel(); ++i) {
+      const uint64_t k = first * T + static_cast<uint64_t>(i);
+      tokens.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(seed, stream, 2 * k) * V);
+      targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(seed, stream, 2 * k + 1) * V);
+    }
+  };
+}
 
 void check_batch_split(const BatchConfig& batch, int64_t dp) {
   TESSEL_CHECK(batch.global % (dp * batch.micro) == 0)

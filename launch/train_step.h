@@ -94,6 +94,10 @@ class TrainStep {
   StepGuard guard_;
 };
 
+// Micro-batches of uniformly random tokens from the counter-based RNG (keyed by run.seed), a
+// pure function of the sample index: benchmarks train on them without a dataset.
+TrainStep::BatchFn synthetic_batches(const Config& config);
+
 // Checks that batch.global splits into dp ranks × batch.micro × accumulation steps; the
 // message names the keys and the values that would work.
 void check_batch_split(const BatchConfig& batch, int64_t dp);
