@@ -12,12 +12,9 @@ trials=${2:-8}
 dir=$(mktemp -d)
 trap 'pkill -KILL -f "$dir/crash" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
-fail() { echo "FAILED: $*" >&2; exit 1; }
+source "$(dirname "$0")/check_lib.sh"
 
-for i in $(seq 1 40); do
-  printf 'In the beginning %d was the word, and the word was %d times with us.\n' "$i" "$((i * 7))" > "$dir/$i.txt"
-done
-"$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" >/dev/null
+make_dataset "$tessel" "$dir"
 # About 6.6 M parameters (80 MB of weights and moments per checkpoint) and 32 tokens a step.
 cat > "$dir/big.yaml" <<YAML
 run: {steps: 30, log_every: 10, seed: 5}

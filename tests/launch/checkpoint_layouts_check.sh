@@ -14,12 +14,9 @@ tessel=$1
 dir=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
-fail() { echo "FAILED: $*" >&2; exit 1; }
+source "$(dirname "$0")/check_lib.sh"
 
-for i in $(seq 1 40); do
-  printf 'In the beginning %d was the word, and the word was %d times with us.\n' "$i" "$((i * 7))" > "$dir/$i.txt"
-done
-"$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" --val-fraction 0.1 >/dev/null
+make_dataset "$tessel" "$dir" --val-fraction 0.1
 
 for arch in gpt2 llama; do
   kv=4

@@ -13,14 +13,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
-fail() { echo "FAILED: $*" >&2; exit 1; }
+source "$(dirname "$0")/check_lib.sh"
 py=/usr/bin/python3  # Debian's, with python3-torch (scripts/setup.sh)
 [ -x "$py" ] || py=python3
 
-for i in $(seq 1 40); do
-  printf 'In the beginning %d was the word, and the word was %d times with us.\n' "$i" "$((i * 7))" > "$dir/$i.txt"
-done
-"$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" > /dev/null
+make_dataset "$tessel" "$dir"
 # One window of 33 tokens: every evaluation sample is that window.
 printf 'And God said, Let there be light: and.' > "$dir/one.txt"
 "$tessel" data prepare --input "$dir/one.txt" --tokenizer bytes --out "$dir/one" > /dev/null

@@ -14,7 +14,7 @@ tessel=$1
 dir=$(mktemp -d)
 trap 'pkill -KILL -f "$dir/run" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
-fail() { echo "FAILED: $*" >&2; exit 1; }
+source "$(dirname "$0")/check_lib.sh"
 # wait_for LOG PATTERN: until the job's log shows PATTERN (or 20 s pass).
 wait_for() {
   for _ in $(seq 1 200); do
@@ -28,10 +28,7 @@ rank_pid() {
     [ "$(ps -o comm= -p "$p")" = tessel ] && echo "$p"; done | tail -1
 }
 
-for i in $(seq 1 40); do
-  printf 'In the beginning %d was the word, and the word was %d times with us.\n' "$i" "$((i * 7))" > "$dir/$i.txt"
-done
-"$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" --val-fraction 0.1 >/dev/null
+make_dataset "$tessel" "$dir" --val-fraction 0.1
 cat > "$dir/tiny.yaml" <<YAML
 run: {out_dir: $dir/run1, steps: 12, log_every: 4, eval_every: 6, eval_batches: 1, seed: 3}
 model: {arch: llama, vocab_size: 258, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}
