@@ -7,7 +7,8 @@
 #   (a) the same layout: steps 11-20 bitwise equal to the uninterrupted run;
 #   (b) tp 1 x pp 1 x dp 4, (c) one rank, (d) tp 4: within 1e-5 relative (fp32, sums split
 #       over ranks in another order);
-# and `tessel ckpt verify` accepts the checkpoint.
+# and `tessel ckpt verify` accepts the checkpoint. Then a piece damaged in one rank's file makes
+# every rank fall back to the previous checkpoint.
 #   tests/launch/checkpoint_layouts_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$1
@@ -74,3 +75,19 @@ for leg in "abcd":
 print(f"{arch}: steps 11-20 resumed on 4 layouts match (same layout bitwise)")
 PY
 done
+
+# A damaged piece that only some ranks read: the last bytes of world rank 7's file (its ZeRO
+# shard of stage 1's moments) in step 20. `ckpt verify` names the file; resume: auto on the
+# same layout skips step 20 on every rank, loudly, and continues from step 10.
+out=$dir/gpt2
+mkdir -p "$out/damaged"
+cp -r "$out/full/checkpoints" "$out/damaged/"
+printf 'garbage!' | dd of="$out/damaged/checkpoints/step_00000020/rank_00007.safetensors" bs=1 \
+  seek=$(( $(stat -c %s "$out/damaged/checkpoints/step_00000020/rank_00007.safetensors") - 8 )) conv=notrunc 2>/dev/null
+if "$tessel" ckpt verify "$out/damaged/checkpoints" > "$out.verify.log" 2>&1; then fail "ckpt verify accepted a damaged checkpoint"; fi
+grep -q "is damaged: file rank_00007.safetensors, tensor 'optim.exp_avg" "$out.verify.log" || { cat "$out.verify.log"; fail "ckpt verify did not name the damaged file and tensor"; }
+"$tessel" launch --nproc-per-node 8 "$dir/gpt2.yaml" --set run.out_dir="$out/damaged" checkpoint.resume=auto run.steps=22 \
+  parallel.tp=2 parallel.pp=2 parallel.zero=1 > "$out.damaged.log" 2>&1 || { cat "$out.damaged.log"; fail "resume past a damaged checkpoint"; }
+grep -q "step_00000020 FAILED VERIFICATION" "$out.damaged.log" || { cat "$out.damaged.log"; fail "the damaged checkpoint was not skipped loudly"; }
+grep -q "resumed from .*step_00000010 at step 10" "$out.damaged.log" || { cat "$out.damaged.log"; fail "did not fall back to step 10"; }
+echo "a piece damaged in one rank's part: ckpt verify names it, every rank falls back to step 10"
