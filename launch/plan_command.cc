@@ -1,0 +1,116 @@
+#include "launch/plan_command.h"
+
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/io/json.h"
+#include "launch/cli_args.h"
+#include "parallel/planner/planner.h"
+
+namespace tessel {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json] "
+    "[--margin F]";
+
+// The knobs the user fixed with --set, read from the validated config.
+PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& c) {
+  PlanConstraints f;
+  for (const std::string& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    if (key == "parallel.tp") f.tp = static_cast<int>(c.parallel.tp);
+    if (key == "parallel.pp") f.pp = static_cast<int>(c.parallel.pp);
+    if (key == "parallel.dp" && c.parallel.dp > 0) f.dp = static_cast<int>(c.parallel.dp);
+    if (key == "parallel.zero") f.zero = c.parallel.zero;
+    if (key == "parallel.virtual_stages") f.virtual_stages = static_cast<int>(c.parallel.virtual_stages);
+    if (key == "parallel.schedule") f.schedule = c.parallel.schedule;
+    if (key == "parallel.recompute") f.recompute = c.parallel.recompute;
+    if (key == "parallel.sequence_parallel") f.sequence_parallel = c.parallel.sequence_parallel;
+    if (key == "batch.micro") f.micro = c.batch.micro;
+  }
+  return f;
+}
+
+JsonValue candidate_json(const PlanEstimate& e) {
+  const PlanLayout& l = e.layout;
+  const MemoryBreakdown& m = e.memory;
+  const TimeBreakdown& t = e.time;
+  auto num = [](double x) { return JsonValue::number(x); };
+  return JsonValue::object(
+      {{"layout", JsonValue::object({{"tp", JsonValue::integer(l.tp)}, {"pp", JsonValue::integer(l.pp)},
+                                     {"dp", JsonValue::integer(l.dp)}, {"micro", JsonValue::integer(l.micro)},
+                                     {"schedule", JsonValue::string(l.schedule)},
+                                     {"virtual_stages", JsonValue::integer(l.virtual_stages)},
+                                     {"zero", JsonValue::integer(l.zero)}, {"recompute", JsonValue::string(l.recompute)},
+                                     {"sequence_parallel", JsonValue::boolean(l.sequence_parallel)}})},
+       {"memory_gb_per_gpu", num(m.total() / 1e9)},
+       {"memory_gb", JsonValue::object({{"weights", num(m.weights / 1e9)}, {"gradients", num(m.gradients / 1e9)},
+                                        {"optimizer", num(m.optimizer / 1e9)}, {"activations", num(m.activations / 1e9)},
+                                        {"buffers", num(m.buffers / 1e9)}, {"workspace", num(m.workspace / 1e9)}})},
+       {"step_time_s", num(t.total)},
+       {"time_s", JsonValue::object({{"compute", num(t.compute)}, {"memory_bound", num(t.memory_bound)},
+                                     {"tp_comm", num(t.tp_comm)}, {"pp_bubble", num(t.pp_bubble)},
+                                     {"pp_comm", num(t.pp_comm)}, {"dp_exposed", num(t.dp_exposed)},
+                                     {"optimizer", num(t.optimizer)}})},
+       {"bottleneck", JsonValue::string(t.bottleneck)},
+       {"tokens_per_s", num(e.tokens_per_s)},
+       {"tflops_per_gpu", num(e.tflops_per_gpu)},
+       {"mfu", num(e.mfu)}});
+}
+
+}  // namespace
+
+int run_plan_command(const std::vector<std::string>& args) { return run_plan_command(args, std::cout); }
+
+int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
+  const ParsedArgs a = parse_args(args, "tessel plan", {"--gpus", "--hardware", "--top", "--format", "--margin"});
+  TESSEL_CHECK(a.positional.size() == 1 && a.has("--gpus") && a.has("--hardware")) << kUsage;
+  const Config config = load_config(a.positional[0], a.overrides);
+  const int gpus = static_cast<int>(a.get_int("--gpus", 0));
+  const int64_t top = a.get_int("--top", 10);
+  const double margin = a.get_double("--margin", 0.1);
+  const std::string format = a.get("--format", "table");
+  TESSEL_CHECK(format == "table" || format == "json") << "--format must be table or json, got '" << format << "'";
+  TESSEL_CHECK(top >= 1 && margin >= 0 && margin < 1) << "--top must be at least 1 and --margin in [0, 1)";
+  const HardwareProfile hw = load_hardware(a.get("--hardware", ""));
+  const Plan plan = plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin);
+  const size_t shown = std::min<size_t>(plan.ranked.size(), static_cast<size_t>(top));
+  if (format == "json") {
+    JsonValue::Array candidates, reasons;
+    for (size_t i = 0; i < shown; ++i) candidates.push_back(candidate_json(plan.ranked[i]));
+    for (const std::string& r : plan.reasons) reasons.push_back(JsonValue::string(r));
+    out << JsonValue::object({{"config", JsonValue::string(config.source)}, {"gpus", JsonValue::integer(gpus)},
+                              {"hardware", JsonValue::string(hw.name)}, {"precision", JsonValue::string(config.precision.compute)},
+                              {"considered", JsonValue::integer(plan.considered)},
+                              {"fitting", JsonValue::integer(static_cast<int64_t>(plan.ranked.size()))},
+                              {"candidates", JsonValue::array(std::move(candidates))},
+                              {"reasons", JsonValue::array(std::move(reasons))}})
+               .dump()
+        << "\n";
+    return 0;
+  }
+  out << config.source << " on " << gpus << " x " << hw.name << " (" << config.precision.compute << ", batch "
+      << config.batch.global << " x " << config.model.seq_len << " tokens): " << plan.considered
+      << " layouts considered, " << plan.ranked.size() << " fit\n\n";
+  char line[256];
+  std::snprintf(line, sizeof(line), "%3s  %-64s %8s %9s %11s %9s %6s  %s\n", "#", "layout", "GB/GPU", "step s",
+                "tokens/s", "TFLOP/s", "MFU", "bottleneck");
+  out << line;
+  for (size_t i = 0; i < shown; ++i) {
+    const PlanEstimate& e = plan.ranked[i];
+    std::snprintf(line, sizeof(line), "%3zu  %-64s %8.1f %9.3f %11.0f %9.1f %5.1f%%  %s\n", i + 1,
+                  e.layout.describe().c_str(), e.memory.total() / 1e9, e.time.total, e.tokens_per_s, e.tflops_per_gpu,
+                  100 * e.mfu, e.time.bottleneck.c_str());
+    out << line;
+  }
+  out << "\n";
+  for (const std::string& r : plan.reasons) out << "- " << r << "\n";
+  return 0;
+}
+
+}  // namespace tessel

@@ -1,0 +1,67 @@
+// The planner's cost model: memory per GPU and time per step of one training layout of a model
+// on a hardware profile, from first principles (docs/planner.md has the equations).
+//
+// Memory follows what Tessel allocates: weights, gradients and AdamW state (sharded by ZeRO as
+// parallel/data_parallel.h shards them), each block's activation cache for the micro-batches a
+// pipeline schedule keeps alive on stage 0 (from the schedule itself, parallel/pipeline_schedule.h),
+// with tensor and sequence parallelism and recomputation, the classifier's workspace,
+// communication buffers and a fixed workspace. Time adds, per micro-batch and stage, GEMMs
+// (a roofline of each GEMM's shape against the profile's peak and memory bandwidth), attention,
+// memory-bound kernels by bytes moved, recomputation and tensor-parallel collectives; the
+// pipeline multiplies by micro-batches and adds its bubble and transfers; then the
+// data-parallel reduction not hidden behind the last micro-batch's backward, ZeRO's parameter
+// all-gather and the optimizer. Pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "parallel/planner/hardware.h"
+
+namespace tessel {
+
+struct PlanLayout {
+  int tp = 1, pp = 1, dp = 1, virtual_stages = 1;
+  std::string schedule = "1f1b";
+  int64_t micro = 1;
+  int zero = 0;
+  std::string recompute = "none";
+  bool sequence_parallel = false;
+  std::string describe() const;  // "tp 8 x pp 4 x dp 2, micro 1, 1f1b, zero 1, selective, sp"
+};
+
+struct MemoryBreakdown {  // bytes per GPU, on the stage that needs the most
+  double weights = 0, gradients = 0, optimizer = 0, activations = 0, buffers = 0, workspace = 0;
+  double total() const { return weights + gradients + optimizer + activations + buffers + workspace; }
+};
+
+struct TimeBreakdown {  // seconds per step
+  double compute = 0;       // GEMMs and attention, forward, backward and recomputation
+  double memory_bound = 0;  // norms, activations, residuals, RoPE, the loss
+  double tp_comm = 0;       // tensor-parallel collectives (not overlapped)
+  double pp_bubble = 0;     // pipeline fill and drain
+  double pp_comm = 0;       // activations and gradients between stages
+  double dp_exposed = 0;    // gradient reduction not hidden behind backward, ZeRO's all-gather
+  double optimizer = 0;
+  double total = 0;
+  std::string bottleneck;   // the largest part
+};
+
+struct PlanEstimate {
+  PlanLayout layout;
+  MemoryBreakdown memory;
+  TimeBreakdown time;
+  double tokens_per_s = 0, tflops_per_gpu = 0, mfu = 0;
+  bool fits = false;         // memory within the GPU's, with the safety margin
+};
+
+// The estimate of `layout` for config.model, batch.global and precision.compute on `gpus` GPUs
+// (= tp · pp · dp). margin: the share of GPU memory kept free.
+PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, const HardwareProfile& hw,
+                             double margin = 0.1);
+
+// Parameters of the stage that holds the most, on one tensor-parallel rank.
+int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages);
+
+}  // namespace tessel

@@ -1,0 +1,80 @@
+#include "parallel/planner/hardware.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/error.h"
+
+namespace tessel {
+namespace fs = std::filesystem;
+
+double HardwareProfile::peak_tflops(const std::string& precision) const {
+  if (precision == "bf16") return peak_tflops_bf16;
+  if (precision == "fp16") return peak_tflops_fp16;
+  return peak_tflops_fp32;
+}
+
+std::string hardware_dir() {
+  const char* env = std::getenv("TESSEL_HARDWARE_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return TESSEL_HARDWARE_DIR;  // configs/hardware of the source tree, set by the build
+}
+
+std::vector<std::string> known_hardware() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(hardware_dir(), ec)) {
+    if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+HardwareProfile load_hardware(const std::string& name_or_path) {
+  const bool is_path = name_or_path.find('/') != std::string::npos || fs::path(name_or_path).extension() == ".yaml";
+  const std::string path = is_path ? name_or_path : (fs::path(hardware_dir()) / (name_or_path + ".yaml")).string();
+  if (!fs::exists(path)) {
+    std::string known;
+    for (const std::string& n : known_hardware()) known += (known.empty() ? "" : ", ") + n;
+    TESSEL_FAIL() << "unknown hardware '" << name_or_path << "'; known: " << (known.empty() ? "(none found)" : known)
+                  << " (profiles in " << hardware_dir() << "), or give a path to a profile .yaml";
+  }
+  YAML::Node y;
+  try {
+    y = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    TESSEL_FAIL() << path << ":" << e.mark.line + 1 << ": " << e.msg;
+  }
+  HardwareProfile h;
+  h.path = path;
+  auto number = [&](const YAML::Node& n, const std::string& key) {
+    TESSEL_CHECK(n && n.IsScalar()) << path << ": missing '" << key << "' (a number)";
+    try {
+      const double v = n.as<double>();
+      TESSEL_CHECK(v > 0) << path << ": '" << key << "' must be positive, found " << v;
+      return v;
+    } catch (const YAML::Exception&) {
+      TESSEL_FAIL() << path << ": '" << key << "' must be a number, found '" << n.Scalar() << "'";
+    }
+  };
+  h.name = y["name"] ? y["name"].as<std::string>() : fs::path(path).stem().string();
+  const YAML::Node peak = y["peak_tflops"];
+  TESSEL_CHECK(peak && peak.IsMap()) << path << ": missing 'peak_tflops: {bf16, fp16, fp32}'";
+  h.peak_tflops_bf16 = number(peak["bf16"], "peak_tflops.bf16");
+  h.peak_tflops_fp16 = number(peak["fp16"], "peak_tflops.fp16");
+  h.peak_tflops_fp32 = number(peak["fp32"], "peak_tflops.fp32");
+  if (y["gemm_efficiency"]) h.gemm_efficiency = number(y["gemm_efficiency"], "gemm_efficiency");
+  h.memory_gb = number(y["memory_gb"], "memory_gb");
+  h.memory_bw_gbs = number(y["memory_bw_gbs"], "memory_bw_gbs");
+  h.gpus_per_node = static_cast<int>(number(y["gpus_per_node"], "gpus_per_node"));
+  h.intra_node_bw_gbs = number(y["intra_node_bw_gbs"], "intra_node_bw_gbs");
+  h.intra_node_latency_us = number(y["intra_node_latency_us"], "intra_node_latency_us");
+  h.inter_node_bw_gbs = number(y["inter_node_bw_gbs"], "inter_node_bw_gbs");
+  h.inter_node_latency_us = number(y["inter_node_latency_us"], "inter_node_latency_us");
+  return h;
+}
+
+}  // namespace tessel

@@ -1,0 +1,34 @@
+// HardwareProfile: what the planner knows of one kind of GPU (or CPU rank) and the links
+// between them, from configs/hardware/<name>.yaml (each file cites its sources).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tessel {
+
+struct HardwareProfile {
+  std::string name;
+  std::string path;            // the file it was read from
+  double peak_tflops_bf16 = 0, peak_tflops_fp16 = 0, peak_tflops_fp32 = 0;  // dense
+  double gemm_efficiency = 0.8;  // of peak reached by large GEMMs
+  double memory_gb = 0;          // per GPU
+  double memory_bw_gbs = 0;
+  int gpus_per_node = 8;
+  double intra_node_bw_gbs = 0, intra_node_latency_us = 0;  // per GPU, each direction
+  double inter_node_bw_gbs = 0, inter_node_latency_us = 0;
+
+  // precision.compute: "bf16", "fp16" or "fp32".
+  double peak_tflops(const std::string& precision) const;
+};
+
+// The directory of the shipped profiles (configs/hardware of the source tree, or
+// $TESSEL_HARDWARE_DIR).
+std::string hardware_dir();
+// Names of the profiles in hardware_dir(), sorted.
+std::vector<std::string> known_hardware();
+// A profile by name (configs/hardware/<name>.yaml) or by path to a .yaml file; an unknown name
+// is an error listing the known ones.
+HardwareProfile load_hardware(const std::string& name_or_path);
+
+}  // namespace tessel

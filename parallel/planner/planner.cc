@@ -1,0 +1,194 @@
+#include "parallel/planner/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace tessel {
+namespace {
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i <= n; ++i) {
+    if (n % i == 0) d.push_back(i);
+  }
+  return d;
+}
+
+template <typename T>
+bool allowed(const std::optional<T>& fixed, const T& value) {
+  return !fixed || *fixed == value;
+}
+
+std::string gb(double bytes) {
+  std::ostringstream s;
+  s.precision(bytes >= 10e9 ? 0 : 1);
+  s << std::fixed << bytes / 1e9 << " GB";
+  return s.str();
+}
+
+std::string pct(double x) { return std::to_string(static_cast<int>(std::lround(100 * x))) + "%"; }
+
+// The named part of a time breakdown.
+double part_of(const TimeBreakdown& t, const std::string& name) {
+  if (name == "compute") return t.compute;
+  if (name == "memory-bound kernels") return t.memory_bound;
+  if (name == "TP communication") return t.tp_comm;
+  if (name == "pipeline bubble") return t.pp_bubble;
+  if (name == "PP transfers") return t.pp_comm;
+  if (name == "DP communication") return t.dp_exposed;
+  return t.optimizer;
+}
+
+}  // namespace
+
+std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed) {
+  const ModelConfig& m = config.model;
+  TESSEL_CHECK(gpus >= 1) << "--gpus must be at least 1, got " << gpus;
+  std::vector<PlanLayout> out;
+  std::vector<std::string> why;  // what ruled out each tp, for the error
+  for (int64_t tp : divisors(gpus)) {
+    if (!allowed(fixed.tp, static_cast<int>(tp))) continue;
+    const bool shared_kv = m.arch != "gpt2" && m.kv_heads < tp && tp % m.kv_heads == 0;
+    if (m.heads % tp != 0 || (m.kv_heads % tp != 0 && !shared_kv) || m.ffn_dim % tp != 0 || m.vocab_size % tp != 0) {
+      if (tp > 1) why.push_back("tp " + std::to_string(tp) + " does not divide heads, kv_heads, ffn_dim or vocab_size");
+      continue;
+    }
+    for (int64_t pp : divisors(gpus / tp)) {
+      if (!allowed(fixed.pp, static_cast<int>(pp))) continue;
+      const int64_t dp = gpus / (tp * pp);
+      if (!allowed(fixed.dp, static_cast<int>(dp))) continue;
+      if (config.batch.global % dp != 0) {
+        why.push_back("dp " + std::to_string(dp) + " does not divide batch.global");
+        continue;
+      }
+      for (int64_t micro : divisors(config.batch.global / dp)) {
+        if (!allowed(fixed.micro, micro) || (!fixed.micro && micro > 64)) continue;
+        const int64_t mbs = config.batch.global / (dp * micro);
+        std::vector<std::pair<std::string, int>> schedules = {{"1f1b", 1}};
+        if (pp > 1) {
+          schedules.push_back({"gpipe", 1});
+          for (int v : {2, 4}) {
+            if (m.layers % (pp * v) == 0 && mbs % pp == 0) schedules.push_back({"interleaved", v});
+          }
+        }
+        for (const auto& [schedule, v] : schedules) {
+          if (m.layers % (pp * v) != 0) {
+            why.push_back("pp " + std::to_string(pp) + " does not divide model.layers");
+            continue;
+          }
+          if (pp > 1 && !allowed(fixed.schedule, schedule)) continue;
+          if (!allowed(fixed.virtual_stages, v)) continue;
+          for (int zero : {0, 1, 2}) {
+            if ((dp == 1 && zero > 0) || !allowed(fixed.zero, zero)) continue;
+            for (const std::string recompute : {"none", "selective", "full"}) {
+              if (!allowed(fixed.recompute, recompute)) continue;
+              for (bool sp : {false, true}) {
+                if ((sp && (tp == 1 || m.seq_len % tp != 0)) || !allowed(fixed.sequence_parallel, sp)) continue;
+                PlanLayout l;
+                l.tp = static_cast<int>(tp);
+                l.pp = static_cast<int>(pp);
+                l.dp = static_cast<int>(dp);
+                l.virtual_stages = v;
+                l.schedule = pp > 1 ? schedule : "1f1b";
+                l.micro = micro;
+                l.zero = zero;
+                l.recompute = recompute;
+                l.sequence_parallel = sp;
+                out.push_back(l);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (out.empty()) {
+    std::string reasons;
+    std::sort(why.begin(), why.end());
+    why.erase(std::unique(why.begin(), why.end()), why.end());
+    for (size_t i = 0; i < why.size() && i < 6; ++i) reasons += (i ? "; " : "") + why[i];
+    TESSEL_FAIL() << "no layout of " << gpus << " GPUs fits this model and batch (heads " << m.heads << ", kv_heads "
+                  << m.kv_heads << ", layers " << m.layers << ", batch.global " << config.batch.global
+                  << (reasons.empty() ? "" : "): " + reasons) << (reasons.empty() ? ")" : "")
+                  << "; hint: a GPU count whose factors divide them, or fewer knobs fixed with --set";
+  }
+  return out;
+}
+
+Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
+                  double margin) {
+  const std::vector<PlanLayout> layouts = enumerate_layouts(config, gpus, fixed);
+  std::vector<PlanEstimate> all;
+  for (const PlanLayout& l : layouts) all.push_back(estimate_layout(config, l, hw, margin));
+  Plan plan;
+  plan.considered = static_cast<int>(all.size());
+  plan.smallest_memory = std::min_element(all.begin(), all.end(), [](auto& a, auto& b) {
+                           return a.memory.total() < b.memory.total();
+                         })->memory.total();
+  for (const PlanEstimate& e : all) {
+    if (e.fits) plan.ranked.push_back(e);
+  }
+  const double cap = hw.memory_gb * 1e9 * (1 - margin);
+  TESSEL_CHECK(!plan.ranked.empty())
+      << "the model fits no layout of " << gpus << " x " << hw.name << " (" << hw.memory_gb << " GB each, "
+      << pct(margin) << " kept free): the smallest needs " << gb(plan.smallest_memory) << " per GPU against "
+      << gb(cap) << "; hint: more GPUs, full recomputation, ZeRO, or a smaller batch.micro";
+  std::stable_sort(plan.ranked.begin(), plan.ranked.end(),
+                   [](const PlanEstimate& a, const PlanEstimate& b) { return a.tokens_per_s > b.tokens_per_s; });
+
+  const PlanEstimate& best = plan.ranked.front();
+  const TimeBreakdown& t = best.time;
+  std::ostringstream why;
+  why << "best: " << best.layout.describe() << ": " << std::lround(best.tokens_per_s) << " tokens/s, MFU "
+      << pct(best.mfu) << "; of its " << t.total << " s step, compute " << pct(t.compute / t.total)
+      << ", TP communication " << pct(t.tp_comm / t.total) << ", pipeline bubble " << pct(t.pp_bubble / t.total)
+      << ", DP communication " << pct(t.dp_exposed / t.total) << "; " << gb(best.memory.total()) << " of "
+      << gb(hw.memory_gb * 1e9) << " per GPU";
+  plan.reasons.push_back(why.str());
+  // Common alternatives: the best layout of each family, and why it loses.
+  const int gpn = hw.gpus_per_node;
+  const std::vector<std::pair<std::string, std::function<bool(const PlanLayout&)>>> families = {
+      {"tensor parallelism across nodes (tp > " + std::to_string(gpn) + ")", [&](auto& l) { return l.tp > gpn; }},
+      {"no pipeline (pp = 1)", [](auto& l) { return l.pp == 1; }},
+      {"no tensor parallelism (tp = 1)", [](auto& l) { return l.tp == 1; }},
+      {"plain data parallelism (tp = pp = 1)", [](auto& l) { return l.tp == 1 && l.pp == 1; }},
+      {"no ZeRO (zero 0)", [](auto& l) { return l.zero == 0 && l.dp > 1; }},
+      {"no recomputation", [](auto& l) { return l.recompute == "none"; }},
+  };
+  for (const auto& [name, member] : families) {
+    if (member(best.layout)) continue;
+    const PlanEstimate* fastest = nullptr;
+    const PlanEstimate* smallest = nullptr;
+    for (const PlanEstimate& e : all) {
+      if (!member(e.layout)) continue;
+      if (e.fits && (!fastest || e.tokens_per_s > fastest->tokens_per_s)) fastest = &e;
+      if (!smallest || e.memory.total() < smallest->memory.total()) smallest = &e;
+    }
+    if (!smallest) continue;  // no such layout on this many GPUs
+    std::ostringstream r;
+    r << name << ": ";
+    if (!fastest) {
+      const MemoryBreakdown& mem = smallest->memory;
+      r << "does not fit: at least " << gb(mem.total()) << " per GPU (" << smallest->layout.describe() << ": weights "
+        << gb(mem.weights) << ", gradients " << gb(mem.gradients) << ", optimizer " << gb(mem.optimizer)
+        << ", activations " << gb(mem.activations) << ") against " << gb(cap);
+    } else {
+      const std::string& part = fastest->time.bottleneck;
+      r << fastest->layout.describe() << " is " << pct(1 - fastest->tokens_per_s / best.tokens_per_s) << " slower: "
+        << part << " takes " << part_of(fastest->time, part) << " s of its " << fastest->time.total << " s step (best: "
+        << part_of(best.time, part) << " s)";
+      if (fastest->layout.tp > gpn) {
+        r << "; its TP all-reduces run on the inter-node link (" << hw.inter_node_bw_gbs << " GB/s against "
+          << hw.intra_node_bw_gbs << " GB/s within a node)";
+      }
+    }
+    plan.reasons.push_back(r.str());
+  }
+  return plan;
+}
+
+}  // namespace tessel

@@ -1,0 +1,119 @@
+// The planner's memory model against hand-computed cases and against what Tessel allocates;
+// the enumerator's layouts; its errors.
+#include <catch2/catch.hpp>
+
+#include "core/model/transformer.h"
+#include "parallel/planner/planner.h"
+
+using namespace tessel;
+
+namespace {
+
+Config tiny(const std::string& arch, const std::string& precision = "fp32") {
+  const std::string heads = arch == "gpt2" ? "heads: 4, kv_heads: 4" : "heads: 4, kv_heads: 2";
+  return parse_config("model: {arch: " + arch + ", vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, " + heads +
+                          ", ffn_dim: 64}\nbatch: {global: 8, micro: 2}\nprecision: {compute: " + precision + "}\n",
+                      "tiny.yaml");
+}
+
+PlanLayout layout(int tp, int pp, int dp, int zero = 0, const std::string& recompute = "none", int64_t micro = 2) {
+  PlanLayout l;
+  l.tp = tp;
+  l.pp = pp;
+  l.dp = dp;
+  l.zero = zero;
+  l.recompute = recompute;
+  l.micro = micro;
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("parameter, gradient and optimizer bytes follow ZeRO and the precision", "[cpu][planner]") {
+  const HardwareProfile hw = load_hardware("h100-sxm");
+  // GPT-2 tiny by hand: wte 64x32 + wpe 16x32 + 2 x (ln 2x32, c_attn 32x96 + 96, c_proj 32x32 + 32,
+  // ln 2x32, c_fc 32x64 + 64, c_proj 64x32 + 32) + ln_f 2x32 = 2048 + 512 + 2 x 8544 + 64.
+  const double n = 19712;
+  CHECK(stage_parameters(tiny("gpt2").model, 1, 1, 1) == 19712);
+  PlanEstimate e = estimate_layout(tiny("gpt2"), layout(1, 1, 1), hw);
+  CHECK(e.memory.weights == n * 4);
+  CHECK(e.memory.gradients == n * 4);
+  CHECK(e.memory.optimizer == n * 8);  // m and v; fp32 weights are their own master copy
+  e = estimate_layout(tiny("gpt2"), layout(1, 1, 4, 1), hw);
+  CHECK(e.memory.optimizer == n * 8 / 4);
+  CHECK(e.memory.gradients == n * 4);
+  e = estimate_layout(tiny("gpt2"), layout(1, 1, 4, 2), hw);
+  CHECK(e.memory.gradients == n * 4 + n * 4 / 4);  // the full buffer and ZeRO-2's reduced shard
+  e = estimate_layout(tiny("gpt2", "bf16"), layout(1, 1, 4, 1), hw);
+  CHECK(e.memory.weights == n * 2);
+  CHECK(e.memory.optimizer == n * 12 / 4);  // master weights, m and v
+  // Tensor parallel 2 halves the split weights; norms, positions and row-parallel biases stay.
+  const double replicated = 512 + 2 * (4 * 32 + 2 * 32) + 64;
+  CHECK(stage_parameters(tiny("gpt2").model, 2, 1, 1) == static_cast<int64_t>((n - replicated) / 2 + replicated));
+  // Two stages: the first holds wte, wpe and layer 0 (11104), the second layer 1, ln_f and (tied)
+  // its own copy of wte (10656); the larger counts.
+  CHECK(stage_parameters(tiny("gpt2").model, 1, 2, 1) == 2048 + 512 + 8544);
+}
+
+TEST_CASE("activation memory is what the model allocates, for each recomputation", "[cpu][planner]") {
+  const HardwareProfile hw = load_hardware("cpu-local");
+  for (const std::string arch : {"gpt2", "llama"}) {
+    for (const std::string recompute : {"none", "selective", "full"}) {
+      INFO(arch << ", recompute " << recompute);
+      const Config c = tiny(arch);
+      Transformer model(c.model, 2, 16, recompute);
+      const PlanEstimate e = estimate_layout(c, layout(1, 1, 1, 0, recompute), hw);
+      CHECK(e.memory.activations == static_cast<double>(model.activation_bytes()));
+    }
+  }
+  // 1f1b keeps pp micro-batches on stage 0, gpipe all of them.
+  Config c = tiny("llama");
+  c.batch.global = 16;  // 8 micro-batches of 2
+  PlanLayout one_f = layout(1, 2, 1);
+  PlanLayout gpipe = one_f;
+  gpipe.schedule = "gpipe";
+  const double a1 = estimate_layout(c, one_f, hw).memory.activations;
+  const double ag = estimate_layout(c, gpipe, hw).memory.activations;
+  CHECK(ag == Approx(a1 * 8 / 2));
+}
+
+TEST_CASE("the enumerator lists only valid layouts and holds fixed knobs", "[cpu][planner]") {
+  const Config c = tiny("llama");  // 4 heads, 2 kv heads, 2 layers, batch 8
+  const std::vector<PlanLayout> all = enumerate_layouts(c, 8, {});
+  REQUIRE(!all.empty());
+  for (const PlanLayout& l : all) {
+    INFO(l.describe());
+    CHECK(l.tp * l.pp * l.dp == 8);
+    CHECK(4 % l.tp == 0);
+    CHECK(2 % (l.pp * l.virtual_stages) == 0);
+    CHECK(8 % (l.dp * l.micro) == 0);
+    CHECK((l.dp > 1 || l.zero == 0));
+    CHECK((!l.sequence_parallel || (l.tp > 1 && 16 % l.tp == 0)));
+  }
+  PlanConstraints fixed;
+  fixed.tp = 2;
+  fixed.recompute = "full";
+  for (const PlanLayout& l : enumerate_layouts(c, 8, fixed)) CHECK((l.tp == 2 && l.recompute == "full"));
+  fixed.pp = 2;
+  fixed.zero = 1;
+  fixed.micro = 2;
+  fixed.sequence_parallel = true;
+  fixed.schedule = "1f1b";
+  const std::vector<PlanLayout> one = enumerate_layouts(c, 8, fixed);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].describe() == "tp 2 x pp 2 x dp 2, micro 2, 1f1b, zero 1, full, sp");
+}
+
+TEST_CASE("planner errors: unknown hardware, no factorization, no fit", "[cpu][planner][errors]") {
+  CHECK_THROWS_WITH(load_hardware("h900"), Catch::Contains("unknown hardware 'h900'; known: a100-80gb, cpu-local, h100-sxm, h20, h200, h800"));
+  // 7 GPUs: tp 7 splits no head count, pp 7 no layer count, dp 7 no batch of 8.
+  CHECK_THROWS_WITH(enumerate_layouts(tiny("llama"), 7, {}), Catch::Contains("no layout of 7 GPUs fits this model"));
+  Config big = tiny("llama");  // about 8 B parameters on two 12 GB "GPUs"
+  big.model.vocab_size = 4000000;
+  big.model.d_model = 4096;
+  big.model.heads = 32;
+  big.model.kv_heads = 8;
+  big.model.ffn_dim = 16384;
+  CHECK_THROWS_WITH(plan_layouts(big, 2, load_hardware("cpu-local"), {}),
+                    Catch::Contains("the model fits no layout of 2 x cpu-local") && Catch::Contains("the smallest needs"));
+}
