@@ -14,6 +14,7 @@
 #include "launch/environment.h"
 #include "launch/launcher.h"
 #include "launch/plan_command.h"
+#include "launch/tune_command.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ Commands:
   bench comm [--max-mb M]                     all-reduce time and bandwidth by message size (under mpirun)
   bench checkpoint CONFIG [--set ...]         checkpoint save/load GB/s, sync and async (--saves N --dir DIR)
   plan CONFIG --gpus N --hardware NAME        predicted memory and speed of every layout, best first
+  tune CONFIG [--top K] [--steps S]           run the top planned layouts here, predicted against measured
   ckpt verify|inspect CHECKPOINT              check every checksum of a checkpoint / describe it
   ckpt export CHECKPOINT --format hf --out DIR  Hugging Face config.json + model.safetensors
   ckpt import HF_DIR --out DIR                a weights-only checkpoint from a Hugging Face directory
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return tessel::run_bench_command(args);
     if (command == "ckpt") return tessel::run_ckpt_command(args);
     if (command == "plan") return tessel::run_plan_command(args);
+    if (command == "tune") return tessel::run_tune_command(args);
     std::fprintf(stderr, "tessel: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const tessel::Error& e) {

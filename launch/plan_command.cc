@@ -18,7 +18,8 @@ constexpr const char* kUsage =
     "usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json] "
     "[--margin F]";
 
-// The knobs the user fixed with --set, read from the validated config.
+}  // namespace
+
 PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& c) {
   PlanConstraints f;
   for (const std::string& o : overrides) {
@@ -35,6 +36,8 @@ PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Con
   }
   return f;
 }
+
+namespace {
 
 JsonValue candidate_json(const PlanEstimate& e) {
   const PlanLayout& l = e.layout;
@@ -78,13 +81,16 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   TESSEL_CHECK(format == "table" || format == "json") << "--format must be table or json, got '" << format << "'";
   TESSEL_CHECK(top >= 1 && margin >= 0 && margin < 1) << "--top must be at least 1 and --margin in [0, 1)";
   const HardwareProfile hw = load_hardware(a.get("--hardware", ""));
-  const Plan plan = plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin);
+  Plan plan = plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin);
+  const Calibration calibration = read_calibration(hw.name);
+  if (calibration.runs > 0) apply_calibration(plan, calibration.ratio);
   const size_t shown = std::min<size_t>(plan.ranked.size(), static_cast<size_t>(top));
   if (format == "json") {
     JsonValue::Array candidates, reasons;
     for (size_t i = 0; i < shown; ++i) candidates.push_back(candidate_json(plan.ranked[i]));
     for (const std::string& r : plan.reasons) reasons.push_back(JsonValue::string(r));
     out << JsonValue::object({{"config", JsonValue::string(config.source)}, {"gpus", JsonValue::integer(gpus)},
+                              {"calibration", JsonValue::number(calibration.ratio)},
                               {"hardware", JsonValue::string(hw.name)}, {"precision", JsonValue::string(config.precision.compute)},
                               {"considered", JsonValue::integer(plan.considered)},
                               {"fitting", JsonValue::integer(static_cast<int64_t>(plan.ranked.size()))},
@@ -96,14 +102,19 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   }
   out << config.source << " on " << gpus << " x " << hw.name << " (" << config.precision.compute << ", batch "
       << config.batch.global << " x " << config.model.seq_len << " tokens): " << plan.considered
-      << " layouts considered, " << plan.ranked.size() << " fit\n\n";
+      << " layouts considered, " << plan.ranked.size() << " fit\n";
+  if (calibration.runs > 0) {
+    out << "times scaled by " << calibration.ratio << ", the median measured / predicted of " << calibration.runs
+        << " runs of tessel tune on " << hw.name << " (" << calibration.path << ")\n";
+  }
+  out << "\n";
   char line[256];
   std::snprintf(line, sizeof(line), "%3s  %-64s %8s %9s %11s %9s %6s  %s\n", "#", "layout", "GB/GPU", "step s",
                 "tokens/s", "TFLOP/s", "MFU", "bottleneck");
   out << line;
   for (size_t i = 0; i < shown; ++i) {
     const PlanEstimate& e = plan.ranked[i];
-    std::snprintf(line, sizeof(line), "%3zu  %-64s %8.1f %9.3f %11.0f %9.1f %5.1f%%  %s\n", i + 1,
+    std::snprintf(line, sizeof(line), "%3zu  %-64s %8.1f %9.3f %11.0f %9.3g %5.1f%%  %s\n", i + 1,
                   e.layout.describe().c_str(), e.memory.total() / 1e9, e.time.total, e.tokens_per_s, e.tflops_per_gpu,
                   100 * e.mfu, e.time.bottleneck.c_str());
     out << line;

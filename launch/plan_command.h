@@ -11,7 +11,12 @@
 
 namespace tessel {
 
+struct Config;
+struct PlanConstraints;
+
 int run_plan_command(const std::vector<std::string>& args);
 int run_plan_command(const std::vector<std::string>& args, std::ostream& out);
+// The layout knobs among --set overrides (parallel.* and batch.micro), as the config holds them.
+PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& config);
 
 }  // namespace tessel

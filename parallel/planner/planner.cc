@@ -191,4 +191,17 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
   return plan;
 }
 
+void apply_calibration(Plan& plan, double ratio) {
+  for (PlanEstimate& e : plan.ranked) {
+    TimeBreakdown& t = e.time;
+    for (double* x : {&t.compute, &t.memory_bound, &t.tp_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed, &t.optimizer,
+                      &t.total}) {
+      *x *= ratio;
+    }
+    e.tokens_per_s /= ratio;
+    e.tflops_per_gpu /= ratio;
+    e.mfu /= ratio;
+  }
+}
+
 }  // namespace tessel

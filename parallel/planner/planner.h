@@ -36,4 +36,8 @@ struct Plan {
 Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
                   double margin = 0.1);
 
+// Scales every estimate's times by `ratio` (measured / predicted, from tessel tune), and its
+// throughput the other way; the ranking does not change.
+void apply_calibration(Plan& plan, double ratio);
+
 }  // namespace tessel
