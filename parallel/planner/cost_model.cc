@@ -92,7 +92,10 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   e.memory.optimizer = params * (fp32 ? 8 : 12) / zero_div;
   // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
   const double residual = Nl * C;
-  double cache = Nl * C + 2 * Nl + N * (H + 2 * KV) * D / tp + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
+  // Key/value heads fewer than the ranks are held whole by several ranks (shared).
+  const double kv_local = std::max(KV / tp, 1.0);
+  const double qkv_local = (H / tp + 2 * kv_local) * D;
+  double cache = Nl * C + 2 * Nl + N * qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
   if (L.recompute != "selective") cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
   const double per_layer = L.recompute == "full" ? residual : residual + cache;
   const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(micro_batches));
@@ -108,7 +111,7 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   // Time of one micro-batch on one stage (its v chunks together).
   const double layers = static_cast<double>(layers_per_stage);
   auto gemms = [&](double rows) {  // forward GEMMs of one layer
-    return gemm_seconds(rows, (H + 2 * KV) * D / tp, C, a, hw, peak) + gemm_seconds(rows, C, H * D / tp, a, hw, peak) +
+    return gemm_seconds(rows, qkv_local, C, a, hw, peak) + gemm_seconds(rows, C, H * D / tp, a, hw, peak) +
            gemm_seconds(rows, Fp / tp, C, a, hw, peak) + gemm_seconds(rows, C, F / tp, a, hw, peak);
   };
   const double attention_flops = 2.0 * static_cast<double>(L.micro) * (H / tp) * T * T * D;  // causal: half of 4·B·H·T²·D

@@ -4,6 +4,7 @@
 
 #include "core/model/transformer.h"
 #include "parallel/planner/planner.h"
+#include "tests/parallel/mpi_world.h"
 
 using namespace tessel;
 
@@ -116,4 +117,32 @@ TEST_CASE("planner errors: unknown hardware, no factorization, no fit", "[cpu][p
   big.model.ffn_dim = 16384;
   CHECK_THROWS_WITH(plan_layouts(big, 2, load_hardware("cpu-local"), {}),
                     Catch::Contains("the model fits no layout of 2 x cpu-local") && Catch::Contains("the smallest needs"));
+}
+
+TEST_CASE("activation memory under tensor and sequence parallelism is what a shard allocates", "[mpi][planner]") {
+  MpiCommunicator& world = test_world();
+  if (world.size() != 2 && world.size() != 4) return;
+  const int tp = world.size();
+  const HardwareProfile hw = load_hardware("cpu-local");
+  for (const std::string arch : {"gpt2", "llama"}) {
+    for (bool sp : {false, true}) {
+      for (const std::string recompute : {"none", "selective", "full"}) {
+        INFO(arch << ", tp " << tp << ", sequence parallel " << sp << ", recompute " << recompute);
+        const Config c = tiny(arch);  // LLaMA's 2 key/value heads are shared by 2 ranks each at tp 4
+        Transformer model(c.model, 2, 16, recompute, 1, &world, sp);
+        PlanLayout l = layout(tp, 1, 1, 0, recompute);
+        l.sequence_parallel = sp;
+        CHECK(estimate_layout(c, l, hw).memory.activations == static_cast<double>(model.activation_bytes()));
+      }
+    }
+  }
+  // By hand, GPT-2 tiny at tp 2 with sequence parallelism, micro-batch 2 of 16 tokens (N = 32,
+  // N_l = 16 rows, C = 32): per layer the input 16·32 and a cache of 5760 elements (norm outputs
+  // and statistics 2·(512 + 32), q|k|v 32·96/2, mid residual 512, FFN 2·32·64/2, attention output
+  // 32·32/2 and its log-sum-exp 2·2·16); 2 layers and the last output: 13056 fp32 elements.
+  if (tp == 2) {
+    PlanLayout l = layout(2, 1, 1);
+    l.sequence_parallel = true;
+    CHECK(estimate_layout(tiny("gpt2"), l, hw).memory.activations == 13056 * 4);
+  }
 }
