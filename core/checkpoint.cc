@@ -111,7 +111,7 @@ struct RankCheckpointFile::Impl {
 RankCheckpointFile::~RankCheckpointFile() = default;
 
 uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheckpoint& part) {
-  return RankCheckpointFile(part).write(dir, rank);
+  return RankCheckpointFile(part, false).write(dir, rank);
 }
 
 uint64_t RankCheckpointFile::write(const std::string& dir, int rank) const {
@@ -126,14 +126,22 @@ uint64_t RankCheckpointFile::write(const std::string& dir, int rank) const {
   return static_cast<uint64_t>(fs::file_size(path));
 }
 
-RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part) : impl_(std::make_unique<Impl>()) {
+RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part, bool copy) : impl_(std::make_unique<Impl>()) {
   TESSEL_CHECK(part.params != nullptr) << "RankCheckpointFile: no parameters";
   const ParameterStore& store = *part.params;
   SafetensorsWriter& w = impl_->writer;
+  // `local` holds the local tensor's elements from index `base` on.
   auto add = [&](const std::string& key, const std::string& tensor, const ParamEntry& e, const Region& r,
-                 const float* local) {
-    Tensor values = Tensor::empty({r.numel()}, DType::F32);  // the writer keeps the handle
-    gather_region(r, e.spec, store.tp_rank(), store.tp_size(), local, values.data<float>());
+                 const Tensor& local, int64_t base) {
+    Tensor values;  // the writer keeps the handle
+    const int64_t start = copy ? -1 : contiguous_local_start(r, e.spec, store.tp_rank(), store.tp_size());
+    if (start >= 0) {
+      values = local.view(start - base, {r.numel()});
+    } else {
+      values = Tensor::empty({r.numel()}, DType::F32);
+      gather_region(r, e.spec, store.tp_rank(), store.tp_size(), local.data<float>() - base, values.data<float>());
+      copied_ += values.nbytes();
+    }
     w.add(key, values);
     w.set_metadata("piece." + key, piece_meta(tensor, e.spec.shape, r));
     bytes_ += values.nbytes();
@@ -145,19 +153,17 @@ RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part) : impl_(std::
     const ParamEntry& e = entries[i];
     const std::vector<Region> regions = shard_regions(e.spec, store.tp_rank(), store.tp_size(), 0, e.numel);
     for (size_t k = 0; k < regions.size(); ++k) {
-      add("w/" + e.spec.name + "/" + std::to_string(k), e.spec.name, e, regions[k],
-          store.params().data<float>() + e.offset);
+      add("w/" + e.spec.name + "/" + std::to_string(k), e.spec.name, e, regions[k], store.params().view(e.offset, {e.numel}),
+          0);
     }
   }
   for (const RankCheckpoint::StateSegment& s : part.state) {
     const ParamEntry& e = entries.at(s.entry);
     const std::vector<Region> regions = shard_regions(e.spec, store.tp_rank(), store.tp_size(), s.begin, s.end);
     for (size_t k = 0; k < regions.size(); ++k) {
-      // gather_region reads local elements by their index in the local tensor: point the
-      // segment's values back so that element `begin` lands at index `begin`.
       const std::string tag = e.spec.name + "/" + std::to_string(s.begin) + "/" + std::to_string(k);
-      add("m/" + tag, kExpAvg + e.spec.name, e, regions[k], s.m - s.begin);
-      add("v/" + tag, kExpAvgSq + e.spec.name, e, regions[k], s.v - s.begin);
+      add("m/" + tag, kExpAvg + e.spec.name, e, regions[k], s.m, s.begin);
+      add("v/" + tag, kExpAvgSq + e.spec.name, e, regions[k], s.v, s.begin);
     }
   }
 }
@@ -280,7 +286,7 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
   if (data.adam_m != nullptr && data.adam_v != nullptr) {
     for (size_t i = 0; i < store.entries().size(); ++i) {
       const ParamEntry& e = store.entries()[i];
-      part.state.push_back({i, 0, e.numel, data.adam_m->data<float>() + e.offset, data.adam_v->data<float>() + e.offset});
+      part.state.push_back({i, 0, e.numel, data.adam_m->view(e.offset, {e.numel}), data.adam_v->view(e.offset, {e.numel})});
     }
   }
   const std::string tmp = prepare_checkpoint_dir(root, data.state.step);

@@ -66,12 +66,12 @@ std::string exp_avg_sq_name(const std::string& name);  // "optim.exp_avg_sq.<nam
 struct RankCheckpoint {
   const ParameterStore* params = nullptr;
   std::vector<bool> write_params;  // per entry of params: write its weights
-  // AdamW moments of elements [begin, end) of entry `entry`'s local tensor, at m and v.
+  // AdamW moments of elements [begin, end) of entry `entry`'s local tensor: m and v are views
+  // of (end - begin) values.
   struct StateSegment {
     size_t entry = 0;
     int64_t begin = 0, end = 0;
-    const float* m = nullptr;
-    const float* v = nullptr;
+    Tensor m, v;
   };
   std::vector<StateSegment> state;
 };
@@ -79,13 +79,17 @@ struct RankCheckpoint {
 // A fresh, empty <root>/step_N.tmp/ (a stale one from an interrupted save is removed).
 std::string prepare_checkpoint_dir(const std::string& root, int64_t step);
 
-// A rank's pieces copied out of its live buffers: a snapshot, so training may go on changing
-// them while write() puts the copy on disk, possibly on another thread.
+// A rank's pieces, ready to be written. With `copy` (an asynchronous save) they are copied out
+// of the live buffers: a snapshot, so training may go on changing them while write() puts the
+// copy on disk, possibly on another thread. Without, a piece that is one contiguous run of a
+// buffer is written straight from it (the buffers must not change until write() returns), so a
+// synchronous save needs little memory beyond the model's.
 class RankCheckpointFile {
  public:
-  explicit RankCheckpointFile(const RankCheckpoint& part);
+  explicit RankCheckpointFile(const RankCheckpoint& part, bool copy = true);
   ~RankCheckpointFile();
   uint64_t payload_bytes() const { return bytes_; }  // the pieces' bytes
+  uint64_t copied_bytes() const { return copied_; }   // of which copied out of the buffers
   // Writes <dir>/rank_<rank>.safetensors (nothing when the rank has no piece); returns the
   // file's size. Thread-compatible: one call at a time.
   uint64_t write(const std::string& dir, int rank) const;
@@ -94,6 +98,7 @@ class RankCheckpointFile {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   uint64_t bytes_ = 0;
+  uint64_t copied_ = 0;
 };
 // RankCheckpointFile(part).write(dir, rank).
 uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheckpoint& part);

@@ -67,7 +67,8 @@ std::string Checkpointer::save(const TrainingState& state) {
   const auto t0 = Clock::now();
   std::string tmp = writer_ ? prepare_checkpoint_dir(root_, state.step) : "";
   broadcast_string(world_, &tmp, 0);
-  auto file = std::make_shared<RankCheckpointFile>(rank_.checkpoint_part());
+  // An asynchronous save copies the pieces; a synchronous one writes contiguous ones in place.
+  auto file = std::make_shared<RankCheckpointFile>(rank_.checkpoint_part(), config_.checkpoint.async);
   double bytes = static_cast<double>(file->payload_bytes());
   world_.all_reduce_doubles(&bytes, 1, ReduceOp::kSum);
   auto p = std::make_unique<Pending>();

@@ -173,8 +173,8 @@ std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments() const {
                                      [](int64_t offset, const ParamEntry& e) { return offset < e.offset; });
     const size_t i = static_cast<size_t>(it - entries.begin()) - 1;
     const int64_t state = s.state_offset >= 0 ? s.state_offset : s.offset;
-    out.push_back({i, s.offset - entries[i].offset, s.offset - entries[i].offset + s.numel, m_.data<float>() + state,
-                   v_.data<float>() + state});
+    out.push_back({i, s.offset - entries[i].offset, s.offset - entries[i].offset + s.numel, m_.view(state, {s.numel}),
+                   v_.view(state, {s.numel})});
   }
   return out;
 }

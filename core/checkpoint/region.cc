@@ -122,6 +122,20 @@ int64_t copy_overlap(const Region& region, const float* values, const ParamSpec&
   });
 }
 
+int64_t contiguous_local_start(const Region& region, const ParamSpec& spec, int tp_rank, int tp_size) {
+  int64_t start = -1, next = -1;
+  bool contiguous = true;
+  const int64_t n = for_each_overlap(region, spec, tp_rank, tp_size, [&](int64_t pos, int64_t idx, int64_t len) {
+    if (start < 0) {
+      start = idx - pos;
+    } else if (idx != next || idx - pos != start) {
+      contiguous = false;
+    }
+    next = idx + len;
+  });
+  return contiguous && n == region.numel() && start >= 0 ? start : -1;
+}
+
 bool boxes_overlap(const Region& a, const Region& b) {
   for (size_t i = 0; i < a.box_start.size(); ++i) {
     if (std::max(a.box_start[i], b.box_start[i]) >= std::min(a.box_end[i], b.box_end[i])) return false;

@@ -43,6 +43,10 @@ void gather_region(const Region& region, const ParamSpec& spec, int tp_rank, int
 int64_t copy_overlap(const Region& region, const float* values, const ParamSpec& spec, int tp_rank, int tp_size,
                      float* local);
 
+// Where a region's elements start in rank tp_rank's local tensor when they are one contiguous
+// run of it (in order), else -1.
+int64_t contiguous_local_start(const Region& region, const ParamSpec& spec, int tp_rank, int tp_size);
+
 // Whether two boxes share an element.
 bool boxes_overlap(const Region& a, const Region& b);
 

@@ -79,3 +79,18 @@ TEST_CASE("a region's runs walk its box row by row, merged where rows are contig
   REQUIRE(one.size() == 1);
   CHECK((one[0].global == 6 && one[0].length == 12));
 }
+
+TEST_CASE("a region is written in place only when it is one contiguous run of the shard", "[cpu][checkpoint]") {
+  const ParamSpec rows{"c_proj.weight", {8, 6}, 0, InitKind::kNormal, 1.0f, true};
+  const ParamSpec fused{"c_attn.weight", {6, 24}, 1, InitKind::kNormal, 1.0f, true, {8, 8, 8}};
+  // Rank 1 of 2 holds rows 4..7 of c_proj: its elements 0..23, in order.
+  const std::vector<Region> r = shard_regions(rows, 1, 2, 5, 20);
+  REQUIRE(r.size() == 1);
+  CHECK(contiguous_local_start(r[0], rows, 1, 2) == 5);
+  // A c_attn shard is three column boxes whose rows interleave in the local tensor.
+  const std::vector<Region> q = shard_regions(fused, 0, 2, 0, 6 * 12);
+  REQUIRE(q.size() == 3);
+  CHECK(contiguous_local_start(q[0], fused, 0, 2) == -1);
+  // Unsplit, the whole tensor is one run.
+  CHECK(contiguous_local_start(shard_regions(fused, 0, 1, 0, 144)[0], fused, 0, 1) == 0);
+}
