@@ -288,7 +288,7 @@ int run_bench_command(const std::vector<std::string>& args) {
   Config config = load_config(a.positional[0], a.overrides);
   const int64_t steps = a.get_int("--steps", 5), warmup = a.get_int("--warmup", 2);
   TESSEL_CHECK(steps > 0 && warmup >= 0) << "--steps must be positive and --warmup non-negative";
-  // Under mpirun or tessel launch the ranks form the config's tp x dp grid; rank 0 reports.
+  // Under mpirun or tessel launch the ranks form the config's tp x pp x dp grid; rank 0 reports.
   World world(config.parallel.timeout_s);
   return world.run_or_abort([&] {
     const Topology topology = Topology::from_config(config.parallel, world.comm().size(), world.comm().rank());
