@@ -18,6 +18,9 @@ namespace pb = tessel::checkpoint;
 namespace {
 
 constexpr const char* kManifestFile = "manifest.pb";
+constexpr const char* kFallbackHint =
+    "; hint: with checkpoint.resume: auto the previous checkpoint is used instead, or resume from an earlier "
+    "step_* directory";
 constexpr const char* kExpAvg = "optim.exp_avg.";
 constexpr const char* kExpAvgSq = "optim.exp_avg_sq.";
 
@@ -392,7 +395,8 @@ CheckpointReader::CheckpointReader(const std::string& step_dir) : impl_(std::mak
       << kCheckpointFormatVersion;
   const uint32_t crc = crc32c(mf.body().data(), mf.body().size());
   TESSEL_CHECK(crc == mf.body_crc32c()) << "checkpoint " << path.string() << " is damaged or was edited: its crc32c is "
-                                        << hex32(crc) << ", it was written with " << hex32(mf.body_crc32c());
+                                        << hex32(crc) << ", it was written with " << hex32(mf.body_crc32c())
+                                        << kFallbackHint;
   pb::Manifest& m = impl_->manifest;
   TESSEL_CHECK(m.ParseFromString(mf.body())) << "checkpoint " << path.string() << " is damaged: unreadable manifest";
   std::map<std::string, uint64_t> sizes;
@@ -400,10 +404,11 @@ CheckpointReader::CheckpointReader(const std::string& step_dir) : impl_(std::mak
     const fs::path file = fs::path(step_dir) / f.name();
     std::error_code ec;
     TESSEL_CHECK(fs::exists(file, ec)) << "checkpoint " << step_dir << " is incomplete: file " << f.name()
-                                       << " that its manifest lists is missing";
+                                       << " that its manifest lists is missing" << kFallbackHint;
     const uint64_t size = fs::file_size(file, ec);
     TESSEL_CHECK(size == f.bytes()) << "checkpoint " << step_dir << " is damaged: file " << f.name() << " has " << size
-                                    << " bytes, its manifest says " << f.bytes() << " (truncated or overwritten)";
+                                    << " bytes, its manifest says " << f.bytes() << " (truncated or overwritten)"
+                                    << kFallbackHint;
     sizes[f.name()] = f.bytes();
   }
   for (const pb::Tensor& t : m.tensors()) {

@@ -211,20 +211,25 @@ void validate_config(const Config& c) {
       << "model chunks across pipeline ranks and needs parallel.pp >= 2, found " << p.pp
       << "; hint: set parallel.pp, or virtual_stages: 1 and schedule: 1f1b";
   const int64_t stages = p.pp * p.virtual_stages;
-  TESSEL_CHECK(stages <= m.layers)
+  // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
+  // last stage hold one layer fewer than the others.
+  const bool ends = p.pipeline_split == "ends_as_layers" && stages > 1;
+  std::string ends_valid;  // stage counts that split layers + 2 with a layer on every stage
+  for (int64_t s = 2; s <= (m.layers + 2) / 2; ++s) {
+    if ((m.layers + 2) % s == 0) ends_valid += (ends_valid.empty() ? "" : ", ") + std::to_string(s);
+  }
+  TESSEL_CHECK(ends || stages <= m.layers)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "parallel.pp (" << p.pp
       << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages << " pipeline stages exceed "
       << "model.layers (" << m.layers << "): every stage needs at least one layer; valid pp x virtual_stages: "
       << divisors(m.layers);
-  // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
-  // last stage hold one layer fewer than the others.
-  const bool ends = p.pipeline_split == "ends_as_layers" && stages > 1;
   TESSEL_CHECK(!ends || ((m.layers + 2) % stages == 0 && (m.layers + 2) / stages >= 2))
       << check.at({"parallel.pipeline_split", "model.layers", "parallel.pp"}) << "parallel.pipeline_split "
       << "'ends_as_layers' splits model.layers + 2 (" << m.layers + 2 << ": the embedding and the head weigh "
       << "as a layer each) evenly over parallel.pp (" << p.pp << ") x parallel.virtual_stages ("
       << p.virtual_stages << ") = " << stages << " stages, with at least one layer on the first and the last; "
-      << "hint: pp x virtual_stages among " << divisors(m.layers + 2) << ", or pipeline_split: even";
+      << "hint: pp x virtual_stages among " << (ends_valid.empty() ? "none" : ends_valid)
+      << ", or pipeline_split: even";
   TESSEL_CHECK(ends || m.layers % stages == 0)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers ("
       << m.layers << ") must be divisible by parallel.pp (" << p.pp

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/io/file.h"
 #include "core/model/param_specs.h"
 
 namespace tessel {
@@ -162,6 +163,14 @@ std::string Checkpointer::candidate_checkpoints() const {
   if (resume != "auto") return resolve_checkpoint(resume) + "\n";
   const std::string latest = latest_checkpoint(root_);
   if (latest.empty()) return "";
+  if (path_exists(root_ + "/latest")) {
+    std::string named = read_file(root_ + "/latest");
+    while (!named.empty() && (named.back() == '\n' || named.back() == ' ')) named.pop_back();
+    if (fs::path(latest).filename() != named) {
+      spdlog::warn("{}/latest names {}, which is not a complete checkpoint (no manifest.pb); resuming from the newest "
+                   "complete one, {}", root_, named, latest);
+    }
+  }
   std::string list = latest + "\n";
   for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
     if (*it != latest) list += *it + "\n";
@@ -195,7 +204,7 @@ CheckpointInfo Checkpointer::resume() {
       spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], error);
     }
     TESSEL_CHECK(!last) << "checkpoint " << candidates[i] << " failed to load on " << failed << " other rank(s); "
-                        << "their error says why";
+                        << "their error says why; hint: set checkpoint.resume: none to start fresh";
     if (writer_) {
       spdlog::error("CHECKPOINT {} FAILED VERIFICATION on {} rank(s) AND IS SKIPPED: falling back to the previous "
                     "checkpoint {}", candidates[i], failed, candidates[i + 1]);
@@ -222,7 +231,9 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   if (writer_) {
     spdlog::info("loaded {} (saved at step {} by {}) into {} in {:.2f} s", dir, info.state.step, info.layout.describe(),
                  rank_.layout().describe(), seconds_since(t0));
-    for (const std::string& key : diverging_settings(parse_config(info.config_yaml, dir), config_)) {
+    // A weights-only checkpoint (an import) was never trained with its config's settings.
+    for (const std::string& key : info.has_optimizer ? diverging_settings(parse_config(info.config_yaml, dir), config_)
+                                                     : std::vector<std::string>{}) {
       spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
                    "one it continues", key, dir);
     }

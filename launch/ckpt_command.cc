@@ -1,6 +1,7 @@
 #include "launch/ckpt_command.h"
 
 #include <chrono>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -59,7 +60,8 @@ int inspect(const std::vector<std::string>& args, std::ostream& out) {
       << static_cast<double>(total) / (1 << 20) << " MiB\n\ntensors:\n";
   for (const CheckpointTensorInfo& t : reader.tensors()) {
     out << "  " << std::left << std::setw(52) << t.name << " " << t.dtype << std::setw(16) << shape_str(t.shape) << " "
-        << std::right << std::setw(3) << t.pieces << " pieces " << std::setw(9) << std::setprecision(2)
+        << std::right << std::setw(3) << t.pieces << (t.pieces == 1 ? " piece  " : " pieces ") << std::setw(9)
+        << std::setprecision(2)
         << static_cast<double>(t.bytes) / (1 << 20) << " MiB\n";
   }
   out << "\nconfig:\n" << info.config_yaml;
@@ -80,6 +82,11 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
   reader.check_model(transformer_param_specs(config.model));
   reader.read(whole, "", whole.params());
   const std::string to = a.get("--out", "");
+  for (const char* f : {"config.json", "model.safetensors", "model.safetensors.index.json"}) {
+    TESSEL_CHECK(!std::filesystem::exists(std::filesystem::path(to) / f))
+        << "--out " << to << " already holds " << f << " from an earlier export; files of two exports would mix "
+        << "there; hint: export into an empty or new directory";
+  }
   const std::vector<std::string> files =
       export_hf(config.model, whole, to, static_cast<uint64_t>(shard_mb * (1 << 20)));
   out << "exported " << dir << " (step " << reader.info().state.step << ", " << config.model.arch << ") to " << to << ":";
@@ -93,6 +100,10 @@ int import_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel ckpt import", {"--out"});
   TESSEL_CHECK(a.positional.size() == 1 && a.has("--out")) << "tessel ckpt import takes HF_DIR and --out DIR\n" << kUsage;
   const std::string from = a.positional[0], to = a.get("--out", "");
+  const std::vector<std::string> existing = complete_checkpoints(to);
+  TESSEL_CHECK(existing.empty()) << "--out " << to << " already holds checkpoints (newest " << existing.back()
+                                 << "): an imported step 0 would become `latest` there and a run resuming with "
+                                 << "checkpoint.resume: auto would start over; hint: import into an empty directory";
   Config config;
   config.model = read_hf_config(from);
   // The rest of the config is the defaults with the imported model, plus --set overrides (a

@@ -1,5 +1,9 @@
 #include "launch/launcher.h"
 
+#include "launch/train_step.h"
+#include "parallel/pipeline_schedule.h"
+#include "parallel/topology.h"
+
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -324,6 +328,16 @@ int run_launch_command(const std::vector<std::string>& args) {
     host.env_names.push_back(var.substr(0, var.find('=')));
   }
   const LaunchPlan plan = plan_launch(r, config.parallel, host);
+  {
+    // The grid and the pipeline schedule are checked here too, so that a layout every rank
+    // would refuse is one clear error before any rank starts.
+    const Topology grid = Topology::from_config(config.parallel, plan.nodes * plan.nproc_per_node, 0);
+    check_batch_split(config.batch, grid.size(Axis::kDp));
+    if (grid.size(Axis::kPp) > 1) {
+      build_pipeline_schedule(config.parallel.schedule, grid.size(Axis::kPp), static_cast<int>(config.parallel.virtual_stages),
+                              static_cast<int>(config.batch.global / (config.batch.micro * grid.size(Axis::kDp))));
+    }
+  }
   // A restarted job continues from the newest complete checkpoint.
   LaunchRequest again = r;
   again.overrides.push_back("checkpoint.resume=auto");

@@ -162,7 +162,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
                    pp, v, config.parallel.schedule, m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
     }
     for (int stage = 0; stage < pp && writer_; ++stage) {
-      spdlog::info("pipeline stage {}: {}", stage,
+      spdlog::info("pipeline rank {}: {}", stage,
                    pipeline_model_part(config.model.layers, pp, v, stage, {}, config.parallel.pipeline_split == "ends_as_layers")
                        .describe());
     }

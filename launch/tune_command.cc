@@ -99,7 +99,7 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   fs::create_directories(fs::path(out_path).parent_path().empty() ? "." : fs::path(out_path).parent_path());
   const std::string log = out_path + ".log";
   out << "tuning " << config_path << " on " << gpus << " ranks (" << hw.name << "): the top " << k << " of "
-      << plan.ranked.size() << " planned layouts, " << steps << " steps each (logs: " << log << ")\n\n";
+      << plan.ranked.size() << " planned layouts, " << steps << " steps each (their errors go to " << log << ")\n\n";
   char line[256];
   std::snprintf(line, sizeof(line), "%3s  %-64s %12s %12s %9s\n", "#", "layout", "predicted s", "measured s", "ratio");
   out << line << std::flush;
@@ -108,7 +108,7 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
     const PlanEstimate& e = plan.ranked[i];
     measured.push_back(measure(config_path, passed, e.layout, steps, log));
     ratios.push_back(measured.back() / e.time.total);
-    std::snprintf(line, sizeof(line), "%3zu  %-64s %12.3f %12.3f %9.2f\n", i + 1, e.layout.describe().c_str(),
+    std::snprintf(line, sizeof(line), "%3zu  %-64s %12.4g %12.4g %9.2f\n", i + 1, e.layout.describe().c_str(),
                   e.time.total, measured.back(), ratios.back());
     out << line << std::flush;
   }
@@ -124,9 +124,18 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   const Config tuned = parse_config(to_yaml(config), config_path, layout_overrides(plan.ranked[best].layout));
   write_file_atomic(out_path, "# " + config_path + " with the layout `tessel tune` measured fastest on " +
                                   std::to_string(gpus) + " ranks (" + hw.name + ")\n" + to_yaml(tuned));
+  out << "wrote " << out_path << "\n";
+  // Steps shorter than this are dominated by overheads the model leaves out (launches, thread
+  // start-up, latencies): their ratios would skew later plans.
+  constexpr double kShortestCalibratingStep = 0.1;
+  if (*std::min_element(measured.begin(), measured.end()) < kShortestCalibratingStep) {
+    out << "not recorded as calibration: steps under " << kShortestCalibratingStep << " s are dominated by overheads "
+        << "the cost model leaves out; tune a larger model or batch to calibrate " << hw.name << "\n";
+    return 0;
+  }
   const Calibration c = record_calibration(hw.name, ratios);
-  out << "wrote " << out_path << "; recorded the ratios in " << c.path << " (median " << c.ratio << " over " << c.runs
-      << " runs: later plans on " << hw.name << " are scaled by it)\n";
+  out << "recorded the ratios in " << c.path << " (median " << c.ratio << " over " << c.runs << " runs: later plans on "
+      << hw.name << " are scaled by it)\n";
   return 0;
 }
 

@@ -20,7 +20,11 @@ std::string ModelPart::describe() const {
   std::ostringstream out;
   for (size_t c = 0; c < chunks.size(); ++c) {
     if (c > 0) out << ", ";
-    out << "layers " << chunks[c].first_layer << "-" << chunks[c].end_layer - 1;
+    if (chunks[c].end_layer - chunks[c].first_layer == 1) {
+      out << "layer " << chunks[c].first_layer;
+    } else {
+      out << "layers " << chunks[c].first_layer << "-" << chunks[c].end_layer - 1;
+    }
     if (c == 0 && embedding) out << " + embedding";
     if (c + 1 == chunks.size() && head) out << " + head";
   }

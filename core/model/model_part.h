@@ -31,7 +31,7 @@ struct ModelPart {
   // The whole model in one chunk with `slots` activation slots.
   static ModelPart whole(int64_t layers, int slots = 1);
   bool is_whole(int64_t layers) const;
-  // "layers 0-1 + embedding, layers 4-5 + head"
+  // "layers 0-1 + embedding, layers 4-5 + head"; "layer 3" for one layer
   std::string describe() const;
 };
 

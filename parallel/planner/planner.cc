@@ -1,6 +1,7 @@
 #include "parallel/planner/planner.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -32,6 +33,12 @@ std::string gb(double bytes) {
 
 std::string pct(double x) { return std::to_string(static_cast<int>(std::lround(100 * x))) + "%"; }
 
+std::string secs(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3g s", s);
+  return buf;
+}
+
 // The named part of a time breakdown.
 double part_of(const TimeBreakdown& t, const std::string& name) {
   if (name == "compute") return t.compute;
@@ -48,6 +55,16 @@ double part_of(const TimeBreakdown& t, const std::string& name) {
 std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed) {
   const ModelConfig& m = config.model;
   TESSEL_CHECK(gpus >= 1) << "--gpus must be at least 1, got " << gpus;
+  // Fixed knobs that cannot go together on this many GPUs.
+  const int64_t fixed_product = int64_t{fixed.tp.value_or(1)} * fixed.pp.value_or(1) * fixed.dp.value_or(1);
+  TESSEL_CHECK(gpus % fixed_product == 0 && (!(fixed.tp && fixed.pp && fixed.dp) || fixed_product == gpus))
+      << "the fixed parallel.tp (" << (fixed.tp ? std::to_string(*fixed.tp) : "any") << ") x pp ("
+      << (fixed.pp ? std::to_string(*fixed.pp) : "any") << ") x dp (" << (fixed.dp ? std::to_string(*fixed.dp) : "any")
+      << ") cannot make --gpus " << gpus << "; hint: fix fewer of them, or make their product " << gpus;
+  const bool dp_one = (fixed.dp && *fixed.dp == 1) || (fixed.tp && fixed.pp && *fixed.tp * *fixed.pp == gpus);
+  TESSEL_CHECK(!(fixed.zero && *fixed.zero > 0 && dp_one))
+      << "parallel.zero=" << *fixed.zero << " shards over data-parallel ranks, but the fixed knobs leave dp = 1 on "
+      << gpus << " GPUs; hint: drop parallel.zero or leave room for dp > 1";
   std::vector<PlanLayout> out;
   std::vector<std::string> why;  // what ruled out each tp, for the error
   for (int64_t tp : divisors(gpus)) {
@@ -136,7 +153,10 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
   TESSEL_CHECK(!plan.ranked.empty())
       << "the model fits no layout of " << gpus << " x " << hw.name << " (" << hw.memory_gb << " GB each, "
       << pct(margin) << " kept free): the smallest needs " << gb(plan.smallest_memory) << " per GPU against "
-      << gb(cap) << "; hint: more GPUs, full recomputation, ZeRO, or a smaller batch.micro";
+      << gb(cap) << "; hint: more GPUs, or GPUs with more memory (recomputation, ZeRO and micro-batch sizes were "
+      << "searched" << (fixed.tp || fixed.pp || fixed.dp || fixed.zero || fixed.recompute || fixed.micro
+                            ? ", within the knobs fixed with --set, which you could free)"
+                            : ")");
   std::stable_sort(plan.ranked.begin(), plan.ranked.end(),
                    [](const PlanEstimate& a, const PlanEstimate& b) { return a.tokens_per_s > b.tokens_per_s; });
 
@@ -144,7 +164,7 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
   const TimeBreakdown& t = best.time;
   std::ostringstream why;
   why << "best: " << best.layout.describe() << ": " << std::lround(best.tokens_per_s) << " tokens/s, MFU "
-      << pct(best.mfu) << "; of its " << t.total << " s step, compute " << pct(t.compute / t.total)
+      << pct(best.mfu) << "; of its " << secs(t.total) << " step, compute " << pct(t.compute / t.total)
       << ", TP communication " << pct(t.tp_comm / t.total) << ", pipeline bubble " << pct(t.pp_bubble / t.total)
       << ", DP communication " << pct(t.dp_exposed / t.total) << "; " << gb(best.memory.total()) << " of "
       << gb(hw.memory_gb * 1e9) << " per GPU";
@@ -177,10 +197,21 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
         << gb(mem.weights) << ", gradients " << gb(mem.gradients) << ", optimizer " << gb(mem.optimizer)
         << ", activations " << gb(mem.activations) << ") against " << gb(cap);
     } else {
-      const std::string& part = fastest->time.bottleneck;
-      r << fastest->layout.describe() << " is " << pct(1 - fastest->tokens_per_s / best.tokens_per_s) << " slower: "
-        << part << " takes " << part_of(fastest->time, part) << " s of its " << fastest->time.total << " s step (best: "
-        << part_of(best.time, part) << " s)";
+      // The part that grew the most against the best layout is why it loses.
+      std::string part = fastest->time.bottleneck;
+      double grew = -1e300;
+      for (const char* name : {"compute", "memory-bound kernels", "TP communication", "pipeline bubble", "PP transfers",
+                               "DP communication", "optimizer"}) {
+        const double d = part_of(fastest->time, name) - part_of(best.time, name);
+        if (d > grew) {
+          grew = d;
+          part = name;
+        }
+      }
+      r << "at best " << fastest->layout.describe() << ", whose step takes " << secs(fastest->time.total) << " against "
+        << secs(best.time.total) << " (" << pct(fastest->time.total / best.time.total - 1) << " longer): " << part
+        << " takes " << secs(part_of(fastest->time, part)) << " of it (" << secs(part_of(best.time, part))
+        << " in the best)";
       if (fastest->layout.tp > gpn) {
         r << "; its TP all-reduces run on the inter-node link (" << hw.inter_node_bw_gbs << " GB/s against "
           << hw.intra_node_bw_gbs << " GB/s within a node)";

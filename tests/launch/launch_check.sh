@@ -58,7 +58,7 @@ PY
 grep -q "rank 1" "$dir/two.log" && fail "rank 1 printed info lines; only rank 0 should"
 "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run3" batch.micro=2 parallel.pp=2 \
   > "$dir/pp.log" 2>&1 || { cat "$dir/pp.log"; fail "two-stage pipeline launch"; }
-grep -q "pipeline stage 1: layers 1-1 + head" "$dir/pp.log" || { cat "$dir/pp.log"; fail "pp 2: stage 1 should hold layer 1 and the head"; }
+grep -q "pipeline rank 1: layer 1 + head" "$dir/pp.log" || { cat "$dir/pp.log"; fail "pp 2: rank 1 should hold layer 1 and the head"; }
 python3 - "$dir/run1/metrics.jsonl" "$dir/run3/metrics.jsonl" <<'PY'
 import json, sys
 one = [json.loads(l) for l in open(sys.argv[1])]

@@ -6,7 +6,8 @@
 #   2. bad input: an unknown hardware name lists the known ones; a GPU count with no valid
 #      factorization and a model that fits no layout say so;
 #   3. tessel tune runs the top 3 layouts of a tiny model on this machine, prints predicted
-#      against measured, writes a loadable config, and records ratios that the next plan applies.
+#      against measured and writes a loadable config; its sub-0.1 s steps are not recorded as
+#      calibration, and a recorded calibration scales the next plan.
 #   tests/launch/planner_check.sh TESSEL_BINARY SOURCE_DIR
 set -euo pipefail
 tessel=$1
@@ -59,6 +60,13 @@ YAML
 cat "$dir/tune.txt"
 [ "$(grep -cE '^ +[0-9] +tp [0-9]+ x pp .* [0-9.]+ +[0-9.]+ +[0-9.]+$' "$dir/tune.txt")" = 3 ] || fail "tune did not report 3 measured layouts"
 grep -q "^parallel:" "$dir/run/tuned.yaml" || fail "no tuned config written"
+# Steps this short are dominated by overheads: tune must not record them as calibration.
+grep -q "not recorded as calibration" "$dir/tune.txt" || fail "tune recorded ratios of sub-0.1 s steps"
+[ ! -e "$dir/calibration/cpu-local.json" ] || fail "a calibration file was written"
+# A recorded calibration scales later plans.
+mkdir -p "$dir/calibration"
+echo '{"hardware": "cpu-local", "ratios": [1.5, 2.5, 2.0]}' > "$dir/calibration/cpu-local.json"
 "$tessel" plan "$dir/run/tuned.yaml" --gpus 2 --hardware cpu-local --top 1 > "$dir/after.txt"
-grep -q "times scaled by .* of 3 runs of tessel tune on cpu-local" "$dir/after.txt" || { cat "$dir/after.txt"; fail "the plan did not apply the recorded ratios"; }
+grep -q "times scaled by 2, the median measured / predicted of 3 runs of tessel tune on cpu-local" "$dir/after.txt" \
+  || { cat "$dir/after.txt"; fail "the plan did not apply the recorded ratios"; }
 echo "plan and tune: ok"
