@@ -5,7 +5,8 @@
 #      independent reader (tests/launch/hf_reference.py, checking the safetensors rules) loads,
 #      and its reference forward, written from the Hugging Face layout with Debian's
 #      python3-torch, gives the loss `tessel eval` gives on the same tokens (within 1e-4);
-#   2. import then export again gives byte-identical files, from one file and from shards.
+#   2. import then export again gives byte-identical files, from one file and from shards;
+#   3. export refuses a directory holding an export, import one holding checkpoints.
 #   tests/launch/hf_export_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$1
@@ -46,6 +47,11 @@ YAML
   "$tessel" ckpt export "$out/imported" --format hf --out "$out/hf2" > /dev/null
   cmp "$out/hf/model.safetensors" "$out/hf2/model.safetensors" || fail "$arch: import/export changed the weights"
   cmp "$out/hf/config.json" "$out/hf2/config.json" || fail "$arch: import/export changed config.json"
+  # Neither mixes with what a directory already holds.
+  if "$tessel" ckpt export "$out/run/checkpoints" --format hf --out "$out/hf" > "$out.again.log" 2>&1; then fail "$arch: export over an export"; fi
+  grep -q "already holds config.json from an earlier export" "$out.again.log" || { cat "$out.again.log"; fail "$arch: export over an export: message"; }
+  if "$tessel" ckpt import "$out/hf" --out "$out/run/checkpoints" > "$out.into.log" 2>&1; then fail "$arch: import into a run's checkpoints"; fi
+  grep -q "already holds checkpoints" "$out.into.log" || { cat "$out.into.log"; fail "$arch: import into checkpoints: message"; }
   "$tessel" ckpt export "$out/run/checkpoints" --format hf --out "$out/sharded" --shard-mb 0.05 > /dev/null
   [ -f "$out/sharded/model.safetensors.index.json" ] && [ -f "$out/sharded/model-00002-of-"*.safetensors ] \
     || fail "$arch: --shard-mb 0.05 wrote no shards"
