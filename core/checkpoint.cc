@@ -308,14 +308,17 @@ std::vector<std::string> complete_checkpoints(const std::string& root) {
   return out;
 }
 
-std::string latest_checkpoint(const std::string& root) {
+std::string latest_named(const std::string& root) {
   const fs::path latest = fs::path(root) / "latest";
-  if (fs::exists(latest)) {
-    std::string name = read_file(latest.string());
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    const fs::path dir = fs::path(root) / name;
-    if (step_of(name) >= 0 && fs::exists(dir / kManifestFile)) return dir.string();
-  }
+  if (!fs::exists(latest)) return "";
+  std::string name = read_file(latest.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return name;
+}
+
+std::string latest_checkpoint(const std::string& root) {
+  const std::string name = latest_named(root);
+  if (step_of(name) >= 0 && fs::exists(fs::path(root) / name / kManifestFile)) return (fs::path(root) / name).string();
   std::vector<fs::path> steps = complete_steps(root);
   return steps.empty() ? std::string() : steps.back().string();
 }

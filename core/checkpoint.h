@@ -124,6 +124,8 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
 std::string resolve_checkpoint(const std::string& path);
 // The newest complete checkpoint under root, or "" when there is none.
 std::string latest_checkpoint(const std::string& root);
+// The step directory name <root>/latest holds, whether or not it is complete; "" without one.
+std::string latest_named(const std::string& root);
 // Every complete checkpoint under root (a step_N directory with a manifest), oldest first.
 std::vector<std::string> complete_checkpoints(const std::string& root);
 

@@ -1,31 +1,17 @@
 #include "launch/bench_checkpoint.h"
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include "core/io/json.h"
 #include "core/io/temp_dir.h"
+#include "core/measure.h"
 #include "launch/checkpointer.h"
 #include "launch/cli_args.h"
 #include "launch/trainer.h"
 #include "launch/world.h"
 
 namespace tessel {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> x) {
-  if (x.empty()) return 0;
-  std::sort(x.begin(), x.end());
-  return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
-}
-
-}  // namespace
-
 int run_bench_checkpoint(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(args, "tessel bench checkpoint", {"--saves", "--dir"});
   TESSEL_CHECK(a.positional.size() == 1)
@@ -53,7 +39,7 @@ int run_bench_checkpoint(const std::vector<std::string>& args) {
     int64_t step = 0;
     TrainingState state;
     auto train_step = [&] {
-      const auto t0 = Clock::now();
+      const auto t0 = SteadyClock::now();
       r.step->run(step++, fill);
       comm.barrier();
       state.step = step;
@@ -73,14 +59,14 @@ int run_bench_checkpoint(const std::vector<std::string>& args) {
       for (int64_t i = 0; i < saves; ++i) {
         train_step();
         comm.barrier();
-        const auto t0 = Clock::now();
+        const auto t0 = SteadyClock::now();
         last = sync.save(state);
         save_s.push_back(seconds_since(t0));
         bytes = sync.last_save().bytes;
       }
       for (int64_t i = 0; i < saves; ++i) {
         comm.barrier();
-        const auto t0 = Clock::now();
+        const auto t0 = SteadyClock::now();
         sync.load(last);
         comm.barrier();
         load_s.push_back(seconds_since(t0));
@@ -95,7 +81,7 @@ int run_bench_checkpoint(const std::vector<std::string>& args) {
       for (int64_t i = 0; i < saves; ++i) {
         for (int k = 0; k < 3; ++k) quiet.push_back(train_step());
         comm.barrier();
-        const auto t0 = Clock::now();
+        const auto t0 = SteadyClock::now();
         async.save(state);
         snapshot.push_back(seconds_since(t0));
         for (int k = 0; k < 200; ++k) {

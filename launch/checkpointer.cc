@@ -1,6 +1,5 @@
 #include "launch/checkpointer.h"
 
-#include <chrono>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -8,15 +7,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/io/file.h"
+#include "core/measure.h"
 #include "core/model/param_specs.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Settings whose change makes a resumed run diverge from the run it continues: named in a
 // warning, since changing them on purpose (a longer run, new data) is legitimate.
@@ -65,7 +61,7 @@ Checkpointer::~Checkpointer() {
 
 std::string Checkpointer::save(const TrainingState& state) {
   wait();  // the previous save first
-  const auto t0 = Clock::now();
+  const auto t0 = SteadyClock::now();
   std::string tmp = writer_ ? prepare_checkpoint_dir(root_, state.step) : "";
   broadcast_string(world_, &tmp, 0);
   // An asynchronous save copies the pieces; a synchronous one writes contiguous ones in place.
@@ -84,7 +80,7 @@ std::string Checkpointer::save(const TrainingState& state) {
   const int rank = world_.rank();
   const std::string dir = p->dir;
   if (!config_.checkpoint.async) {
-    const auto tw = Clock::now();
+    const auto tw = SteadyClock::now();
     file->write(tmp, rank);
     p->write_s = seconds_since(tw);
     p->done = true;
@@ -100,7 +96,7 @@ std::string Checkpointer::save(const TrainingState& state) {
   // The copy is done: the file goes to disk in the background while training goes on.
   Pending* raw = p.get();
   p->thread = std::thread([file, raw, rank] {
-    const auto tw = Clock::now();
+    const auto tw = SteadyClock::now();
     try {
       file->write(raw->tmp, rank);
     } catch (...) {
@@ -138,7 +134,7 @@ void Checkpointer::publish(Pending& p) {
   timing_.write_s = p.write_s;
   world_.barrier();  // every rank's file is complete
   if (writer_) {
-    const auto t0 = Clock::now();
+    const auto t0 = SteadyClock::now();
     publish_checkpoint(root_, p.tmp, p.meta, config_.checkpoint.keep);
     timing_.publish_s = seconds_since(t0);
     if (config_.checkpoint.async) {
@@ -163,13 +159,10 @@ std::string Checkpointer::candidate_checkpoints() const {
   if (resume != "auto") return resolve_checkpoint(resume) + "\n";
   const std::string latest = latest_checkpoint(root_);
   if (latest.empty()) return "";
-  if (path_exists(root_ + "/latest")) {
-    std::string named = read_file(root_ + "/latest");
-    while (!named.empty() && (named.back() == '\n' || named.back() == ' ')) named.pop_back();
-    if (fs::path(latest).filename() != named) {
-      spdlog::warn("{}/latest names {}, which is not a complete checkpoint (no manifest.pb); resuming from the newest "
-                   "complete one, {}", root_, named, latest);
-    }
+  const std::string named = latest_named(root_);
+  if (!named.empty() && fs::path(latest).filename() != named) {
+    spdlog::warn("{}/latest names {}, which is not a complete checkpoint (no manifest.pb); resuming from the newest "
+                 "complete one, {}", root_, named, latest);
   }
   std::string list = latest + "\n";
   for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
@@ -214,7 +207,7 @@ CheckpointInfo Checkpointer::resume() {
 }
 
 CheckpointInfo Checkpointer::load(const std::string& dir) {
-  const auto t0 = Clock::now();
+  const auto t0 = SteadyClock::now();
   const CheckpointReader reader(dir);
   reader.check_model(transformer_param_specs(config_.model));
   const CheckpointInfo& info = reader.info();

@@ -17,6 +17,7 @@
 #include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/logging.h"
+#include "core/measure.h"
 #include "core/model/init_rng.h"
 #include "data/tokenizer.h"
 #include "launch/cli_args.h"
@@ -324,11 +325,7 @@ int run_bench_command(const std::vector<std::string>& args) {
         }
       }
     }
-    auto median_of = [](std::vector<double> x) {
-      std::sort(x.begin(), x.end());
-      return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
-    };
-    const double median = median_of(times);
+    const double step_s = median(times);
     if (world.comm().rank() != 0) return 0;
     const double tokens = static_cast<double>(config.batch.global * T);
     std::string pipeline = "";
@@ -340,7 +337,7 @@ int run_bench_command(const std::vector<std::string>& args) {
       pipeline = fmt::format("\"pp\": {}, \"schedule\": \"{}\", \"virtual_stages\": {}, \"micro_batches\": {}, "
                              "\"bubble_measured\": {:.4f}, \"bubble_simulated\": {:.4f}, \"bubble_theory\": {:.4f}, "
                              "\"stage_busy_ms\": [{}], ",
-                             pp, config.parallel.schedule, v, m, median_of(bubbles),
+                             pp, config.parallel.schedule, v, m, median(bubbles),
                              r.schedule.bubble_fraction / (1 - r.schedule.bubble_fraction),
                              static_cast<double>(pp - 1) / (m * v), busy);
     }
@@ -354,7 +351,7 @@ int run_bench_command(const std::vector<std::string>& args) {
                 static_cast<double>(model.activation_bytes()) / (1 << 20), threads,
                 static_cast<long long>(model.num_parameters()),
                 static_cast<long long>(config.batch.global), static_cast<long long>(T), step.data_parallel().zero(),
-                median * 1000, median_of(waits) * 1000, tokens / median, model.flops_per_token() * tokens / median / 1e12,
+                step_s * 1000, median(waits) * 1000, tokens / step_s, model.flops_per_token() * tokens / step_s / 1e12,
                 result.loss);
     return 0;
   });

@@ -136,6 +136,13 @@ std::string find_on_path(const std::string& name, const EnvLookup& env) {
 
 }  // namespace
 
+std::string tessel_executable() {
+  char self[4096];
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  TESSEL_CHECK(len > 0) << "tessel: cannot find its own executable (/proc/self/exe)";
+  return std::string(self, static_cast<size_t>(len));
+}
+
 std::string shell_join(const std::vector<std::string>& argv) {
   std::string out;
   for (const std::string& a : argv) {
@@ -316,10 +323,7 @@ int run_launch_command(const std::vector<std::string>& args) {
 
   LaunchHost host;
   host.env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
-  char self[4096];
-  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  TESSEL_CHECK(len > 0) << "tessel launch: cannot find its own executable (/proc/self/exe)";
-  host.tessel = std::string(self, static_cast<size_t>(len));
+  host.tessel = tessel_executable();
   host.mpirun = find_on_path("mpirun", host.env);
   host.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   host.root = geteuid() == 0;

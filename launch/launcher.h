@@ -62,4 +62,7 @@ int run_launch_command(const std::vector<std::string>& args);
 // The argv as one shell-quoted line.
 std::string shell_join(const std::vector<std::string>& argv);
 
+// The path of the running `tessel` executable (/proc/self/exe), for starting more of it.
+std::string tessel_executable();
+
 }  // namespace tessel

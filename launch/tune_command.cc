@@ -35,13 +35,6 @@ std::vector<std::string> layout_overrides(const PlanLayout& l) {
           "batch.micro=" + std::to_string(l.micro)};
 }
 
-std::string self_executable() {
-  char self[4096];
-  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  TESSEL_CHECK(len > 0) << "tessel tune: cannot find its own executable (/proc/self/exe)";
-  return std::string(self, static_cast<size_t>(len));
-}
-
 // Median step time in seconds of `tessel bench step` on the layout, run under mpirun.
 double measure(const std::string& config, const std::vector<std::string>& overrides, const PlanLayout& l, int64_t steps,
                const std::string& log) {
@@ -50,7 +43,7 @@ double measure(const std::string& config, const std::vector<std::string>& overri
   std::vector<std::string> argv = {"mpirun", "-np", std::to_string(ranks), "--oversubscribe", "--bind-to", "none"};
   if (geteuid() == 0) argv.push_back("--allow-run-as-root");
   const std::vector<std::string> run = {"-x", "OMP_NUM_THREADS=" + std::to_string(std::max(1, cores / ranks)),
-                                        self_executable(), "bench", "step", config, "--set"};
+                                        tessel_executable(), "bench", "step", config, "--set"};
   const std::vector<std::string> layout = layout_overrides(l);
   const std::vector<std::string> timing = {"--steps", std::to_string(steps), "--warmup", "1"};
   for (const std::vector<std::string>* part : {&run, &overrides, &layout, &timing}) {

@@ -1,16 +1,11 @@
 #include "parallel/pipeline_executor.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "core/error.h"
+#include "core/measure.h"
 
 namespace tessel {
-namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-}  // namespace
-
 ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std::vector<PipeAction>& actions,
                               bool ends_as_layers) {
   const std::vector<std::pair<int, int>> stages = partition_layers(static_cast<int>(layers), pp, v, ends_as_layers);
@@ -93,7 +88,7 @@ void PipelineExecutor::wait_sends() {
 }
 
 double PipelineExecutor::train(const FillFn& fill, float grad_scale, const BeforeBackward& before_backward) {
-  const auto t_step = Clock::now();
+  const auto t_step = SteadyClock::now();
   busy_s_ = 0;
   const int next = (rank_ + 1) % pp_, prev = (rank_ + pp_ - 1) % pp_;
   // Per chunk: free slots, and the slot of each micro-batch between forward and backward.
@@ -118,7 +113,7 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
       pending = nullptr;
       if (needs_tokens(c)) fill(a.micro_batch, tokens_[ci][static_cast<size_t>(slot)], targets_[ci][static_cast<size_t>(slot)]);
       if (stage > 0) receive(model_.chunk_input(c, slot), prev, 2 * stage);
-      const auto t0 = Clock::now();
+      const auto t0 = SteadyClock::now();
       model_.forward_chunk(c, slot, needs_tokens(c) ? tokens_[ci][static_cast<size_t>(slot)] : none);
       busy_s_ += seconds_since(t0);
       if (stage + 1 < stages_) send(model_.chunk_output(c, slot), next, 2 * (stage + 1), &pending);
@@ -128,7 +123,7 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
                               << " before its forward";
       if (stage + 1 < stages_) receive(model_.grad_io(), next, 2 * stage + 1);
       if (before_backward) before_backward(a);
-      const auto t0 = Clock::now();
+      const auto t0 = SteadyClock::now();
       loss += model_.backward_chunk(c, slot, needs_tokens(c) ? tokens_[ci][static_cast<size_t>(slot)] : none,
                                     needs_tokens(c) ? targets_[ci][static_cast<size_t>(slot)] : none, grad_scale);
       busy_s_ += seconds_since(t0);

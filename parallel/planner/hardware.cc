@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/io/file.h"
 #include "core/io/json.h"
+#include "core/measure.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -108,10 +109,7 @@ Calibration calibration_of(std::vector<double> ratios, const std::string& path) 
   Calibration c;
   c.path = path;
   c.runs = static_cast<int>(ratios.size());
-  if (ratios.empty()) return c;
-  std::sort(ratios.begin(), ratios.end());
-  const size_t n = ratios.size();
-  c.ratio = n % 2 ? ratios[n / 2] : 0.5 * (ratios[n / 2 - 1] + ratios[n / 2]);
+  if (!ratios.empty()) c.ratio = median(std::move(ratios));
   return c;
 }
 
