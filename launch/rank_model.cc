@@ -1,7 +1,6 @@
 #include "launch/rank_model.h"
 
 #include "core/error.h"
-#include "core/model/param_specs.h"
 #include "core/model/shard.h"
 #include "parallel/data_parallel.h"
 #include "parallel/tensor_parallel.h"
@@ -46,11 +45,9 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
 
 RankCheckpoint RankModel::checkpoint_part() const {
   const ParameterStore& store = model->parameters();
-  const std::string embedding = model_names(model->config()).wte;
   std::vector<bool> own;  // per entry: this rank writes the values it holds
   for (const ParamEntry& e : store.entries()) {
-    own.push_back(tp->rank() % shard_replicas(e.spec, tp->size()) == 0 &&
-                  (model->part().embedding || e.spec.name != embedding));
+    own.push_back(tp->rank() % shard_replicas(e.spec, tp->size()) == 0 && !model->is_tied_copy(e.spec.name));
   }
   RankCheckpoint part;
   part.params = &store;
@@ -67,10 +64,9 @@ void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& w
   // the model. A tied embedding's copy on the last stage is left out (the first stage's
   // counts). Parameter by parameter, so each stays within MPI's element count.
   if (pp->size() == 1) return;
-  const std::string embedding = model_names(model->config()).wte;
   for (const ParamEntry& e : whole.entries()) {
     const Tensor part = whole_values.view(e.offset, {e.numel});
-    if (!model->part().embedding && e.spec.name == embedding) part.fill_zero();
+    if (model->is_tied_copy(e.spec.name)) part.fill_zero();
     pp->all_reduce(part, ReduceOp::kSum);
   }
 }

@@ -67,7 +67,7 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       // A value several ranks hold (replicated, or a shared key/value head) counts on one of
       // them; the last stage's copy of a tied embedding counts on the first stage.
       bool counted = tp_group_ == nullptr || tp_group_->rank() % shard_replicas(e.spec, tp_group_->size()) == 0;
-      if (tied_copy && e.spec.name == wte && !model.part().embedding) counted = false;
+      if (model.is_tied_copy(e.spec.name)) counted = false;
       counted_.push_back(counted);
     }
   }

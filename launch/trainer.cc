@@ -57,21 +57,32 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
   }
 }
 
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group) {
-  const int64_t B = model.micro_batch(), T = model.seq_len();
+double mean_eval_loss(const Sampler& sampler, int64_t samples, int64_t B, Communicator* group,
+                      const std::function<double(int micro_batches, const EvalFill& fill)>& sum_losses) {
   const int64_t rank = group ? group->rank() : 0, size = group ? group->size() : 1;
   TESSEL_CHECK(samples > 0 && samples % (size * B) == 0)
       << "evaluation of " << samples << " sequences does not split into " << size << " ranks x micro-batches of " << B;
-  const int64_t per_rank = samples / size, micro_batches = samples / B;
-  Tensor tokens = Tensor::empty({B, T}, DType::I32);
-  Tensor targets = Tensor::empty({B, T}, DType::I32);
-  double total = 0;  // micro-batches are equal in size: the mean of their means is the mean
-  for (int64_t k = 0; k < per_rank / B; ++k) {
+  const int64_t per_rank = samples / size;
+  // Micro-batches are equal in size: the mean of their means is the mean.
+  double total = sum_losses(static_cast<int>(per_rank / B), [&](int k, const Tensor& tokens, const Tensor& targets) {
     fill_micro_batch(sampler, static_cast<uint64_t>(rank * per_rank + k * B), tokens, targets);
-    total += model.forward_loss(tokens, targets);
-  }
+  });
   if (size > 1) group->all_reduce_doubles(&total, 1, ReduceOp::kSum);
-  return total / static_cast<double>(micro_batches);
+  return total / static_cast<double>(samples / B);
+}
+
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group) {
+  const int64_t B = model.micro_batch(), T = model.seq_len();
+  return mean_eval_loss(sampler, samples, B, group, [&](int micro_batches, const EvalFill& fill) {
+    Tensor tokens = Tensor::empty({B, T}, DType::I32);
+    Tensor targets = Tensor::empty({B, T}, DType::I32);
+    double total = 0;
+    for (int k = 0; k < micro_batches; ++k) {
+      fill(k, tokens, targets);
+      total += model.forward_loss(tokens, targets);
+    }
+    return total;
+  });
 }
 
 namespace {
@@ -224,18 +235,12 @@ double Trainer::evaluate(int64_t batches) {
                                 << "and set data.val to the _val prefix";
   const int64_t samples = batches * config_.batch.global;
   if (!r_.pipeline) return mean_eval_loss(*r_.model, *val_, samples, r_.dp.get());
-  // Through the pipeline: data-parallel rank d evaluates the d-th 1/dp of the samples, as
-  // mean_eval_loss does; the last stage has the losses.
-  const int64_t B = config_.batch.micro, per_rank = samples / r_.dp->size();
-  TESSEL_CHECK(samples % (r_.dp->size() * B) == 0)
-      << "evaluation of " << samples << " sequences does not split into " << r_.dp->size() << " ranks x micro-batches of " << B;
-  const uint64_t first = static_cast<uint64_t>(r_.dp->rank() * per_rank);
-  double total = r_.pipeline->evaluate(static_cast<int>(per_rank / B), [&](int mb, const Tensor& tokens, const Tensor& targets) {
-    fill_micro_batch(*val_, first + static_cast<uint64_t>(mb * B), tokens, targets);
+  // Through the pipeline: the last stage has the losses, which every stage then gets.
+  return mean_eval_loss(*val_, samples, config_.batch.micro, r_.dp.get(), [&](int micro_batches, const EvalFill& fill) {
+    double total = r_.pipeline->evaluate(micro_batches, fill);
+    r_.pp->all_reduce_doubles(&total, 1, ReduceOp::kSum);
+    return total;
   });
-  r_.pp->all_reduce_doubles(&total, 1, ReduceOp::kSum);
-  if (r_.dp->size() > 1) r_.dp->all_reduce_doubles(&total, 1, ReduceOp::kSum);
-  return total / static_cast<double>(samples / B);
 }
 
 TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {

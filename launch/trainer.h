@@ -48,6 +48,12 @@ void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& toke
 // (collective). samples must be a multiple of size x the model's micro-batch.
 double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples,
                       Communicator* group = nullptr);
+// The same split over `group` with micro-batches of B, for any way of computing them:
+// sum_losses(n, fill) returns the summed losses of this rank's n micro-batches, filling
+// micro-batch k with fill(k, tokens, targets) (a pipeline gives them to its stages).
+using EvalFill = std::function<void(int micro_batch, const Tensor& tokens, const Tensor& targets)>;
+double mean_eval_loss(const Sampler& sampler, int64_t samples, int64_t B, Communicator* group,
+                      const std::function<double(int micro_batches, const EvalFill& fill)>& sum_losses);
 
 struct TrainSummary {
   int64_t first_step = 0;  // where this run started (0, or the resumed step)

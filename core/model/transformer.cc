@@ -108,6 +108,10 @@ void Transformer::check_tokens(const Tensor& t) const {
       << "model built for micro-batches of (" << B_ << ", " << T_ << "), got " << t.str();
 }
 
+bool Transformer::is_tied_copy(const std::string& name) const {
+  return !part_.embedding && config_.tie_embeddings && name == model_names(config_).wte;
+}
+
 Tensor Transformer::chunk_input(int chunk, int index) { return slot(chunk, index).residual.front(); }
 Tensor Transformer::chunk_output(int chunk, int index) { return slot(chunk, index).residual.back(); }
 

@@ -76,6 +76,10 @@ class Transformer {
   const Tensor& grad_io() const { return dx_; }  // (rows, C); rows = B·T/tp with sequence parallelism
   int num_chunks() const { return static_cast<int>(chunks_.size()); }
   const ModelPart& part() const { return part_; }
+  // Whether parameter `name` is this part's copy of an embedding held by another stage: the
+  // last stage's output layer tied to the first stage's embedding. Such a copy is counted,
+  // saved and gathered once, from the first stage.
+  bool is_tied_copy(const std::string& name) const;
   // Slots between forward and backward now, and the most since the last reset.
   int live_activations() const { return live_; }
   int peak_live_activations() const { return peak_live_; }
