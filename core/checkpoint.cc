@@ -143,7 +143,6 @@ RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part, bool copy) : 
     } else {
       values = Tensor::empty({r.numel()}, DType::F32);
       gather_region(r, e.spec, store.tp_rank(), store.tp_size(), local.data<float>() - base, values.data<float>());
-      copied_ += values.nbytes();
     }
     w.add(key, values);
     w.set_metadata("piece." + key, piece_meta(tensor, e.spec.shape, r));

@@ -89,7 +89,6 @@ class RankCheckpointFile {
   explicit RankCheckpointFile(const RankCheckpoint& part, bool copy = true);
   ~RankCheckpointFile();
   uint64_t payload_bytes() const { return bytes_; }  // the pieces' bytes
-  uint64_t copied_bytes() const { return copied_; }   // of which copied out of the buffers
   // Writes <dir>/rank_<rank>.safetensors (nothing when the rank has no piece); returns the
   // file's size. Thread-compatible: one call at a time.
   uint64_t write(const std::string& dir, int rank) const;
@@ -98,7 +97,6 @@ class RankCheckpointFile {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   uint64_t bytes_ = 0;
-  uint64_t copied_ = 0;
 };
 // RankCheckpointFile(part).write(dir, rank).
 uint64_t write_rank_checkpoint(const std::string& dir, int rank, const RankCheckpoint& part);

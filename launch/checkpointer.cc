@@ -134,9 +134,7 @@ void Checkpointer::publish(Pending& p) {
   timing_.write_s = p.write_s;
   world_.barrier();  // every rank's file is complete
   if (writer_) {
-    const auto t0 = SteadyClock::now();
     publish_checkpoint(root_, p.tmp, p.meta, config_.checkpoint.keep);
-    timing_.publish_s = seconds_since(t0);
     if (config_.checkpoint.async) {
       spdlog::info("saved checkpoint {}: written in the background (rank 0's file in {:.2f} s)", p.dir, p.write_s);
     }

@@ -56,7 +56,6 @@ class Checkpointer {
   struct SaveTiming {
     double snapshot_s = 0;  // the copy the step loop waited for (the whole write when synchronous)
     double write_s = 0;     // this rank's file on disk
-    double publish_s = 0;   // rank 0: manifest, rename, latest
     uint64_t bytes = 0;
   };
   const SaveTiming& last_save() const { return timing_; }

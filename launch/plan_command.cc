@@ -20,6 +20,14 @@ constexpr const char* kUsage =
 
 }  // namespace
 
+bool is_layout_knob(const std::string& key) {
+  for (const char* k : {"parallel.tp", "parallel.pp", "parallel.dp", "parallel.zero", "parallel.virtual_stages",
+                        "parallel.schedule", "parallel.recompute", "parallel.sequence_parallel", "batch.micro"}) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
 PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& c) {
   PlanConstraints f;
   for (const std::string& o : overrides) {

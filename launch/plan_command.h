@@ -16,7 +16,10 @@ struct PlanConstraints;
 
 int run_plan_command(const std::vector<std::string>& args);
 int run_plan_command(const std::vector<std::string>& args, std::ostream& out);
-// The layout knobs among --set overrides (parallel.* and batch.micro), as the config holds them.
+// Whether a config key is a knob the planner searches (tp, pp, dp, zero, virtual_stages,
+// schedule, recompute, sequence_parallel under parallel.*, and batch.micro).
+bool is_layout_knob(const std::string& key);
+// The layout knobs among --set overrides, as the config holds them.
 PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& config);
 
 }  // namespace tessel

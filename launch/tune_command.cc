@@ -83,8 +83,7 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   const PlanConstraints fixed = fixed_knobs(a.overrides, config);
   std::vector<std::string> passed;
   for (const std::string& o : a.overrides) {
-    const std::string key = o.substr(0, o.find('='));
-    if (key.rfind("parallel.", 0) != 0 && key != "batch.micro") passed.push_back(o);
+    if (!is_layout_knob(o.substr(0, o.find('=')))) passed.push_back(o);
   }
   const Plan plan = plan_layouts(config, gpus, hw, fixed);
   const size_t k = std::min<size_t>(plan.ranked.size(), static_cast<size_t>(top));

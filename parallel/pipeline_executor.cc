@@ -33,7 +33,9 @@ PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, s
       pp_(pp_group.size()),
       v_(v),
       rank_(pp_group.rank()),
-      stages_(pp_group.size() * v) {
+      stages_(pp_group.size() * v),
+      next_((rank_ + 1) % pp_),
+      prev_((rank_ + pp_ - 1) % pp_) {
   TESSEL_CHECK(model.num_chunks() == v) << "pipeline of " << v << " virtual stages over a model part of "
                                         << model.num_chunks() << " chunks";
   for (const PipeAction& a : actions_) micro_batches_ = std::max(micro_batches_, a.micro_batch + 1);
@@ -42,9 +44,10 @@ PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, s
     const size_t slots = model.part().chunks[static_cast<size_t>(c)].slots;
     tokens_.emplace_back();
     targets_.emplace_back();
-    for (size_t k = 0; k < slots && needs_tokens(c); ++k) {
-      tokens_.back().push_back(Tensor::empty({B, T}, DType::I32));
-      targets_.back().push_back(Tensor::empty({B, T}, DType::I32));
+    // A chunk that neither embeds nor computes the loss has undefined token tensors.
+    for (size_t k = 0; k < slots; ++k) {
+      tokens_.back().push_back(needs_tokens(c) ? Tensor::empty({B, T}, DType::I32) : Tensor());
+      targets_.back().push_back(needs_tokens(c) ? Tensor::empty({B, T}, DType::I32) : Tensor());
     }
     output_sends_.emplace_back(slots);
   }
@@ -52,6 +55,13 @@ PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, s
 
 bool PipelineExecutor::needs_tokens(int chunk) const {
   return stage_of(chunk) == 0 || stage_of(chunk) == stages_ - 1;
+}
+
+std::shared_ptr<Work>& PipelineExecutor::free_output(size_t chunk, int slot) {
+  std::shared_ptr<Work>& pending = output_sends_[chunk][static_cast<size_t>(slot)];
+  if (pending) pending->wait();  // the slot's previous output has left
+  pending = nullptr;
+  return pending;
 }
 
 void PipelineExecutor::receive(const Tensor& into, int from_rank, int tag) {
@@ -90,14 +100,12 @@ void PipelineExecutor::wait_sends() {
 double PipelineExecutor::train(const FillFn& fill, float grad_scale, const BeforeBackward& before_backward) {
   const auto t_step = SteadyClock::now();
   busy_s_ = 0;
-  const int next = (rank_ + 1) % pp_, prev = (rank_ + pp_ - 1) % pp_;
   // Per chunk: free slots, and the slot of each micro-batch between forward and backward.
   std::vector<std::vector<int>> free_slots(static_cast<size_t>(v_));
   std::vector<std::vector<int>> slot_of(static_cast<size_t>(v_), std::vector<int>(static_cast<size_t>(micro_batches_), -1));
   for (int c = 0; c < v_; ++c) {
     for (int k = model_.part().chunks[static_cast<size_t>(c)].slots; k-- > 0;) free_slots[static_cast<size_t>(c)].push_back(k);
   }
-  const Tensor none;
   double loss = 0;
   for (const PipeAction& a : actions_) {
     const int c = a.chunk, stage = stage_of(c);
@@ -108,30 +116,29 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
       const int slot = free_slots[ci].back();
       free_slots[ci].pop_back();
       slot_of[ci][static_cast<size_t>(a.micro_batch)] = slot;
-      std::shared_ptr<Work>& pending = output_sends_[ci][static_cast<size_t>(slot)];
-      if (pending) pending->wait();  // the slot's previous output has left
-      pending = nullptr;
-      if (needs_tokens(c)) fill(a.micro_batch, tokens_[ci][static_cast<size_t>(slot)], targets_[ci][static_cast<size_t>(slot)]);
-      if (stage > 0) receive(model_.chunk_input(c, slot), prev, 2 * stage);
+      std::shared_ptr<Work>& pending = free_output(ci, slot);
+      const Tensor& tokens = tokens_[ci][static_cast<size_t>(slot)];
+      if (needs_tokens(c)) fill(a.micro_batch, tokens, targets_[ci][static_cast<size_t>(slot)]);
+      if (stage > 0) receive(model_.chunk_input(c, slot), prev_, 2 * stage);
       const auto t0 = SteadyClock::now();
-      model_.forward_chunk(c, slot, needs_tokens(c) ? tokens_[ci][static_cast<size_t>(slot)] : none);
+      model_.forward_chunk(c, slot, tokens);
       busy_s_ += seconds_since(t0);
-      if (stage + 1 < stages_) send(model_.chunk_output(c, slot), next, 2 * (stage + 1), &pending);
+      if (stage + 1 < stages_) send(model_.chunk_output(c, slot), next_, 2 * (stage + 1), &pending);
     } else {
       const int slot = slot_of[ci][static_cast<size_t>(a.micro_batch)];
       TESSEL_CHECK(slot >= 0) << "pipeline rank " << rank_ << ": backward of micro-batch " << a.micro_batch << " on chunk " << c
                               << " before its forward";
-      if (stage + 1 < stages_) receive(model_.grad_io(), next, 2 * stage + 1);
+      if (stage + 1 < stages_) receive(model_.grad_io(), next_, 2 * stage + 1);
       if (before_backward) before_backward(a);
       const auto t0 = SteadyClock::now();
-      loss += model_.backward_chunk(c, slot, needs_tokens(c) ? tokens_[ci][static_cast<size_t>(slot)] : none,
-                                    needs_tokens(c) ? targets_[ci][static_cast<size_t>(slot)] : none, grad_scale);
+      loss += model_.backward_chunk(c, slot, tokens_[ci][static_cast<size_t>(slot)], targets_[ci][static_cast<size_t>(slot)],
+                                    grad_scale);
       busy_s_ += seconds_since(t0);
       if (stage > 0) {
         // grad_io is overwritten by the next backward: the send reads a copy.
         GradSend& g = free_grad_send();
         g.buffer.copy_from(model_.grad_io());
-        send(g.buffer, prev, 2 * (stage - 1) + 1, &g.work);
+        send(g.buffer, prev_, 2 * (stage - 1) + 1, &g.work);
       }
       slot_of[ci][static_cast<size_t>(a.micro_batch)] = -1;
       free_slots[ci].push_back(slot);
@@ -143,8 +150,6 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
 }
 
 double PipelineExecutor::evaluate(int micro_batches, const FillFn& fill) {
-  const int next = (rank_ + 1) % pp_, prev = (rank_ + pp_ - 1) % pp_;
-  const Tensor none;
   double loss = 0;
   // Micro-batch by micro-batch through the stages, each chunk on its slot 0: no schedule is
   // needed without backward.
@@ -152,14 +157,11 @@ double PipelineExecutor::evaluate(int micro_batches, const FillFn& fill) {
     for (int c = 0; c < v_; ++c) {
       const size_t ci = static_cast<size_t>(c);
       const int stage = stage_of(c);
-      std::shared_ptr<Work>& pending = output_sends_[ci][0];
-      if (pending) pending->wait();
-      pending = nullptr;
+      std::shared_ptr<Work>& pending = free_output(ci, 0);
       if (needs_tokens(c)) fill(mb, tokens_[ci][0], targets_[ci][0]);
-      if (stage > 0) receive(model_.chunk_input(c, 0), prev, 2 * stage);
-      loss += model_.forward_loss_chunk(c, 0, needs_tokens(c) ? tokens_[ci][0] : none,
-                                        needs_tokens(c) ? targets_[ci][0] : none);
-      if (stage + 1 < stages_) send(model_.chunk_output(c, 0), next, 2 * (stage + 1), &pending);
+      if (stage > 0) receive(model_.chunk_input(c, 0), prev_, 2 * stage);
+      loss += model_.forward_loss_chunk(c, 0, tokens_[ci][0], targets_[ci][0]);
+      if (stage + 1 < stages_) send(model_.chunk_output(c, 0), next_, 2 * (stage + 1), &pending);
     }
   }
   wait_sends();

@@ -66,13 +66,17 @@ class PipelineExecutor {
   void receive(const Tensor& into, int from_rank, int tag);
   void send(const Tensor& what, int to_rank, int tag, std::shared_ptr<Work>* work);
   void wait_sends();
+  // The send of chunk `chunk`'s output from `slot`, waited for so the slot can be reused.
+  std::shared_ptr<Work>& free_output(size_t chunk, int slot);
 
   Transformer& model_;
   Communicator& group_;
   std::vector<PipeAction> actions_;
   int pp_, v_, rank_, stages_;
+  int next_, prev_;  // the pipeline ranks after and before this one (wrapping round)
   int micro_batches_ = 0;
-  // Per chunk and slot: the micro-batch's tokens and targets, and the send reading its output.
+  // Per chunk and slot: the micro-batch's tokens and targets (undefined where the chunk reads
+  // none), and the send reading its output.
   std::vector<std::vector<Tensor>> tokens_, targets_;
   std::vector<std::vector<std::shared_ptr<Work>>> output_sends_;
   struct GradSend {

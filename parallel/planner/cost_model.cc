@@ -22,6 +22,12 @@ std::string PlanLayout::describe() const {
   return s.str();
 }
 
+std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
+  return {{"compute", compute},         {"memory-bound kernels", memory_bound}, {"TP communication", tp_comm},
+          {"pipeline bubble", pp_bubble}, {"PP transfers", pp_comm},           {"DP communication", dp_exposed},
+          {"optimizer", optimizer}};
+}
+
 int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages) {
   int64_t most = 0;
   for (int rank = 0; rank < pp; ++rank) {
@@ -159,11 +165,7 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   e.time.optimizer = params / zero_div * (fp32 ? 24 : 34) / (hw.memory_bw_gbs * 1e9);
   e.time.total = e.time.compute + e.time.memory_bound + e.time.tp_comm + e.time.pp_bubble + e.time.pp_comm +
                  e.time.dp_exposed + e.time.optimizer;
-  const std::vector<std::pair<const char*, double>> parts = {
-      {"compute", e.time.compute},       {"memory-bound kernels", e.time.memory_bound},
-      {"TP communication", e.time.tp_comm}, {"pipeline bubble", e.time.pp_bubble},
-      {"PP transfers", e.time.pp_comm},   {"DP communication", e.time.dp_exposed},
-      {"optimizer", e.time.optimizer}};
+  const std::vector<std::pair<std::string, double>> parts = e.time.parts();
   e.time.bottleneck = std::max_element(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
 
   double n_total = 0;

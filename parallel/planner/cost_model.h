@@ -46,6 +46,10 @@ struct TimeBreakdown {  // seconds per step
   double optimizer = 0;
   double total = 0;
   std::string bottleneck;   // the largest part
+
+  // The parts above by name ("compute", "memory-bound kernels", "TP communication", "pipeline
+  // bubble", "PP transfers", "DP communication", "optimizer"), in that order.
+  std::vector<std::pair<std::string, double>> parts() const;
 };
 
 struct PlanEstimate {

@@ -39,17 +39,6 @@ std::string secs(double s) {
   return buf;
 }
 
-// The named part of a time breakdown.
-double part_of(const TimeBreakdown& t, const std::string& name) {
-  if (name == "compute") return t.compute;
-  if (name == "memory-bound kernels") return t.memory_bound;
-  if (name == "TP communication") return t.tp_comm;
-  if (name == "pipeline bubble") return t.pp_bubble;
-  if (name == "PP transfers") return t.pp_comm;
-  if (name == "DP communication") return t.dp_exposed;
-  return t.optimizer;
-}
-
 }  // namespace
 
 std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed) {
@@ -198,19 +187,14 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
         << ", activations " << gb(mem.activations) << ") against " << gb(cap);
     } else {
       // The part that grew the most against the best layout is why it loses.
-      std::string part = fastest->time.bottleneck;
-      double grew = -1e300;
-      for (const char* name : {"compute", "memory-bound kernels", "TP communication", "pipeline bubble", "PP transfers",
-                               "DP communication", "optimizer"}) {
-        const double d = part_of(fastest->time, name) - part_of(best.time, name);
-        if (d > grew) {
-          grew = d;
-          part = name;
-        }
+      const auto mine = fastest->time.parts(), theirs = best.time.parts();
+      size_t grew = 0;
+      for (size_t i = 1; i < mine.size(); ++i) {
+        if (mine[i].second - theirs[i].second > mine[grew].second - theirs[grew].second) grew = i;
       }
       r << "at best " << fastest->layout.describe() << ", whose step takes " << secs(fastest->time.total) << " against "
-        << secs(best.time.total) << " (" << pct(fastest->time.total / best.time.total - 1) << " longer): " << part
-        << " takes " << secs(part_of(fastest->time, part)) << " of it (" << secs(part_of(best.time, part))
+        << secs(best.time.total) << " (" << pct(fastest->time.total / best.time.total - 1) << " longer): "
+        << mine[grew].first << " takes " << secs(mine[grew].second) << " of it (" << secs(theirs[grew].second)
         << " in the best)";
       if (fastest->layout.tp > gpn) {
         r << "; its TP all-reduces run on the inter-node link (" << hw.inter_node_bw_gbs << " GB/s against "
