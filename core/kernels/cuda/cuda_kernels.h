@@ -1,0 +1,147 @@
+// The CUDA backend's launchers: every op of core/kernels/cpu/cpu_kernels.h, forward and
+// backward, plus the optimizer's and the mixed-precision kernels. Built only with the CUDA
+// toolkit (TESSEL_HAVE_CUDA).
+//
+// Same semantics as the CPU launchers (what accumulates, what is overwritten, layouts: see
+// cpu_kernels.h), with two differences:
+//  - Storage type. Activations, weights and their input gradients are stored in T: float
+//    (parity runs), __nv_bfloat16 or __half. Arithmetic is fp32 throughout; parameter
+//    gradients, norm statistics (mean, rstd) and attention's logsumexp are fp32 whatever T is,
+//    so micro-batches accumulate gradients without bf16 rounding.
+//  - Every launcher takes the stream it runs on, queues its work there and returns; nothing
+//    synchronizes the device. Launch errors throw tessel::Error.
+// Reductions run in a fixed order (no atomics), so a result is bitwise the same on every run
+// of the same device and shape.
+// Each op is one file in this folder: <op>.cu holds its kernels, then its launchers.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/kernels/cpu/cpu_kernels.h"
+
+namespace tessel {
+namespace cuda {
+
+class Gemm;
+using cpu::WeightLayout;
+
+// ---- embedding (embedding.cu): out (B*T, C) = wte[tokens - vocab_start] (+ wpe[t]); rows
+// outside [vocab_start, vocab_start + rows) read zeros. Backward accumulates into dwte (rows, C)
+// and dwpe (T, C).
+template <typename T>
+void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe, int64_t B, int64_t T_,
+                       int64_t C, int64_t vocab_start, int64_t rows, cudaStream_t stream);
+template <typename T>
+void embedding_backward(float* dwte, float* dwpe, const T* dout, const int32_t* tokens, int64_t B, int64_t T_,
+                        int64_t C, int64_t vocab_start, int64_t rows, cudaStream_t stream);
+
+// ---- LayerNorm (layernorm.cu): mean, rstd (N) saved; backward adds into dinp and
+// accumulates dweight, dbias (C).
+template <typename T>
+void layernorm_forward(T* out, float* mean, float* rstd, const T* inp, const T* weight, const T* bias, int64_t N,
+                       int64_t C, float eps, cudaStream_t stream);
+template <typename T>
+void layernorm_backward(T* dinp, float* dweight, float* dbias, const T* dout, const T* inp, const T* weight,
+                        const float* mean, const float* rstd, int64_t N, int64_t C, cudaStream_t stream);
+
+// ---- RMSNorm (rmsnorm.cu): rstd (N) saved; backward adds into dinp, accumulates dweight.
+template <typename T>
+void rmsnorm_forward(T* out, float* rstd, const T* inp, const T* weight, int64_t N, int64_t C, float eps,
+                     cudaStream_t stream);
+template <typename T>
+void rmsnorm_backward(T* dinp, float* dweight, const T* dout, const T* inp, const T* weight, const float* rstd,
+                      int64_t N, int64_t C, cudaStream_t stream);
+
+// ---- GELU (tanh) and SwiGLU (activation.cu). swiglu: inp (N, 2F) = gate | up, out (N, F).
+template <typename T>
+void gelu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream);
+template <typename T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream);
+template <typename T>
+void swiglu_forward(T* out, const T* inp, int64_t N, int64_t F, cudaStream_t stream);
+template <typename T>
+void swiglu_backward(T* dinp, const T* inp, const T* dout, int64_t N, int64_t F, cudaStream_t stream);
+
+// ---- RoPE (rope.cu), Hugging Face convention, in place on `heads` heads at the start of each
+// row of x (row stride ld); backward applies the inverse rotation.
+template <typename T>
+void rope_forward(T* x, int64_t ld, int64_t B, int64_t T_, int64_t heads, int64_t D, float theta,
+                  cudaStream_t stream);
+template <typename T>
+void rope_backward(T* dx, int64_t ld, int64_t B, int64_t T_, int64_t heads, int64_t D, float theta,
+                   cudaStream_t stream);
+
+// ---- Causal attention with grouped-query heads (attention.cu), flash-style: no T×T matrix
+// is stored. qkv (B*T, (H + 2*KV)*D), out (B*T, H*D), lse (B, H, T) fp32; head dim D ≤ 128.
+// Backward overwrites dqkv.
+template <typename T>
+void attention_forward(T* out, float* lse, const T* qkv, int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D,
+                       cudaStream_t stream);
+// `delta` (B, H, T) fp32 is scratch owned by the caller.
+template <typename T>
+void attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, const T* out, const float* lse,
+                        int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D, cudaStream_t stream);
+
+// ---- matmul with bias (matmul.cu), through cuBLASLt (gemm.h); ldo / ldd as on the CPU.
+// Backward: dinp (N, K) overwritten or, with accumulate_dinp, added to (may be null);
+// dweight and dbias accumulate in fp32 (dbias may be null).
+template <typename T>
+void matmul_forward(Gemm& gemm, T* out, int64_t ldo, const T* inp, const T* weight, const T* bias, int64_t N,
+                    int64_t K, int64_t OC, WeightLayout layout, cudaStream_t stream);
+template <typename T>
+void matmul_backward(Gemm& gemm, T* dinp, float* dweight, float* dbias, const T* dout, int64_t ldd, const T* inp,
+                     const T* weight, int64_t N, int64_t K, int64_t OC, WeightLayout layout, bool accumulate_dinp,
+                     cudaStream_t stream);
+
+// ---- fused classifier + cross-entropy (classifier.cu): the CPU's semantics (losses (N);
+// when dx is not null, dx (N, C) overwritten and dweight (V, C) accumulated in fp32), chunk by
+// chunk so no (N, V) logits exist: per chunk an fp32 logits GEMM, one kernel for the softmax,
+// the loss and the logits' gradient (in T), then the two gradient GEMMs. `workspace` holds
+// classifier_workspace_bytes(N, V, sizeof(T)) bytes.
+size_t classifier_workspace_bytes(int64_t N, int64_t V, size_t element_bytes);
+template <typename T>
+void classifier_forward_backward(Gemm& gemm, float* losses, T* dx, float* dweight, const T* x, const T* weight,
+                                 const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss,
+                                 void* workspace, cudaStream_t stream);
+
+// ---- residual (residual.cu): out = a + b, out may alias a or b.
+template <typename T>
+void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream);
+
+// ---- bias gradient (bias_grad.cu): dbias (OC) += column sums of dout (N rows, stride ldd).
+template <typename T>
+void bias_backward(float* dbias, const T* dout, int64_t ldd, int64_t N, int64_t OC, cudaStream_t stream);
+
+// ---- casts (cast.cu): dst[i] = src[i] rounded to nearest even.
+template <typename Src, typename Dst>
+void cast(Dst* dst, const Src* src, int64_t n, cudaStream_t stream);
+
+// ---- AdamW (adamw.cu), the CPU update's formula (optim/adamw.h) over fp32 master weights,
+// grads and moments; when param_copy is not null the updated weight is also written there in
+// its storage type (the bf16 weights the next forward reads).
+struct AdamWArgs {
+  float lr = 0.0f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.0f;
+  float bias_correction1 = 1.0f;  // 1 - beta1^t
+  float bias_correction2 = 1.0f;  // 1 - beta2^t
+  float grad_scale = 1.0f;
+};
+template <typename T>
+void adamw_update(float* param, T* param_copy, const float* grad, float* m, float* v, int64_t n,
+                  const AdamWArgs& args, cudaStream_t stream);
+
+// ---- squared norm (global_norm.cu): *out (one float on the device) = Σ x[i]², summed in a fixed
+// order. `partials` holds global_norm_partials() floats of scratch.
+int global_norm_partials();
+void sum_squares(float* out, float* partials, const float* x, int64_t n, cudaStream_t stream);
+
+// ---- non-finite check (global_norm.cu): *flag (an int on the device) becomes 1 if any x[i]
+// is inf or nan; left untouched otherwise. Dynamic loss scaling reads it.
+void find_nonfinite(int* flag, const float* x, int64_t n, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace tessel

@@ -1,0 +1,284 @@
+// Every CUDA launcher against the CPU reference on the same (storage-rounded) inputs, forward
+// and backward, in fp32 and bf16 ([gpu]: skipped with a message where there is no GPU).
+// Sizes cross the kernels' internal boundaries: attention's 32-row chunks, the classifier's
+// 512-row chunks, column blocks of wider buffers, vocab shards.
+#include <catch2/catch.hpp>
+
+#ifdef TESSEL_HAVE_CUDA
+
+#include <cstring>
+
+#include "core/kernels/cpu/cpu_kernels.h"
+#include "core/kernels/cuda/cuda_kernels.h"
+#include "tests/core/kernels/cuda_parity.h"
+#include "tests/core/kernels/gradient_check.h"
+
+using namespace tessel;
+using namespace tessel::testing;
+using cuda::DeviceContext;
+
+namespace {
+
+std::vector<float> zeros(size_t n) { return std::vector<float>(n, 0.0f); }
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("CUDA embedding matches the CPU, vocab shard and positions included", "[gpu][kernels]", float,
+                   __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t B = 3, T = 5, C = 40, V = 11, start = 4, rows = 5;  // shard [4, 9) of 11
+  std::vector<int32_t> tokens;
+  for (int64_t i = 0; i < B * T; ++i) tokens.push_back(static_cast<int32_t>((i * 7) % V));
+  auto wte = rounded<TestType>(random_vector(rows * C, 1)), wpe = rounded<TestType>(random_vector(T * C, 2));
+  auto dout = rounded<TestType>(random_vector(B * T * C, 3));
+  std::vector<float> out(B * T * C), dwte = random_vector(rows * C, 4), dwpe = random_vector(T * C, 5);
+  Tensor g_tokens = upload_tokens(ctx, tokens), g_wte = upload<TestType>(ctx, wte), g_wpe = upload<TestType>(ctx, wpe);
+  Tensor g_out = ctx.empty({B * T * C}, storage_dtype<TestType>()), g_dout = upload<TestType>(ctx, dout);
+  Tensor g_dwte = upload<TestType>(ctx, dwte, true), g_dwpe = upload<TestType>(ctx, dwpe, true);
+  cpu::embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, T, C, start, rows);
+  cpu::embedding_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C, start, rows);
+  cuda::embedding_forward(ptr<TestType>(g_out), ptr<int32_t>(g_tokens), ptr<TestType>(g_wte), ptr<TestType>(g_wpe), B,
+                          T, C, start, rows, ctx.compute());
+  cuda::embedding_backward(ptr<float>(g_dwte), ptr<float>(g_dwpe), ptr<TestType>(g_dout), ptr<int32_t>(g_tokens), B, T,
+                           C, start, rows, ctx.compute());
+  check_close("out", download(ctx, g_out), out, tolerance<TestType>());
+  // Gradients are fp32 sums of T-stored values: fp32 tolerance whatever T is.
+  check_close("dwte (accumulated)", download(ctx, g_dwte), dwte, kFp32Tolerance);
+  check_close("dwpe (accumulated)", download(ctx, g_dwpe), dwpe, kFp32Tolerance);
+}
+
+TEMPLATE_TEST_CASE("CUDA LayerNorm and RMSNorm match the CPU, forward and backward", "[gpu][kernels]", float,
+                   __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t N = 37, C = 300;  // C not a multiple of the block: the strided loops' tails
+  auto inp = rounded<TestType>(random_vector(N * C, 10, 2.0f)), w = rounded<TestType>(random_vector(C, 11));
+  auto b = rounded<TestType>(random_vector(C, 12)), dout = rounded<TestType>(random_vector(N * C, 13));
+  auto dinp0 = rounded<TestType>(random_vector(N * C, 14));  // the residual's pass-through: norms add to it
+  const DType st = storage_dtype<TestType>();
+  Tensor g_inp = upload<TestType>(ctx, inp), g_w = upload<TestType>(ctx, w), g_b = upload<TestType>(ctx, b);
+  Tensor g_dout = upload<TestType>(ctx, dout);
+  {
+    std::vector<float> out(N * C), mean(N), rstd(N), dinp = dinp0, dw = random_vector(C, 15), db = random_vector(C, 16);
+    Tensor g_out = ctx.empty({N * C}, st), g_mean = ctx.empty({N}, DType::F32), g_rstd = ctx.empty({N}, DType::F32);
+    Tensor g_dinp = upload<TestType>(ctx, dinp), g_dw = upload<TestType>(ctx, dw, true), g_db = upload<TestType>(ctx, db, true);
+    cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C, 1e-5f);
+    cpu::layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(),
+                            rstd.data(), N, C);
+    cuda::layernorm_forward(ptr<TestType>(g_out), ptr<float>(g_mean), ptr<float>(g_rstd), ptr<TestType>(g_inp),
+                            ptr<TestType>(g_w), ptr<TestType>(g_b), N, C, 1e-5f, ctx.compute());
+    cuda::layernorm_backward(ptr<TestType>(g_dinp), ptr<float>(g_dw), ptr<float>(g_db), ptr<TestType>(g_dout),
+                             ptr<TestType>(g_inp), ptr<TestType>(g_w), ptr<float>(g_mean), ptr<float>(g_rstd), N, C,
+                             ctx.compute());
+    check_close("layernorm out", download(ctx, g_out), out, tolerance<TestType>());
+    check_close("layernorm mean", download(ctx, g_mean), mean, kFp32Tolerance);
+    check_close("layernorm rstd", download(ctx, g_rstd), rstd, kFp32Tolerance);
+    check_close("layernorm dinp", download(ctx, g_dinp), dinp, tolerance<TestType>());
+    check_close("layernorm dweight", download(ctx, g_dw), dw, kFp32Tolerance);
+    check_close("layernorm dbias", download(ctx, g_db), db, kFp32Tolerance);
+  }
+  {
+    std::vector<float> out(N * C), rstd(N), dinp = dinp0, dw = random_vector(C, 17);
+    Tensor g_out = ctx.empty({N * C}, st), g_rstd = ctx.empty({N}, DType::F32);
+    Tensor g_dinp = upload<TestType>(ctx, dinp), g_dw = upload<TestType>(ctx, dw, true);
+    cpu::rmsnorm_forward(out.data(), rstd.data(), inp.data(), w.data(), N, C, 1e-6f);
+    cpu::rmsnorm_backward(dinp.data(), dw.data(), dout.data(), inp.data(), w.data(), rstd.data(), N, C);
+    cuda::rmsnorm_forward(ptr<TestType>(g_out), ptr<float>(g_rstd), ptr<TestType>(g_inp), ptr<TestType>(g_w), N, C,
+                          1e-6f, ctx.compute());
+    cuda::rmsnorm_backward(ptr<TestType>(g_dinp), ptr<float>(g_dw), ptr<TestType>(g_dout), ptr<TestType>(g_inp),
+                           ptr<TestType>(g_w), ptr<float>(g_rstd), N, C, ctx.compute());
+    check_close("rmsnorm out", download(ctx, g_out), out, tolerance<TestType>());
+    check_close("rmsnorm rstd", download(ctx, g_rstd), rstd, kFp32Tolerance);
+    check_close("rmsnorm dinp", download(ctx, g_dinp), dinp, tolerance<TestType>());
+    check_close("rmsnorm dweight", download(ctx, g_dw), dw, kFp32Tolerance);
+  }
+}
+
+TEMPLATE_TEST_CASE("CUDA GELU, SwiGLU and residual match the CPU", "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t N = 19, F = 77, n = N * 2 * F;
+  const DType st = storage_dtype<TestType>();
+  auto inp = rounded<TestType>(random_vector(n, 20, 3.0f)), dout = rounded<TestType>(random_vector(n, 21));
+  Tensor g_inp = upload<TestType>(ctx, inp), g_dout = upload<TestType>(ctx, dout);
+  std::vector<float> out(n), dinp(n);
+  Tensor g_out = ctx.empty({n}, st), g_dinp = ctx.empty({n}, st);
+  cpu::gelu_forward(out.data(), inp.data(), n);
+  cpu::gelu_backward(dinp.data(), inp.data(), dout.data(), n);
+  cuda::gelu_forward(ptr<TestType>(g_out), ptr<TestType>(g_inp), n, ctx.compute());
+  cuda::gelu_backward(ptr<TestType>(g_dinp), ptr<TestType>(g_inp), ptr<TestType>(g_dout), n, ctx.compute());
+  check_close("gelu out", download(ctx, g_out), out, tolerance<TestType>());
+  check_close("gelu dinp", download(ctx, g_dinp), dinp, tolerance<TestType>());
+
+  std::vector<float> sw_out(N * F), sw_dinp(n);
+  Tensor g_sw_out = ctx.empty({N * F}, st), g_sw_dinp = ctx.empty({n}, st);
+  cpu::swiglu_forward(sw_out.data(), inp.data(), N, F);
+  cpu::swiglu_backward(sw_dinp.data(), inp.data(), dout.data(), N, F);
+  cuda::swiglu_forward(ptr<TestType>(g_sw_out), ptr<TestType>(g_inp), N, F, ctx.compute());
+  cuda::swiglu_backward(ptr<TestType>(g_sw_dinp), ptr<TestType>(g_inp), ptr<TestType>(g_dout), N, F, ctx.compute());
+  check_close("swiglu out", download(ctx, g_sw_out), sw_out, tolerance<TestType>());
+  check_close("swiglu dinp", download(ctx, g_sw_dinp), sw_dinp, tolerance<TestType>());
+
+  std::vector<float> sum(n);
+  cpu::residual_forward(sum.data(), inp.data(), dout.data(), n);
+  cuda::residual_forward(ptr<TestType>(g_inp), ptr<TestType>(g_inp), ptr<TestType>(g_dout), n, ctx.compute());  // aliased
+  check_close("residual (out aliasing a)", download(ctx, g_inp), sum, tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("CUDA RoPE matches the CPU on the q and k heads of a qkv row, and backward undoes it",
+                   "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t B = 2, T = 300, H = 4, KV = 2, D = 16, ld = (H + 2 * KV) * D;
+  auto x = rounded<TestType>(random_vector(B * T * ld, 30));
+  std::vector<float> fwd = x, bwd = x;
+  Tensor g_fwd = upload<TestType>(ctx, x), g_bwd = upload<TestType>(ctx, x);
+  cpu::rope_forward(fwd.data(), ld, B, T, H + KV, D, 10000.0f);  // q and k heads, v untouched
+  cpu::rope_backward(bwd.data(), ld, B, T, H + KV, D, 10000.0f);
+  cuda::rope_forward(ptr<TestType>(g_fwd), ld, B, T, H + KV, D, 10000.0f, ctx.compute());
+  cuda::rope_backward(ptr<TestType>(g_bwd), ld, B, T, H + KV, D, 10000.0f, ctx.compute());
+  check_close("rope forward", download(ctx, g_fwd), fwd, tolerance<TestType>());
+  check_close("rope backward", download(ctx, g_bwd), bwd, tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("CUDA attention matches the CPU with grouped-query heads, forward and backward", "[gpu][kernels]",
+                   float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // (T, H, KV, D): T crosses the 32-row chunks; D below, at and above one lane's worth.
+  const int64_t shapes[][4] = {{37, 4, 2, 16}, {70, 6, 6, 64}, {33, 8, 2, 128}};
+  for (const auto& s : shapes) {
+    const int64_t B = 2, T = s[0], H = s[1], KV = s[2], D = s[3], ld = (H + 2 * KV) * D;
+    INFO("T " << T << " H " << H << " KV " << KV << " D " << D);
+    const DType st = storage_dtype<TestType>();
+    auto qkv = rounded<TestType>(random_vector(B * T * ld, 40));
+    auto dout = rounded<TestType>(random_vector(B * T * H * D, 41));
+    std::vector<float> out(B * T * H * D), lse(B * H * T), dqkv(B * T * ld);
+    cpu::attention_forward(out.data(), lse.data(), qkv.data(), B, T, H, KV, D);
+    // The CPU backward reads the output the device will read: the stored (rounded) one.
+    std::vector<float> out_stored = rounded<TestType>(out);
+    cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), out_stored.data(), lse.data(), B, T, H, KV, D);
+    Tensor g_qkv = upload<TestType>(ctx, qkv), g_dout = upload<TestType>(ctx, dout);
+    Tensor g_out = ctx.empty({B * T * H * D}, st), g_lse = ctx.empty({B * H * T}, DType::F32);
+    Tensor g_dqkv = ctx.empty({B * T * ld}, st), g_delta = ctx.empty({B * H * T}, DType::F32);
+    cuda::attention_forward(ptr<TestType>(g_out), ptr<float>(g_lse), ptr<TestType>(g_qkv), B, T, H, KV, D,
+                            ctx.compute());
+    cuda::attention_backward(ptr<TestType>(g_dqkv), ptr<float>(g_delta), ptr<TestType>(g_dout), ptr<TestType>(g_qkv),
+                             ptr<TestType>(g_out), ptr<float>(g_lse), B, T, H, KV, D, ctx.compute());
+    check_close("attention out", download(ctx, g_out), out, tolerance<TestType>());
+    check_close("attention lse", download(ctx, g_lse), lse, kFp32Tolerance);
+    const std::vector<float> first = download(ctx, g_dqkv);
+    check_close("attention dqkv", first, dqkv, tolerance<TestType>());
+    // No atomics: a second backward is bitwise the first.
+    cuda::attention_backward(ptr<TestType>(g_dqkv), ptr<float>(g_delta), ptr<TestType>(g_dout), ptr<TestType>(g_qkv),
+                             ptr<TestType>(g_out), ptr<float>(g_lse), B, T, H, KV, D, ctx.compute());
+    const std::vector<float> second = download(ctx, g_dqkv);
+    CHECK(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0);
+  }
+}
+
+TEMPLATE_TEST_CASE("CUDA matmul matches the CPU in both weight layouts, with bias, column blocks and accumulation",
+                   "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t N = 45, K = 72, OC = 24, width = 40, first = 8;  // out is columns [8, 32) of 40
+  for (cpu::WeightLayout layout : {cpu::WeightLayout::kOutIn, cpu::WeightLayout::kInOut}) {
+    INFO("layout " << (layout == cpu::WeightLayout::kOutIn ? "kOutIn" : "kInOut"));
+    auto inp = rounded<TestType>(random_vector(N * K, 50)), w = rounded<TestType>(random_vector(K * OC, 51, 0.2f));
+    auto bias = rounded<TestType>(random_vector(OC, 52)), wide = rounded<TestType>(random_vector(N * width, 53));
+    auto dinp = rounded<TestType>(random_vector(N * K, 54));  // accumulate_dinp adds to this
+    std::vector<float> out = wide, dw = random_vector(K * OC, 55), db = random_vector(OC, 56);
+    cpu::matmul_forward(out.data() + first, width, inp.data(), w.data(), bias.data(), N, K, OC, layout);
+    // Backward reads the stored output block as its dout.
+    std::vector<float> dout = rounded<TestType>(out);
+    Tensor g_inp = upload<TestType>(ctx, inp), g_w = upload<TestType>(ctx, w), g_b = upload<TestType>(ctx, bias);
+    Tensor g_out = upload<TestType>(ctx, wide), g_dinp = upload<TestType>(ctx, dinp);
+    Tensor g_dw = upload<TestType>(ctx, dw, true), g_db = upload<TestType>(ctx, db, true);
+    cuda::matmul_forward(ctx.gemm(), ptr<TestType>(g_out) + first, width, ptr<TestType>(g_inp), ptr<TestType>(g_w),
+                         ptr<TestType>(g_b), N, K, OC, layout, ctx.compute());
+    check_close("matmul out (block and untouched columns)", download(ctx, g_out), out, tolerance<TestType>());
+    Tensor g_dout = upload<TestType>(ctx, dout);
+    cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data() + first, width, inp.data(), w.data(), N, K, OC,
+                         layout, true);
+    cuda::matmul_backward(ctx.gemm(), ptr<TestType>(g_dinp), ptr<float>(g_dw), ptr<float>(g_db),
+                          ptr<TestType>(g_dout) + first, width, ptr<TestType>(g_inp), ptr<TestType>(g_w), N, K, OC,
+                          layout, true, ctx.compute());
+    check_close("matmul dinp (accumulated)", download(ctx, g_dinp), dinp, tolerance<TestType>());
+    check_close("matmul dweight (fp32, accumulated)", download(ctx, g_dw), dw, kFp32Tolerance);
+    check_close("matmul dbias (fp32, accumulated)", download(ctx, g_db), db, kFp32Tolerance);
+  }
+}
+
+TEMPLATE_TEST_CASE("CUDA fused classifier matches the CPU across row chunks", "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t N = 600, C = 64, V = 333;  // 600 rows: a full 512-row chunk and a partial one
+  const DType st = storage_dtype<TestType>();
+  auto x = rounded<TestType>(random_vector(N * C, 60)), w = rounded<TestType>(random_vector(V * C, 61, 0.3f));
+  std::vector<int32_t> targets;
+  for (int64_t i = 0; i < N; ++i) targets.push_back(static_cast<int32_t>((i * 31) % V));
+  std::vector<float> losses(N), dx(N * C), dw = random_vector(V * C, 62);
+  std::vector<float> ws(static_cast<size_t>(cpu::classifier_workspace_floats(N, V)));
+  const float dloss = 1.0f / N;
+  cpu::classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V,
+                                   dloss, ws.data());
+  Tensor g_x = upload<TestType>(ctx, x), g_w = upload<TestType>(ctx, w), g_t = upload_tokens(ctx, targets);
+  Tensor g_losses = ctx.empty({N}, DType::F32), g_dx = ctx.empty({N * C}, st), g_dw = upload<TestType>(ctx, dw, true);
+  Tensor g_ws = ctx.empty({static_cast<int64_t>(cuda::classifier_workspace_bytes(N, V, dtype_size(st)))}, DType::U8);
+  cuda::classifier_forward_backward(ctx.gemm(), ptr<float>(g_losses), ptr<TestType>(g_dx), ptr<float>(g_dw),
+                                    ptr<TestType>(g_x), ptr<TestType>(g_w), ptr<int32_t>(g_t), N, C, V, dloss,
+                                    g_ws.raw(), ctx.compute());
+  check_close("classifier losses", download(ctx, g_losses), losses, std::max(kFp32Tolerance * 10, tolerance<TestType>() / 4));
+  // dlogits are stored in T before the gradient GEMMs: the storage tolerance for both.
+  check_close("classifier dx", download(ctx, g_dx), dx, tolerance<TestType>());
+  check_close("classifier dweight", download(ctx, g_dw), dw, tolerance<TestType>());
+  // Evaluation only: losses without gradients, dweight untouched.
+  Tensor g_losses2 = ctx.empty({N}, DType::F32);
+  cuda::classifier_forward_backward<TestType>(ctx.gemm(), ptr<float>(g_losses2), nullptr, nullptr, ptr<TestType>(g_x),
+                                              ptr<TestType>(g_w), ptr<int32_t>(g_t), N, C, V, dloss, g_ws.raw(),
+                                              ctx.compute());
+  check_close("classifier losses (evaluation)", download(ctx, g_losses2), download(ctx, g_losses), 0.0);
+}
+
+TEST_CASE("CUDA casts round to nearest even like the host conversions", "[gpu][kernels]") {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  auto x = random_vector(1000, 70, 100.0f);
+  Tensor g_x = upload<float>(ctx, x), g_bf = ctx.empty({1000}, DType::BF16), g_back = ctx.empty({1000}, DType::F32);
+  cuda::cast(ptr<__nv_bfloat16>(g_bf), ptr<float>(g_x), 1000, ctx.compute());
+  cuda::cast(ptr<float>(g_back), ptr<__nv_bfloat16>(g_bf), 1000, ctx.compute());
+  check_close("fp32 -> bf16 -> fp32", download(ctx, g_back), rounded<__nv_bfloat16>(x), 0.0);
+  Tensor g_h = ctx.empty({1000}, DType::F16);
+  cuda::cast(ptr<__half>(g_h), ptr<float>(g_x), 1000, ctx.compute());
+  check_close("fp32 -> fp16", download(ctx, g_h), rounded<__half>(x), 0.0);
+}
+
+TEST_CASE("device tensors come from the caching allocator and are reused", "[gpu][allocator]") {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  void* first = nullptr;
+  {
+    Tensor t = ctx.zeros({1 << 20}, DType::F32);  // 4 MiB
+    first = t.raw();
+    CHECK(t.device() == Device::cuda(0));
+    CHECK(ctx.allocator().stats().allocated == (4u << 20));
+    std::vector<float> back = download(ctx, t);
+    CHECK(std::all_of(back.begin(), back.end(), [](float v) { return v == 0.0f; }));
+  }
+  CHECK(ctx.allocator().stats().allocated == 0);
+  const int64_t segments = ctx.allocator().stats().backend_allocations;
+  Tensor again = ctx.empty({1 << 20}, DType::F32);
+  CHECK(again.raw() == first);
+  CHECK(ctx.allocator().stats().backend_allocations == segments);
+  auto x = random_vector(1000, 80);
+  check_close("host -> device -> host", download(ctx, upload<float>(ctx, x)), x, 0.0);
+}
+
+#else
+
+TEST_CASE("CUDA parity cases need a build with the CUDA toolkit", "[gpu]") {
+  WARN("skipped: this build has no CUDA backend (nvcc was not found at configure time)");
+}
+
+#endif  // TESSEL_HAVE_CUDA
