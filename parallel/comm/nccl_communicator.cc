@@ -5,15 +5,12 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/kernels/cuda/cuda_check.h"
 
 namespace tessel {
 namespace {
 
 constexpr int kScratchDoubles = 64;
-
-void check_cuda(cudaError_t rc, const char* what) {
-  TESSEL_CHECK(rc == cudaSuccess) << what << ": " << cudaGetErrorString(rc);
-}
 
 void check_nccl(ncclResult_t rc, const char* what) {
   TESSEL_CHECK(rc == ncclSuccess) << what << ": " << ncclGetErrorString(rc)
@@ -51,12 +48,12 @@ class NcclWork final : public Work {
  public:
   NcclWork(std::shared_ptr<CUevent_st> done, cudaStream_t compute) : done_(std::move(done)), compute_(compute) {}
   void wait() override {
-    check_cuda(cudaStreamWaitEvent(compute_, done_.get(), 0), "NCCL work: cudaStreamWaitEvent");
+    TESSEL_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_.get(), 0));
   }
   bool is_completed() override {
     const cudaError_t rc = cudaEventQuery(done_.get());
     if (rc == cudaErrorNotReady) return false;
-    check_cuda(rc, "NCCL work: cudaEventQuery");
+    TESSEL_CUDA_CHECK(rc);
     return true;
   }
 
@@ -69,7 +66,7 @@ class NcclWork final : public Work {
 
 std::unique_ptr<NcclCommunicator> NcclCommunicator::create(Communicator& bootstrap, int device, const std::string& name,
                                                            double timeout_s) {
-  check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  TESSEL_CUDA_CHECK(cudaSetDevice(device));
   ncclUniqueId id;
   if (bootstrap.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
   Tensor bytes = Tensor::empty({static_cast<int64_t>(sizeof(id))}, DType::U8);
@@ -86,10 +83,10 @@ NcclCommunicator::NcclCommunicator(ncclComm_t comm, int device, std::string name
     : comm_(comm), device_(device), name_(std::move(name)), timeout_s_(timeout_s) {
   check_nccl(ncclCommUserRank(comm_, &rank_), "ncclCommUserRank");
   check_nccl(ncclCommCount(comm_, &size_), "ncclCommCount");
-  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
-  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-  check_cuda(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
-  check_cuda(cudaMalloc(reinterpret_cast<void**>(&scratch_), kScratchDoubles * sizeof(double)), "cudaMalloc");
+  TESSEL_CUDA_CHECK(cudaSetDevice(device_));
+  TESSEL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  TESSEL_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  TESSEL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&scratch_), kScratchDoubles * sizeof(double)));
 }
 
 NcclCommunicator::~NcclCommunicator() {
@@ -115,7 +112,7 @@ void NcclCommunicator::synchronize(const std::string& what) {
   for (;;) {
     const cudaError_t rc = cudaStreamQuery(stream_);
     if (rc == cudaSuccess) break;
-    if (rc != cudaErrorNotReady) check_cuda(rc, what.c_str());
+    TESSEL_CHECK(rc == cudaErrorNotReady) << what << ": " << cudaGetErrorString(rc);
     ncclResult_t async = ncclSuccess;
     ncclCommGetAsyncError(comm_, &async);
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -145,15 +142,15 @@ void NcclCommunicator::sweep_completed() {
 
 void NcclCommunicator::after_compute() {
   sweep_completed();
-  check_cuda(cudaEventRecord(ready_, compute_), "cudaEventRecord");
-  check_cuda(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
+  TESSEL_CUDA_CHECK(cudaEventRecord(ready_, compute_));
+  TESSEL_CUDA_CHECK(cudaStreamWaitEvent(stream_, ready_, 0));
 }
 
 std::shared_ptr<Work> NcclCommunicator::finish(uint64_t seq) {
   cudaEvent_t raw = nullptr;
-  check_cuda(cudaEventCreateWithFlags(&raw, cudaEventDisableTiming), "cudaEventCreate");
+  TESSEL_CUDA_CHECK(cudaEventCreateWithFlags(&raw, cudaEventDisableTiming));
   std::shared_ptr<CUevent_st> done(raw, [](cudaEvent_t e) { cudaEventDestroy(e); });
-  check_cuda(cudaEventRecord(raw, stream_), "cudaEventRecord");
+  TESSEL_CUDA_CHECK(cudaEventRecord(raw, stream_));
   pending_.emplace_back(seq, done);
   return std::make_shared<NcclWork>(std::move(done), compute_);
 }
@@ -236,9 +233,9 @@ void NcclCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
   TESSEL_CHECK(n >= 0 && n <= kScratchDoubles) << "all_reduce_doubles of " << n << " values: at most " << kScratchDoubles;
   const uint64_t seq = recorder_.record(std::string("all_reduce_doubles(") + reduce_op_name(op) + ")", n, "F64");
   after_compute();
-  check_cuda(cudaMemcpyAsync(scratch_, x, static_cast<size_t>(n) * sizeof(double), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+  TESSEL_CUDA_CHECK(cudaMemcpyAsync(scratch_, x, static_cast<size_t>(n) * sizeof(double), cudaMemcpyHostToDevice, stream_));
   check_nccl(ncclAllReduce(scratch_, scratch_, static_cast<size_t>(n), ncclFloat64, nccl_op(op), comm_, stream_), "ncclAllReduce");
-  check_cuda(cudaMemcpyAsync(x, scratch_, static_cast<size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+  TESSEL_CUDA_CHECK(cudaMemcpyAsync(x, scratch_, static_cast<size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, stream_));
   finish(seq);
   synchronize("all_reduce_doubles #" + std::to_string(seq));
 }

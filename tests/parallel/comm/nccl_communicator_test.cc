@@ -4,41 +4,23 @@
 
 #ifdef TESSEL_HAVE_NCCL
 
-#include <cuda_runtime.h>
-
 #include "core/dtype.h"
-#include "core/kernels/cuda/device_query.h"
+#include "core/kernels/cuda/device_context.h"
 #include "parallel/comm/nccl_communicator.h"
 #include "parallel/comm/single_communicator.h"
+#include "tests/core/kernels/cuda_parity.h"
 
 using namespace tessel;
 
-namespace {
-
-// A device copy of `host` (storage freed with cudaFree).
-Tensor to_device(const Tensor& host) {
-  void* p = nullptr;
-  REQUIRE(cudaMalloc(&p, host.nbytes()) == cudaSuccess);
-  REQUIRE(cudaMemcpy(p, host.raw(), host.nbytes(), cudaMemcpyHostToDevice) == cudaSuccess);
-  return Tensor::from_storage(Storage::wrap(p, host.nbytes(), Device::cuda(0), [p] { cudaFree(p); }), host.shape(), host.dtype());
-}
-
-Tensor to_host(const Tensor& device) {
-  Tensor host = Tensor::empty(device.shape(), device.dtype());
-  REQUIRE(cudaMemcpy(host.raw(), device.raw(), device.nbytes(), cudaMemcpyDeviceToHost) == cudaSuccess);
-  return host;
-}
-
-}  // namespace
-
 TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu][comm]") {
-  if (cuda::device_count() == 0) {
-    WARN("no CUDA device: NCCL test skipped");
-    return;
-  }
+  TESSEL_REQUIRE_GPU();
+  cuda::DeviceContext ctx(0);
   SingleCommunicator bootstrap;
   std::unique_ptr<NcclCommunicator> nccl = NcclCommunicator::create(bootstrap, 0, "world", 60.0);
   REQUIRE(nccl->size() == 1);
+  nccl->set_compute_stream(ctx.compute());
+  auto to_device = [&](const Tensor& host) { return ctx.to_device(host); };
+  auto to_host = [&](const Tensor& device) { return ctx.to_host(device); };
   Tensor x = to_device(Tensor::from_vector<float>({1, 2, 3, 4}, {4}));
   nccl->all_reduce_async(x, ReduceOp::kAvg)->wait();
   Tensor bf = Tensor::empty({3}, DType::BF16);
@@ -52,7 +34,6 @@ TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu
   nccl->barrier();
   double d[2] = {1.5, -2};
   nccl->all_reduce_doubles(d, 2, ReduceOp::kSum);
-  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
   CHECK(to_host(x).data<float>()[3] == 4.0f);
   CHECK(bf16_to_float(to_host(bf_dev).data<uint16_t>()[2]) == 1.0f);
   CHECK(to_host(gathered).data<float>()[1] == 2.0f);
