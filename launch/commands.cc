@@ -1,6 +1,7 @@
 #include "launch/commands.h"
 
 #include "launch/bench_checkpoint.h"
+#include "launch/bench_kernels.h"
 #include "launch/rank_model.h"
 
 #include <omp.h>
@@ -278,11 +279,15 @@ int run_bench_command(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "checkpoint") {
     return run_bench_checkpoint(std::vector<std::string>(args.begin() + 1, args.end()));
   }
+  if (!args.empty() && args[0] == "kernels") {
+    return run_bench_kernels(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   TESSEL_CHECK(!args.empty() && args[0] == "step")
       << "usage: tessel bench step CONFIG [--set key=value ...] [--steps N] [--warmup W]\n"
       << "       tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR]\n"
       << "       tessel bench comm [--max-mb M] [--iters N]   (under mpirun)\n"
-      << "       tessel bench checkpoint CONFIG [--set key=value ...] [--saves N] [--dir DIR]";
+      << "       tessel bench checkpoint CONFIG [--set key=value ...] [--saves N] [--dir DIR]\n"
+      << "       tessel bench kernels CONFIG [--set key=value ...] [--dtype bf16|fp32] [--iters N]   (CUDA)";
   const ParsedArgs a = parse_args(std::vector<std::string>(args.begin() + 1, args.end()),
                                   "tessel bench step", {"--steps", "--warmup"});
   TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel bench step CONFIG [--set ...] [--steps N] [--warmup W]";
