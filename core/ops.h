@@ -1,8 +1,11 @@
 // Ops: the tensor-level entry points that model code calls.
 //
-// Each op checks shapes, dtypes and devices, then dispatches to the backend's launcher
-// (core/kernels/cpu today; core/kernels/cuda joins by device). Semantics (what accumulates,
-// what is overwritten, layouts) are those documented in core/kernels/cpu/cpu_kernels.h.
+// Each op checks shapes, dtypes and devices, then dispatches by the tensors' device: CPU
+// tensors (F32) to core/kernels/cpu, a device's tensors (F32, BF16 or F16 values; F32
+// gradients and statistics) to the DeviceBackend that made them (core/device_backend.h: the
+// CUDA backend's DeviceContext). All operands of one op must be on one side. Semantics (what
+// accumulates, what is overwritten, layouts) are those documented in
+// core/kernels/cpu/cpu_kernels.h, on every backend.
 // Ops never allocate their outputs: callers own every buffer, which keeps memory explicit.
 // Shapes: x (N, C) with N = B*T rows; tokens (B, T) int32.
 #pragma once

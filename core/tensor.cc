@@ -55,11 +55,12 @@ std::shared_ptr<Storage> Storage::allocate_zeroed(size_t bytes, Device device) {
 }
 
 std::shared_ptr<Storage> Storage::wrap(void* data, size_t bytes, Device device,
-                                       std::function<void()> release) {
+                                       std::function<void()> release, DeviceBackend* backend) {
   std::shared_ptr<Storage> s(new Storage());
   s->data_ = data;
   s->bytes_ = bytes;
   s->device_ = device;
+  s->backend_ = backend;
   s->release_ = std::move(release);
   return s;
 }

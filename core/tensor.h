@@ -22,6 +22,8 @@
 
 namespace tessel {
 
+class DeviceBackend;
+
 struct Device {
   enum class Kind : uint8_t { CPU, CUDA };
   Kind kind = Kind::CPU;
@@ -47,10 +49,11 @@ class Storage {
   // Zero-filled. Large CPU blocks come straight from the kernel's zero pages (mmap), so a
   // multi-gigabyte buffer costs no memset pass and its pages appear when first written.
   static std::shared_ptr<Storage> allocate_zeroed(size_t bytes, Device device);
-  // Wraps memory owned elsewhere (an mmap, a caller's buffer); `release` runs when the last
-  // tensor viewing it goes away, and may be empty.
+  // Wraps memory owned elsewhere (an mmap, a caller's buffer, a device allocator's block);
+  // `release` runs when the last tensor viewing it goes away, and may be empty. `backend`: the
+  // device backend whose ops run on this memory (core/device_backend.h); null on the CPU.
   static std::shared_ptr<Storage> wrap(void* data, size_t bytes, Device device,
-                                       std::function<void()> release);
+                                       std::function<void()> release, DeviceBackend* backend = nullptr);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -58,12 +61,14 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  DeviceBackend* backend() const { return backend_; }
 
  private:
   Storage() = default;
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  DeviceBackend* backend_ = nullptr;
   std::function<void()> release_;
 };
 

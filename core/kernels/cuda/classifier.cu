@@ -30,8 +30,11 @@ __global__ void softmax_cross_entropy_kernel(float* losses, T* dlogits, const fl
   float sum = 0.0f;
   for (int64_t v = threadIdx.x; v < V; v += blockDim.x) sum += expf(z[v] - m);
   sum = block_sum(sum, scratch);
+  // A target outside the vocabulary (device targets are not checked on the host) gives a NaN
+  // loss, which the step's non-finite guard reports, instead of a read out of bounds.
   const int32_t t = targets[r];
-  if (threadIdx.x == 0) losses[r] = m + logf(sum) - z[t];
+  const bool valid = t >= 0 && t < V;
+  if (threadIdx.x == 0) losses[r] = valid ? m + logf(sum) - z[t] : NAN;
   if (dlogits == nullptr) return;
   const float inv = 1.0f / sum;
   T* d = dlogits + r * V;

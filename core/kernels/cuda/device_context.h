@@ -1,5 +1,7 @@
 // DeviceContext: one process's handle on one GPU for the step: the compute stream, the
-// caching allocator every device tensor comes from, and the cuBLASLt Gemm.
+// caching allocator every device tensor comes from, and the cuBLASLt Gemm. It is also the
+// DeviceBackend of the tensors it makes (core/device_backend.h): core/ops.cc sends their ops
+// here, and device_ops.cu queues the CUDA launchers on compute() in the tensors' storage type.
 //
 // Created once per rank (it selects the device) and passed to whoever launches work there, as
 // Topology and communicators are: there is no global device state. Tensors made here hold
@@ -15,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include "core/caching_allocator.h"
+#include "core/device_backend.h"
 #include "core/kernels/cuda/gemm.h"
 #include "core/kernels/cuda/stream.h"
 #include "core/tensor.h"
@@ -22,7 +25,7 @@
 namespace tessel {
 namespace cuda {
 
-class DeviceContext {
+class DeviceContext final : public DeviceBackend {
  public:
   explicit DeviceContext(int device);
   ~DeviceContext();
@@ -48,6 +51,41 @@ class DeviceContext {
 
   // "NVIDIA H200, 139.8 GiB, sm_90" for the start-up log.
   std::string describe() const;
+
+  // DeviceBackend (device_ops.cu).
+  void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                         int64_t vocab_start, int64_t rows) override;
+  void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                          int64_t vocab_start, int64_t rows) override;
+  void matmul_forward(const Tensor& out, int64_t first, int64_t width, const Tensor& inp, const Tensor& weight,
+                      const Tensor* bias, int64_t N, int64_t K, int64_t OC, cpu::WeightLayout layout) override;
+  void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias, const Tensor& dout,
+                       int64_t first, int64_t width, const Tensor& inp, const Tensor& weight, int64_t N, int64_t K,
+                       int64_t OC, cpu::WeightLayout layout, bool accumulate_dinp) override;
+  void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
+                         const Tensor& weight, const Tensor& bias, int64_t N, int64_t C, float eps) override;
+  void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                          const Tensor& inp, const Tensor& weight, const Tensor& mean, const Tensor& rstd, int64_t N,
+                          int64_t C) override;
+  void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight, int64_t N,
+                       int64_t C, float eps) override;
+  void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                        const Tensor& weight, const Tensor& rstd, int64_t N, int64_t C) override;
+  void gelu_forward(const Tensor& out, const Tensor& inp) override;
+  void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override;
+  void swiglu_forward(const Tensor& out, const Tensor& inp, int64_t N, int64_t F) override;
+  void swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout, int64_t N, int64_t F) override;
+  void rope(const Tensor& x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta,
+            bool backward) override;
+  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B, int64_t T, int64_t H,
+                         int64_t KV, int64_t D) override;
+  void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                          const Tensor& lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D) override;
+  void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  int64_t classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const override;
+  void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
+                                   const Tensor& weight, const Tensor& targets, int64_t N, int64_t C, int64_t V,
+                                   float dloss, const Tensor& workspace) override;
 
  private:
   struct Memory;  // the CUDA MemoryBackend and the allocator over it, shared with tensors

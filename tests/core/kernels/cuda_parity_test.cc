@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/kernels/cpu/cpu_kernels.h"
+#include "core/ops.h"
 #include "core/kernels/cuda/cuda_kernels.h"
 #include "tests/core/kernels/cuda_parity.h"
 #include "tests/core/kernels/gradient_check.h"
@@ -273,6 +274,40 @@ TEST_CASE("device tensors come from the caching allocator and are reused", "[gpu
   CHECK(ctx.allocator().stats().backend_allocations == segments);
   auto x = random_vector(1000, 80);
   check_close("host -> device -> host", download(ctx, upload<float>(ctx, x)), x, 0.0);
+}
+
+TEMPLATE_TEST_CASE("ops on a DeviceContext's tensors run the CUDA kernels: a layer's chain matches the CPU ops",
+                   "[gpu][ops]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  const int64_t B = 2, T = 40, N = B * T, C = 64, H = 4, KV = 2, D = 16, QKV = (H + 2 * KV) * D;
+  auto x = rounded<TestType>(random_vector(N * C, 90)), w = rounded<TestType>(random_vector(C * QKV, 91, 0.1f));
+  auto ln_w = rounded<TestType>(random_vector(C, 92)), ln_b = rounded<TestType>(random_vector(C, 93));
+  auto host = [](const std::vector<float>& v, Shape shape) { return Tensor::from_vector<float>(v, std::move(shape)); };
+  auto dev = [&](const std::vector<float>& v, Shape shape) { return upload<TestType>(ctx, v).reshape(std::move(shape)); };
+  const DType st = storage_dtype<TestType>();
+  // norm → QKV projection → RoPE → attention, on each side through ops::.
+  Tensor hx = host(x, {N, C}), hln = Tensor::zeros({N, C}, DType::F32), hmean = Tensor::zeros({N}, DType::F32);
+  Tensor hrstd = Tensor::zeros({N}, DType::F32), hqkv = Tensor::zeros({N, QKV}, DType::F32);
+  Tensor hatt = Tensor::zeros({N, H * D}, DType::F32), hlse = Tensor::zeros({B, H, T}, DType::F32);
+  ops::layernorm_forward(hln, hmean, hrstd, hx, host(ln_w, {C}), host(ln_b, {C}), 1e-5f);
+  Tensor hln_stored = host(rounded<TestType>(std::vector<float>(hln.data<float>(), hln.data<float>() + N * C)), {N, C});
+  ops::matmul_forward(hqkv, hln_stored, host(w, {QKV, C}), nullptr, ops::WeightLayout::kOutIn);
+  Tensor hqkv_stored = host(rounded<TestType>(std::vector<float>(hqkv.data<float>(), hqkv.data<float>() + N * QKV)), {N, QKV});
+  ops::rope_forward(hqkv_stored, B, T, H, KV, 10000.0f);
+  ops::attention_forward(hatt, hlse, hqkv_stored, B, T, H, KV);
+
+  Tensor dx = dev(x, {N, C}), dln = ctx.empty({N, C}, st), dmean = ctx.empty({N}, DType::F32);
+  Tensor drstd = ctx.empty({N}, DType::F32), dqkv = ctx.empty({N, QKV}, st);
+  Tensor datt = ctx.empty({N, H * D}, st), dlse = ctx.empty({B, H, T}, DType::F32);
+  ops::layernorm_forward(dln, dmean, drstd, dx, dev(ln_w, {C}), dev(ln_b, {C}), 1e-5f);
+  ops::matmul_forward(dqkv, dln, dev(w, {QKV, C}), nullptr, ops::WeightLayout::kOutIn);
+  ops::rope_forward(dqkv, B, T, H, KV, 10000.0f);
+  ops::attention_forward(datt, dlse, dqkv, B, T, H, KV);
+  check_close("layer chain: attention output", download(ctx, datt),
+              std::vector<float>(hatt.data<float>(), hatt.data<float>() + N * H * D), tolerance<TestType>());
+  check_close("layer chain: logsumexp", download(ctx, dlse),
+              std::vector<float>(hlse.data<float>(), hlse.data<float>() + B * H * T), tolerance<TestType>());
 }
 
 #else

@@ -1,0 +1,67 @@
+// DeviceBackend: the ops of a device other than the CPU, as ops.cc hands them over.
+//
+// A device's tensors carry the backend that made them (Storage::backend(): the CUDA
+// backend's DeviceContext, core/kernels/cuda/device_context.h), so an op finds where to queue
+// its work from its operands, with no global "current device". core/ops.cc checks every call
+// (shapes, dtypes, that all operands share one backend) and then calls the backend of its
+// output; CPU tensors carry none and go to core/kernels/cpu. The semantics of each method are
+// those of the op of the same name in core/ops.h. Storage types: activations and weights
+// F32, BF16 or F16, all of one op's in the same type; parameter gradients, norm statistics,
+// attention's logsumexp and losses F32.
+// Work is queued, not waited for: a backend's methods return before the device has run them.
+// A tensor must not be used in an op after its backend is gone.
+#pragma once
+
+#include <cstdint>
+
+#include "core/kernels/cpu/cpu_kernels.h"
+
+namespace tessel {
+
+class Tensor;
+
+class DeviceBackend {
+ public:
+  virtual ~DeviceBackend() = default;
+
+  virtual void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                                 int64_t vocab_start, int64_t rows) = 0;
+  virtual void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                                  int64_t vocab_start, int64_t rows) = 0;
+  // out / dout: a column block [first, first + OC) of rows of `width` elements.
+  virtual void matmul_forward(const Tensor& out, int64_t first, int64_t width, const Tensor& inp,
+                              const Tensor& weight, const Tensor* bias, int64_t N, int64_t K, int64_t OC,
+                              cpu::WeightLayout layout) = 0;
+  virtual void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias, const Tensor& dout,
+                               int64_t first, int64_t width, const Tensor& inp, const Tensor& weight, int64_t N,
+                               int64_t K, int64_t OC, cpu::WeightLayout layout, bool accumulate_dinp) = 0;
+  virtual void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
+                                 const Tensor& weight, const Tensor& bias, int64_t N, int64_t C, float eps) = 0;
+  virtual void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
+                                  const Tensor& dout, const Tensor& inp, const Tensor& weight, const Tensor& mean,
+                                  const Tensor& rstd, int64_t N, int64_t C) = 0;
+  virtual void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
+                               int64_t N, int64_t C, float eps) = 0;
+  virtual void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                                const Tensor& weight, const Tensor& rstd, int64_t N, int64_t C) = 0;
+  virtual void gelu_forward(const Tensor& out, const Tensor& inp) = 0;
+  virtual void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) = 0;
+  virtual void swiglu_forward(const Tensor& out, const Tensor& inp, int64_t N, int64_t F) = 0;
+  virtual void swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout, int64_t N, int64_t F) = 0;
+  // Rotates `heads` heads of width D at the start of each row (stride ld); sign -1: backward.
+  virtual void rope(const Tensor& x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta,
+                    bool backward) = 0;
+  virtual void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B, int64_t T,
+                                 int64_t H, int64_t KV, int64_t D) = 0;
+  virtual void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                  const Tensor& lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D) = 0;
+  virtual void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // Bytes of workspace classifier_forward_backward needs for N rows of a V-word vocabulary
+  // whose activations are stored in `element_bytes`-byte elements.
+  virtual int64_t classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const = 0;
+  virtual void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
+                                           const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t N,
+                                           int64_t C, int64_t V, float dloss, const Tensor& workspace) = 0;
+};
+
+}  // namespace tessel

@@ -1,0 +1,190 @@
+// DeviceContext as a DeviceBackend: ops.cc has checked shapes, dtypes and that every operand
+// is this context's; each method picks the launcher for the values' storage type and queues
+// it on the compute stream.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "core/error.h"
+#include "core/kernels/cuda/cuda_kernels.h"
+#include "core/kernels/cuda/device_context.h"
+
+namespace tessel {
+namespace cuda {
+namespace {
+
+// Calls fn with a value of the C++ type stored as `dtype` (its type is what fn reads).
+template <typename Fn>
+void with_storage_type(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::F32: fn(float{}); return;
+    case DType::BF16: fn(__nv_bfloat16{}); return;
+    case DType::F16: fn(__half{}); return;
+    default: TESSEL_FAIL() << "CUDA ops store values as F32, BF16 or F16, not " << dtype_name(dtype);
+  }
+}
+
+template <typename T> T* ptr(const Tensor& t) { return static_cast<T*>(t.raw()); }
+template <typename T> T* ptr(const Tensor* t) { return t ? static_cast<T*>(t->raw()) : nullptr; }
+
+}  // namespace
+
+void DeviceContext::embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                                      int64_t vocab_start, int64_t rows) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::embedding_forward(ptr<T>(out), ptr<int32_t>(tokens), ptr<T>(wte), ptr<T>(wpe), tokens.size(0),
+                            tokens.size(1), wte.size(1), vocab_start, rows, compute());
+  });
+}
+
+void DeviceContext::embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
+                                       const Tensor& tokens, int64_t vocab_start, int64_t rows) {
+  with_storage_type(dout.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::embedding_backward(ptr<float>(dwte), ptr<float>(dwpe), ptr<T>(dout), ptr<int32_t>(tokens), tokens.size(0),
+                             tokens.size(1), dwte.size(1), vocab_start, rows, compute());
+  });
+}
+
+void DeviceContext::matmul_forward(const Tensor& out, int64_t first, int64_t width, const Tensor& inp,
+                                   const Tensor& weight, const Tensor* bias, int64_t N, int64_t K, int64_t OC,
+                                   cpu::WeightLayout layout) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::matmul_forward(gemm_, ptr<T>(out) + first, width, ptr<T>(inp), ptr<T>(weight), ptr<T>(bias), N, K, OC,
+                         layout, compute());
+  });
+}
+
+void DeviceContext::matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias,
+                                    const Tensor& dout, int64_t first, int64_t width, const Tensor& inp,
+                                    const Tensor& weight, int64_t N, int64_t K, int64_t OC, cpu::WeightLayout layout,
+                                    bool accumulate_dinp) {
+  with_storage_type(dout.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::matmul_backward(gemm_, ptr<T>(dinp), ptr<float>(dweight), ptr<float>(dbias), ptr<T>(dout) + first, width,
+                          ptr<T>(inp), ptr<T>(weight), N, K, OC, layout, accumulate_dinp, compute());
+  });
+}
+
+void DeviceContext::layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
+                                      const Tensor& weight, const Tensor& bias, int64_t N, int64_t C, float eps) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::layernorm_forward(ptr<T>(out), ptr<float>(mean), ptr<float>(rstd), ptr<T>(inp), ptr<T>(weight),
+                            ptr<T>(bias), N, C, eps, compute());
+  });
+}
+
+void DeviceContext::layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
+                                       const Tensor& dout, const Tensor& inp, const Tensor& weight,
+                                       const Tensor& mean, const Tensor& rstd, int64_t N, int64_t C) {
+  with_storage_type(dout.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::layernorm_backward(ptr<T>(dinp), ptr<float>(dweight), ptr<float>(dbias), ptr<T>(dout), ptr<T>(inp),
+                             ptr<T>(weight), ptr<float>(mean), ptr<float>(rstd), N, C, compute());
+  });
+}
+
+void DeviceContext::rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
+                                    int64_t N, int64_t C, float eps) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::rmsnorm_forward(ptr<T>(out), ptr<float>(rstd), ptr<T>(inp), ptr<T>(weight), N, C, eps, compute());
+  });
+}
+
+void DeviceContext::rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
+                                     const Tensor& inp, const Tensor& weight, const Tensor& rstd, int64_t N,
+                                     int64_t C) {
+  with_storage_type(dout.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::rmsnorm_backward(ptr<T>(dinp), ptr<float>(dweight), ptr<T>(dout), ptr<T>(inp), ptr<T>(weight),
+                           ptr<float>(rstd), N, C, compute());
+  });
+}
+
+void DeviceContext::gelu_forward(const Tensor& out, const Tensor& inp) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::gelu_forward(ptr<T>(out), ptr<T>(inp), inp.numel(), compute());
+  });
+}
+
+void DeviceContext::gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) {
+  with_storage_type(dout.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::gelu_backward(ptr<T>(dinp), ptr<T>(inp), ptr<T>(dout), inp.numel(), compute());
+  });
+}
+
+void DeviceContext::swiglu_forward(const Tensor& out, const Tensor& inp, int64_t N, int64_t F) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::swiglu_forward(ptr<T>(out), ptr<T>(inp), N, F, compute());
+  });
+}
+
+void DeviceContext::swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout, int64_t N,
+                                    int64_t F) {
+  with_storage_type(dout.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::swiglu_backward(ptr<T>(dinp), ptr<T>(inp), ptr<T>(dout), N, F, compute());
+  });
+}
+
+void DeviceContext::rope(const Tensor& x, int64_t ld, int64_t B, int64_t T_, int64_t heads, int64_t D, float theta,
+                         bool backward) {
+  with_storage_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (backward) cuda::rope_backward(ptr<T>(x), ld, B, T_, heads, D, theta, compute());
+    else cuda::rope_forward(ptr<T>(x), ld, B, T_, heads, D, theta, compute());
+  });
+}
+
+void DeviceContext::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B,
+                                      int64_t T_, int64_t H, int64_t KV, int64_t D) {
+  with_storage_type(qkv.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::attention_forward(ptr<T>(out), ptr<float>(lse), ptr<T>(qkv), B, T_, H, KV, D, compute());
+  });
+}
+
+void DeviceContext::attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
+                                       const Tensor& out, const Tensor& lse, int64_t B, int64_t T_, int64_t H,
+                                       int64_t KV, int64_t D) {
+  // The softmax's row term, one float per query row: scratch from the allocator, freed (for
+  // reuse by the stream's later work) when this call returns.
+  Tensor delta = empty({B * H * T_}, DType::F32);
+  with_storage_type(qkv.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::attention_backward(ptr<T>(dqkv), ptr<float>(delta), ptr<T>(dout), ptr<T>(qkv), ptr<T>(out),
+                             ptr<float>(lse), B, T_, H, KV, D, compute());
+  });
+}
+
+void DeviceContext::residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::residual_forward(ptr<T>(out), ptr<T>(a), ptr<T>(b), out.numel(), compute());
+  });
+}
+
+int64_t DeviceContext::classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const {
+  return static_cast<int64_t>(cuda::classifier_workspace_bytes(N, V, static_cast<size_t>(element_bytes)));
+}
+
+void DeviceContext::classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
+                                                const Tensor& x, const Tensor& weight, const Tensor& targets,
+                                                int64_t N, int64_t C, int64_t V, float dloss,
+                                                const Tensor& workspace) {
+  with_storage_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::classifier_forward_backward(gemm_, ptr<float>(losses), ptr<T>(dx), ptr<float>(dweight), ptr<T>(x),
+                                      ptr<T>(weight), ptr<int32_t>(targets), N, C, V, dloss, workspace.raw(),
+                                      compute());
+  });
+}
+
+}  // namespace cuda
+}  // namespace tessel
