@@ -35,7 +35,12 @@ CachingAllocator::CachingAllocator(MemoryBackend& backend, std::string device)
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& e : events_) backend_.release_event(e.first);
+  for (auto& e : events_) {
+    try {
+      backend_.release_event(e.first);
+    } catch (const std::exception&) {
+    }
+  }
   // Every block is reachable from its segment's head; walk each chain once.
   std::set<Block*> heads;
   auto note_head = [&](Block* b) {
@@ -47,7 +52,11 @@ CachingAllocator::~CachingAllocator() {
   for (auto& kv : live_) note_head(kv.second);
   for (auto& e : events_) note_head(e.second);
   for (Block* head : heads) {
-    backend_.raw_free(head->segment);
+    // A destructor must not throw: a failing free at exit (the driver already gone) is ignored.
+    try {
+      backend_.raw_free(head->segment);
+    } catch (const std::exception&) {
+    }
     for (Block* b = head; b != nullptr;) {
       Block* next = b->next;
       delete b;
@@ -96,6 +105,7 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t size, StreamId str
   void* p = backend_.raw_allocate(segment);
   if (p == nullptr) {
     ++stats_.oom_retries;
+    wait_events();
     free_cached_segments();
     p = backend_.raw_allocate(segment);
   }
@@ -198,6 +208,11 @@ void CachingAllocator::process_events() {
     if (--e.second->pending_events == 0) release_to_pool(e.second);
   }
   events_.resize(kept);
+}
+
+void CachingAllocator::wait_events() {
+  for (auto& e : events_) backend_.wait_event(e.first);
+  process_events();
 }
 
 void CachingAllocator::free_cached_segments() {

@@ -12,8 +12,11 @@
 //    another stream (a gradient bucket the communication stream reads, say) is declared with
 //    record_stream; when freed it waits for an event on each such stream before its reuse.
 //  - Adjacent free blocks of a segment merge back together.
-//  - When the backend runs out, the cached segments no block is using are returned and the
-//    request retried; if it still fails the error names the device and the statistics.
+//  - When the backend runs out, the allocator waits for the events of blocks freed on other
+//    streams, returns every cached segment no block is using, and retries; if it still fails
+//    the error names the device and the statistics. Returning a segment (cudaFree) waits for
+//    the device to finish what is queued, which is what makes freeing a cached block that
+//    queued work may still read safe; it happens only here and in empty_cache().
 // The backend (MemoryBackend) is a seam: the CUDA backend in production, a host fake in tests.
 // Thread-safe: one mutex guards all state.
 #pragma once
@@ -41,6 +44,8 @@ class MemoryBackend {
   // An event recorded now on `stream`, and whether the work before it has finished.
   virtual uint64_t record_event(StreamId stream) = 0;
   virtual bool event_done(uint64_t event) = 0;
+  // Blocks the host until the work before the event has finished.
+  virtual void wait_event(uint64_t event) = 0;
   virtual void release_event(uint64_t event) = 0;
 };
 
@@ -109,6 +114,7 @@ class CachingAllocator {
   void split(Block* block, size_t size, Pool& pool);
   void release_to_pool(Block* block);
   void process_events();
+  void wait_events();
   void free_cached_segments();
   std::string summary_locked() const;
 

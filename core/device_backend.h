@@ -8,21 +8,33 @@
 // those of the op of the same name in core/ops.h. Storage types: activations and weights
 // F32, BF16 or F16, all of one op's in the same type; parameter gradients, norm statistics,
 // attention's logsumexp and losses F32.
-// Work is queued, not waited for: a backend's methods return before the device has run them.
+// Work is queued, not waited for: a backend's methods return before the device has run them,
+// except a copy into CPU memory, which returns once the data is there.
 // A tensor must not be used in an op after its backend is gone.
 #pragma once
 
 #include <cstdint>
 
 #include "core/kernels/cpu/cpu_kernels.h"
+#include "core/tensor.h"
 
 namespace tessel {
 
-class Tensor;
+class DeviceBackend;
+
+// A tensor in CPU memory when `device` is null, else made by that backend.
+Tensor empty_on(DeviceBackend* device, const Shape& shape, DType dtype);
 
 class DeviceBackend {
  public:
   virtual ~DeviceBackend() = default;
+
+  // Memory: uninitialized tensors on the device, zeroing, and copies between any two tensors of
+  // the same numel and dtype (device or CPU, either way).
+  virtual Device device() const = 0;
+  virtual Tensor empty(const Shape& shape, DType dtype) = 0;
+  virtual void fill_zero(const Tensor& t) = 0;
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
 
   virtual void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
                                  int64_t vocab_start, int64_t rows) = 0;

@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/device_backend.h"
+
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -121,7 +123,11 @@ Tensor Tensor::view(int64_t element_offset, Shape shape) const {
 }
 
 void Tensor::fill_zero() const {
-  TESSEL_CHECK(device().is_cpu()) << "fill_zero on " << device().str() << " is not supported here";
+  if (!device().is_cpu()) {
+    TESSEL_CHECK(storage_->backend() != nullptr) << "fill_zero on " << str() << ": no device backend made it";
+    storage_->backend()->fill_zero(*this);
+    return;
+  }
   // Gradient buffers are zeroed every step; one thread cannot saturate memory bandwidth.
   constexpr int64_t kChunk = 4 << 20;
   const int64_t n = static_cast<int64_t>(nbytes());
@@ -135,14 +141,23 @@ void Tensor::fill_zero() const {
 void Tensor::copy_from(const Tensor& src) const {
   TESSEL_CHECK(src.numel() == numel() && src.dtype() == dtype())
       << "copy_from: " << src.str() << " into " << str();
-  TESSEL_CHECK(device().is_cpu() && src.device().is_cpu()) << "copy_from supports CPU tensors";
+  if (!device().is_cpu() || !src.device().is_cpu()) {
+    DeviceBackend* b = !device().is_cpu() ? storage_->backend() : src.storage()->backend();
+    TESSEL_CHECK(b != nullptr) << "copy_from: " << src.str() << " into " << str() << ": no device backend made them";
+    b->copy(*this, src);
+    return;
+  }
   if (nbytes() > 0) std::memmove(raw(), src.raw(), nbytes());
 }
 
 Tensor Tensor::clone() const {
-  Tensor t = empty(shape_, dtype_, device());
+  Tensor t = device().is_cpu() ? empty(shape_, dtype_) : storage_->backend()->empty(shape_, dtype_);
   t.copy_from(*this);
   return t;
+}
+
+Tensor empty_on(DeviceBackend* device, const Shape& shape, DType dtype) {
+  return device != nullptr ? device->empty(shape, dtype) : Tensor::empty(shape, dtype);
 }
 
 std::string Tensor::str() const {

@@ -96,7 +96,9 @@ class Tensor {
   size_t byte_offset() const { return offset_; }
 
   void* raw() const { return static_cast<char*>(storage_->data()) + offset_; }
-  // Typed pointer; checks that T matches the dtype (bf16/f16 are read as uint16_t).
+  // Typed pointer for the host; checks that T matches the dtype (bf16/f16 are read as
+  // uint16_t) and that the tensor is in CPU memory (a device tensor is read through its
+  // backend's copy; kernels take raw()).
   template <typename T>
   T* data() const;
 
@@ -107,8 +109,10 @@ class Tensor {
   // `numel(shape)` elements starting `element_offset` elements into this tensor's data.
   Tensor view(int64_t element_offset, Shape shape) const;
 
+  // On a device these go through the backend that made the tensor (queued on its stream; a
+  // copy into CPU memory waits for the data).
   void fill_zero() const;
-  void copy_from(const Tensor& src) const;  // same numel and dtype
+  void copy_from(const Tensor& src) const;  // same numel and dtype, any two devices
   Tensor clone() const;
   std::string str() const;  // "F32[2, 3] cpu"
 
@@ -127,6 +131,7 @@ T* Tensor::data() const {
   constexpr bool half = std::is_same<T, uint16_t>::value;
   TESSEL_CHECK(dtype_ == dtype_of<T>() || (half && (dtype_ == DType::BF16 || dtype_ == DType::F16)))
       << "tensor " << str() << " accessed with the wrong element type";
+  TESSEL_CHECK(device().is_cpu()) << "tensor " << str() << " read as host memory; hint: copy it to the CPU first";
   return static_cast<T*>(raw());
 }
 

@@ -148,7 +148,7 @@ void bench_all(cuda::DeviceContext& ctx, const Config& config, int iters, const 
   Tensor losses = ctx.empty({N}, DType::F32), targets = ctx.zeros({N}, DType::I32);
   Tensor ws = ctx.empty({static_cast<int64_t>(cuda::classifier_workspace_bytes(N, V, dtype_size(st)))}, DType::U8);
   report(config, dtype_name, "classifier_forward_backward", time_op(ctx, iters, [&] {
-           cuda::classifier_forward_backward(ctx.gemm(), f(losses), p(dx), f(dhead), p(x), p(head), targets.data<int32_t>(),
+           cuda::classifier_forward_backward(ctx.gemm(), f(losses), p(dx), f(dhead), p(x), p(head), static_cast<int32_t*>(targets.raw()),
                                              N, C, V, 1.0f / N, ws.raw(), s);
          }), 6.0 * N * C * V, 0);
 

@@ -1,5 +1,7 @@
 #include "core/model/block.h"
 
+#include "core/device_backend.h"
+
 namespace tessel {
 namespace {
 
@@ -44,22 +46,23 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
   return d;
 }
 
-BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention) {
+BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
+                                DeviceBackend* device) {
   BlockCache k;
-  k.ln1 = Tensor::empty({d.Nl, d.C}, DType::F32);
-  k.ln1_mean = Tensor::empty({d.Nl}, DType::F32);
-  k.ln1_rstd = Tensor::empty({d.Nl}, DType::F32);
-  k.qkv = Tensor::empty({d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
+  k.ln1 = empty_on(device, {d.Nl, d.C}, DType::F32);
+  k.ln1_mean = empty_on(device, {d.Nl}, DType::F32);
+  k.ln1_rstd = empty_on(device, {d.Nl}, DType::F32);
+  k.qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
   if (store_attention) {
-    k.att = Tensor::empty({d.N, d.H * d.D}, DType::F32);
-    k.lse = Tensor::empty({B, d.H, T}, DType::F32);
+    k.att = empty_on(device, {d.N, d.H * d.D}, DType::F32);
+    k.lse = empty_on(device, {B, d.H, T}, DType::F32);
   }
-  k.x_mid = Tensor::empty({d.Nl, d.C}, DType::F32);
-  k.ln2 = Tensor::empty({d.Nl, d.C}, DType::F32);
-  k.ln2_mean = Tensor::empty({d.Nl}, DType::F32);
-  k.ln2_rstd = Tensor::empty({d.Nl}, DType::F32);
-  k.ffn_pre = Tensor::empty({d.N, d.ffn_in}, DType::F32);
-  k.ffn_act = Tensor::empty({d.N, d.F}, DType::F32);
+  k.x_mid = empty_on(device, {d.Nl, d.C}, DType::F32);
+  k.ln2 = empty_on(device, {d.Nl, d.C}, DType::F32);
+  k.ln2_mean = empty_on(device, {d.Nl}, DType::F32);
+  k.ln2_rstd = empty_on(device, {d.Nl}, DType::F32);
+  k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, DType::F32);
+  k.ffn_act = empty_on(device, {d.N, d.F}, DType::F32);
   return k;
 }
 
@@ -72,17 +75,17 @@ int64_t BlockCache::bytes() const {
   return n;
 }
 
-BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T) {
+BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device) {
   BlockScratch s;
-  s.d_ln = Tensor::empty({d.Nl, d.C}, DType::F32);
-  s.d_qkv = Tensor::empty({d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
-  s.d_att = Tensor::empty({d.N, d.H * d.D}, DType::F32);
-  s.d_ffn_pre = Tensor::empty({d.N, d.ffn_in}, DType::F32);
-  s.d_ffn_act = Tensor::empty({d.N, d.F}, DType::F32);
-  s.full = Tensor::empty({d.N, d.C}, DType::F32);
-  s.partial = Tensor::empty({d.N, d.C}, DType::F32);
-  s.att = Tensor::empty({d.N, d.H * d.D}, DType::F32);
-  s.lse = Tensor::empty({B, d.H, T}, DType::F32);
+  s.d_ln = empty_on(device, {d.Nl, d.C}, DType::F32);
+  s.d_qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
+  s.d_att = empty_on(device, {d.N, d.H * d.D}, DType::F32);
+  s.d_ffn_pre = empty_on(device, {d.N, d.ffn_in}, DType::F32);
+  s.d_ffn_act = empty_on(device, {d.N, d.F}, DType::F32);
+  s.full = empty_on(device, {d.N, d.C}, DType::F32);
+  s.partial = empty_on(device, {d.N, d.C}, DType::F32);
+  s.att = empty_on(device, {d.N, d.H * d.D}, DType::F32);
+  s.lse = empty_on(device, {B, d.H, T}, DType::F32);
   return s;
 }
 

@@ -56,7 +56,9 @@ struct BlockCache {
   Tensor ffn_pre;                  // (N, F) or (N, 2F) for SwiGLU (gate | up)
   Tensor ffn_act;                  // (N, F)
 
-  static BlockCache allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention);
+  // device: where the buffers live (core/device_backend.h); null: CPU memory.
+  static BlockCache allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
+                             DeviceBackend* device = nullptr);
   int64_t bytes() const;  // activation memory held
 };
 
@@ -71,7 +73,7 @@ struct BlockScratch {
   Tensor partial;    // (N, C): a parallel layer's partial sums before their reduction
   Tensor att, lse;   // (N, H·D), (B, H, T): the recomputed attention core (selective)
 
-  static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T);
+  static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device = nullptr);
 };
 
 class Block {

@@ -1,5 +1,6 @@
 #include "core/model/parameters.h"
 
+#include "core/device_backend.h"
 #include "core/model/shard.h"
 
 #include "core/model/init_rng.h"
@@ -15,7 +16,8 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index) {
   return 0.0f;
 }
 
-ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple, int tp_rank, int tp_size)
+ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple, int tp_rank, int tp_size,
+                               DeviceBackend* device)
     : tp_rank_(tp_rank), tp_size_(tp_size) {
   TESSEL_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size)
       << "ParameterStore: tensor-parallel rank " << tp_rank << " of " << tp_size;
@@ -35,8 +37,15 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multi
     entries_.push_back(std::move(e));
   }
   numel_ = (numel_ + total_multiple - 1) / total_multiple * total_multiple;
-  params_ = Tensor::zeros({numel_}, DType::F32);
-  grads_ = Tensor::zeros({numel_}, DType::F32);
+  // On the CPU, zeros straight from the kernel's zero pages (no pass over the buffers).
+  auto zeros = [&] {
+    if (device == nullptr) return Tensor::zeros({numel_}, DType::F32);
+    Tensor t = device->empty({numel_}, DType::F32);
+    t.fill_zero();
+    return t;
+  };
+  params_ = zeros();
+  grads_ = zeros();
 }
 
 const ParamEntry& ParameterStore::entry(const std::string& name) const {
@@ -56,7 +65,9 @@ Tensor ParameterStore::grad(const std::string& name) const {
 }
 
 void ParameterStore::initialize(uint64_t seed) {
-  float* p = params_.data<float>();
+  const bool on_host = params_.device().is_cpu();
+  const Tensor host = on_host ? params_ : Tensor::zeros({numel_}, DType::F32);
+  float* p = host.data<float>();
   for (const ParamEntry& e : entries_) {
     const uint64_t name_hash = fnv1a64(e.spec.name);
     const std::vector<ShardRun> runs = shard_runs(e.spec, tp_rank_, tp_size_);
@@ -84,6 +95,7 @@ void ParameterStore::initialize(uint64_t seed) {
       }
     }
   }
+  if (!on_host) params_.copy_from(host);
 }
 
 void ParameterStore::zero_grads() { grads_.fill_zero(); }

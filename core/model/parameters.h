@@ -5,7 +5,8 @@
 // shape. Because parameters are plain ranges of the flat buffers, gradient buckets, ZeRO
 // partitions and the fused optimizer all work on ranges, never on per-tensor lists.
 // Initialization is a pure function of (seed, name, global element index): see init_rng.h.
-// The store owns its buffers; tensors it hands out are views that share them.
+// The store owns its buffers, in CPU memory or on a device; tensors it hands out are views that
+// share them.
 #pragma once
 
 #include <cstdint>
@@ -50,8 +51,9 @@ class ParameterStore {
   // Lays the parameters out in the given order; names must be unique. The buffers' length is
   // rounded up to a multiple of `total_multiple` (data parallelism splits them evenly). With
   // tp_size > 1 the store holds rank tp_rank's shard of every split parameter.
+  // `device`: the backend whose memory holds the buffers (core/device_backend.h); null: CPU.
   explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1, int tp_rank = 0,
-                          int tp_size = 1);
+                          int tp_size = 1, DeviceBackend* device = nullptr);
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }
@@ -65,7 +67,7 @@ class ParameterStore {
   int tp_size() const { return tp_size_; }
 
   // Every element gets initial_value of its global index: the same global weights for every
-  // tensor-parallel degree.
+  // tensor-parallel degree (computed on the host, then copied to the device).
   void initialize(uint64_t seed);
   void zero_grads();
 

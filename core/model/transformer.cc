@@ -6,14 +6,18 @@ namespace tessel {
 
 Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
                          const std::string& recompute, int64_t param_multiple, Communicator* tp_group,
-                         bool sequence_parallel, ModelPart part)
+                         bool sequence_parallel, ModelPart part, DeviceBackend* device)
     : config_(config),
+      device_(device),
       part_(part.chunks.empty() ? ModelPart::whole(config.layers) : std::move(part)),
       B_(micro_batch),
       T_(seq_len),
       recompute_full_(recompute == "full"),
       tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model, config.kv_heads),
-      store_(part_param_specs(config, part_), param_multiple, tp_.rank(), tp_.size()) {
+      store_(part_param_specs(config, part_), param_multiple, tp_.rank(), tp_.size(), device) {
+  TESSEL_CHECK(device == nullptr || tp_.size() == 1)
+      << "a model on " << device->device().str() << " cannot be a tensor-parallel shard yet (parallel.tp "
+      << tp_.size() << "); hint: set parallel.tp=1";
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == "rope")
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
       << " learned positions";
@@ -60,35 +64,41 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
     chunk.first_offset = c == 0 ? 0 : block_offsets_[chunk.first_block];
     for (int k = 0; k < mc.slots; ++k) {
       Slot s;
-      for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(Tensor::empty({Nl, C}, DType::F32));
+      for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(make({Nl, C}, DType::F32));
       if (!recompute_full_) {
-        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention));
+        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_));
       }
       if (chunk.head) {
-        s.final_ln = Tensor::empty({Nl, C}, DType::F32);
-        s.final_mean = Tensor::empty({Nl}, DType::F32);
-        s.final_rstd = Tensor::empty({Nl}, DType::F32);
-        s.final_full = tp_.sequence_parallel() ? Tensor::empty({N, C}, DType::F32) : s.final_ln;
+        s.final_ln = make({Nl, C}, DType::F32);
+        s.final_mean = make({Nl}, DType::F32);
+        s.final_rstd = make({Nl}, DType::F32);
+        s.final_full = tp_.sequence_parallel() ? make({N, C}, DType::F32) : s.final_ln;
       }
       chunk.slots.push_back(std::move(s));
     }
     chunks_.push_back(std::move(chunk));
   }
   // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
-  if (recompute_full_) full_cache_ = BlockCache::allocate(d, B_, T_, store_attention);
-  scratch_ = BlockScratch::allocate(d, B_, T_);
-  if (part_.embedding && tp_.size() > 1) embed_full_ = Tensor::empty({N, C}, DType::F32);
+  if (recompute_full_) full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_);
+  scratch_ = BlockScratch::allocate(d, B_, T_, device_);
+  if (part_.embedding && tp_.size() > 1) embed_full_ = make({N, C}, DType::F32);
   if (part_.head) {
-    losses_ = Tensor::empty({N}, DType::F32);
+    losses_ = make({N}, DType::F32);
+    if (device_ != nullptr) host_losses_ = Tensor::empty({N}, DType::F32);
     if (tp_.size() > 1) {
       vocab_loss_ = VocabParallelLossBuffers::allocate(N, head_weight().size(0));
     } else {
-      head_workspace_ = Tensor::empty({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32);
+      // The CPU's workspace counts floats, a device's bytes (its chunks hold values of the
+      // storage type beside fp32 logits).
+      head_workspace_ =
+          device_ == nullptr
+              ? make({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32)
+              : make({device_->classifier_workspace_bytes(N, config.vocab_size, sizeof(float))}, DType::U8);
     }
   }
-  dx_ = Tensor::empty({Nl, C}, DType::F32);
-  if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = Tensor::empty({N, C}, DType::F32);
-  if (part_.head) d_final_local_ = tp_.sequence_parallel() ? Tensor::empty({Nl, C}, DType::F32) : d_final_;
+  dx_ = make({Nl, C}, DType::F32);
+  if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = make({N, C}, DType::F32);
+  if (part_.head) d_final_local_ = tp_.sequence_parallel() ? make({Nl, C}, DType::F32) : d_final_;
 }
 
 Transformer::Slot& Transformer::slot(int chunk, int index) {
@@ -149,15 +159,16 @@ void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
   tp_.gather_to_full(s.final_ln, s.final_full);
 }
 
-namespace {
-float mean_of(const Tensor& t) {
+float Transformer::mean_loss() {
+  // A device's losses are copied back first (the copy waits for the head's kernels).
+  const Tensor& t = device_ != nullptr ? host_losses_ : losses_;
+  if (device_ != nullptr) host_losses_.copy_from(losses_);
   // Summed in double in a fixed order: the reported loss is bitwise reproducible.
   const float* p = t.data<float>();
   double s = 0.0;
   for (int64_t i = 0; i < t.numel(); ++i) s += p[i];
   return static_cast<float>(s / static_cast<double>(t.numel()));
 }
-}  // namespace
 
 void Transformer::head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward) {
   const Tensor targets_flat = targets.reshape({B_ * T_});
@@ -185,7 +196,7 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
     check_tokens(targets);
     // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
     head_loss(s, targets, grad_scale / static_cast<float>(B_ * T_), true);
-    loss = mean_of(losses_);
+    loss = mean_loss();
     // The head's input gradient is a partial sum over the vocabulary shards.
     tp_.reduce_to_local(d_final_, d_final_local_);
     dx_.fill_zero();
@@ -240,7 +251,7 @@ float Transformer::forward_loss_chunk(int chunk, int index, const Tensor& tokens
   if (!chunks_[static_cast<size_t>(chunk)].head) return 0;
   check_tokens(targets);
   head_loss(s, targets, 0.0f, false);
-  return mean_of(losses_);
+  return mean_loss();
 }
 
 float Transformer::forward_loss(const Tensor& tokens, const Tensor& targets) {
@@ -257,9 +268,11 @@ std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position
   release(chunks_[0].slots[0]);
   const int64_t C = config_.d_model, V = config_.vocab_size;
   const Tensor row = chunks_[0].slots[0].final_ln.view(position * C, {1, C});
-  Tensor out = Tensor::empty({1, V}, DType::F32);
+  Tensor out = make({1, V}, DType::F32);
   ops::matmul_forward(out, row, head_weight(), nullptr, ops::WeightLayout::kOutIn);
-  return std::vector<float>(out.data<float>(), out.data<float>() + V);
+  Tensor host = out.device().is_cpu() ? out : Tensor::empty({1, V}, DType::F32);
+  if (!out.device().is_cpu()) host.copy_from(out);
+  return std::vector<float>(host.data<float>(), host.data<float>() + V);
 }
 
 int64_t Transformer::activation_bytes() const {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/device_backend.h"
 #include "core/model/block.h"
 #include "core/model/model_part.h"
 #include "core/model/tp_context.h"
@@ -40,9 +41,14 @@ class Transformer {
   // tp_group: the tensor-parallel group (null: none); sequence_parallel splits the residual
   // stream along T over it. part: the layers this rank holds (empty chunks: all of them, one
   // activation slot).
+  // device: the backend whose memory holds the parameters, gradients and activations, and
+  // whose kernels run the ops (core/device_backend.h); null: the CPU. Tokens and targets
+  // passed in then live on that device too. A device model holds no tensor-parallel shard
+  // (tp_group must be null or of size 1) for now.
   Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
               const std::string& recompute = "none", int64_t param_multiple = 1,
-              Communicator* tp_group = nullptr, bool sequence_parallel = false, ModelPart part = {});
+              Communicator* tp_group = nullptr, bool sequence_parallel = false, ModelPart part = {},
+              DeviceBackend* device = nullptr);
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }
@@ -132,10 +138,16 @@ class Transformer {
   // Per-row losses into losses_ from slot s's final norm output; with `backward`, d_final_ gets
   // the gradient of its final_full and the head weight's gradient accumulates.
   void head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward);
+  // The mean of losses_ (the head's per-position losses), read on the host.
+  float mean_loss();
   const Tensor& head_weight() const { return config_.tie_embeddings ? wte_ : lm_head_; }
   const Tensor& head_grad() const { return config_.tie_embeddings ? dwte_ : dlm_head_; }
 
+  // A tensor where this model's buffers live (its device, or CPU memory).
+  Tensor make(const Shape& shape, DType dtype) const { return empty_on(device_, shape, dtype); }
+
   ModelConfig config_;
+  DeviceBackend* device_;
   ModelPart part_;
   int64_t B_, T_;
   bool recompute_full_;
@@ -160,6 +172,7 @@ class Transformer {
   BlockScratch scratch_;
   Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
   Tensor losses_;                              // (N)
+  Tensor host_losses_;                         // (N) losses_ copied to the CPU (device models)
   Tensor head_workspace_;                      // a chunk of logits for the fused classifier
   VocabParallelLossBuffers vocab_loss_;        // the same for the vocab-parallel loss
   Tensor dx_;                                  // (Nl, C) gradient of the residual stream

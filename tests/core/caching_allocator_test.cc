@@ -40,6 +40,10 @@ class FakeBackend : public MemoryBackend {
     return next_event_;
   }
   bool event_done(uint64_t event) override { return finished_.count(events_.at(event)) > 0; }
+  void wait_event(uint64_t event) override {
+    ++waits;
+    finish(events_.at(event));
+  }
   void release_event(uint64_t event) override { events_.erase(event); }
   // All work queued on `stream` so far has finished.
   void finish(StreamId stream) { finished_.insert(stream); }
@@ -47,6 +51,7 @@ class FakeBackend : public MemoryBackend {
   size_t used() const { return used_; }
   int allocations = 0;
   int frees = 0;
+  int waits = 0;
 
  private:
   size_t capacity_;
@@ -167,6 +172,19 @@ TEST_CASE("running out returns the cache and retries, then fails naming the devi
                     Catch::Contains("out of memory on fake:3 allocating 30.0 MiB") &&
                         Catch::Contains("allocated 20.0 MiB") && Catch::Contains("hint: lower batch.micro"));
   alloc.free(b);
+}
+
+TEST_CASE("running out waits for blocks freed on other streams before giving up", "[cpu][allocator]") {
+  FakeBackend backend(40 * kMiB);
+  CachingAllocator alloc(backend, "fake:0");
+  void* bucket = alloc.allocate(30 * kMiB, kCompute);
+  alloc.record_stream(bucket, kComm);
+  alloc.free(bucket);  // waits on the communication stream's event
+  void* next = alloc.allocate(30 * kMiB, kCompute);  // room only once that segment is returned
+  CHECK(backend.waits == 1);
+  CHECK(alloc.stats().oom_retries == 1);
+  CHECK(alloc.stats().reserved == 30 * kMiB);
+  alloc.free(next);
 }
 
 TEST_CASE("freeing an unknown pointer or twice is an error", "[cpu][allocator][errors]") {

@@ -1,5 +1,5 @@
-// core/ops.cc's dispatch by device, on the CPU: tensors made by a device backend (here a fake
-// that records each call) go to that backend with the sizes ops.cc derived, CPU tensors to the
+// core/ops.cc's dispatch by device, on the CPU: tensors made by a device backend (here the
+// emulated device of tests/core/emulated_device.h, which records each call) go to that backend with the sizes ops.cc derived, CPU tensors to the
 // CPU launchers, and mixtures, foreign tensors and wrong dtypes are refused with the operand
 // named.
 #include <string>
@@ -9,97 +9,16 @@
 
 #include "core/device_backend.h"
 #include "core/ops.h"
+#include "tests/core/emulated_device.h"
 
 using namespace tessel;
 
-namespace {
+using testing::EmulatedDevice;
 
-// Records "op N K OC ..." for each call; computes nothing.
-class RecordingBackend final : public DeviceBackend {
- public:
-  std::vector<std::string> calls;
-  void note(const std::string& s) { calls.push_back(s); }
-  static std::string n(int64_t v) { return std::to_string(v); }
-
-  void embedding_forward(const Tensor&, const Tensor& tokens, const Tensor&, const Tensor* wpe, int64_t start,
-                         int64_t rows) override {
-    note("embedding_forward B" + n(tokens.size(0)) + " T" + n(tokens.size(1)) + " start" + n(start) + " rows" +
-         n(rows) + (wpe ? " wpe" : ""));
-  }
-  void embedding_backward(const Tensor&, const Tensor*, const Tensor&, const Tensor&, int64_t, int64_t rows) override {
-    note("embedding_backward rows" + n(rows));
-  }
-  void matmul_forward(const Tensor&, int64_t first, int64_t width, const Tensor&, const Tensor&, const Tensor* bias,
-                      int64_t N, int64_t K, int64_t OC, cpu::WeightLayout) override {
-    note("matmul_forward first" + n(first) + " width" + n(width) + " N" + n(N) + " K" + n(K) + " OC" + n(OC) +
-         (bias ? " bias" : ""));
-  }
-  void matmul_backward(const Tensor*, const Tensor&, const Tensor*, const Tensor&, int64_t first, int64_t width,
-                       const Tensor&, const Tensor&, int64_t N, int64_t K, int64_t OC, cpu::WeightLayout,
-                       bool accumulate) override {
-    note("matmul_backward first" + n(first) + " width" + n(width) + " N" + n(N) + " K" + n(K) + " OC" + n(OC) +
-         (accumulate ? " accumulate" : ""));
-  }
-  void layernorm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                         int64_t N, int64_t C, float) override {
-    note("layernorm_forward N" + n(N) + " C" + n(C));
-  }
-  void layernorm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                          const Tensor&, const Tensor&, int64_t N, int64_t C) override {
-    note("layernorm_backward N" + n(N) + " C" + n(C));
-  }
-  void rmsnorm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t N, int64_t C,
-                       float) override {
-    note("rmsnorm_forward N" + n(N) + " C" + n(C));
-  }
-  void rmsnorm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                        int64_t N, int64_t C) override {
-    note("rmsnorm_backward N" + n(N) + " C" + n(C));
-  }
-  void gelu_forward(const Tensor&, const Tensor& inp) override { note("gelu_forward n" + n(inp.numel())); }
-  void gelu_backward(const Tensor&, const Tensor& inp, const Tensor&) override { note("gelu_backward n" + n(inp.numel())); }
-  void swiglu_forward(const Tensor&, const Tensor&, int64_t N, int64_t F) override {
-    note("swiglu_forward N" + n(N) + " F" + n(F));
-  }
-  void swiglu_backward(const Tensor&, const Tensor&, const Tensor&, int64_t N, int64_t F) override {
-    note("swiglu_backward N" + n(N) + " F" + n(F));
-  }
-  void rope(const Tensor&, int64_t ld, int64_t, int64_t, int64_t heads, int64_t D, float, bool backward) override {
-    note(std::string(backward ? "rope_backward" : "rope_forward") + " ld" + n(ld) + " heads" + n(heads) + " D" + n(D));
-  }
-  void attention_forward(const Tensor&, const Tensor&, const Tensor&, int64_t B, int64_t T, int64_t H, int64_t KV,
-                         int64_t D) override {
-    note("attention_forward B" + n(B) + " T" + n(T) + " H" + n(H) + " KV" + n(KV) + " D" + n(D));
-  }
-  void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t,
-                          int64_t H, int64_t KV, int64_t D) override {
-    note("attention_backward H" + n(H) + " KV" + n(KV) + " D" + n(D));
-  }
-  void residual_forward(const Tensor& out, const Tensor&, const Tensor&) override {
-    note("residual_forward n" + n(out.numel()));
-  }
-  int64_t classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const override {
-    return N * V * (4 + element_bytes);
-  }
-  void classifier_forward_backward(const Tensor&, const Tensor* dx, const Tensor*, const Tensor&, const Tensor&,
-                                   const Tensor&, int64_t N, int64_t C, int64_t V, float, const Tensor&) override {
-    note("classifier N" + n(N) + " C" + n(C) + " V" + n(V) + (dx ? " backward" : ""));
-  }
-};
-
-// A "device" tensor of the fake backend: host memory that the backend claims.
-Tensor device_tensor(RecordingBackend& backend, Shape shape, DType dtype) {
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  std::shared_ptr<Storage> host = Storage::allocate(bytes, Device::cpu());
-  auto storage = Storage::wrap(host->data(), bytes, Device::cuda(0), [host] {}, &backend);
-  return Tensor::from_storage(storage, std::move(shape), dtype);
-}
-
-}  // namespace
 
 TEST_CASE("ops on a device backend's tensors go to that backend with the derived sizes", "[cpu][ops]") {
-  RecordingBackend be;
-  auto d = [&](Shape s, DType t = DType::BF16) { return device_tensor(be, std::move(s), t); };
+  EmulatedDevice be;
+  auto d = [&](Shape s, DType t = DType::BF16) { return be.empty(s, t); };
   const int64_t B = 2, T = 3, N = B * T, C = 8, V = 10, H = 4, KV = 2, D = 2, QKV = (H + 2 * KV) * D;
   Tensor tokens = d({B, T}, DType::I32), wte = d({V, C}), wpe = d({T, C}), x = d({N, C}), y = d({N, C});
   ops::embedding_forward(x, tokens, wte, &wpe);
@@ -151,19 +70,19 @@ TEST_CASE("ops on a device backend's tensors go to that backend with the derived
 }
 
 TEST_CASE("ops refuse mixed sides, foreign device tensors and the wrong dtypes, naming the operand", "[cpu][ops][errors]") {
-  RecordingBackend be, other;
-  Tensor dev = device_tensor(be, {4, 8}, DType::BF16);
+  EmulatedDevice be, other;
+  Tensor dev = be.empty({4, 8}, DType::BF16);
   Tensor host = Tensor::zeros({4, 8}, DType::F32);
   CHECK_THROWS_WITH(ops::gelu_forward(dev, host),
                     Catch::Contains("gelu_forward: out is BF16[4, 8] cuda:0 but inp is on cpu; hint: all tensors"));
-  CHECK_THROWS_WITH(ops::gelu_forward(device_tensor(other, {4, 8}, DType::BF16), dev),
+  CHECK_THROWS_WITH(ops::gelu_forward(other.empty({4, 8}, DType::BF16), dev),
                     Catch::Contains("gelu_forward: out is BF16[4, 8] cuda:0 but inp is on cuda:0 of another device context"));
   // A value of another floating type than the op's first.
-  CHECK_THROWS_WITH(ops::gelu_forward(device_tensor(be, {4, 8}, DType::F16), dev),
+  CHECK_THROWS_WITH(ops::gelu_forward(be.empty({4, 8}, DType::F16), dev),
                     Catch::Contains("out is F16[4, 8] cuda:0, expected BF16"));
   // Gradients of parameters are F32 whatever the values are.
-  Tensor w = device_tensor(be, {8, 8}, DType::BF16);
-  CHECK_THROWS_WITH(ops::matmul_backward(nullptr, device_tensor(be, {8, 8}, DType::BF16), nullptr, dev, dev, w,
+  Tensor w = be.empty({8, 8}, DType::BF16);
+  CHECK_THROWS_WITH(ops::matmul_backward(nullptr, be.empty({8, 8}, DType::BF16), nullptr, dev, dev, w,
                                          ops::WeightLayout::kOutIn, false),
                     Catch::Contains("matmul_backward: dweight must be F32"));
   // The CPU computes in F32 only.

@@ -197,7 +197,15 @@ Layout make_layout(int64_t T_, int64_t H, int64_t KV, int64_t D) {
                                              << 32 * kMaxDims << ", the most this kernel supports";
   TESSEL_CHECK(KV >= 1 && H % KV == 0) << "attention (CUDA): " << H << " heads do not divide into " << KV
                                        << " kv heads";
+  TESSEL_CHECK(T_ >= 0 && T_ / kWarps < (int64_t(1) << 31)) << "attention (CUDA): sequence length " << T_
+                                                            << " is beyond the grid's x dimension";
   return Layout{T_, H, KV, D, (H + 2 * KV) * D};
+}
+
+// Batch × heads run along the grid's y dimension, which holds at most 65535 blocks.
+void check_grid_y(int64_t n) {
+  TESSEL_CHECK(n <= 65535) << "attention (CUDA): batch x heads = " << n
+                           << " is above the 65535 the kernels' grid allows; hint: lower batch.micro";
 }
 
 }  // namespace
@@ -207,6 +215,7 @@ void attention_forward(T* out, float* lse, const T* qkv, int64_t B, int64_t T_, 
                        cudaStream_t stream) {
   if (B * T_ == 0) return;
   const Layout L = make_layout(T_, H, KV, D);
+  check_grid_y(B * H);
   const dim3 grid(unsigned(ceil_div(T_, kWarps)), unsigned(B * H));
   attention_forward_kernel<<<grid, 32 * kWarps, 0, stream>>>(out, lse, qkv, L, 1.0f / sqrtf(float(D)));
   TESSEL_CUDA_LAUNCH_CHECK();
@@ -217,6 +226,7 @@ void attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, cons
                         int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D, cudaStream_t stream) {
   if (B * T_ == 0) return;
   const Layout L = make_layout(T_, H, KV, D);
+  check_grid_y(B * H);
   const float scale = 1.0f / sqrtf(float(D));
   const dim3 rows(unsigned(ceil_div(T_, kWarps)), unsigned(B * H));
   attention_delta_kernel<<<rows, 32 * kWarps, 0, stream>>>(delta, dout, out, L);

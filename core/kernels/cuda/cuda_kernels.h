@@ -32,7 +32,7 @@ using cpu::WeightLayout;
 
 // ---- embedding (embedding.cu): out (B*T, C) = wte[tokens - vocab_start] (+ wpe[t]); rows
 // outside [vocab_start, vocab_start + rows) read zeros. Backward accumulates into dwte (rows, C)
-// and dwpe (T, C).
+// and dwpe (T, C). Unlike the CPU launcher, `rows` is required (the table's rows, not -1).
 template <typename T>
 void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe, int64_t B, int64_t T_,
                        int64_t C, int64_t vocab_start, int64_t rows, cudaStream_t stream);

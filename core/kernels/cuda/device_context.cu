@@ -44,6 +44,7 @@ class CudaMemoryBackend final : public MemoryBackend {
     TESSEL_CUDA_CHECK(rc);
     return true;
   }
+  void wait_event(uint64_t event) override { TESSEL_CUDA_CHECK(cudaEventSynchronize(events_.at(event))); }
   void release_event(uint64_t event) override {
     auto it = events_.find(event);
     if (it == events_.end()) return;
@@ -97,8 +98,13 @@ Tensor DeviceContext::empty(const Shape& shape, DType dtype) {
 
 Tensor DeviceContext::zeros(const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
-  if (t.nbytes() > 0) TESSEL_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), compute_.get()));
+  fill_zero(t);
   return t;
+}
+
+void DeviceContext::fill_zero(const Tensor& t) {
+  TESSEL_CHECK(t.device() == device()) << "DeviceContext::fill_zero: " << t.str() << " is not on " << device().str();
+  if (t.nbytes() > 0) TESSEL_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), compute_.get()));
 }
 
 void DeviceContext::copy(const Tensor& dst, const Tensor& src) {
@@ -106,6 +112,7 @@ void DeviceContext::copy(const Tensor& dst, const Tensor& src) {
       << "DeviceContext::copy: " << src.str() << " into " << dst.str();
   if (dst.nbytes() == 0) return;
   TESSEL_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), dst.nbytes(), cudaMemcpyDefault, compute_.get()));
+  if (dst.device().is_cpu()) synchronize();
 }
 
 Tensor DeviceContext::to_device(const Tensor& host) {
@@ -118,7 +125,6 @@ Tensor DeviceContext::to_device(const Tensor& host) {
 Tensor DeviceContext::to_host(const Tensor& device_tensor) {
   Tensor t = Tensor::empty(device_tensor.shape(), device_tensor.dtype());
   copy(t, device_tensor);
-  synchronize();
   return t;
 }
 

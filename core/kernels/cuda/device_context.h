@@ -32,21 +32,24 @@ class DeviceContext final : public DeviceBackend {
   DeviceContext(const DeviceContext&) = delete;
   DeviceContext& operator=(const DeviceContext&) = delete;
 
-  int device() const { return device_; }
+  int index() const { return device_; }
   cudaStream_t compute() const { return compute_.get(); }
   Gemm& gemm() { return gemm_; }
   CachingAllocator& allocator();
 
   // Uninitialized / zero-filled device tensors for use on compute().
-  Tensor empty(const Shape& shape, DType dtype);
+  Device device() const override { return Device::cuda(device_); }
+  Tensor empty(const Shape& shape, DType dtype) override;
   Tensor zeros(const Shape& shape, DType dtype);
+  void fill_zero(const Tensor& t) override;  // queued on compute()
   // A device copy of a CPU tensor (queued on compute(); the host buffer may be reused at once,
   // because pageable copies are staged before the call returns).
   Tensor to_device(const Tensor& host);
   // A CPU copy of a device tensor; blocks until compute() has produced it.
   Tensor to_host(const Tensor& device_tensor);
-  // dst ← src, any pair of devices, same numel and dtype; queued on compute().
-  void copy(const Tensor& dst, const Tensor& src);
+  // dst ← src, any pair of devices, same numel and dtype; queued on compute(), and waited for
+  // when dst is CPU memory.
+  void copy(const Tensor& dst, const Tensor& src) override;
   void synchronize() { compute_.synchronize(); }
 
   // "NVIDIA H200, 139.8 GiB, sm_90" for the start-up log.

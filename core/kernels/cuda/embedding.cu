@@ -46,6 +46,7 @@ __global__ void embedding_backward_wpe_kernel(float* dwpe, const T* dout, int64_
 template <typename T>
 void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe, int64_t B, int64_t T_, int64_t C,
                        int64_t vocab_start, int64_t rows, cudaStream_t stream) {
+  TESSEL_CHECK(rows >= 0) << "embedding_forward (CUDA): rows " << rows << " must be the table's row count";
   const int threads = 256;
   embedding_forward_kernel<<<grid_for(B * T_ * C, threads), threads, 0, stream>>>(out, tokens, wte, wpe, B * T_, T_, C,
                                                                                  vocab_start, rows);
@@ -55,6 +56,7 @@ void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe
 template <typename T>
 void embedding_backward(float* dwte, float* dwpe, const T* dout, const int32_t* tokens, int64_t B, int64_t T_,
                         int64_t C, int64_t vocab_start, int64_t rows, cudaStream_t stream) {
+  TESSEL_CHECK(rows >= 0) << "embedding_backward (CUDA): rows " << rows << " must be the table's row count";
   const int threads = 128;
   embedding_backward_wte_kernel<<<ceil_div(C, threads), threads, 0, stream>>>(dwte, dout, tokens, B * T_, C,
                                                                               vocab_start, rows);

@@ -56,6 +56,9 @@ Gemm::~Gemm() {
 void Gemm::run(void* c, cudaDataType_t c_type, int64_t ldc, const GemmOperand& a, const GemmOperand& b, int64_t M,
                int64_t N, int64_t K, float alpha, float beta, const void* bias, cudaStream_t stream) {
   if (M == 0 || N == 0) return;
+  // An empty inner dimension adds nothing: done when c is kept (beta 1) and there is no bias.
+  if (K == 0 && beta == 1.0f && bias == nullptr) return;
+  TESSEL_CHECK(K > 0) << "Gemm: a product over an empty inner dimension that would rescale or bias its output";
   TESSEL_CHECK(a.type == b.type) << "Gemm: operands of different types";
   MatmulDesc desc;
   TESSEL_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -75,9 +78,13 @@ void Gemm::run(void* c, cudaDataType_t c_type, int64_t ldc, const GemmOperand& a
   Layout second(a.type, a.transpose ? M : K, a.transpose ? K : M, a.ld);
   Layout out(c_type, N, M, ldc);
 
+  // The heuristic reads the bias pointer's value for its alignment too (cublasLt.h).
   const uint32_t align_first = alignment(b.data), align_second = alignment(a.data), align_out = alignment(c);
+  const uint32_t align_bias = bias != nullptr ? alignment(bias) : 0;
   const Key key{M, N, K, a.ld, b.ld, ldc, int(a.type), int(c_type), int(a.transpose) | int(b.transpose) << 1,
-                int(align_first | align_second << 9 | align_out << 18), bias != nullptr, beta != 0.0f};
+                int64_t(align_first) | int64_t(align_second) << 9 | int64_t(align_out) << 18 |
+                    int64_t(align_bias) << 27,
+                bias != nullptr, beta != 0.0f};
   auto it = algos_.find(key);
   if (it == algos_.end()) {
     Preference pref;
@@ -92,6 +99,10 @@ void Gemm::run(void* c, cudaDataType_t c_type, int64_t ldc, const GemmOperand& a
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_out}};
     for (const auto& kv : aligns)
       TESSEL_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.p, kv.first, &kv.second, sizeof(kv.second)));
+    // Split-K partial sums add in fp32 (the compute type), never in a bf16 output.
+    const uint32_t reduction = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    TESSEL_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                             &reduction, sizeof(reduction)));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     TESSEL_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, desc.d, first.l, second.l, out.l, out.l, pref.p, 1,

@@ -7,7 +7,8 @@
 // parity runs need; for 16-bit inputs it is the tensor-core path with fp32 accumulation). The
 // output may be wider than the inputs (bf16 inputs, fp32 output), which is how parameter
 // gradients accumulate in fp32. An optional bias (of the output's type) is fused as cuBLASLt's
-// BIAS epilogue. One Gemm per device and thread: not thread-safe.
+// BIAS epilogue. One Gemm per device and stream (its one workspace is reused by every call, in
+// stream order): not thread-safe.
 #pragma once
 
 #include <cublasLt.h>
@@ -47,7 +48,7 @@ class Gemm {
 
  private:
   // Shape, strides, types, transposes, operand alignments, bias, beta ≠ 0.
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int, bool, bool>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int64_t, bool, bool>;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   std::map<Key, cublasLtMatmulAlgo_t> algos_;

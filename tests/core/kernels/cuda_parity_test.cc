@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "core/kernels/cpu/cpu_kernels.h"
+#include "core/config.h"
+#include "core/model/transformer.h"
 #include "core/ops.h"
 #include "core/kernels/cuda/cuda_kernels.h"
 #include "tests/core/kernels/cuda_parity.h"
@@ -127,7 +129,7 @@ TEMPLATE_TEST_CASE("CUDA GELU, SwiGLU and residual match the CPU", "[gpu][kernel
   check_close("residual (out aliasing a)", download(ctx, g_inp), sum, tolerance<TestType>());
 }
 
-TEMPLATE_TEST_CASE("CUDA RoPE matches the CPU on the q and k heads of a qkv row, and backward undoes it",
+TEMPLATE_TEST_CASE("CUDA RoPE matches the CPU forward and backward on the q and k heads of a qkv row",
                    "[gpu][kernels]", float, __nv_bfloat16) {
   TESSEL_REQUIRE_GPU();
   DeviceContext ctx(0);
@@ -219,13 +221,15 @@ TEMPLATE_TEST_CASE("CUDA fused classifier matches the CPU across row chunks", "[
   auto x = rounded<TestType>(random_vector(N * C, 60)), w = rounded<TestType>(random_vector(V * C, 61, 0.3f));
   std::vector<int32_t> targets;
   for (int64_t i = 0; i < N; ++i) targets.push_back(static_cast<int32_t>((i * 31) % V));
-  std::vector<float> losses(N), dx(N * C), dw = random_vector(V * C, 62);
+  // dweight starts at zero so that the comparison's scale is the gradient itself (a random
+  // start would dwarf it: |dW| here is about 1e-2).
+  std::vector<float> losses(N), dx(N * C), dw = zeros(V * C);
   std::vector<float> ws(static_cast<size_t>(cpu::classifier_workspace_floats(N, V)));
   const float dloss = 1.0f / N;
-  cpu::classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V,
-                                   dloss, ws.data());
   Tensor g_x = upload<TestType>(ctx, x), g_w = upload<TestType>(ctx, w), g_t = upload_tokens(ctx, targets);
   Tensor g_losses = ctx.empty({N}, DType::F32), g_dx = ctx.empty({N * C}, st), g_dw = upload<TestType>(ctx, dw, true);
+  cpu::classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V,
+                                   dloss, ws.data());
   Tensor g_ws = ctx.empty({static_cast<int64_t>(cuda::classifier_workspace_bytes(N, V, dtype_size(st)))}, DType::U8);
   cuda::classifier_forward_backward(ctx.gemm(), ptr<float>(g_losses), ptr<TestType>(g_dx), ptr<float>(g_dw),
                                     ptr<TestType>(g_x), ptr<TestType>(g_w), ptr<int32_t>(g_t), N, C, V, dloss,
@@ -308,6 +312,35 @@ TEMPLATE_TEST_CASE("ops on a DeviceContext's tensors run the CUDA kernels: a lay
               std::vector<float>(hatt.data<float>(), hatt.data<float>() + N * H * D), tolerance<TestType>());
   check_close("layer chain: logsumexp", download(ctx, dlse),
               std::vector<float>(hlse.data<float>(), hlse.data<float>() + B * H * T), tolerance<TestType>());
+}
+
+TEST_CASE("a tiny GPT-2 and LLaMA on the GPU in fp32 match the CPU model's loss and gradients", "[gpu][model]") {
+  TESSEL_REQUIRE_GPU();
+  for (const std::string arch : {"gpt2", "llama"}) {
+    INFO(arch);
+    const ModelConfig config =
+        parse_config("model: {arch: " + arch + ", vocab_size: 96, seq_len: 40, layers: 2, d_model: 64, heads: 4, "
+                     "kv_heads: 2}\n", "tiny").model;
+    DeviceContext ctx(0);
+    Transformer cpu(config, 2, 40, "none");
+    Transformer gpu(config, 2, 40, "none", 1, nullptr, false, {}, &ctx);
+    cpu.parameters().initialize(3);
+    gpu.parameters().initialize(3);
+    cpu.parameters().zero_grads();
+    gpu.parameters().zero_grads();
+    std::vector<int32_t> tokens(80), targets(80);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      tokens[i] = static_cast<int32_t>((i * 7 + 3) % 96);
+      targets[i] = static_cast<int32_t>((i * 13 + 1) % 96);
+    }
+    const Tensor ht = Tensor::from_vector<int32_t>(tokens, {2, 40}), hy = Tensor::from_vector<int32_t>(targets, {2, 40});
+    const float want = cpu.forward_backward(ht, hy, 1.0f);
+    const float got = gpu.forward_backward(ctx.to_device(ht), ctx.to_device(hy), 1.0f);
+    CHECK(std::fabs(got - want) <= 1e-5 * std::fabs(want));
+    const Tensor& g = cpu.parameters().grads();
+    check_close("every gradient", download(ctx, gpu.parameters().grads()),
+                std::vector<float>(g.data<float>(), g.data<float>() + g.numel()), 1e-4);
+  }
 }
 
 #else

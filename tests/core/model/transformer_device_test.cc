@@ -1,0 +1,99 @@
+// The Transformer on a device backend: its parameters, gradients and activations are made by
+// the backend, its ops dispatch there, and only the losses come back to the host. Run here on
+// the emulated device (tests/core/emulated_device.h), whose F32 ops are the CPU's, so the
+// device model must reproduce the CPU model bitwise; any host read of device memory throws.
+// The same model on the CUDA backend is checked against the CPU in the [gpu] cases.
+#include <cstring>
+
+#include <catch2/catch.hpp>
+
+#include "core/config.h"
+#include "core/model/init_rng.h"
+#include "core/model/transformer.h"
+#include "tests/core/emulated_device.h"
+
+using namespace tessel;
+using testing::EmulatedDevice;
+
+namespace {
+
+ModelConfig tiny(const std::string& arch) {
+  const std::string yaml = "model: {arch: " + arch +
+                           ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
+  return parse_config(yaml, "tiny").model;
+}
+
+Tensor random_tokens(uint64_t seed) {
+  Tensor t = Tensor::empty({2, 8}, DType::I32);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(seed, 1, static_cast<uint64_t>(i)) * 40);
+  return t;
+}
+
+Tensor on(EmulatedDevice& device, const Tensor& host) {
+  Tensor t = device.empty(host.shape(), host.dtype());
+  t.copy_from(host);
+  return t;
+}
+
+bool same_bits(const Tensor& host, const Tensor& device) {
+  Tensor back = Tensor::empty(device.shape(), device.dtype());
+  back.copy_from(device);
+  return std::memcmp(host.raw(), back.raw(), host.nbytes()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("a model on a device backend matches the CPU model bitwise and reads back only its losses",
+          "[cpu][model][device]") {
+  for (const std::string arch : {"gpt2", "llama"}) {
+    for (const std::string recompute : {"none", "selective", "full"}) {
+      INFO(arch << ", recompute " << recompute);
+      EmulatedDevice device;
+      Transformer cpu(tiny(arch), 2, 8, recompute);
+      Transformer dev(tiny(arch), 2, 8, recompute, 1, nullptr, false, {}, &device);
+      CHECK(dev.parameters().params().device() == Device::cuda(0));
+      CHECK(dev.parameters().grads().device() == Device::cuda(0));
+      cpu.parameters().initialize(5);
+      dev.parameters().initialize(5);
+      CHECK(same_bits(cpu.parameters().params(), dev.parameters().params()));
+      cpu.parameters().zero_grads();
+      dev.parameters().zero_grads();
+      const int64_t copies_before = device.host_copies;
+      // Two micro-batches accumulate, as in a step.
+      for (uint64_t mb = 0; mb < 2; ++mb) {
+        const Tensor tokens = random_tokens(10 + mb), targets = random_tokens(20 + mb);
+        const float a = cpu.forward_backward(tokens, targets, 0.5f);
+        const float b = dev.forward_backward(on(device, tokens), on(device, targets), 0.5f);
+        CHECK(a == b);
+      }
+      CHECK(device.host_copies - copies_before == 2);  // one copy of the losses per micro-batch
+      CHECK(same_bits(cpu.parameters().grads(), dev.parameters().grads()));
+      const Tensor tokens = random_tokens(30), targets = random_tokens(31);
+      CHECK(cpu.forward_loss(tokens, targets) == dev.forward_loss(on(device, tokens), on(device, targets)));
+      CHECK(cpu.logits_at(tokens, 5) == dev.logits_at(on(device, tokens), 5));
+    }
+  }
+}
+
+TEST_CASE("a model on a device backend keeps several activation slots in flight like the CPU model",
+          "[cpu][model][device]") {
+  EmulatedDevice device;
+  const ModelPart part = ModelPart::whole(3, 2);
+  Transformer cpu(tiny("llama"), 2, 8, "none", 1, nullptr, false, part);
+  Transformer dev(tiny("llama"), 2, 8, "none", 1, nullptr, false, part, &device);
+  cpu.parameters().initialize(7);
+  dev.parameters().initialize(7);
+  cpu.parameters().zero_grads();
+  dev.parameters().zero_grads();
+  const Tensor tokens = random_tokens(1), targets = random_tokens(2);
+  const Tensor d_tokens = on(device, tokens), d_targets = on(device, targets);
+  for (int slot = 0; slot < 2; ++slot) {
+    cpu.forward(tokens, slot);
+    dev.forward(d_tokens, slot);
+  }
+  for (int slot = 0; slot < 2; ++slot) {
+    CHECK(cpu.backward(tokens, targets, 0.5f, slot) == dev.backward(d_tokens, d_targets, 0.5f, slot));
+  }
+  CHECK(same_bits(cpu.parameters().grads(), dev.parameters().grads()));
+}
