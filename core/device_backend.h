@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "core/adamw_scalars.h"
 #include "core/kernels/cpu/cpu_kernels.h"
 #include "core/tensor.h"
 
@@ -74,6 +75,16 @@ class DeviceBackend {
   virtual void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
                                            const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t N,
                                            int64_t C, int64_t V, float dloss, const Tensor& workspace) = 0;
+
+  // The optimizer's pieces. Σ x² over an F32 tensor, read back on the host (waits).
+  virtual double sum_of_squares(const Tensor& x) = 0;
+  // One fused AdamW update over F32 views of one length (core/adamw_scalars.h's expression).
+  // `param_copy`, when defined, also receives the updated weights in its own storage type: the
+  // compute copy (bf16, fp16) of fp32 master weights.
+  virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                     const AdamWScalars& scalars, const Tensor& param_copy) = 0;
+  // dst ← src converted to dst's dtype (F32, BF16, F16; round to nearest even).
+  virtual void cast(const Tensor& dst, const Tensor& src) = 0;
 };
 
 }  // namespace tessel

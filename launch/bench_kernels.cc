@@ -156,8 +156,8 @@ void bench_all(cuda::DeviceContext& ctx, const Config& config, int iters, const 
   const int64_t P = 4 * C * C + 2 * C * F;
   Tensor master = random_device(ctx, P, DType::F32, 12), grad = random_device(ctx, P, DType::F32, 13);
   Tensor m1 = ctx.zeros({P}, DType::F32), m2 = ctx.zeros({P}, DType::F32), copy = ctx.empty({P}, st);
-  cuda::AdamWArgs args;
-  args.lr = 1e-4f;
+  AdamWScalars args;
+  args.step_size = 1e-4f;
   report(config, dtype_name, "adamw",
          time_op(ctx, iters, [&] { cuda::adamw_update(f(master), p(copy), f(grad), f(m1), f(m2), P, args, s); }), 0,
          P * (28.0 + es));

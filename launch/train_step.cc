@@ -37,6 +37,7 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
                      PipelineExecutor* pipeline)
     : config_(config),
       model_(model),
+      device_(model.parameters().params().storage()->backend()),
       group_(dp_group),
       tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
       pipeline_(pipeline != nullptr && pipeline->group().size() > 1 ? pipeline : nullptr),
@@ -47,11 +48,28 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   check_batch_split(config.batch, dp_group.size());
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
-  m_ = Tensor::zeros({dp_.state_numel()}, DType::F32);
-  v_ = Tensor::zeros({dp_.state_numel()}, DType::F32);
+  if (device_ != nullptr) {
+    TESSEL_CHECK(dp_group.size() == 1 && tp_group_ == nullptr && pipeline_ == nullptr)
+        << "training on " << device_->device().str() << " runs on one rank for now (parallel.tp, pp and dp 1; got "
+        << "dp " << dp_group.size() << (tp_group_ ? ", tp > 1" : "") << (pipeline_ ? ", pp > 1" : "")
+        << "); hint: run the layout on the CPU (run.device=cpu)";
+  }
+  // The moments live beside the parameters; on the CPU straight from the zero pages.
+  auto zeros = [&](int64_t n) {
+    if (device_ == nullptr) return Tensor::zeros({n}, DType::F32);
+    Tensor t = device_->empty({n}, DType::F32);
+    t.fill_zero();
+    return t;
+  };
+  m_ = zeros(dp_.state_numel());
+  v_ = zeros(dp_.state_numel());
   const int64_t B = model.micro_batch(), T = model.seq_len();
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
+  if (device_ != nullptr) {
+    device_tokens_ = device_->empty({B, T}, DType::I32);
+    device_targets_ = device_->empty({B, T}, DType::I32);
+  }
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
   const ParameterStore& store = model.parameters();
   const std::string wte = model_names(config.model).wte;
@@ -119,7 +137,13 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
       dp_.begin_micro_batch(a + 1 == accumulation_);
       model_.set_reduce_partial_grads(a + 1 == accumulation_);
       fill(first + static_cast<uint64_t>(a * B), tokens_, targets_);
-      loss += model_.forward_backward(tokens_, targets_, grad_scale);
+      if (device_ == nullptr) {
+        loss += model_.forward_backward(tokens_, targets_, grad_scale);
+        continue;
+      }
+      device_tokens_.copy_from(tokens_);
+      device_targets_.copy_from(targets_);
+      loss += model_.forward_backward(device_tokens_, device_targets_, grad_scale);
     }
   }
   dp_.finish_gradient_sync();
@@ -145,8 +169,7 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   s.eps = config_.optim.eps;
   s.step = optimizer_steps_;
   s.grad_scale = config_.optim.grad_clip > 0 ? clip_scale(r.grad_norm, config_.optim.grad_clip) : 1.0;
-  adamw_update_segments(store.params().data<float>(), dp_.optimizer_grads(), m_.data<float>(), v_.data<float>(),
-                        segments_, s);
+  adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s);
   dp_.gather_params();
   return r;
 }

@@ -13,7 +13,9 @@
 // Owns the AdamW moments (flat buffers laid out like the parameters, or this rank's ZeRO shard
 // of them) and the counters a checkpoint must carry. The trainer and `tessel bench step` both
 // drive training through it, so what is benchmarked is what trains. With a data-parallel group
-// of one it is the single-rank reference. Not thread-safe.
+// of one it is the single-rank reference. A model on a device (core/device_backend.h) trains
+// on one rank: its moments live beside its parameters, each micro-batch's tokens are copied
+// there, and only the loss and the gradient norm come back. Not thread-safe.
 #pragma once
 
 #include <functional>
@@ -78,6 +80,7 @@ class TrainStep {
 
   Config config_;
   Transformer& model_;
+  DeviceBackend* device_;  // where the model's buffers live (null: the CPU)
   Communicator& group_;
   Communicator* tp_group_;
   PipelineExecutor* pipeline_;
@@ -89,6 +92,7 @@ class TrainStep {
   int64_t accumulation_;
   Tensor m_, v_;
   Tensor tokens_, targets_;  // (B, T) staging for one micro-batch
+  Tensor device_tokens_, device_targets_;  // (B, T) their copies on the model's device
   std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
   int64_t optimizer_steps_ = 0;  // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;

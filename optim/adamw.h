@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/adamw_scalars.h"
+#include "core/tensor.h"
+
 namespace tessel {
 
 // Scalars of one optimizer step (one AdamW call per parameter group).
@@ -30,6 +33,8 @@ struct AdamWStep {
 // param, m, v: (n) updated in place; grad: (n).
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
                   const AdamWStep& s);
+// The same with the step's scalars already formed (adamw_scalars): what a backend runs.
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWScalars& k);
 
 // A range of a flat buffer with its own weight decay (AdamWStep::weight_decay is ignored).
 // The gradient and the moments may sit elsewhere than the parameter: a ZeRO shard keeps its
@@ -46,5 +51,15 @@ struct AdamWSegment {
 // overlap; the result equals one adamw_update call per segment, bitwise.
 void adamw_update_segments(float* param, const float* grad, float* m, float* v,
                            const std::vector<AdamWSegment>& segments, const AdamWStep& s);
+// The same over F32 tensors (flat buffers), on the CPU or on the device backend that made
+// them (one fused kernel per segment there). param_copy (device only; undefined: none) is the
+// weights' compute copy in bf16 or fp16, laid out like param, rewritten with the update.
+void adamw_update_segments(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                           const std::vector<AdamWSegment>& segments, const AdamWStep& s,
+                           const Tensor& param_copy = Tensor());
+
+// The update's scalars for step `s` and a group's weight decay, as every backend's kernel
+// takes them (core/adamw_scalars.h).
+AdamWScalars adamw_scalars(const AdamWStep& s, double weight_decay);
 
 }  // namespace tessel

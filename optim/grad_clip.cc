@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/device_backend.h"
 #include "core/error.h"
 
 namespace tessel {
@@ -34,6 +35,14 @@ double sum_of_squares(const float* x, int64_t n) {
   double total = 0.0;
   for (double sum : partial) total += sum;
   return total;
+}
+
+double sum_of_squares(const Tensor& x) {
+  TESSEL_CHECK(x.dtype() == DType::F32) << "sum_of_squares: " << x.str() << " is not F32";
+  if (x.device().is_cpu()) return sum_of_squares(x.data<float>(), x.numel());
+  DeviceBackend* device = x.storage()->backend();
+  TESSEL_CHECK(device != nullptr) << "sum_of_squares: " << x.str() << " was not made by a device backend";
+  return device->sum_of_squares(x);
 }
 
 double clip_scale(double norm, double max_norm) {

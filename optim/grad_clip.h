@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace tessel {
 
 // Elements per chunk of sum_of_squares; part of its numerical definition, so fixed.
@@ -16,6 +18,9 @@ inline constexpr int64_t kSumOfSquaresChunk = 4096;
 
 // Σ x[i]² in double. x: (n).
 double sum_of_squares(const float* x, int64_t n);
+// Σ x² over an F32 tensor, on the CPU (the above) or on the device backend that made it (its
+// fixed-order fp32 reduction, read back on the host: the call waits for the device).
+double sum_of_squares(const Tensor& x);
 
 // The factor that brings a gradient of L2 norm `norm` within `max_norm`, as
 // torch.nn.utils.clip_grad_norm_: min(1, max_norm / (norm + 1e-6)). max_norm <= 0 turns

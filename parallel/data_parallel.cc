@@ -112,28 +112,27 @@ std::vector<AdamWSegment> DataParallel::optimizer_segments(double weight_decay) 
   return zero_shard_segments(store_.entries(), buckets_, size(), rank(), weight_decay, zero_ == 2);
 }
 
-const float* DataParallel::optimizer_grads() const {
-  return zero_ == 2 ? shard_grads_.data<float>() : store_.grads().data<float>();
-}
+const Tensor& DataParallel::optimizer_grads() const { return zero_ == 2 ? shard_grads_ : store_.grads(); }
 
 double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
   const bool all = counted.empty();
   if (zero_ < 2) {
-    if (all) return sum_of_squares(store_.grads().data<float>(), store_.numel());
+    // On a device each sum is one reduction read back; the views cost nothing.
+    if (all) return sum_of_squares(store_.grads());
     double sum = 0;
     const std::vector<ParamEntry>& entries = store_.entries();
     for (size_t k = 0; k < entries.size(); ++k) {
-      if (counted[k]) sum += sum_of_squares(store_.grads().data<float>() + entries[k].offset, entries[k].numel);
+      if (counted[k]) sum += sum_of_squares(store_.grads().view(entries[k].offset, {entries[k].numel}));
     }
     return sum;
   }
   double sum = 0;
   if (all) {
-    sum = sum_of_squares(shard_grads_.data<float>(), shard_grads_.numel());
+    sum = sum_of_squares(shard_grads_);
   } else {
     for (size_t s = 0; s < shard_segments_.size(); ++s) {
       if (counted[shard_entry_of_[s]]) {
-        sum += sum_of_squares(shard_grads_.data<float>() + shard_segments_[s].grad_offset, shard_segments_[s].numel);
+        sum += sum_of_squares(shard_grads_.view(shard_segments_[s].grad_offset, {shard_segments_[s].numel}));
       }
     }
   }

@@ -77,7 +77,7 @@ class DataParallel {
   int64_t state_numel() const;
   // The AdamW segments this rank updates, and the gradient buffer they read.
   std::vector<AdamWSegment> optimizer_segments(double weight_decay) const;
-  const float* optimizer_grads() const;
+  const Tensor& optimizer_grads() const;  // F32 (state_numel or the store's numel)
   // Σ g² of the reduced gradient over the parameters whose `counted` flag (by entry index)
   // is set, over the whole data-parallel group: identical on every rank of it. Empty
   // `counted`: every parameter. (Tensor parallelism counts a replicated parameter on one

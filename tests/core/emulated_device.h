@@ -4,7 +4,8 @@
 // this backend, so ops dispatch to it and Tensor::data<T>() refuses them, exactly as for a
 // real device; a stray host read of "device" memory fails the test. Ops run the CPU launchers
 // on F32 values (bitwise the CPU path); values of other dtypes are only recorded. Every op
-// call is logged with the sizes ops.cc derived.
+// call is logged with the sizes ops.cc derived. The optimizer's pieces call optim/ itself, so
+// a test binary using this header links tessel_optim.
 #pragma once
 
 #include <cstring>
@@ -13,6 +14,8 @@
 
 #include "core/device_backend.h"
 #include "core/kernels/cpu/cpu_kernels.h"
+#include "optim/adamw.h"
+#include "optim/grad_clip.h"
 
 namespace tessel {
 namespace testing {
@@ -136,6 +139,23 @@ class EmulatedDevice final : public DeviceBackend {
     if (f32(x))
       cpu::classifier_forward_backward(f(losses), dx ? f(*dx) : nullptr, dweight ? f(*dweight) : nullptr, f(x),
                                        f(weight), i(targets), N, C, V, dloss, static_cast<float*>(workspace.raw()));
+  }
+
+  // The optimizer's pieces: the CPU's own functions (F32 only: the emulator keeps no compute
+  // copies).
+  double sum_of_squares(const Tensor& x) override {
+    note("sum_of_squares n" + n(x.numel()));
+    return tessel::sum_of_squares(f(x), x.numel());
+  }
+  void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWScalars& k,
+             const Tensor& param_copy) override {
+    note("adamw n" + n(param.numel()) + (param_copy.defined() ? " copy" : ""));
+    adamw_update(f(param), f(grad), f(m), f(v), param.numel(), k);
+    if (param_copy.defined() && f32(param_copy)) std::memcpy(param_copy.raw(), param.raw(), param.nbytes());
+  }
+  void cast(const Tensor& dst, const Tensor& src) override {
+    note(std::string("cast ") + dtype_name(src.dtype()) + " " + dtype_name(dst.dtype()));
+    if (f32(dst) && f32(src)) std::memmove(dst.raw(), src.raw(), dst.nbytes());
   }
 
  private:

@@ -32,15 +32,7 @@ TEST_CASE("CUDA AdamW matches the CPU update over three steps and writes the bf1
     s.step = step;
     s.grad_scale = 0.5;
     adamw_update(param.data(), grad.data(), m.data(), v.data(), n, s);
-    cuda::AdamWArgs a;
-    a.lr = float(s.lr);
-    a.beta1 = float(s.beta1);
-    a.beta2 = float(s.beta2);
-    a.eps = float(s.eps);
-    a.weight_decay = float(s.weight_decay);
-    a.bias_correction1 = float(1.0 - std::pow(s.beta1, double(step)));
-    a.bias_correction2 = float(1.0 - std::pow(s.beta2, double(step)));
-    a.grad_scale = float(s.grad_scale);
+    const AdamWScalars a = adamw_scalars(s, s.weight_decay);
     Tensor g_grad = upload<float>(ctx, grad);
     cuda::adamw_update(ptr<float>(g_param), ptr<__nv_bfloat16>(g_copy), ptr<float>(g_grad), ptr<float>(g_m),
                        ptr<float>(g_v), n, a, ctx.compute());

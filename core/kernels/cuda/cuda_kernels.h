@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/adamw_scalars.h"
 #include "core/kernels/cpu/cpu_kernels.h"
 
 namespace tessel {
@@ -121,18 +122,12 @@ void bias_backward(float* dbias, const T* dout, int64_t ldd, int64_t N, int64_t 
 template <typename Src, typename Dst>
 void cast(Dst* dst, const Src* src, int64_t n, cudaStream_t stream);
 
-// ---- AdamW (adamw.cu), the CPU update's formula (optim/adamw.h) over fp32 master weights,
-// grads and moments; when param_copy is not null the updated weight is also written there in
-// its storage type (the bf16 weights the next forward reads).
-struct AdamWArgs {
-  float lr = 0.0f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.0f;
-  float bias_correction1 = 1.0f;  // 1 - beta1^t
-  float bias_correction2 = 1.0f;  // 1 - beta2^t
-  float grad_scale = 1.0f;
-};
+// ---- AdamW (adamw.cu): core/adamw_scalars.h's expression over fp32 master weights, grads and
+// moments; when param_copy is not null the updated weight is also written there in its
+// storage type (the bf16 weights the next forward reads).
 template <typename T>
 void adamw_update(float* param, T* param_copy, const float* grad, float* m, float* v, int64_t n,
-                  const AdamWArgs& args, cudaStream_t stream);
+                  const AdamWScalars& k, cudaStream_t stream);
 
 // ---- squared norm (global_norm.cu): *out (one float on the device) = Σ x[i]², summed in a fixed
 // order. `partials` holds global_norm_partials() floats of scratch.

@@ -89,6 +89,10 @@ class DeviceContext final : public DeviceBackend {
   void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
                                    const Tensor& weight, const Tensor& targets, int64_t N, int64_t C, int64_t V,
                                    float dloss, const Tensor& workspace) override;
+  double sum_of_squares(const Tensor& x) override;
+  void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWScalars& scalars,
+             const Tensor& param_copy) override;
+  void cast(const Tensor& dst, const Tensor& src) override;
 
  private:
   struct Memory;  // the CUDA MemoryBackend and the allocator over it, shared with tensors

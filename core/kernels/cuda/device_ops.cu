@@ -4,7 +4,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
+
 #include "core/error.h"
+#include "core/kernels/cuda/cuda_check.h"
 #include "core/kernels/cuda/cuda_kernels.h"
 #include "core/kernels/cuda/device_context.h"
 
@@ -183,6 +186,45 @@ void DeviceContext::classifier_forward_backward(const Tensor& losses, const Tens
     cuda::classifier_forward_backward(gemm_, ptr<float>(losses), ptr<T>(dx), ptr<float>(dweight), ptr<T>(x),
                                       ptr<T>(weight), ptr<int32_t>(targets), N, C, V, dloss, workspace.raw(),
                                       compute());
+  });
+}
+
+double DeviceContext::sum_of_squares(const Tensor& x) {
+  Tensor partials = empty({global_norm_partials()}, DType::F32);
+  Tensor sum = empty({1}, DType::F32);
+  cuda::sum_squares(ptr<float>(sum), ptr<float>(partials), ptr<float>(x), x.numel(), compute());
+  float host = 0.0f;
+  TESSEL_CUDA_CHECK(cudaMemcpyAsync(&host, sum.raw(), sizeof(float), cudaMemcpyDeviceToHost, compute()));
+  synchronize();
+  return host;
+}
+
+void DeviceContext::adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                          const AdamWScalars& scalars, const Tensor& param_copy) {
+  const DType copy = param_copy.defined() ? param_copy.dtype() : DType::F32;
+  with_storage_type(copy, [&](auto tag) {
+    using T = decltype(tag);
+    T* out = param_copy.defined() ? ptr<T>(param_copy) : nullptr;
+    cuda::adamw_update(ptr<float>(param), out, ptr<float>(grad), ptr<float>(m), ptr<float>(v), param.numel(),
+                       scalars, compute());
+  });
+}
+
+void DeviceContext::cast(const Tensor& dst, const Tensor& src) {
+  TESSEL_CHECK(dst.numel() == src.numel()) << "cast: " << src.str() << " into " << dst.str();
+  if (dst.dtype() == src.dtype()) {
+    copy(dst, src);
+    return;
+  }
+  const bool from_f32 = src.dtype() == DType::F32, to_f32 = dst.dtype() == DType::F32;
+  TESSEL_CHECK(from_f32 || to_f32) << "cast (CUDA): " << src.str() << " into " << dst.str()
+                                   << ": one side must be F32";
+  with_storage_type(from_f32 ? dst.dtype() : src.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same<T, float>::value) {
+      if (from_f32) cuda::cast(ptr<T>(dst), ptr<float>(src), src.numel(), compute());
+      else cuda::cast(ptr<float>(dst), ptr<T>(src), src.numel(), compute());
+    }
   });
 }
 
