@@ -15,7 +15,10 @@
 
 #include <cstdint>
 
+#include <string>
+
 #include "core/adamw_scalars.h"
+#include "core/caching_allocator.h"
 #include "core/kernels/cpu/cpu_kernels.h"
 #include "core/tensor.h"
 
@@ -33,6 +36,11 @@ class DeviceBackend {
   // Memory: uninitialized tensors on the device, zeroing, and copies between any two tensors of
   // the same numel and dtype (device or CPU, either way).
   virtual Device device() const = 0;
+  virtual std::string describe() const = 0;  // the device's name and size, for logs
+  // Blocks the host until every queued operation has finished (benchmarks; never in a step).
+  virtual void synchronize() = 0;
+  // The device allocator's statistics (bytes allocated, reserved, their peaks).
+  virtual AllocatorStats memory() const = 0;
   virtual Tensor empty(const Shape& shape, DType dtype) = 0;
   virtual void fill_zero(const Tensor& t) = 0;
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;

@@ -210,7 +210,10 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   reader.check_model(transformer_param_specs(config_.model));
   const CheckpointInfo& info = reader.info();
   ParameterStore& local = rank_.model->parameters();
-  reader.read(local, "", local.params());
+  // Read on the host, then into the model wherever it lives.
+  const bool on_host = local.params().device().is_cpu();
+  const Tensor params = on_host ? local.params() : Tensor::empty({local.numel()}, DType::F32);
+  reader.read(local, "", params);
   // The moments laid out like this rank's parameters; a ZeRO rank keeps its shard of them.
   Tensor m = Tensor::zeros({local.numel()}, DType::F32), v = Tensor::zeros({local.numel()}, DType::F32);
   if (info.has_optimizer) {
@@ -229,7 +232,7 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
                    "one it continues", key, dir);
     }
   }
-  rank_.step->load_full_adam_state(m, v);
+  rank_.load_values(params, m, v);
   rank_.step->set_optimizer_steps(info.state.optimizer_steps);
   rank_.step->guard().restore({info.state.skipped_streak, info.state.skipped_total});
   return info;

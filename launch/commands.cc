@@ -310,6 +310,7 @@ int run_bench_command(const std::vector<std::string>& args) {
     for (int64_t i = 0; i < warmup + steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       result = step.run(i, fill);
+      if (r.device) r.device->synchronize();  // the step's queued tail (AdamW) belongs to its time
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (i >= warmup) {
         times.push_back(dt);
@@ -346,12 +347,20 @@ int run_bench_command(const std::vector<std::string>& args) {
                              r.schedule.bubble_fraction / (1 - r.schedule.bubble_fraction),
                              static_cast<double>(pp - 1) / (m * v), busy);
     }
-    std::printf("{\"bench\": \"step\", \"config\": %s, \"device\": \"cpu\", \"ranks\": %d, \"tp\": %d, %s"
+    // On a device: its name, the compute type and the allocator's peak.
+    const std::string device =
+        r.device ? fmt::format("\"device\": \"{}\", \"device_name\": {}, \"precision\": \"{}\", "
+                               "\"peak_allocated_mib\": {:.1f}, \"peak_reserved_mib\": {:.1f}, ",
+                               r.device->device().str(), json_quote(r.device->describe()), config.precision.compute,
+                               static_cast<double>(r.device->memory().peak_allocated) / (1 << 20),
+                               static_cast<double>(r.device->memory().peak_reserved) / (1 << 20))
+                 : std::string("\"device\": \"cpu\", ");
+    std::printf("{\"bench\": \"step\", \"config\": %s, %s\"ranks\": %d, \"tp\": %d, %s"
                 "\"sequence_parallel\": %s, \"recompute\": \"%s\", \"activation_mib\": %.3f, \"threads\": %d, "
                 "\"params\": %lld, \"batch\": %lld, \"seq_len\": %lld, \"zero\": %d, \"ms_per_step\": %.3f, "
                 "\"comm_wait_ms\": %.3f, \"tokens_per_s\": %.1f, \"tflops\": %.4f, \"loss\": %.4f, "
                 "\"flops_formula\": \"6N+6LTC\"}\n",
-                json_quote(config.source).c_str(), world.comm().size(), r.tp->size(), pipeline.c_str(),
+                json_quote(config.source).c_str(), device.c_str(), world.comm().size(), r.tp->size(), pipeline.c_str(),
                 config.parallel.sequence_parallel && r.tp->size() > 1 ? "true" : "false", config.parallel.recompute.c_str(),
                 static_cast<double>(model.activation_bytes()) / (1 << 20), threads,
                 static_cast<long long>(model.num_parameters()),

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/model/shard.h"
+#include "launch/device_select.h"
 #include "parallel/data_parallel.h"
 #include "parallel/tensor_parallel.h"
 
@@ -27,9 +28,11 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
   r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
   r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
+  r.device = make_device(config, world.rank(), world.size());
   r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
                                           config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),
-                                          config.parallel.sequence_parallel, part);
+                                          config.parallel.sequence_parallel, part, r.device.get(),
+                                          r.device && config.precision.compute == "bf16" ? DType::BF16 : DType::F32);
   r.model->parameters().initialize(config.run.seed);
   if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
   r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
@@ -43,8 +46,26 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   return r;
 }
 
-RankCheckpoint RankModel::checkpoint_part() const {
-  const ParameterStore& store = model->parameters();
+RankCheckpoint RankModel::checkpoint_part() {
+  const ParameterStore* source = &model->parameters();
+  std::vector<RankCheckpoint::StateSegment> segments = step->state_segments();
+  if (device) {
+    // The checkpoint writer reads host memory: mirror the weights and the moments there.
+    if (!host_params) {
+      std::vector<ParamSpec> specs;
+      for (const ParamEntry& e : source->entries()) specs.push_back(e.spec);
+      host_params = std::make_unique<ParameterStore>(std::move(specs), source->numel(), source->tp_rank(),
+                                                     source->tp_size());
+      host_m = Tensor::empty(step->exp_avg().shape(), DType::F32);
+      host_v = Tensor::empty(step->exp_avg_sq().shape(), DType::F32);
+    }
+    host_params->params().copy_from(source->params());
+    host_m.copy_from(step->exp_avg());
+    host_v.copy_from(step->exp_avg_sq());
+    source = host_params.get();
+    segments = step->state_segments(host_m, host_v);
+  }
+  const ParameterStore& store = *source;
   std::vector<bool> own;  // per entry: this rank writes the values it holds
   for (const ParamEntry& e : store.entries()) {
     own.push_back(tp->rank() % shard_replicas(e.spec, tp->size()) == 0 && !model->is_tied_copy(e.spec.name));
@@ -52,7 +73,7 @@ RankCheckpoint RankModel::checkpoint_part() const {
   RankCheckpoint part;
   part.params = &store;
   if (dp->rank() == 0) part.write_params = own;
-  for (const RankCheckpoint::StateSegment& s : step->state_segments()) {
+  for (const RankCheckpoint::StateSegment& s : segments) {
     if (own[s.entry] && (dp->rank() == 0 || grid.zero > 0)) part.state.push_back(s);
   }
   return part;
@@ -69,6 +90,13 @@ void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& w
     if (model->is_tied_copy(e.spec.name)) part.fill_zero();
     pp->all_reduce(part, ReduceOp::kSum);
   }
+}
+
+void RankModel::load_values(const Tensor& params, const Tensor& m, const Tensor& v) {
+  ParameterStore& store = model->parameters();
+  store.params().copy_from(params);  // host to device, or within the host
+  store.sync_compute_params();
+  step->load_full_adam_state(m, v);
 }
 
 }  // namespace tessel

@@ -8,6 +8,7 @@
 
 #include "core/checkpoint.h"
 #include "core/config.h"
+#include "core/device_backend.h"
 #include "core/model/transformer.h"
 #include "launch/train_step.h"
 #include "parallel/comm/communicator.h"
@@ -18,7 +19,9 @@
 namespace tessel {
 
 struct RankModel {
-  // Destroyed in reverse: the step before the executor, both before the model and the groups.
+  // Destroyed in reverse: the step before the executor, both before the model and the groups,
+  // the device (whose memory holds the model) last.
+  std::unique_ptr<DeviceBackend> device;  // run.device=cuda: this rank's GPU; null: the CPU
   std::unique_ptr<Communicator> tp, dp, pp;
   std::unique_ptr<Transformer> model;
   std::unique_ptr<PipelineExecutor> pipeline;  // pp > 1
@@ -27,7 +30,8 @@ struct RankModel {
   CheckpointLayout grid;        // the layout, as checkpoints record it
 
   // Collective over `world`. The pipeline schedule is built and checked (it must not hang)
-  // before the model is allocated; the model's weights are initialized from run.seed.
+  // before the model is allocated; the model's weights are initialized from run.seed. The
+  // device comes from run.device (launch/device_select.h).
   static RankModel build(const Config& config, Communicator& world, const Topology& topology);
 
   // True when this rank holds only a part of the model (tp > 1 or pp > 1).
@@ -39,8 +43,16 @@ struct RankModel {
   const CheckpointLayout& layout() const { return grid; }
   // What this rank writes into a checkpoint: weights on data-parallel replica 0 and moments on
   // every ZeRO shard (on replica 0 without ZeRO), each value once: a replicated parameter from
-  // tensor-parallel rank 0 of those holding it, a tied embedding from the first stage.
-  RankCheckpoint checkpoint_part() const;
+  // tensor-parallel rank 0 of those holding it, a tied embedding from the first stage. A
+  // device's weights and moments are first copied into host mirrors, which the part points to.
+  RankCheckpoint checkpoint_part();
+  // Loads weights (and, when given, moments laid out like the parameters) read on the host
+  // into the model and the step, wherever they live; refreshes a compute copy.
+  void load_values(const Tensor& params, const Tensor& m, const Tensor& v);
+
+  // Host mirrors of a device's weights and moments, for checkpoints (made on first use).
+  std::unique_ptr<ParameterStore> host_params;
+  Tensor host_m, host_v;
 };
 
 }  // namespace tessel

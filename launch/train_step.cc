@@ -66,10 +66,7 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   const int64_t B = model.micro_batch(), T = model.seq_len();
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
-  if (device_ != nullptr) {
-    device_tokens_ = device_->empty({B, T}, DType::I32);
-    device_targets_ = device_->empty({B, T}, DType::I32);
-  }
+
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
   const ParameterStore& store = model.parameters();
   const std::string wte = model_names(config.model).wte;
@@ -137,13 +134,7 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
       dp_.begin_micro_batch(a + 1 == accumulation_);
       model_.set_reduce_partial_grads(a + 1 == accumulation_);
       fill(first + static_cast<uint64_t>(a * B), tokens_, targets_);
-      if (device_ == nullptr) {
-        loss += model_.forward_backward(tokens_, targets_, grad_scale);
-        continue;
-      }
-      device_tokens_.copy_from(tokens_);
-      device_targets_.copy_from(targets_);
-      loss += model_.forward_backward(device_tokens_, device_targets_, grad_scale);
+      loss += model_.forward_backward(tokens_, targets_, grad_scale);  // a device model copies them over
     }
   }
   dp_.finish_gradient_sync();
@@ -169,7 +160,8 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   s.eps = config_.optim.eps;
   s.step = optimizer_steps_;
   s.grad_scale = config_.optim.grad_clip > 0 ? clip_scale(r.grad_norm, config_.optim.grad_clip) : 1.0;
-  adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s);
+  // With a compute copy (bf16 weights of fp32 masters) the update rewrites both.
+  adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s, store.compute_params());
   dp_.gather_params();
   return r;
 }
@@ -187,7 +179,7 @@ void TrainStep::full_adam_state(Tensor* m, Tensor* v) {
   dp_.state_to_full(v_, *v);
 }
 
-std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments() const {
+std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments(const Tensor& m, const Tensor& v) const {
   const std::vector<ParamEntry>& entries = model_.parameters().entries();
   std::vector<RankCheckpoint::StateSegment> out;
   for (const AdamWSegment& s : segments_) {
@@ -196,8 +188,8 @@ std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments() const {
                                      [](int64_t offset, const ParamEntry& e) { return offset < e.offset; });
     const size_t i = static_cast<size_t>(it - entries.begin()) - 1;
     const int64_t state = s.state_offset >= 0 ? s.state_offset : s.offset;
-    out.push_back({i, s.offset - entries[i].offset, s.offset - entries[i].offset + s.numel, m_.view(state, {s.numel}),
-                   v_.view(state, {s.numel})});
+    out.push_back({i, s.offset - entries[i].offset, s.offset - entries[i].offset + s.numel, m.view(state, {s.numel}),
+                   v.view(state, {s.numel})});
   }
   return out;
 }

@@ -14,8 +14,8 @@
 // of them) and the counters a checkpoint must carry. The trainer and `tessel bench step` both
 // drive training through it, so what is benchmarked is what trains. With a data-parallel group
 // of one it is the single-rank reference. A model on a device (core/device_backend.h) trains
-// on one rank: its moments live beside its parameters, each micro-batch's tokens are copied
-// there, and only the loss and the gradient norm come back. Not thread-safe.
+// on one rank: its moments live beside its parameters, the model copies each micro-batch's
+// tokens over, and only the loss and the gradient norm come back. Not thread-safe.
 #pragma once
 
 #include <functional>
@@ -64,7 +64,12 @@ class TrainStep {
   void load_full_adam_state(const Tensor& m, const Tensor& v);
   // The AdamW moments this rank holds, by parameter (every element of each at zero 0, its
   // shard's parts else), pointing into the live buffers: what a checkpoint stores.
-  std::vector<RankCheckpoint::StateSegment> state_segments() const;
+  std::vector<RankCheckpoint::StateSegment> state_segments() const { return state_segments(m_, v_); }
+  // The same segments as views of other buffers laid out like the moments (host copies of a
+  // device's moments).
+  std::vector<RankCheckpoint::StateSegment> state_segments(const Tensor& m, const Tensor& v) const;
+  const Tensor& exp_avg() const { return m_; }     // (state numel): the moments as held
+  const Tensor& exp_avg_sq() const { return v_; }
   int64_t optimizer_state_bytes() const { return static_cast<int64_t>(m_.nbytes() + v_.nbytes()); }
 
   int64_t optimizer_steps() const { return optimizer_steps_; }
@@ -91,8 +96,7 @@ class TrainStep {
   DataParallel dp_;
   int64_t accumulation_;
   Tensor m_, v_;
-  Tensor tokens_, targets_;  // (B, T) staging for one micro-batch
-  Tensor device_tokens_, device_targets_;  // (B, T) their copies on the model's device
+  Tensor tokens_, targets_;  // (B, T) staging for one micro-batch (host)
   std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
   int64_t optimizer_steps_ = 0;  // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;

@@ -1,5 +1,7 @@
 #include "launch/trainer.h"
 
+#include "launch/device_select.h"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -133,11 +135,7 @@ std::string format_duration(double seconds) {
 Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
     : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
   check_batch_split(config.batch, topology.size(Axis::kDp));
-  TESSEL_CHECK(config.precision.compute == "fp32")
-      << "precision.compute=" << config.precision.compute
-      << ": the CPU backend computes in fp32; hint: set precision.compute=fp32";
-  TESSEL_CHECK(config.run.device != "cuda")
-      << "run.device=cuda: this build has no CUDA training path yet; hint: set run.device=cpu";
+  check_device(config, world.size());
   TESSEL_CHECK(!config.data.train.empty())
       << config.source << ": data.train is empty; hint: prepare data with `tessel data prepare` "
       << "and list its prefix under data.train";

@@ -8,10 +8,10 @@ namespace {
 LinearRef linear_ref(const ParameterStore& store, const std::string& prefix, bool bias,
                      ops::ColumnBlock block) {
   LinearRef l;
-  l.w = store.param(prefix + ".weight");
+  l.w = store.compute_param(prefix + ".weight");
   l.dw = store.grad(prefix + ".weight");
   if (bias) {
-    l.b = store.param(prefix + ".bias");
+    l.b = store.compute_param(prefix + ".bias");
     l.db = store.grad(prefix + ".bias");
   }
   l.block = block;
@@ -23,10 +23,10 @@ LinearRef linear_ref(const ParameterStore& store, const std::string& prefix, boo
 NormRef norm_ref(const ParameterStore& store, const std::string& weight_name,
                  const std::string& bias_name, bool layernorm) {
   NormRef n;
-  n.w = store.param(weight_name);
+  n.w = store.compute_param(weight_name);
   n.dw = store.grad(weight_name);
   if (layernorm) {
-    n.b = store.param(bias_name);
+    n.b = store.compute_param(bias_name);
     n.db = store.grad(bias_name);
   }
   return n;
@@ -47,22 +47,22 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
 }
 
 BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
-                                DeviceBackend* device) {
+                                DeviceBackend* device, DType values) {
   BlockCache k;
-  k.ln1 = empty_on(device, {d.Nl, d.C}, DType::F32);
+  k.ln1 = empty_on(device, {d.Nl, d.C}, values);
   k.ln1_mean = empty_on(device, {d.Nl}, DType::F32);
   k.ln1_rstd = empty_on(device, {d.Nl}, DType::F32);
-  k.qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
+  k.qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, values);
   if (store_attention) {
-    k.att = empty_on(device, {d.N, d.H * d.D}, DType::F32);
+    k.att = empty_on(device, {d.N, d.H * d.D}, values);
     k.lse = empty_on(device, {B, d.H, T}, DType::F32);
   }
-  k.x_mid = empty_on(device, {d.Nl, d.C}, DType::F32);
-  k.ln2 = empty_on(device, {d.Nl, d.C}, DType::F32);
+  k.x_mid = empty_on(device, {d.Nl, d.C}, values);
+  k.ln2 = empty_on(device, {d.Nl, d.C}, values);
   k.ln2_mean = empty_on(device, {d.Nl}, DType::F32);
   k.ln2_rstd = empty_on(device, {d.Nl}, DType::F32);
-  k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, DType::F32);
-  k.ffn_act = empty_on(device, {d.N, d.F}, DType::F32);
+  k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, values);
+  k.ffn_act = empty_on(device, {d.N, d.F}, values);
   return k;
 }
 
@@ -75,16 +75,17 @@ int64_t BlockCache::bytes() const {
   return n;
 }
 
-BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device) {
+BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device,
+                                    DType values) {
   BlockScratch s;
-  s.d_ln = empty_on(device, {d.Nl, d.C}, DType::F32);
-  s.d_qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, DType::F32);
-  s.d_att = empty_on(device, {d.N, d.H * d.D}, DType::F32);
-  s.d_ffn_pre = empty_on(device, {d.N, d.ffn_in}, DType::F32);
-  s.d_ffn_act = empty_on(device, {d.N, d.F}, DType::F32);
-  s.full = empty_on(device, {d.N, d.C}, DType::F32);
-  s.partial = empty_on(device, {d.N, d.C}, DType::F32);
-  s.att = empty_on(device, {d.N, d.H * d.D}, DType::F32);
+  s.d_ln = empty_on(device, {d.Nl, d.C}, values);
+  s.d_qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, values);
+  s.d_att = empty_on(device, {d.N, d.H * d.D}, values);
+  s.d_ffn_pre = empty_on(device, {d.N, d.ffn_in}, values);
+  s.d_ffn_act = empty_on(device, {d.N, d.F}, values);
+  s.full = empty_on(device, {d.N, d.C}, values);
+  s.partial = empty_on(device, {d.N, d.C}, values);
+  s.att = empty_on(device, {d.N, d.H * d.D}, values);
   s.lse = empty_on(device, {B, d.H, T}, DType::F32);
   return s;
 }

@@ -56,9 +56,10 @@ struct BlockCache {
   Tensor ffn_pre;                  // (N, F) or (N, 2F) for SwiGLU (gate | up)
   Tensor ffn_act;                  // (N, F)
 
-  // device: where the buffers live (core/device_backend.h); null: CPU memory.
+  // device: where the buffers live (core/device_backend.h); null: CPU memory. values: the
+  // activations' type (statistics — means, rstds, logsumexps — are always F32).
   static BlockCache allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
-                             DeviceBackend* device = nullptr);
+                             DeviceBackend* device = nullptr, DType values = DType::F32);
   int64_t bytes() const;  // activation memory held
 };
 
@@ -73,7 +74,8 @@ struct BlockScratch {
   Tensor partial;    // (N, C): a parallel layer's partial sums before their reduction
   Tensor att, lse;   // (N, H·D), (B, H, T): the recomputed attention core (selective)
 
-  static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device = nullptr);
+  static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device = nullptr,
+                               DType values = DType::F32);
 };
 
 class Block {

@@ -17,8 +17,11 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index) {
 }
 
 ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple, int tp_rank, int tp_size,
-                               DeviceBackend* device)
-    : tp_rank_(tp_rank), tp_size_(tp_size) {
+                               DeviceBackend* device, DType compute)
+    : tp_rank_(tp_rank), tp_size_(tp_size), compute_dtype_(compute) {
+  TESSEL_CHECK(compute == DType::F32 || ((compute == DType::BF16 || compute == DType::F16) && device != nullptr))
+      << "ParameterStore: compute type " << dtype_name(compute) << (device == nullptr ? " on the CPU" : "")
+      << "; the CPU computes in F32, a device in F32, BF16 or F16";
   TESSEL_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size)
       << "ParameterStore: tensor-parallel rank " << tp_rank << " of " << tp_size;
   TESSEL_CHECK(total_multiple >= 1) << "ParameterStore: total_multiple must be positive, got " << total_multiple;
@@ -46,6 +49,21 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multi
   };
   params_ = zeros();
   grads_ = zeros();
+  if (compute != DType::F32) {
+    compute_params_ = device->empty({numel_}, compute);
+    compute_params_.fill_zero();
+  }
+}
+
+Tensor ParameterStore::compute_param(const std::string& name) const {
+  if (!compute_params_.defined()) return param(name);
+  const ParamEntry& e = entry(name);
+  return compute_params_.view(e.offset, e.shape);
+}
+
+void ParameterStore::sync_compute_params() {
+  if (!compute_params_.defined()) return;
+  params_.storage()->backend()->cast(compute_params_, params_);
 }
 
 const ParamEntry& ParameterStore::entry(const std::string& name) const {
@@ -96,6 +114,7 @@ void ParameterStore::initialize(uint64_t seed) {
     }
   }
   if (!on_host) params_.copy_from(host);
+  sync_compute_params();
 }
 
 void ParameterStore::zero_grads() { grads_.fill_zero(); }

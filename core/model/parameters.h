@@ -52,14 +52,24 @@ class ParameterStore {
   // rounded up to a multiple of `total_multiple` (data parallelism splits them evenly). With
   // tp_size > 1 the store holds rank tp_rank's shard of every split parameter.
   // `device`: the backend whose memory holds the buffers (core/device_backend.h); null: CPU.
+  // `compute`: the type the model computes in. F32: the weights are used as they are; BF16 or
+  // F16 (device only): the F32 weights are master weights, and a copy in that type, laid out
+  // alike, is what the forward and backward read (compute_param).
   explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1, int tp_rank = 0,
-                          int tp_size = 1, DeviceBackend* device = nullptr);
+                          int tp_size = 1, DeviceBackend* device = nullptr, DType compute = DType::F32);
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   const ParamEntry& entry(const std::string& name) const;
-  Tensor param(const std::string& name) const;  // view with the parameter's shape
+  Tensor param(const std::string& name) const;  // view with the parameter's shape (F32 master)
   Tensor grad(const std::string& name) const;
+  // The weights as the model computes with them: param() itself in F32, else a view of the
+  // compute copy (refreshed by sync_compute_params and by AdamW, which writes both).
+  Tensor compute_param(const std::string& name) const;
+  DType compute_dtype() const { return compute_dtype_; }
+  const Tensor& compute_params() const { return compute_params_; }  // (numel); undefined in F32
+  // compute copy := master weights, rounded (after initialization or loading a checkpoint).
+  void sync_compute_params();
   const Tensor& params() const { return params_; }  // (numel)
   const Tensor& grads() const { return grads_; }    // (numel)
   int64_t numel() const { return numel_; }
@@ -79,6 +89,8 @@ class ParameterStore {
   int tp_size_ = 1;
   Tensor params_;
   Tensor grads_;
+  DType compute_dtype_ = DType::F32;
+  Tensor compute_params_;  // (numel) in compute_dtype_, when it is not F32
 };
 
 }  // namespace tessel

@@ -6,15 +6,16 @@ namespace tessel {
 
 Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
                          const std::string& recompute, int64_t param_multiple, Communicator* tp_group,
-                         bool sequence_parallel, ModelPart part, DeviceBackend* device)
+                         bool sequence_parallel, ModelPart part, DeviceBackend* device, DType compute)
     : config_(config),
       device_(device),
+      values_(compute),
       part_(part.chunks.empty() ? ModelPart::whole(config.layers) : std::move(part)),
       B_(micro_batch),
       T_(seq_len),
       recompute_full_(recompute == "full"),
       tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model, config.kv_heads),
-      store_(part_param_specs(config, part_), param_multiple, tp_.rank(), tp_.size(), device) {
+      store_(part_param_specs(config, part_), param_multiple, tp_.rank(), tp_.size(), device, compute) {
   TESSEL_CHECK(device == nullptr || tp_.size() == 1)
       << "a model on " << device->device().str() << " cannot be a tensor-parallel shard yet (parallel.tp "
       << tp_.size() << "); hint: set parallel.tp=1";
@@ -25,17 +26,17 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
       << "model.vocab_size (" << config.vocab_size << ") must be divisible by parallel.tp (" << tp_.size() << ")";
   const ModelNames n = model_names(config);
   if (store_.has(n.wte)) {
-    wte_ = store_.param(n.wte);
+    wte_ = store_.compute_param(n.wte);
     dwte_ = store_.grad(n.wte);
     vocab_start_ = tp_.rank() * wte_.size(0);
   }
   if (part_.embedding && config.position == "learned") {
-    wpe_ = store_.param(n.wpe);
+    wpe_ = store_.compute_param(n.wpe);
     dwpe_ = store_.grad(n.wpe);
   }
   if (part_.head) {
     if (!config.tie_embeddings) {
-      lm_head_ = store_.param(n.lm_head);
+      lm_head_ = store_.compute_param(n.lm_head);
       dlm_head_ = store_.grad(n.lm_head);
       vocab_start_ = tp_.rank() * lm_head_.size(0);
     }
@@ -64,27 +65,28 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
     chunk.first_offset = c == 0 ? 0 : block_offsets_[chunk.first_block];
     for (int k = 0; k < mc.slots; ++k) {
       Slot s;
-      for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(make({Nl, C}, DType::F32));
+      for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(make({Nl, C}, values_));
       if (!recompute_full_) {
-        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_));
+        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_));
       }
       if (chunk.head) {
-        s.final_ln = make({Nl, C}, DType::F32);
+        s.final_ln = make({Nl, C}, values_);
         s.final_mean = make({Nl}, DType::F32);
         s.final_rstd = make({Nl}, DType::F32);
-        s.final_full = tp_.sequence_parallel() ? make({N, C}, DType::F32) : s.final_ln;
+        s.final_full = tp_.sequence_parallel() ? make({N, C}, values_) : s.final_ln;
       }
       chunk.slots.push_back(std::move(s));
     }
     chunks_.push_back(std::move(chunk));
   }
   // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
-  if (recompute_full_) full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_);
-  scratch_ = BlockScratch::allocate(d, B_, T_, device_);
-  if (part_.embedding && tp_.size() > 1) embed_full_ = make({N, C}, DType::F32);
+  if (recompute_full_) full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_, values_);
+  scratch_ = BlockScratch::allocate(d, B_, T_, device_, values_);
+  if (part_.embedding && tp_.size() > 1) embed_full_ = make({N, C}, values_);
   if (part_.head) {
     losses_ = make({N}, DType::F32);
     if (device_ != nullptr) host_losses_ = Tensor::empty({N}, DType::F32);
+    if (device_ != nullptr) targets_here_ = make({B_, T_}, DType::I32);
     if (tp_.size() > 1) {
       vocab_loss_ = VocabParallelLossBuffers::allocate(N, head_weight().size(0));
     } else {
@@ -93,12 +95,13 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
       head_workspace_ =
           device_ == nullptr
               ? make({ops::classifier_workspace_numel(N, config.vocab_size)}, DType::F32)
-              : make({device_->classifier_workspace_bytes(N, config.vocab_size, sizeof(float))}, DType::U8);
+              : make({device_->classifier_workspace_bytes(N, config.vocab_size, dtype_size(values_))}, DType::U8);
     }
   }
-  dx_ = make({Nl, C}, DType::F32);
-  if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = make({N, C}, DType::F32);
-  if (part_.head) d_final_local_ = tp_.sequence_parallel() ? make({Nl, C}, DType::F32) : d_final_;
+  if (device_ != nullptr && part_.embedding) tokens_here_ = make({B_, T_}, DType::I32);
+  dx_ = make({Nl, C}, values_);
+  if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = make({N, C}, values_);
+  if (part_.head) d_final_local_ = tp_.sequence_parallel() ? make({Nl, C}, values_) : d_final_;
 }
 
 Transformer::Slot& Transformer::slot(int chunk, int index) {
@@ -118,6 +121,12 @@ void Transformer::check_tokens(const Tensor& t) const {
       << "model built for micro-batches of (" << B_ << ", " << T_ << "), got " << t.str();
 }
 
+const Tensor& Transformer::here(const Tensor& t, const Tensor& staging) const {
+  if (device_ == nullptr || !t.device().is_cpu()) return t;
+  staging.copy_from(t);  // a few kilobytes per micro-batch, queued before the kernels that read them
+  return staging;
+}
+
 bool Transformer::is_tied_copy(const std::string& name) const {
   return !part_.embedding && config_.tie_embeddings && name == model_names(config_).wte;
 }
@@ -135,7 +144,7 @@ void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
   if (c.embedding) {
     check_tokens(tokens);
     if (tp_.size() == 1) {
-      ops::embedding_forward(s.residual[0], tokens, wte_, wpe_.defined() ? &wpe_ : nullptr);
+      ops::embedding_forward(s.residual[0], here(tokens, tokens_here_), wte_, wpe_.defined() ? &wpe_ : nullptr);
     } else {
       // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
       // sum over the group is the embedding.
@@ -171,7 +180,7 @@ float Transformer::mean_loss() {
 }
 
 void Transformer::head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward) {
-  const Tensor targets_flat = targets.reshape({B_ * T_});
+  const Tensor targets_flat = here(targets, targets_here_).reshape({B_ * T_});
   const Tensor* dx = backward ? &d_final_ : nullptr;
   const Tensor* dw = backward ? &head_grad() : nullptr;
   if (tp_.size() == 1) {
@@ -230,7 +239,8 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
     // The lookup's gradient needs every position's gradient (each rank owns some tokens').
     const Tensor& d_embed = tp_.sequence_parallel() ? d_final_ : dx_;
     tp_.gather_to_full(dx_, d_embed);
-    ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, tokens, vocab_start_);
+    ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, here(tokens, tokens_here_),
+                            vocab_start_);
   }
   // Everything from the chunk's first parameter on is final for this micro-batch: on chunk 0
   // that is offset 0, the embeddings (a tied head's gradient is among them).
@@ -268,10 +278,17 @@ std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position
   release(chunks_[0].slots[0]);
   const int64_t C = config_.d_model, V = config_.vocab_size;
   const Tensor row = chunks_[0].slots[0].final_ln.view(position * C, {1, C});
-  Tensor out = make({1, V}, DType::F32);
+  Tensor out = make({1, V}, values_);
   ops::matmul_forward(out, row, head_weight(), nullptr, ops::WeightLayout::kOutIn);
-  Tensor host = out.device().is_cpu() ? out : Tensor::empty({1, V}, DType::F32);
-  if (!out.device().is_cpu()) host.copy_from(out);
+  if (out.device().is_cpu()) return std::vector<float>(out.data<float>(), out.data<float>() + V);
+  // In F32 on the device first (the compute type may be narrower), then to the host.
+  Tensor wide = out;
+  if (values_ != DType::F32) {
+    wide = make({1, V}, DType::F32);
+    device_->cast(wide, out);
+  }
+  Tensor host = Tensor::empty({1, V}, DType::F32);
+  host.copy_from(wide);
   return std::vector<float>(host.data<float>(), host.data<float>() + V);
 }
 

@@ -43,12 +43,14 @@ class Transformer {
   // activation slot).
   // device: the backend whose memory holds the parameters, gradients and activations, and
   // whose kernels run the ops (core/device_backend.h); null: the CPU. Tokens and targets
-  // passed in then live on that device too. A device model holds no tensor-parallel shard
-  // (tp_group must be null or of size 1) for now.
+  // may be passed in from the host: a device model copies them over. A device model holds no tensor-parallel shard
+  // (tp_group must be null or of size 1) for now. compute: the type of activations and of the
+  // weights' compute copy (F32 on the CPU; F32, BF16 or F16 on a device); gradients, master
+  // weights and statistics stay F32.
   Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
               const std::string& recompute = "none", int64_t param_multiple = 1,
               Communicator* tp_group = nullptr, bool sequence_parallel = false, ModelPart part = {},
-              DeviceBackend* device = nullptr);
+              DeviceBackend* device = nullptr, DType compute = DType::F32);
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }
@@ -140,6 +142,9 @@ class Transformer {
   void head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward);
   // The mean of losses_ (the head's per-position losses), read on the host.
   float mean_loss();
+  // `t` where this model computes: itself, or (a host tensor for a device model) its copy in
+  // `staging`.
+  const Tensor& here(const Tensor& t, const Tensor& staging) const;
   const Tensor& head_weight() const { return config_.tie_embeddings ? wte_ : lm_head_; }
   const Tensor& head_grad() const { return config_.tie_embeddings ? dwte_ : dlm_head_; }
 
@@ -148,6 +153,7 @@ class Transformer {
 
   ModelConfig config_;
   DeviceBackend* device_;
+  DType values_;  // activations' type (the compute type)
   ModelPart part_;
   int64_t B_, T_;
   bool recompute_full_;
@@ -173,6 +179,7 @@ class Transformer {
   Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
   Tensor losses_;                              // (N)
   Tensor host_losses_;                         // (N) losses_ copied to the CPU (device models)
+  Tensor tokens_here_, targets_here_;          // (B, T) I32: host tokens copied to the device
   Tensor head_workspace_;                      // a chunk of logits for the fused classifier
   VocabParallelLossBuffers vocab_loss_;        // the same for the vocab-parallel loss
   Tensor dx_;                                  // (Nl, C) gradient of the residual stream

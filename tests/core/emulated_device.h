@@ -28,6 +28,9 @@ class EmulatedDevice final : public DeviceBackend {
   int64_t host_copies = 0;         // copies from this device into CPU memory
 
   Device device() const override { return Device::cuda(index_); }
+  std::string describe() const override { return "emulated device (host memory, CPU kernels)"; }
+  void synchronize() override {}
+  AllocatorStats memory() const override { return {}; }
   Tensor empty(const Shape& shape, DType dtype) override {
     const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
     std::shared_ptr<Storage> host = Storage::allocate(bytes, Device::cpu());

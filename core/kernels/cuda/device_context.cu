@@ -85,6 +85,7 @@ DeviceContext::~DeviceContext() {
 }
 
 CachingAllocator& DeviceContext::allocator() { return memory_->allocator; }
+const CachingAllocator& DeviceContext::memory_allocator() const { return memory_->allocator; }
 
 Tensor DeviceContext::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape) TESSEL_CHECK(d >= 0) << "negative dimension in shape " << shape_str(shape);

@@ -36,6 +36,7 @@ class DeviceContext final : public DeviceBackend {
   cudaStream_t compute() const { return compute_.get(); }
   Gemm& gemm() { return gemm_; }
   CachingAllocator& allocator();
+  const CachingAllocator& memory_allocator() const;
 
   // Uninitialized / zero-filled device tensors for use on compute().
   Device device() const override { return Device::cuda(device_); }
@@ -50,10 +51,11 @@ class DeviceContext final : public DeviceBackend {
   // dst ← src, any pair of devices, same numel and dtype; queued on compute(), and waited for
   // when dst is CPU memory.
   void copy(const Tensor& dst, const Tensor& src) override;
-  void synchronize() { compute_.synchronize(); }
+  void synchronize() override { compute_.synchronize(); }
+  AllocatorStats memory() const override { return memory_allocator().stats(); }
 
   // "NVIDIA H200, 139.8 GiB, sm_90" for the start-up log.
-  std::string describe() const;
+  std::string describe() const override;
 
   // DeviceBackend (device_ops.cu).
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
