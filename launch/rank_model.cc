@@ -9,7 +9,13 @@
 namespace tessel {
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
+  return build(config, world, topology, make_device(config, world.rank(), world.size()));
+}
+
+RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology,
+                           std::unique_ptr<DeviceBackend> device) {
   RankModel r;
+  r.device = std::move(device);
   const int pp = topology.size(Axis::kPp), v = static_cast<int>(config.parallel.virtual_stages);
   check_batch_split(config.batch, topology.size(Axis::kDp));
   const int micro_batches = static_cast<int>(config.batch.global / (config.batch.micro * topology.size(Axis::kDp)));
@@ -28,7 +34,6 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
   r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
   r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
-  r.device = make_device(config, world.rank(), world.size());
   r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
                                           config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),
                                           config.parallel.sequence_parallel, part, r.device.get(),

@@ -33,6 +33,10 @@ struct RankModel {
   // before the model is allocated; the model's weights are initialized from run.seed. The
   // device comes from run.device (launch/device_select.h).
   static RankModel build(const Config& config, Communicator& world, const Topology& topology);
+  // The same on a given device (null: the CPU) instead of run.device's: the seam through which
+  // tests run the device path on an emulated device.
+  static RankModel build(const Config& config, Communicator& world, const Topology& topology,
+                         std::unique_ptr<DeviceBackend> device);
 
   // True when this rank holds only a part of the model (tp > 1 or pp > 1).
   bool holds_part() const { return tp->size() > 1 || pp->size() > 1; }
