@@ -257,6 +257,10 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} data-parallel ranks x {} micro-batches of {})",
                r_.model->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
                r_.dp->size(), r_.step->accumulation_steps(), c.batch.micro);
+  if (r_.device) {
+    spdlog::info("device: {} on {}, compute {}; {} MiB allocated after setup", r_.device->device().str(),
+                 r_.device->describe(), c.precision.compute, r_.device->memory().allocated >> 20);
+  }
   const auto run_start = Clock::now();
   double elapsed_steps_time = 0;
   int64_t timed_steps = 0;
@@ -333,6 +337,10 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   if (!summary.stopped) summary.checkpoint = save();  // run() returned early when there was nothing to train
   checkpointer_->wait();  // a background save is published before the run ends
   summary.last_step = state_.step;
+  if (r_.device) {
+    const AllocatorStats m = r_.device->memory();
+    spdlog::info("device memory: peak {} MiB allocated, {} MiB reserved", m.peak_allocated >> 20, m.peak_reserved >> 20);
+  }
   spdlog::info("{}: {} steps in {}", summary.stopped ? "stopped" : "done", state_.step - summary.first_step,
                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));
   return summary;

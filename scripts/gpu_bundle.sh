@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs what building and testing Tessel needs beyond a CUDA machine's own toolkit into one
 # folder to copy there: the Debian packages of Tessel's libraries (headers, CMake files,
-# shared libraries, protoc, OpenMPI's mpirun) as .deb files, GPT-2's tokenizer files, and
-# scripts/gpu_env.sh, which unpacks them there into a prefix with `dpkg -x` and points the
-# build at it. For a machine with the CUDA toolkit, cmake, ninja and PyTorch but none of
+# shared libraries, protoc, OpenMPI's mpirun) as .deb files, GPT-2's tokenizer files, the
+# demo's dataset, the PyTorch peer, and scripts/gpu_env.sh, which unpacks the packages there
+# into a prefix with `dpkg -x` and points the build at it. For a machine with the CUDA toolkit, cmake, ninja and PyTorch but none of
 # Debian's -dev packages and no network (docs/gpu.md). Runs here, where Debian's archive is
 # reachable; the folder stays under 64 MiB.
 #   scripts/gpu_bundle.sh [DIR]     (default: .gpu-bundle, which git ignores)
@@ -41,6 +41,18 @@ if [ -d "$root/.cache/gpt2" ]; then
   cp "$root/.cache/gpt2/"* "$dir/gpt2/"
 fi
 cp "$root/scripts/gpu_env.sh" "$dir/"
+
+# The PyTorch peer of the step benchmark (bench/step_gpu_vs_torch.sh), when it is beside the
+# checkout, and the demo's dataset (the King James Bible in GPT-2 tokens, about 2 MiB), which
+# scripts/gpu_check.sh trains GPT-2 124M on. The dataset comes from `make demo`'s first step.
+peer="$root/../shared/peers/torch_gpt.py"
+[ -f "$peer" ] && cp "$peer" "$dir/"
+if [ -f "$root/runs/demo/data-gpt2/kjv_train.idx" ]; then
+  mkdir -p "$dir/data"
+  cp "$root"/runs/demo/data-gpt2/kjv_* "$dir/data/"
+else
+  echo "gpu_bundle: no demo dataset in runs/demo/data-gpt2 (make demo prepares it); gpu_check.sh will skip its training run"
+fi
 
 size_mib=$(du -sm "$dir" | cut -f1)
 echo "gpu_bundle: $dir holds ${size_mib} MiB"
