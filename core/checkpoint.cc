@@ -190,7 +190,8 @@ std::string publish_checkpoint(const std::string& root, const std::string& tmp_d
   l->set_schedule(meta.layout.schedule);
   l->set_world_size(meta.layout.world_size);
   m.mutable_rng()->set_seed(meta.seed);
-  m.mutable_scaler()->set_loss_scale(1.0);
+  m.mutable_scaler()->set_loss_scale(meta.state.loss_scale);
+  m.mutable_scaler()->set_good_steps(meta.state.loss_scale_good_steps);
   m.set_has_optimizer(meta.has_optimizer);
 
   // Every rank file's pieces, from the files themselves: what is on disk is what is recorded.
@@ -441,6 +442,8 @@ CheckpointReader::CheckpointReader(const std::string& step_dir) : impl_(std::mak
   info_.state.optimizer_steps = m.state().optimizer_steps();
   info_.state.skipped_total = m.state().skipped_total();
   info_.state.skipped_streak = m.state().skipped_streak();
+  info_.state.loss_scale = m.scaler().loss_scale();
+  info_.state.loss_scale_good_steps = m.scaler().good_steps();
   info_.config_yaml = m.config_yaml();
   info_.layout.tp = m.layout().tp();
   info_.layout.pp = m.layout().pp();

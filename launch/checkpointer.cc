@@ -235,6 +235,10 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   rank_.load_values(params, m, v);
   rank_.step->set_optimizer_steps(info.state.optimizer_steps);
   rank_.step->guard().restore({info.state.skipped_streak, info.state.skipped_total});
+  // A loss scale carries over from an fp16 run only; any other starts the scaler afresh.
+  if (!info.config_yaml.empty() && parse_config(info.config_yaml, dir).precision.compute == "fp16") {
+    rank_.step->scaler().restore({info.state.loss_scale, info.state.loss_scale_good_steps});
+  }
   return info;
 }
 

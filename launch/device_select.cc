@@ -17,9 +17,7 @@ void check_device(const Config& config, int world_size) {
                                       << "or run.device=cuda on a GPU";
     return;
   }
-  TESSEL_CHECK(precision == "fp32" || precision == "bf16")
-      << config.source << ": precision.compute=" << precision << " is not supported on a GPU yet (fp32 and bf16 "
-      << "are); hint: set precision.compute=bf16";
+
   TESSEL_CHECK(world_size == 1) << config.source << ": run.device=cuda trains on one rank for now, got " << world_size
                                 << " ranks; hint: run one process, or run.device=cpu for a multi-rank layout";
 #ifdef TESSEL_HAVE_CUDA

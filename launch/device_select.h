@@ -4,7 +4,7 @@
 //   cuda  a GPU: rank r takes GPU r mod the GPUs it sees; an error without a CUDA build or a
 //         visible GPU, or with a layout the device path does not run yet (tp, pp or dp > 1).
 //   auto  the CPU for now: the CUDA path is opt-in until it has been run on a GPU.
-// precision.compute must be fp32 on the CPU; a GPU takes fp32 or bf16.
+// precision.compute must be fp32 on the CPU; a GPU takes fp32, bf16 or fp16 (with loss scaling).
 #pragma once
 
 #include <memory>

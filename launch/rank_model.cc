@@ -7,6 +7,15 @@
 #include "parallel/tensor_parallel.h"
 
 namespace tessel {
+namespace {
+
+// The model's compute type: precision.compute on a device, F32 on the CPU.
+DType compute_dtype(const Config& config, bool on_device) {
+  if (!on_device || config.precision.compute == "fp32") return DType::F32;
+  return config.precision.compute == "bf16" ? DType::BF16 : DType::F16;
+}
+
+}  // namespace
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
   return build(config, world, topology, make_device(config, world.rank(), world.size()));
@@ -37,7 +46,7 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
                                           config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),
                                           config.parallel.sequence_parallel, part, r.device.get(),
-                                          r.device && config.precision.compute == "bf16" ? DType::BF16 : DType::F32);
+                                          compute_dtype(config, r.device != nullptr));
   r.model->parameters().initialize(config.run.seed);
   if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
   r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());

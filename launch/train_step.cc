@@ -44,7 +44,8 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0,
           config.parallel.overlap_grad_reduce),
       accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
-      guard_(config.optim.max_skipped_steps) {
+      guard_(config.optim.max_skipped_steps),
+      scaler_(config.precision.compute == "fp16", config.precision.loss_scale) {
   check_batch_split(config.batch, dp_group.size());
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
@@ -116,7 +117,9 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
                          static_cast<uint64_t>(group_.rank()) * per_rank;
   store.zero_grads();
   double loss = 0;
-  const float grad_scale = 1.0f / static_cast<float>(accumulation_);
+  // The loss scale (a power of two, or 1) rides on the gradient's scale: exact in binary.
+  const double loss_scale = scaler_.scale();
+  const float grad_scale = static_cast<float>(loss_scale / static_cast<double>(accumulation_));
   if (pipeline_ != nullptr) {
     dp_.begin_micro_batch(true);  // the hook lets only the last micro-batch's backward through
     loss = pipeline_->train(
@@ -145,8 +148,14 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   double sum_of_squares = dp_.grad_sum_of_squares(counted_);
   if (tp_group_ != nullptr) tp_group_->all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
   if (pipeline_ != nullptr) pipeline_->group().all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
-  r.grad_norm = std::sqrt(sum_of_squares);
+  r.grad_norm = std::sqrt(sum_of_squares) / loss_scale;
   r.lr = learning_rate(config_.optim, config_.run.steps, step);
+  r.loss_scale = loss_scale;
+  // An fp16 overflow under a dynamic scale: expected while the scale settles, not a failure.
+  if (scaler_.overflowed(!std::isfinite(sum_of_squares), step)) {
+    r.skipped = r.overflow = true;
+    return r;
+  }
   // Every rank sees the same loss and norm, so every rank takes the same decision.
   if (guard_.should_skip(r.loss, r.grad_norm, step)) {
     r.skipped = true;
@@ -159,7 +168,7 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   s.beta2 = config_.optim.beta2;
   s.eps = config_.optim.eps;
   s.step = optimizer_steps_;
-  s.grad_scale = config_.optim.grad_clip > 0 ? clip_scale(r.grad_norm, config_.optim.grad_clip) : 1.0;
+  s.grad_scale = (config_.optim.grad_clip > 0 ? clip_scale(r.grad_norm, config_.optim.grad_clip) : 1.0) / loss_scale;
   // With a compute copy (bf16 weights of fp32 masters) the update rewrites both.
   adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s, store.compute_params());
   dp_.gather_params();

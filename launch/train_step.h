@@ -10,6 +10,10 @@
 // take the same update and stay identical. The loss comes from the last stage and the
 // gradient norm sums over every stage (the tied copy counted once).
 //
+// With precision.compute fp16 the loss is scaled before backward (LossScaler) and the scale is
+// divided out of the gradient norm and the update; an overflow of a dynamic scale skips the
+// step and halves the scale.
+//
 // Owns the AdamW moments (flat buffers laid out like the parameters, or this rank's ZeRO shard
 // of them) and the counters a checkpoint must carry. The trainer and `tessel bench step` both
 // drive training through it, so what is benchmarked is what trains. With a data-parallel group
@@ -25,6 +29,7 @@
 #include "core/config.h"
 #include "core/model/transformer.h"
 #include "optim/adamw.h"
+#include "optim/loss_scaler.h"
 #include "optim/step_guard.h"
 #include "parallel/comm/communicator.h"
 #include "parallel/data_parallel.h"
@@ -37,6 +42,8 @@ struct StepResult {
   double grad_norm = 0;  // before clipping
   double lr = 0;
   bool skipped = false;  // non-finite loss or gradient: no update was applied
+  bool overflow = false; // skipped as an fp16 overflow of the dynamic loss scale (not a non-finite step)
+  double loss_scale = 1; // the scale this step ran with (fp16; 1 otherwise)
   double comm_wait_s = 0;  // data-parallel reduction not hidden behind backward
 };
 
@@ -75,6 +82,7 @@ class TrainStep {
   int64_t optimizer_steps() const { return optimizer_steps_; }
   void set_optimizer_steps(int64_t n) { optimizer_steps_ = n; }
   StepGuard& guard() { return guard_; }
+  LossScaler& scaler() { return scaler_; }
   int64_t accumulation_steps() const { return accumulation_; }
   DataParallel& data_parallel() { return dp_; }
   PipelineExecutor* pipeline() { return pipeline_; }
@@ -100,6 +108,7 @@ class TrainStep {
   std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
   int64_t optimizer_steps_ = 0;  // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;
+  LossScaler scaler_;  // fp16: the loss scale (optim/loss_scaler.h); disabled otherwise
 };
 
 // Micro-batches of uniformly random tokens from the counter-based RNG (keyed by run.seed), a

@@ -224,6 +224,8 @@ std::string Trainer::save() {
   state_.optimizer_steps = r_.step->optimizer_steps();
   state_.skipped_streak = r_.step->guard().state().consecutive;
   state_.skipped_total = r_.step->guard().state().total_skipped;
+  state_.loss_scale = r_.step->scaler().state().scale;
+  state_.loss_scale_good_steps = r_.step->scaler().state().good_steps;
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
   return checkpointer_->save(state_);
 }
@@ -293,7 +295,9 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
                                      state_.step, c.run.steps, r.loss, r.lr, r.grad_norm, tok_s, tflops,
                                      format_duration(per_step * static_cast<double>(c.run.steps - state_.step)));
       if (!std::isnan(eval_loss)) line += fmt::format(" | eval loss {:.4f}", eval_loss);
-      if (r.skipped) line += " | SKIPPED (non-finite)";
+      if (r_.step->scaler().enabled()) line += fmt::format(" | loss scale {:g}", r.loss_scale);
+      if (r.overflow) line += " | SKIPPED (fp16 overflow: loss scale halved)";
+      else if (r.skipped) line += " | SKIPPED (non-finite)";
       spdlog::info("{}", line);
     }
     if (metrics_) {
@@ -301,6 +305,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
           {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm}, {"tokens_per_s", tok_s},
           {"tflops", tflops}, {"step_time_s", dt}, {"skipped", r.skipped ? 1.0 : 0.0}};
       if (r_.dp->size() > 1) fields.emplace_back("comm_wait_s", r.comm_wait_s);
+      if (r_.step->scaler().enabled()) fields.emplace_back("loss_scale", r.loss_scale);
       if (!std::isnan(eval_loss)) fields.emplace_back("eval_loss", eval_loss);
       metrics_->log(state_.step, fields);
     }

@@ -113,7 +113,8 @@ TEST_CASE("checkpoints move between a device run and a CPU run bitwise, through 
 #ifdef TESSEL_HAVE_CUDA
 #include "tests/core/kernels/cuda_parity.h"
 
-TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, bf16 tracks fp32", "[gpu][train]") {
+TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, bf16 and fp16 track fp32",
+          "[gpu][train]") {
   TESSEL_REQUIRE_GPU();
   for (const std::string arch : {"gpt2", "llama"}) {
     INFO(arch);
@@ -144,6 +145,8 @@ TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, 
     const auto fp32 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
     c.precision.compute = "bf16";
     const auto bf16 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
+    c.precision.compute = "fp16";  // with dynamic loss scaling
+    const auto fp16 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
     for (int64_t s = 0; s < c.run.steps; ++s) {
       INFO("step " << s << ": cpu " << cpu.first[s] << ", gpu fp32 " << fp32.first[s] << ", gpu bf16 " << bf16.first[s]);
       // fp32 on the GPU is the CPU's arithmetic in another order: drift grows over the steps
@@ -152,8 +155,11 @@ TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, 
       CHECK(std::fabs(fp32.second[s] - cpu.second[s]) <= 1e-3 * cpu.second[s]);
       // bf16 rounds activations and weights to 8 bits of mantissa: within 2% of the fp32 curve.
       CHECK(std::fabs(bf16.first[s] - fp32.first[s]) <= 2e-2 * fp32.first[s]);
+      // fp16 keeps 11 bits of mantissa: closer to fp32 than bf16 (no overflow at these sizes).
+      CHECK(std::fabs(fp16.first[s] - fp32.first[s]) <= 1e-2 * fp32.first[s]);
     }
     CHECK(bf16.first.back() < bf16.first.front() - 0.3);  // and it learns
+    CHECK(fp16.first.back() < fp16.first.front() - 0.3);
   }
 }
 #endif  // TESSEL_HAVE_CUDA

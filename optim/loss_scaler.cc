@@ -1,0 +1,51 @@
+#include "optim/loss_scaler.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace tessel {
+
+LossScaler::LossScaler(bool enabled, const std::string& setting) : enabled_(enabled) {
+  if (!enabled_) return;
+  if (setting == "dynamic") {
+    dynamic_ = true;
+    state_.scale = kDynamicInitial;
+    return;
+  }
+  char* end = nullptr;
+  const double value = std::strtod(setting.c_str(), &end);
+  TESSEL_CHECK(end != setting.c_str() && *end == '\0' && value > 0 && std::isfinite(value))
+      << "precision.loss_scale: expected 'dynamic' or a positive number, got '" << setting << "'";
+  state_.scale = value;
+}
+
+bool LossScaler::overflowed(bool nonfinite, int64_t step) {
+  if (!enabled_ || !dynamic_) return false;
+  if (nonfinite) {
+    state_.scale *= 0.5;
+    state_.good_steps = 0;
+    TESSEL_CHECK(state_.scale >= kMinScale)
+        << "step " << step + 1 << ": the gradients overflow fp16 even with the loss scale at "
+        << state_.scale * 2 << " (dynamic scaling halved it from " << kDynamicInitial
+        << " on every overflow); hint: the run has diverged: lower optim.lr, or train in bf16 "
+        << "(precision.compute=bf16), whose range is fp32's";
+    return true;
+  }
+  if (++state_.good_steps >= kGrowthInterval) {
+    state_.scale *= 2.0;
+    state_.good_steps = 0;
+  }
+  return false;
+}
+
+void LossScaler::restore(const State& state) {
+  if (!enabled_) return;
+  TESSEL_CHECK(state.scale > 0 && std::isfinite(state.scale))
+      << "checkpointed loss scale " << state.scale << " is not a positive number";
+  // A fixed scale is the config's: a checkpoint of another setting does not override it.
+  if (dynamic_) state_ = state;
+}
+
+}  // namespace tessel

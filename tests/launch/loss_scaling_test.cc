@@ -1,0 +1,136 @@
+// Loss scaling in the train step (precision.compute fp16): the scale multiplies the loss
+// before backward and is divided out of the norm and the update. Scales are powers of two, so
+// on the fp32 CPU model (where nothing overflows) a scaled run equals the unscaled run
+// bitwise; an overflow under a fixed scale is a non-finite step for the guard.
+#include <cmath>
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/model/transformer.h"
+#include "launch/checkpointer.h"
+#include "launch/rank_model.h"
+#include "launch/train_step.h"
+#include "parallel/comm/single_communicator.h"
+
+using namespace tessel;
+
+namespace {
+
+Config tiny(const std::string& precision, const std::string& loss_scale) {
+  return parse_config("model: {arch: llama, vocab_size: 40, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
+                      "kv_heads: 2}\n"
+                      "batch: {global: 4, micro: 2}\n"
+                      "optim: {lr: 1.0e-2, warmup_steps: 1, grad_clip: 0.5, max_skipped_steps: 2}\n"
+                      "precision: {compute: " + precision + ", loss_scale: " + loss_scale + "}\n"
+                      "run: {steps: 4, seed: 3}\n",
+                      "tiny");
+}
+
+std::vector<StepResult> train(const Config& c) {
+  Transformer model(c.model, c.batch.micro, c.model.seq_len);
+  model.parameters().initialize(c.run.seed);
+  SingleCommunicator one;
+  TrainStep step(c, model, one);
+  std::vector<StepResult> out;
+  for (int64_t s = 0; s < c.run.steps; ++s) out.push_back(step.run(s, synthetic_batches(c)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a scaled step equals the unscaled step bitwise, the scale divided out of norm and update",
+          "[cpu][train][scaler]") {
+  const std::vector<StepResult> plain = train(tiny("fp32", "dynamic"));
+  for (const std::string scale : {"1024", "dynamic"}) {
+    INFO("loss_scale " << scale);
+    const std::vector<StepResult> scaled = train(tiny("fp16", scale));
+    for (size_t s = 0; s < plain.size(); ++s) {
+      CHECK(scaled[s].loss == plain[s].loss);
+      CHECK(scaled[s].grad_norm == plain[s].grad_norm);
+      CHECK(scaled[s].loss_scale == (scale == "1024" ? 1024.0 : 65536.0));
+      CHECK_FALSE(scaled[s].skipped);
+    }
+    CHECK(plain[0].loss_scale == 1.0);
+  }
+}
+
+TEST_CASE("gradients that overflow under a fixed loss scale are non-finite steps for the guard",
+          "[cpu][train][scaler][errors]") {
+  // 2^127: every gradient times the scale overflows fp32's range.
+  const Config c = tiny("fp16", "1.7014118346046923e38");
+  Transformer model(c.model, c.batch.micro, c.model.seq_len);
+  model.parameters().initialize(c.run.seed);
+  SingleCommunicator one;
+  TrainStep step(c, model, one);
+  const StepResult r = step.run(0, synthetic_batches(c));
+  CHECK(r.skipped);
+  CHECK_FALSE(r.overflow);
+  step.run(1, synthetic_batches(c));
+  CHECK_THROWS_WITH(step.run(2, synthetic_batches(c)), Catch::Contains("non-finite"));
+}
+
+TEST_CASE("overflows under a dynamic loss scale skip the step and halve the scale, without the guard",
+          "[cpu][train][scaler]") {
+  Config c = tiny("fp16", "dynamic");
+  c.run.steps = 200;
+  Transformer model(c.model, c.batch.micro, c.model.seq_len);
+  model.parameters().initialize(c.run.seed);
+  SingleCommunicator one;
+  TrainStep step(c, model, one);
+  step.scaler().restore({std::ldexp(1.0, 127), 0});  // far above what the gradients allow
+  int64_t overflows = 0, s = 0;
+  for (; s < c.run.steps; ++s) {
+    const StepResult r = step.run(s, synthetic_batches(c));
+    if (!r.overflow) break;
+    CHECK(r.skipped);
+    CHECK(step.scaler().scale() == r.loss_scale / 2);
+    ++overflows;
+  }
+  // More overflows in a row than optim.max_skipped_steps (2) allows non-finite steps.
+  CHECK(overflows > 2);
+  CHECK(s < c.run.steps);
+  CHECK(step.guard().state().total_skipped == 0);
+  CHECK(step.optimizer_steps() == 1);
+}
+
+TEST_CASE("a checkpoint carries the dynamic loss scale of an fp16 run, and only of one", "[cpu][train][scaler][checkpoint]") {
+  const std::string dir = "loss_scaling_checkpoints";
+  std::filesystem::remove_all(dir);
+  Config c = tiny("fp16", "dynamic");
+  c.checkpoint.dir = dir;
+  SingleCommunicator world;
+  const Topology topology = Topology::from_config(c.parallel, 1, 0);
+  {
+    RankModel r = RankModel::build(c, world, topology, nullptr);
+    r.step->scaler().restore({4096.0, 5});
+    r.step->run(0, synthetic_batches(c));  // a good step: 6 since the scale changed
+    Checkpointer ck(c, world, r);
+    TrainingState state;
+    state.step = 1;
+    state.optimizer_steps = 1;
+    state.loss_scale = r.step->scaler().state().scale;
+    state.loss_scale_good_steps = r.step->scaler().state().good_steps;
+    ck.save(state);
+  }
+  RankModel back = RankModel::build(c, world, topology, nullptr);
+  Checkpointer(c, world, back).load(dir + "/step_00000001");
+  CHECK(back.step->scaler().scale() == 4096.0);
+  CHECK(back.step->scaler().state().good_steps == 6);
+  // A bf16 run's checkpoint (scale 1) does not set an fp16 run's scale: it starts afresh.
+  Config bf16 = c;
+  bf16.precision.compute = "bf16";
+  {
+    RankModel r = RankModel::build(bf16, world, topology, nullptr);
+    Checkpointer ck(bf16, world, r);
+    TrainingState state;
+    state.step = 2;
+    ck.save(state);
+  }
+  RankModel fresh = RankModel::build(c, world, topology, nullptr);
+  Checkpointer(c, world, fresh).load(dir + "/step_00000002");
+  CHECK(fresh.step->scaler().scale() == LossScaler::kDynamicInitial);
+  std::filesystem::remove_all(dir);
+}
