@@ -176,21 +176,17 @@ void CachingAllocator::release_to_pool(Block* block) {
   // Merge with free neighbours: the surviving block is the lower one, so a segment's head
   // block object lives as long as the segment.
   auto mergeable = [](const Block* b) { return b && !b->in_use && b->pending_events == 0; };
-  if (mergeable(block->next)) {
-    Block* next = block->next;
-    pool.erase(next);
-    block->size += next->size;
-    block->next = next->next;
-    if (block->next) block->next->prev = block;
-    delete next;
-  }
+  auto absorb = [&](Block* lower, Block* upper) {  // upper was free, in the pool
+    pool.erase(lower == block ? upper : lower);
+    lower->size += upper->size;
+    lower->next = upper->next;
+    if (lower->next) lower->next->prev = lower;
+    delete upper;
+  };
+  if (mergeable(block->next)) absorb(block, block->next);
   if (mergeable(block->prev)) {
     Block* prev = block->prev;
-    pool.erase(prev);
-    prev->size += block->size;
-    prev->next = block->next;
-    if (prev->next) prev->next->prev = prev;
-    delete block;
+    absorb(prev, block);
     block = prev;
   }
   pool.insert(block);

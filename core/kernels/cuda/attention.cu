@@ -33,6 +33,21 @@ __device__ float dot_row(const float* shared_vec, const T* row, int64_t D) {
   return s;
 }
 
+// acc[k] (dimension lane + 32k) += Σ_r w_r · rows[r][d] over the chunk's n rows (row stride ld),
+// where lane r of the warp holds w_r: the weights go round the warp by shuffles.
+template <typename T>
+__device__ void accumulate_rows(float (&acc)[kMaxDims], float w, const T* rows, int64_t ld, int64_t n, int64_t D,
+                                int lane) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float wr = __shfl_sync(0xffffffffu, w, int(r));
+    const T* row = rows + r * ld;
+    for (int k = 0; k < kMaxDims; ++k) {
+      const int64_t d = lane + 32 * k;
+      if (d < D) acc[k] += wr * to_float(row[d]);
+    }
+  }
+}
+
 // grid (ceil(T / kWarps), B·H), block 32·kWarps.
 template <typename T>
 __global__ void attention_forward_kernel(T* out, float* lse, const T* qkv, Layout L, float scale) {
@@ -55,15 +70,7 @@ __global__ void attention_forward_kernel(T* out, float* lse, const T* qkv, Layou
     const float alpha = expf(m - m_new);  // 0 on the first chunk (m = -inf)
     l = l * alpha + warp_sum(p);
     for (int k = 0; k < kMaxDims; ++k) acc[k] *= alpha;
-    const int64_t n = min(int64_t(32), i - j0 + 1);
-    for (int64_t r = 0; r < n; ++r) {
-      const float pr = __shfl_sync(0xffffffffu, p, int(r));
-      const T* v = base + (j0 + r) * L.ld + L.v_col(g);
-      for (int k = 0; k < kMaxDims; ++k) {
-        const int64_t d = lane + 32 * k;
-        if (d < L.D) acc[k] += pr * to_float(v[d]);
-      }
-    }
+    accumulate_rows(acc, p, base + j0 * L.ld + L.v_col(g), L.ld, min(int64_t(32), i - j0 + 1), L.D, lane);
     m = m_new;
   }
   T* o = out + (b * L.T + i) * L.H * L.D + h * L.D;
@@ -117,15 +124,7 @@ __global__ void attention_dq_kernel(T* dqkv, const T* dout, const T* qkv, const 
       const float dp = dot_row(dO, base + j * L.ld + L.v_col(g), L.D);
       ds = p * (dp - row_delta) * scale;
     }
-    const int64_t n = min(int64_t(32), i - j0 + 1);
-    for (int64_t r = 0; r < n; ++r) {
-      const float dsr = __shfl_sync(0xffffffffu, ds, int(r));
-      const T* k = base + (j0 + r) * L.ld + L.k_col(g);
-      for (int c = 0; c < kMaxDims; ++c) {
-        const int64_t d = lane + 32 * c;
-        if (d < L.D) acc[c] += dsr * to_float(k[d]);
-      }
-    }
+    accumulate_rows(acc, ds, base + j0 * L.ld + L.k_col(g), L.ld, min(int64_t(32), i - j0 + 1), L.D, lane);
   }
   T* dq = dqkv + (b * L.T + i) * L.ld + L.q_col(h);
   for (int c = 0; c < kMaxDims; ++c) {

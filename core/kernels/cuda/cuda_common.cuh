@@ -34,26 +34,26 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-// `scratch` holds 32 floats of shared memory; the function synchronizes before reusing it.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// Reduces v over the block (blockDim.x a multiple of 32, at most 1024) with warp_op, `empty` for
+// the lanes past the last warp; every thread gets the result. `scratch` holds 32 floats of
+// shared memory; the function synchronizes before reusing it.
+template <typename WarpOp>
+__device__ __forceinline__ float block_reduce(float v, float* scratch, WarpOp warp_op, float empty) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  v = warp_sum(v);
+  v = warp_op(v);
   __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < warps ? scratch[lane] : 0.0f;
-  return warp_sum(v);
+  v = lane < warps ? scratch[lane] : empty;
+  return warp_op(v);
+}
+
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  return block_reduce(v, scratch, [](float x) { return warp_sum(x); }, 0.0f);
 }
 
 __device__ __forceinline__ float block_max(float v, float* scratch) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : -INFINITY;
-  return warp_max(v);
+  return block_reduce(v, scratch, [](float x) { return warp_max(x); }, -INFINITY);
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
