@@ -12,8 +12,8 @@ peer=${3:?usage: bench/step_gpu_vs_torch.sh BUILD CONFIG PEER [PEAK_TFLOPS] [PYT
 peak=${4:-989}
 python=${5:-python3}
 
-# The shape, read from the config as Tessel resolves it (keys absent from the file keep the
-# peer's defaults for the arch).
+# The shape, read from the config file (kv_heads and ffn_dim absent from it are passed as 0:
+# the peer's own default, which for ffn_dim may differ from Tessel's preset).
 read -r arch layers width heads kv ffn vocab seq micro <<<"$(awk '
   /^model:/ {m=1; next} /^batch:/ {b=1; m=0; next} /^[a-z]/ {m=0; b=0}
   m && $1=="arch:" {a=$2} m && $1=="layers:" {l=$2} m && $1=="d_model:" {w=$2}
@@ -21,8 +21,9 @@ read -r arch layers width heads kv ffn vocab seq micro <<<"$(awk '
   m && $1=="vocab_size:" {v=$2} m && $1=="seq_len:" {s=$2} b && $1=="micro:" {mb=$2}
   END {print a, l, w, h, (k ? k : 0), (f ? f : 0), v, s, mb}' "$config")"
 
+# Like for like with the peer, which recomputes nothing and always has an untied head.
 tessel_json=$("$build/tessel" bench step "$config" --set run.device=cuda precision.compute=bf16 \
-  batch.global="$micro" --steps 10 --warmup 3 2>/dev/null | tail -1)
+  batch.global="$micro" parallel.recompute=none model.tie_embeddings=false --steps 10 --warmup 3 | tail -1)
 echo "$tessel_json"
 # The peer as it is, run in-process so that its peak memory can be read after it returns.
 torch_out=$("$python" - "$peer" --arch "$arch" --layers "$layers" --width "$width" --heads "$heads" --kv-heads "$kv" \

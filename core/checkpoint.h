@@ -39,8 +39,8 @@ struct TrainingState {
   int64_t optimizer_steps = 0;    // AdamW updates applied (bias-correction t)
   int64_t skipped_total = 0;      // non-finite steps skipped so far
   int64_t skipped_streak = 0;     // consecutive skipped steps at save time
-  double loss_scale = 1.0;        // fp16's loss scale (1 without loss scaling)
-  int64_t loss_scale_good_steps = 0;  // steps since the scale last changed
+  double loss_scale = 1.0;        // fp16's loss scale (1 without loss scaling); a save takes
+  int64_t loss_scale_good_steps = 0;  // both from the train step's scaler
 };
 
 struct CheckpointLayout {

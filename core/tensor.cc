@@ -151,6 +151,8 @@ void Tensor::copy_from(const Tensor& src) const {
 }
 
 Tensor Tensor::clone() const {
+  TESSEL_CHECK(device().is_cpu() || storage_->backend() != nullptr)
+      << "clone of " << str() << ": no device backend made it";
   Tensor t = device().is_cpu() ? empty(shape_, dtype_) : storage_->backend()->empty(shape_, dtype_);
   t.copy_from(*this);
   return t;

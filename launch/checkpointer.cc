@@ -72,6 +72,9 @@ std::string Checkpointer::save(const TrainingState& state) {
   p->tmp = tmp;
   p->dir = (fs::path(root_) / fs::path(tmp).filename().replace_extension("")).string();
   p->meta.state = state;
+  // The loss scale is the step's own state, whoever asks for the save.
+  p->meta.state.loss_scale = rank_.step->scaler().state().scale;
+  p->meta.state.loss_scale_good_steps = rank_.step->scaler().state().good_steps;
   p->meta.config_yaml = to_yaml(config_);
   p->meta.layout = rank_.layout();
   p->meta.seed = config_.run.seed;
@@ -235,8 +238,10 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   rank_.load_values(params, m, v);
   rank_.step->set_optimizer_steps(info.state.optimizer_steps);
   rank_.step->guard().restore({info.state.skipped_streak, info.state.skipped_total});
-  // A loss scale carries over from an fp16 run only; any other starts the scaler afresh.
-  if (!info.config_yaml.empty() && parse_config(info.config_yaml, dir).precision.compute == "fp16") {
+  // A loss scale carries over from a trained fp16 run only; any other (another precision, an
+  // import of weights) starts the scaler afresh.
+  if (info.has_optimizer && !info.config_yaml.empty() &&
+      parse_config(info.config_yaml, dir).precision.compute == "fp16") {
     rank_.step->scaler().restore({info.state.loss_scale, info.state.loss_scale_good_steps});
   }
   return info;

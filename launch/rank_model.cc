@@ -17,6 +17,32 @@ DType compute_dtype(const Config& config, bool on_device) {
 
 }  // namespace
 
+RankModel& RankModel::operator=(RankModel&& other) {
+  if (this == &other) return *this;
+  step.reset();
+  pipeline.reset();
+  model.reset();
+  host_params.reset();
+  host_m = host_v = Tensor();
+  pp.reset();
+  dp.reset();
+  tp.reset();
+  device.reset();
+  device = std::move(other.device);
+  tp = std::move(other.tp);
+  dp = std::move(other.dp);
+  pp = std::move(other.pp);
+  model = std::move(other.model);
+  pipeline = std::move(other.pipeline);
+  step = std::move(other.step);
+  schedule = std::move(other.schedule);
+  grid = std::move(other.grid);
+  host_params = std::move(other.host_params);
+  host_m = std::move(other.host_m);
+  host_v = std::move(other.host_v);
+  return *this;
+}
+
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
   return build(config, world, topology, make_device(config, world.rank(), world.size()));
 }

@@ -57,6 +57,12 @@ struct RankModel {
   // Host mirrors of a device's weights and moments, for checkpoints (made on first use).
   std::unique_ptr<ParameterStore> host_params;
   Tensor host_m, host_v;
+
+  RankModel() = default;
+  RankModel(RankModel&&) = default;
+  // Releases what this one holds in the destruction order above (the device last) before
+  // taking the other's: the default would free the device before the model that lives on it.
+  RankModel& operator=(RankModel&& other);
 };
 
 }  // namespace tessel

@@ -152,7 +152,8 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   r.lr = learning_rate(config_.optim, config_.run.steps, step);
   r.loss_scale = loss_scale;
   // An fp16 overflow under a dynamic scale: expected while the scale settles, not a failure.
-  if (scaler_.overflowed(!std::isfinite(sum_of_squares), step)) {
+  // A non-finite loss is not an overflow (no scale fixes a forward NaN): the guard's.
+  if (scaler_.overflowed(std::isfinite(r.loss) && !std::isfinite(sum_of_squares), step)) {
     r.skipped = r.overflow = true;
     return r;
   }
@@ -162,6 +163,7 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
     return r;
   }
   ++optimizer_steps_;
+  scaler_.applied();
   AdamWStep s;
   s.lr = r.lr;
   s.beta1 = config_.optim.beta1;

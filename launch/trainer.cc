@@ -224,8 +224,6 @@ std::string Trainer::save() {
   state_.optimizer_steps = r_.step->optimizer_steps();
   state_.skipped_streak = r_.step->guard().state().consecutive;
   state_.skipped_total = r_.step->guard().state().total_skipped;
-  state_.loss_scale = r_.step->scaler().state().scale;
-  state_.loss_scale_good_steps = r_.step->scaler().state().good_steps;
   state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
   return checkpointer_->save(state_);
 }

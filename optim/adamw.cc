@@ -90,6 +90,12 @@ void adamw_update_segments(const Tensor& param, const Tensor& grad, const Tensor
   }
   DeviceBackend* device = param.storage()->backend();
   TESSEL_CHECK(device != nullptr) << "adamw_update_segments: " << param.str() << " was not made by a device backend";
+  for (const Tensor* t : {&grad, &m, &v}) {
+    TESSEL_CHECK(t->storage()->backend() == device && t->dtype() == DType::F32)
+        << "adamw_update_segments: " << t->str() << " is not an F32 tensor of " << param.str() << "'s device";
+  }
+  TESSEL_CHECK(!param_copy.defined() || (param_copy.storage()->backend() == device && param_copy.numel() == param.numel()))
+      << "adamw_update_segments: compute copy " << param_copy.str() << " does not match " << param.str();
   for (const AdamWSegment& seg : segments) {
     const int64_t g = seg.grad_offset < 0 ? seg.offset : seg.grad_offset;
     const int64_t st = seg.state_offset < 0 ? seg.offset : seg.state_offset;

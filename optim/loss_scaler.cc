@@ -33,11 +33,15 @@ bool LossScaler::overflowed(bool nonfinite, int64_t step) {
         << "(precision.compute=bf16), whose range is fp32's";
     return true;
   }
+  return false;
+}
+
+void LossScaler::applied() {
+  if (!enabled_ || !dynamic_) return;
   if (++state_.good_steps >= kGrowthInterval) {
     state_.scale *= 2.0;
     state_.good_steps = 0;
   }
-  return false;
 }
 
 void LossScaler::restore(const State& state) {

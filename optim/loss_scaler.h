@@ -6,8 +6,10 @@
 // is expected while the scale finds its level, and is not a non-finite step for StepGuard),
 // and doubles after `growth_interval` good steps in a row. A fixed scale never changes; an
 // overflow under it is a genuine non-finite step. Disabled (fp32, bf16): the scale is 1 and
-// nothing is skipped here. Powers of two only, so scaling and unscaling are exact in binary
-// floating point. The state (scale, good steps) is checkpointed. Not thread-safe.
+// nothing is skipped here. The dynamic scale is a power of two, so scaling and unscaling are exact in binary
+// floating point (a fixed scale may be any positive number; one that is not a power of two
+// rounds once when it is divided out). The state (scale, good steps) is checkpointed. Not
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -33,12 +35,14 @@ class LossScaler {
   bool dynamic() const { return dynamic_; }
   double scale() const { return state_.scale; }
 
-  // After a step's backward, with whether its (scaled) gradients hold an inf or NaN. Returns
-  // true when the step must be skipped as an overflow of a dynamic scale (the scale halves);
-  // otherwise counts a good step (and doubles the scale after kGrowthInterval of them).
-  // Throws tessel::Error when a dynamic scale would fall below kMinScale: the gradients are
-  // non-finite at any scale. `step` names the step in that error.
+  // After a step's backward, with whether its (scaled) gradients hold an inf or NaN while its
+  // loss is finite. Returns true when the step must be skipped as an overflow of a dynamic
+  // scale (the scale halves). Throws tessel::Error when a dynamic scale would fall below
+  // kMinScale: the gradients are non-finite at any scale. `step` names the step in that error.
   bool overflowed(bool nonfinite, int64_t step);
+  // An update was applied: counts a good step, doubling a dynamic scale after
+  // kGrowthInterval of them.
+  void applied();
 
   const State& state() const { return state_; }
   void restore(const State& state);

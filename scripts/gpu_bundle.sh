@@ -26,6 +26,7 @@ packages=(
   libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common
   libpmix2 libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libfabric1 libucx0
   libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpsm2-2 libpsm-infinipath1
+  libquadmath0 libnuma1 libatomic1 libmunge2 ibverbs-providers libhwloc-plugins
 )
 
 mkdir -p "$dir/debs"

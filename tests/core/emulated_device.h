@@ -34,6 +34,9 @@ class EmulatedDevice final : public DeviceBackend {
   Tensor empty(const Shape& shape, DType dtype) override {
     const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
     std::shared_ptr<Storage> host = Storage::allocate(bytes, Device::cpu());
+    // Poisoned (all bits set: NaN in every float type), as device memory is never zeroed for
+    // free: a read before the first write shows up as NaN instead of passing by luck.
+    if (bytes > 0) std::memset(host->data(), 0xFF, bytes);
     return Tensor::from_storage(Storage::wrap(host->data(), bytes, device(), [host] {}, this), shape, dtype);
   }
   void fill_zero(const Tensor& t) override { std::memset(t.raw(), 0, t.nbytes()); }

@@ -29,31 +29,43 @@ Config tiny(const std::string& precision, const std::string& loss_scale) {
                       "tiny");
 }
 
-std::vector<StepResult> train(const Config& c) {
+struct Run {
+  std::vector<StepResult> steps;
+  std::vector<float> params, m, v;  // after the last step
+};
+
+Run train(const Config& c) {
   Transformer model(c.model, c.batch.micro, c.model.seq_len);
   model.parameters().initialize(c.run.seed);
   SingleCommunicator one;
   TrainStep step(c, model, one);
-  std::vector<StepResult> out;
-  for (int64_t s = 0; s < c.run.steps; ++s) out.push_back(step.run(s, synthetic_batches(c)));
-  return out;
+  Run run;
+  for (int64_t s = 0; s < c.run.steps; ++s) run.steps.push_back(step.run(s, synthetic_batches(c)));
+  auto values = [](const Tensor& t) { return std::vector<float>(t.data<float>(), t.data<float>() + t.numel()); };
+  run.params = values(model.parameters().params());
+  run.m = values(step.exp_avg());
+  run.v = values(step.exp_avg_sq());
+  return run;
 }
 
 }  // namespace
 
 TEST_CASE("a scaled step equals the unscaled step bitwise, the scale divided out of norm and update",
           "[cpu][train][scaler]") {
-  const std::vector<StepResult> plain = train(tiny("fp32", "dynamic"));
+  const Run plain = train(tiny("fp32", "dynamic"));
   for (const std::string scale : {"1024", "dynamic"}) {
     INFO("loss_scale " << scale);
-    const std::vector<StepResult> scaled = train(tiny("fp16", scale));
-    for (size_t s = 0; s < plain.size(); ++s) {
-      CHECK(scaled[s].loss == plain[s].loss);
-      CHECK(scaled[s].grad_norm == plain[s].grad_norm);
-      CHECK(scaled[s].loss_scale == (scale == "1024" ? 1024.0 : 65536.0));
-      CHECK_FALSE(scaled[s].skipped);
+    const Run scaled = train(tiny("fp16", scale));
+    for (size_t s = 0; s < plain.steps.size(); ++s) {
+      CHECK(scaled.steps[s].loss == plain.steps[s].loss);
+      CHECK(scaled.steps[s].grad_norm == plain.steps[s].grad_norm);
+      CHECK(scaled.steps[s].loss_scale == (scale == "1024" ? 1024.0 : 65536.0));
+      CHECK_FALSE(scaled.steps[s].skipped);
     }
-    CHECK(plain[0].loss_scale == 1.0);
+    CHECK(plain.steps[0].loss_scale == 1.0);
+    CHECK(scaled.params == plain.params);  // and so are the weights and both moments
+    CHECK(scaled.m == plain.m);
+    CHECK(scaled.v == plain.v);
   }
 }
 
@@ -108,11 +120,9 @@ TEST_CASE("a checkpoint carries the dynamic loss scale of an fp16 run, and only 
     r.step->scaler().restore({4096.0, 5});
     r.step->run(0, synthetic_batches(c));  // a good step: 6 since the scale changed
     Checkpointer ck(c, world, r);
-    TrainingState state;
+    TrainingState state;  // the save takes the scale from the step's scaler itself
     state.step = 1;
     state.optimizer_steps = 1;
-    state.loss_scale = r.step->scaler().state().scale;
-    state.loss_scale_good_steps = r.step->scaler().state().good_steps;
     ck.save(state);
   }
   RankModel back = RankModel::build(c, world, topology, nullptr);

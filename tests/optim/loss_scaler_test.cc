@@ -16,13 +16,19 @@ TEST_CASE("dynamic loss scaling halves on overflow and doubles after 2000 good s
   CHECK(s.scale() == 32768.0);
   CHECK(s.overflowed(true, 1));
   CHECK(s.scale() == 16384.0);
-  for (int64_t i = 0; i < LossScaler::kGrowthInterval - 1; ++i) CHECK_FALSE(s.overflowed(false, 2 + i));
+  for (int64_t i = 0; i < LossScaler::kGrowthInterval - 1; ++i) {
+    CHECK_FALSE(s.overflowed(false, 2 + i));
+    s.applied();
+  }
   CHECK(s.scale() == 16384.0);
-  CHECK_FALSE(s.overflowed(false, 3000));
+  // A step without overflow that is not applied (the guard skipped it) is not a good step.
+  CHECK_FALSE(s.overflowed(false, 2999));
+  CHECK(s.scale() == 16384.0);
+  s.applied();
   CHECK(s.scale() == 32768.0);
   CHECK(s.state().good_steps == 0);
   // An overflow resets the count of good steps.
-  for (int i = 0; i < 10; ++i) s.overflowed(false, 4000 + i);
+  for (int i = 0; i < 10; ++i) s.applied();
   s.overflowed(true, 4100);
   CHECK(s.state().good_steps == 0);
 }
@@ -39,7 +45,7 @@ TEST_CASE("a fixed loss scale never moves and skips nothing itself", "[optim][sc
   LossScaler s(true, "1024");
   CHECK(s.scale() == 1024.0);
   CHECK_FALSE(s.overflowed(true, 0));  // a non-finite step under a fixed scale is StepGuard's
-  for (int i = 0; i < 3000; ++i) s.overflowed(false, i);
+  for (int i = 0; i < 3000; ++i) s.applied();
   CHECK(s.scale() == 1024.0);
   s.restore({4.0, 7});
   CHECK(s.scale() == 1024.0);  // the config's fixed scale wins over a checkpoint's

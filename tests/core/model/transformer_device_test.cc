@@ -97,3 +97,32 @@ TEST_CASE("a model on a device backend keeps several activation slots in flight 
   }
   CHECK(same_bits(cpu.parameters().grads(), dev.parameters().grads()));
 }
+
+TEST_CASE("a bf16 or fp16 model on a device keeps fp32 masters, gradients and statistics apart from its values",
+          "[cpu][model][device]") {
+  // The emulated device computes only F32 values (the others are recorded, not computed), so
+  // this checks the plumbing: ops.cc refuses any op whose operands mix the compute type with
+  // F32 where they should not, so running every path without an error is the assertion.
+  for (const DType compute : {DType::BF16, DType::F16}) {
+    for (const std::string arch : {"gpt2", "llama"}) {
+      for (const std::string recompute : {"none", "selective", "full"}) {
+        INFO(dtype_name(compute) << " " << arch << ", recompute " << recompute);
+        EmulatedDevice device;
+        Transformer dev(tiny(arch), 2, 8, recompute, 1, nullptr, false, {}, &device, compute);
+        const ParameterStore& store = dev.parameters();
+        CHECK(store.params().dtype() == DType::F32);
+        CHECK(store.grads().dtype() == DType::F32);
+        CHECK(store.compute_params().dtype() == compute);
+        CHECK(store.compute_param(store.entries()[0].spec.name).dtype() == compute);
+        device.calls.clear();
+        dev.parameters().initialize(5);
+        CHECK(device.calls == std::vector<std::string>{std::string("cast F32 ") + dtype_name(compute)});
+        dev.parameters().zero_grads();
+        const Tensor tokens = random_tokens(1), targets = random_tokens(2);
+        CHECK_NOTHROW(dev.forward_backward(tokens, targets, 1.0f));  // host tokens: the model copies them
+        CHECK_NOTHROW(dev.forward_loss(tokens, targets));
+        CHECK_NOTHROW(dev.logits_at(tokens, 3));
+      }
+    }
+  }
+}
