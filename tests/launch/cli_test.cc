@@ -154,6 +154,35 @@ TEST_CASE("tessel: mistakes give exit status 1 or 2 and a message that says what
   CHECK_THAT(bad_flag.output, Catch::Contains("unknown option '--promt'"));
 }
 
+TEST_CASE("tessel: GPU settings on a machine without a GPU fail before anything is allocated, with a hint",
+          "[cpu][cli][errors]") {
+  TempDir dir("tessel_cli_gpu");
+  const std::string cfg = dir.path() + "/c.yaml";
+  std::ofstream(cfg) << "model: {layers: 2, d_model: 16, heads: 2, vocab_size: 64, seq_len: 8}\n"
+                        "batch: {global: 2, micro: 2}\ndata: {train: [x]}\n";
+  // This machine has no GPU: run.device=cuda names what is missing (the backend in a build
+  // without CUDA, a visible device in one with it).
+  for (const std::string command : {"train", "bench step"}) {
+    INFO(command);
+    Result cuda = run(command + " " + cfg + " --set run.device=cuda");
+    CHECK(cuda.status == 1);
+    CHECK_THAT(cuda.output, Catch::Contains("run.device=cuda but") &&
+                                (Catch::Contains("no CUDA device is visible") ||
+                                 Catch::Contains("this build has no CUDA backend")) &&
+                                Catch::Contains("run.device=cpu"));
+    Result bf16 = run(command + " " + cfg + " --set precision.compute=bf16");
+    CHECK(bf16.status == 1);
+    CHECK_THAT(bf16.output, Catch::Contains("precision.compute=bf16: the CPU backend computes in fp32"));
+  }
+  Result kernels = run("bench kernels " + cfg);
+  CHECK(kernels.status == 1);
+  CHECK_THAT(kernels.output, Catch::Contains("no CUDA device is visible") ||
+                                 Catch::Contains("this build has no CUDA backend"));
+  Result dtype = run("bench kernels " + cfg + " --dtype fp8");
+  CHECK(dtype.status == 1);
+  CHECK_THAT(dtype.output, Catch::Contains("--dtype fp8 is not one of bf16, fp32"));
+}
+
 TEST_CASE("the first SIGTERM asks to stop instead of killing", "[cpu][launch]") {
   tessel::StopSignal stop;
   CHECK_FALSE(stop.requested());
