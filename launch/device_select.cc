@@ -18,8 +18,11 @@ void check_device(const Config& config, int world_size) {
     return;
   }
 
-  TESSEL_CHECK(world_size == 1) << config.source << ": run.device=cuda trains on one rank for now, got " << world_size
-                                << " ranks; hint: run one process, or run.device=cpu for a multi-rank layout";
+  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
+      << config.source << ": run.device=cuda runs data parallelism only for now (parallel.tp " << config.parallel.tp
+      << ", parallel.pp " << config.parallel.pp << "); hint: set parallel.tp=1 and parallel.pp=1, or "
+      << "run.device=cpu for a tp x pp layout";
+  (void)world_size;
 #ifdef TESSEL_HAVE_CUDA
   TESSEL_CHECK(cuda::device_count() > 0)
       << config.source << ": run.device=cuda but no CUDA device is visible to this process; hint: nvidia-smi lists "
@@ -30,13 +33,13 @@ void check_device(const Config& config, int world_size) {
 #endif
 }
 
-std::unique_ptr<DeviceBackend> make_device(const Config& config, int world_rank, int world_size) {
+std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank, int world_size) {
   check_device(config, world_size);
   if (config.run.device != "cuda") return nullptr;
 #ifdef TESSEL_HAVE_CUDA
-  return std::make_unique<cuda::DeviceContext>(world_rank % cuda::device_count());
+  return std::make_unique<cuda::DeviceContext>(local_rank % cuda::device_count());
 #else
-  (void)world_rank;
+  (void)local_rank;
   return nullptr;  // not reached: check_device refuses cuda without the backend
 #endif
 }

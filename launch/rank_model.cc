@@ -3,6 +3,12 @@
 #include "core/error.h"
 #include "core/model/shard.h"
 #include "launch/device_select.h"
+#include "parallel/rank_identity.h"
+
+#ifdef TESSEL_HAVE_NCCL
+#include "core/kernels/cuda/device_context.h"
+#include "parallel/comm/nccl_communicator.h"
+#endif
 #include "parallel/data_parallel.h"
 #include "parallel/tensor_parallel.h"
 
@@ -44,7 +50,9 @@ RankModel& RankModel::operator=(RankModel&& other) {
 }
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
-  return build(config, world, topology, make_device(config, world.rank(), world.size()));
+  // The GPU is the one of this rank's place on its node, as the launcher set it.
+  return build(config, world, topology,
+               make_device(config, rank_identity_from_environment().local_rank, world.size()));
 }
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology,
@@ -68,6 +76,15 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   }
   r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
   r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
+#ifdef TESSEL_HAVE_NCCL
+  // On GPUs the data-parallel group reduces device tensors: NCCL, bootstrapped over the MPI
+  // group, on its own stream ordered after the compute stream by events.
+  if (auto* gpu = dynamic_cast<cuda::DeviceContext*>(r.device.get()); gpu != nullptr && r.dp->size() > 1) {
+    auto nccl = NcclCommunicator::create(*r.dp, gpu->index(), "dp", config.parallel.timeout_s);
+    nccl->set_compute_stream(gpu->compute());
+    r.dp = std::move(nccl);
+  }
+#endif
   r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
   r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
                                           config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),

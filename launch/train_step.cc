@@ -50,9 +50,9 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
   if (device_ != nullptr) {
-    TESSEL_CHECK(dp_group.size() == 1 && tp_group_ == nullptr && pipeline_ == nullptr)
-        << "training on " << device_->device().str() << " runs on one rank for now (parallel.tp, pp and dp 1; got "
-        << "dp " << dp_group.size() << (tp_group_ ? ", tp > 1" : "") << (pipeline_ ? ", pp > 1" : "")
+    TESSEL_CHECK(tp_group_ == nullptr && pipeline_ == nullptr)
+        << "training on " << device_->device().str() << " runs data parallelism only for now (parallel.tp and pp 1; got "
+        << (tp_group_ ? "tp > 1" : "") << (tp_group_ && pipeline_ ? ", " : "") << (pipeline_ ? "pp > 1" : "")
         << "); hint: run the layout on the CPU (run.device=cpu)";
   }
   // The moments live beside the parameters; on the CPU straight from the zero pages.

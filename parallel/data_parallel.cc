@@ -1,5 +1,7 @@
 #include "parallel/data_parallel.h"
 
+#include "core/device_backend.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -55,7 +57,10 @@ DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bu
   buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
   works_.resize(buckets_.size());
   if (zero_ == 2) {
-    shard_grads_ = Tensor::zeros({state_numel()}, DType::F32);
+    // Beside the gradients: on their device when they have one.
+    DeviceBackend* device = store.grads().storage()->backend();
+    shard_grads_ = empty_on(device, {state_numel()}, DType::F32);
+    shard_grads_.fill_zero();
     shard_segments_ = zero_shard_segments(store.entries(), buckets_, size(), rank(), 0.0, true, &shard_entry_of_);
   }
 }

@@ -104,7 +104,14 @@ std::shared_ptr<Work> MpiCommunicator::submit(const std::string& op, int64_t cou
                                        std::to_string(rank_) + " of " + std::to_string(size_) + ")");
 }
 
+void MpiCommunicator::check_host(const Tensor& t, const char* op) const {
+  TESSEL_CHECK(t.device().is_cpu()) << op << " on MPI communicator '" << name_ << "': tensor " << t.str()
+                                    << " is in device memory, which MPI does not move here; hint: device tensors "
+                                    << "go through the NCCL communicator";
+}
+
 std::shared_ptr<Work> MpiCommunicator::all_reduce_async(const Tensor& x, ReduceOp op) {
+  check_host(x, "all_reduce");
   check_reduce_dtype(x, "all_reduce");
   const int n = mpi_count(x.numel(), "all_reduce");
   const std::pair<MPI_Datatype, MPI_Op> reduction = mpi_reduction(runtime_, x.dtype(), op);
@@ -121,6 +128,8 @@ std::shared_ptr<Work> MpiCommunicator::all_reduce_async(const Tensor& x, ReduceO
 }
 
 std::shared_ptr<Work> MpiCommunicator::reduce_scatter_async(const Tensor& in, const Tensor& out, ReduceOp op) {
+  check_host(in, "reduce_scatter");
+  check_host(out, "reduce_scatter");
   check_reduce_dtype(in, "reduce_scatter");
   check_gather_shapes(out, in, size_, "reduce_scatter");
   TESSEL_CHECK(in.raw() != out.raw()) << "reduce_scatter: the output must not alias the input";
@@ -139,6 +148,8 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter_async(const Tensor& in, co
 }
 
 std::shared_ptr<Work> MpiCommunicator::all_gather_async(const Tensor& in, const Tensor& out) {
+  check_host(in, "all_gather");
+  check_host(out, "all_gather");
   check_gather_shapes(in, out, size_, "all_gather");
   const int bytes = mpi_count(static_cast<int64_t>(in.nbytes()), "all_gather (bytes)");
   const bool in_place = static_cast<char*>(in.raw()) == static_cast<char*>(out.raw()) + static_cast<size_t>(rank_) * in.nbytes();
@@ -149,6 +160,7 @@ std::shared_ptr<Work> MpiCommunicator::all_gather_async(const Tensor& in, const 
 }
 
 std::shared_ptr<Work> MpiCommunicator::broadcast_async(const Tensor& x, int root) {
+  check_host(x, "broadcast");
   TESSEL_CHECK(root >= 0 && root < size_) << "broadcast from rank " << root << " in a group of " << size_;
   const int bytes = mpi_count(static_cast<int64_t>(x.nbytes()), "broadcast (bytes)");
   return submit("broadcast", x.numel(), x.dtype(), root, [this, x, bytes, root](std::vector<MPI_Request>* r) {
@@ -158,6 +170,7 @@ std::shared_ptr<Work> MpiCommunicator::broadcast_async(const Tensor& x, int root
 }
 
 std::shared_ptr<Work> MpiCommunicator::send_recv_async(const std::vector<P2POp>& ops) {
+  for (const P2POp& op : ops) check_host(op.tensor, "send_recv");
   int64_t count = 0;
   for (const P2POp& op : ops) {
     TESSEL_CHECK(op.peer >= 0 && op.peer < size_) << "send_recv with peer " << op.peer << " in a group of " << size_;

@@ -43,6 +43,8 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<Work> submit(const std::string& op, int64_t count, DType dtype, int peer,
                                std::function<void(std::vector<MPI_Request>*)> start,
                                std::function<void()> finish = {});
+  // MPI here moves host memory: a device tensor is an error that names the op.
+  void check_host(const Tensor& t, const char* op) const;
 
   MpiRuntime& runtime_;
   MPI_Comm comm_;
