@@ -205,7 +205,6 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
     check_tokens(targets);
     // Head: loss and its gradient in one pass; dloss per position = grad_scale / N.
     head_loss(s, targets, grad_scale / static_cast<float>(B_ * T_), true);
-    loss = mean_loss();
     // The head's input gradient is a partial sum over the vocabulary shards.
     tp_.reduce_to_local(d_final_, d_final_local_);
     dx_.fill_zero();
@@ -245,6 +244,9 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
   // Everything from the chunk's first parameter on is final for this micro-batch: on chunk 0
   // that is offset 0, the embeddings (a tied head's gradient is among them).
   if (grad_ready_) grad_ready_(c.first_offset);
+  // Read last: on a device the read waits for the queue, which by now holds the whole backward
+  // (read right after the head, it would stall the queueing of every layer's backward).
+  if (c.head) loss = mean_loss();
   release(s);
   return loss;
 }
