@@ -69,6 +69,7 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
       if (!recompute_full_) {
         for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_));
       }
+      if (device_ != nullptr && chunk.embedding) s.tokens = make({B_, T_}, DType::I32);
       if (chunk.head) {
         s.final_ln = make({Nl, C}, values_);
         s.final_mean = make({Nl}, DType::F32);
@@ -98,7 +99,6 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
               : make({device_->classifier_workspace_bytes(N, config.vocab_size, dtype_size(values_))}, DType::U8);
     }
   }
-  if (device_ != nullptr && part_.embedding) tokens_here_ = make({B_, T_}, DType::I32);
   dx_ = make({Nl, C}, values_);
   if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = make({N, C}, values_);
   if (part_.head) d_final_local_ = tp_.sequence_parallel() ? make({Nl, C}, values_) : d_final_;
@@ -144,7 +144,7 @@ void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
   if (c.embedding) {
     check_tokens(tokens);
     if (tp_.size() == 1) {
-      ops::embedding_forward(s.residual[0], here(tokens, tokens_here_), wte_, wpe_.defined() ? &wpe_ : nullptr);
+      ops::embedding_forward(s.residual[0], here(tokens, s.tokens), wte_, wpe_.defined() ? &wpe_ : nullptr);
     } else {
       // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
       // sum over the group is the embedding.
@@ -238,8 +238,9 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
     // The lookup's gradient needs every position's gradient (each rank owns some tokens').
     const Tensor& d_embed = tp_.sequence_parallel() ? d_final_ : dx_;
     tp_.gather_to_full(dx_, d_embed);
-    ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, here(tokens, tokens_here_),
-                            vocab_start_);
+    // Backward reads the same tokens as its forward: a device model's slot still holds their copy.
+    const Tensor& tok = device_ != nullptr && tokens.device().is_cpu() ? s.tokens : tokens;
+    ops::embedding_backward(dwte_, dwpe_.defined() ? &dwpe_ : nullptr, d_embed, tok, vocab_start_);
   }
   // Everything from the chunk's first parameter on is final for this micro-batch: on chunk 0
   // that is offset 0, the embeddings (a tied head's gradient is among them).

@@ -125,6 +125,7 @@ class Transformer {
     std::vector<BlockCache> caches; // one per layer; none with full recomputation
     Tensor final_ln, final_mean, final_rstd;  // (Nl, C), (Nl), (Nl): the head's chunk only
     Tensor final_full;                        // (N, C): final_ln gathered (sequence parallel)
+    Tensor tokens;                            // (B, T) I32: a device model's copy of forward's host tokens
     bool live = false;                        // between forward and backward
   };
   struct Chunk {
@@ -179,7 +180,7 @@ class Transformer {
   Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
   Tensor losses_;                              // (N)
   Tensor host_losses_;                         // (N) losses_ copied to the CPU (device models)
-  Tensor tokens_here_, targets_here_;          // (B, T) I32: host tokens copied to the device
+  Tensor targets_here_;                        // (B, T) I32: host targets copied to the device
   Tensor head_workspace_;                      // a chunk of logits for the fused classifier
   VocabParallelLossBuffers vocab_loss_;        // the same for the vocab-parallel loss
   Tensor dx_;                                  // (Nl, C) gradient of the residual stream

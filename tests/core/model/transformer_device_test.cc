@@ -86,14 +86,15 @@ TEST_CASE("a model on a device backend keeps several activation slots in flight 
   dev.parameters().initialize(7);
   cpu.parameters().zero_grads();
   dev.parameters().zero_grads();
-  const Tensor tokens = random_tokens(1), targets = random_tokens(2);
-  const Tensor d_tokens = on(device, tokens), d_targets = on(device, targets);
+  // Other tokens in each slot, passed from the host: each slot keeps its own device copy from
+  // forward for its backward.
+  const Tensor tokens[2] = {random_tokens(1), random_tokens(3)}, targets[2] = {random_tokens(2), random_tokens(4)};
   for (int slot = 0; slot < 2; ++slot) {
-    cpu.forward(tokens, slot);
-    dev.forward(d_tokens, slot);
+    cpu.forward(tokens[slot], slot);
+    dev.forward(tokens[slot], slot);
   }
   for (int slot = 0; slot < 2; ++slot) {
-    CHECK(cpu.backward(tokens, targets, 0.5f, slot) == dev.backward(d_tokens, d_targets, 0.5f, slot));
+    CHECK(cpu.backward(tokens[slot], targets[slot], 0.5f, slot) == dev.backward(tokens[slot], targets[slot], 0.5f, slot));
   }
   CHECK(same_bits(cpu.parameters().grads(), dev.parameters().grads()));
 }
