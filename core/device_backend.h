@@ -28,6 +28,9 @@ class DeviceBackend;
 
 // A tensor in CPU memory when `device` is null, else made by that backend.
 Tensor empty_on(DeviceBackend* device, const Shape& shape, DType dtype);
+// The same, zero-filled: on the CPU straight from the kernel's zero pages (Tensor::zeros, no
+// pass over the memory), on a device by the backend's fill.
+Tensor zeros_on(DeviceBackend* device, const Shape& shape, DType dtype);
 
 class DeviceBackend {
  public:

@@ -147,7 +147,7 @@ void Tensor::copy_from(const Tensor& src) const {
     b->copy(*this, src);
     return;
   }
-  if (nbytes() > 0) std::memmove(raw(), src.raw(), nbytes());
+  if (nbytes() > 0 && raw() != src.raw()) std::memmove(raw(), src.raw(), nbytes());  // onto itself: nothing to do
 }
 
 Tensor Tensor::clone() const {
@@ -160,6 +160,13 @@ Tensor Tensor::clone() const {
 
 Tensor empty_on(DeviceBackend* device, const Shape& shape, DType dtype) {
   return device != nullptr ? device->empty(shape, dtype) : Tensor::empty(shape, dtype);
+}
+
+Tensor zeros_on(DeviceBackend* device, const Shape& shape, DType dtype) {
+  if (device == nullptr) return Tensor::zeros(shape, dtype);
+  Tensor t = device->empty(shape, dtype);
+  t.fill_zero();
+  return t;
 }
 
 std::string Tensor::str() const {

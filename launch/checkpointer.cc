@@ -3,6 +3,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -225,12 +226,14 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   } else if (writer_) {
     spdlog::warn("checkpoint {} holds weights only: the optimizer starts from zero moments", dir);
   }
+  // The config the run was trained with, read once. A weights-only checkpoint (an import) was
+  // never trained with its config's settings.
+  std::optional<Config> trained;
+  if (info.has_optimizer && !info.config_yaml.empty()) trained = parse_config(info.config_yaml, dir);
   if (writer_) {
     spdlog::info("loaded {} (saved at step {} by {}) into {} in {:.2f} s", dir, info.state.step, info.layout.describe(),
                  rank_.layout().describe(), seconds_since(t0));
-    // A weights-only checkpoint (an import) was never trained with its config's settings.
-    for (const std::string& key : info.has_optimizer ? diverging_settings(parse_config(info.config_yaml, dir), config_)
-                                                     : std::vector<std::string>{}) {
+    for (const std::string& key : trained ? diverging_settings(*trained, config_) : std::vector<std::string>{}) {
       spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
                    "one it continues", key, dir);
     }
@@ -240,8 +243,7 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   rank_.step->guard().restore({info.state.skipped_streak, info.state.skipped_total});
   // A loss scale carries over from a trained fp16 run only; any other (another precision, an
   // import of weights) starts the scaler afresh.
-  if (info.has_optimizer && !info.config_yaml.empty() &&
-      parse_config(info.config_yaml, dir).precision.compute == "fp16") {
+  if (trained && trained->precision.compute == "fp16") {
     rank_.step->scaler().restore({info.state.loss_scale, info.state.loss_scale_good_steps});
   }
   return info;

@@ -9,7 +9,7 @@
 
 namespace tessel {
 
-void check_device(const Config& config, int world_size) {
+void check_device(const Config& config) {
   const std::string& precision = config.precision.compute;
   if (config.run.device != "cuda") {
     TESSEL_CHECK(precision == "fp32") << config.source << ": precision.compute=" << precision
@@ -22,7 +22,6 @@ void check_device(const Config& config, int world_size) {
       << config.source << ": run.device=cuda runs data parallelism only for now (parallel.tp " << config.parallel.tp
       << ", parallel.pp " << config.parallel.pp << "); hint: set parallel.tp=1 and parallel.pp=1, or "
       << "run.device=cpu for a tp x pp layout";
-  (void)world_size;
 #ifdef TESSEL_HAVE_CUDA
   TESSEL_CHECK(cuda::device_count() > 0)
       << config.source << ": run.device=cuda but no CUDA device is visible to this process; hint: nvidia-smi lists "
@@ -33,8 +32,8 @@ void check_device(const Config& config, int world_size) {
 #endif
 }
 
-std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank, int world_size) {
-  check_device(config, world_size);
+std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank) {
+  check_device(config);
   if (config.run.device != "cuda") return nullptr;
 #ifdef TESSEL_HAVE_CUDA
   return std::make_unique<cuda::DeviceContext>(local_rank % cuda::device_count());

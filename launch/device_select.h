@@ -17,7 +17,7 @@ namespace tessel {
 
 // The checks alone (config, build, visible GPUs), so that a command can fail on them before
 // it opens data or allocates anything.
-void check_device(const Config& config, int world_size);
-std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank, int world_size);
+void check_device(const Config& config);
+std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank);
 
 }  // namespace tessel

@@ -52,7 +52,7 @@ RankModel& RankModel::operator=(RankModel&& other) {
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
   // The GPU is the one of this rank's place on its node, as the launcher set it.
   return build(config, world, topology,
-               make_device(config, rank_identity_from_environment().local_rank, world.size()));
+               make_device(config, rank_identity_from_environment().local_rank));
 }
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology,

@@ -55,15 +55,9 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
         << (tp_group_ ? "tp > 1" : "") << (tp_group_ && pipeline_ ? ", " : "") << (pipeline_ ? "pp > 1" : "")
         << "); hint: run the layout on the CPU (run.device=cpu)";
   }
-  // The moments live beside the parameters; on the CPU straight from the zero pages.
-  auto zeros = [&](int64_t n) {
-    if (device_ == nullptr) return Tensor::zeros({n}, DType::F32);
-    Tensor t = device_->empty({n}, DType::F32);
-    t.fill_zero();
-    return t;
-  };
-  m_ = zeros(dp_.state_numel());
-  v_ = zeros(dp_.state_numel());
+  // The moments live beside the parameters.
+  m_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
+  v_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
   const int64_t B = model.micro_batch(), T = model.seq_len();
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
@@ -175,19 +169,6 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s, store.compute_params());
   dp_.gather_params();
   return r;
-}
-
-void TrainStep::full_adam_state(Tensor* m, Tensor* v) {
-  if (dp_.zero() == 0) {  // already full: views, no copy
-    *m = m_;
-    *v = v_;
-    return;
-  }
-  const int64_t n = model_.parameters().numel();
-  *m = Tensor::zeros({n}, DType::F32);
-  *v = Tensor::zeros({n}, DType::F32);
-  dp_.state_to_full(m_, *m);
-  dp_.state_to_full(v_, *v);
 }
 
 std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments(const Tensor& m, const Tensor& v) const {

@@ -68,8 +68,8 @@ class TrainStep {
   StepResult run(int64_t step, const BatchFn& fill);
 
   // AdamW moments as this rank holds them: (numel of the parameter buffer) at zero 0, its
-  // shard else. full_adam_state gives them laid out like the parameters (collective).
-  void full_adam_state(Tensor* m, Tensor* v);
+  // shard else. load_full_adam_state takes them laid out like the parameters (from a
+  // checkpoint) and keeps this rank's part.
   void load_full_adam_state(const Tensor& m, const Tensor& v);
   // The AdamW moments this rank holds, by parameter (every element of each at zero 0, its
   // shard's parts else), pointing into the live buffers: what a checkpoint stores.

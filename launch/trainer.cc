@@ -135,7 +135,7 @@ std::string format_duration(double seconds) {
 Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
     : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
   check_batch_split(config.batch, topology.size(Axis::kDp));
-  check_device(config, world.size());
+  check_device(config);
   TESSEL_CHECK(!config.data.train.empty())
       << config.source << ": data.train is empty; hint: prepare data with `tessel data prepare` "
       << "and list its prefix under data.train";

@@ -59,8 +59,7 @@ DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bu
   if (zero_ == 2) {
     // Beside the gradients: on their device when they have one.
     DeviceBackend* device = store.grads().storage()->backend();
-    shard_grads_ = empty_on(device, {state_numel()}, DType::F32);
-    shard_grads_.fill_zero();
+    shard_grads_ = zeros_on(device, {state_numel()}, DType::F32);
     shard_segments_ = zero_shard_segments(store.entries(), buckets_, size(), rank(), 0.0, true, &shard_entry_of_);
   }
 }
@@ -154,19 +153,6 @@ void DataParallel::gather_params() {
     works.push_back(group_.all_gather_async(all.slice(rank() * s, (rank() + 1) * s), all));
   }
   for (const std::shared_ptr<Work>& w : works) w->wait();
-}
-
-void DataParallel::state_to_full(const Tensor& shard, const Tensor& full) {
-  if (zero_ == 0) {
-    if (shard.raw() != full.raw()) full.copy_from(shard);
-    return;
-  }
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    const int64_t s = (buckets_[b].end - buckets_[b].begin) / size();
-    const Tensor all = full.slice(buckets_[b].begin, buckets_[b].end);
-    all.slice(rank() * s, (rank() + 1) * s).copy_from(shard.slice(shard_offset(b), shard_offset(b) + s));
-    group_.all_gather(all.slice(rank() * s, (rank() + 1) * s), all);
-  }
 }
 
 void DataParallel::state_from_full(const Tensor& full, const Tensor& shard) const {

@@ -86,9 +86,9 @@ class DataParallel {
   // zero >= 1: every rank's updated shard into everyone's parameters (all-gather per bucket).
   void gather_params();
 
-  // Optimizer state between its shard form (state_numel) and the full form (the store's numel,
-  // laid out like the parameters) that checkpoints hold. to_full is collective.
-  void state_to_full(const Tensor& shard, const Tensor& full);
+  // Optimizer state from the full form (the store's numel, laid out like the parameters, as a
+  // checkpoint is read) into its shard form (state_numel). Checkpoints are written from the
+  // shards themselves (TrainStep::state_segments).
   void state_from_full(const Tensor& full, const Tensor& shard) const;
 
  private:

@@ -40,19 +40,9 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multi
     entries_.push_back(std::move(e));
   }
   numel_ = (numel_ + total_multiple - 1) / total_multiple * total_multiple;
-  // On the CPU, zeros straight from the kernel's zero pages (no pass over the buffers).
-  auto zeros = [&] {
-    if (device == nullptr) return Tensor::zeros({numel_}, DType::F32);
-    Tensor t = device->empty({numel_}, DType::F32);
-    t.fill_zero();
-    return t;
-  };
-  params_ = zeros();
-  grads_ = zeros();
-  if (compute != DType::F32) {
-    compute_params_ = device->empty({numel_}, compute);
-    compute_params_.fill_zero();
-  }
+  params_ = zeros_on(device, {numel_}, DType::F32);
+  grads_ = zeros_on(device, {numel_}, DType::F32);
+  if (compute != DType::F32) compute_params_ = zeros_on(device, {numel_}, compute);
 }
 
 Tensor ParameterStore::compute_param(const std::string& name) const {

@@ -97,11 +97,7 @@ Tensor DeviceContext::empty(const Shape& shape, DType dtype) {
   return Tensor::from_storage(std::move(storage), shape, dtype);
 }
 
-Tensor DeviceContext::zeros(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  fill_zero(t);
-  return t;
-}
+Tensor DeviceContext::zeros(const Shape& shape, DType dtype) { return zeros_on(this, shape, dtype); }
 
 void DeviceContext::fill_zero(const Tensor& t) {
   TESSEL_CHECK(t.device() == device()) << "DeviceContext::fill_zero: " << t.str() << " is not on " << device().str();
