@@ -5,9 +5,9 @@
 //   build/examples/train_step
 #include <cstdio>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/model/transformer.h"
-#include "launch/train_step.h"
+#include "train/train_step.h"
 #include "parallel/comm/single_communicator.h"
 
 int main() {

@@ -5,9 +5,9 @@
 #include <iomanip>
 #include <iostream>
 
-#include "core/checkpoint.h"
+#include "core/checkpoint/checkpoint.h"
 #include "core/checkpoint/hf_format.h"
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/model/param_specs.h"
 #include "launch/cli_args.h"

@@ -1,8 +1,8 @@
 #include "launch/commands.h"
 
-#include "launch/bench_checkpoint.h"
-#include "launch/bench_kernels.h"
-#include "launch/rank_model.h"
+#include "launch/bench/checkpoint.h"
+#include "launch/bench/kernels.h"
+#include "train/rank_model.h"
 
 #include <omp.h>
 
@@ -14,7 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/checkpoint.h"
+#include "core/checkpoint/checkpoint.h"
 #include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/logging.h"
@@ -22,10 +22,10 @@
 #include "core/model/init_rng.h"
 #include "data/tokenizer.h"
 #include "launch/cli_args.h"
-#include "launch/stop_signal.h"
-#include "launch/train_step.h"
-#include "launch/trainer.h"
-#include "launch/world.h"
+#include "train/stop_signal.h"
+#include "train/train_step.h"
+#include "train/trainer.h"
+#include "train/world.h"
 #include "parallel/topology.h"
 
 namespace tessel {

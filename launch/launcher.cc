@@ -1,6 +1,6 @@
 #include "launch/launcher.h"
 
-#include "launch/train_step.h"
+#include "train/train_step.h"
 #include "parallel/pipeline_schedule.h"
 #include "parallel/topology.h"
 
@@ -23,7 +23,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "launch/cli_args.h"

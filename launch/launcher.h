@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "parallel/rank_identity.h"
 
 namespace tessel {

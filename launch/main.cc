@@ -11,7 +11,7 @@
 #include "launch/ckpt_command.h"
 #include "launch/commands.h"
 #include "launch/data_command.h"
-#include "launch/environment.h"
+#include "train/environment.h"
 #include "launch/launcher.h"
 #include "launch/plan_command.h"
 #include "launch/tune_command.h"

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/io/json.h"
 #include "launch/cli_args.h"

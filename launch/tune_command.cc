@@ -9,7 +9,7 @@
 #include <iostream>
 #include <thread>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/io/file.h"
 #include "core/io/json.h"

@@ -5,6 +5,7 @@
 
 #include "core/device_backend.h"
 #include "core/error.h"
+#include "core/kernels/cpu/cpu_kernels.h"
 
 namespace tessel {
 
@@ -12,22 +13,6 @@ namespace {
 
 void check_step(const AdamWStep& s) {
   TESSEL_CHECK(s.step >= 1) << "adamw_update: step is 1-based, found " << s.step;
-}
-
-// The update of elements [begin, end); called inside a parallel region by every thread, which
-// takes its static share without a barrier at the end.
-inline void update_range(float* param, const float* grad, float* m, float* v, int64_t begin,
-                         int64_t end, const AdamWScalars& k) {
-#pragma omp for simd schedule(static) nowait
-  for (int64_t i = begin; i < end; ++i) {
-    const float g = grad[i] * k.grad_scale;
-    const float mi = k.beta1 * m[i] + k.one_minus_beta1 * g;
-    const float vi = k.beta2 * v[i] + k.one_minus_beta2 * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const float denom = std::sqrt(vi) * k.inv_sqrt_bc2 + k.eps;
-    param[i] = param[i] * k.decay - k.step_size * mi / denom;
-  }
 }
 
 }  // namespace
@@ -57,28 +42,20 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
 }
 
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWScalars& k) {
-  TESSEL_CHECK(n >= 0) << "adamw_update: negative size " << n;
-  if (n == 0) return;
-  TESSEL_CHECK(param != nullptr && grad != nullptr && m != nullptr && v != nullptr)
-      << "adamw_update: null buffer for " << n << " elements";
-#pragma omp parallel
-  update_range(param, grad, m, v, 0, n, k);
+  const cpu::AdamWRange range{param, grad, m, v, n, k};
+  cpu::adamw_update(&range, 1);
 }
 
 void adamw_update_segments(float* param, const float* grad, float* m, float* v,
                            const std::vector<AdamWSegment>& segments, const AdamWStep& s) {
   check_step(s);
-  std::vector<AdamWScalars> k;  // per segment: only the decay differs
-  for (const AdamWSegment& seg : segments) k.push_back(adamw_scalars(s, seg.weight_decay));
-  // One parallel region for the whole buffer: a region per parameter (about 150 for GPT-2)
-  // costs a fork and a barrier each.
-#pragma omp parallel
-  for (size_t i = 0; i < segments.size(); ++i) {
-    const AdamWSegment& seg = segments[i];
+  std::vector<cpu::AdamWRange> ranges;  // per segment: only the decay differs
+  for (const AdamWSegment& seg : segments) {
     const int64_t g = seg.grad_offset < 0 ? seg.offset : seg.grad_offset;
     const int64_t st = seg.state_offset < 0 ? seg.offset : seg.state_offset;
-    update_range(param + seg.offset, grad + g, m + st, v + st, 0, seg.numel, k[i]);
+    ranges.push_back({param + seg.offset, grad + g, m + st, v + st, seg.numel, adamw_scalars(s, seg.weight_decay)});
   }
+  cpu::adamw_update(ranges.data(), ranges.size());
 }
 
 void adamw_update_segments(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,

@@ -8,6 +8,7 @@
 
 #include "core/device_backend.h"
 #include "core/error.h"
+#include "core/kernels/cpu/cpu_kernels.h"
 
 namespace tessel {
 
@@ -15,31 +16,9 @@ namespace {
 constexpr double kClipEpsilon = 1e-6;  // torch's clip_grad_norm_ guard against norm 0
 }  // namespace
 
-double sum_of_squares(const float* x, int64_t n) {
-  TESSEL_CHECK(n >= 0) << "sum_of_squares: negative size " << n;
-  const int64_t chunks = (n + kSumOfSquaresChunk - 1) / kSumOfSquaresChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks));
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kSumOfSquaresChunk;
-    const int64_t end = begin + kSumOfSquaresChunk < n ? begin + kSumOfSquaresChunk : n;
-    double sum = 0.0;
-    // The simd reduction's order depends only on the build's vector width, not on threads.
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = begin; i < end; ++i) {
-      const double value = x[i];
-      sum += value * value;
-    }
-    partial[static_cast<size_t>(c)] = sum;
-  }
-  double total = 0.0;
-  for (double sum : partial) total += sum;
-  return total;
-}
-
 double sum_of_squares(const Tensor& x) {
   TESSEL_CHECK(x.dtype() == DType::F32) << "sum_of_squares: " << x.str() << " is not F32";
-  if (x.device().is_cpu()) return sum_of_squares(x.data<float>(), x.numel());
+  if (x.device().is_cpu()) return cpu::sum_of_squares(x.data<float>(), x.numel());
   DeviceBackend* device = x.storage()->backend();
   TESSEL_CHECK(device != nullptr) << "sum_of_squares: " << x.str() << " was not made by a device backend";
   return device->sum_of_squares(x);

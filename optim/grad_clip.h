@@ -3,7 +3,7 @@
 // norm = sqrt(total), and clip_scale gives the factor that AdamWStep::grad_scale applies.
 //
 // sum_of_squares is bitwise deterministic for a given n and data whatever the number of OpenMP
-// threads: fixed-size chunks, each summed in double, then the chunk sums added in chunk order.
+// threads (core/kernels/cpu/cpu_kernels.h on the CPU).
 // Pure functions over caller-owned buffers; safe to call concurrently.
 #pragma once
 
@@ -13,12 +13,7 @@
 
 namespace tessel {
 
-// Elements per chunk of sum_of_squares; part of its numerical definition, so fixed.
-inline constexpr int64_t kSumOfSquaresChunk = 4096;
-
-// Σ x[i]² in double. x: (n).
-double sum_of_squares(const float* x, int64_t n);
-// Σ x² over an F32 tensor, on the CPU (the above) or on the device backend that made it (its
+// Σ x² in double over an F32 tensor, on the CPU (cpu::sum_of_squares) or on the device backend that made it (its
 // fixed-order fp32 reduction, read back on the host: the call waits for the device).
 double sum_of_squares(const Tensor& x);
 

@@ -15,7 +15,7 @@
 
 #include <cstdint>
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 namespace tessel {
 

@@ -26,7 +26,7 @@
 
 #include "core/model/parameters.h"
 #include "optim/adamw.h"
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tessel {
 

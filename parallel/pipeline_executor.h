@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "core/model/transformer.h"
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 #include "parallel/pipeline_schedule.h"
 
 namespace tessel {

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "core/model/parameters.h"
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tessel {
 

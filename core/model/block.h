@@ -19,7 +19,7 @@
 
 #include <vector>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/model/param_specs.h"
 #include "core/model/tp_context.h"
 #include "core/ops.h"

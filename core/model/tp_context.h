@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "core/tensor.h"
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tessel {
 

@@ -25,7 +25,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/device_backend.h"
 #include "core/model/block.h"
 #include "core/model/model_part.h"

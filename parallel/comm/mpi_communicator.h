@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 #include "parallel/comm/mpi_runtime.h"
 
 namespace tessel {

@@ -23,7 +23,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tessel {
 

@@ -3,7 +3,7 @@
 // process train with the same code as a grid, without MPI. Every Work is complete on return.
 #pragma once
 
-#include "parallel/comm/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tessel {
 

@@ -4,8 +4,7 @@
 // this backend, so ops dispatch to it and Tensor::data<T>() refuses them, exactly as for a
 // real device; a stray host read of "device" memory fails the test. Ops run the CPU launchers
 // on F32 values (bitwise the CPU path); values of other dtypes are only recorded. Every op
-// call is logged with the sizes ops.cc derived. The optimizer's pieces call optim/ itself, so
-// a test binary using this header links tessel_optim.
+// call is logged with the sizes ops.cc derived.
 #pragma once
 
 #include <cstring>
@@ -14,8 +13,6 @@
 
 #include "core/device_backend.h"
 #include "core/kernels/cpu/cpu_kernels.h"
-#include "optim/adamw.h"
-#include "optim/grad_clip.h"
 
 namespace tessel {
 namespace testing {
@@ -147,16 +144,17 @@ class EmulatedDevice final : public DeviceBackend {
                                        f(weight), i(targets), N, C, V, dloss, static_cast<float*>(workspace.raw()));
   }
 
-  // The optimizer's pieces: the CPU's own functions (F32 only: the emulator keeps no compute
+  // The optimizer's pieces: the CPU's own launchers (F32 only: the emulator keeps no compute
   // copies).
   double sum_of_squares(const Tensor& x) override {
     note("sum_of_squares n" + n(x.numel()));
-    return tessel::sum_of_squares(f(x), x.numel());
+    return cpu::sum_of_squares(f(x), x.numel());
   }
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWScalars& k,
              const Tensor& param_copy) override {
     note("adamw n" + n(param.numel()) + (param_copy.defined() ? " copy" : ""));
-    adamw_update(f(param), f(grad), f(m), f(v), param.numel(), k);
+    const cpu::AdamWRange range{f(param), f(grad), f(m), f(v), param.numel(), k};
+    cpu::adamw_update(&range, 1);
     if (param_copy.defined() && f32(param_copy)) std::memcpy(param_copy.raw(), param.raw(), param.nbytes());
   }
   void cast(const Tensor& dst, const Tensor& src) override {

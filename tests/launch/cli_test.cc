@@ -14,7 +14,7 @@
 #include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/io/temp_dir.h"
-#include "launch/stop_signal.h"
+#include "train/stop_signal.h"
 
 using namespace tessel;
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/model/transformer.h"
 #include "core/model/param_specs.h"
 

@@ -7,8 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/checkpoint.h"
-#include "core/config.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/config/config.h"
 #include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/io/safetensors.h"

@@ -14,7 +14,10 @@
 // overlapping outputs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "core/adamw_scalars.h"
 
 namespace tessel {
 namespace cpu {
@@ -94,6 +97,26 @@ int64_t classifier_workspace_floats(int64_t N, int64_t V);
 void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x,
                                  const float* weight, const int32_t* targets, int64_t N,
                                  int64_t C, int64_t V, float dloss, float* workspace);
+
+// ---- AdamW (adamw.cc): the update of core/adamw_scalars.h on each range, elementwise, so the
+// result does not depend on the number of threads. All ranges run in one parallel region (a
+// region per parameter, about 150 for GPT-2, costs a fork and a barrier each). Buffers of one
+// range must not overlap; ranges must not overlap each other.
+struct AdamWRange {
+  float* param = nullptr;  // (n) updated in place
+  const float* grad = nullptr;  // (n)
+  float* m = nullptr;  // (n) updated in place
+  float* v = nullptr;  // (n) updated in place
+  int64_t n = 0;
+  AdamWScalars k;
+};
+void adamw_update(const AdamWRange* ranges, size_t count);
+
+// ---- Squared norm (global_norm.cc): Σ x[i]² in double, bitwise deterministic for a given n
+// whatever the number of threads: chunks of kSumOfSquaresChunk elements, each summed in double,
+// then the chunk sums added in chunk order. x: (n).
+inline constexpr int64_t kSumOfSquaresChunk = 4096;  // part of the numerical definition: fixed
+double sum_of_squares(const float* x, int64_t n);
 
 }  // namespace cpu
 }  // namespace tessel

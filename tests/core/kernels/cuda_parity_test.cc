@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "core/kernels/cpu/cpu_kernels.h"
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/model/transformer.h"
 #include "core/ops.h"
 #include "core/kernels/cuda/cuda_kernels.h"

@@ -2,7 +2,7 @@
 // layers read, and initialized as in the unsplit model.
 #include <catch2/catch.hpp>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/model/param_specs.h"
 #include "core/model/shard.h"
 

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/model/init_rng.h"
 #include "core/model/transformer.h"
 

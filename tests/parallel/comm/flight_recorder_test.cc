@@ -1,7 +1,7 @@
 // The flight recorder keeps the newest operations and tells which one is still pending.
 #include <catch2/catch.hpp>
 
-#include "parallel/comm/flight_recorder.h"
+#include "core/comm/flight_recorder.h"
 #include "parallel/comm/single_communicator.h"
 
 using namespace tessel;

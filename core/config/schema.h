@@ -1,0 +1,132 @@
+// The config schema: the one place that lists every section and key of a Tessel config, with its
+// type and, for enumerations, its valid values.
+//
+// visit_config walks a Config (const or not) and calls the visitor once per key, in the order of
+// the emitted YAML. The parser, the YAML emitter, the choice checker of validate_config and
+// schema_keys() are all visitors, so a key added here is parsed, emitted, checked and suggested
+// without a second list to keep in step. Internal to core/config*.cc and their tests.
+//
+// A visitor provides:
+//   section(name, body)              body() visits the section's keys
+//   field(name, T&)                  T is std::string, int64_t, uint64_t, int, double or bool
+//   choice(name, std::string&, valid)    a string restricted to `valid`
+//   int_choice(name, int&, valid)        an integer restricted to `valid`
+//   preset(name, ModelConfig&, valid)    model.arch: choosing it resets the knobs it presets
+//   dp(name, int64_t&)               "auto" (stored as 0) or a positive integer
+//   loss_scale(name, std::string&)   "dynamic" or a positive number
+//   sources(name, std::vector<DataSource>&)
+// Stateless; safe from any thread.
+#pragma once
+
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+
+namespace tessel {
+
+using Choices = std::initializer_list<const char*>;
+using IntChoices = std::initializer_list<int>;
+
+template <typename Visitor, typename ConfigT>
+void visit_config(Visitor& v, ConfigT& c) {
+  v.section("run", [&] {
+    v.field("name", c.run.name);
+    v.field("out_dir", c.run.out_dir);
+    v.field("seed", c.run.seed);
+    v.field("steps", c.run.steps);
+    v.field("log_every", c.run.log_every);
+    v.field("eval_every", c.run.eval_every);
+    v.field("eval_batches", c.run.eval_batches);
+    v.choice("device", c.run.device, {"auto", "cpu", "cuda"});
+    v.field("threads", c.run.threads);
+  });
+  v.section("model", [&] {
+    // First, so that the preset is in place before any explicitly set knob is parsed.
+    v.preset("arch", c.model, {"gpt2", "llama"});
+    v.field("vocab_size", c.model.vocab_size);
+    v.field("seq_len", c.model.seq_len);
+    v.field("layers", c.model.layers);
+    v.field("d_model", c.model.d_model);
+    v.field("heads", c.model.heads);
+    v.field("kv_heads", c.model.kv_heads);
+    v.field("ffn_dim", c.model.ffn_dim);
+    v.choice("norm", c.model.norm, {"layernorm", "rmsnorm"});
+    v.field("norm_eps", c.model.norm_eps);
+    v.choice("activation", c.model.activation, {"gelu", "swiglu"});
+    v.choice("position", c.model.position, {"learned", "rope"});
+    v.field("rope_theta", c.model.rope_theta);
+    v.field("bias", c.model.bias);
+    v.field("tie_embeddings", c.model.tie_embeddings);
+    v.field("init_std", c.model.init_std);
+  });
+  v.section("parallel", [&] {
+    v.field("tp", c.parallel.tp);
+    v.field("pp", c.parallel.pp);
+    v.dp("dp", c.parallel.dp);
+    v.field("sequence_parallel", c.parallel.sequence_parallel);
+    v.choice("schedule", c.parallel.schedule, {"gpipe", "1f1b", "interleaved"});
+    v.field("virtual_stages", c.parallel.virtual_stages);
+    v.choice("pipeline_split", c.parallel.pipeline_split, {"even", "ends_as_layers"});
+    v.int_choice("zero", c.parallel.zero, {0, 1, 2});
+    v.choice("recompute", c.parallel.recompute, {"none", "selective", "full"});
+    v.field("bucket_mb", c.parallel.bucket_mb);
+    v.field("overlap_grad_reduce", c.parallel.overlap_grad_reduce);
+    v.field("order", c.parallel.order);
+    v.field("timeout_s", c.parallel.timeout_s);
+  });
+  v.section("batch", [&] {
+    v.field("global", c.batch.global);
+    v.field("micro", c.batch.micro);
+  });
+  v.section("precision", [&] {
+    v.choice("compute", c.precision.compute, {"fp32", "bf16", "fp16"});
+    v.loss_scale("loss_scale", c.precision.loss_scale);
+  });
+  v.section("optim", [&] {
+    v.field("lr", c.optim.lr);
+    v.field("min_lr", c.optim.min_lr);
+    v.choice("schedule", c.optim.schedule, {"constant", "linear", "cosine", "wsd"});
+    v.field("warmup_steps", c.optim.warmup_steps);
+    v.field("decay_steps", c.optim.decay_steps);
+    v.field("beta1", c.optim.beta1);
+    v.field("beta2", c.optim.beta2);
+    v.field("eps", c.optim.eps);
+    v.field("weight_decay", c.optim.weight_decay);
+    v.field("grad_clip", c.optim.grad_clip);
+    v.field("max_skipped_steps", c.optim.max_skipped_steps);
+  });
+  v.section("data", [&] {
+    v.sources("train", c.data.train);
+    v.field("val", c.data.val);
+    v.choice("tokenizer", c.data.tokenizer, {"bytes", "gpt2"});
+    v.field("tokenizer_dir", c.data.tokenizer_dir);
+  });
+  v.section("checkpoint", [&] {
+    v.field("dir", c.checkpoint.dir);
+    v.field("every", c.checkpoint.every);
+    v.field("keep", c.checkpoint.keep);
+    v.field("async", c.checkpoint.async);
+    v.field("resume", c.checkpoint.resume);  // auto | none | PATH: any non-empty string
+  });
+  v.section("logging", [&] {
+    v.field("jsonl", c.logging.jsonl);
+    v.field("tensorboard", c.logging.tensorboard);
+  });
+}
+
+// The keys of a `data.train` entry written as a map.
+inline constexpr const char* kDataSourceKeys[] = {"path", "weight"};
+
+// Section names in schema order, and each section's keys in schema order.
+struct SchemaKeys {
+  std::vector<std::string> sections;
+  std::map<std::string, std::vector<std::string>> keys;
+};
+
+// Visits a default Config to list the schema's keys.
+SchemaKeys schema_keys();
+
+}  // namespace tessel

@@ -1,0 +1,289 @@
+// validate_config: the checks a typed parse cannot make alone (ranges, divisibility, pairs of
+// keys), for configs from parse_config and for configs built by hand. Each error names the keys
+// and their values, where the key was set when parse_config recorded it (Config::origins), and
+// what would be valid. Checks that need the world size (dp, tp·pp·dp = ranks) live with the
+// topology, not here.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/config/schema.h"
+#include "core/config/suggest.h"
+#include "core/error.h"
+
+namespace tessel {
+
+namespace {
+
+// "1, 2, 3, 4, 6, 12": what a divisibility error offers instead.
+std::string divisors(int64_t n) {
+  std::vector<std::string> out;
+  for (int64_t d = 1; d <= n && out.size() < 64; ++d) {
+    if (n % d == 0) out.push_back(std::to_string(d));
+  }
+  return join(out);
+}
+
+// Common divisors of a and b, for a degree that must divide both (tp divides heads and kv_heads).
+std::string common_divisors(int64_t a, int64_t b) {
+  std::vector<std::string> out;
+  for (int64_t d = 1; d <= a && d <= b; ++d) {
+    if (a % d == 0 && b % d == 0) out.push_back(std::to_string(d));
+  }
+  return join(out);
+}
+
+class Checker {
+ public:
+  explicit Checker(const Config& config) : c_(config) {}
+
+  // "cfg.yaml:5:10: " for the first of `keys` that was set explicitly, else "cfg.yaml: " (or
+  // nothing for a config built in code).
+  std::string at(std::initializer_list<std::string> keys) const {
+    for (const std::string& key : keys) {
+      auto it = c_.origins.find(key);
+      if (it != c_.origins.end()) return it->second + ": ";
+    }
+    return c_.source.empty() ? "" : c_.source + ": ";
+  }
+
+  void at_least(const char* key, int64_t value, int64_t minimum, const char* hint = "") {
+    TESSEL_CHECK(value >= minimum) << at({key}) << key << " must be at least " << minimum
+                                   << ", found " << value << hint;
+  }
+  void positive(const char* key, double value) {
+    TESSEL_CHECK(std::isfinite(value) && value > 0)
+        << at({key}) << key << " must be a positive number, found " << value;
+  }
+  void non_negative(const char* key, double value) {
+    TESSEL_CHECK(std::isfinite(value) && value >= 0)
+        << at({key}) << key << " must be a number >= 0, found " << value;
+  }
+  void fraction(const char* key, double value) {
+    TESSEL_CHECK(value >= 0 && value < 1)
+        << at({key}) << key << " must be in [0, 1), found " << value
+        << "; hint: typical values are 0.9 (beta1) and 0.95 or 0.999 (beta2)";
+  }
+  void non_empty(const char* key, const std::string& value, const char* hint) {
+    TESSEL_CHECK(!value.empty()) << at({key}) << key << " must not be empty; " << hint;
+  }
+
+  // The schema visitor: enumerations, for configs that did not come through the parser.
+  template <typename Body>
+  void section(const char* name, Body&& body) {
+    section_ = name;
+    body();
+  }
+  template <typename T>
+  void field(const char*, const T&) {}
+  void choice(const char* name, const std::string& value, Choices valid) {
+    for (const char* option : valid) {
+      if (value == option) return;
+    }
+    const std::string key = section_ + "." + name;
+    TESSEL_FAIL() << at({key}) << invalid_choice_message(key, value, valid);
+  }
+  void int_choice(const char* name, int value, IntChoices valid) {
+    for (int option : valid) {
+      if (value == option) return;
+    }
+    const std::string key = section_ + "." + name;
+    TESSEL_FAIL() << at({key}) << invalid_choice_message(key, value, valid);
+  }
+  void preset(const char* name, const ModelConfig& model, Choices valid) {
+    choice(name, model.arch, valid);
+  }
+  void dp(const char* name, int64_t value) {
+    TESSEL_CHECK(value >= 0) << at({"parallel.dp"}) << "parallel.dp must be 'auto' (0) or a "
+                             << "positive integer, found " << value;
+  }
+  void loss_scale(const char* name, const std::string& value) {
+    if (value == "dynamic") return;
+    char* end = nullptr;
+    const double number = std::strtod(value.c_str(), &end);
+    TESSEL_CHECK(!value.empty() && end == value.c_str() + value.size() && std::isfinite(number) &&
+                 number > 0)
+        << at({"precision.loss_scale"}) << "precision.loss_scale: expected 'dynamic' or a "
+        << "positive number, found '" << value << "'";
+  }
+  void sources(const char*, const std::vector<DataSource>&) {}
+
+ private:
+  const Config& c_;
+  std::string section_;
+};
+
+}  // namespace
+
+void validate_config(const Config& c) {
+  Checker check(c);
+  visit_config(check, c);
+
+  const RunConfig& run = c.run;
+  check.non_empty("run.name", run.name, "it names the run in logs and metrics");
+  check.non_empty("run.out_dir", run.out_dir, "set a directory for logs, metrics and checkpoints");
+  check.at_least("run.steps", run.steps, 0);
+  check.at_least("run.log_every", run.log_every, 1);
+  check.at_least("run.eval_every", run.eval_every, 0, " (0 turns evaluation off)");
+  check.at_least("run.eval_batches", run.eval_batches, 1);
+  check.at_least("run.threads", run.threads, 0, " (0 uses all cores shared among local ranks)");
+
+  const ModelConfig& m = c.model;
+  check.at_least("model.vocab_size", m.vocab_size, 1);
+  check.at_least("model.seq_len", m.seq_len, 1);
+  check.at_least("model.layers", m.layers, 1);
+  check.at_least("model.d_model", m.d_model, 1);
+  check.at_least("model.heads", m.heads, 1);
+  check.at_least("model.kv_heads", m.kv_heads, 1);
+  check.at_least("model.ffn_dim", m.ffn_dim, 1);
+  check.positive("model.norm_eps", m.norm_eps);
+  check.positive("model.rope_theta", m.rope_theta);
+  check.non_negative("model.init_std", m.init_std);
+  TESSEL_CHECK(m.d_model % m.heads == 0)
+      << check.at({"model.d_model", "model.heads"}) << "model.d_model (" << m.d_model
+      << ") must be divisible by model.heads (" << m.heads << ") to give a whole head_dim; "
+      << "valid heads: " << divisors(m.d_model);
+  TESSEL_CHECK(m.heads % m.kv_heads == 0)
+      << check.at({"model.kv_heads", "model.heads"}) << "heads (" << m.heads
+      << ") must be divisible by kv_heads (" << m.kv_heads << "); valid kv_heads: "
+      << divisors(m.heads);
+  TESSEL_CHECK(m.position != "rope" || m.head_dim() % 2 == 0)
+      << check.at({"model.position", "model.heads", "model.d_model"})
+      << "model.position 'rope' rotates pairs of channels, so head_dim = d_model / heads must be "
+      << "even, found " << m.d_model << " / " << m.heads << " = " << m.head_dim()
+      << "; hint: change model.heads or model.d_model, or use position: learned";
+
+  const ParallelConfig& p = c.parallel;
+  check.at_least("parallel.tp", p.tp, 1);
+  check.at_least("parallel.pp", p.pp, 1);
+  check.at_least("parallel.virtual_stages", p.virtual_stages, 1);
+  check.positive("parallel.bucket_mb", p.bucket_mb);
+  check.non_negative("parallel.timeout_s", p.timeout_s);
+  {
+    std::vector<std::string> axes;
+    std::stringstream in(p.order);
+    for (std::string axis; std::getline(in, axis, '-');) axes.push_back(axis);
+    std::sort(axes.begin(), axes.end());
+    TESSEL_CHECK((axes == std::vector<std::string>{"cp", "dp", "pp", "tp"}))
+        << check.at({"parallel.order"}) << "parallel.order '" << p.order << "' must name the axes tp, cp, "
+        << "dp and pp, each once, joined by '-' innermost first; hint: tp-cp-dp-pp keeps a "
+        << "tensor-parallel group on one node";
+  }
+  // Key/value heads fewer than the ranks are shared (each by tp / kv_heads ranks), except in
+  // GPT-2's fused c_attn, whose shards must hold whole q, k and v heads.
+  const bool shared_kv = m.arch != "gpt2" && m.kv_heads < p.tp && p.tp % m.kv_heads == 0;
+  TESSEL_CHECK(m.heads % p.tp == 0 && (m.kv_heads % p.tp == 0 || shared_kv))
+      << check.at({"parallel.tp", "model.heads"}) << "model.heads (" << m.heads
+      << ") and model.kv_heads (" << m.kv_heads << ") must be divisible by parallel.tp ("
+      << p.tp << "): each tensor-parallel rank holds whole heads; valid tp: "
+      << common_divisors(m.heads, m.kv_heads)
+      << (m.arch == "gpt2" ? "" : ", or a divisor of model.heads that model.kv_heads divides (key/value heads "
+                                  "are then shared by several ranks)");
+  TESSEL_CHECK(m.ffn_dim % p.tp == 0)
+      << check.at({"parallel.tp", "model.ffn_dim"}) << "model.ffn_dim (" << m.ffn_dim
+      << ") must be divisible by parallel.tp (" << p.tp << "); valid tp: "
+      << common_divisors(m.ffn_dim, std::gcd(m.heads, m.kv_heads));
+  TESSEL_CHECK(m.vocab_size % p.tp == 0)
+      << check.at({"parallel.tp", "model.vocab_size"}) << "model.vocab_size (" << m.vocab_size
+      << ") must be divisible by parallel.tp (" << p.tp << "): each tensor-parallel rank holds an "
+      << "equal range of the vocabulary; valid tp: "
+      << common_divisors(m.vocab_size, std::gcd(m.ffn_dim, std::gcd(m.heads, m.kv_heads)))
+      << "; hint: pad the vocabulary (model.vocab_size) to a multiple of 64 or 128";
+  TESSEL_CHECK(!p.sequence_parallel || m.seq_len % p.tp == 0)
+      << check.at({"parallel.sequence_parallel", "parallel.tp"}) << "parallel.sequence_parallel "
+      << "splits the sequence over tensor-parallel ranks: model.seq_len (" << m.seq_len
+      << ") must be divisible by parallel.tp (" << p.tp << ")";
+  TESSEL_CHECK(p.schedule != "interleaved" || p.virtual_stages >= 2)
+      << check.at({"parallel.schedule", "parallel.virtual_stages"}) << "parallel.schedule "
+      << "'interleaved' needs parallel.virtual_stages >= 2 (model chunks per pipeline rank), "
+      << "found " << p.virtual_stages << "; hint: set virtual_stages, or use schedule: 1f1b";
+  TESSEL_CHECK(p.virtual_stages == 1 || p.schedule == "interleaved")
+      << check.at({"parallel.virtual_stages", "parallel.schedule"}) << "parallel.virtual_stages ("
+      << p.virtual_stages << ") > 1 needs parallel.schedule: interleaved, found '" << p.schedule
+      << "'";
+  TESSEL_CHECK(p.schedule != "interleaved" || p.pp >= 2)
+      << check.at({"parallel.schedule", "parallel.pp"}) << "parallel.schedule 'interleaved' interleaves "
+      << "model chunks across pipeline ranks and needs parallel.pp >= 2, found " << p.pp
+      << "; hint: set parallel.pp, or virtual_stages: 1 and schedule: 1f1b";
+  const int64_t stages = p.pp * p.virtual_stages;
+  // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
+  // last stage hold one layer fewer than the others.
+  const bool ends = p.pipeline_split == "ends_as_layers" && stages > 1;
+  std::string ends_valid;  // stage counts that split layers + 2 with a layer on every stage
+  for (int64_t s = 2; s <= (m.layers + 2) / 2; ++s) {
+    if ((m.layers + 2) % s == 0) ends_valid += (ends_valid.empty() ? "" : ", ") + std::to_string(s);
+  }
+  TESSEL_CHECK(ends || stages <= m.layers)
+      << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "parallel.pp (" << p.pp
+      << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages << " pipeline stages exceed "
+      << "model.layers (" << m.layers << "): every stage needs at least one layer; valid pp x virtual_stages: "
+      << divisors(m.layers);
+  TESSEL_CHECK(!ends || ((m.layers + 2) % stages == 0 && (m.layers + 2) / stages >= 2))
+      << check.at({"parallel.pipeline_split", "model.layers", "parallel.pp"}) << "parallel.pipeline_split "
+      << "'ends_as_layers' splits model.layers + 2 (" << m.layers + 2 << ": the embedding and the head weigh "
+      << "as a layer each) evenly over parallel.pp (" << p.pp << ") x parallel.virtual_stages ("
+      << p.virtual_stages << ") = " << stages << " stages, with at least one layer on the first and the last; "
+      << "hint: pp x virtual_stages among " << (ends_valid.empty() ? "none" : ends_valid)
+      << ", or pipeline_split: even";
+  TESSEL_CHECK(ends || m.layers % stages == 0)
+      << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers ("
+      << m.layers << ") must be divisible by parallel.pp (" << p.pp
+      << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages
+      << " so that every pipeline stage holds the same number of layers; valid pp x "
+      << "virtual_stages: " << divisors(m.layers);
+
+  const BatchConfig& b = c.batch;
+  check.at_least("batch.global", b.global, 1);
+  check.at_least("batch.micro", b.micro, 1);
+  TESSEL_CHECK(b.global % b.micro == 0)
+      << check.at({"batch.global", "batch.micro"}) << "batch.global (" << b.global
+      << ") must be divisible by batch.micro (" << b.micro << "); e.g. batch.global: "
+      << (b.global / b.micro) * b.micro << " or " << (b.global / b.micro + 1) * b.micro
+      << ". (dp is not known until launch; then batch.global must also be divisible by "
+      << "dp x batch.micro)";
+
+  const OptimConfig& o = c.optim;
+  check.positive("optim.lr", o.lr);
+  check.non_negative("optim.min_lr", o.min_lr);
+  TESSEL_CHECK(o.min_lr <= o.lr) << check.at({"optim.min_lr", "optim.lr"}) << "optim.min_lr ("
+                                 << o.min_lr << ") must not exceed optim.lr (" << o.lr
+                                 << "); hint: min_lr is the floor the schedule decays to";
+  check.fraction("optim.beta1", o.beta1);
+  check.fraction("optim.beta2", o.beta2);
+  check.positive("optim.eps", o.eps);
+  check.non_negative("optim.weight_decay", o.weight_decay);
+  check.non_negative("optim.grad_clip", o.grad_clip);
+  check.at_least("optim.warmup_steps", o.warmup_steps, 0);
+  check.at_least("optim.decay_steps", o.decay_steps, 0, " (0 derives it from run.steps)");
+  check.at_least("optim.max_skipped_steps", o.max_skipped_steps, 0);
+  TESSEL_CHECK(o.warmup_steps <= run.steps)
+      << check.at({"optim.warmup_steps", "run.steps"}) << "optim.warmup_steps ("
+      << o.warmup_steps << ") must not exceed run.steps (" << run.steps
+      << "); hint: lower warmup_steps or raise run.steps";
+  TESSEL_CHECK(o.schedule != "wsd" || o.warmup_steps + o.decay_steps <= run.steps)
+      << check.at({"optim.decay_steps", "optim.warmup_steps", "run.steps"})
+      << "optim.warmup_steps (" << o.warmup_steps << ") + optim.decay_steps (" << o.decay_steps
+      << ") must not exceed run.steps (" << run.steps << ") for schedule 'wsd'";
+
+  for (size_t i = 0; i < c.data.train.size(); ++i) {
+    const DataSource& source = c.data.train[i];
+    const std::string item = "data.train[" + std::to_string(i) + "]";
+    TESSEL_CHECK(!source.path.empty())
+        << check.at({item + ".path", "data.train"}) << item << ".path must not be empty";
+    TESSEL_CHECK(std::isfinite(source.weight) && source.weight > 0)
+        << check.at({item + ".weight", "data.train"}) << item << ".weight must be a positive number, "
+        << "found " << source.weight << " (path '" << source.path << "')";
+  }
+
+  check.at_least("checkpoint.every", c.checkpoint.every, 0, " (0 saves only at the end)");
+  check.at_least("checkpoint.keep", c.checkpoint.keep, 1);
+  check.non_empty("checkpoint.resume", c.checkpoint.resume,
+                  "valid values: auto, none, or a checkpoint directory");
+}
+
+}  // namespace tessel

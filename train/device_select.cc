@@ -1,0 +1,46 @@
+#include "train/device_select.h"
+
+#include "core/error.h"
+
+#ifdef TESSEL_HAVE_CUDA
+#include "core/kernels/cuda/device_context.h"
+#include "core/kernels/cuda/device_query.h"
+#endif
+
+namespace tessel {
+
+void check_device(const Config& config) {
+  const std::string& precision = config.precision.compute;
+  if (config.run.device != "cuda") {
+    TESSEL_CHECK(precision == "fp32") << config.source << ": precision.compute=" << precision
+                                      << ": the CPU backend computes in fp32; hint: set precision.compute=fp32, "
+                                      << "or run.device=cuda on a GPU";
+    return;
+  }
+
+  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
+      << config.source << ": run.device=cuda runs data parallelism only for now (parallel.tp " << config.parallel.tp
+      << ", parallel.pp " << config.parallel.pp << "); hint: set parallel.tp=1 and parallel.pp=1, or "
+      << "run.device=cpu for a tp x pp layout";
+#ifdef TESSEL_HAVE_CUDA
+  TESSEL_CHECK(cuda::device_count() > 0)
+      << config.source << ": run.device=cuda but no CUDA device is visible to this process; hint: nvidia-smi lists "
+      << "the GPUs, CUDA_VISIBLE_DEVICES selects them, run.device=cpu trains on the CPU";
+#else
+  TESSEL_FAIL() << config.source << ": run.device=cuda but this build has no CUDA backend (nvcc was not found "
+                << "when it was configured); hint: docs/gpu.md, or run.device=cpu";
+#endif
+}
+
+std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank) {
+  check_device(config);
+  if (config.run.device != "cuda") return nullptr;
+#ifdef TESSEL_HAVE_CUDA
+  return std::make_unique<cuda::DeviceContext>(local_rank % cuda::device_count());
+#else
+  (void)local_rank;
+  return nullptr;  // not reached: check_device refuses cuda without the backend
+#endif
+}
+
+}  // namespace tessel

@@ -1,0 +1,23 @@
+// The device a rank computes on, from run.device: the CPU (null), or its GPU's
+// DeviceContext (core/kernels/cuda/device_context.h) as the model's DeviceBackend.
+//   cpu   the CPU.
+//   cuda  a GPU: local rank r takes GPU r mod the GPUs it sees; an error without a CUDA build
+//         or a visible GPU, or with a layout the device path does not run yet (tp or pp > 1).
+//         Data parallelism runs over NCCL (RankModel).
+//   auto  the CPU for now: the CUDA path is opt-in until it has been run on a GPU.
+// precision.compute must be fp32 on the CPU; a GPU takes fp32, bf16 or fp16 (with loss scaling).
+#pragma once
+
+#include <memory>
+
+#include "core/config/config.h"
+#include "core/device_backend.h"
+
+namespace tessel {
+
+// The checks alone (config, build, visible GPUs), so that a command can fail on them before
+// it opens data or allocates anything.
+void check_device(const Config& config);
+std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank);
+
+}  // namespace tessel

@@ -1,0 +1,159 @@
+#include "train/rank_model.h"
+
+#include "core/error.h"
+#include "core/model/shard.h"
+#include "train/device_select.h"
+#include "parallel/rank_identity.h"
+
+#ifdef TESSEL_HAVE_NCCL
+#include "core/kernels/cuda/device_context.h"
+#include "parallel/comm/nccl_communicator.h"
+#endif
+#include "parallel/data_parallel.h"
+#include "parallel/tensor_parallel.h"
+
+namespace tessel {
+namespace {
+
+// The model's compute type: precision.compute on a device, F32 on the CPU.
+DType compute_dtype(const Config& config, bool on_device) {
+  if (!on_device || config.precision.compute == "fp32") return DType::F32;
+  return config.precision.compute == "bf16" ? DType::BF16 : DType::F16;
+}
+
+}  // namespace
+
+RankModel& RankModel::operator=(RankModel&& other) {
+  if (this == &other) return *this;
+  step.reset();
+  pipeline.reset();
+  model.reset();
+  host_params.reset();
+  host_m = host_v = Tensor();
+  pp.reset();
+  dp.reset();
+  tp.reset();
+  device.reset();
+  device = std::move(other.device);
+  tp = std::move(other.tp);
+  dp = std::move(other.dp);
+  pp = std::move(other.pp);
+  model = std::move(other.model);
+  pipeline = std::move(other.pipeline);
+  step = std::move(other.step);
+  schedule = std::move(other.schedule);
+  grid = std::move(other.grid);
+  host_params = std::move(other.host_params);
+  host_m = std::move(other.host_m);
+  host_v = std::move(other.host_v);
+  return *this;
+}
+
+RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
+  // The GPU is the one of this rank's place on its node, as the launcher set it.
+  return build(config, world, topology,
+               make_device(config, rank_identity_from_environment().local_rank));
+}
+
+RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology,
+                           std::unique_ptr<DeviceBackend> device) {
+  RankModel r;
+  r.device = std::move(device);
+  const int pp = topology.size(Axis::kPp), v = static_cast<int>(config.parallel.virtual_stages);
+  check_batch_split(config.batch, topology.size(Axis::kDp));
+  const int micro_batches = static_cast<int>(config.batch.global / (config.batch.micro * topology.size(Axis::kDp)));
+  ModelPart part;
+  std::vector<PipeAction> actions;
+  if (pp > 1) {
+    const std::vector<std::vector<PipeAction>> schedule =
+        build_pipeline_schedule(config.parallel.schedule, pp, v, micro_batches);
+    r.schedule = simulate_pipeline(schedule, pp, v);
+    TESSEL_CHECK(r.schedule.complete) << "pipeline schedule '" << config.parallel.schedule << "' would hang: "
+                                      << r.schedule.stuck;
+    actions = schedule[static_cast<size_t>(topology.coord(Axis::kPp))];
+    part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions,
+                               config.parallel.pipeline_split == "ends_as_layers");
+  }
+  r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
+  r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
+#ifdef TESSEL_HAVE_NCCL
+  // On GPUs the data-parallel group reduces device tensors: NCCL, bootstrapped over the MPI
+  // group, on its own stream ordered after the compute stream by events.
+  if (auto* gpu = dynamic_cast<cuda::DeviceContext*>(r.device.get()); gpu != nullptr && r.dp->size() > 1) {
+    auto nccl = NcclCommunicator::create(*r.dp, gpu->index(), "dp", config.parallel.timeout_s);
+    nccl->set_compute_stream(gpu->compute());
+    r.dp = std::move(nccl);
+  }
+#endif
+  r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
+  r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
+                                          config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),
+                                          config.parallel.sequence_parallel, part, r.device.get(),
+                                          compute_dtype(config, r.device != nullptr));
+  r.model->parameters().initialize(config.run.seed);
+  if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
+  r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
+  r.grid.tp = r.tp->size();
+  r.grid.pp = r.pp->size();
+  r.grid.dp = r.dp->size();
+  r.grid.zero = r.step->data_parallel().zero();
+  r.grid.virtual_stages = v;
+  r.grid.schedule = config.parallel.schedule;
+  r.grid.world_size = world.size();
+  return r;
+}
+
+RankCheckpoint RankModel::checkpoint_part() {
+  const ParameterStore* source = &model->parameters();
+  std::vector<RankCheckpoint::StateSegment> segments = step->state_segments();
+  if (device) {
+    // The checkpoint writer reads host memory: mirror the weights and the moments there.
+    if (!host_params) {
+      std::vector<ParamSpec> specs;
+      for (const ParamEntry& e : source->entries()) specs.push_back(e.spec);
+      host_params = std::make_unique<ParameterStore>(std::move(specs), source->numel(), source->tp_rank(),
+                                                     source->tp_size());
+      host_m = Tensor::empty(step->exp_avg().shape(), DType::F32);
+      host_v = Tensor::empty(step->exp_avg_sq().shape(), DType::F32);
+    }
+    host_params->params().copy_from(source->params());
+    host_m.copy_from(step->exp_avg());
+    host_v.copy_from(step->exp_avg_sq());
+    source = host_params.get();
+    segments = step->state_segments(host_m, host_v);
+  }
+  const ParameterStore& store = *source;
+  std::vector<bool> own;  // per entry: this rank writes the values it holds
+  for (const ParamEntry& e : store.entries()) {
+    own.push_back(tp->rank() % shard_replicas(e.spec, tp->size()) == 0 && !model->is_tied_copy(e.spec.name));
+  }
+  RankCheckpoint part;
+  part.params = &store;
+  if (dp->rank() == 0) part.write_params = own;
+  for (const RankCheckpoint::StateSegment& s : segments) {
+    if (own[s.entry] && (dp->rank() == 0 || grid.zero > 0)) part.state.push_back(s);
+  }
+  return part;
+}
+
+void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const {
+  gather_shards(model->parameters(), local_values, whole, whole_values, tp.get());
+  // Each stage now holds its parameters whole and zeros elsewhere: the sum over the stages is
+  // the model. A tied embedding's copy on the last stage is left out (the first stage's
+  // counts). Parameter by parameter, so each stays within MPI's element count.
+  if (pp->size() == 1) return;
+  for (const ParamEntry& e : whole.entries()) {
+    const Tensor part = whole_values.view(e.offset, {e.numel});
+    if (model->is_tied_copy(e.spec.name)) part.fill_zero();
+    pp->all_reduce(part, ReduceOp::kSum);
+  }
+}
+
+void RankModel::load_values(const Tensor& params, const Tensor& m, const Tensor& v) {
+  ParameterStore& store = model->parameters();
+  store.params().copy_from(params);  // host to device, or within the host
+  store.sync_compute_params();
+  step->load_full_adam_state(m, v);
+}
+
+}  // namespace tessel

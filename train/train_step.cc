@@ -1,0 +1,194 @@
+#include "train/train_step.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/model/init_rng.h"
+#include "core/model/param_specs.h"
+#include "core/model/shard.h"
+#include "optim/grad_clip.h"
+#include "optim/lr_schedule.h"
+
+namespace tessel {
+
+TrainStep::BatchFn synthetic_batches(const Config& config) {
+  const uint64_t stream = fnv1a64("bench.tokens"), seed = config.run.seed;
+  const double V = static_cast<double>(config.model.vocab_size);
+  return [stream, seed, V](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+    const uint64_t T = static_cast<uint64_t>(tokens.size(1));
+    for (int64_t i = 0; i < tokens.numel(); ++i) {
+      const uint64_t k = first * T + static_cast<uint64_t>(i);
+      tokens.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(seed, stream, 2 * k) * V);
+      targets.data<int32_t>()[i] = static_cast<int32_t>(uniform_at(seed, stream, 2 * k + 1) * V);
+    }
+  };
+}
+
+void check_batch_split(const BatchConfig& batch, int64_t dp) {
+  TESSEL_CHECK(batch.global % (dp * batch.micro) == 0)
+      << "batch.global (" << batch.global << ") must be divisible by dp (" << dp << ") x batch.micro ("
+      << batch.micro << ") = " << dp * batch.micro << ": each data-parallel rank runs whole micro-batches; "
+      << "hint: batch.global=" << std::max<int64_t>(1, batch.global / (dp * batch.micro)) * dp * batch.micro
+      << ", or a batch.micro that divides " << batch.global / dp;
+}
+
+TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group,
+                     PipelineExecutor* pipeline)
+    : config_(config),
+      model_(model),
+      device_(model.parameters().params().storage()->backend()),
+      group_(dp_group),
+      tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
+      pipeline_(pipeline != nullptr && pipeline->group().size() > 1 ? pipeline : nullptr),
+      dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0,
+          config.parallel.overlap_grad_reduce),
+      accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
+      guard_(config.optim.max_skipped_steps),
+      scaler_(config.precision.compute == "fp16", config.precision.loss_scale) {
+  check_batch_split(config.batch, dp_group.size());
+  TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
+      << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
+  if (device_ != nullptr) {
+    TESSEL_CHECK(tp_group_ == nullptr && pipeline_ == nullptr)
+        << "training on " << device_->device().str() << " runs data parallelism only for now (parallel.tp and pp 1; got "
+        << (tp_group_ ? "tp > 1" : "") << (tp_group_ && pipeline_ ? ", " : "") << (pipeline_ ? "pp > 1" : "")
+        << "); hint: run the layout on the CPU (run.device=cpu)";
+  }
+  // The moments live beside the parameters.
+  m_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
+  v_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
+  const int64_t B = model.micro_batch(), T = model.seq_len();
+  tokens_ = Tensor::empty({B, T}, DType::I32);
+  targets_ = Tensor::empty({B, T}, DType::I32);
+
+  segments_ = dp_.optimizer_segments(config.optim.weight_decay);
+  const ParameterStore& store = model.parameters();
+  const std::string wte = model_names(config.model).wte;
+  const bool tied_copy = pipeline_ != nullptr && config.model.tie_embeddings &&
+                         (model.part().embedding || model.part().head);
+  if (tied_copy) {
+    tied_grad_ = store.grad(wte).reshape({store.entry(wte).numel});
+    tied_peer_ = Tensor::empty({tied_grad_.numel()}, DType::F32);
+    tied_end_ = store.entry(wte).offset + store.entry(wte).numel;
+  }
+  if (tp_group_ != nullptr || pipeline_ != nullptr) {
+    for (const ParamEntry& e : store.entries()) {
+      // A value several ranks hold (replicated, or a shared key/value head) counts on one of
+      // them; the last stage's copy of a tied embedding counts on the first stage.
+      bool counted = tp_group_ == nullptr || tp_group_->rank() % shard_replicas(e.spec, tp_group_->size()) == 0;
+      if (model.is_tied_copy(e.spec.name)) counted = false;
+      counted_.push_back(counted);
+    }
+  }
+  if (dp_group.size() > 1) {
+    model.set_grad_ready_hook([this](int64_t offset) {
+      // In a pipeline only the last micro-batch's backward finishes gradients (a chunk's, from
+      // its last layer down); the tied embedding's wait for the sum between stages.
+      if (pipeline_ != nullptr && !last_micro_batch_) return;
+      dp_.grads_ready_from(std::max(offset, tied_end_));
+    });
+  }
+}
+
+void TrainStep::sum_tied_embedding_grads() {
+  if (!tied_grad_.defined()) return;
+  Communicator& pp = pipeline_->group();
+  const int peer = model_.part().embedding ? pp.size() - 1 : 0;
+  // Tag 0: never used by the pipeline executor (see parallel/pipeline_executor.h).
+  pp.send_recv({{P2POp::kSend, tied_grad_, peer, 0}, {P2POp::kRecv, tied_peer_, peer, 0}});
+  // a + b on one side, b + a on the other: the same bits on both.
+  float* g = tied_grad_.data<float>();
+  const float* o = tied_peer_.data<float>();
+  for (int64_t i = 0; i < tied_grad_.numel(); ++i) g[i] += o[i];
+}
+
+StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
+  ParameterStore& store = model_.parameters();
+  const int64_t B = model_.micro_batch();
+  const uint64_t per_rank = static_cast<uint64_t>(config_.batch.global / group_.size());
+  const uint64_t first = static_cast<uint64_t>(step) * static_cast<uint64_t>(config_.batch.global) +
+                         static_cast<uint64_t>(group_.rank()) * per_rank;
+  store.zero_grads();
+  double loss = 0;
+  // The loss scale (a power of two, or 1) rides on the gradient's scale: exact in binary.
+  const double loss_scale = scaler_.scale();
+  const float grad_scale = static_cast<float>(loss_scale / static_cast<double>(accumulation_));
+  if (pipeline_ != nullptr) {
+    dp_.begin_micro_batch(true);  // the hook lets only the last micro-batch's backward through
+    loss = pipeline_->train(
+        [&](int mb, const Tensor& tokens, const Tensor& targets) { fill(first + static_cast<uint64_t>(mb * B), tokens, targets); },
+        grad_scale, [&](const PipeAction& a) {
+          last_micro_batch_ = a.micro_batch + 1 == accumulation_;
+          model_.set_reduce_partial_grads(last_micro_batch_);
+        });
+    last_micro_batch_ = false;
+    sum_tied_embedding_grads();
+    // Only the last stage has the loss.
+    pipeline_->group().all_reduce_doubles(&loss, 1, ReduceOp::kSum);
+  } else {
+    for (int64_t a = 0; a < accumulation_; ++a) {
+      dp_.begin_micro_batch(a + 1 == accumulation_);
+      model_.set_reduce_partial_grads(a + 1 == accumulation_);
+      fill(first + static_cast<uint64_t>(a * B), tokens_, targets_);
+      loss += model_.forward_backward(tokens_, targets_, grad_scale);  // a device model copies them over
+    }
+  }
+  dp_.finish_gradient_sync();
+  StepResult r;
+  r.comm_wait_s = dp_.exposed_wait_s();
+  r.loss = loss / static_cast<double>(accumulation_);
+  if (group_.size() > 1) group_.all_reduce_doubles(&r.loss, 1, ReduceOp::kAvg);
+  double sum_of_squares = dp_.grad_sum_of_squares(counted_);
+  if (tp_group_ != nullptr) tp_group_->all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
+  if (pipeline_ != nullptr) pipeline_->group().all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
+  r.grad_norm = std::sqrt(sum_of_squares) / loss_scale;
+  r.lr = learning_rate(config_.optim, config_.run.steps, step);
+  r.loss_scale = loss_scale;
+  // An fp16 overflow under a dynamic scale: expected while the scale settles, not a failure.
+  // A non-finite loss is not an overflow (no scale fixes a forward NaN): the guard's.
+  if (scaler_.overflowed(std::isfinite(r.loss) && !std::isfinite(sum_of_squares), step)) {
+    r.skipped = r.overflow = true;
+    return r;
+  }
+  // Every rank sees the same loss and norm, so every rank takes the same decision.
+  if (guard_.should_skip(r.loss, r.grad_norm, step)) {
+    r.skipped = true;
+    return r;
+  }
+  ++optimizer_steps_;
+  scaler_.applied();
+  AdamWStep s;
+  s.lr = r.lr;
+  s.beta1 = config_.optim.beta1;
+  s.beta2 = config_.optim.beta2;
+  s.eps = config_.optim.eps;
+  s.step = optimizer_steps_;
+  s.grad_scale = (config_.optim.grad_clip > 0 ? clip_scale(r.grad_norm, config_.optim.grad_clip) : 1.0) / loss_scale;
+  // With a compute copy (bf16 weights of fp32 masters) the update rewrites both.
+  adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s, store.compute_params());
+  dp_.gather_params();
+  return r;
+}
+
+std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments(const Tensor& m, const Tensor& v) const {
+  const std::vector<ParamEntry>& entries = model_.parameters().entries();
+  std::vector<RankCheckpoint::StateSegment> out;
+  for (const AdamWSegment& s : segments_) {
+    // The parameter holding the segment (segments never cross parameters).
+    const auto it = std::upper_bound(entries.begin(), entries.end(), s.offset,
+                                     [](int64_t offset, const ParamEntry& e) { return offset < e.offset; });
+    const size_t i = static_cast<size_t>(it - entries.begin()) - 1;
+    const int64_t state = s.state_offset >= 0 ? s.state_offset : s.offset;
+    out.push_back({i, s.offset - entries[i].offset, s.offset - entries[i].offset + s.numel, m.view(state, {s.numel}),
+                   v.view(state, {s.numel})});
+  }
+  return out;
+}
+
+void TrainStep::load_full_adam_state(const Tensor& m, const Tensor& v) {
+  dp_.state_from_full(m, m_);
+  dp_.state_from_full(v, v_);
+}
+
+}  // namespace tessel

@@ -1,0 +1,352 @@
+#include "train/trainer.h"
+
+#include "train/device_select.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "train/metrics_log.h"
+#include "train/tensorboard_writer.h"
+#include "parallel/pipeline_schedule.h"
+
+namespace tessel {
+namespace fs = std::filesystem;
+
+int configure_threads(int threads, int local_ranks) {
+  int n = threads;
+  if (n <= 0) {
+    // OMP_NUM_THREADS when the user set it (see train/environment.h), else this rank's share
+    // of the cores.
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    n = env != nullptr ? std::atoi(env) : 0;
+    if (n <= 0) n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
+  }
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+  return n;
+}
+
+std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
+                                      uint64_t seed, int64_t vocab_size) {
+  std::vector<std::shared_ptr<const TokenSource>> opened;
+  std::vector<double> weights;
+  for (const DataSource& s : sources) {
+    opened.push_back(open_token_source(s.path));
+    weights.push_back(s.weight);
+  }
+  return std::make_unique<Sampler>(std::move(opened), std::move(weights), seq_len, seed, vocab_size);
+}
+
+void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
+                      const Tensor& targets) {
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  TESSEL_CHECK(T == sampler.seq_len()) << "micro-batch of length " << T << " from a sampler of "
+                                       << sampler.seq_len();
+  std::vector<int32_t> window(static_cast<size_t>(T + 1));
+  for (int64_t b = 0; b < B; ++b) {
+    sampler.sample(first + static_cast<uint64_t>(b), window.data());
+    std::copy(window.begin(), window.end() - 1, tokens.data<int32_t>() + b * T);
+    std::copy(window.begin() + 1, window.end(), targets.data<int32_t>() + b * T);
+  }
+}
+
+double mean_eval_loss(const Sampler& sampler, int64_t samples, int64_t B, Communicator* group,
+                      const std::function<double(int micro_batches, const EvalFill& fill)>& sum_losses) {
+  const int64_t rank = group ? group->rank() : 0, size = group ? group->size() : 1;
+  TESSEL_CHECK(samples > 0 && samples % (size * B) == 0)
+      << "evaluation of " << samples << " sequences does not split into " << size << " ranks x micro-batches of " << B;
+  const int64_t per_rank = samples / size;
+  // Micro-batches are equal in size: the mean of their means is the mean.
+  double total = sum_losses(static_cast<int>(per_rank / B), [&](int k, const Tensor& tokens, const Tensor& targets) {
+    fill_micro_batch(sampler, static_cast<uint64_t>(rank * per_rank + k * B), tokens, targets);
+  });
+  if (size > 1) group->all_reduce_doubles(&total, 1, ReduceOp::kSum);
+  return total / static_cast<double>(samples / B);
+}
+
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group) {
+  const int64_t B = model.micro_batch(), T = model.seq_len();
+  return mean_eval_loss(sampler, samples, B, group, [&](int micro_batches, const EvalFill& fill) {
+    Tensor tokens = Tensor::empty({B, T}, DType::I32);
+    Tensor targets = Tensor::empty({B, T}, DType::I32);
+    double total = 0;
+    for (int k = 0; k < micro_batches; ++k) {
+      fill(k, tokens, targets);
+      total += model.forward_loss(tokens, targets);
+    }
+    return total;
+  });
+}
+
+namespace {
+
+// What the run will read: each dataset's size and weight, and the realized share of the run's
+// samples (the blend is deterministic, so counting the first samples is exact, not an estimate).
+void log_mixture(const Sampler& sampler, uint64_t run_samples) {
+  const uint64_t n = std::min<uint64_t>(std::max<uint64_t>(run_samples, 1), 1000000);
+  std::vector<uint64_t> count(static_cast<size_t>(sampler.num_sources()), 0);
+  for (uint64_t i = 0; i < n; ++i) ++count[static_cast<size_t>(sampler.locate(i).dataset)];
+  for (int d = 0; d < sampler.num_sources(); ++d) {
+    const double share = static_cast<double>(count[static_cast<size_t>(d)]) / static_cast<double>(n);
+    const double epochs = sampler.windows(d) > 0 ? static_cast<double>(count[static_cast<size_t>(d)]) / static_cast<double>(sampler.windows(d)) : 0.0;
+    spdlog::info("data {}: {} ({} tokens, {} samples of {}), weight {:.3f}, realized {:.3f} of the first {} samples ({:.2f} epochs)",
+                 d, sampler.source(d).path(), sampler.source(d).num_tokens(), sampler.windows(d),
+                 sampler.seq_len() + 1, sampler.weights()[static_cast<size_t>(d)], share, n, epochs);
+  }
+}
+
+// Fails before any training when a directory the run will write into cannot be created or
+// written, rather than after hours of steps.
+void ensure_writable_directory(const std::string& dir, const std::string& key) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  TESSEL_CHECK(!ec) << "cannot create directory '" << dir << "' (" << key << "): " << ec.message()
+                    << "; hint: set " << key << " to a writable path";
+  const fs::path probe = fs::path(dir) / ".tessel_write_test";
+  FILE* f = std::fopen(probe.c_str(), "w");
+  TESSEL_CHECK(f != nullptr) << "directory '" << dir << "' (" << key << ") is not writable; hint: set "
+                             << key << " to a writable path";
+  std::fclose(f);
+  fs::remove(probe, ec);
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+}  // namespace
+
+Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
+    : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
+  check_batch_split(config.batch, topology.size(Axis::kDp));
+  check_device(config);
+  TESSEL_CHECK(!config.data.train.empty())
+      << config.source << ": data.train is empty; hint: prepare data with `tessel data prepare` "
+      << "and list its prefix under data.train";
+  // Text prepared with the byte tokenizer holds ids up to 256 (end-of-text): a smaller
+  // vocabulary would fail at the first sample that holds one, possibly hours in.
+  TESSEL_CHECK(config.data.tokenizer != "bytes" || config.model.vocab_size >= 257)
+      << config.source << ": model.vocab_size=" << config.model.vocab_size
+      << " is too small for data.tokenizer: bytes, whose ids run to 256 (end-of-text); hint: set "
+      << "model.vocab_size=257 or more";
+  // Everything a user can get wrong is checked before the model is allocated and initialized.
+  if (config.run.eval_every > 0 && config.data.val.empty()) {
+    spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
+  }
+  if (writer_) {
+    ensure_writable_directory(config.run.out_dir, "run.out_dir");
+    ensure_writable_directory(checkpoint_root(config), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
+  }
+  train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
+  if (writer_) log_mixture(*train_, static_cast<uint64_t>(config.run.steps * config.batch.global));
+  if (!config.data.val.empty()) {
+    val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
+                        config.model.vocab_size);
+  }
+  // The schedule is checked before anything is allocated: a bad layout fails here, on every rank.
+  r_ = RankModel::build(config, world, topology);
+  if (r_.pipeline) {
+    const int pp = r_.pp->size(), v = static_cast<int>(config.parallel.virtual_stages);
+    const int m = r_.pipeline->micro_batches();
+    if (writer_) {
+      const double idle = r_.schedule.bubble_fraction;
+      spdlog::info("pipeline: {} stages x {} virtual, schedule {}, {} micro-batches per step: idle {:.1f}% of the "
+                   "busy time when backward costs 2 forwards (theory (p-1)/(m v) = {:.1f}%)",
+                   pp, v, config.parallel.schedule, m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
+    }
+    for (int stage = 0; stage < pp && writer_; ++stage) {
+      spdlog::info("pipeline rank {}: {}", stage,
+                   pipeline_model_part(config.model.layers, pp, v, stage, {}, config.parallel.pipeline_split == "ends_as_layers")
+                       .describe());
+    }
+  }
+  if (r_.tp->size() > 1 || config.parallel.recompute != "none") {
+    spdlog::info("tensor parallel {}{}, recompute {}: {:.1f} MiB of activations per micro-batch on each rank",
+                 r_.tp->size(), config.parallel.sequence_parallel ? " with sequence parallelism" : "",
+                 config.parallel.recompute, static_cast<double>(r_.model->activation_bytes()) / (1 << 20));
+  }
+  if (r_.dp->size() > 1) {
+    spdlog::info("data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
+                 r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
+                 r_.step->data_parallel().zero(), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
+  }
+  checkpointer_ = std::make_unique<Checkpointer>(config, world, r_);
+  resume_if_asked();
+  if (!writer_) return;  // metrics are rank 0's to write
+  if (config.logging.jsonl) {
+    // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
+    const std::string path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
+    truncate_metrics_after(path, state_.step);
+    metrics_ = std::make_unique<MetricsLog>(path);
+  }
+  if (config.logging.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(config.run.out_dir);
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::flight_records() const {
+  const std::string prefix = "  ";
+  std::string out = "communicator '" + world_.name() + "':\n" + world_.recorder().dump(prefix);
+  for (const std::unique_ptr<Communicator>* group : {&r_.tp, &r_.dp, &r_.pp}) {
+    if (*group) out += "communicator '" + (*group)->name() + "':\n" + (*group)->recorder().dump(prefix);
+  }
+  return out;
+}
+
+void Trainer::resume_if_asked() {
+  const CheckpointInfo info = checkpointer_->resume();
+  if (info.path.empty()) return;
+  state_ = info.state;
+  TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))
+      << "checkpoint " << info.path << " consumed " << state_.consumed_samples << " samples in " << state_.step
+      << " steps, which does not match batch.global=" << config_.batch.global
+      << "; hint: resume with the batch.global it was trained with";
+  spdlog::info("resumed from {} at step {} ({} samples consumed)", info.path, state_.step, state_.consumed_samples);
+}
+
+std::string Trainer::save() {
+  state_.optimizer_steps = r_.step->optimizer_steps();
+  state_.skipped_streak = r_.step->guard().state().consecutive;
+  state_.skipped_total = r_.step->guard().state().total_skipped;
+  state_.consumed_samples = static_cast<uint64_t>(state_.step * config_.batch.global);
+  return checkpointer_->save(state_);
+}
+
+double Trainer::evaluate(int64_t batches) {
+  TESSEL_CHECK(val_ != nullptr) << "evaluation needs data.val; hint: prepare with --val-fraction "
+                                << "and set data.val to the _val prefix";
+  const int64_t samples = batches * config_.batch.global;
+  if (!r_.pipeline) return mean_eval_loss(*r_.model, *val_, samples, r_.dp.get());
+  // Through the pipeline: the last stage has the losses, which every stage then gets.
+  return mean_eval_loss(*val_, samples, config_.batch.micro, r_.dp.get(), [&](int micro_batches, const EvalFill& fill) {
+    double total = r_.pipeline->evaluate(micro_batches, fill);
+    r_.pp->all_reduce_doubles(&total, 1, ReduceOp::kSum);
+    return total;
+  });
+}
+
+TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
+  using Clock = std::chrono::steady_clock;
+  const Config& c = config_;
+  TrainSummary summary;
+  summary.first_step = state_.step;
+  summary.last_step = state_.step;
+  if (state_.step >= c.run.steps) {
+    spdlog::info("already at step {} of run.steps={}: nothing to train; hint: raise run.steps to continue",
+                 state_.step, c.run.steps);
+    return summary;
+  }
+  const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
+  const double flops_per_step = r_.model->flops_per_token() * tokens_per_step;
+  spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} data-parallel ranks x {} micro-batches of {})",
+               r_.model->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
+               r_.dp->size(), r_.step->accumulation_steps(), c.batch.micro);
+  if (r_.device) {
+    spdlog::info("device: {} on {}, compute {}; {} MiB allocated after setup", r_.device->device().str(),
+                 r_.device->describe(), c.precision.compute, r_.device->memory().allocated >> 20);
+  }
+  const auto run_start = Clock::now();
+  double elapsed_steps_time = 0;
+  int64_t timed_steps = 0;
+  bool first = true;
+  while (state_.step < c.run.steps) {
+    const auto t0 = Clock::now();
+    StepResult r = r_.step->run(state_.step, [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
+      fill_micro_batch(*train_, first, tokens, targets);
+    });
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    ++state_.step;
+    state_.consumed_samples = static_cast<uint64_t>(state_.step * c.batch.global);
+    if (state_.step > summary.first_step + 1) {  // the first step warms caches: not in the ETA
+      elapsed_steps_time += dt;
+      ++timed_steps;
+    }
+    if (first) { summary.first_loss = r.loss; first = false; }
+    summary.last_loss = r.loss;
+    summary.losses.push_back(r.loss);
+    const double tok_s = tokens_per_step / dt;
+    const double tflops = flops_per_step / dt / 1e12;
+    double eval_loss = NAN;
+    if (c.run.eval_every > 0 && val_ && (state_.step % c.run.eval_every == 0 || state_.step == c.run.steps)) {
+      eval_loss = evaluate(c.run.eval_batches);
+      summary.last_eval_loss = eval_loss;
+    }
+    if (state_.step % c.run.log_every == 0 || state_.step == c.run.steps || !std::isnan(eval_loss)) {
+      const double per_step = timed_steps > 0 ? elapsed_steps_time / timed_steps : dt;
+      std::string line = fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}",
+                                     state_.step, c.run.steps, r.loss, r.lr, r.grad_norm, tok_s, tflops,
+                                     format_duration(per_step * static_cast<double>(c.run.steps - state_.step)));
+      if (!std::isnan(eval_loss)) line += fmt::format(" | eval loss {:.4f}", eval_loss);
+      if (r_.step->scaler().enabled()) line += fmt::format(" | loss scale {:g}", r.loss_scale);
+      if (r.overflow) line += " | SKIPPED (fp16 overflow: loss scale halved)";
+      else if (r.skipped) line += " | SKIPPED (non-finite)";
+      spdlog::info("{}", line);
+    }
+    if (metrics_) {
+      std::vector<std::pair<std::string, double>> fields = {
+          {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm}, {"tokens_per_s", tok_s},
+          {"tflops", tflops}, {"step_time_s", dt}, {"skipped", r.skipped ? 1.0 : 0.0}};
+      if (r_.dp->size() > 1) fields.emplace_back("comm_wait_s", r.comm_wait_s);
+      if (r_.step->scaler().enabled()) fields.emplace_back("loss_scale", r.loss_scale);
+      if (!std::isnan(eval_loss)) fields.emplace_back("eval_loss", eval_loss);
+      metrics_->log(state_.step, fields);
+    }
+    if (tensorboard_) {
+      tensorboard_->add_scalar("train/loss", static_cast<float>(r.loss), state_.step);
+      tensorboard_->add_scalar("train/lr", static_cast<float>(r.lr), state_.step);
+      tensorboard_->add_scalar("train/grad_norm", static_cast<float>(r.grad_norm), state_.step);
+      tensorboard_->add_scalar("train/tokens_per_s", static_cast<float>(tok_s), state_.step);
+      if (!std::isnan(eval_loss)) tensorboard_->add_scalar("eval/loss", static_cast<float>(eval_loss), state_.step);
+      // Flushed with each progress line so TensorBoard follows the run live.
+      if (state_.step % c.run.log_every == 0) tensorboard_->flush();
+    }
+    checkpointer_->poll();  // publishes a background save once every rank has written it
+    int64_t saved_at = -1;
+    if (c.checkpoint.every > 0 && state_.step % c.checkpoint.every == 0 && state_.step < c.run.steps) {
+      summary.checkpoint = save();
+      saved_at = state_.step;
+    }
+    // A stop request (SIGTERM, SIGINT) on any rank stops every rank after the same step.
+    if (stop_requested && state_.step < c.run.steps) {
+      double stop = stop_requested() ? 1.0 : 0.0;
+      if (world_.size() > 1) world_.all_reduce_doubles(&stop, 1, ReduceOp::kMax);
+      if (stop > 0) {
+        if (writer_) spdlog::warn("stop requested: saving a checkpoint at step {} of {} and stopping; resume with "
+                     "checkpoint.resume: auto", state_.step, c.run.steps);
+        summary.stopped = true;
+        if (saved_at == state_.step) break;
+        summary.checkpoint = save();
+        break;
+      }
+    }
+  }
+  if (tensorboard_) tensorboard_->flush();
+  if (!summary.stopped) summary.checkpoint = save();  // run() returned early when there was nothing to train
+  checkpointer_->wait();  // a background save is published before the run ends
+  summary.last_step = state_.step;
+  if (r_.device) {
+    const AllocatorStats m = r_.device->memory();
+    spdlog::info("device memory: peak {} MiB allocated, {} MiB reserved", m.peak_allocated >> 20, m.peak_reserved >> 20);
+  }
+  spdlog::info("{}: {} steps in {}", summary.stopped ? "stopped" : "done", state_.step - summary.first_step,
+               format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));
+  return summary;
+}
+
+}  // namespace tessel

@@ -1,0 +1,48 @@
+#include "train/world.h"
+
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "parallel/comm/mpi_communicator.h"
+#include "parallel/comm/single_communicator.h"
+
+namespace tessel {
+
+World::World(double timeout_s) : identity_(rank_identity_from_environment()) {
+  if (identity_.world_size == 1) {
+    comm_ = std::make_unique<SingleCommunicator>();
+    return;
+  }
+  runtime_ = std::make_unique<MpiRuntime>();
+  TESSEL_CHECK(runtime_->world_size() == identity_.world_size && runtime_->world_rank() == identity_.rank)
+      << "MPI sees rank " << runtime_->world_rank() << " of " << runtime_->world_size() << " but the "
+      << identity_.source << " launcher variables say rank " << identity_.rank << " of " << identity_.world_size
+      << "; hint: start the ranks with mpirun or tessel launch (or srun with OpenMPI's PMIx support)";
+  comm_ = MpiCommunicator::world(*runtime_, timeout_s);
+}
+
+World::~World() {
+  comm_.reset();  // before the runtime it runs on
+}
+
+int World::run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records) {
+  if (!distributed()) return body();
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    spdlog::error("rank {} failed: {}", comm_->rank(), e.what());
+    spdlog::error("last collectives of rank {} (the first PENDING one is where it stopped):\n{}", comm_->rank(),
+                  records ? records() : comm_->recorder().dump("  "));
+    spdlog::default_logger()->flush();
+    abort(1);
+  }
+}
+
+void World::abort(int code) {
+  if (runtime_) runtime_->abort(code);
+  std::exit(code);
+}
+
+}  // namespace tessel
