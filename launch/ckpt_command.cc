@@ -1,4 +1,4 @@
-#include "launch/ckpt_command.h"
+#include "launch/commands.h"
 
 #include <chrono>
 #include <filesystem>
@@ -32,7 +32,7 @@ int verify(const std::vector<std::string>& args, std::ostream& out) {
   const std::string dir = one_checkpoint(a, "verify");
   const auto t0 = std::chrono::steady_clock::now();
   const CheckpointReader reader(dir);
-  reader.check_model(transformer_param_specs(parse_config(reader.info().config_yaml, dir + "/manifest.pb[config]").model));
+  reader.check_model(transformer_param_specs(checkpoint_config(reader.info()).model));
   const uint64_t bytes = reader.verify_all();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int64_t pieces = 0;
@@ -77,7 +77,7 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
   const double shard_mb = a.get_double("--shard-mb", 5 * 1024);
   TESSEL_CHECK(shard_mb > 0) << "--shard-mb must be positive, got " << shard_mb;
   const CheckpointReader reader(dir);
-  const Config config = parse_config(reader.info().config_yaml, dir + "/manifest.pb[config]");
+  const Config config = checkpoint_config(reader.info());
   ParameterStore whole(transformer_param_specs(config.model));
   reader.check_model(transformer_param_specs(config.model));
   reader.read(whole, "", whole.params());

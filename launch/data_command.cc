@@ -1,5 +1,5 @@
 // `tessel data prepare|inspect`; see data_command.h.
-#include "launch/data_command.h"
+#include "launch/commands.h"
 
 #include <unistd.h>
 

@@ -33,24 +33,12 @@ extern char** environ;
 namespace tessel {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run] CONFIG "
-    "[--set key=value ...]";
-
 // Variables the ranks' libraries read, forwarded to every node when set here. Names starting
 // with one of kForwardedPrefixes are forwarded too.
 const char* const kForwarded[] = {"PATH", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                                   "OMP_WAIT_POLICY", "CUDA_VISIBLE_DEVICES", "SPDLOG_LEVEL"};
 const char* const kForwardedPrefixes[] = {"TESSEL_", "NCCL_", "OMPI_MCA_"};
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 // Host names of an OpenMPI hostfile ("name [slots=N] ...", '#' comments), in file order.
 std::vector<std::string> hostfile_hosts(const std::string& path) {
@@ -301,26 +289,16 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
 
 }  // namespace
 
-int run_launch_command(const std::vector<std::string>& args) {
-  init_logging(-1, "launch");
-  const ParsedArgs a =
-      parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
-  TESSEL_CHECK(a.positional.size() == 1) << kUsage;
-  LaunchRequest r;
-  r.config = a.positional[0];
-  r.overrides = a.overrides;
-  r.nproc_per_node = static_cast<int>(a.get_int("--nproc-per-node", 0));
-  TESSEL_CHECK(!a.has("--nproc-per-node") || r.nproc_per_node >= 1)
-      << "--nproc-per-node must be at least 1, got " << a.get("--nproc-per-node", "");
-  r.hosts = split_list(a.get("--hosts", ""));
-  TESSEL_CHECK(!a.has("--hosts") || !r.hosts.empty()) << "--hosts needs a comma-separated list of host names";
-  r.hostfile = a.get("--hostfile", "");
-  r.dry_run = a.has("--dry-run");
-  r.max_restarts = static_cast<int>(a.get_int("--max-restarts", 0));
-  TESSEL_CHECK(r.max_restarts >= 0) << "--max-restarts must be 0 or more, got " << r.max_restarts;
-  // The config is checked here, once, before any rank starts.
-  const Config config = load_config(r.config, r.overrides);
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
+int launch_job(const LaunchRequest& r, const Config& config) {
   LaunchHost host;
   host.env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
   host.tessel = tessel_executable();

@@ -11,7 +11,7 @@
 // read, adds --allow-run-as-root as root and --oversubscribe when N exceeds the cores, streams
 // the ranks' output (every log line carries its rank), forwards SIGINT/SIGTERM to mpirun and
 // returns the job's exit status. mpirun ends the whole job when any rank dies, and a rank that
-// fails with an error aborts the job itself (launch/commands.cc), so no rank waits forever.
+// fails with an error aborts the job itself (train/world.h), so no rank waits forever.
 // With --max-restarts K, a job that fails (not one stopped by a signal to the launcher) is
 // started again, up to K times, resuming from the newest complete checkpoint.
 #pragma once
@@ -56,8 +56,12 @@ struct LaunchPlan {
 // accepts) and builds the mpirun command. Throws with a hint when mpirun is missing.
 LaunchPlan plan_launch(const LaunchRequest& request, const ParallelConfig& parallel, const LaunchHost& host);
 
-// `tessel launch ARGS`: parses, plans, checks the hosts resolve, runs and supervises mpirun.
-int run_launch_command(const std::vector<std::string>& args);
+// Plans the job (and its restarts), checks the grid and the pipeline schedule, checks the hosts
+// resolve, then runs and supervises mpirun; with r.dry_run prints the mpirun command instead.
+// `config` is r.config loaded with r.overrides. Returns the job's exit status.
+int launch_job(const LaunchRequest& r, const Config& config);
+// "a,b,,c" → {"a", "b", "c"}: the host names of --hosts.
+std::vector<std::string> split_list(const std::string& text);
 
 // The argv as one shell-quoted line.
 std::string shell_join(const std::vector<std::string>& argv);

@@ -8,13 +8,8 @@
 
 #include "core/error.h"
 #include "core/logging.h"
-#include "launch/ckpt_command.h"
 #include "launch/commands.h"
-#include "launch/data_command.h"
 #include "train/environment.h"
-#include "launch/launcher.h"
-#include "launch/plan_command.h"
-#include "launch/tune_command.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "launch/plan_command.h"
+#include "launch/commands.h"
 
 #include <cstdio>
 #include <iomanip>
@@ -18,34 +18,6 @@ constexpr const char* kUsage =
     "usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json] "
     "[--margin F]";
 
-}  // namespace
-
-bool is_layout_knob(const std::string& key) {
-  for (const char* k : {"parallel.tp", "parallel.pp", "parallel.dp", "parallel.zero", "parallel.virtual_stages",
-                        "parallel.schedule", "parallel.recompute", "parallel.sequence_parallel", "batch.micro"}) {
-    if (key == k) return true;
-  }
-  return false;
-}
-
-PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& c) {
-  PlanConstraints f;
-  for (const std::string& o : overrides) {
-    const std::string key = o.substr(0, o.find('='));
-    if (key == "parallel.tp") f.tp = static_cast<int>(c.parallel.tp);
-    if (key == "parallel.pp") f.pp = static_cast<int>(c.parallel.pp);
-    if (key == "parallel.dp" && c.parallel.dp > 0) f.dp = static_cast<int>(c.parallel.dp);
-    if (key == "parallel.zero") f.zero = c.parallel.zero;
-    if (key == "parallel.virtual_stages") f.virtual_stages = static_cast<int>(c.parallel.virtual_stages);
-    if (key == "parallel.schedule") f.schedule = c.parallel.schedule;
-    if (key == "parallel.recompute") f.recompute = c.parallel.recompute;
-    if (key == "parallel.sequence_parallel") f.sequence_parallel = c.parallel.sequence_parallel;
-    if (key == "batch.micro") f.micro = c.batch.micro;
-  }
-  return f;
-}
-
-namespace {
 
 JsonValue candidate_json(const PlanEstimate& e) {
   const PlanLayout& l = e.layout;

@@ -1,4 +1,4 @@
-#include "launch/tune_command.h"
+#include "launch/commands.h"
 
 #include <unistd.h>
 
@@ -15,7 +15,6 @@
 #include "core/io/json.h"
 #include "launch/cli_args.h"
 #include "launch/launcher.h"
-#include "launch/plan_command.h"
 #include "parallel/planner/planner.h"
 
 namespace tessel {

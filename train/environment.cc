@@ -1,8 +1,12 @@
 #include "train/environment.h"
 
+#include <cblas.h>
+#include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 namespace tessel {
 
@@ -20,6 +24,20 @@ void select_blas_kernels(char** argv) {
 #else
   (void)argv;
 #endif
+}
+
+int configure_threads(int threads, int local_ranks) {
+  int n = threads;
+  if (n <= 0) {
+    // OMP_NUM_THREADS when the user set it (see train/environment.h), else this rank's share
+    // of the cores.
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    n = env != nullptr ? std::atoi(env) : 0;
+    if (n <= 0) n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
+  }
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+  return n;
 }
 
 }  // namespace tessel

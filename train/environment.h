@@ -26,6 +26,10 @@
 
 namespace tessel {
 
+// Sets OpenMP and OpenBLAS threads: `threads` when > 0, else OMP_NUM_THREADS when set, else
+// the cores shared among the `local_ranks` ranks of this node. Returns the number chosen.
+int configure_threads(int threads, int local_ranks = 1);
+
 // Called first thing in main(): may replace the process image (execv) and not return.
 void select_blas_kernels(char** argv);
 

@@ -27,6 +27,12 @@ std::string metrics_line(int64_t step, const std::vector<std::pair<std::string, 
   return line;
 }
 
+void MetricsLog::write(const StepMetrics& m) {
+  std::vector<std::pair<std::string, double>> fields;
+  for (const Metric& v : m.values) fields.emplace_back(v.name, v.value);
+  log(m.step, fields);
+}
+
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   TESSEL_CHECK(fd_ >= 0) << "cannot open metrics log " << path << " for appending: "

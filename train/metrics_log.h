@@ -14,9 +14,11 @@
 #include <utility>
 #include <vector>
 
+#include "train/metrics.h"
+
 namespace tessel {
 
-class MetricsLog {
+class MetricsLog final : public MetricsSink {
  public:
   explicit MetricsLog(const std::string& path);
   ~MetricsLog();
@@ -25,6 +27,8 @@ class MetricsLog {
 
   // Appends {"step": step, name: value, ...} in the given order. Names must not be "step".
   void log(int64_t step, const std::vector<std::pair<std::string, double>>& fields);
+  // Appends the step's every value, in its order.
+  void write(const StepMetrics& m) override;
   const std::string& path() const { return path_; }
 
  private:

@@ -106,6 +106,13 @@ void TensorBoardWriter::append_event(const std::string& serialized_event) {
   pending_ += tfrecord_frame(serialized_event);
 }
 
+void TensorBoardWriter::write(const StepMetrics& m) {
+  for (const Metric& v : m.values) {
+    if (!v.tensorboard.empty()) add_scalar(v.tensorboard, static_cast<float>(v.value), m.step);
+  }
+  if (m.log_step) flush();
+}
+
 void TensorBoardWriter::flush() {
   size_t done = 0;
   while (done < pending_.size()) {

@@ -13,13 +13,15 @@
 #include <functional>
 #include <string>
 
+#include "train/metrics.h"
+
 namespace tessel {
 
 // Frames one record as TFRecord does: u64 length, u32 masked crc32c(length bytes), the data,
 // u32 masked crc32c(data), integers little-endian.
 std::string tfrecord_frame(const std::string& data);
 
-class TensorBoardWriter {
+class TensorBoardWriter final : public MetricsSink {
  public:
   // `clock` returns the wall time in seconds since the epoch; tests pass a fixed one so that
   // the file's bytes are reproducible. Empty means the system clock.
@@ -29,7 +31,9 @@ class TensorBoardWriter {
   TensorBoardWriter& operator=(const TensorBoardWriter&) = delete;
 
   void add_scalar(const std::string& tag, float value, int64_t step);
-  void flush();
+  // The step's values that have a tag; flushed on log steps, so TensorBoard follows the run live.
+  void write(const StepMetrics& m) override;
+  void flush() override;
   const std::string& path() const { return path_; }
 
  private:

@@ -21,72 +21,6 @@
 namespace tessel {
 namespace fs = std::filesystem;
 
-int configure_threads(int threads, int local_ranks) {
-  int n = threads;
-  if (n <= 0) {
-    // OMP_NUM_THREADS when the user set it (see train/environment.h), else this rank's share
-    // of the cores.
-    const char* env = std::getenv("OMP_NUM_THREADS");
-    n = env != nullptr ? std::atoi(env) : 0;
-    if (n <= 0) n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
-  }
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
-  return n;
-}
-
-std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
-                                      uint64_t seed, int64_t vocab_size) {
-  std::vector<std::shared_ptr<const TokenSource>> opened;
-  std::vector<double> weights;
-  for (const DataSource& s : sources) {
-    opened.push_back(open_token_source(s.path));
-    weights.push_back(s.weight);
-  }
-  return std::make_unique<Sampler>(std::move(opened), std::move(weights), seq_len, seed, vocab_size);
-}
-
-void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
-                      const Tensor& targets) {
-  const int64_t B = tokens.size(0), T = tokens.size(1);
-  TESSEL_CHECK(T == sampler.seq_len()) << "micro-batch of length " << T << " from a sampler of "
-                                       << sampler.seq_len();
-  std::vector<int32_t> window(static_cast<size_t>(T + 1));
-  for (int64_t b = 0; b < B; ++b) {
-    sampler.sample(first + static_cast<uint64_t>(b), window.data());
-    std::copy(window.begin(), window.end() - 1, tokens.data<int32_t>() + b * T);
-    std::copy(window.begin() + 1, window.end(), targets.data<int32_t>() + b * T);
-  }
-}
-
-double mean_eval_loss(const Sampler& sampler, int64_t samples, int64_t B, Communicator* group,
-                      const std::function<double(int micro_batches, const EvalFill& fill)>& sum_losses) {
-  const int64_t rank = group ? group->rank() : 0, size = group ? group->size() : 1;
-  TESSEL_CHECK(samples > 0 && samples % (size * B) == 0)
-      << "evaluation of " << samples << " sequences does not split into " << size << " ranks x micro-batches of " << B;
-  const int64_t per_rank = samples / size;
-  // Micro-batches are equal in size: the mean of their means is the mean.
-  double total = sum_losses(static_cast<int>(per_rank / B), [&](int k, const Tensor& tokens, const Tensor& targets) {
-    fill_micro_batch(sampler, static_cast<uint64_t>(rank * per_rank + k * B), tokens, targets);
-  });
-  if (size > 1) group->all_reduce_doubles(&total, 1, ReduceOp::kSum);
-  return total / static_cast<double>(samples / B);
-}
-
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group) {
-  const int64_t B = model.micro_batch(), T = model.seq_len();
-  return mean_eval_loss(sampler, samples, B, group, [&](int micro_batches, const EvalFill& fill) {
-    Tensor tokens = Tensor::empty({B, T}, DType::I32);
-    Tensor targets = Tensor::empty({B, T}, DType::I32);
-    double total = 0;
-    for (int k = 0; k < micro_batches; ++k) {
-      fill(k, tokens, targets);
-      total += model.forward_loss(tokens, targets);
-    }
-    return total;
-  });
-}
-
 namespace {
 
 // What the run will read: each dataset's size and weight, and the realized share of the run's
@@ -119,16 +53,6 @@ void ensure_writable_directory(const std::string& dir, const std::string& key) {
   fs::remove(probe, ec);
 }
 
-std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  }
-  return buf;
-}
 
 }  // namespace
 
@@ -189,16 +113,40 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
   checkpointer_ = std::make_unique<Checkpointer>(config, world, r_);
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
+  sinks_.push_back(std::make_unique<ConsoleSink>());
   if (config.logging.jsonl) {
     // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
     const std::string path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
     truncate_metrics_after(path, state_.step);
-    metrics_ = std::make_unique<MetricsLog>(path);
+    sinks_.push_back(std::make_unique<MetricsLog>(path));
   }
-  if (config.logging.tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(config.run.out_dir);
+  if (config.logging.tensorboard) sinks_.push_back(std::make_unique<TensorBoardWriter>(config.run.out_dir));
 }
 
 Trainer::~Trainer() = default;
+
+StepMetrics Trainer::step_metrics(const StepResult& r, double step_s, double eval_loss, double eta_s) const {
+  const Config& c = config_;
+  const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
+  StepMetrics m;
+  m.step = state_.step;
+  m.steps = c.run.steps;
+  m.log_step = state_.step % c.run.log_every == 0 || state_.step == c.run.steps || !std::isnan(eval_loss);
+  m.eta_s = eta_s;
+  m.skipped = r.skipped;
+  m.overflow = r.overflow;
+  m.values = {{"loss", r.loss, "train/loss"},
+              {"lr", r.lr, "train/lr"},
+              {"grad_norm", r.grad_norm, "train/grad_norm"},
+              {"tokens_per_s", tokens_per_step / step_s, "train/tokens_per_s"},
+              {"tflops", r_.model->flops_per_token() * tokens_per_step / step_s / 1e12, ""},
+              {"step_time_s", step_s, ""},
+              {"skipped", r.skipped ? 1.0 : 0.0, ""}};
+  if (r_.dp->size() > 1) m.values.push_back({"comm_wait_s", r.comm_wait_s, ""});
+  if (r_.step->scaler().enabled()) m.values.push_back({"loss_scale", r.loss_scale, ""});
+  if (!std::isnan(eval_loss)) m.values.push_back({"eval_loss", eval_loss, "eval/loss"});
+  return m;
+}
 
 std::string Trainer::flight_records() const {
   const std::string prefix = "  ";
@@ -264,7 +212,6 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   const auto run_start = Clock::now();
   double elapsed_steps_time = 0;
   int64_t timed_steps = 0;
-  bool first = true;
   while (state_.step < c.run.steps) {
     const auto t0 = Clock::now();
     StepResult r = r_.step->run(state_.step, [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
@@ -277,44 +224,18 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
       elapsed_steps_time += dt;
       ++timed_steps;
     }
-    if (first) { summary.first_loss = r.loss; first = false; }
+    if (summary.losses.empty()) summary.first_loss = r.loss;
     summary.last_loss = r.loss;
     summary.losses.push_back(r.loss);
-    const double tok_s = tokens_per_step / dt;
-    const double tflops = flops_per_step / dt / 1e12;
     double eval_loss = NAN;
     if (c.run.eval_every > 0 && val_ && (state_.step % c.run.eval_every == 0 || state_.step == c.run.steps)) {
       eval_loss = evaluate(c.run.eval_batches);
       summary.last_eval_loss = eval_loss;
     }
-    if (state_.step % c.run.log_every == 0 || state_.step == c.run.steps || !std::isnan(eval_loss)) {
+    if (!sinks_.empty()) {
       const double per_step = timed_steps > 0 ? elapsed_steps_time / timed_steps : dt;
-      std::string line = fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}",
-                                     state_.step, c.run.steps, r.loss, r.lr, r.grad_norm, tok_s, tflops,
-                                     format_duration(per_step * static_cast<double>(c.run.steps - state_.step)));
-      if (!std::isnan(eval_loss)) line += fmt::format(" | eval loss {:.4f}", eval_loss);
-      if (r_.step->scaler().enabled()) line += fmt::format(" | loss scale {:g}", r.loss_scale);
-      if (r.overflow) line += " | SKIPPED (fp16 overflow: loss scale halved)";
-      else if (r.skipped) line += " | SKIPPED (non-finite)";
-      spdlog::info("{}", line);
-    }
-    if (metrics_) {
-      std::vector<std::pair<std::string, double>> fields = {
-          {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm}, {"tokens_per_s", tok_s},
-          {"tflops", tflops}, {"step_time_s", dt}, {"skipped", r.skipped ? 1.0 : 0.0}};
-      if (r_.dp->size() > 1) fields.emplace_back("comm_wait_s", r.comm_wait_s);
-      if (r_.step->scaler().enabled()) fields.emplace_back("loss_scale", r.loss_scale);
-      if (!std::isnan(eval_loss)) fields.emplace_back("eval_loss", eval_loss);
-      metrics_->log(state_.step, fields);
-    }
-    if (tensorboard_) {
-      tensorboard_->add_scalar("train/loss", static_cast<float>(r.loss), state_.step);
-      tensorboard_->add_scalar("train/lr", static_cast<float>(r.lr), state_.step);
-      tensorboard_->add_scalar("train/grad_norm", static_cast<float>(r.grad_norm), state_.step);
-      tensorboard_->add_scalar("train/tokens_per_s", static_cast<float>(tok_s), state_.step);
-      if (!std::isnan(eval_loss)) tensorboard_->add_scalar("eval/loss", static_cast<float>(eval_loss), state_.step);
-      // Flushed with each progress line so TensorBoard follows the run live.
-      if (state_.step % c.run.log_every == 0) tensorboard_->flush();
+      const StepMetrics m = step_metrics(r, dt, eval_loss, per_step * static_cast<double>(c.run.steps - state_.step));
+      for (const std::unique_ptr<MetricsSink>& sink : sinks_) sink->write(m);
     }
     checkpointer_->poll();  // publishes a background save once every rank has written it
     int64_t saved_at = -1;
@@ -336,7 +257,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
       }
     }
   }
-  if (tensorboard_) tensorboard_->flush();
+  for (const std::unique_ptr<MetricsSink>& sink : sinks_) sink->flush();
   if (!summary.stopped) summary.checkpoint = save();  // run() returned early when there was nothing to train
   checkpointer_->wait();  // a background save is published before the run ends
   summary.last_step = state_.step;

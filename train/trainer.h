@@ -18,6 +18,8 @@
 #include "core/model/transformer.h"
 #include "data/sampler.h"
 #include "train/checkpointer.h"
+#include "train/evaluation.h"
+#include "train/metrics.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
 #include "core/comm/communicator.h"
@@ -25,35 +27,6 @@
 
 namespace tessel {
 
-class MetricsLog;
-class TensorBoardWriter;
-
-// Sets OpenMP and OpenBLAS threads: `threads` when > 0, else OMP_NUM_THREADS when set, else
-// the cores shared among the `local_ranks` ranks of this node. Returns the number chosen.
-int configure_threads(int threads, int local_ranks = 1);
-
-// A sampler over `sources` (weights blended) for sequences of seq_len; throws with a hint when
-// a dataset is missing.
-std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
-                                      uint64_t seed, int64_t vocab_size);
-
-// Fills tokens and targets I32 (B, T) with samples [first, first + B): each sample's T + 1
-// tokens give the inputs and the targets shifted by one.
-void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
-                      const Tensor& targets);
-
-// Mean loss of `model` over the first `samples` sequences of `sampler` (the same ones every
-// time, whatever the layout): the validation loss of training and of `tessel eval`. With a
-// group, rank d evaluates the d-th contiguous 1/size of them and all get the mean
-// (collective). samples must be a multiple of size x the model's micro-batch.
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples,
-                      Communicator* group = nullptr);
-// The same split over `group` with micro-batches of B, for any way of computing them:
-// sum_losses(n, fill) returns the summed losses of this rank's n micro-batches, filling
-// micro-batch k with fill(k, tokens, targets) (a pipeline gives them to its stages).
-using EvalFill = std::function<void(int micro_batch, const Tensor& tokens, const Tensor& targets)>;
-double mean_eval_loss(const Sampler& sampler, int64_t samples, int64_t B, Communicator* group,
-                      const std::function<double(int micro_batches, const EvalFill& fill)>& sum_losses);
 
 struct TrainSummary {
   int64_t first_step = 0;  // where this run started (0, or the resumed step)
@@ -87,6 +60,8 @@ class Trainer {
  private:
   void resume_if_asked();
   std::string save();
+  // The figures of the step just run, named once for every sink.
+  StepMetrics step_metrics(const StepResult& r, double step_s, double eval_loss, double eta_s) const;
 
   Config config_;
   Communicator& world_;
@@ -96,8 +71,7 @@ class Trainer {
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sampler> train_;
   std::unique_ptr<Sampler> val_;
-  std::unique_ptr<MetricsLog> metrics_;
-  std::unique_ptr<TensorBoardWriter> tensorboard_;
+  std::vector<std::unique_ptr<MetricsSink>> sinks_;  // rank 0: console, metrics.jsonl, TensorBoard
   TrainingState state_;
 };
 

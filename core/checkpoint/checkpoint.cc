@@ -538,6 +538,10 @@ uint64_t CheckpointReader::verify_all() const {
 
 CheckpointInfo read_checkpoint_info(const std::string& step_dir) { return CheckpointReader(step_dir).info(); }
 
+Config checkpoint_config(const CheckpointInfo& info) {
+  return parse_config(info.config_yaml, info.path + "/manifest.pb[config]");
+}
+
 CheckpointInfo load_checkpoint(const std::string& step_dir, const ParameterStore& params, Tensor* adam_m,
                                Tensor* adam_v) {
   const CheckpointReader reader(step_dir);

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config/config.h"
 #include "core/model/parameters.h"
 
 namespace tessel {
@@ -172,6 +173,8 @@ class CheckpointReader {
 };
 
 CheckpointInfo read_checkpoint_info(const std::string& step_dir);
+// The config a checkpoint was trained with, parsed from its manifest (errors point into it).
+Config checkpoint_config(const CheckpointInfo& info);
 // Loads weights (and moments, when adam_m/adam_v are given) into buffers laid out like
 // `params`, which may be any rank's shard or stage part.
 CheckpointInfo load_checkpoint(const std::string& step_dir, const ParameterStore& params, Tensor* adam_m,

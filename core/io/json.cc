@@ -105,7 +105,9 @@ const JsonValue* JsonValue::find(const std::string& key) const {
   return nullptr;
 }
 
-std::string JsonValue::dump() const {
+std::string JsonValue::dump(JsonStyle style) const {
+  const char* item_sep = style == JsonStyle::kSpaced ? ", " : ",";
+  const char* key_sep = style == JsonStyle::kSpaced ? ": " : ":";
   std::string out;
   switch (kind_) {
     case Kind::Null: out = "null"; break;
@@ -118,24 +120,37 @@ std::string JsonValue::dump() const {
     case Kind::Array:
       out += '[';
       for (size_t i = 0; i < array_.size(); ++i) {
-        if (i) out += ',';
-        out += array_[i].dump();
+        if (i) out += item_sep;
+        out += array_[i].dump(style);
       }
       out += ']';
       break;
     case Kind::Object:
       out += '{';
       for (size_t i = 0; i < object_.size(); ++i) {
-        if (i) out += ',';
+        if (i) out += item_sep;
         append_json_string(out, object_[i].first);
-        out += ':';
-        out += object_[i].second.dump();
+        out += key_sep;
+        out += object_[i].second.dump(style);
       }
       out += '}';
       break;
   }
   return out;
 }
+
+JsonLine& JsonLine::add(const std::string& key, JsonValue value) {
+  members_.emplace_back(key, std::move(value));
+  return *this;
+}
+
+JsonLine& JsonLine::add(const std::string& key, double value, int digits) {
+  const double unit = std::pow(10.0, digits);
+  const double rounded = std::isfinite(value) ? std::round(value * unit) / unit : value;
+  return add(key, JsonValue::number(rounded));
+}
+
+std::string JsonLine::str() const { return JsonValue::object(members_).dump(JsonStyle::kSpaced); }
 
 namespace {
 

@@ -16,6 +16,10 @@
 
 namespace tessel {
 
+// How dump() separates items: compact (`{"a":1,"b":2}`, for files) or spaced as Python's
+// json.dumps writes them (`{"a": 1, "b": 2}`, for reports people read).
+enum class JsonStyle { kCompact, kSpaced };
+
 class JsonValue {
  public:
   enum class Kind : uint8_t { Null, Bool, Number, String, Array, Object };
@@ -51,8 +55,8 @@ class JsonValue {
   // The member named `key` of an object, or nullptr when absent (throws if not an object).
   const JsonValue* find(const std::string& key) const;
 
-  // Compact serialization (no spaces), members in stored order.
-  std::string dump() const;
+  // Serialization, members in stored order.
+  std::string dump(JsonStyle style = JsonStyle::kCompact) const;
 
  private:
   Kind kind_ = Kind::Null;
@@ -63,6 +67,25 @@ class JsonValue {
   std::string string_;
   Array array_;
   Object object_;
+};
+
+// One line of a report (the CLI's JSON results, benchmarks): members in the order added,
+// spaced as json.dumps writes them, and numbers rounded to the digits the reader needs.
+class JsonLine {
+ public:
+  JsonLine& add(const std::string& key, JsonValue value);
+  JsonLine& add(const std::string& key, const std::string& value) { return add(key, JsonValue::string(value)); }
+  JsonLine& add(const std::string& key, const char* value) { return add(key, JsonValue::string(value)); }
+  JsonLine& add(const std::string& key, bool value) { return add(key, JsonValue::boolean(value)); }
+  JsonLine& add(const std::string& key, int value) { return add(key, JsonValue::integer(value)); }
+  JsonLine& add(const std::string& key, int64_t value) { return add(key, JsonValue::integer(value)); }
+  JsonLine& add(const std::string& key, uint64_t value) { return add(key, JsonValue::integer(static_cast<int64_t>(value))); }
+  // `value` rounded to `digits` after the point; NaN and infinities are written as null.
+  JsonLine& add(const std::string& key, double value, int digits);
+  std::string str() const;
+
+ private:
+  JsonValue::Object members_;
 };
 
 // "an object", "a string", "null", ...: ready to use in a sentence.

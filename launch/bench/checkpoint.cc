@@ -1,4 +1,4 @@
-#include "launch/bench/checkpoint.h"
+#include "launch/bench/bench.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +7,7 @@
 #include "core/io/temp_dir.h"
 #include "core/measure.h"
 #include "train/checkpointer.h"
+#include "train/environment.h"
 #include "launch/cli_args.h"
 #include "train/trainer.h"
 #include "train/world.h"
@@ -99,15 +100,25 @@ int run_bench_checkpoint(const std::vector<std::string>& args) {
     const double gb = static_cast<double>(bytes) / 1e9;
     const double stall = median(snapshot) + (median(during) - median(quiet)) * static_cast<double>(during.size()) /
                                                  static_cast<double>(saves);
-    std::printf("{\"bench\": \"checkpoint\", \"config\": %s, \"ranks\": %d, \"layout\": \"%s\", \"gb\": %.4f, "
-                "\"save_sync_s\": %.4f, \"save_sync_gbs\": %.3f, \"load_s\": %.4f, \"load_gbs\": %.3f, "
-                "\"async_snapshot_s\": %.4f, \"async_write_s_rank0\": %.4f, \"steps_during_async_write\": %.1f, "
-                "\"step_s\": %.4f, \"step_s_during_async_write\": %.4f, \"async_stall_s_per_save\": %.4f, "
-                "\"dir\": %s}\n",
-                json_quote(config.source).c_str(), comm.size(), r.layout().describe().c_str(), gb, median(save_s),
-                gb / median(save_s), load_max, gb / load_max, median(snapshot), median(write),
-                static_cast<double>(during.size()) / static_cast<double>(saves), median(quiet), median(during), stall,
-                json_quote(dir).c_str());
+    std::printf("%s\n", JsonLine()
+                            .add("bench", "checkpoint")
+                            .add("config", config.source)
+                            .add("ranks", comm.size())
+                            .add("layout", r.layout().describe())
+                            .add("gb", gb, 4)
+                            .add("save_sync_s", median(save_s), 4)
+                            .add("save_sync_gbs", gb / median(save_s), 3)
+                            .add("load_s", load_max, 4)
+                            .add("load_gbs", gb / load_max, 3)
+                            .add("async_snapshot_s", median(snapshot), 4)
+                            .add("async_write_s_rank0", median(write), 4)
+                            .add("steps_during_async_write", static_cast<double>(during.size()) / static_cast<double>(saves), 1)
+                            .add("step_s", median(quiet), 4)
+                            .add("step_s_during_async_write", median(during), 4)
+                            .add("async_stall_s_per_save", stall, 4)
+                            .add("dir", dir)
+                            .str()
+                            .c_str());
     std::fflush(stdout);
     return 0;
   });

@@ -1,10 +1,11 @@
-#include "launch/bench/kernels.h"
+#include "launch/bench/bench.h"
 
 #include <cstdio>
 #include <functional>
 
 #include "core/config/config.h"
 #include "core/error.h"
+#include "core/io/json.h"
 #include "launch/cli_args.h"
 
 #ifdef TESSEL_HAVE_CUDA
@@ -50,12 +51,12 @@ Timing time_op(cuda::DeviceContext& ctx, int iters, const std::function<void()>&
 }
 
 void report(const Config& config, const char* dtype, const char* op, const Timing& t, double flops, double bytes) {
-  std::printf("{\"bench\": \"kernels\", \"impl\": \"tessel\", \"config\": \"%s\", \"dtype\": \"%s\", \"op\": \"%s\", "
-              "\"ms\": %.4f",
-              config.source.c_str(), dtype, op, t.ms);
-  if (flops > 0) std::printf(", \"tflops\": %.2f", flops / (t.ms * 1e-3) / 1e12);
-  if (bytes > 0) std::printf(", \"gbps\": %.1f", bytes / (t.ms * 1e-3) / 1e9);
-  std::printf("}\n");
+  JsonLine line;
+  line.add("bench", "kernels").add("impl", "tessel").add("config", config.source).add("dtype", dtype).add("op", op);
+  line.add("ms", t.ms, 4);
+  if (flops > 0) line.add("tflops", flops / (t.ms * 1e-3) / 1e12, 2);
+  if (bytes > 0) line.add("gbps", bytes / (t.ms * 1e-3) / 1e9, 1);
+  std::printf("%s\n", line.str().c_str());
   std::fflush(stdout);
 }
 
@@ -69,11 +70,22 @@ void bench_all(cuda::DeviceContext& ctx, const Config& config, int iters, const 
   const bool swiglu = m.activation == "swiglu";
   const int64_t F = m.ffn_dim, ffn_in = swiglu ? 2 * F : F, QKV = (H + 2 * KV) * D;
   // The shapes first, for a peer to run the same ones (bench/cuda_kernels.sh).
-  std::printf("{\"bench\": \"kernels\", \"op\": \"shapes\", \"dtype\": \"%s\", \"B\": %lld, \"T\": %lld, \"C\": %lld, "
-              "\"H\": %lld, \"KV\": %lld, \"F\": %lld, \"V\": %lld, \"norm\": \"%s\", \"activation\": \"%s\", "
-              "\"iters\": %d}\n",
-              dtype_name, (long long)B, (long long)T_, (long long)C, (long long)H, (long long)KV, (long long)F,
-              (long long)V, m.norm.c_str(), m.activation.c_str(), iters);
+  std::printf("%s\n", JsonLine()
+                          .add("bench", "kernels")
+                          .add("op", "shapes")
+                          .add("dtype", dtype_name)
+                          .add("B", B)
+                          .add("T", T_)
+                          .add("C", C)
+                          .add("H", H)
+                          .add("KV", KV)
+                          .add("F", F)
+                          .add("V", V)
+                          .add("norm", m.norm)
+                          .add("activation", m.activation)
+                          .add("iters", iters)
+                          .str()
+                          .c_str());
   auto p = [](const Tensor& t) { return static_cast<T*>(t.raw()); };
   auto f = [](const Tensor& t) { return static_cast<float*>(t.raw()); };
   const cudaStream_t s = ctx.compute();

@@ -18,6 +18,13 @@ struct PlanConstraints {
   std::optional<bool> sequence_parallel;
 };
 
+// Whether a config key is a knob the planner searches (tp, pp, dp, zero, virtual_stages,
+// schedule, recompute, sequence_parallel under parallel.*, and batch.micro).
+bool is_layout_knob(const std::string& key);
+// The layout knobs among --set overrides ("key=value"), as the config holds them: what a
+// user fixed, which the planner then does not search.
+PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& config);
+
 // Every layout on `gpus` GPUs that Tessel can run for config.model and batch.global: tp divides
 // heads, key/value heads (or shares them), ffn_dim, vocab_size and (with sequence parallelism)
 // seq_len; layers split over pp × virtual stages; batch.global over dp × micro; interleaving

@@ -1,0 +1,41 @@
+// `tessel launch`: the command line of the launcher (launch/launcher.h, launch/commands.h).
+#include "core/config/config.h"
+#include "core/error.h"
+#include "core/logging.h"
+#include "launch/cli_args.h"
+#include "launch/commands.h"
+#include "launch/launcher.h"
+
+namespace tessel {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run] CONFIG "
+    "[--set key=value ...]";
+
+}  // namespace
+
+int run_launch_command(const std::vector<std::string>& args) {
+  init_logging(-1, "launch");
+  const ParsedArgs a =
+      parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
+  TESSEL_CHECK(a.positional.size() == 1) << kUsage;
+  LaunchRequest r;
+  r.config = a.positional[0];
+  r.overrides = a.overrides;
+  r.nproc_per_node = static_cast<int>(a.get_int("--nproc-per-node", 0));
+  TESSEL_CHECK(!a.has("--nproc-per-node") || r.nproc_per_node >= 1)
+      << "--nproc-per-node must be at least 1, got " << a.get("--nproc-per-node", "");
+  r.hosts = split_list(a.get("--hosts", ""));
+  TESSEL_CHECK(!a.has("--hosts") || !r.hosts.empty()) << "--hosts needs a comma-separated list of host names";
+  r.hostfile = a.get("--hostfile", "");
+  r.dry_run = a.has("--dry-run");
+  r.max_restarts = static_cast<int>(a.get_int("--max-restarts", 0));
+  TESSEL_CHECK(r.max_restarts >= 0) << "--max-restarts must be 0 or more, got " << r.max_restarts;
+  // The config is checked here, once, before any rank starts.
+  const Config config = load_config(r.config, r.overrides);
+
+  return launch_job(r, config);
+}
+
+}  // namespace tessel
