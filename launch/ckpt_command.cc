@@ -5,7 +5,9 @@
 #include <iomanip>
 #include <iostream>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/directory.h"
+#include "core/checkpoint/reader.h"
+#include "core/checkpoint/writer.h"
 #include "core/checkpoint/hf_format.h"
 #include "core/config/config.h"
 #include "core/error.h"
@@ -32,13 +34,13 @@ int verify(const std::vector<std::string>& args, std::ostream& out) {
   const std::string dir = one_checkpoint(a, "verify");
   const auto t0 = std::chrono::steady_clock::now();
   const CheckpointReader reader(dir);
-  reader.check_model(transformer_param_specs(checkpoint_config(reader.info()).model));
+  reader.check_model(transformer_param_specs(checkpoint_config(reader.meta()).model));
   const uint64_t bytes = reader.verify_all();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int64_t pieces = 0;
   const std::vector<CheckpointTensorInfo> tensors = reader.tensors();
   for (const CheckpointTensorInfo& t : tensors) pieces += t.pieces;
-  out << "ok: " << dir << ": step " << reader.info().state.step << ", " << tensors.size() << " tensors in " << pieces
+  out << "ok: " << dir << ": step " << reader.meta().state.step << ", " << tensors.size() << " tensors in " << pieces
       << " pieces over " << reader.files().size() << " files, " << std::fixed << std::setprecision(1)
       << static_cast<double>(bytes) / (1 << 20) << " MiB checked in " << std::setprecision(2) << s << " s\n";
   return 0;
@@ -48,7 +50,7 @@ int inspect(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel ckpt inspect", {}, {}, false);
   const std::string dir = one_checkpoint(a, "inspect");
   const CheckpointReader reader(dir);
-  const CheckpointInfo& info = reader.info();
+  const CheckpointMeta& info = reader.meta();
   out << "checkpoint " << dir << "\n"
       << "  step " << info.state.step << ", " << info.state.consumed_samples << " samples consumed, "
       << info.state.optimizer_steps << " optimizer steps, " << info.state.skipped_total << " skipped\n"
@@ -77,7 +79,7 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
   const double shard_mb = a.get_double("--shard-mb", 5 * 1024);
   TESSEL_CHECK(shard_mb > 0) << "--shard-mb must be positive, got " << shard_mb;
   const CheckpointReader reader(dir);
-  const Config config = checkpoint_config(reader.info());
+  const Config config = checkpoint_config(reader.meta());
   ParameterStore whole(transformer_param_specs(config.model));
   reader.check_model(transformer_param_specs(config.model));
   reader.read(whole, "", whole.params());
@@ -89,7 +91,7 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
   }
   const std::vector<std::string> files =
       export_hf(config.model, whole, to, static_cast<uint64_t>(shard_mb * (1 << 20)));
-  out << "exported " << dir << " (step " << reader.info().state.step << ", " << config.model.arch << ") to " << to << ":";
+  out << "exported " << dir << " (step " << reader.meta().state.step << ", " << config.model.arch << ") to " << to << ":";
   for (const std::string& f : files) out << " " << f;
   out << "\n";
   return 0;

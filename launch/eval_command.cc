@@ -5,7 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/directory.h"
+#include "core/checkpoint/reader.h"
 #include "core/io/json.h"
 #include "core/model/transformer.h"
 #include "launch/cli_args.h"
@@ -19,7 +20,7 @@ int run_eval_command(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(args, "tessel eval", {"--data", "--batches", "--threads"}, {}, false);
   TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel eval CHECKPOINT [--data PREFIX] [--batches N]";
   const std::string dir = resolve_checkpoint(a.positional[0]);
-  Config config = checkpoint_config(read_checkpoint_info(dir));
+  Config config = checkpoint_config(read_checkpoint_meta(dir));
   if (a.has("--data")) config.data.val = a.get("--data", "");
   TESSEL_CHECK(!config.data.val.empty())
       << "the checkpoint's config has no data.val; hint: pass --data PREFIX";
@@ -28,7 +29,7 @@ int run_eval_command(const std::vector<std::string>& args) {
   TESSEL_CHECK(batches > 0) << "--batches must be positive, got " << batches;
   const int64_t B = config.batch.micro, T = config.model.seq_len;
   Transformer model(config.model, B, T);
-  const CheckpointInfo info = load_checkpoint(dir, model.parameters(), nullptr, nullptr);
+  const CheckpointMeta info = load_checkpoint(dir, model.parameters(), nullptr, nullptr);
   std::unique_ptr<Sampler> sampler;
   try {
     sampler = make_sampler({{config.data.val, 1.0}}, T, config.run.seed, config.model.vocab_size);

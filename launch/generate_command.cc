@@ -7,7 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/directory.h"
+#include "core/checkpoint/reader.h"
 #include "core/model/init_rng.h"
 #include "core/model/transformer.h"
 #include "data/tokenizer.h"
@@ -36,7 +37,7 @@ int run_generate_command(const std::vector<std::string>& args) {
   TESSEL_CHECK(a.positional.size() == 1)
       << "usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]";
   const std::string dir = resolve_checkpoint(a.positional[0]);
-  const Config config = checkpoint_config(read_checkpoint_info(dir));
+  const Config config = checkpoint_config(read_checkpoint_meta(dir));
   std::unique_ptr<Tokenizer> tokenizer = checkpoint_tokenizer(config);
   configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads)));
   const int64_t n_new = a.get_int("--tokens", 200);

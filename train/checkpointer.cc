@@ -8,6 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/checkpoint/directory.h"
+#include "core/checkpoint/rank_file.h"
+#include "core/checkpoint/writer.h"
 #include "core/measure.h"
 #include "core/model/param_specs.h"
 
@@ -173,7 +176,7 @@ std::string Checkpointer::candidate_checkpoints() const {
   return list;
 }
 
-CheckpointInfo Checkpointer::resume() {
+CheckpointMeta Checkpointer::resume() {
   std::string list = writer_ ? candidate_checkpoints() : "";
   broadcast_string(world_, &list, 0);
   std::vector<std::string> candidates;
@@ -183,7 +186,7 @@ CheckpointInfo Checkpointer::resume() {
     double failed = 0;
     std::string error;
     std::exception_ptr caught;
-    CheckpointInfo info;
+    CheckpointMeta info;
     try {
       info = load(candidates[i]);
     } catch (const Error& e) {
@@ -208,11 +211,11 @@ CheckpointInfo Checkpointer::resume() {
   return {};
 }
 
-CheckpointInfo Checkpointer::load(const std::string& dir) {
+CheckpointMeta Checkpointer::load(const std::string& dir) {
   const auto t0 = SteadyClock::now();
   const CheckpointReader reader(dir);
   reader.check_model(transformer_param_specs(config_.model));
-  const CheckpointInfo& info = reader.info();
+  const CheckpointMeta& info = reader.meta();
   ParameterStore& local = rank_.model->parameters();
   // Read on the host, then into the model wherever it lives.
   const bool on_host = local.params().device().is_cpu();
@@ -229,7 +232,7 @@ CheckpointInfo Checkpointer::load(const std::string& dir) {
   // The config the run was trained with, read once. A weights-only checkpoint (an import) was
   // never trained with its config's settings.
   std::optional<Config> trained;
-  if (info.has_optimizer && !info.config_yaml.empty()) trained = parse_config(info.config_yaml, dir);
+  if (info.has_optimizer && !info.config_yaml.empty()) trained = checkpoint_config(info);
   if (writer_) {
     spdlog::info("loaded {} (saved at step {} by {}) into {} in {:.2f} s", dir, info.state.step, info.layout.describe(),
                  rank_.layout().describe(), seconds_since(t0));

@@ -20,7 +20,8 @@
 #include <string>
 #include <thread>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/format.h"
+#include "core/checkpoint/reader.h"
 #include "core/config/config.h"
 #include "train/rank_model.h"
 
@@ -48,9 +49,9 @@ class Checkpointer {
   void wait();
   // Loads checkpoint.resume's choice into the model and the optimizer; info.path is empty when
   // the run starts fresh.
-  CheckpointInfo resume();
+  CheckpointMeta resume();
   // Loads one step directory into this rank's part (this rank only).
-  CheckpointInfo load(const std::string& dir);
+  CheckpointMeta load(const std::string& dir);
 
   // Timing of the last save on this rank; bytes: every rank's pieces together.
   struct SaveTiming {

@@ -6,7 +6,8 @@
 
 #include <memory>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/format.h"
+#include "core/checkpoint/rank_file.h"
 #include "core/config/config.h"
 #include "core/device_backend.h"
 #include "core/model/transformer.h"

@@ -27,7 +27,7 @@
 #include <functional>
 #include <memory>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/rank_file.h"
 #include "core/config/config.h"
 #include "core/model/transformer.h"
 #include "optim/adamw.h"

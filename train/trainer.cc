@@ -158,7 +158,7 @@ std::string Trainer::flight_records() const {
 }
 
 void Trainer::resume_if_asked() {
-  const CheckpointInfo info = checkpointer_->resume();
+  const CheckpointMeta info = checkpointer_->resume();
   if (info.path.empty()) return;
   state_ = info.state;
   TESSEL_CHECK(state_.consumed_samples == static_cast<uint64_t>(state_.step * config_.batch.global))

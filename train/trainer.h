@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/format.h"
 #include "core/config/config.h"
 #include "core/model/transformer.h"
 #include "data/sampler.h"

@@ -1,6 +1,7 @@
 #include "core/io/crc32c.h"
 
 #include <array>
+#include <cstdio>
 #include <cstring>
 
 #if defined(__SSE4_2__)
@@ -63,6 +64,12 @@ uint32_t crc32c_extend(uint32_t crc, const void* data, size_t size) {
 #else
   return crc32c_extend_portable(crc, data, size);
 #endif
+}
+
+std::string crc32c_hex(uint32_t crc) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%08x", crc);
+  return buf;
 }
 
 }  // namespace tessel

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace tessel {
 
@@ -20,6 +21,9 @@ uint32_t crc32c_extend(uint32_t crc, const void* data, size_t size);
 uint32_t crc32c_extend_portable(uint32_t crc, const void* data, size_t size);
 
 inline uint32_t crc32c(const void* data, size_t size) { return crc32c_extend(0, data, size); }
+
+// "e3069283": eight lower-case hex digits, as checkpoints store and report checksums.
+std::string crc32c_hex(uint32_t crc);
 
 // TensorBoard/TFRecord store masked checksums, because a CRC over data that itself embeds
 // CRCs is weak: mask = rotate right by 15, plus a constant.

@@ -7,7 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/reader.h"
+#include "core/checkpoint/writer.h"
 #include "core/config/config.h"
 #include "core/io/file.h"
 #include "core/io/json.h"

@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/directory.h"
+#include "core/checkpoint/reader.h"
+#include "core/checkpoint/writer.h"
 #include "core/io/temp_dir.h"
 
 using namespace tessel;
@@ -55,7 +57,7 @@ TEST_CASE("a checkpoint round-trips weights, moments and the training state", "[
 
   ParameterStore t = small_store(2);
   Tensor m2 = Tensor::zeros({t.numel()}, DType::F32), v2 = Tensor::zeros({t.numel()}, DType::F32);
-  const CheckpointInfo info = load_checkpoint(path, t, &m2, &v2);
+  const CheckpointMeta info = load_checkpoint(path, t, &m2, &v2);
   CHECK(info.state.step == 7);
   CHECK(info.state.consumed_samples == 56);
   CHECK(info.config_yaml == "run: {steps: 10}\n");
