@@ -88,6 +88,18 @@ template <typename T>
 void attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, const T* out, const float* lse,
                         int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D, cudaStream_t stream);
 
+// ---- The same attention on tensor cores (flash_attention.cu), FlashAttention-2 style: same
+// parameters, layouts and results (to bf16/fp16 rounding) as the two launchers above, for T =
+// __nv_bfloat16 or __half only and head dims where flash_attention_supported(D); qkv, out, dout
+// and dqkv 16-byte aligned. Backward overwrites dqkv; `delta` (B, H, T) fp32 is caller scratch.
+bool flash_attention_supported(int64_t D);  // D = 64 or 128
+template <typename T>
+void flash_attention_forward(T* out, float* lse, const T* qkv, int64_t B, int64_t T_, int64_t H, int64_t KV,
+                             int64_t D, cudaStream_t stream);
+template <typename T>
+void flash_attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, const T* out, const float* lse,
+                              int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D, cudaStream_t stream);
+
 // ---- matmul with bias (matmul.cu), through cuBLASLt (gemm.h); ldo / ldd as on the CPU.
 // Backward: dinp (N, K) overwritten or, with accumulate_dinp, added to (may be null);
 // dweight and dbias accumulate in fp32 (dbias may be null).

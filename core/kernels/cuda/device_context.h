@@ -25,6 +25,11 @@
 namespace tessel {
 namespace cuda {
 
+// Which kernel runs attention in bf16 and fp16: the reference (attention.cu, one warp per row,
+// CUDA cores) or the tensor-core one (flash_attention.cu, head dims where
+// flash_attention_supported). fp32 and other head dims always run the reference.
+enum class AttentionKernel { kReference, kFlash };
+
 class DeviceContext final : public DeviceBackend {
  public:
   explicit DeviceContext(int device);
@@ -56,6 +61,12 @@ class DeviceContext final : public DeviceBackend {
 
   // "NVIDIA H200, 139.8 GiB, sm_90" for the start-up log.
   std::string describe() const override;
+
+  // The attention kernel of later attention_forward/backward calls. Both kernels define lse
+  // alike, but change it between steps, not between a forward and its backward, so that a step's
+  // gradients come from one kernel. Default kReference: the flash kernel has not yet run on a GPU.
+  void set_attention_kernel(AttentionKernel kernel) { attention_kernel_ = kernel; }
+  AttentionKernel attention_kernel() const { return attention_kernel_; }
 
   // DeviceBackend (device_ops.cu).
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
@@ -102,6 +113,8 @@ class DeviceContext final : public DeviceBackend {
   Stream compute_;
   Gemm gemm_;
   std::shared_ptr<Memory> memory_;
+  // kReference until a GPU run has checked kFlash against it (parity tests, then a step's loss).
+  AttentionKernel attention_kernel_ = AttentionKernel::kReference;
 };
 
 }  // namespace cuda

@@ -29,6 +29,12 @@ void with_storage_type(DType dtype, Fn&& fn) {
 template <typename T> T* ptr(const Tensor& t) { return static_cast<T*>(t.raw()); }
 template <typename T> T* ptr(const Tensor* t) { return t ? static_cast<T*>(t->raw()) : nullptr; }
 
+// Whether attention with head dim D runs the tensor-core kernel: asked for and built for D.
+// Callers ask only for 16-bit storage (the products take 16-bit inputs; fp32 has no instance).
+bool runs_flash(AttentionKernel choice, int64_t D) {
+  return choice == AttentionKernel::kFlash && flash_attention_supported(D);
+}
+
 }  // namespace
 
 void DeviceContext::embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
@@ -149,6 +155,12 @@ void DeviceContext::attention_forward(const Tensor& out, const Tensor& lse, cons
                                       int64_t T_, int64_t H, int64_t KV, int64_t D) {
   with_storage_type(qkv.dtype(), [&](auto tag) {
     using T = decltype(tag);
+    if constexpr (!std::is_same<T, float>::value) {
+      if (runs_flash(attention_kernel_, D)) {
+        cuda::flash_attention_forward(ptr<T>(out), ptr<float>(lse), ptr<T>(qkv), B, T_, H, KV, D, compute());
+        return;
+      }
+    }
     cuda::attention_forward(ptr<T>(out), ptr<float>(lse), ptr<T>(qkv), B, T_, H, KV, D, compute());
   });
 }
@@ -161,6 +173,13 @@ void DeviceContext::attention_backward(const Tensor& dqkv, const Tensor& dout, c
   Tensor delta = empty({B * H * T_}, DType::F32);
   with_storage_type(qkv.dtype(), [&](auto tag) {
     using T = decltype(tag);
+    if constexpr (!std::is_same<T, float>::value) {
+      if (runs_flash(attention_kernel_, D)) {
+        cuda::flash_attention_backward(ptr<T>(dqkv), ptr<float>(delta), ptr<T>(dout), ptr<T>(qkv), ptr<T>(out),
+                                       ptr<float>(lse), B, T_, H, KV, D, compute());
+        return;
+      }
+    }
     cuda::attention_backward(ptr<T>(dqkv), ptr<float>(delta), ptr<T>(dout), ptr<T>(qkv), ptr<T>(out),
                              ptr<float>(lse), B, T_, H, KV, D, compute());
   });

@@ -181,6 +181,177 @@ TEMPLATE_TEST_CASE("CUDA attention matches the CPU with grouped-query heads, for
   }
 }
 
+namespace {
+
+// One attention shape's inputs, rounded to the storage type T, and the CPU's results on them.
+struct AttentionCase {
+  int64_t B, T, H, KV, D;
+  std::vector<float> qkv, dout, out, lse, dqkv;  // (B*T, ld), (B*T, H*D), (B*T, H*D), (B, H, T), (B*T, ld)
+  int64_t ld() const { return (H + 2 * KV) * D; }
+};
+
+template <typename T>
+AttentionCase attention_case(int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D) {
+  AttentionCase c{B, T_, H, KV, D, {}, {}, {}, {}, {}};
+  c.qkv = rounded<T>(random_vector(B * T_ * c.ld(), 40));
+  c.dout = rounded<T>(random_vector(B * T_ * H * D, 41));
+  c.out.resize(B * T_ * H * D);
+  c.lse.resize(B * H * T_);
+  c.dqkv.resize(B * T_ * c.ld());
+  cpu::attention_forward(c.out.data(), c.lse.data(), c.qkv.data(), B, T_, H, KV, D);
+  // The CPU backward reads the output the device will read: the stored (rounded) one.
+  const std::vector<float> out_stored = rounded<T>(c.out);
+  cpu::attention_backward(c.dqkv.data(), c.dout.data(), c.qkv.data(), out_stored.data(), c.lse.data(), B, T_, H, KV,
+                          D);
+  return c;
+}
+
+std::vector<float> nans(size_t n) { return std::vector<float>(n, std::nanf("")); }
+
+// The device's bytes of t, for bitwise comparisons.
+std::vector<unsigned char> bytes(DeviceContext& ctx, const Tensor& t) {
+  Tensor host = ctx.to_host(t);
+  const auto* p = static_cast<const unsigned char*>(host.raw());
+  return std::vector<unsigned char>(p, p + host.nbytes());
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("CUDA flash attention matches the CPU across its tile edges, grouped-query and plain heads, "
+                   "forward and backward",
+                   "[gpu][kernels]", __nv_bfloat16, __half) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // T against the tiles (forward 128 query rows x 64 keys; backward 64 x 64, 64 x 32 at D =
+  // 128): a single row, one short of and one past a 64-row tile, past two, past four.
+  const int64_t heads[][2] = {{4, 2}, {4, 4}};  // (H, KV): grouped-query, then one kv head per query head
+  for (const int64_t T : {1, 63, 65, 130, 257})
+    for (const auto& hk : heads)
+      for (const int64_t D : {64, 128}) {
+        const int64_t B = 2, H = hk[0], KV = hk[1];
+        INFO("T " << T << " H " << H << " KV " << KV << " D " << D);
+        const AttentionCase c = attention_case<TestType>(B, T, H, KV, D);
+        const DType st = storage_dtype<TestType>();
+        Tensor g_qkv = upload<TestType>(ctx, c.qkv), g_dout = upload<TestType>(ctx, c.dout);
+        Tensor g_out = ctx.empty({B * T * H * D}, st), g_lse = ctx.empty({B * H * T}, DType::F32);
+        // NaN-filled: an element the backward leaves unwritten fails check_close's finiteness check.
+        Tensor g_dqkv = upload<TestType>(ctx, nans(c.dqkv.size())), g_delta = ctx.empty({B * H * T}, DType::F32);
+        cuda::flash_attention_forward(ptr<TestType>(g_out), ptr<float>(g_lse), ptr<TestType>(g_qkv), B, T, H, KV, D,
+                                      ctx.compute());
+        cuda::flash_attention_backward(ptr<TestType>(g_dqkv), ptr<float>(g_delta), ptr<TestType>(g_dout),
+                                       ptr<TestType>(g_qkv), ptr<TestType>(g_out), ptr<float>(g_lse), B, T, H, KV, D,
+                                       ctx.compute());
+        check_close("flash attention out", download(ctx, g_out), c.out, tolerance<TestType>());
+        // Scores are fp32 sums of exact 16-bit products: the logsumexp keeps fp32 accuracy.
+        check_close("flash attention lse", download(ctx, g_lse), c.lse, kFp32Tolerance);
+        check_close("flash attention dqkv (dq, dk, dv overwritten)", download(ctx, g_dqkv), c.dqkv,
+                    tolerance<TestType>());
+      }
+}
+
+TEMPLATE_TEST_CASE("CUDA flash attention backward is bitwise repeatable: no atomics, sums in a fixed order",
+                   "[gpu][kernels]", __nv_bfloat16, __half) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  for (const int64_t D : {64, 128}) {
+    // Grouped-query heads: dK and dV sum over two query heads each.
+    const int64_t B = 2, T = 257, H = 4, KV = 2;
+    INFO("D " << D);
+    const AttentionCase c = attention_case<TestType>(B, T, H, KV, D);
+    const DType st = storage_dtype<TestType>();
+    Tensor g_qkv = upload<TestType>(ctx, c.qkv), g_dout = upload<TestType>(ctx, c.dout);
+    Tensor g_out = ctx.empty({B * T * H * D}, st), g_lse = ctx.empty({B * H * T}, DType::F32);
+    Tensor g_delta = ctx.empty({B * H * T}, DType::F32);
+    cuda::flash_attention_forward(ptr<TestType>(g_out), ptr<float>(g_lse), ptr<TestType>(g_qkv), B, T, H, KV, D,
+                                  ctx.compute());
+    // Different starting contents: the result may depend on neither.
+    Tensor first = upload<TestType>(ctx, nans(c.dqkv.size()));
+    Tensor second = upload<TestType>(ctx, std::vector<float>(c.dqkv.size(), 3.0f));
+    for (const Tensor* dqkv : {&first, &second})
+      cuda::flash_attention_backward(ptr<TestType>(*dqkv), ptr<float>(g_delta), ptr<TestType>(g_dout),
+                                     ptr<TestType>(g_qkv), ptr<TestType>(g_out), ptr<float>(g_lse), B, T, H, KV, D,
+                                     ctx.compute());
+    CHECK(bytes(ctx, first) == bytes(ctx, second));
+    check_close("flash attention dqkv", download(ctx, first), c.dqkv, tolerance<TestType>());
+  }
+}
+
+TEMPLATE_TEST_CASE("CUDA flash attention matches the reference CUDA kernel on the same inputs", "[gpu][kernels]",
+                   __nv_bfloat16, __half) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  for (const int64_t D : {64, 128}) {
+    const int64_t B = 2, T = 300, H = 8, KV = 2, ld = (H + 2 * KV) * D;
+    INFO("D " << D);
+    const DType st = storage_dtype<TestType>();
+    Tensor g_qkv = upload<TestType>(ctx, rounded<TestType>(random_vector(B * T * ld, 42)));
+    Tensor g_dout = upload<TestType>(ctx, rounded<TestType>(random_vector(B * T * H * D, 43)));
+    Tensor ref_out = ctx.empty({B * T * H * D}, st), ref_lse = ctx.empty({B * H * T}, DType::F32);
+    Tensor out = ctx.empty({B * T * H * D}, st), lse = ctx.empty({B * H * T}, DType::F32);
+    Tensor ref_dqkv = ctx.empty({B * T * ld}, st), dqkv = ctx.empty({B * T * ld}, st);
+    Tensor delta = ctx.empty({B * H * T}, DType::F32);
+    cuda::attention_forward(ptr<TestType>(ref_out), ptr<float>(ref_lse), ptr<TestType>(g_qkv), B, T, H, KV, D,
+                            ctx.compute());
+    cuda::flash_attention_forward(ptr<TestType>(out), ptr<float>(lse), ptr<TestType>(g_qkv), B, T, H, KV, D,
+                                  ctx.compute());
+    // Both backwards read the reference's forward, so they differ only in their own arithmetic.
+    cuda::attention_backward(ptr<TestType>(ref_dqkv), ptr<float>(delta), ptr<TestType>(g_dout), ptr<TestType>(g_qkv),
+                             ptr<TestType>(ref_out), ptr<float>(ref_lse), B, T, H, KV, D, ctx.compute());
+    cuda::flash_attention_backward(ptr<TestType>(dqkv), ptr<float>(delta), ptr<TestType>(g_dout), ptr<TestType>(g_qkv),
+                                   ptr<TestType>(ref_out), ptr<float>(ref_lse), B, T, H, KV, D, ctx.compute());
+    check_close("out, flash vs reference", download(ctx, out), download(ctx, ref_out), tolerance<TestType>());
+    check_close("lse, flash vs reference", download(ctx, lse), download(ctx, ref_lse), kFp32Tolerance);
+    check_close("dqkv, flash vs reference", download(ctx, dqkv), download(ctx, ref_dqkv), tolerance<TestType>());
+  }
+}
+
+TEST_CASE("DeviceContext runs the flash attention kernel only when chosen, and only for 16-bit storage and its head "
+          "dims", "[gpu][kernels]") {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  CHECK(ctx.attention_kernel() == cuda::AttentionKernel::kReference);
+  const int64_t B = 2, T = 70, H = 4, KV = 2;
+  // Attention forward and backward on fixed inputs, through the context (direct = false) or
+  // straight to one launcher pair; returns the bytes of out, lse and dqkv.
+  auto run = [&](DType dtype, int64_t D, bool direct, bool flash) {
+    const int64_t ld = (H + 2 * KV) * D;
+    auto up = [&](const std::vector<float>& v) {
+      return dtype == DType::F32 ? upload<float>(ctx, v) : upload<__nv_bfloat16>(ctx, rounded<__nv_bfloat16>(v));
+    };
+    Tensor qkv = up(random_vector(B * T * ld, 44)), dout = up(random_vector(B * T * H * D, 45));
+    Tensor out = ctx.empty({B * T * H * D}, dtype), lse = ctx.empty({B * H * T}, DType::F32);
+    Tensor dqkv = ctx.empty({B * T * ld}, dtype), delta = ctx.empty({B * H * T}, DType::F32);
+    if (!direct) {
+      ctx.attention_forward(out, lse, qkv, B, T, H, KV, D);
+      ctx.attention_backward(dqkv, dout, qkv, out, lse, B, T, H, KV, D);
+    } else if (dtype == DType::F32) {
+      cuda::attention_forward(ptr<float>(out), ptr<float>(lse), ptr<float>(qkv), B, T, H, KV, D, ctx.compute());
+      cuda::attention_backward(ptr<float>(dqkv), ptr<float>(delta), ptr<float>(dout), ptr<float>(qkv),
+                               ptr<float>(out), ptr<float>(lse), B, T, H, KV, D, ctx.compute());
+    } else {
+      using bf16 = __nv_bfloat16;
+      (flash ? cuda::flash_attention_forward<bf16> : cuda::attention_forward<bf16>)(
+          ptr<bf16>(out), ptr<float>(lse), ptr<bf16>(qkv), B, T, H, KV, D, ctx.compute());
+      (flash ? cuda::flash_attention_backward<bf16> : cuda::attention_backward<bf16>)(
+          ptr<bf16>(dqkv), ptr<float>(delta), ptr<bf16>(dout), ptr<bf16>(qkv), ptr<bf16>(out), ptr<float>(lse), B, T,
+          H, KV, D, ctx.compute());
+    }
+    std::vector<unsigned char> all = bytes(ctx, out), l = bytes(ctx, lse), d = bytes(ctx, dqkv);
+    all.insert(all.end(), l.begin(), l.end());
+    all.insert(all.end(), d.begin(), d.end());
+    return all;
+  };
+  // Every kernel is deterministic, so "ran kernel X" is "bitwise X's result".
+  CHECK(run(DType::BF16, 64, false, false) == run(DType::BF16, 64, true, false));
+  ctx.set_attention_kernel(cuda::AttentionKernel::kFlash);
+  CHECK(ctx.attention_kernel() == cuda::AttentionKernel::kFlash);
+  CHECK(run(DType::BF16, 64, false, false) == run(DType::BF16, 64, true, true));
+  CHECK(run(DType::BF16, 64, true, true) != run(DType::BF16, 64, true, false));  // the check above can tell them apart
+  // fp32 and a head dim without a tensor-core kernel stay on the reference.
+  CHECK(run(DType::F32, 64, false, false) == run(DType::F32, 64, true, false));
+  CHECK(run(DType::BF16, 16, false, false) == run(DType::BF16, 16, true, false));
+}
+
 TEMPLATE_TEST_CASE("CUDA matmul matches the CPU in both weight layouts, with bias, column blocks and accumulation",
                    "[gpu][kernels]", float, __nv_bfloat16) {
   TESSEL_REQUIRE_GPU();
