@@ -4,38 +4,42 @@
 
 namespace tessel {
 
-size_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return 4;
-    case DType::BF16: return 2;
-    case DType::F16: return 2;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
-    case DType::U16: return 2;
-    case DType::U8: return 1;
+namespace {
+
+struct DTypeInfo {
+  DType dtype;
+  size_t size;
+  const char* name;        // safetensors'
+  const char* short_name;  // token files'
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {DType::F32, 4, "F32", "f32"}, {DType::BF16, 2, "BF16", "bf16"}, {DType::F16, 2, "F16", "f16"},
+    {DType::I32, 4, "I32", "i32"}, {DType::I64, 8, "I64", "i64"},    {DType::U16, 2, "U16", "u16"},
+    {DType::U8, 1, "U8", "u8"},    {DType::I8, 1, "I8", "i8"},       {DType::I16, 2, "I16", "i16"},
+    {DType::U32, 4, "U32", "u32"}, {DType::F64, 8, "F64", "f64"},
+};
+
+const DTypeInfo& info(DType dtype) {
+  for (const DTypeInfo& i : kDTypes) {
+    if (i.dtype == dtype) return i;
   }
   TESSEL_FAIL() << "invalid dtype code " << static_cast<int>(dtype);
 }
 
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return "F32";
-    case DType::BF16: return "BF16";
-    case DType::F16: return "F16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    case DType::U16: return "U16";
-    case DType::U8: return "U8";
-  }
-  TESSEL_FAIL() << "invalid dtype code " << static_cast<int>(dtype);
-}
+}  // namespace
+
+size_t dtype_size(DType dtype) { return info(dtype).size; }
+const char* dtype_name(DType dtype) { return info(dtype).name; }
+const char* dtype_short_name(DType dtype) { return info(dtype).short_name; }
 
 DType dtype_from_name(const std::string& name) {
-  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::I32, DType::I64, DType::U16,
-                  DType::U8}) {
-    if (name == dtype_name(d)) return d;
+  std::string valid;
+  for (const DTypeInfo& i : kDTypes) {
+    if (name == i.name) return i.dtype;
+    valid += (valid.empty() ? "" : ", ") + std::string(i.name);
   }
-  TESSEL_FAIL() << "unknown dtype '" << name << "': expected one of F32, BF16, F16, I32, I64, U16, U8";
+  TESSEL_FAIL() << "unknown dtype '" << name << "': expected one of " << valid;
 }
 
 uint16_t float_to_f16(float f) {

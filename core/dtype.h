@@ -1,4 +1,7 @@
-// Element types of tensors, their sizes and names, and bf16/f16 conversions on the host.
+// Element types of tensors and of token files, their sizes and names, and bf16/f16 conversions
+// on the host. Tensors use F32, BF16, F16, I32, I64, U16 and U8; token files (data/) may also
+// hold I8, I16, U32 and F64 (Megatron's eight dtype codes, llm.c's u32 shards). One table in
+// dtype.cc gives each its size and both spellings.
 #pragma once
 
 #include <cstddef>
@@ -8,11 +11,13 @@
 
 namespace tessel {
 
-enum class DType : uint8_t { F32, BF16, F16, I32, I64, U16, U8 };
+enum class DType : uint8_t { F32, BF16, F16, I32, I64, U16, U8, I8, I16, U32, F64 };
 
 size_t dtype_size(DType dtype);
-// Names as safetensors spells them: "F32", "BF16", "F16", "I32", "I64", "U16", "U8".
+// Names as safetensors spells them: "F32", "BF16", "F16", "I32", "I64", "U16", "U8", ...
 const char* dtype_name(DType dtype);
+// Lower-case short names, as token files are described: "u16", "i32", "f64", ...
+const char* dtype_short_name(DType dtype);
 // Inverse of dtype_name; throws tessel::Error naming the valid spellings.
 DType dtype_from_name(const std::string& name);
 

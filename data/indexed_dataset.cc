@@ -28,32 +28,34 @@ std::string printable_magic(const uint8_t* p) {
 
 }  // namespace
 
-uint8_t megatron_dtype_code(TokenDType dtype) {
+uint8_t megatron_dtype_code(DType dtype) {
   switch (dtype) {
-    case TokenDType::U8: return 1;
-    case TokenDType::I8: return 2;
-    case TokenDType::I16: return 3;
-    case TokenDType::I32: return 4;
-    case TokenDType::I64: return 5;
-    case TokenDType::F64: return 6;
-    case TokenDType::F32: return 7;
-    case TokenDType::U16: return 8;
-    case TokenDType::U32: break;
+    case DType::U8: return 1;
+    case DType::I8: return 2;
+    case DType::I16: return 3;
+    case DType::I32: return 4;
+    case DType::I64: return 5;
+    case DType::F64: return 6;
+    case DType::F32: return 7;
+    case DType::U16: return 8;
+    case DType::U32:
+    case DType::BF16:
+    case DType::F16: break;
   }
-  TESSEL_FAIL() << "token dtype " << token_dtype_name(dtype)
+  TESSEL_FAIL() << "token dtype " << dtype_short_name(dtype)
                 << " has no Megatron dtype code (valid: u8, i8, i16, i32, i64, f64, f32, u16)";
 }
 
-TokenDType token_dtype_from_megatron_code(uint8_t code, const std::string& where) {
+DType token_dtype_from_megatron_code(uint8_t code, const std::string& where) {
   switch (code) {
-    case 1: return TokenDType::U8;
-    case 2: return TokenDType::I8;
-    case 3: return TokenDType::I16;
-    case 4: return TokenDType::I32;
-    case 5: return TokenDType::I64;
-    case 6: return TokenDType::F64;
-    case 7: return TokenDType::F32;
-    case 8: return TokenDType::U16;
+    case 1: return DType::U8;
+    case 2: return DType::I8;
+    case 3: return DType::I16;
+    case 4: return DType::I32;
+    case 5: return DType::I64;
+    case 6: return DType::F64;
+    case 7: return DType::F32;
+    case 8: return DType::U16;
     default: break;
   }
   TESSEL_FAIL() << "'" << where << "' byte 17: dtype code " << static_cast<int>(code)
@@ -105,7 +107,7 @@ IndexedDataset::IndexedDataset(const std::string& prefix)
   doc_idx_ = pointers_ + num_sequences_ * 8;
 
   // The token stream is the .bin only when sequences are stored back to back, in order.
-  const int64_t elem = static_cast<int64_t>(token_dtype_size(dtype_));
+  const int64_t elem = static_cast<int64_t>(dtype_size(dtype_));
   int64_t tokens = 0;
   for (int64_t i = 0; i < num_sequences_; ++i) {
     const int32_t len = sequence_length(i);
@@ -136,7 +138,7 @@ IndexedDataset::IndexedDataset(const std::string& prefix)
   TESSEL_CHECK(bin_size == num_tokens_ * elem)
       << "Megatron data '" << bin_path << "' " << (bin_size < num_tokens_ * elem ? "is truncated: " : "has ")
       << bin_size << " bytes, expected " << num_tokens_ * elem << " (" << num_tokens_
-      << " tokens x " << elem << " bytes of " << token_dtype_name(dtype_) << ", as '" << idx_path
+      << " tokens x " << elem << " bytes of " << dtype_short_name(dtype_) << ", as '" << idx_path
       << "' says); hint: the .bin and .idx come from different runs or the copy is incomplete";
 }
 
@@ -150,16 +152,11 @@ int64_t IndexedDataset::document_index(int64_t i) const { return load_unaligned<
 
 IndexedDatasetWriter::IndexedDatasetWriter(std::string prefix, DType dtype)
     : prefix_(std::move(prefix)) {
-  switch (dtype) {
-    case DType::U8: dtype_ = TokenDType::U8; break;
-    case DType::U16: dtype_ = TokenDType::U16; break;
-    case DType::I32: dtype_ = TokenDType::I32; break;
-    case DType::I64: dtype_ = TokenDType::I64; break;
-    case DType::F32: dtype_ = TokenDType::F32; break;
-    default:
-      TESSEL_FAIL() << "cannot write a Megatron dataset with dtype " << dtype_name(dtype)
-                    << "; expected U8, U16, I32, I64 or F32 (U16 for vocabularies < 65536)";
-  }
+  TESSEL_CHECK(dtype == DType::U8 || dtype == DType::U16 || dtype == DType::I32 || dtype == DType::I64 ||
+               dtype == DType::F32)
+      << "cannot write a Megatron dataset with dtype " << dtype_name(dtype)
+      << "; expected U8, U16, I32, I64 or F32 (U16 for vocabularies < 65536)";
+  dtype_ = dtype;
   bin_ = std::make_unique<AtomicFileWriter>(prefix_ + ".bin");
   buffer_.reserve(kBufferBytes);
 }
@@ -178,33 +175,33 @@ void IndexedDatasetWriter::add_document(const int32_t* tokens, int64_t n) {
       << "document " << lengths_.size() << " for '" << prefix_ << "' has " << n
       << " tokens; Megatron stores lengths as int32 (at most 2147483647)";
   int64_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
-  if (dtype_ == TokenDType::U8) lo = 0, hi = 255;
-  if (dtype_ == TokenDType::U16) lo = 0, hi = 65535;
+  if (dtype_ == DType::U8) lo = 0, hi = 255;
+  if (dtype_ == DType::U16) lo = 0, hi = 65535;
   // Validate the whole document first so that a rejected one leaves nothing behind.
   for (int64_t i = 0; i < n; ++i) {
     TESSEL_CHECK(tokens[i] >= lo && tokens[i] <= hi)
         << "document " << lengths_.size() << " for '" << prefix_ << "', token " << i << ": value "
-        << tokens[i] << " does not fit " << token_dtype_name(dtype_) << " [" << lo << ", " << hi
+        << tokens[i] << " does not fit " << dtype_short_name(dtype_) << " [" << lo << ", " << hi
         << "]; hint: use I32 for vocabularies of 65536 or more";
   }
-  const size_t elem = token_dtype_size(dtype_);
+  const size_t elem = dtype_size(dtype_);
   for (int64_t i = 0; i < n; ++i) {
     if (buffer_.size() + elem > kBufferBytes) flush_buffer();
     uint8_t bytes[8];
     const int32_t t = tokens[i];
     switch (dtype_) {
-      case TokenDType::U8: bytes[0] = static_cast<uint8_t>(t); break;
-      case TokenDType::U16: {
+      case DType::U8: bytes[0] = static_cast<uint8_t>(t); break;
+      case DType::U16: {
         const uint16_t v = static_cast<uint16_t>(t);
         std::memcpy(bytes, &v, 2);
         break;
       }
-      case TokenDType::I64: {
+      case DType::I64: {
         const int64_t v = t;
         std::memcpy(bytes, &v, 8);
         break;
       }
-      case TokenDType::F32: {
+      case DType::F32: {
         const float v = static_cast<float>(t);
         std::memcpy(bytes, &v, 4);
         break;
@@ -232,7 +229,7 @@ void IndexedDatasetWriter::finish() {
   idx.append(&seqs, 8);
   idx.append(&doc_count, 8);
   idx.append(lengths_.data(), lengths_.size() * 4);
-  const int64_t elem = static_cast<int64_t>(token_dtype_size(dtype_));
+  const int64_t elem = static_cast<int64_t>(dtype_size(dtype_));
   std::vector<int64_t> column(lengths_.size());
   int64_t offset = 0;
   for (size_t i = 0; i < lengths_.size(); ++i) {

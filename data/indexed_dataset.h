@@ -26,9 +26,9 @@
 namespace tessel {
 
 // Megatron's dtype codes: 1 u8, 2 i8, 3 i16, 4 i32, 5 i64, 6 f64, 7 f32, 8 u16.
-uint8_t megatron_dtype_code(TokenDType dtype);
+uint8_t megatron_dtype_code(DType dtype);
 // Throws tessel::Error naming `where` for codes outside 1..8.
-TokenDType token_dtype_from_megatron_code(uint8_t code, const std::string& where);
+DType token_dtype_from_megatron_code(uint8_t code, const std::string& where);
 
 class IndexedDataset : public TokenSource {
  public:
@@ -44,7 +44,7 @@ class IndexedDataset : public TokenSource {
   const std::string& path() const override { return prefix_; }
   int64_t num_documents() const override { return num_documents_; }
   std::string format() const override { return "megatron"; }
-  TokenDType dtype() const override { return dtype_; }
+  DType dtype() const override { return dtype_; }
 
   int64_t num_sequences() const { return num_sequences_; }
   int32_t sequence_length(int64_t i) const;   // tokens in sequence i
@@ -55,7 +55,7 @@ class IndexedDataset : public TokenSource {
   std::string prefix_;
   MappedFile idx_;
   MappedFile bin_;
-  TokenDType dtype_ = TokenDType::U16;
+  DType dtype_ = DType::U16;
   int64_t num_sequences_ = 0;  // S
   int64_t num_documents_ = 0;  // document_count - 1
   int64_t num_tokens_ = 0;
@@ -91,7 +91,7 @@ class IndexedDatasetWriter {
   void flush_buffer();
 
   std::string prefix_;
-  TokenDType dtype_;
+  DType dtype_;
   std::unique_ptr<AtomicFileWriter> bin_;  // PREFIX.bin.tmp while writing
   std::vector<int32_t> lengths_;
   int64_t num_tokens_ = 0;

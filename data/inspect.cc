@@ -26,7 +26,7 @@ std::string describe_token_source(const TokenSource& source, int64_t show_tokens
     s << " indexed dataset (.bin + .idx)";
   }
   s << "\n";
-  s << "dtype:     " << token_dtype_name(source.dtype()) << "\n";
+  s << "dtype:     " << dtype_short_name(source.dtype()) << "\n";
   if (source.num_documents() >= 0) {
     s << "documents: " << source.num_documents() << "\n";
   } else {

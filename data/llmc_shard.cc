@@ -20,12 +20,12 @@ LlmcShard::LlmcShard(const std::string& path) : file_(path) {
     TESSEL_CHECK(version_ == kVersionGpt2)
         << "llm.c shard '" << path << "' byte 4: version " << version_ << " with GPT-2 magic "
         << kMagicGpt2 << ", expected version " << kVersionGpt2;
-    dtype_ = TokenDType::U16;
+    dtype_ = DType::U16;
   } else if (magic_ == kMagicLlama3) {
     TESSEL_CHECK(version_ == kVersionLlama3)
         << "llm.c shard '" << path << "' byte 4: version " << version_ << " with LLaMA-3 magic "
         << kMagicLlama3 << ", expected version " << kVersionLlama3;
-    dtype_ = TokenDType::U32;
+    dtype_ = DType::U32;
   } else {
     TESSEL_FAIL() << "'" << path << "' byte 0: magic " << magic_ << " is not an llm.c shard magic "
                   << "(expected " << kMagicGpt2 << " for GPT-2 or " << kMagicLlama3
@@ -34,7 +34,7 @@ LlmcShard::LlmcShard(const std::string& path) : file_(path) {
   TESSEL_CHECK(header[2] >= 0) << "llm.c shard '" << path << "' byte 8: negative token count "
                                << header[2];
   num_tokens_ = header[2];
-  const int64_t elem = static_cast<int64_t>(token_dtype_size(dtype_));
+  const int64_t elem = static_cast<int64_t>(dtype_size(dtype_));
   const int64_t expected = kHeaderBytes + num_tokens_ * elem;
   TESSEL_CHECK(size == expected)
       << "llm.c shard '" << path << "' is " << size << " bytes, expected exactly " << expected

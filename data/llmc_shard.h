@@ -30,7 +30,7 @@ class LlmcShard : public TokenSource {
   void read(int64_t begin, int64_t count, int32_t* out) const override;
   const std::string& path() const override { return file_.path(); }
   std::string format() const override { return "llm.c"; }
-  TokenDType dtype() const override { return dtype_; }
+  DType dtype() const override { return dtype_; }
 
   int32_t magic() const { return magic_; }
   int32_t version() const { return version_; }
@@ -39,7 +39,7 @@ class LlmcShard : public TokenSource {
   MappedFile file_;
   int32_t magic_ = 0;
   int32_t version_ = 0;
-  TokenDType dtype_ = TokenDType::U16;
+  DType dtype_ = DType::U16;
   int64_t num_tokens_ = 0;
 };
 

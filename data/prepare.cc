@@ -215,8 +215,6 @@ void check_options(const PrepareOptions& o) {
       << "data prepare: unknown format '" << o.format << "'; expected megatron or llmc";
   TESSEL_CHECK(o.workers >= 0) << "data prepare: --workers must be >= 0 (0: all cores), got " << o.workers;
   TESSEL_CHECK(o.shard_tokens > 0) << "data prepare: --shard-tokens must be positive, got " << o.shard_tokens;
-  TESSEL_CHECK(o.tokenizer == "bytes" || o.tokenizer == "gpt2")
-      << "data prepare: unknown tokenizer '" << o.tokenizer << "'; expected 'bytes' or 'gpt2'";
   TESSEL_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction < 1)
       << "data prepare: val_fraction is " << o.val_fraction << "; expected a number in [0, 1)";
   for (const std::string& input : o.inputs) {

@@ -22,11 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "core/config/values.h"
+
 namespace tessel {
 
 struct PrepareOptions {
   std::vector<std::string> inputs;
-  std::string tokenizer = "bytes";  // bytes | gpt2
+  TokenizerKind tokenizer = TokenizerKind::kBytes;
   std::string tokenizer_dir;         // gpt2's files; empty: .cache/gpt2
   std::string format = "megatron";   // megatron (PREFIX.bin/.idx) | llmc (PREFIX_NNNNNN.bin shards)
   int64_t shard_tokens = 10000000;

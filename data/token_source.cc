@@ -60,17 +60,17 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path) {
                 << ".bin (Megatron) or an llm.c shard; hint: run `tessel data prepare`";
 }
 
-void read_stored_tokens(const std::string& path, const uint8_t* data, TokenDType dtype,
+void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype,
                         int64_t num_tokens, int64_t begin, int64_t count, int32_t* out) {
   TESSEL_CHECK(begin >= 0 && count >= 0 && begin <= num_tokens && count <= num_tokens - begin)
       << "read of tokens [" << begin << ", " << begin + count << ") from '" << path
       << "' is out of range: the dataset has " << num_tokens << " tokens";
   if (count == 0) return;
-  const uint8_t* src = data + begin * static_cast<int64_t>(token_dtype_size(dtype));
+  const uint8_t* src = data + begin * static_cast<int64_t>(dtype_size(dtype));
   int64_t bad = convert_tokens_to_int32(src, dtype, count, out);
   TESSEL_CHECK(bad < 0) << "dataset '" << path << "': token " << begin + bad << " has value "
                         << token_value_string(src, dtype, bad) << ", which is not an int32 token "
-                        << "id (stored as " << token_dtype_name(dtype)
+                        << "id (stored as " << dtype_short_name(dtype)
                         << "); hint: the file is damaged or not a token dataset";
 }
 

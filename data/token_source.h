@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "data/token_dtype.h"
+#include "data/token_values.h"
 
 namespace tessel {
 
@@ -31,7 +31,7 @@ class TokenSource {
   // Short format name: "megatron" or "llm.c".
   virtual std::string format() const = 0;
   // How tokens are stored on disk.
-  virtual TokenDType dtype() const = 0;
+  virtual DType dtype() const = 0;
 };
 
 // Opens a dataset by path:
@@ -42,7 +42,7 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path);
 
 // For implementations: bounds-checks [begin, begin+count) against num_tokens and converts
 // `dtype` values from `data` (the start of token 0) into out, with errors naming `path`.
-void read_stored_tokens(const std::string& path, const uint8_t* data, TokenDType dtype,
+void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype,
                         int64_t num_tokens, int64_t begin, int64_t count, int32_t* out);
 
 }  // namespace tessel

@@ -36,20 +36,19 @@ class Gpt2 final : public Tokenizer {
 
 }  // namespace
 
-std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const std::string& name, const std::string& dir, int count) {
+std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(TokenizerKind kind, const std::string& dir, int count) {
   std::vector<std::unique_ptr<Tokenizer>> out;
-  if (name == "bytes") {
+  if (kind == TokenizerKind::kBytes) {
     for (int i = 0; i < count; ++i) out.push_back(std::make_unique<Bytes>());
     return out;
   }
-  TESSEL_CHECK(name == "gpt2") << "unknown tokenizer '" << name << "'; expected 'bytes' or 'gpt2'";
   const std::shared_ptr<const Gpt2Tokenizer> shared = Gpt2Tokenizer::load(dir.empty() ? kDefaultGpt2TokenizerDir : dir);
   for (int i = 0; i < count; ++i) out.push_back(std::make_unique<Gpt2>(shared));
   return out;
 }
 
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& dir) {
-  return std::move(make_tokenizers(name, dir, 1).front());
+std::unique_ptr<Tokenizer> make_tokenizer(TokenizerKind kind, const std::string& dir) {
+  return std::move(make_tokenizers(kind, dir, 1).front());
 }
 
 }  // namespace tessel

@@ -1,7 +1,7 @@
 // Tokenizer: the one interface `data prepare`, `data inspect` and `generate` use, over the
 // byte-level tokenizer and GPT-2's BPE.
 //
-// make_tokenizer("bytes" | "gpt2", dir) returns a ready tokenizer; "gpt2" loads its files from
+// make_tokenizer(kind, dir) returns a ready tokenizer; GPT-2's loads its files from
 // `dir` (data.tokenizer_dir / --tokenizer-dir; empty means .cache/gpt2, where
 // scripts/fetch_gpt2_tokenizer.sh puts them). A Tokenizer is not thread-safe (it keeps a piece
 // cache); make one per thread.
@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/config/values.h"
 
 namespace tessel {
 
@@ -33,8 +35,8 @@ class Tokenizer {
 
 constexpr const char* kDefaultGpt2TokenizerDir = ".cache/gpt2";
 
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& dir);
+std::unique_ptr<Tokenizer> make_tokenizer(TokenizerKind kind, const std::string& dir);
 // `count` tokenizers for `count` threads, sharing one loaded vocabulary (each has its own cache).
-std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(const std::string& name, const std::string& dir, int count);
+std::vector<std::unique_ptr<Tokenizer>> make_tokenizers(TokenizerKind kind, const std::string& dir, int count);
 
 }  // namespace tessel

@@ -18,7 +18,7 @@ batch: {global: 4, micro: 4}
 optim: {lr: 3.0e-3, schedule: constant}
 run: {steps: 20}
 )", "example");
-  Transformer model(config.model, config.batch.micro, config.model.seq_len);
+  Transformer model(config.model, TransformerOptions(config.batch.micro, config.model.seq_len));
   model.parameters().initialize(config.run.seed);
   SingleCommunicator one_rank;  // data parallelism over a group of one
   TrainStep step(config, model, one_rank);

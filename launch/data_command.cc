@@ -100,7 +100,7 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
                                       << data_command_usage();
       while (r.next_is_value()) options.inputs.push_back(r.next());
     } else if (flag == "--tokenizer") {
-      options.tokenizer = r.value(flag);
+      options.tokenizer = parse_choice<TokenizerKind>(r.value(flag), "tessel data prepare --tokenizer");
     } else if (flag == "--tokenizer-dir") {
       options.tokenizer_dir = r.value(flag);
     } else if (flag == "--workers") {
@@ -150,7 +150,7 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
   if (!s.val_prefix.empty()) {
     out << "  val:   " << s.val_documents << " documents, " << s.val_tokens << " tokens\n";
   }
-  out << "  tokenizer: " << options.tokenizer << ", format " << options.format << ", dtype u16\n";
+  out << "  tokenizer: " << name_of(options.tokenizer) << ", format " << options.format << ", dtype u16\n";
   for (const std::string& f : s.output_files) out << "  wrote " << f << "\n";
   return 0;
 }
@@ -158,17 +158,14 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
 int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
   ArgReader r(split_equals(args), "inspect");
   std::string path, tokenizer_dir;
-  bool gpt2 = false;
+  TokenizerKind tokenizer = TokenizerKind::kBytes;
   int64_t show = kDefaultInspectTokens;
   while (!r.done()) {
     const std::string arg = r.next();
     if (arg == "--tokens") {
       show = static_cast<int64_t>(r.unsigned_integer(arg));
     } else if (arg == "--tokenizer") {
-      const std::string name = r.value(arg);
-      TESSEL_CHECK(name == "bytes" || name == "gpt2")
-          << "tessel data inspect: unknown tokenizer '" << name << "'; expected bytes or gpt2";
-      gpt2 = name == "gpt2";
+      tokenizer = parse_choice<TokenizerKind>(r.value(arg), "tessel data inspect --tokenizer");
     } else if (arg == "--tokenizer-dir") {
       tokenizer_dir = r.value(arg);
     } else if (arg.rfind("--", 0) != 0 && path.empty()) {
@@ -180,10 +177,10 @@ int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
   TESSEL_CHECK(!path.empty()) << "tessel data inspect: missing PATH\n" << data_command_usage();
   std::unique_ptr<TokenSource> source = open_token_source(path);
   out << describe_token_source(*source, show);
-  if (gpt2) {
+  if (tokenizer == TokenizerKind::kGpt2) {
     std::vector<int32_t> ids(static_cast<size_t>(std::min(show, source->num_tokens())));
     source->read(0, static_cast<int64_t>(ids.size()), ids.data());
-    out << "as gpt2:   " << quote_escaped(make_tokenizer("gpt2", tokenizer_dir)->decode(ids)) << "\n";
+    out << "as gpt2:   " << quote_escaped(make_tokenizer(TokenizerKind::kGpt2, tokenizer_dir)->decode(ids)) << "\n";
   }
   return 0;
 }

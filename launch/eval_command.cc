@@ -28,7 +28,7 @@ int run_eval_command(const std::vector<std::string>& args) {
   const int64_t batches = a.get_int("--batches", config.run.eval_batches);
   TESSEL_CHECK(batches > 0) << "--batches must be positive, got " << batches;
   const int64_t B = config.batch.micro, T = config.model.seq_len;
-  Transformer model(config.model, B, T);
+  Transformer model(config.model, TransformerOptions(B, T));
   const CheckpointMeta info = load_checkpoint(dir, model.parameters(), nullptr, nullptr);
   std::unique_ptr<Sampler> sampler;
   try {

@@ -53,7 +53,7 @@ int run_generate_command(const std::vector<std::string>& args) {
   // Ids past the tokenizer's vocabulary (a padded model.vocab_size) are never sampled.
   const int64_t V = std::min<int64_t>(config.model.vocab_size, tokenizer->vocab_size());
   const int64_t T = std::min<int64_t>(config.model.seq_len, static_cast<int64_t>(ids.size()) + n_new);
-  Transformer model(config.model, 1, T);
+  Transformer model(config.model, TransformerOptions(1, T));
   load_checkpoint(dir, model.parameters(), nullptr, nullptr);
   const uint64_t stream = fnv1a64("generate");
   Tensor tokens = Tensor::zeros({1, T}, DType::I32);

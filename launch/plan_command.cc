@@ -27,9 +27,9 @@ JsonValue candidate_json(const PlanEstimate& e) {
   return JsonValue::object(
       {{"layout", JsonValue::object({{"tp", JsonValue::integer(l.tp)}, {"pp", JsonValue::integer(l.pp)},
                                      {"dp", JsonValue::integer(l.dp)}, {"micro", JsonValue::integer(l.micro)},
-                                     {"schedule", JsonValue::string(l.schedule)},
+                                     {"schedule", JsonValue::string(name_of(l.schedule))},
                                      {"virtual_stages", JsonValue::integer(l.virtual_stages)},
-                                     {"zero", JsonValue::integer(l.zero)}, {"recompute", JsonValue::string(l.recompute)},
+                                     {"zero", JsonValue::integer(zero_stage(l.zero))}, {"recompute", JsonValue::string(name_of(l.recompute))},
                                      {"sequence_parallel", JsonValue::boolean(l.sequence_parallel)}})},
        {"memory_gb_per_gpu", num(m.total() / 1e9)},
        {"memory_gb", JsonValue::object({{"weights", num(m.weights / 1e9)}, {"gradients", num(m.gradients / 1e9)},
@@ -71,7 +71,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
     for (const std::string& r : plan.reasons) reasons.push_back(JsonValue::string(r));
     out << JsonValue::object({{"config", JsonValue::string(config.source)}, {"gpus", JsonValue::integer(gpus)},
                               {"calibration", JsonValue::number(calibration.ratio)},
-                              {"hardware", JsonValue::string(hw.name)}, {"precision", JsonValue::string(config.precision.compute)},
+                              {"hardware", JsonValue::string(hw.name)}, {"precision", JsonValue::string(name_of(config.precision.compute))},
                               {"considered", JsonValue::integer(plan.considered)},
                               {"fitting", JsonValue::integer(static_cast<int64_t>(plan.ranked.size()))},
                               {"candidates", JsonValue::array(std::move(candidates))},

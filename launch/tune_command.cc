@@ -26,10 +26,10 @@ std::vector<std::string> layout_overrides(const PlanLayout& l) {
   return {"parallel.tp=" + std::to_string(l.tp),
           "parallel.pp=" + std::to_string(l.pp),
           "parallel.dp=" + std::to_string(l.dp),
-          "parallel.zero=" + std::to_string(l.zero),
-          "parallel.schedule=" + l.schedule,
+          std::string("parallel.zero=") + name_of(l.zero),
+          std::string("parallel.schedule=") + name_of(l.schedule),
           "parallel.virtual_stages=" + std::to_string(l.virtual_stages),
-          "parallel.recompute=" + l.recompute,
+          std::string("parallel.recompute=") + name_of(l.recompute),
           std::string("parallel.sequence_parallel=") + (l.sequence_parallel ? "true" : "false"),
           "batch.micro=" + std::to_string(l.micro)};
 }

@@ -7,18 +7,16 @@
 
 namespace tessel {
 
-LossScaler::LossScaler(bool enabled, const std::string& setting) : enabled_(enabled) {
+LossScaler::LossScaler(bool enabled, double setting) : enabled_(enabled) {
   if (!enabled_) return;
-  if (setting == "dynamic") {
+  if (setting == 0) {
     dynamic_ = true;
     state_.scale = kDynamicInitial;
     return;
   }
-  char* end = nullptr;
-  const double value = std::strtod(setting.c_str(), &end);
-  TESSEL_CHECK(end != setting.c_str() && *end == '\0' && value > 0 && std::isfinite(value))
-      << "precision.loss_scale: expected 'dynamic' or a positive number, got '" << setting << "'";
-  state_.scale = value;
+  TESSEL_CHECK(setting > 0 && std::isfinite(setting))
+      << "precision.loss_scale: expected 'dynamic' (0) or a positive number, got " << setting;
+  state_.scale = setting;
 }
 
 bool LossScaler::overflowed(bool nonfinite, int64_t step) {

@@ -28,8 +28,8 @@ class LossScaler {
   static constexpr int64_t kGrowthInterval = 2000;
   static constexpr double kMinScale = 1.0;  // below this scaling no longer helps: stop
 
-  // enabled: precision.compute is fp16. setting: precision.loss_scale ("dynamic" or a number).
-  LossScaler(bool enabled, const std::string& setting);
+  // enabled: precision.compute is fp16. setting: precision.loss_scale (0 for dynamic, or a fixed scale).
+  LossScaler(bool enabled, double setting);
 
   bool enabled() const { return enabled_; }
   bool dynamic() const { return dynamic_; }

@@ -30,14 +30,14 @@ double learning_rate(const OptimConfig& o, int64_t total_steps, int64_t step) {
   if (step < o.warmup_steps) {
     return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
   }
-  if (o.schedule == "constant") return o.lr;
-  if (o.schedule == "linear" || o.schedule == "cosine") {
+  if (o.schedule == LrSchedule::kConstant) return o.lr;
+  if (o.schedule == LrSchedule::kLinear || o.schedule == LrSchedule::kCosine) {
     const int64_t length = o.decay_steps > 0 ? o.decay_steps : total_steps - o.warmup_steps;
     const double t = progress(step, o.warmup_steps, length);
-    if (o.schedule == "linear") return interpolate(o.lr, o.min_lr, t);
+    if (o.schedule == LrSchedule::kLinear) return interpolate(o.lr, o.min_lr, t);
     return o.min_lr + (o.lr - o.min_lr) * 0.5 * (1.0 + std::cos(kPi * t));
   }
-  if (o.schedule == "wsd") {
+  if (o.schedule == LrSchedule::kWsd) {
     const int64_t length = o.decay_steps > 0
                                ? o.decay_steps
                                : std::max<int64_t>(1, total_steps / kWsdDefaultDecayDivisor);
@@ -45,8 +45,8 @@ double learning_rate(const OptimConfig& o, int64_t total_steps, int64_t step) {
     const int64_t start = std::max(o.warmup_steps, total_steps - length);
     return interpolate(o.lr, o.min_lr, progress(step, start, length));
   }
-  TESSEL_FAIL() << "optim.schedule: invalid value '" << o.schedule
-                << "'; valid values: constant, linear, cosine, wsd";
+  TESSEL_FAIL() << "optim.schedule: invalid value " << static_cast<int>(o.schedule)
+                << "; valid values: constant, linear, cosine, wsd";
 }
 
 }  // namespace tessel

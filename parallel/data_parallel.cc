@@ -50,13 +50,12 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
   return segments;
 }
 
-DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero, bool overlap)
+DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap)
     : group_(group), store_(store), zero_(zero), overlap_(overlap) {
-  TESSEL_CHECK(zero >= 0 && zero <= 2) << "parallel.zero must be 0, 1 or 2, got " << zero;
   const int64_t elems = static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float));
   buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
   works_.resize(buckets_.size());
-  if (zero_ == 2) {
+  if (zero_ == ZeroStage::k2) {
     // Beside the gradients: on their device when they have one.
     DeviceBackend* device = store.grads().storage()->backend();
     shard_grads_ = zeros_on(device, {state_numel()}, DType::F32);
@@ -64,7 +63,7 @@ DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bu
   }
 }
 
-int64_t DataParallel::state_numel() const { return zero_ == 0 ? store_.numel() : store_.numel() / size(); }
+int64_t DataParallel::state_numel() const { return zero_ == ZeroStage::k0 ? store_.numel() : store_.numel() / size(); }
 
 int64_t DataParallel::shard_offset(size_t b) const {
   int64_t packed = 0;
@@ -83,7 +82,7 @@ void DataParallel::begin_micro_batch(bool sync) {
 void DataParallel::start_bucket(size_t b) {
   const GradBucket& bucket = buckets_[b];
   const Tensor grads = store_.grads().slice(bucket.begin, bucket.end);
-  if (zero_ == 2) {
+  if (zero_ == ZeroStage::k2) {
     const int64_t s = (bucket.end - bucket.begin) / size();
     works_[b] = group_.reduce_scatter_async(grads, shard_grads_.slice(shard_offset(b), shard_offset(b) + s), ReduceOp::kAvg);
   } else {
@@ -106,21 +105,21 @@ void DataParallel::finish_gradient_sync() {
 }
 
 std::vector<AdamWSegment> DataParallel::optimizer_segments(double weight_decay) const {
-  if (zero_ == 0) {
+  if (zero_ == ZeroStage::k0) {
     std::vector<AdamWSegment> segments;
     for (const ParamEntry& e : store_.entries()) {
       segments.push_back({e.offset, e.numel, e.spec.weight_decay ? weight_decay : 0.0, -1, -1});
     }
     return segments;
   }
-  return zero_shard_segments(store_.entries(), buckets_, size(), rank(), weight_decay, zero_ == 2);
+  return zero_shard_segments(store_.entries(), buckets_, size(), rank(), weight_decay, zero_ == ZeroStage::k2);
 }
 
-const Tensor& DataParallel::optimizer_grads() const { return zero_ == 2 ? shard_grads_ : store_.grads(); }
+const Tensor& DataParallel::optimizer_grads() const { return zero_ == ZeroStage::k2 ? shard_grads_ : store_.grads(); }
 
 double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
   const bool all = counted.empty();
-  if (zero_ < 2) {
+  if (zero_ < ZeroStage::k2) {
     // On a device each sum is one reduction read back; the views cost nothing.
     if (all) return sum_of_squares(store_.grads());
     double sum = 0;
@@ -145,7 +144,7 @@ double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
 }
 
 void DataParallel::gather_params() {
-  if (zero_ == 0 || size() == 1) return;
+  if (zero_ == ZeroStage::k0 || size() == 1) return;
   std::vector<std::shared_ptr<Work>> works;
   for (const GradBucket& b : buckets_) {
     const int64_t s = (b.end - b.begin) / size();
@@ -156,7 +155,7 @@ void DataParallel::gather_params() {
 }
 
 void DataParallel::state_from_full(const Tensor& full, const Tensor& shard) const {
-  if (zero_ == 0) {
+  if (zero_ == ZeroStage::k0) {
     if (shard.raw() != full.raw()) shard.copy_from(full);
     return;
   }

@@ -27,6 +27,7 @@
 #include "core/model/parameters.h"
 #include "optim/adamw.h"
 #include "core/comm/communicator.h"
+#include "core/config/values.h"
 
 namespace tessel {
 
@@ -55,11 +56,11 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
 class DataParallel {
  public:
   // overlap: start buckets during backward (else all after it, in finish_gradient_sync).
-  DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, int zero, bool overlap = true);
+  DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap = true);
 
   int size() const { return group_.size(); }
   int rank() const { return group_.rank(); }
-  int zero() const { return zero_; }
+  ZeroStage zero() const { return zero_; }
   const std::vector<GradBucket>& buckets() const { return buckets_; }
 
   // Before each micro-batch's forward/backward; `sync`: the step's last micro-batch, whose
@@ -97,7 +98,7 @@ class DataParallel {
 
   Communicator& group_;
   ParameterStore& store_;
-  int zero_;
+  ZeroStage zero_;
   bool overlap_;
   std::vector<GradBucket> buckets_;
   std::vector<std::shared_ptr<Work>> works_;  // per bucket, this step

@@ -24,19 +24,19 @@ PipeAction interleaved_action(int k, int pp, int v, bool forward) {
 
 }  // namespace
 
-std::vector<std::vector<PipeAction>> build_pipeline_schedule(const std::string& schedule, int pp, int v,
+std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, int pp, int v,
                                                             int micro_batches) {
   TESSEL_CHECK(pp >= 1 && v >= 1 && micro_batches >= 1)
       << "pipeline schedule needs pp, virtual_stages and micro-batches of at least 1, got " << pp << ", " << v << ", "
       << micro_batches;
   const int m = micro_batches;
   std::vector<std::vector<PipeAction>> out(static_cast<size_t>(pp));
-  if (schedule == "gpipe" || schedule == "1f1b") {
+  if (schedule == Schedule::kGpipe || schedule == Schedule::k1F1B) {
     TESSEL_CHECK(v == 1) << "parallel.schedule '" << schedule << "' runs one model chunk per rank; parallel.virtual_stages="
                          << v << " needs schedule 'interleaved'";
     for (int r = 0; r < pp; ++r) {
       std::vector<PipeAction>& list = out[static_cast<size_t>(r)];
-      const int warmup = schedule == "gpipe" ? m : std::min(pp - r - 1, m);
+      const int warmup = schedule == Schedule::kGpipe ? m : std::min(pp - r - 1, m);
       int f = 0, b = 0;
       for (; f < warmup; ++f) list.push_back({PipeAction::kForward, f, 0});
       while (f < m) {  // steady state: one forward, one backward
@@ -47,8 +47,8 @@ std::vector<std::vector<PipeAction>> build_pipeline_schedule(const std::string& 
     }
     return out;
   }
-  TESSEL_CHECK(schedule == "interleaved") << "unknown parallel.schedule '" << schedule
-                                          << "'; expected gpipe, 1f1b or interleaved";
+  TESSEL_CHECK(schedule == Schedule::kInterleaved) << "unknown parallel.schedule " << static_cast<int>(schedule)
+                                                   << "; expected gpipe, 1f1b or interleaved";
   TESSEL_CHECK(m % pp == 0) << "parallel.schedule 'interleaved' needs the micro-batches per step (" << m
                             << ") to be a multiple of parallel.pp (" << pp << "); hint: make batch.global / (dp x "
                             << "batch.micro) a multiple of " << pp;

@@ -25,7 +25,7 @@ std::vector<std::string> diverging_settings(const Config& saved, const Config& n
   auto differs = [&](const char* key, bool d) { if (d) keys.emplace_back(key); };
   differs("run.seed", saved.run.seed != now.run.seed);
   differs("run.steps (the schedule's length, unless optim.decay_steps is set)",
-          saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != "constant");
+          saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != LrSchedule::kConstant);
   differs("model.seq_len", saved.model.seq_len != now.model.seq_len);
   differs("batch.global", saved.batch.global != now.batch.global);
   differs("optim.lr", saved.optim.lr != now.optim.lr);
@@ -149,9 +149,9 @@ void Checkpointer::publish(Pending& p) {
 }
 
 std::string Checkpointer::candidate_checkpoints() const {
-  const std::string& resume = config_.checkpoint.resume;
+  const ResumeMode resume = config_.checkpoint.resume;
   const std::vector<std::string> existing = complete_checkpoints(root_);
-  if (resume == "none") {
+  if (resume == ResumeMode::kNone) {
     if (!existing.empty()) {
       spdlog::warn("checkpoint.resume=none but {} already holds checkpoints (newest {}); this run starts "
                    "from step 0 and its checkpoints replace them as checkpoint.keep rotates",
@@ -161,7 +161,7 @@ std::string Checkpointer::candidate_checkpoints() const {
   }
   // resume: auto takes the newest checkpoint that loads and verifies; a damaged one is skipped
   // loudly for the one before it. An explicit path must load as it is.
-  if (resume != "auto") return resolve_checkpoint(resume) + "\n";
+  if (resume == ResumeMode::kPath) return resolve_checkpoint(config_.checkpoint.resume_path) + "\n";
   const std::string latest = latest_checkpoint(root_);
   if (latest.empty()) return "";
   const std::string named = latest_named(root_);
@@ -196,7 +196,7 @@ CheckpointMeta Checkpointer::resume() {
     }
     world_.all_reduce_doubles(&failed, 1, ReduceOp::kSum);
     if (failed == 0) return info;
-    const bool last = config_.checkpoint.resume != "auto" || i + 1 == candidates.size();
+    const bool last = config_.checkpoint.resume != ResumeMode::kAuto || i + 1 == candidates.size();
     if (!error.empty()) {
       if (last) std::rethrow_exception(caught);
       spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], error);
@@ -246,7 +246,7 @@ CheckpointMeta Checkpointer::load(const std::string& dir) {
   rank_.step->guard().restore({info.state.skipped_streak, info.state.skipped_total});
   // A loss scale carries over from a trained fp16 run only; any other (another precision, an
   // import of weights) starts the scaler afresh.
-  if (trained && trained->precision.compute == "fp16") {
+  if (trained && trained->precision.compute == Precision::kFp16) {
     rank_.step->scaler().restore({info.state.loss_scale, info.state.loss_scale_good_steps});
   }
   return info;

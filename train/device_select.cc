@@ -10,9 +10,9 @@
 namespace tessel {
 
 void check_device(const Config& config) {
-  const std::string& precision = config.precision.compute;
-  if (config.run.device != "cuda") {
-    TESSEL_CHECK(precision == "fp32") << config.source << ": precision.compute=" << precision
+  const Precision precision = config.precision.compute;
+  if (config.run.device != RunDevice::kCuda) {
+    TESSEL_CHECK(precision == Precision::kFp32) << config.source << ": precision.compute=" << precision
                                       << ": the CPU backend computes in fp32; hint: set precision.compute=fp32, "
                                       << "or run.device=cuda on a GPU";
     return;
@@ -34,7 +34,7 @@ void check_device(const Config& config) {
 
 std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank) {
   check_device(config);
-  if (config.run.device != "cuda") return nullptr;
+  if (config.run.device != RunDevice::kCuda) return nullptr;
 #ifdef TESSEL_HAVE_CUDA
   return std::make_unique<cuda::DeviceContext>(local_rank % cuda::device_count());
 #else

@@ -17,8 +17,8 @@ namespace {
 
 // The model's compute type: precision.compute on a device, F32 on the CPU.
 DType compute_dtype(const Config& config, bool on_device) {
-  if (!on_device || config.precision.compute == "fp32") return DType::F32;
-  return config.precision.compute == "bf16" ? DType::BF16 : DType::F16;
+  if (!on_device || config.precision.compute == Precision::kFp32) return DType::F32;
+  return config.precision.compute == Precision::kBf16 ? DType::BF16 : DType::F16;
 }
 
 }  // namespace
@@ -72,7 +72,7 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
                                       << r.schedule.stuck;
     actions = schedule[static_cast<size_t>(topology.coord(Axis::kPp))];
     part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions,
-                               config.parallel.pipeline_split == "ends_as_layers");
+                               config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers);
   }
   r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
   r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
@@ -86,19 +86,24 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   }
 #endif
   r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
-  r.model = std::make_unique<Transformer>(config.model, config.batch.micro, config.model.seq_len,
-                                          config.parallel.recompute, bucket_multiple(r.dp->size()), r.tp.get(),
-                                          config.parallel.sequence_parallel, part, r.device.get(),
-                                          compute_dtype(config, r.device != nullptr));
+  TransformerOptions options(config.batch.micro, config.model.seq_len);
+  options.recompute = config.parallel.recompute;
+  options.param_multiple = bucket_multiple(r.dp->size());
+  options.tp_group = r.tp.get();
+  options.sequence_parallel = config.parallel.sequence_parallel;
+  options.part = part;
+  options.device = r.device.get();
+  options.compute = compute_dtype(config, r.device != nullptr);
+  r.model = std::make_unique<Transformer>(config.model, options);
   r.model->parameters().initialize(config.run.seed);
   if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
   r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
   r.grid.tp = r.tp->size();
   r.grid.pp = r.pp->size();
   r.grid.dp = r.dp->size();
-  r.grid.zero = r.step->data_parallel().zero();
+  r.grid.zero = zero_stage(r.step->data_parallel().zero());
   r.grid.virtual_stages = v;
-  r.grid.schedule = config.parallel.schedule;
+  r.grid.schedule = name_of(config.parallel.schedule);
   r.grid.world_size = world.size();
   return r;
 }

@@ -41,11 +41,11 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       group_(dp_group),
       tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
       pipeline_(pipeline != nullptr && pipeline->group().size() > 1 ? pipeline : nullptr),
-      dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : 0,
+      dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : ZeroStage::k0,
           config.parallel.overlap_grad_reduce),
       accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
       guard_(config.optim.max_skipped_steps),
-      scaler_(config.precision.compute == "fp16", config.precision.loss_scale) {
+      scaler_(config.precision.compute == Precision::kFp16, config.precision.loss_scale) {
   check_batch_split(config.batch, dp_group.size());
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;

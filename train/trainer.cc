@@ -65,7 +65,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
       << "and list its prefix under data.train";
   // Text prepared with the byte tokenizer holds ids up to 256 (end-of-text): a smaller
   // vocabulary would fail at the first sample that holds one, possibly hours in.
-  TESSEL_CHECK(config.data.tokenizer != "bytes" || config.model.vocab_size >= 257)
+  TESSEL_CHECK(config.data.tokenizer != TokenizerKind::kBytes || config.model.vocab_size >= 257)
       << config.source << ": model.vocab_size=" << config.model.vocab_size
       << " is too small for data.tokenizer: bytes, whose ids run to 256 (end-of-text); hint: set "
       << "model.vocab_size=257 or more";
@@ -92,23 +92,23 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
       const double idle = r_.schedule.bubble_fraction;
       spdlog::info("pipeline: {} stages x {} virtual, schedule {}, {} micro-batches per step: idle {:.1f}% of the "
                    "busy time when backward costs 2 forwards (theory (p-1)/(m v) = {:.1f}%)",
-                   pp, v, config.parallel.schedule, m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
+                   pp, v, name_of(config.parallel.schedule), m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
     }
     for (int stage = 0; stage < pp && writer_; ++stage) {
       spdlog::info("pipeline rank {}: {}", stage,
-                   pipeline_model_part(config.model.layers, pp, v, stage, {}, config.parallel.pipeline_split == "ends_as_layers")
+                   pipeline_model_part(config.model.layers, pp, v, stage, {}, config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers)
                        .describe());
     }
   }
-  if (r_.tp->size() > 1 || config.parallel.recompute != "none") {
+  if (r_.tp->size() > 1 || config.parallel.recompute != Recompute::kNone) {
     spdlog::info("tensor parallel {}{}, recompute {}: {:.1f} MiB of activations per micro-batch on each rank",
                  r_.tp->size(), config.parallel.sequence_parallel ? " with sequence parallelism" : "",
-                 config.parallel.recompute, static_cast<double>(r_.model->activation_bytes()) / (1 << 20));
+                 name_of(config.parallel.recompute), static_cast<double>(r_.model->activation_bytes()) / (1 << 20));
   }
   if (r_.dp->size() > 1) {
     spdlog::info("data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
                  r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
-                 r_.step->data_parallel().zero(), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
+                 zero_stage(r_.step->data_parallel().zero()), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
   }
   checkpointer_ = std::make_unique<Checkpointer>(config, world, r_);
   resume_if_asked();
@@ -207,7 +207,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
                r_.dp->size(), r_.step->accumulation_steps(), c.batch.micro);
   if (r_.device) {
     spdlog::info("device: {} on {}, compute {}; {} MiB allocated after setup", r_.device->device().str(),
-                 r_.device->describe(), c.precision.compute, r_.device->memory().allocated >> 20);
+                 r_.device->describe(), name_of(c.precision.compute), r_.device->memory().allocated >> 20);
   }
   const auto run_start = Clock::now();
   double elapsed_steps_time = 0;

@@ -27,10 +27,10 @@ void require(bool ok, const std::string& arch, const std::string& what) {
 
 std::string hf_config_json(const ModelConfig& m) {
   Obj o;
-  if (m.arch == "gpt2") {
-    require(m.norm == "layernorm", "GPT-2", "norm=" + m.norm);
-    require(m.activation == "gelu", "GPT-2", "activation=" + m.activation);
-    require(m.position == "learned", "GPT-2", "position=" + m.position);
+  if (m.arch == Arch::kGpt2) {
+    require(m.norm == Norm::kLayerNorm, "GPT-2", std::string("norm=") + name_of(m.norm));
+    require(m.activation == Activation::kGelu, "GPT-2", std::string("activation=") + name_of(m.activation));
+    require(m.position == Position::kLearned, "GPT-2", std::string("position=") + name_of(m.position));
     require(m.bias, "GPT-2", "bias=false");
     require(m.tie_embeddings, "GPT-2", "tie_embeddings=false");
     require(m.kv_heads == m.heads, "GPT-2", "kv_heads=" + std::to_string(m.kv_heads) + " (grouped-query attention)");
@@ -48,9 +48,9 @@ std::string hf_config_json(const ModelConfig& m) {
          {"tie_word_embeddings", JsonValue::boolean(true)},
          {"torch_dtype", JsonValue::string("float32")}};
   } else {
-    require(m.norm == "rmsnorm", "LLaMA", "norm=" + m.norm);
-    require(m.activation == "swiglu", "LLaMA", "activation=" + m.activation);
-    require(m.position == "rope", "LLaMA", "position=" + m.position);
+    require(m.norm == Norm::kRmsNorm, "LLaMA", std::string("norm=") + name_of(m.norm));
+    require(m.activation == Activation::kSwiGlu, "LLaMA", std::string("activation=") + name_of(m.activation));
+    require(m.position == Position::kRope, "LLaMA", std::string("position=") + name_of(m.position));
     o = {{"architectures", JsonValue::array({JsonValue::string("LlamaForCausalLM")})},
          {"model_type", JsonValue::string("llama")},
          {"vocab_size", JsonValue::integer(m.vocab_size)},
@@ -152,24 +152,24 @@ ModelConfig read_hf_config(const std::string& dir) {
   TESSEL_CHECK(type != nullptr && type->is_string()) << file << ": no model_type";
   ModelConfig m;
   if (type->as_string() == "gpt2") {
-    m.arch = "gpt2";
+    m.arch = Arch::kGpt2;
     m.vocab_size = get_int(c, "vocab_size", file);
     m.seq_len = get_int(c, "n_positions", file);
     m.d_model = get_int(c, "n_embd", file);
     m.layers = get_int(c, "n_layer", file);
     m.heads = m.kv_heads = get_int(c, "n_head", file);
     m.ffn_dim = get_int(c, "n_inner", file, 4 * m.d_model);
-    m.norm = "layernorm";
+    m.norm = Norm::kLayerNorm;
     m.norm_eps = get_double(c, "layer_norm_epsilon", 1e-5);
-    m.activation = "gelu";
-    m.position = "learned";
+    m.activation = Activation::kGelu;
+    m.position = Position::kLearned;
     m.bias = true;
     m.tie_embeddings = true;
     const JsonValue* act = c.find("activation_function");
     TESSEL_CHECK(act == nullptr || act->as_string() == "gelu_new" || act->as_string() == "gelu_pytorch_tanh")
         << file << ": activation_function '" << act->as_string() << "'; Tessel's GPT-2 uses the tanh GELU (gelu_new)";
   } else if (type->as_string() == "llama") {
-    m.arch = "llama";
+    m.arch = Arch::kLlama;
     m.vocab_size = get_int(c, "vocab_size", file);
     m.seq_len = get_int(c, "max_position_embeddings", file);
     m.d_model = get_int(c, "hidden_size", file);
@@ -179,10 +179,10 @@ ModelConfig read_hf_config(const std::string& dir) {
     m.ffn_dim = get_int(c, "intermediate_size", file);
     TESSEL_CHECK(get_int(c, "head_dim", file, m.d_model / m.heads) == m.d_model / m.heads)
         << file << ": head_dim differs from hidden_size / num_attention_heads, which Tessel's LLaMA assumes";
-    m.norm = "rmsnorm";
+    m.norm = Norm::kRmsNorm;
     m.norm_eps = get_double(c, "rms_norm_eps", 1e-6);
-    m.activation = "swiglu";
-    m.position = "rope";
+    m.activation = Activation::kSwiGlu;
+    m.position = Position::kRope;
     m.rope_theta = get_double(c, "rope_theta", 10000.0);
     const JsonValue* scaling = c.find("rope_scaling");
     TESSEL_CHECK(scaling == nullptr || scaling->is_null()) << file << ": rope_scaling is not supported by Tessel's RoPE";

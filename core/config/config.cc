@@ -39,11 +39,12 @@ class KeyCollector {
   }
   template <typename T>
   void field(const char* name, const T&) { add(name); }
-  void choice(const char* name, const std::string&, Choices) { add(name); }
-  void int_choice(const char* name, const int&, IntChoices) { add(name); }
-  void preset(const char* name, const ModelConfig&, Choices) { add(name); }
+  template <typename E>
+  void choice(const char* name, const E&) { add(name); }
+  void preset(const char* name, const ModelConfig&) { add(name); }
   void dp(const char* name, const int64_t&) { add(name); }
-  void loss_scale(const char* name, const std::string&) { add(name); }
+  void loss_scale(const char* name, const double&) { add(name); }
+  void resume(const char* name, const CheckpointConfig&) { add(name); }
   void sources(const char* name, const std::vector<DataSource>&) { add(name); }
 
  private:
@@ -224,31 +225,18 @@ class Parser {
     }
   }
 
-  void choice(const char* name, std::string& value, Choices valid) {
+  template <typename E>
+  void choice(const char* name, E& value) {
     const Entry* entry = lookup(name);
     if (entry == nullptr) return;
     const std::string key = dotted(name);
     const std::string text = convert(key, *entry, static_cast<std::string*>(nullptr));
-    bool ok = false;
-    for (const char* option : valid) ok = ok || text == option;
-    if (!ok) fail(key, *entry) << invalid_choice_message(key, text, valid);
-    value = text;
+    if (!parse_name(text, &value)) fail(key, *entry) << invalid_choice_message(key, text, valid_names<E>());
   }
 
-  void int_choice(const char* name, int& value, IntChoices valid) {
-    const Entry* entry = lookup(name);
-    if (entry == nullptr) return;
-    const std::string key = dotted(name);
-    const int number = convert(key, *entry, static_cast<int*>(nullptr));
-    bool ok = false;
-    for (int option : valid) ok = ok || number == option;
-    if (!ok) fail(key, *entry) << invalid_choice_message(key, number, valid);
-    value = number;
-  }
-
-  void preset(const char* name, ModelConfig& model, Choices valid) {
+  void preset(const char* name, ModelConfig& model) {
     if (lookup(name) == nullptr) return;
-    choice(name, model.arch, valid);
+    choice(name, model.arch);
     apply_arch_preset(model);
   }
 
@@ -268,20 +256,38 @@ class Parser {
     record(key, *entry);
   }
 
-  void loss_scale(const char* name, std::string& value) {
+  void loss_scale(const char* name, double& value) {
     const Entry* entry = lookup(name);
     if (entry == nullptr) return;
     const std::string key = dotted(name);
     double number = 0;
     const bool is_scalar = entry->value.IsScalar();
     const std::string text = is_scalar ? entry->value.Scalar() : "";
-    if (!is_scalar || (text != "dynamic" && !(to_double(text, number) && number > 0 &&
-                                              std::isfinite(number)))) {
+    if (text == "dynamic") {
+      value = 0.0;
+    } else if (is_scalar && to_double(text, number) && number > 0 && std::isfinite(number)) {
+      value = number;
+    } else {
       fail(key, *entry) << key << ": expected 'dynamic' or a positive number, found "
                         << describe(entry->value);
     }
-    value = text;
     record(key, *entry);
+  }
+
+  void resume(const char* name, CheckpointConfig& checkpoint) {
+    const Entry* entry = lookup(name);
+    if (entry == nullptr) return;
+    const std::string key = dotted(name);
+    const std::string text = convert(key, *entry, static_cast<std::string*>(nullptr));
+    if (text.empty()) {
+      fail(key, *entry) << key << " must not be empty; valid values: auto, none, or the path of a checkpoint "
+                        << "(a step_NNNNNNNN directory or a checkpoint root)";
+    }
+    checkpoint.resume_path.clear();
+    if (!parse_name(text, &checkpoint.resume)) {
+      checkpoint.resume = ResumeMode::kPath;
+      checkpoint.resume_path = text;
+    }
   }
 
   void sources(const char* name, std::vector<DataSource>& out) {

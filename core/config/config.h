@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config/values.h"
+
 namespace tessel {
 
 struct RunConfig {
@@ -24,12 +26,12 @@ struct RunConfig {
   int64_t log_every = 1;
   int64_t eval_every = 0;    // 0: never during training
   int64_t eval_batches = 4;  // batches (of batch.global sequences) of data.val per evaluation
-  std::string device = "auto";  // auto | cpu | cuda
+  RunDevice device = RunDevice::kAuto;
   int threads = 0;              // CPU threads per rank; 0: all cores / local ranks
 };
 
 struct ModelConfig {
-  std::string arch = "gpt2";  // gpt2 | llama: preset for the knobs below
+  Arch arch = Arch::kGpt2;  // preset for the knobs below
   int64_t vocab_size = 50257;
   int64_t seq_len = 1024;     // T: also the number of learned positions
   int64_t layers = 12;        // L
@@ -37,10 +39,10 @@ struct ModelConfig {
   int64_t heads = 12;         // H
   int64_t kv_heads = 12;      // grouped-query attention when < heads
   int64_t ffn_dim = 3072;     // F
-  std::string norm = "layernorm";    // layernorm | rmsnorm
+  Norm norm = Norm::kLayerNorm;
   double norm_eps = 1e-5;
-  std::string activation = "gelu";   // gelu (tanh approximation) | swiglu
-  std::string position = "learned";  // learned | rope
+  Activation activation = Activation::kGelu;
+  Position position = Position::kLearned;
   double rope_theta = 10000.0;
   bool bias = true;
   bool tie_embeddings = true;
@@ -54,13 +56,13 @@ struct ParallelConfig {
   int64_t pp = 1;
   int64_t dp = 0;  // 0 means auto: world size / (tp * pp)
   bool sequence_parallel = false;
-  std::string schedule = "1f1b";  // gpipe | 1f1b | interleaved
+  Schedule schedule = Schedule::k1F1B;
   int64_t virtual_stages = 1;
   // How layers are split into pipeline stages: even (the embedding and the head ride along
   // with the first and last stage) | ends_as_layers (each of them weighs as one layer).
-  std::string pipeline_split = "even";
-  int zero = 0;                      // 0 | 1 | 2
-  std::string recompute = "none";    // none | selective | full
+  PipelineSplit pipeline_split = PipelineSplit::kEven;
+  ZeroStage zero = ZeroStage::k0;
+  Recompute recompute = Recompute::kNone;
   double bucket_mb = 25.0;
   bool overlap_grad_reduce = true;  // start each bucket's reduction during backward
   std::string order = "tp-cp-dp-pp";  // grid axes, innermost first (parallel/topology.h)
@@ -73,14 +75,14 @@ struct BatchConfig {
 };
 
 struct PrecisionConfig {
-  std::string compute = "fp32";      // fp32 | bf16 | fp16
-  std::string loss_scale = "dynamic";  // dynamic | a number
+  Precision compute = Precision::kFp32;
+  double loss_scale = 0.0;  // fp16's loss scale: 0 for dynamic (written "dynamic"), else fixed
 };
 
 struct OptimConfig {
   double lr = 3e-4;
   double min_lr = 0.0;
-  std::string schedule = "cosine";  // constant | linear | cosine | wsd
+  LrSchedule schedule = LrSchedule::kCosine;
   int64_t warmup_steps = 0;
   int64_t decay_steps = 0;  // 0: run.steps - warmup (wsd: the final decay phase, default 20%)
   double beta1 = 0.9;
@@ -99,7 +101,7 @@ struct DataSource {
 struct DataConfig {
   std::vector<DataSource> train;
   std::string val;
-  std::string tokenizer = "bytes";  // bytes | gpt2
+  TokenizerKind tokenizer = TokenizerKind::kBytes;
   std::string tokenizer_dir;
 };
 
@@ -108,7 +110,8 @@ struct CheckpointConfig {
   int64_t every = 0;  // 0: only at the end of the run
   int64_t keep = 3;
   bool async = false;
-  std::string resume = "auto";  // auto | none | PATH
+  ResumeMode resume = ResumeMode::kAuto;  // written auto | none | the path
+  std::string resume_path;                // with ResumeMode::kPath: a step directory or a root
 };
 
 struct LoggingConfig {

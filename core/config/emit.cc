@@ -63,13 +63,16 @@ class YamlWriter {
   void field(const char* name, int value) { line(name, std::to_string(value)); }
   void field(const char* name, double value) { line(name, format_double(value)); }
   void field(const char* name, bool value) { line(name, value ? "true" : "false"); }
-  void choice(const char* name, const std::string& value, Choices) { field(name, value); }
-  void int_choice(const char* name, int value, IntChoices) { field(name, value); }
-  void preset(const char* name, const ModelConfig& model, Choices) { field(name, model.arch); }
+  template <typename E>
+  void choice(const char* name, E value) { line(name, name_of(value)); }
+  void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
   void dp(const char* name, int64_t value) {
     line(name, value == 0 ? "auto" : std::to_string(value));
   }
-  void loss_scale(const char* name, const std::string& value) { field(name, value); }
+  void loss_scale(const char* name, double value) { line(name, value == 0 ? "dynamic" : format_double(value)); }
+  void resume(const char* name, const CheckpointConfig& checkpoint) {
+    line(name, checkpoint.resume == ResumeMode::kPath ? quote(checkpoint.resume_path) : name_of(checkpoint.resume));
+  }
   void sources(const char* name, const std::vector<DataSource>& sources) {
     if (sources.empty()) {
       line(name, "[]");

@@ -1,4 +1,4 @@
-// `model.arch` presets; see config_preset.h.
+// `model.arch` presets; see preset.h.
 #include "core/config/preset.h"
 
 #include "core/error.h"
@@ -10,25 +10,27 @@ constexpr int64_t kLlamaFfnMultiple = 256;  // `multiple_of` in Meta's reference
 }  // namespace
 
 void apply_arch_preset(ModelConfig& model) {
-  if (model.arch == "gpt2") {
-    model.norm = "layernorm";
-    model.activation = "gelu";
-    model.position = "learned";
-    model.bias = true;
-    model.tie_embeddings = true;
-  } else if (model.arch == "llama") {
-    model.norm = "rmsnorm";
-    model.activation = "swiglu";
-    model.position = "rope";
-    model.bias = false;
-    model.tie_embeddings = false;
-  } else {
-    TESSEL_FAIL() << "model.arch: invalid value '" << model.arch << "'; valid values: gpt2, llama";
+  switch (model.arch) {
+    case Arch::kGpt2:
+      model.norm = Norm::kLayerNorm;
+      model.activation = Activation::kGelu;
+      model.position = Position::kLearned;
+      model.bias = true;
+      model.tie_embeddings = true;
+      return;
+    case Arch::kLlama:
+      model.norm = Norm::kRmsNorm;
+      model.activation = Activation::kSwiGlu;
+      model.position = Position::kRope;
+      model.bias = false;
+      model.tie_embeddings = false;
+      return;
   }
+  TESSEL_FAIL() << "model.arch: invalid value " << static_cast<int>(model.arch) << "; valid values: gpt2, llama";
 }
 
-int64_t preset_ffn_dim(const std::string& arch, int64_t d_model) {
-  if (arch == "llama") {
+int64_t preset_ffn_dim(Arch arch, int64_t d_model) {
+  if (arch == Arch::kLlama) {
     // SwiGLU has three FFN matrices instead of two, so LLaMA shrinks 4·C by 2/3 to keep the
     // parameter count, then rounds up for efficient GEMM shapes.
     const int64_t hidden = 2 * (4 * d_model) / 3;

@@ -21,6 +21,6 @@ void apply_arch_preset(ModelConfig& model);
 
 // The FFN width the preset implies: gpt2 4·d_model; llama int(2·4·d_model/3) rounded up to a
 // multiple of 256, as in Meta's LLaMA reference code (d_model 4096 gives 11008).
-int64_t preset_ffn_dim(const std::string& arch, int64_t d_model);
+int64_t preset_ffn_dim(Arch arch, int64_t d_model);
 
 }  // namespace tessel

@@ -9,16 +9,15 @@
 // A visitor provides:
 //   section(name, body)              body() visits the section's keys
 //   field(name, T&)                  T is std::string, int64_t, uint64_t, int, double or bool
-//   choice(name, std::string&, valid)    a string restricted to `valid`
-//   int_choice(name, int&, valid)        an integer restricted to `valid`
-//   preset(name, ModelConfig&, valid)    model.arch: choosing it resets the knobs it presets
+//   choice(name, E&)                 an enum of core/config/values.h, written by its name
+//   preset(name, ModelConfig&)       model.arch: choosing it resets the knobs it presets
 //   dp(name, int64_t&)               "auto" (stored as 0) or a positive integer
-//   loss_scale(name, std::string&)   "dynamic" or a positive number
+//   loss_scale(name, double&)        "dynamic" (stored as 0) or a positive number
+//   resume(name, CheckpointConfig&)  "auto", "none" or a path
 //   sources(name, std::vector<DataSource>&)
 // Stateless; safe from any thread.
 #pragma once
 
-#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,9 +25,6 @@
 #include "core/config/config.h"
 
 namespace tessel {
-
-using Choices = std::initializer_list<const char*>;
-using IntChoices = std::initializer_list<int>;
 
 template <typename Visitor, typename ConfigT>
 void visit_config(Visitor& v, ConfigT& c) {
@@ -40,12 +36,12 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("log_every", c.run.log_every);
     v.field("eval_every", c.run.eval_every);
     v.field("eval_batches", c.run.eval_batches);
-    v.choice("device", c.run.device, {"auto", "cpu", "cuda"});
+    v.choice("device", c.run.device);
     v.field("threads", c.run.threads);
   });
   v.section("model", [&] {
     // First, so that the preset is in place before any explicitly set knob is parsed.
-    v.preset("arch", c.model, {"gpt2", "llama"});
+    v.preset("arch", c.model);
     v.field("vocab_size", c.model.vocab_size);
     v.field("seq_len", c.model.seq_len);
     v.field("layers", c.model.layers);
@@ -53,10 +49,10 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("heads", c.model.heads);
     v.field("kv_heads", c.model.kv_heads);
     v.field("ffn_dim", c.model.ffn_dim);
-    v.choice("norm", c.model.norm, {"layernorm", "rmsnorm"});
+    v.choice("norm", c.model.norm);
     v.field("norm_eps", c.model.norm_eps);
-    v.choice("activation", c.model.activation, {"gelu", "swiglu"});
-    v.choice("position", c.model.position, {"learned", "rope"});
+    v.choice("activation", c.model.activation);
+    v.choice("position", c.model.position);
     v.field("rope_theta", c.model.rope_theta);
     v.field("bias", c.model.bias);
     v.field("tie_embeddings", c.model.tie_embeddings);
@@ -67,11 +63,11 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("pp", c.parallel.pp);
     v.dp("dp", c.parallel.dp);
     v.field("sequence_parallel", c.parallel.sequence_parallel);
-    v.choice("schedule", c.parallel.schedule, {"gpipe", "1f1b", "interleaved"});
+    v.choice("schedule", c.parallel.schedule);
     v.field("virtual_stages", c.parallel.virtual_stages);
-    v.choice("pipeline_split", c.parallel.pipeline_split, {"even", "ends_as_layers"});
-    v.int_choice("zero", c.parallel.zero, {0, 1, 2});
-    v.choice("recompute", c.parallel.recompute, {"none", "selective", "full"});
+    v.choice("pipeline_split", c.parallel.pipeline_split);
+    v.choice("zero", c.parallel.zero);
+    v.choice("recompute", c.parallel.recompute);
     v.field("bucket_mb", c.parallel.bucket_mb);
     v.field("overlap_grad_reduce", c.parallel.overlap_grad_reduce);
     v.field("order", c.parallel.order);
@@ -82,13 +78,13 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("micro", c.batch.micro);
   });
   v.section("precision", [&] {
-    v.choice("compute", c.precision.compute, {"fp32", "bf16", "fp16"});
+    v.choice("compute", c.precision.compute);
     v.loss_scale("loss_scale", c.precision.loss_scale);
   });
   v.section("optim", [&] {
     v.field("lr", c.optim.lr);
     v.field("min_lr", c.optim.min_lr);
-    v.choice("schedule", c.optim.schedule, {"constant", "linear", "cosine", "wsd"});
+    v.choice("schedule", c.optim.schedule);
     v.field("warmup_steps", c.optim.warmup_steps);
     v.field("decay_steps", c.optim.decay_steps);
     v.field("beta1", c.optim.beta1);
@@ -101,7 +97,7 @@ void visit_config(Visitor& v, ConfigT& c) {
   v.section("data", [&] {
     v.sources("train", c.data.train);
     v.field("val", c.data.val);
-    v.choice("tokenizer", c.data.tokenizer, {"bytes", "gpt2"});
+    v.choice("tokenizer", c.data.tokenizer);
     v.field("tokenizer_dir", c.data.tokenizer_dir);
   });
   v.section("checkpoint", [&] {
@@ -109,7 +105,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("every", c.checkpoint.every);
     v.field("keep", c.checkpoint.keep);
     v.field("async", c.checkpoint.async);
-    v.field("resume", c.checkpoint.resume);  // auto | none | PATH: any non-empty string
+    v.resume("resume", c.checkpoint);
   });
   v.section("logging", [&] {
     v.field("jsonl", c.logging.jsonl);

@@ -53,9 +53,6 @@ std::string join(const std::vector<std::string>& items, const char* separator) {
   return out;
 }
 
-std::vector<std::string> to_strings(Choices choices) {
-  return std::vector<std::string>(choices.begin(), choices.end());
-}
 
 std::string unknown_key_message(const SchemaKeys& schema, const std::string& section,
                                 const std::string& key) {
@@ -89,19 +86,12 @@ std::string unknown_key_message(const SchemaKeys& schema, const std::string& sec
 }
 
 std::string invalid_choice_message(const std::string& key, const std::string& value,
-                                   Choices valid) {
-  const std::vector<std::string> names = to_strings(valid);
+                                   const std::vector<std::string>& valid) {
   std::ostringstream out;
-  out << key << ": invalid value '" << value << "'; valid values: " << join(names);
-  const std::string close = closest_match(value, names);
+  out << key << ": invalid value '" << value << "'; valid values: " << join(valid);
+  const std::string close = closest_match(value, valid);
   if (!close.empty()) out << "; did you mean '" << close << "'?";
   return out.str();
-}
-
-std::string invalid_choice_message(const std::string& key, int value, IntChoices valid) {
-  std::vector<std::string> names;
-  for (int option : valid) names.push_back(std::to_string(option));
-  return key + ": invalid value " + std::to_string(value) + "; valid values: " + join(names);
 }
 
 }  // namespace tessel

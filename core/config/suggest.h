@@ -21,7 +21,6 @@ size_t edit_distance(const std::string& a, const std::string& b);
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
 std::string join(const std::vector<std::string>& items, const char* separator = ", ");
-std::vector<std::string> to_strings(Choices choices);
 
 // For `key` (a section name when `section` is empty) found in `section`:
 //   "unknown key 'model.layres'; did you mean 'model.layers'? (valid keys in 'model': arch, ...)"
@@ -32,9 +31,6 @@ std::string unknown_key_message(const SchemaKeys& schema, const std::string& sec
 // "model.norm: invalid value 'batchnorm'; valid values: layernorm, rmsnorm"
 // (with "; did you mean 'X'?" when one is close).
 std::string invalid_choice_message(const std::string& key, const std::string& value,
-                                   Choices valid);
-
-// "parallel.zero: invalid value 3; valid values: 0, 1, 2"
-std::string invalid_choice_message(const std::string& key, int value, IntChoices valid);
+                                   const std::vector<std::string>& valid);
 
 }  // namespace tessel

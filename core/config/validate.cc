@@ -73,7 +73,7 @@ class Checker {
     TESSEL_CHECK(!value.empty()) << at({key}) << key << " must not be empty; " << hint;
   }
 
-  // The schema visitor: enumerations, for configs that did not come through the parser.
+  // The schema visitor: what a typed value can still get wrong in a config built in code.
   template <typename Body>
   void section(const char* name, Body&& body) {
     section_ = name;
@@ -81,35 +81,26 @@ class Checker {
   }
   template <typename T>
   void field(const char*, const T&) {}
-  void choice(const char* name, const std::string& value, Choices valid) {
-    for (const char* option : valid) {
-      if (value == option) return;
-    }
-    const std::string key = section_ + "." + name;
-    TESSEL_FAIL() << at({key}) << invalid_choice_message(key, value, valid);
+  template <typename E>
+  void choice(const char* name, E value) {
+    TESSEL_CHECK(std::string(name_of(value)) != "?")
+        << at({section_ + "." + name}) << section_ << "." << name << ": invalid value " << static_cast<int>(value)
+        << "; valid values: " << join(valid_names<E>());
   }
-  void int_choice(const char* name, int value, IntChoices valid) {
-    for (int option : valid) {
-      if (value == option) return;
-    }
-    const std::string key = section_ + "." + name;
-    TESSEL_FAIL() << at({key}) << invalid_choice_message(key, value, valid);
-  }
-  void preset(const char* name, const ModelConfig& model, Choices valid) {
-    choice(name, model.arch, valid);
-  }
+  void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
   void dp(const char* name, int64_t value) {
     TESSEL_CHECK(value >= 0) << at({"parallel.dp"}) << "parallel.dp must be 'auto' (0) or a "
                              << "positive integer, found " << value;
   }
-  void loss_scale(const char* name, const std::string& value) {
-    if (value == "dynamic") return;
-    char* end = nullptr;
-    const double number = std::strtod(value.c_str(), &end);
-    TESSEL_CHECK(!value.empty() && end == value.c_str() + value.size() && std::isfinite(number) &&
-                 number > 0)
-        << at({"precision.loss_scale"}) << "precision.loss_scale: expected 'dynamic' or a "
-        << "positive number, found '" << value << "'";
+  void loss_scale(const char* name, double value) {
+    TESSEL_CHECK(value == 0 || (std::isfinite(value) && value > 0))
+        << at({"precision.loss_scale"}) << "precision.loss_scale: expected 'dynamic' (0) or a "
+        << "positive number, found " << value;
+  }
+  void resume(const char* name, const CheckpointConfig& checkpoint) {
+    TESSEL_CHECK(checkpoint.resume != ResumeMode::kPath || !checkpoint.resume_path.empty())
+        << at({"checkpoint.resume"}) << "checkpoint.resume must not be empty; valid values: auto, none, or the "
+        << "path of a checkpoint";
   }
   void sources(const char*, const std::vector<DataSource>&) {}
 
@@ -152,7 +143,7 @@ void validate_config(const Config& c) {
       << check.at({"model.kv_heads", "model.heads"}) << "heads (" << m.heads
       << ") must be divisible by kv_heads (" << m.kv_heads << "); valid kv_heads: "
       << divisors(m.heads);
-  TESSEL_CHECK(m.position != "rope" || m.head_dim() % 2 == 0)
+  TESSEL_CHECK(m.position != Position::kRope || m.head_dim() % 2 == 0)
       << check.at({"model.position", "model.heads", "model.d_model"})
       << "model.position 'rope' rotates pairs of channels, so head_dim = d_model / heads must be "
       << "even, found " << m.d_model << " / " << m.heads << " = " << m.head_dim()
@@ -176,13 +167,13 @@ void validate_config(const Config& c) {
   }
   // Key/value heads fewer than the ranks are shared (each by tp / kv_heads ranks), except in
   // GPT-2's fused c_attn, whose shards must hold whole q, k and v heads.
-  const bool shared_kv = m.arch != "gpt2" && m.kv_heads < p.tp && p.tp % m.kv_heads == 0;
+  const bool shared_kv = m.arch != Arch::kGpt2 && m.kv_heads < p.tp && p.tp % m.kv_heads == 0;
   TESSEL_CHECK(m.heads % p.tp == 0 && (m.kv_heads % p.tp == 0 || shared_kv))
       << check.at({"parallel.tp", "model.heads"}) << "model.heads (" << m.heads
       << ") and model.kv_heads (" << m.kv_heads << ") must be divisible by parallel.tp ("
       << p.tp << "): each tensor-parallel rank holds whole heads; valid tp: "
       << common_divisors(m.heads, m.kv_heads)
-      << (m.arch == "gpt2" ? "" : ", or a divisor of model.heads that model.kv_heads divides (key/value heads "
+      << (m.arch == Arch::kGpt2 ? "" : ", or a divisor of model.heads that model.kv_heads divides (key/value heads "
                                   "are then shared by several ranks)");
   TESSEL_CHECK(m.ffn_dim % p.tp == 0)
       << check.at({"parallel.tp", "model.ffn_dim"}) << "model.ffn_dim (" << m.ffn_dim
@@ -198,22 +189,22 @@ void validate_config(const Config& c) {
       << check.at({"parallel.sequence_parallel", "parallel.tp"}) << "parallel.sequence_parallel "
       << "splits the sequence over tensor-parallel ranks: model.seq_len (" << m.seq_len
       << ") must be divisible by parallel.tp (" << p.tp << ")";
-  TESSEL_CHECK(p.schedule != "interleaved" || p.virtual_stages >= 2)
+  TESSEL_CHECK(p.schedule != Schedule::kInterleaved || p.virtual_stages >= 2)
       << check.at({"parallel.schedule", "parallel.virtual_stages"}) << "parallel.schedule "
       << "'interleaved' needs parallel.virtual_stages >= 2 (model chunks per pipeline rank), "
       << "found " << p.virtual_stages << "; hint: set virtual_stages, or use schedule: 1f1b";
-  TESSEL_CHECK(p.virtual_stages == 1 || p.schedule == "interleaved")
+  TESSEL_CHECK(p.virtual_stages == 1 || p.schedule == Schedule::kInterleaved)
       << check.at({"parallel.virtual_stages", "parallel.schedule"}) << "parallel.virtual_stages ("
-      << p.virtual_stages << ") > 1 needs parallel.schedule: interleaved, found '" << p.schedule
+      << p.virtual_stages << ") > 1 needs parallel.schedule: interleaved, found '" << name_of(p.schedule)
       << "'";
-  TESSEL_CHECK(p.schedule != "interleaved" || p.pp >= 2)
+  TESSEL_CHECK(p.schedule != Schedule::kInterleaved || p.pp >= 2)
       << check.at({"parallel.schedule", "parallel.pp"}) << "parallel.schedule 'interleaved' interleaves "
       << "model chunks across pipeline ranks and needs parallel.pp >= 2, found " << p.pp
       << "; hint: set parallel.pp, or virtual_stages: 1 and schedule: 1f1b";
   const int64_t stages = p.pp * p.virtual_stages;
   // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
   // last stage hold one layer fewer than the others.
-  const bool ends = p.pipeline_split == "ends_as_layers" && stages > 1;
+  const bool ends = p.pipeline_split == PipelineSplit::kEndsAsLayers && stages > 1;
   std::string ends_valid;  // stage counts that split layers + 2 with a layer on every stage
   for (int64_t s = 2; s <= (m.layers + 2) / 2; ++s) {
     if ((m.layers + 2) % s == 0) ends_valid += (ends_valid.empty() ? "" : ", ") + std::to_string(s);
@@ -265,7 +256,7 @@ void validate_config(const Config& c) {
       << check.at({"optim.warmup_steps", "run.steps"}) << "optim.warmup_steps ("
       << o.warmup_steps << ") must not exceed run.steps (" << run.steps
       << "); hint: lower warmup_steps or raise run.steps";
-  TESSEL_CHECK(o.schedule != "wsd" || o.warmup_steps + o.decay_steps <= run.steps)
+  TESSEL_CHECK(o.schedule != LrSchedule::kWsd || o.warmup_steps + o.decay_steps <= run.steps)
       << check.at({"optim.decay_steps", "optim.warmup_steps", "run.steps"})
       << "optim.warmup_steps (" << o.warmup_steps << ") + optim.decay_steps (" << o.decay_steps
       << ") must not exceed run.steps (" << run.steps << ") for schedule 'wsd'";
@@ -282,8 +273,6 @@ void validate_config(const Config& c) {
 
   check.at_least("checkpoint.every", c.checkpoint.every, 0, " (0 saves only at the end)");
   check.at_least("checkpoint.keep", c.checkpoint.keep, 1);
-  check.non_empty("checkpoint.resume", c.checkpoint.resume,
-                  "valid values: auto, none, or a checkpoint directory");
 }
 
 }  // namespace tessel

@@ -42,7 +42,7 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
   d.H = c.heads / P;
   d.KV = c.kv_heads >= P ? c.kv_heads / P : 1;  // fewer kv heads than ranks: one, shared
   d.F = c.ffn_dim / P;
-  d.ffn_in = c.activation == "swiglu" ? 2 * d.F : d.F;
+  d.ffn_in = c.activation == Activation::kSwiGlu ? 2 * d.F : d.F;
   return d;
 }
 
@@ -96,7 +96,7 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
       H_(c.heads / tp.size()),
       KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1) {
   const ModelNames n = model_names(c);
-  const bool layernorm = c.norm == "layernorm";
+  const bool layernorm = c.norm == Norm::kLayerNorm;
   const int64_t D = c.head_dim(), H = H_, KV = KV_, F = c.ffn_dim / tp.size();
   layout_ = n.hf_gpt2 ? ops::WeightLayout::kInOut : ops::WeightLayout::kOutIn;
   ln1_ = norm_ref(store, n.layer(layer, "ln_1.weight", "input_layernorm.weight"),
@@ -115,7 +115,7 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
     qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.v_proj"), c.bias,
                               {(H + KV) * D, qkv_width}));
     attn_out_ = linear_ref(store, n.layer(layer, "", "self_attn.o_proj"), c.bias, {});
-    if (c.activation == "swiglu") {
+    if (c.activation == Activation::kSwiGlu) {
       ffn_in_.push_back(linear_ref(store, n.layer(layer, "", "mlp.gate_proj"), c.bias, {0, 2 * F}));
       ffn_in_.push_back(linear_ref(store, n.layer(layer, "", "mlp.up_proj"), c.bias, {F, 2 * F}));
     } else {
@@ -169,7 +169,7 @@ void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, Bloc
   norm_forward(ln1_, k.ln1, k.ln1_mean, k.ln1_rstd, x_in);
   const Tensor& ln1 = full_rows(k.ln1, s.full);
   for (const LinearRef& l : qkv_) linear_forward(l, k.qkv, ln1);
-  if (c.position == "rope") ops::rope_forward(k.qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
+  if (c.position == Position::kRope) ops::rope_forward(k.qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
   ops::attention_forward(att, lse, k.qkv, B, T, H_, KV_);
   // x_mid = x_in + att · W_o: the (partial) projection, reduced over the group, then the residual.
   linear_forward(attn_out_, sp ? s.partial : k.x_mid, att, tp_.rank() == 0);
@@ -178,7 +178,7 @@ void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, Bloc
   norm_forward(ln2_, k.ln2, k.ln2_mean, k.ln2_rstd, k.x_mid);
   const Tensor& ln2 = full_rows(k.ln2, s.full);
   for (const LinearRef& l : ffn_in_) linear_forward(l, k.ffn_pre, ln2);
-  if (c.activation == "swiglu") {
+  if (c.activation == Activation::kSwiGlu) {
     ops::swiglu_forward(k.ffn_act, k.ffn_pre);
   } else {
     ops::gelu_forward(k.ffn_act, k.ffn_pre);
@@ -196,7 +196,7 @@ void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k,
   // into the FFN output projection (which needs it for all N rows).
   const Tensor& d_out = full_rows(dx, s.full);
   linear_backward(ffn_out_, &s.d_ffn_act, d_out, k.ffn_act, false);
-  if (c.activation == "swiglu") {
+  if (c.activation == Activation::kSwiGlu) {
     ops::swiglu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
   } else {
     ops::gelu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
@@ -214,7 +214,7 @@ void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k,
   const Tensor& d_mid = full_rows(dx, s.full);
   linear_backward(attn_out_, &s.d_att, d_mid, att, false);
   ops::attention_backward(s.d_qkv, s.d_att, k.qkv, att, lse, B, T, H_, KV_);
-  if (c.position == "rope") ops::rope_backward(s.d_qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
+  if (c.position == Position::kRope) ops::rope_backward(s.d_qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
   const Tensor& ln1 = full_rows(k.ln1, s.full);
   for (size_t i = 0; i < qkv_.size(); ++i) linear_backward(qkv_[i], &d_ln_full, s.d_qkv, ln1, i > 0);
   tp_.reduce_to_local(d_ln_full, s.d_ln);

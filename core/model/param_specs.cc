@@ -12,7 +12,7 @@ std::string ModelNames::layer(int64_t i, const std::string& gpt2_suffix,
 
 ModelNames model_names(const ModelConfig& c) {
   ModelNames n;
-  n.hf_gpt2 = c.arch == "gpt2";
+  n.hf_gpt2 = c.arch == Arch::kGpt2;
   if (n.hf_gpt2) {
     n.wte = "transformer.wte.weight";
     n.wpe = "transformer.wpe.weight";
@@ -34,8 +34,8 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   const float std_ = static_cast<float>(c.init_std);
   // Residual-branch output projections are scaled by 1/sqrt(2L) (GPT-2 paper, Megatron).
   const float out_std = static_cast<float>(c.init_std / std::sqrt(2.0 * c.layers));
-  const bool layernorm = c.norm == "layernorm";
-  const bool swiglu = c.activation == "swiglu";
+  const bool layernorm = c.norm == Norm::kLayerNorm;
+  const bool swiglu = c.activation == Activation::kSwiGlu;
   std::vector<ParamSpec> specs;
   auto add = [&](std::string name, Shape shape, int shard_dim, InitKind init, float sd, bool decay,
                  std::vector<int64_t> groups = {}) {
@@ -59,7 +59,7 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   };
 
   add(n.wte, {c.vocab_size, C}, 0, InitKind::kNormal, std_, false);
-  if (c.position == "learned") add(n.wpe, {c.seq_len, C}, -1, InitKind::kNormal, std_ / 2, false);
+  if (c.position == Position::kLearned) add(n.wpe, {c.seq_len, C}, -1, InitKind::kNormal, std_ / 2, false);
   for (int64_t i = 0; i < c.layers; ++i) {
     norm(n.layer(i, "ln_1.weight", "input_layernorm.weight"),
          n.layer(i, "ln_1.bias", "input_layernorm.bias"));

@@ -4,22 +4,22 @@
 
 namespace tessel {
 
-Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
-                         const std::string& recompute, int64_t param_multiple, Communicator* tp_group,
-                         bool sequence_parallel, ModelPart part, DeviceBackend* device, DType compute)
+Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
     : config_(config),
-      device_(device),
-      values_(compute),
-      part_(part.chunks.empty() ? ModelPart::whole(config.layers) : std::move(part)),
-      B_(micro_batch),
-      T_(seq_len),
-      recompute_full_(recompute == "full"),
-      tp_(tp_group, sequence_parallel, micro_batch, seq_len, config.d_model, config.kv_heads),
-      store_(part_param_specs(config, part_), param_multiple, tp_.rank(), tp_.size(), device, compute) {
+      device_(o.device),
+      values_(o.compute),
+      part_(o.part.chunks.empty() ? ModelPart::whole(config.layers) : o.part),
+      B_(o.micro_batch),
+      T_(o.seq_len),
+      recompute_full_(o.recompute == Recompute::kFull),
+      tp_(o.tp_group, o.sequence_parallel, o.micro_batch, o.seq_len, config.d_model, config.kv_heads),
+      store_(part_param_specs(config, part_), o.param_multiple, tp_.rank(), tp_.size(), o.device, o.compute) {
+  DeviceBackend* device = o.device;
+  const int64_t seq_len = o.seq_len;
   TESSEL_CHECK(device == nullptr || tp_.size() == 1)
       << "a model on " << device->device().str() << " cannot be a tensor-parallel shard yet (parallel.tp "
       << tp_.size() << "); hint: set parallel.tp=1";
-  TESSEL_CHECK(seq_len <= config.seq_len || config.position == "rope")
+  TESSEL_CHECK(seq_len <= config.seq_len || config.position == Position::kRope)
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
       << " learned positions";
   TESSEL_CHECK(config.vocab_size % tp_.size() == 0)
@@ -30,7 +30,7 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
     dwte_ = store_.grad(n.wte);
     vocab_start_ = tp_.rank() * wte_.size(0);
   }
-  if (part_.embedding && config.position == "learned") {
+  if (part_.embedding && config.position == Position::kLearned) {
     wpe_ = store_.compute_param(n.wpe);
     dwpe_ = store_.grad(n.wpe);
   }
@@ -40,13 +40,13 @@ Transformer::Transformer(const ModelConfig& config, int64_t micro_batch, int64_t
       dlm_head_ = store_.grad(n.lm_head);
       vocab_start_ = tp_.rank() * lm_head_.size(0);
     }
-    final_norm_ = norm_ref(store_, n.final_norm_w, n.final_norm_b, config.norm == "layernorm");
+    final_norm_ = norm_ref(store_, n.final_norm_w, n.final_norm_b, config.norm == Norm::kLayerNorm);
     final_norm_offset_ = store_.entry(n.final_norm_w).offset;
   }
 
   const BlockDims d = BlockDims::of(config, B_, T_, tp_);
   const int64_t N = d.N, Nl = d.Nl, C = config.d_model;
-  const bool store_attention = recompute != "selective";
+  const bool store_attention = o.recompute != Recompute::kSelective;
   for (size_t c = 0; c < part_.chunks.size(); ++c) {
     const ModelChunk& mc = part_.chunks[c];
     TESSEL_CHECK(mc.first_layer >= 0 && mc.first_layer < mc.end_layer && mc.end_layer <= config.layers)

@@ -34,23 +34,33 @@
 
 namespace tessel {
 
+// How to build a Transformer beyond its ModelConfig: the micro-batch shape, this rank's share of
+// the model, and where it computes.
+struct TransformerOptions {
+  TransformerOptions(int64_t micro_batch, int64_t seq_len) : micro_batch(micro_batch), seq_len(seq_len) {}
+
+  int64_t micro_batch;  // B
+  int64_t seq_len;      // T (at most model.seq_len with learned positions)
+  Recompute recompute = Recompute::kNone;
+  int64_t param_multiple = 1;  // the flat parameter buffers' length is a multiple of it (ParameterStore)
+  // The tensor-parallel group (null: none); sequence_parallel splits the residual stream along
+  // T over it.
+  Communicator* tp_group = nullptr;
+  bool sequence_parallel = false;
+  ModelPart part;  // the layers this rank holds; empty chunks: all of them, one activation slot
+  // The backend whose memory holds the parameters, gradients and activations, and whose kernels
+  // run the ops (core/device_backend.h); null: the CPU. Tokens and targets may be passed in from
+  // the host: a device model copies them over. A device model holds no tensor-parallel shard
+  // (tp_group must be null or of size 1) for now.
+  DeviceBackend* device = nullptr;
+  // The type of activations and of the weights' compute copy (F32 on the CPU; F32, BF16 or F16 on
+  // a device); gradients, master weights and statistics stay F32.
+  DType compute = DType::F32;
+};
+
 class Transformer {
  public:
-  // recompute: "none" | "selective" | "full".
-  // param_multiple: the flat parameter buffers' length is a multiple of it (see ParameterStore).
-  // tp_group: the tensor-parallel group (null: none); sequence_parallel splits the residual
-  // stream along T over it. part: the layers this rank holds (empty chunks: all of them, one
-  // activation slot).
-  // device: the backend whose memory holds the parameters, gradients and activations, and
-  // whose kernels run the ops (core/device_backend.h); null: the CPU. Tokens and targets
-  // may be passed in from the host: a device model copies them over. A device model holds no tensor-parallel shard
-  // (tp_group must be null or of size 1) for now. compute: the type of activations and of the
-  // weights' compute copy (F32 on the CPU; F32, BF16 or F16 on a device); gradients, master
-  // weights and statistics stay F32.
-  Transformer(const ModelConfig& config, int64_t micro_batch, int64_t seq_len,
-              const std::string& recompute = "none", int64_t param_multiple = 1,
-              Communicator* tp_group = nullptr, bool sequence_parallel = false, ModelPart part = {},
-              DeviceBackend* device = nullptr, DType compute = DType::F32);
+  Transformer(const ModelConfig& config, const TransformerOptions& options);
 
   const ModelConfig& config() const { return config_; }
   ParameterStore& parameters() { return store_; }

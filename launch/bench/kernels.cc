@@ -67,7 +67,7 @@ void bench_all(cuda::DeviceContext& ctx, const Config& config, int iters, const 
   const double es = static_cast<double>(dtype_size(st));
   const int64_t B = config.batch.micro, T_ = m.seq_len, C = m.d_model, H = m.heads, KV = m.kv_heads;
   const int64_t D = m.head_dim(), N = B * T_, V = m.vocab_size;
-  const bool swiglu = m.activation == "swiglu";
+  const bool swiglu = m.activation == Activation::kSwiGlu;
   const int64_t F = m.ffn_dim, ffn_in = swiglu ? 2 * F : F, QKV = (H + 2 * KV) * D;
   // The shapes first, for a peer to run the same ones (bench/cuda_kernels.sh).
   std::printf("%s\n", JsonLine()
@@ -81,8 +81,8 @@ void bench_all(cuda::DeviceContext& ctx, const Config& config, int iters, const 
                           .add("KV", KV)
                           .add("F", F)
                           .add("V", V)
-                          .add("norm", m.norm)
-                          .add("activation", m.activation)
+                          .add("norm", name_of(m.norm))
+                          .add("activation", name_of(m.activation))
                           .add("iters", iters)
                           .str()
                           .c_str());
@@ -94,7 +94,7 @@ void bench_all(cuda::DeviceContext& ctx, const Config& config, int iters, const 
   Tensor w = random_device(ctx, C, st, 3), b = random_device(ctx, C, st, 4);
   Tensor mean = ctx.empty({N}, DType::F32), rstd = ctx.empty({N}, DType::F32);
   Tensor dw = ctx.zeros({C}, DType::F32), db = ctx.zeros({C}, DType::F32);
-  if (m.norm == "layernorm") {
+  if (m.norm == Norm::kLayerNorm) {
     report(config, dtype_name, "layernorm_forward",
            time_op(ctx, iters, [&] { cuda::layernorm_forward(p(y), f(mean), f(rstd), p(x), p(w), p(b), N, C, 1e-5f, s); }),
            0, 2 * N * C * es);

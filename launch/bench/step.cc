@@ -72,7 +72,7 @@ int run_bench_step(const std::vector<std::string>& args) {
     if (r.device) {  // its name, the compute type and the allocator's peaks
       line.add("device", r.device->device().str())
           .add("device_name", r.device->describe())
-          .add("precision", config.precision.compute)
+          .add("precision", name_of(config.precision.compute))
           .add("peak_allocated_mib", static_cast<double>(r.device->memory().peak_allocated) / (1 << 20), 1)
           .add("peak_reserved_mib", static_cast<double>(r.device->memory().peak_reserved) / (1 << 20), 1);
     } else {
@@ -85,7 +85,7 @@ int run_bench_step(const std::vector<std::string>& args) {
       JsonValue::Array busy;
       for (double b : stage_busy) busy.push_back(JsonValue::number(std::round(b / static_cast<double>(steps) * 1e4) / 10));
       line.add("pp", pp)
-          .add("schedule", config.parallel.schedule)
+          .add("schedule", name_of(config.parallel.schedule))
           .add("virtual_stages", v)
           .add("micro_batches", m)
           .add("bubble_measured", median(bubbles), 4)
@@ -94,13 +94,13 @@ int run_bench_step(const std::vector<std::string>& args) {
           .add("stage_busy_ms", JsonValue::array(std::move(busy)));
     }
     line.add("sequence_parallel", config.parallel.sequence_parallel && r.tp->size() > 1)
-        .add("recompute", config.parallel.recompute)
+        .add("recompute", name_of(config.parallel.recompute))
         .add("activation_mib", static_cast<double>(model.activation_bytes()) / (1 << 20), 3)
         .add("threads", threads)
         .add("params", model.num_parameters())
         .add("batch", config.batch.global)
         .add("seq_len", T)
-        .add("zero", step.data_parallel().zero())
+        .add("zero", zero_stage(step.data_parallel().zero()))
         .add("ms_per_step", step_s * 1000, 3)
         .add("comm_wait_ms", median(waits) * 1000, 3)
         .add("tokens_per_s", tokens / step_s, 1)

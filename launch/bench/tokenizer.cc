@@ -40,7 +40,7 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
     // Fresh tokenizers per timed pass, so their piece caches start empty as in a real run; the
     // vocabulary load is not timed. Documents are shared out as `data prepare --workers` does.
     std::vector<std::unique_ptr<Tokenizer>> tokenizers =
-        make_tokenizers(a.get("--tokenizer", "gpt2"), a.get("--tokenizer-dir", ""), workers);
+        make_tokenizers(parse_choice<TokenizerKind>(a.get("--tokenizer", "gpt2"), "--tokenizer"), a.get("--tokenizer-dir", ""), workers);
     name = tokenizers[0]->name();
     const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel for num_threads(workers) schedule(dynamic, 1)

@@ -25,14 +25,18 @@ ncclDataType_t nccl_type(DType dtype) {
     case DType::I32: return ncclInt32;
     case DType::I64: return ncclInt64;
     case DType::U8: return ncclUint8;
-    case DType::U16: return ncclUint8;  // moved as bytes: count doubled by the caller
+    case DType::I8: return ncclInt8;
+    case DType::U32: return ncclUint32;
+    case DType::F64: return ncclFloat64;
+    case DType::U16:
+    case DType::I16: return ncclUint8;  // moved as bytes: count doubled by the caller
   }
   return ncclUint8;
 }
 
-// Elements as NCCL counts them: u16 tensors move as twice as many bytes.
+// Elements as NCCL counts them: 16-bit integer tensors move as twice as many bytes.
 size_t nccl_count(const Tensor& t) {
-  return t.dtype() == DType::U16 ? t.nbytes() : static_cast<size_t>(t.numel());
+  return t.dtype() == DType::U16 || t.dtype() == DType::I16 ? t.nbytes() : static_cast<size_t>(t.numel());
 }
 
 ncclRedOp_t nccl_op(ReduceOp op) {

@@ -44,9 +44,9 @@ namespace {
 
 // Peak micro-batch chunks alive on stage 0 for a schedule (cached: the simulation is the same
 // for every model).
-int peak_alive(const std::string& schedule, int pp, int v, int m) {
+int peak_alive(Schedule schedule, int pp, int v, int m) {
   static std::mutex mutex;
-  static std::map<std::tuple<std::string, int, int, int>, int> cache;
+  static std::map<std::tuple<Schedule, int, int, int>, int> cache;
   std::lock_guard<std::mutex> lock(mutex);
   const auto key = std::make_tuple(schedule, pp, v, m);
   auto it = cache.find(key);
@@ -77,8 +77,8 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const ModelConfig& m = config.model;
   PlanEstimate e;
   e.layout = L;
-  const std::string& precision = config.precision.compute;
-  const bool fp32 = precision == "fp32";
+  const Precision precision = config.precision.compute;
+  const bool fp32 = precision == Precision::kFp32;
   const double a = fp32 ? 4 : 2;  // bytes per activation and weight element
   const double peak = hw.peak_tflops(precision);
   const int world = L.tp * L.pp * L.dp;
@@ -86,15 +86,15 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double T = static_cast<double>(m.seq_len), C = static_cast<double>(m.d_model);
   const double H = static_cast<double>(m.heads), KV = static_cast<double>(m.kv_heads), D = static_cast<double>(m.head_dim());
   const double F = static_cast<double>(m.ffn_dim), V = static_cast<double>(m.vocab_size);
-  const double Fp = m.activation == "swiglu" ? 2 * F : F;  // the FFN input projection's width
+  const double Fp = m.activation == Activation::kSwiGlu ? 2 * F : F;  // the FFN input projection's width
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
   const int layers_per_stage = static_cast<int>(m.layers / L.pp);
 
   // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
   const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages));
-  const double zero_div = L.zero >= 1 ? L.dp : 1;
+  const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   e.memory.weights = params * a;
-  e.memory.gradients = params * 4 + (L.zero == 2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
+  e.memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
   e.memory.optimizer = params * (fp32 ? 8 : 12) / zero_div;
   // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
   const double residual = Nl * C;
@@ -102,12 +102,12 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double kv_local = std::max(KV / tp, 1.0);
   const double qkv_local = (H / tp + 2 * kv_local) * D;
   double cache = Nl * C + 2 * Nl + N * qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
-  if (L.recompute != "selective") cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
-  const double per_layer = L.recompute == "full" ? residual : residual + cache;
+  if (L.recompute != Recompute::kSelective) cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
+  const double per_layer = L.recompute == Recompute::kFull ? residual : residual + cache;
   const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(micro_batches));
   const double chunk_layers = static_cast<double>(layers_per_stage) / L.virtual_stages;
   // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
-  e.memory.activations = alive * (chunk_layers * per_layer + residual) * a + (L.recompute == "full" ? cache * a : 0);
+  e.memory.activations = alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
   // The classifier's logits chunk and the head's gradient input (last stage; taken as the larger stage).
   const double head = N * std::min(V / tp, 8192.0) * 4 + N * C * 4;
   e.memory.buffers = 2 * config.parallel.bucket_mb * 1048576.0 * (L.dp > 1) + 2 * Nl * C * a * (L.pp > 1) + head;
@@ -126,8 +126,8 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double attention = attention_flops / (peak * 1e12 * hw.gemm_efficiency * 0.6);
   const double fwd_layer = gemms(N) + attention;
   double recompute = 0;
-  if (L.recompute == "selective") recompute = attention;
-  if (L.recompute == "full") recompute = fwd_layer;
+  if (L.recompute == Recompute::kSelective) recompute = attention;
+  if (L.recompute == Recompute::kFull) recompute = fwd_layer;
   const double head_fwd = gemm_seconds(N, V / tp, C, a, hw, peak);
   const double compute_mb = layers * (3 * fwd_layer + recompute) + 3 * head_fwd / L.pp;
   const double bytes_layer = (12 * Nl * C + 4 * N * Fp / tp + 2 * N * H * D / tp) * a;  // forward; backward twice
@@ -156,9 +156,9 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
     const double bw = dp_inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
     const double lat = dp_inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
     double reduce = all_reduce_seconds(params * 4, L.dp, bw, lat);
-    if (L.zero == 2) reduce /= 2;  // reduce-scatter only
+    if (L.zero == ZeroStage::k2) reduce /= 2;  // reduce-scatter only
     const double hidden = config.parallel.overlap_grad_reduce ? 2 * (compute_mb + memory_mb) / 3 : 0;
-    const double gather = L.zero >= 1 ? (L.dp - 1.0) / L.dp * params * a / (bw * 1e9) : 0;
+    const double gather = L.zero >= ZeroStage::k1 ? (L.dp - 1.0) / L.dp * params * a / (bw * 1e9) : 0;
     e.time.dp_exposed = std::max(0.0, reduce - hidden) + gather;
   }
   // AdamW reads and writes weights, gradients, moments (and master weights) of its shard.

@@ -17,16 +17,17 @@
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/config/values.h"
 #include "parallel/planner/hardware.h"
 
 namespace tessel {
 
 struct PlanLayout {
   int tp = 1, pp = 1, dp = 1, virtual_stages = 1;
-  std::string schedule = "1f1b";
+  Schedule schedule = Schedule::k1F1B;
   int64_t micro = 1;
-  int zero = 0;
-  std::string recompute = "none";
+  ZeroStage zero = ZeroStage::k0;
+  Recompute recompute = Recompute::kNone;
   bool sequence_parallel = false;
   std::string describe() const;  // "tp 8 x pp 4 x dp 2, micro 1, 1f1b, zero 1, selective, sp"
 };

@@ -14,9 +14,12 @@
 namespace tessel {
 namespace fs = std::filesystem;
 
-double HardwareProfile::peak_tflops(const std::string& precision) const {
-  if (precision == "bf16") return peak_tflops_bf16;
-  if (precision == "fp16") return peak_tflops_fp16;
+double HardwareProfile::peak_tflops(Precision precision) const {
+  switch (precision) {
+    case Precision::kBf16: return peak_tflops_bf16;
+    case Precision::kFp16: return peak_tflops_fp16;
+    case Precision::kFp32: return peak_tflops_fp32;
+  }
   return peak_tflops_fp32;
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config/values.h"
+
 namespace tessel {
 
 struct HardwareProfile {
@@ -18,8 +20,7 @@ struct HardwareProfile {
   double intra_node_bw_gbs = 0, intra_node_latency_us = 0;  // per GPU, each direction
   double inter_node_bw_gbs = 0, inter_node_latency_us = 0;
 
-  // precision.compute: "bf16", "fp16" or "fp32".
-  double peak_tflops(const std::string& precision) const;
+  double peak_tflops(Precision precision) const;
 };
 
 // The directory of the shipped profiles (configs/hardware of the source tree, or

@@ -51,14 +51,14 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
       << (fixed.pp ? std::to_string(*fixed.pp) : "any") << ") x dp (" << (fixed.dp ? std::to_string(*fixed.dp) : "any")
       << ") cannot make --gpus " << gpus << "; hint: fix fewer of them, or make their product " << gpus;
   const bool dp_one = (fixed.dp && *fixed.dp == 1) || (fixed.tp && fixed.pp && *fixed.tp * *fixed.pp == gpus);
-  TESSEL_CHECK(!(fixed.zero && *fixed.zero > 0 && dp_one))
+  TESSEL_CHECK(!(fixed.zero && *fixed.zero > ZeroStage::k0 && dp_one))
       << "parallel.zero=" << *fixed.zero << " shards over data-parallel ranks, but the fixed knobs leave dp = 1 on "
       << gpus << " GPUs; hint: drop parallel.zero or leave room for dp > 1";
   std::vector<PlanLayout> out;
   std::vector<std::string> why;  // what ruled out each tp, for the error
   for (int64_t tp : divisors(gpus)) {
     if (!allowed(fixed.tp, static_cast<int>(tp))) continue;
-    const bool shared_kv = m.arch != "gpt2" && m.kv_heads < tp && tp % m.kv_heads == 0;
+    const bool shared_kv = m.arch != Arch::kGpt2 && m.kv_heads < tp && tp % m.kv_heads == 0;
     if (m.heads % tp != 0 || (m.kv_heads % tp != 0 && !shared_kv) || m.ffn_dim % tp != 0 || m.vocab_size % tp != 0) {
       if (tp > 1) why.push_back("tp " + std::to_string(tp) + " does not divide heads, kv_heads, ffn_dim or vocab_size");
       continue;
@@ -74,11 +74,11 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
       for (int64_t micro : divisors(config.batch.global / dp)) {
         if (!allowed(fixed.micro, micro) || (!fixed.micro && micro > 64)) continue;
         const int64_t mbs = config.batch.global / (dp * micro);
-        std::vector<std::pair<std::string, int>> schedules = {{"1f1b", 1}};
+        std::vector<std::pair<Schedule, int>> schedules = {{Schedule::k1F1B, 1}};
         if (pp > 1) {
-          schedules.push_back({"gpipe", 1});
+          schedules.push_back({Schedule::kGpipe, 1});
           for (int v : {2, 4}) {
-            if (m.layers % (pp * v) == 0 && mbs % pp == 0) schedules.push_back({"interleaved", v});
+            if (m.layers % (pp * v) == 0 && mbs % pp == 0) schedules.push_back({Schedule::kInterleaved, v});
           }
         }
         for (const auto& [schedule, v] : schedules) {
@@ -88,9 +88,9 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
           }
           if (pp > 1 && !allowed(fixed.schedule, schedule)) continue;
           if (!allowed(fixed.virtual_stages, v)) continue;
-          for (int zero : {0, 1, 2}) {
-            if ((dp == 1 && zero > 0) || !allowed(fixed.zero, zero)) continue;
-            for (const std::string recompute : {"none", "selective", "full"}) {
+          for (ZeroStage zero : {ZeroStage::k0, ZeroStage::k1, ZeroStage::k2}) {
+            if ((dp == 1 && zero > ZeroStage::k0) || !allowed(fixed.zero, zero)) continue;
+            for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
               if (!allowed(fixed.recompute, recompute)) continue;
               for (bool sp : {false, true}) {
                 if ((sp && (tp == 1 || m.seq_len % tp != 0)) || !allowed(fixed.sequence_parallel, sp)) continue;
@@ -99,7 +99,7 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
                 l.pp = static_cast<int>(pp);
                 l.dp = static_cast<int>(dp);
                 l.virtual_stages = v;
-                l.schedule = pp > 1 ? schedule : "1f1b";
+                l.schedule = pp > 1 ? schedule : Schedule::k1F1B;
                 l.micro = micro;
                 l.zero = zero;
                 l.recompute = recompute;
@@ -165,8 +165,8 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
       {"no pipeline (pp = 1)", [](auto& l) { return l.pp == 1; }},
       {"no tensor parallelism (tp = 1)", [](auto& l) { return l.tp == 1; }},
       {"plain data parallelism (tp = pp = 1)", [](auto& l) { return l.tp == 1 && l.pp == 1; }},
-      {"no ZeRO (zero 0)", [](auto& l) { return l.zero == 0 && l.dp > 1; }},
-      {"no recomputation", [](auto& l) { return l.recompute == "none"; }},
+      {"no ZeRO (zero 0)", [](auto& l) { return l.zero == ZeroStage::k0 && l.dp > 1; }},
+      {"no recomputation", [](auto& l) { return l.recompute == Recompute::kNone; }},
   };
   for (const auto& [name, member] : families) {
     if (member(best.layout)) continue;

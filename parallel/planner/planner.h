@@ -12,9 +12,11 @@ namespace tessel {
 
 // Knobs held fixed (given with --set): the rest are searched.
 struct PlanConstraints {
-  std::optional<int> tp, pp, dp, zero, virtual_stages;
+  std::optional<int> tp, pp, dp, virtual_stages;
+  std::optional<ZeroStage> zero;
   std::optional<int64_t> micro;
-  std::optional<std::string> schedule, recompute;
+  std::optional<Schedule> schedule;
+  std::optional<Recompute> recompute;
   std::optional<bool> sequence_parallel;
 };
 

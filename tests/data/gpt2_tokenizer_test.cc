@@ -181,7 +181,7 @@ TEST_CASE("data prepare with the GPT-2 tokenizer writes each document's ids and 
   std::ofstream(dir.file("b.txt")) << "Привет 😀 again";
   PrepareOptions options;
   options.inputs = {dir.file("a.txt"), dir.file("b.txt")};
-  options.tokenizer = "gpt2";
+  options.tokenizer = TokenizerKind::kGpt2;
   options.tokenizer_dir = tokenizer_dir();
   options.out_prefix = dir.file("ds");
   prepare_dataset(options);

@@ -72,15 +72,15 @@ TEST_CASE("writer produces the 82-byte .idx of REFERENCE.md's worked example", "
 TEST_CASE("writer and reader round-trip every dtype the writer supports", "[data]") {
   struct Case {
     DType dtype;
-    TokenDType stored;
+    DType stored;
     std::vector<int32_t> extremes;
   };
   const std::vector<Case> cases = {
-      {DType::U8, TokenDType::U8, {0, 255}},
-      {DType::U16, TokenDType::U16, {0, 65535}},
-      {DType::I32, TokenDType::I32, {-2147483647 - 1, 2147483647}},
-      {DType::I64, TokenDType::I64, {-2147483647 - 1, 2147483647}},
-      {DType::F32, TokenDType::F32, {-16777216, 16777216}},  // exact in f32
+      {DType::U8, DType::U8, {0, 255}},
+      {DType::U16, DType::U16, {0, 65535}},
+      {DType::I32, DType::I32, {-2147483647 - 1, 2147483647}},
+      {DType::I64, DType::I64, {-2147483647 - 1, 2147483647}},
+      {DType::F32, DType::F32, {-16777216, 16777216}},  // exact in f32
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION("dtype " << dtype_name(c.dtype)) {
@@ -100,7 +100,7 @@ TEST_CASE("writer and reader round-trip every dtype the writer supports", "[data
       CHECK(ds.num_sequences() == 4);
       CHECK(ds.num_tokens() == 7);
       CHECK(ds.sequence_length(1) == 0);
-      CHECK(ds.sequence_pointer(2) == 4 * static_cast<int64_t>(token_dtype_size(c.stored)));
+      CHECK(ds.sequence_pointer(2) == 4 * static_cast<int64_t>(dtype_size(c.stored)));
       CHECK(ds.document_index(4) == 4);
       std::vector<int32_t> expected;
       for (const auto& d : docs) expected.insert(expected.end(), d.begin(), d.end());
@@ -124,7 +124,7 @@ TEST_CASE("reader accepts the dtype codes the writer does not produce (i8, i16, 
   append_value<int16_t>(&i16, 30000);
   write_megatron_by_hand(dir.file("i16"), 3, 2, {i16});
   IndexedDataset ds16(dir.file("i16"));
-  CHECK(ds16.dtype() == TokenDType::I16);
+  CHECK(ds16.dtype() == DType::I16);
   CHECK(testing::read_all(ds16) == std::vector<int32_t>{-300, 30000});
 
   std::vector<uint8_t> f64a, f64b;

@@ -32,7 +32,7 @@ TEST_CASE("llm.c GPT-2 shard (magic 20240520, v1, u16) reads back its tokens", "
 
   auto source = open_token_source(dir.file("shard_000.bin"));
   CHECK(source->format() == "llm.c");
-  CHECK(source->dtype() == TokenDType::U16);
+  CHECK(source->dtype() == DType::U16);
   CHECK(source->num_tokens() == 6);
   CHECK(source->num_documents() == -1);
   CHECK(testing::read_all(*source) == std::vector<int32_t>{50256, 15496, 11, 995, 50256, 40});
@@ -50,7 +50,7 @@ TEST_CASE("llm.c LLaMA-3 shard (magic 20240801, v7, u32) reads back its tokens",
   const auto bytes = shard_bytes<uint32_t>(20240801, 7, tokens, 4);
   testing::write_bytes(dir.file("llama.bin"), bytes.data(), bytes.size());
   LlmcShard shard(dir.file("llama.bin"));
-  CHECK(shard.dtype() == TokenDType::U32);
+  CHECK(shard.dtype() == DType::U32);
   CHECK(shard.version() == 7);
   CHECK(testing::read_all(shard) == std::vector<int32_t>{128000, 9906, 1917, 128001});
 }

@@ -62,7 +62,7 @@ TEST_CASE("prepare turns .txt files and .jsonl records into documents ending in 
   CHECK(s.tokens == tokens);
   CHECK(s.train_prefix == dir.file("out_train"));
   CHECK(s.val_prefix.empty());
-  CHECK(IndexedDataset(dir.file("out_train")).dtype() == TokenDType::U16);
+  CHECK(IndexedDataset(dir.file("out_train")).dtype() == DType::U16);
   CHECK_FALSE(std::filesystem::exists(dir.file("out_val.idx")));
   CHECK(s.output_files == std::vector<std::string>{dir.file("out_train.bin"), dir.file("out_train.idx")});
 }
@@ -153,14 +153,11 @@ TEST_CASE("prepare errors: missing input, bad options, unavailable tokenizer, ba
   CHECK_FALSE(std::filesystem::exists(dir.file("o_train.bin.tmp")));
 
   options.inputs = {dir.file("ok.txt")};
-  options.tokenizer = "gpt2";
+  options.tokenizer = TokenizerKind::kGpt2;
   options.tokenizer_dir = dir.file("no_tokenizer_here");
   CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
              Catch::Contains("encoder.json' not found"));
-  options.tokenizer = "sentencepiece";
-  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
-             Catch::Contains("unknown tokenizer 'sentencepiece'"));
-  options.tokenizer = "bytes";
+  options.tokenizer = TokenizerKind::kBytes;
   options.val_fraction = 1.0;
   CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
              Catch::Contains("[0, 1)"));

@@ -60,12 +60,12 @@ class VectorSource : public TokenSource {
       : tokens_(std::move(tokens)), path_(std::move(path)) {}
   int64_t num_tokens() const override { return static_cast<int64_t>(tokens_.size()); }
   void read(int64_t begin, int64_t count, int32_t* out) const override {
-    read_stored_tokens(path_, reinterpret_cast<const uint8_t*>(tokens_.data()), TokenDType::I32,
+    read_stored_tokens(path_, reinterpret_cast<const uint8_t*>(tokens_.data()), DType::I32,
                        num_tokens(), begin, count, out);
   }
   const std::string& path() const override { return path_; }
   std::string format() const override { return "memory"; }
-  TokenDType dtype() const override { return TokenDType::I32; }
+  DType dtype() const override { return DType::I32; }
 
  private:
   std::vector<int32_t> tokens_;

@@ -35,11 +35,11 @@ TEST_CASE("shipped configs have the public models' parameter counts", "[cpu][con
   CHECK(parameter_count(load_config(config_path("gpt2-350m.yaml")).model) == 354823168);
   CHECK(parameter_count(load_config(config_path("gpt2-1.5b.yaml")).model) == 1557611200);
   const Config demo = load_config(config_path("demo.yaml"));
-  CHECK(demo.data.tokenizer == "gpt2");
+  CHECK(demo.data.tokenizer == TokenizerKind::kGpt2);
   CHECK(demo.model.vocab_size == 50304);  // GPT-2's 50257 padded to a multiple of 64
   CHECK(parameter_count(demo.model) < 16000000);
   const Config bytes = load_config(config_path("demo-bytes.yaml"));
-  CHECK(bytes.data.tokenizer == "bytes");
+  CHECK(bytes.data.tokenizer == TokenizerKind::kBytes);
   CHECK(bytes.model.vocab_size == 257);  // the byte tokenizer's vocabulary
   CHECK(parameter_count(bytes.model) < 5000000);
 }

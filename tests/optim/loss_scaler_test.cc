@@ -10,7 +10,7 @@
 using namespace tessel;
 
 TEST_CASE("dynamic loss scaling halves on overflow and doubles after 2000 good steps", "[optim][scaler]") {
-  LossScaler s(true, "dynamic");
+  LossScaler s(true, 0.0);
   CHECK(s.scale() == 65536.0);
   CHECK(s.overflowed(true, 0));
   CHECK(s.scale() == 32768.0);
@@ -34,7 +34,7 @@ TEST_CASE("dynamic loss scaling halves on overflow and doubles after 2000 good s
 }
 
 TEST_CASE("a dynamic scale that would fall below 1 stops the run with a hint", "[optim][scaler][errors]") {
-  LossScaler s(true, "dynamic");
+  LossScaler s(true, 0.0);
   for (int i = 0; i < 16; ++i) s.overflowed(true, i);  // 2^16 halved 16 times: 1
   CHECK(s.scale() == 1.0);
   CHECK_THROWS_WITH(s.overflowed(true, 16), Catch::Contains("step 17: the gradients overflow fp16") &&
@@ -42,7 +42,7 @@ TEST_CASE("a dynamic scale that would fall below 1 stops the run with a hint", "
 }
 
 TEST_CASE("a fixed loss scale never moves and skips nothing itself", "[optim][scaler]") {
-  LossScaler s(true, "1024");
+  LossScaler s(true, 1024.0);
   CHECK(s.scale() == 1024.0);
   CHECK_FALSE(s.overflowed(true, 0));  // a non-finite step under a fixed scale is StepGuard's
   for (int i = 0; i < 3000; ++i) s.applied();
@@ -52,11 +52,11 @@ TEST_CASE("a fixed loss scale never moves and skips nothing itself", "[optim][sc
 }
 
 TEST_CASE("disabled scaling is the identity and a bad setting is an error", "[optim][scaler][errors]") {
-  LossScaler off(false, "dynamic");
+  LossScaler off(false, 0.0);
   CHECK(off.scale() == 1.0);
   CHECK_FALSE(off.overflowed(true, 0));
-  CHECK_THROWS_WITH(LossScaler(true, "big"), Catch::Contains("expected 'dynamic' or a positive number, got 'big'"));
-  LossScaler dyn(true, "dynamic");
+  CHECK_THROWS_WITH(LossScaler(true, -2.0), Catch::Contains("expected 'dynamic' (0) or a positive number, got -2"));
+  LossScaler dyn(true, 0.0);
   dyn.restore({512.0, 12});
   CHECK(dyn.scale() == 512.0);
   CHECK(dyn.state().good_steps == 12);

@@ -14,7 +14,7 @@ using namespace tessel;
 
 namespace {
 
-Config tiny(const std::string& arch, int64_t global, int64_t micro, int zero) {
+Config tiny(const std::string& arch, int64_t global, int64_t micro, ZeroStage zero) {
   Config c = parse_config("model: {arch: " + arch + ", vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, heads: 4, "
                           "kv_heads: 2, ffn_dim: 64}\n"
                           "optim: {lr: 1.0e-2, warmup_steps: 2, weight_decay: 0.1, grad_clip: 0.5}\n"
@@ -37,7 +37,9 @@ struct Run {
 };
 
 Run train(const Config& c, Communicator& group) {
-  Transformer model(c.model, c.batch.micro, c.model.seq_len, "none", bucket_multiple(group.size()));
+  TransformerOptions model_options(c.batch.micro, c.model.seq_len);
+  model_options.param_multiple = bucket_multiple(group.size());
+  Transformer model(c.model, model_options);
   model.parameters().initialize(c.run.seed);
   TrainStep step(c, model, group);
   Run run;
@@ -67,9 +69,9 @@ TEST_CASE("data parallel with zero 0, 1 and 2, with and without accumulation, fo
   const int64_t global = 24;  // divisible by 2, 3 and 4 ranks, twice
   for (const std::string arch : {"gpt2", "llama"}) {
     SingleCommunicator one;
-    const Run reference = train(tiny(arch, global, global, 0), one);
+    const Run reference = train(tiny(arch, global, global, ZeroStage::k0), one);
     REQUIRE(reference.losses.back() < reference.losses.front() - 0.5);  // it learns
-    for (int zero : {0, 1, 2}) {
+    for (ZeroStage zero : {ZeroStage::k0, ZeroStage::k1, ZeroStage::k2}) {
       for (int64_t accumulation : {1, 2}) {
         INFO(arch << " on " << P << " ranks, zero " << zero << ", " << accumulation << " micro-batches per step");
         const Run dp = train(tiny(arch, global, global / P / accumulation, zero), world);
@@ -93,7 +95,7 @@ TEST_CASE("data parallel with zero 0, 1 and 2, with and without accumulation, fo
 
 TEST_CASE("a data-parallel run is bitwise repeatable", "[mpi][dp]") {
   MpiCommunicator& world = test_world();
-  const Config c = tiny("llama", 24, 24 / world.size() / 2, 2);
+  const Config c = tiny("llama", 24, 24 / world.size() / 2, ZeroStage::k2);
   const Run a = train(c, world);
   const Run b = train(c, world);
   CHECK(a.losses == b.losses);
@@ -103,10 +105,12 @@ TEST_CASE("a data-parallel run is bitwise repeatable", "[mpi][dp]") {
 
 TEST_CASE("ZeRO shards the optimizer state to 1/dp of the parameters", "[mpi][dp]") {
   MpiCommunicator& world = test_world();
-  const Config c0 = tiny("gpt2", 24, 24 / world.size(), 0);
-  Transformer model(c0.model, c0.batch.micro, c0.model.seq_len, "none", bucket_multiple(world.size()));
+  const Config c0 = tiny("gpt2", 24, 24 / world.size(), ZeroStage::k0);
+  TransformerOptions model_options(c0.batch.micro, c0.model.seq_len);
+  model_options.param_multiple = bucket_multiple(world.size());
+  Transformer model(c0.model, model_options);
   const TrainStep full(c0, model, world);
-  for (int zero : {1, 2}) {
+  for (ZeroStage zero : {ZeroStage::k1, ZeroStage::k2}) {
     const TrainStep sharded(tiny("gpt2", 24, 24 / world.size(), zero), model, world);
     CHECK(sharded.optimizer_state_bytes() * world.size() == full.optimizer_state_bytes());
   }

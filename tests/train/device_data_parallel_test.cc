@@ -21,7 +21,7 @@ using testing::EmulatedDevice;
 TEST_CASE("data parallelism on device tensors equals the CPU's bitwise, ZeRO 0, 1 and 2", "[mpi][device]") {
   MpiCommunicator& world = test_world();
   testing::StagingCommunicator staged(world);
-  for (int zero : {0, 1, 2}) {
+  for (ZeroStage zero : {ZeroStage::k0, ZeroStage::k1, ZeroStage::k2}) {
     INFO("zero " << zero << ", " << world.size() << " ranks");
     Config c = tiny_layout_config("llama", "heads: 4, kv_heads: 2", 2, 12, 1);
     c.run.steps = 4;

@@ -50,7 +50,7 @@ double tensor_error(const float* a, const float* b, int64_t n, double floor = 1e
 
 // The tiny model with the golden file's weights loaded by Hugging Face name.
 std::unique_ptr<Transformer> golden_model(const Config& config, const SafetensorsFile& golden) {
-  auto model = std::make_unique<Transformer>(config.model, 2, 16);
+  auto model = std::make_unique<Transformer>(config.model, TransformerOptions(2, 16));
   ParameterStore& store = model->parameters();
   for (const ParamEntry& e : store.entries()) {
     INFO("parameter " << e.spec.name);

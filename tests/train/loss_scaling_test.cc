@@ -35,7 +35,7 @@ struct Run {
 };
 
 Run train(const Config& c) {
-  Transformer model(c.model, c.batch.micro, c.model.seq_len);
+  Transformer model(c.model, TransformerOptions(c.batch.micro, c.model.seq_len));
   model.parameters().initialize(c.run.seed);
   SingleCommunicator one;
   TrainStep step(c, model, one);
@@ -73,7 +73,7 @@ TEST_CASE("gradients that overflow under a fixed loss scale are non-finite steps
           "[cpu][train][scaler][errors]") {
   // 2^127: every gradient times the scale overflows fp32's range.
   const Config c = tiny("fp16", "1.7014118346046923e38");
-  Transformer model(c.model, c.batch.micro, c.model.seq_len);
+  Transformer model(c.model, TransformerOptions(c.batch.micro, c.model.seq_len));
   model.parameters().initialize(c.run.seed);
   SingleCommunicator one;
   TrainStep step(c, model, one);
@@ -88,7 +88,7 @@ TEST_CASE("overflows under a dynamic loss scale skip the step and halve the scal
           "[cpu][train][scaler]") {
   Config c = tiny("fp16", "dynamic");
   c.run.steps = 200;
-  Transformer model(c.model, c.batch.micro, c.model.seq_len);
+  Transformer model(c.model, TransformerOptions(c.batch.micro, c.model.seq_len));
   model.parameters().initialize(c.run.seed);
   SingleCommunicator one;
   TrainStep step(c, model, one);
@@ -131,7 +131,7 @@ TEST_CASE("a checkpoint carries the dynamic loss scale of an fp16 run, and only 
   CHECK(back.step->scaler().state().good_steps == 6);
   // A bf16 run's checkpoint (scale 1) does not set an fp16 run's scale: it starts afresh.
   Config bf16 = c;
-  bf16.precision.compute = "bf16";
+  bf16.precision.compute = Precision::kBf16;
   {
     RankModel r = RankModel::build(bf16, world, topology, nullptr);
     Checkpointer ck(bf16, world, r);

@@ -18,7 +18,7 @@ Config tiny(const std::string& arch, int layers = 8) {
   return tiny_layout_config(arch, arch == "gpt2" ? "heads: 4, kv_heads: 4" : "heads: 4, kv_heads: 2", layers, 8, 2);
 }
 
-Config layout(Config c, int tp, int pp, const std::string& schedule, int v = 1) {
+Config layout(Config c, int tp, int pp, Schedule schedule, int v = 1) {
   c.parallel.tp = tp;
   c.parallel.pp = pp;
   c.parallel.schedule = schedule;
@@ -36,7 +36,7 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
     const Config c = tiny(arch);
     const LayoutRun want = train_single_rank(c);
     REQUIRE(want.losses.back() < want.losses.front() - 0.5);  // it learns
-    for (const auto& [schedule, v] : std::vector<std::pair<std::string, int>>{{"gpipe", 1}, {"1f1b", 1}, {"interleaved", 2}}) {
+    for (const auto& [schedule, v] : std::vector<std::pair<Schedule, int>>{{Schedule::kGpipe, 1}, {Schedule::k1F1B, 1}, {Schedule::kInterleaved, 2}}) {
       INFO(arch << ": pp " << P << ", schedule " << schedule << ", virtual stages " << v);
       compare_layout_runs(train_layout(layout(c, 1, P, schedule, v), world), want);
     }
@@ -44,8 +44,8 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
       // 10 layers with the embedding and the head weighing a layer each: stages of 2, 3, 3, 2.
       Config ten = tiny(arch, 10);
       const LayoutRun want10 = train_single_rank(ten);
-      ten = layout(ten, 1, 4, "1f1b");
-      ten.parallel.pipeline_split = "ends_as_layers";
+      ten = layout(ten, 1, 4, Schedule::k1F1B);
+      ten.parallel.pipeline_split = PipelineSplit::kEndsAsLayers;
       INFO(arch << ": pp 4, 10 layers split with the ends as layers");
       compare_layout_runs(train_layout(ten, world), want10);
     }
@@ -58,21 +58,21 @@ TEST_CASE("pipeline parallel composes with tensor parallel (sequence parallel) a
   for (const std::string arch : {"gpt2", "llama"}) {
     const Config c = tiny(arch);
     const LayoutRun want = train_single_rank(c);
-    for (const std::string schedule : {"1f1b", "interleaved"}) {
-      const int v = schedule == "interleaved" ? 2 : 1;
+    for (Schedule schedule : {Schedule::k1F1B, Schedule::kInterleaved}) {
+      const int v = schedule == Schedule::kInterleaved ? 2 : 1;
       INFO(arch << ": tp 2 x pp 2, sequence parallel, recompute selective, " << schedule);
       Config tp_pp = layout(c, 2, 2, schedule, v);
       tp_pp.parallel.sequence_parallel = true;
-      tp_pp.parallel.recompute = "selective";
+      tp_pp.parallel.recompute = Recompute::kSelective;
       compare_layout_runs(train_layout(tp_pp, world), want);
     }
-    for (int zero : {1, 2}) {
+    for (ZeroStage zero : {ZeroStage::k1, ZeroStage::k2}) {
       INFO(arch << ": pp 2 x dp 2, zero " << zero << ", recompute full");
-      Config pp_dp = layout(c, 1, 2, "1f1b");
+      Config pp_dp = layout(c, 1, 2, Schedule::k1F1B);
       pp_dp.parallel.zero = zero;
-      pp_dp.parallel.recompute = "full";
+      pp_dp.parallel.recompute = Recompute::kFull;
       // ZeRO-2 leaves each rank only its shard of the reduced gradient: the curves say it all.
-      compare_layout_runs(train_layout(pp_dp, world), want, zero < 2);
+      compare_layout_runs(train_layout(pp_dp, world), want, zero < ZeroStage::k2);
     }
   }
 }
@@ -83,10 +83,10 @@ TEST_CASE("3D: tp 2 x pp 2 x dp 2 with zero 1 and sequence parallelism follows o
   for (const std::string arch : {"gpt2", "llama"}) {
     const Config c = tiny(arch);
     const LayoutRun want = train_single_rank(c);
-    for (const std::string schedule : {"1f1b", "interleaved"}) {
+    for (Schedule schedule : {Schedule::k1F1B, Schedule::kInterleaved}) {
       INFO(arch << ": tp 2 x pp 2 x dp 2, zero 1, sequence parallel, " << schedule);
-      Config three_d = layout(c, 2, 2, schedule, schedule == "interleaved" ? 2 : 1);
-      three_d.parallel.zero = 1;
+      Config three_d = layout(c, 2, 2, schedule, schedule == Schedule::kInterleaved ? 2 : 1);
+      three_d.parallel.zero = ZeroStage::k1;
       three_d.parallel.sequence_parallel = true;
       compare_layout_runs(train_layout(three_d, world), want);
     }
@@ -99,7 +99,7 @@ TEST_CASE("1f1b keeps at most pp micro-batches of activations on the first stage
   Config c = tiny("llama");
   c.batch.global = 16;  // 8 micro-batches of 2
   c.run.steps = 1;
-  for (const std::string schedule : {"1f1b", "gpipe"}) {
+  for (Schedule schedule : {Schedule::k1F1B, Schedule::kGpipe}) {
     const Config pp = layout(c, 1, 4, schedule);
     const Topology topology = Topology::from_config(pp.parallel, world.size(), world.rank());
     RankModel r = RankModel::build(pp, world, topology);
@@ -110,7 +110,7 @@ TEST_CASE("1f1b keeps at most pp micro-batches of activations on the first stage
     const int stage = topology.coord(Axis::kPp);
     INFO(schedule << ", stage " << stage << ": peak " << r.model->peak_live_activations() << " live activation slots");
     CHECK(r.model->live_activations() == 0);
-    if (schedule == "1f1b") {
+    if (schedule == Schedule::k1F1B) {
       CHECK(r.model->peak_live_activations() == 4 - stage);  // pp - stage; 4 on stage 0
     } else {
       CHECK(r.model->peak_live_activations() == 8);

@@ -33,7 +33,7 @@ TEST_CASE("tensor parallel, with and without sequence parallelism and recomputat
     REQUIRE(reference.losses.back() < reference.losses.front() - 0.5);  // it learns
     c.parallel.tp = P;
     for (bool sp : {false, true}) {
-      for (const std::string recompute : {"none", "selective", "full"}) {
+      for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
         INFO(arch << ": tp " << P << ", sequence parallel " << sp << ", recompute " << recompute);
         c.parallel.sequence_parallel = sp;
         c.parallel.recompute = recompute;
@@ -44,7 +44,7 @@ TEST_CASE("tensor parallel, with and without sequence parallelism and recomputat
     // key/value heads) are reduced once, after the last.
     INFO(arch << ": tp " << P << ", sequence parallel, 2 micro-batches per step");
     c.parallel.sequence_parallel = true;
-    c.parallel.recompute = "none";
+    c.parallel.recompute = Recompute::kNone;
     c.batch.micro = 2;
     compare_layout_runs(train_layout(c, world), reference);
   }
@@ -58,13 +58,13 @@ TEST_CASE("tensor parallel 2 x data parallel 2 with zero 1 and 2 follows one ran
     const LayoutRun reference = train_single_rank(c);
     c.parallel.tp = 2;  // dp: auto, 2
     c.batch.micro = 2;
-    for (int zero : {1, 2}) {
+    for (ZeroStage zero : {ZeroStage::k1, ZeroStage::k2}) {
       for (bool sp : {false, true}) {
         INFO(arch << ": tp 2 x dp 2, zero " << zero << ", sequence parallel " << sp);
         c.parallel.zero = zero;
         c.parallel.sequence_parallel = sp;
         // ZeRO-2 leaves each rank only its shard of the reduced gradient: the curves say it all.
-        compare_layout_runs(train_layout(c, world), reference, zero < 2);
+        compare_layout_runs(train_layout(c, world), reference, zero < ZeroStage::k2);
       }
     }
   }

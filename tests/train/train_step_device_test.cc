@@ -39,8 +39,10 @@ TEST_CASE("a train step on a device backend equals the CPU step bitwise, reading
     INFO(arch);
     const Config c = tiny(arch);
     EmulatedDevice device;
-    Transformer cpu(c.model, c.batch.micro, c.model.seq_len);
-    Transformer dev(c.model, c.batch.micro, c.model.seq_len, "none", 1, nullptr, false, {}, &device);
+    Transformer cpu(c.model, TransformerOptions(c.batch.micro, c.model.seq_len));
+    TransformerOptions dev_options(c.batch.micro, c.model.seq_len);
+    dev_options.device = &device;
+    Transformer dev(c.model, dev_options);
     cpu.parameters().initialize(c.run.seed);
     dev.parameters().initialize(c.run.seed);
     SingleCommunicator a, b;
@@ -143,9 +145,9 @@ TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, 
     };
     const auto cpu = curve(RankModel::build(c, world, topology, nullptr));
     const auto fp32 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
-    c.precision.compute = "bf16";
+    c.precision.compute = Precision::kBf16;
     const auto bf16 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
-    c.precision.compute = "fp16";  // with dynamic loss scaling
+    c.precision.compute = Precision::kFp16;  // with dynamic loss scaling
     const auto fp16 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
     for (int64_t s = 0; s < c.run.steps; ++s) {
       INFO("step " << s << ": cpu " << cpu.first[s] << ", gpu fp32 " << fp32.first[s] << ", gpu bf16 " << bf16.first[s]);
@@ -170,7 +172,7 @@ TEST_CASE("bf16 and fp16 runs on a device go through steps, saves and loads with
   // the steps are skipped; what is checked is that no op mixes types and that loading a
   // checkpoint refreshes the compute copy.
   const std::string dir = "train_step_device_precision";
-  for (const std::string precision : {"bf16", "fp16"}) {
+  for (Precision precision : {Precision::kBf16, Precision::kFp16}) {
     INFO(precision);
     std::filesystem::remove_all(dir);
     Config c = tiny("gpt2");
@@ -181,7 +183,7 @@ TEST_CASE("bf16 and fp16 runs on a device go through steps, saves and loads with
     auto device = std::make_unique<EmulatedDevice>();
     EmulatedDevice& emulated = *device;
     RankModel r = RankModel::build(c, world, topology, std::move(device));
-    CHECK(r.model->parameters().compute_params().dtype() == (precision == "bf16" ? DType::BF16 : DType::F16));
+    CHECK(r.model->parameters().compute_params().dtype() == (precision == Precision::kBf16 ? DType::BF16 : DType::F16));
     CHECK_NOTHROW(r.step->run(0, synthetic_batches(c)));
     Checkpointer ck(c, world, r);
     TrainingState state;
@@ -190,7 +192,7 @@ TEST_CASE("bf16 and fp16 runs on a device go through steps, saves and loads with
     emulated.calls.clear();
     CHECK_NOTHROW(ck.load(dir + "/step_00000001"));
     CHECK(std::count(emulated.calls.begin(), emulated.calls.end(),
-                     std::string("cast F32 ") + (precision == "bf16" ? "BF16" : "F16")) == 1);
+                     std::string("cast F32 ") + (precision == Precision::kBf16 ? "BF16" : "F16")) == 1);
   }
   std::filesystem::remove_all(dir);
 }

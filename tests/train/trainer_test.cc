@@ -151,7 +151,7 @@ TEST_CASE("non-finite steps are skipped and logged, and too many in a row stop t
   Config c = tiny_run(dir.path(), "gpt2", 20);
   c.data.val = "";
   c.optim.lr = 1e30;  // the first update blows the weights up; every later loss is inf/nan
-  c.optim.schedule = "constant";
+  c.optim.schedule = LrSchedule::kConstant;
   c.optim.warmup_steps = 0;
   c.optim.grad_clip = 0;
   c.optim.max_skipped_steps = 3;
@@ -192,7 +192,8 @@ TEST_CASE("resume: auto skips a damaged newest checkpoint for the previous one, 
   CHECK(t.state().step == 4);  // fell back to step 4
   // An explicit path to the damaged checkpoint is an error, not a silent fallback.
   Config exact = more;
-  exact.checkpoint.resume = root + "/step_00000008";
+  exact.checkpoint.resume = ResumeMode::kPath;
+  exact.checkpoint.resume_path = root + "/step_00000008";
   CHECK_THROWS_WITH(LocalTrainer(exact), Catch::Contains("damaged"));
 }
 

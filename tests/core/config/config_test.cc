@@ -44,7 +44,7 @@ bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof(a)) == 0;
 
 TEST_CASE("an empty config gives the defaults, which are GPT-2 124M shaped", "[config]") {
   const Config c = parse("");
-  CHECK(c.model.arch == "gpt2");
+  CHECK(c.model.arch == Arch::kGpt2);
   CHECK(c.model.layers == 12);
   CHECK(c.model.kv_heads == 12);
   CHECK(c.model.ffn_dim == 3072);
@@ -66,21 +66,21 @@ checkpoint: {resume: none, async: yes}
   CHECK(c.run.name == "demo");
   CHECK(c.run.seed == std::numeric_limits<uint64_t>::max());
   CHECK(c.run.steps == 0);
-  CHECK(c.run.device == "cpu");
+  CHECK(c.run.device == RunDevice::kCpu);
   CHECK(c.run.threads == 2);
   CHECK(c.model.d_model == 64);
   CHECK(c.model.ffn_dim == 256);  // gpt2: 4·d_model when unset
   CHECK(c.model.norm_eps == 1e-6);
   CHECK_FALSE(c.model.bias);
   CHECK(c.parallel.dp == 4);
-  CHECK(c.parallel.zero == 1);
+  CHECK(c.parallel.zero == ZeroStage::k1);
   CHECK(c.parallel.sequence_parallel);
-  CHECK(c.precision.compute == "bf16");
-  CHECK(c.precision.loss_scale == "1024");
+  CHECK(c.precision.compute == Precision::kBf16);
+  CHECK(c.precision.loss_scale == 1024.0);
   CHECK(c.optim.lr == 6e-4);
   CHECK(c.data.val == "data/val");
   CHECK(c.data.tokenizer_dir.empty());
-  CHECK(c.checkpoint.resume == "none");
+  CHECK(c.checkpoint.resume == ResumeMode::kNone);
   CHECK(c.checkpoint.async);
   CHECK(c.origins.at("model.layers") == "cfg.yaml:3:17");
 }
@@ -161,7 +161,7 @@ TEST_CASE("enumerations list their valid values", "[config]") {
   CHECK_THAT(error_of("optim:\n  schedule: cosin\n"),
              Contains("valid values: constant, linear, cosine, wsd; did you mean 'cosine'?"));
   CHECK_THAT(error_of("parallel:\n  zero: 3\n"),
-             Contains("parallel.zero: invalid value 3; valid values: 0, 1, 2"));
+             Contains("parallel.zero: invalid value '3'; valid values: 0, 1, 2"));
   CHECK_THAT(error_of("precision:\n  compute: fp8\n"), Contains("valid values: fp32, bf16, fp16"));
   CHECK_THAT(error_of("data:\n  tokenizer: sentencepiece\n"),
              Contains("valid values: bytes, gpt2"));
@@ -174,23 +174,25 @@ TEST_CASE("enumerations list their valid values", "[config]") {
   CHECK_THAT(error_of("model:\n  position: alibi\n"), Contains("valid values: learned, rope"));
   CHECK_THAT(error_of("checkpoint:\n  resume: \"\"\n"),
              Contains("cfg.yaml:2:11: checkpoint.resume must not be empty; valid values: auto, "
-                      "none, or a checkpoint directory"));
-  CHECK(parse("checkpoint:\n  resume: runs/x/step_00000010\n").checkpoint.resume ==
-        "runs/x/step_00000010");
+                      "none, or the path of a checkpoint"));
+  const Config resumed = parse("checkpoint:\n  resume: runs/x/step_00000010\n");
+  CHECK(resumed.checkpoint.resume == ResumeMode::kPath);
+  CHECK(resumed.checkpoint.resume_path == "runs/x/step_00000010");
+  CHECK(parse("checkpoint:\n  resume: auto\n").checkpoint.resume_path.empty());
 }
 
 TEST_CASE("arch llama presets the LLaMA knobs", "[config]") {
   const Config c = parse("model:\n  arch: llama\n  d_model: 4096\n  heads: 32\n");
-  CHECK(c.model.norm == "rmsnorm");
-  CHECK(c.model.activation == "swiglu");
-  CHECK(c.model.position == "rope");
+  CHECK(c.model.norm == Norm::kRmsNorm);
+  CHECK(c.model.activation == Activation::kSwiGlu);
+  CHECK(c.model.position == Position::kRope);
   CHECK_FALSE(c.model.bias);
   CHECK_FALSE(c.model.tie_embeddings);
   CHECK(c.model.kv_heads == 32);
   CHECK(c.model.ffn_dim == 11008);  // LLaMA-7B's FFN width
-  CHECK(preset_ffn_dim("llama", 768) == 2048);
-  CHECK(preset_ffn_dim("llama", 2048) == 5632);  // int(16384/3) = 5461, rounded up to 256
-  CHECK(preset_ffn_dim("gpt2", 768) == 3072);
+  CHECK(preset_ffn_dim(Arch::kLlama, 768) == 2048);
+  CHECK(preset_ffn_dim(Arch::kLlama, 2048) == 5632);  // int(16384/3) = 5461, rounded up to 256
+  CHECK(preset_ffn_dim(Arch::kGpt2, 768) == 3072);
 }
 
 TEST_CASE("explicit knobs beat the preset whatever the order of keys", "[config]") {
@@ -198,15 +200,15 @@ TEST_CASE("explicit knobs beat the preset whatever the order of keys", "[config]
   const Config c = parse(
       "model:\n  norm: layernorm\n  kv_heads: 4\n  ffn_dim: 1000\n  arch: llama\n"
       "  bias: true\n");
-  CHECK(c.model.norm == "layernorm");
+  CHECK(c.model.norm == Norm::kLayerNorm);
   CHECK(c.model.kv_heads == 4);
   CHECK(c.model.ffn_dim == 1000);
   CHECK(c.model.bias);
-  CHECK(c.model.activation == "swiglu");  // not set: the preset's
+  CHECK(c.model.activation == Activation::kSwiGlu);  // not set: the preset's
   // gpt2 from a llama-like default is a no-op on explicit knobs too.
   const Config g = parse("model:\n  position: rope\n  arch: gpt2\n  d_model: 512\n  heads: 8\n");
-  CHECK(g.model.position == "rope");
-  CHECK(g.model.norm == "layernorm");
+  CHECK(g.model.position == Position::kRope);
+  CHECK(g.model.norm == Norm::kLayerNorm);
   CHECK(g.model.ffn_dim == 2048);
   CHECK(g.model.kv_heads == 8);
 }
@@ -255,8 +257,8 @@ TEST_CASE("overrides given with --set win over the file and are type-checked", "
 
   // An override can pick the preset; knobs in the file still win over it.
   const Config l = parse("model:\n  norm: layernorm\n", {"model.arch=llama"});
-  CHECK(l.model.norm == "layernorm");
-  CHECK(l.model.position == "rope");
+  CHECK(l.model.norm == Norm::kLayerNorm);
+  CHECK(l.model.position == Position::kRope);
   // And replace a whole section.
   CHECK(parse(file, {"model={layers: 3}"}).model.layers == 3);
 }
@@ -343,15 +345,14 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
 
   // A config built in code has no lines to name, but gets the same checks.
   Config hand;
-  hand.model.norm = "groupnorm";
-  CHECK_THAT(validation_error(hand),
-             Contains("model.norm: invalid value 'groupnorm'; valid values: layernorm, rmsnorm"));
+  hand.model.norm = static_cast<Norm>(7);  // a value no name maps to
+  CHECK_THAT(validation_error(hand), Contains("model.norm: invalid value 7; valid values: layernorm, rmsnorm"));
   hand = Config();
   hand.batch.micro = 3;
   CHECK_THAT(validation_error(hand), Contains("batch.global (8) must be divisible by batch.micro (3)"));
   hand = Config();
-  hand.precision.loss_scale = "big";
-  CHECK_THAT(validation_error(hand), Contains("expected 'dynamic' or a positive number"));
+  hand.precision.loss_scale = -8;
+  CHECK_THAT(validation_error(hand), Contains("expected 'dynamic' (0) or a positive number, found -8"));
   CHECK(validation_error(Config()) == "(no error)");
 }
 
@@ -365,10 +366,11 @@ TEST_CASE("to_yaml round-trips every value exactly", "[config]") {
   c.optim.beta2 = 1.0 / 3.0;
   c.model.init_std = 0.02;
   c.parallel.dp = 4;
-  c.precision.loss_scale = "65536";
+  c.precision.loss_scale = 65536;
   c.data.train = {{"data/a", 0.7}, {"/abs/b c", 0.3}};
   c.data.val = "";
-  c.checkpoint.resume = "~";
+  c.checkpoint.resume = ResumeMode::kPath;
+  c.checkpoint.resume_path = "~";
   const std::string text = to_yaml(c);
   const Config back = parse_config(text, "<round trip>");
 
@@ -379,16 +381,17 @@ TEST_CASE("to_yaml round-trips every value exactly", "[config]") {
   CHECK(same_bits(back.optim.lr, c.optim.lr));
   CHECK(same_bits(back.optim.min_lr, c.optim.min_lr));
   CHECK(same_bits(back.optim.beta2, c.optim.beta2));
-  CHECK(back.model.arch == "llama");
+  CHECK(back.model.arch == Arch::kLlama);
   CHECK(back.model.kv_heads == 2);
   CHECK(back.model.ffn_dim == c.model.ffn_dim);
-  CHECK(back.model.norm == "rmsnorm");
+  CHECK(back.model.norm == Norm::kRmsNorm);
   CHECK(back.parallel.dp == 4);
-  CHECK(back.precision.loss_scale == "65536");
+  CHECK(back.precision.loss_scale == 65536.0);
   REQUIRE(back.data.train.size() == 2);
   CHECK(back.data.train[1].path == "/abs/b c");
   CHECK(same_bits(back.data.train[0].weight, 0.7));
-  CHECK(back.checkpoint.resume == "~");
+  CHECK(back.checkpoint.resume == ResumeMode::kPath);
+  CHECK(back.checkpoint.resume_path == "~");
   // Short values stay short.
   CHECK_THAT(text, Contains("  init_std: 0.02\n") && Contains("  lr: 0.30000000000000004\n"));
   // dp auto and an empty train list survive too.

@@ -493,8 +493,11 @@ TEST_CASE("a tiny GPT-2 and LLaMA on the GPU in fp32 match the CPU model's loss 
         parse_config("model: {arch: " + arch + ", vocab_size: 96, seq_len: 40, layers: 2, d_model: 64, heads: 4, "
                      "kv_heads: 2}\n", "tiny").model;
     DeviceContext ctx(0);
-    Transformer cpu(config, 2, 40, "none");
-    Transformer gpu(config, 2, 40, "none", 1, nullptr, false, {}, &ctx);
+    TransformerOptions cpu_options(2, 40);
+    Transformer cpu(config, cpu_options);
+    TransformerOptions gpu_options(2, 40);
+    gpu_options.device = &ctx;
+    Transformer gpu(config, gpu_options);
     cpu.parameters().initialize(3);
     gpu.parameters().initialize(3);
     cpu.parameters().zero_grads();

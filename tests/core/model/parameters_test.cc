@@ -12,7 +12,7 @@ using namespace tessel;
 namespace {
 ModelConfig tiny(const std::string& arch) {
   ModelConfig c;
-  c.arch = arch;
+  REQUIRE(parse_name(arch, &c.arch));
   c.vocab_size = 50;
   c.seq_len = 8;
   c.layers = 2;
@@ -21,7 +21,7 @@ ModelConfig tiny(const std::string& arch) {
   c.kv_heads = arch == "llama" ? 2 : 4;
   c.ffn_dim = 24;
   if (arch == "llama") {
-    c.norm = "rmsnorm"; c.activation = "swiglu"; c.position = "rope"; c.bias = false; c.tie_embeddings = false;
+    c.norm = Norm::kRmsNorm; c.activation = Activation::kSwiGlu; c.position = Position::kRope; c.bias = false; c.tie_embeddings = false;
   }
   return c;
 }

@@ -47,11 +47,16 @@ bool same_bits(const Tensor& host, const Tensor& device) {
 TEST_CASE("a model on a device backend matches the CPU model bitwise and reads back only its losses",
           "[cpu][model][device]") {
   for (const std::string arch : {"gpt2", "llama"}) {
-    for (const std::string recompute : {"none", "selective", "full"}) {
+    for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
       INFO(arch << ", recompute " << recompute);
       EmulatedDevice device;
-      Transformer cpu(tiny(arch), 2, 8, recompute);
-      Transformer dev(tiny(arch), 2, 8, recompute, 1, nullptr, false, {}, &device);
+      TransformerOptions cpu_options(2, 8);
+      cpu_options.recompute = recompute;
+      Transformer cpu(tiny(arch), cpu_options);
+      TransformerOptions dev_options(2, 8);
+      dev_options.recompute = recompute;
+      dev_options.device = &device;
+      Transformer dev(tiny(arch), dev_options);
       CHECK(dev.parameters().params().device() == Device::cuda(0));
       CHECK(dev.parameters().grads().device() == Device::cuda(0));
       cpu.parameters().initialize(5);
@@ -80,8 +85,13 @@ TEST_CASE("a model on a device backend keeps several activation slots in flight 
           "[cpu][model][device]") {
   EmulatedDevice device;
   const ModelPart part = ModelPart::whole(3, 2);
-  Transformer cpu(tiny("llama"), 2, 8, "none", 1, nullptr, false, part);
-  Transformer dev(tiny("llama"), 2, 8, "none", 1, nullptr, false, part, &device);
+  TransformerOptions cpu_options(2, 8);
+  cpu_options.part = part;
+  Transformer cpu(tiny("llama"), cpu_options);
+  TransformerOptions dev_options(2, 8);
+  dev_options.part = part;
+  dev_options.device = &device;
+  Transformer dev(tiny("llama"), dev_options);
   cpu.parameters().initialize(7);
   dev.parameters().initialize(7);
   cpu.parameters().zero_grads();
@@ -106,10 +116,14 @@ TEST_CASE("a bf16 or fp16 model on a device keeps fp32 masters, gradients and st
   // F32 where they should not, so running every path without an error is the assertion.
   for (const DType compute : {DType::BF16, DType::F16}) {
     for (const std::string arch : {"gpt2", "llama"}) {
-      for (const std::string recompute : {"none", "selective", "full"}) {
+      for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
         INFO(dtype_name(compute) << " " << arch << ", recompute " << recompute);
         EmulatedDevice device;
-        Transformer dev(tiny(arch), 2, 8, recompute, 1, nullptr, false, {}, &device, compute);
+        TransformerOptions dev_options(2, 8);
+        dev_options.recompute = recompute;
+        dev_options.device = &device;
+        dev_options.compute = compute;
+        Transformer dev(tiny(arch), dev_options);
         const ParameterStore& store = dev.parameters();
         CHECK(store.params().dtype() == DType::F32);
         CHECK(store.grads().dtype() == DType::F32);

@@ -27,8 +27,11 @@ void fill_tokens(const Tensor& t, uint64_t seed) {
 TEST_CASE("full recomputation gives bitwise the same loss and gradients as keeping activations", "[cpu][model]") {
   for (const std::string arch : {"gpt2", "llama"}) {
     INFO(arch);
-    Transformer keep(tiny(arch), 2, 8, "none");
-    Transformer recompute(tiny(arch), 2, 8, "full");
+    TransformerOptions keep_options(2, 8);
+    Transformer keep(tiny(arch), keep_options);
+    TransformerOptions recompute_options(2, 8);
+    recompute_options.recompute = Recompute::kFull;
+    Transformer recompute(tiny(arch), recompute_options);
     keep.parameters().initialize(5);
     recompute.parameters().initialize(5);
     Tensor tokens = Tensor::empty({2, 8}, DType::I32), targets = Tensor::empty({2, 8}, DType::I32);
@@ -46,7 +49,7 @@ TEST_CASE("full recomputation gives bitwise the same loss and gradients as keepi
 }
 
 TEST_CASE("gradients accumulate across micro-batches and scale with grad_scale", "[cpu][model]") {
-  Transformer m(tiny("llama"), 2, 8);
+  Transformer m(tiny("llama"), TransformerOptions(2, 8));
   m.parameters().initialize(3);
   Tensor tokens = Tensor::empty({2, 8}, DType::I32), targets = Tensor::empty({2, 8}, DType::I32);
   fill_tokens(tokens, 4);
@@ -63,7 +66,7 @@ TEST_CASE("gradients accumulate across micro-batches and scale with grad_scale",
 }
 
 TEST_CASE("the loss at initialization is near ln(V) and logits are causal", "[cpu][model]") {
-  Transformer m(tiny("gpt2"), 1, 8);
+  Transformer m(tiny("gpt2"), TransformerOptions(1, 8));
   m.parameters().initialize(9);
   Tensor tokens = Tensor::empty({1, 8}, DType::I32), targets = Tensor::empty({1, 8}, DType::I32);
   fill_tokens(tokens, 6);
@@ -77,15 +80,20 @@ TEST_CASE("the loss at initialization is near ln(V) and logits are causal", "[cp
 }
 
 TEST_CASE("FLOPs per token follow 6N + 6LTC", "[cpu][model]") {
-  Transformer m(tiny("gpt2"), 1, 8);
+  Transformer m(tiny("gpt2"), TransformerOptions(1, 8));
   CHECK(m.flops_per_token() == 6.0 * m.num_parameters() + 6.0 * 3 * 8 * 16);
 }
 
 TEST_CASE("micro-batches in flight in separate slots give bitwise the gradients of running them one by one", "[cpu][model]") {
-  for (const std::string recompute : {"none", "selective", "full"}) {
+  for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
     INFO(recompute);
-    Transformer one(tiny("llama"), 2, 8, recompute);
-    Transformer two(tiny("llama"), 2, 8, recompute, 1, nullptr, false, ModelPart::whole(3, 2));
+    TransformerOptions one_options(2, 8);
+    one_options.recompute = recompute;
+    Transformer one(tiny("llama"), one_options);
+    TransformerOptions two_options(2, 8);
+    two_options.recompute = recompute;
+    two_options.part = ModelPart::whole(3, 2);
+    Transformer two(tiny("llama"), two_options);
     one.parameters().initialize(5);
     two.parameters().initialize(5);
     Tensor t0 = Tensor::empty({2, 8}, DType::I32), y0 = Tensor::empty({2, 8}, DType::I32);
@@ -110,7 +118,9 @@ TEST_CASE("micro-batches in flight in separate slots give bitwise the gradients 
     const Tensor& gb = two.parameters().grads();
     CHECK(std::memcmp(ga.raw(), gb.raw(), ga.nbytes()) == 0);
   }
-  Transformer two(tiny("gpt2"), 2, 8, "none", 1, nullptr, false, ModelPart::whole(3, 2));
+  TransformerOptions two_options(2, 8);
+  two_options.part = ModelPart::whole(3, 2);
+  Transformer two(tiny("gpt2"), two_options);
   Tensor t = Tensor::zeros({2, 8}, DType::I32);
   CHECK_THROWS_WITH(two.forward(t, 2), Catch::Contains("activation slot 2 outside [0, 2)"));
 }

@@ -17,7 +17,8 @@ Config tiny(const std::string& arch, const std::string& precision = "fp32") {
                       "tiny.yaml");
 }
 
-PlanLayout layout(int tp, int pp, int dp, int zero = 0, const std::string& recompute = "none", int64_t micro = 2) {
+PlanLayout layout(int tp, int pp, int dp, ZeroStage zero = ZeroStage::k0, Recompute recompute = Recompute::kNone,
+                  int64_t micro = 2) {
   PlanLayout l;
   l.tp = tp;
   l.pp = pp;
@@ -40,12 +41,12 @@ TEST_CASE("parameter, gradient and optimizer bytes follow ZeRO and the precision
   CHECK(e.memory.weights == n * 4);
   CHECK(e.memory.gradients == n * 4);
   CHECK(e.memory.optimizer == n * 8);  // m and v; fp32 weights are their own master copy
-  e = estimate_layout(tiny("gpt2"), layout(1, 1, 4, 1), hw);
+  e = estimate_layout(tiny("gpt2"), layout(1, 1, 4, ZeroStage::k1), hw);
   CHECK(e.memory.optimizer == n * 8 / 4);
   CHECK(e.memory.gradients == n * 4);
-  e = estimate_layout(tiny("gpt2"), layout(1, 1, 4, 2), hw);
+  e = estimate_layout(tiny("gpt2"), layout(1, 1, 4, ZeroStage::k2), hw);
   CHECK(e.memory.gradients == n * 4 + n * 4 / 4);  // the full buffer and ZeRO-2's reduced shard
-  e = estimate_layout(tiny("gpt2", "bf16"), layout(1, 1, 4, 1), hw);
+  e = estimate_layout(tiny("gpt2", "bf16"), layout(1, 1, 4, ZeroStage::k1), hw);
   CHECK(e.memory.weights == n * 2);
   CHECK(e.memory.optimizer == n * 12 / 4);  // master weights, m and v
   // Tensor parallel 2 halves the split weights; norms, positions and row-parallel biases stay.
@@ -59,11 +60,13 @@ TEST_CASE("parameter, gradient and optimizer bytes follow ZeRO and the precision
 TEST_CASE("activation memory is what the model allocates, for each recomputation", "[cpu][planner]") {
   const HardwareProfile hw = load_hardware("cpu-local");
   for (const std::string arch : {"gpt2", "llama"}) {
-    for (const std::string recompute : {"none", "selective", "full"}) {
+    for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
       INFO(arch << ", recompute " << recompute);
       const Config c = tiny(arch);
-      Transformer model(c.model, 2, 16, recompute);
-      const PlanEstimate e = estimate_layout(c, layout(1, 1, 1, 0, recompute), hw);
+      TransformerOptions options(2, 16);
+      options.recompute = recompute;
+      Transformer model(c.model, options);
+      const PlanEstimate e = estimate_layout(c, layout(1, 1, 1, ZeroStage::k0, recompute), hw);
       CHECK(e.memory.activations == static_cast<double>(model.activation_bytes()));
     }
   }
@@ -72,7 +75,7 @@ TEST_CASE("activation memory is what the model allocates, for each recomputation
   c.batch.global = 16;  // 8 micro-batches of 2
   PlanLayout one_f = layout(1, 2, 1);
   PlanLayout gpipe = one_f;
-  gpipe.schedule = "gpipe";
+  gpipe.schedule = Schedule::kGpipe;
   const double a1 = estimate_layout(c, one_f, hw).memory.activations;
   const double ag = estimate_layout(c, gpipe, hw).memory.activations;
   CHECK(ag == Approx(a1 * 8 / 2));
@@ -88,18 +91,18 @@ TEST_CASE("the enumerator lists only valid layouts and holds fixed knobs", "[cpu
     CHECK(4 % l.tp == 0);
     CHECK(2 % (l.pp * l.virtual_stages) == 0);
     CHECK(8 % (l.dp * l.micro) == 0);
-    CHECK((l.dp > 1 || l.zero == 0));
+    CHECK((l.dp > 1 || l.zero == ZeroStage::k0));
     CHECK((!l.sequence_parallel || (l.tp > 1 && 16 % l.tp == 0)));
   }
   PlanConstraints fixed;
   fixed.tp = 2;
-  fixed.recompute = "full";
-  for (const PlanLayout& l : enumerate_layouts(c, 8, fixed)) CHECK((l.tp == 2 && l.recompute == "full"));
+  fixed.recompute = Recompute::kFull;
+  for (const PlanLayout& l : enumerate_layouts(c, 8, fixed)) CHECK((l.tp == 2 && l.recompute == Recompute::kFull));
   fixed.pp = 2;
-  fixed.zero = 1;
+  fixed.zero = ZeroStage::k1;
   fixed.micro = 2;
   fixed.sequence_parallel = true;
-  fixed.schedule = "1f1b";
+  fixed.schedule = Schedule::k1F1B;
   const std::vector<PlanLayout> one = enumerate_layouts(c, 8, fixed);
   REQUIRE(one.size() == 1);
   CHECK(one[0].describe() == "tp 2 x pp 2 x dp 2, micro 2, 1f1b, zero 1, full, sp");
@@ -126,11 +129,15 @@ TEST_CASE("activation memory under tensor and sequence parallelism is what a sha
   const HardwareProfile hw = load_hardware("cpu-local");
   for (const std::string arch : {"gpt2", "llama"}) {
     for (bool sp : {false, true}) {
-      for (const std::string recompute : {"none", "selective", "full"}) {
+      for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
         INFO(arch << ", tp " << tp << ", sequence parallel " << sp << ", recompute " << recompute);
         const Config c = tiny(arch);  // LLaMA's 2 key/value heads are shared by 2 ranks each at tp 4
-        Transformer model(c.model, 2, 16, recompute, 1, &world, sp);
-        PlanLayout l = layout(tp, 1, 1, 0, recompute);
+        TransformerOptions options(2, 16);
+        options.recompute = recompute;
+        options.tp_group = &world;
+        options.sequence_parallel = sp;
+        Transformer model(c.model, options);
+        PlanLayout l = layout(tp, 1, 1, ZeroStage::k0, recompute);
         l.sequence_parallel = sp;
         CHECK(estimate_layout(c, l, hw).memory.activations == static_cast<double>(model.activation_bytes()));
       }
