@@ -1,5 +1,7 @@
 #include "train/rank_model.h"
 
+#include <new>
+
 #include "core/error.h"
 #include "core/model/shard.h"
 #include "train/device_select.h"
@@ -23,29 +25,13 @@ DType compute_dtype(const Config& config, bool on_device) {
 
 }  // namespace
 
-RankModel& RankModel::operator=(RankModel&& other) {
-  if (this == &other) return *this;
-  step.reset();
-  pipeline.reset();
-  model.reset();
-  host_params.reset();
-  host_m = host_v = Tensor();
-  pp.reset();
-  dp.reset();
-  tp.reset();
-  device.reset();
-  device = std::move(other.device);
-  tp = std::move(other.tp);
-  dp = std::move(other.dp);
-  pp = std::move(other.pp);
-  model = std::move(other.model);
-  pipeline = std::move(other.pipeline);
-  step = std::move(other.step);
-  schedule = std::move(other.schedule);
-  grid = std::move(other.grid);
-  host_params = std::move(other.host_params);
-  host_m = std::move(other.host_m);
-  host_v = std::move(other.host_v);
+RankModel& RankModel::operator=(RankModel&& other) noexcept {
+  // Destroying releases the members in reverse declaration order, the device last; the default
+  // assignment would assign (and so free) the device first, under the model that lives on it.
+  if (this != &other) {
+    this->~RankModel();
+    new (this) RankModel(std::move(other));
+  }
   return *this;
 }
 

@@ -60,10 +60,10 @@ struct RankModel {
   Tensor host_m, host_v;
 
   RankModel() = default;
-  RankModel(RankModel&&) = default;
+  RankModel(RankModel&&) noexcept = default;
   // Releases what this one holds in the destruction order above (the device last) before
-  // taking the other's: the default would free the device before the model that lives on it.
-  RankModel& operator=(RankModel&& other);
+  // taking the other's.
+  RankModel& operator=(RankModel&& other) noexcept;
 };
 
 }  // namespace tessel

@@ -19,15 +19,15 @@ using Tables = std::array<std::array<uint32_t, 256>, 8>;
 
 const Tables& tables() {
   static const Tables t = [] {
-    Tables t{};
+    Tables built{};
     for (uint32_t b = 0; b < 256; ++b) {
       uint32_t c = b;
       for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? kPoly : 0u);
-      t[0][b] = c;
+      built[0][b] = c;
     }
     for (uint32_t b = 0; b < 256; ++b)
-      for (int k = 1; k < 8; ++k) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFu];
-    return t;
+      for (int k = 1; k < 8; ++k) built[k][b] = (built[k - 1][b] >> 8) ^ built[0][built[k - 1][b] & 0xFFu];
+    return built;
   }();
   return t;
 }

@@ -37,7 +37,7 @@ namespace tessel {
 // How to build a Transformer beyond its ModelConfig: the micro-batch shape, this rank's share of
 // the model, and where it computes.
 struct TransformerOptions {
-  TransformerOptions(int64_t micro_batch, int64_t seq_len) : micro_batch(micro_batch), seq_len(seq_len) {}
+  TransformerOptions(int64_t B, int64_t T) : micro_batch(B), seq_len(T) {}
 
   int64_t micro_batch;  // B
   int64_t seq_len;      // T (at most model.seq_len with learned positions)
