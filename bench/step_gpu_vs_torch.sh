@@ -5,6 +5,7 @@
 #   bench/step_gpu_vs_torch.sh BUILD CONFIG PEER [PEAK_TFLOPS] [PYTHON]
 # PEER: torch_gpt.py (../shared/peers, or the copy scripts/gpu_bundle.sh puts in the bundle).
 # PEAK_TFLOPS: dense bf16 peak for MFU (default 989: H100 SXM and H200).
+# STEP_SET: more overrides for Tessel's side, e.g. STEP_SET="run.attention=flash".
 set -euo pipefail
 build=${1:?usage: bench/step_gpu_vs_torch.sh BUILD CONFIG PEER [PEAK_TFLOPS] [PYTHON]}
 config=${2:?usage: bench/step_gpu_vs_torch.sh BUILD CONFIG PEER [PEAK_TFLOPS] [PYTHON]}
@@ -23,7 +24,7 @@ read -r arch layers width heads kv ffn vocab seq micro <<<"$(awk '
 
 # Like for like with the peer, which recomputes nothing and always has an untied head.
 tessel_json=$("$build/tessel" bench step "$config" --set run.device=cuda precision.compute=bf16 \
-  batch.global="$micro" parallel.recompute=none model.tie_embeddings=false --steps 10 --warmup 3 | tail -1)
+  batch.global="$micro" parallel.recompute=none model.tie_embeddings=false ${STEP_SET:-} --steps 10 --warmup 3 | tail -1)
 echo "$tessel_json"
 # The peer as it is, run in-process so that its peak memory can be read after it returns.
 torch_out=$("$python" - "$peer" --arch "$arch" --layers "$layers" --width "$width" --heads "$heads" --kv-heads "$kv" \

@@ -32,11 +32,24 @@ void check_device(const Config& config) {
 #endif
 }
 
+#ifdef TESSEL_HAVE_CUDA
+cuda::AttentionKernel attention_kernel(AttentionKernelChoice choice) {
+  switch (choice) {
+    case AttentionKernelChoice::kReference: return cuda::AttentionKernel::kReference;
+    case AttentionKernelChoice::kFlash: return cuda::AttentionKernel::kFlash;
+    case AttentionKernelChoice::kAuto: break;
+  }
+  return cuda::kDefaultAttentionKernel;
+}
+#endif
+
 std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank) {
   check_device(config);
   if (config.run.device != RunDevice::kCuda) return nullptr;
 #ifdef TESSEL_HAVE_CUDA
-  return std::make_unique<cuda::DeviceContext>(local_rank % cuda::device_count());
+  auto context = std::make_unique<cuda::DeviceContext>(local_rank % cuda::device_count());
+  context->set_attention_kernel(attention_kernel(config.run.attention));
+  return context;
 #else
   (void)local_rank;
   return nullptr;  // not reached: check_device refuses cuda without the backend

@@ -13,11 +13,20 @@
 #include "core/config/config.h"
 #include "core/device_backend.h"
 
+#ifdef TESSEL_HAVE_CUDA
+#include "core/kernels/cuda/device_context.h"
+#endif
+
 namespace tessel {
 
 // The checks alone (config, build, visible GPUs), so that a command can fail on them before
 // it opens data or allocates anything.
 void check_device(const Config& config);
 std::unique_ptr<DeviceBackend> make_device(const Config& config, int local_rank);
+
+#ifdef TESSEL_HAVE_CUDA
+// run.attention's kernel (auto: cuda::kDefaultAttentionKernel).
+cuda::AttentionKernel attention_kernel(AttentionKernelChoice choice);
+#endif
 
 }  // namespace tessel

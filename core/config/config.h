@@ -27,6 +27,7 @@ struct RunConfig {
   int64_t eval_every = 0;    // 0: never during training
   int64_t eval_batches = 4;  // batches (of batch.global sequences) of data.val per evaluation
   RunDevice device = RunDevice::kAuto;
+  AttentionKernelChoice attention = AttentionKernelChoice::kAuto;  // cuda only: auto | reference | flash
   int threads = 0;              // CPU threads per rank; 0: all cores / local ranks
 };
 

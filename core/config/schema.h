@@ -37,6 +37,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("eval_every", c.run.eval_every);
     v.field("eval_batches", c.run.eval_batches);
     v.choice("device", c.run.device);
+    v.choice("attention", c.run.attention);
     v.field("threads", c.run.threads);
   });
   v.section("model", [&] {

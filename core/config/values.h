@@ -16,6 +16,9 @@
 namespace tessel {
 
 enum class RunDevice { kAuto, kCpu, kCuda };                 // run.device
+// run.attention: the CUDA attention kernel in bf16/fp16 (train/device_select.h). kAuto: the one
+// measured faster on a GPU and checked against the CPU there (docs/gpu.md).
+enum class AttentionKernelChoice { kAuto, kReference, kFlash };
 enum class Arch { kGpt2, kLlama };                           // model.arch
 enum class Norm { kLayerNorm, kRmsNorm };                    // model.norm
 enum class Activation { kGelu, kSwiGlu };                    // model.activation (GELU: tanh form)
@@ -44,6 +47,11 @@ struct EnumNames;
 template <> struct EnumNames<RunDevice> {
   static constexpr EnumName<RunDevice> kAll[] = {{RunDevice::kAuto, "auto"}, {RunDevice::kCpu, "cpu"},
                                                  {RunDevice::kCuda, "cuda"}};
+};
+template <> struct EnumNames<AttentionKernelChoice> {
+  static constexpr EnumName<AttentionKernelChoice> kAll[] = {{AttentionKernelChoice::kAuto, "auto"},
+                                                             {AttentionKernelChoice::kReference, "reference"},
+                                                             {AttentionKernelChoice::kFlash, "flash"}};
 };
 template <> struct EnumNames<Arch> {
   static constexpr EnumName<Arch> kAll[] = {{Arch::kGpt2, "gpt2"}, {Arch::kLlama, "llama"}};

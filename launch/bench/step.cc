@@ -14,12 +14,25 @@
 #include "launch/bench/bench.h"
 #include "launch/cli_args.h"
 #include "parallel/topology.h"
+#include "train/device_select.h"
 #include "train/environment.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
 #include "train/world.h"
 
 namespace tessel {
+namespace {
+
+// The attention kernel a device step runs: run.attention, with auto resolved.
+const char* attention_name(const Config& config) {
+#ifdef TESSEL_HAVE_CUDA
+  return attention_kernel(config.run.attention) == cuda::AttentionKernel::kFlash ? "flash" : "reference";
+#else
+  return name_of(config.run.attention);
+#endif
+}
+
+}  // namespace
 
 int run_bench_step(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(args, "tessel bench step", {"--steps", "--warmup"});
@@ -73,6 +86,7 @@ int run_bench_step(const std::vector<std::string>& args) {
       line.add("device", r.device->device().str())
           .add("device_name", r.device->describe())
           .add("precision", name_of(config.precision.compute))
+          .add("attention", attention_name(config))
           .add("peak_allocated_mib", static_cast<double>(r.device->memory().peak_allocated) / (1 << 20), 1)
           .add("peak_reserved_mib", static_cast<double>(r.device->memory().peak_reserved) / (1 << 20), 1);
     } else {

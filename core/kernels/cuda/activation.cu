@@ -1,5 +1,7 @@
 // Elementwise activations on CUDA: tanh-GELU (GPT-2) and SwiGLU (LLaMA), fp32 arithmetic on
-// any storage type; one thread per element in a grid-stride loop.
+// any storage type, in grid-stride loops. GELU moves 16 bytes per access (8 bf16 or 4 fp32)
+// when its pointers are 16-byte aligned, the last n % 8 (or 4) elements one by one; SwiGLU one
+// element per thread.
 #include "core/kernels/cuda/cuda_common.cuh"
 #include "core/kernels/cuda/cuda_kernels.h"
 
@@ -14,21 +16,46 @@ constexpr int kThreads = 256;
 #define GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
-template <typename T>
+__device__ __forceinline__ float gelu(float x) {
+  return 0.5f * x * (1.0f + tanhf(kGeluScale * (x + kGeluCube * x * x * x)));
+}
+
+__device__ __forceinline__ float gelu_grad(float x) {
+  const float t = tanhf(kGeluScale * (x + kGeluCube * x * x * x));
+  const float dt = (1.0f - t * t) * kGeluScale * (1.0f + 3.0f * kGeluCube * x * x);
+  return 0.5f * (1.0f + t) + 0.5f * x * dt;
+}
+
+// Packs of kWidth elements (n / kWidth of them), then the n % kWidth left one by one.
+template <typename T, int kWidth>
 __global__ void gelu_forward_kernel(T* out, const T* inp, int64_t n) {
-  GRID_STRIDE(i, n) {
-    const float x = to_float(inp[i]);
-    out[i] = from_float<T>(0.5f * x * (1.0f + tanhf(kGeluScale * (x + kGeluCube * x * x * x))));
+  const int64_t packs = n / kWidth;
+  GRID_STRIDE(i, packs) {
+    const Pack<T, kWidth> x = load_pack<kWidth>(inp + i * kWidth);
+    Pack<T, kWidth> y;
+#pragma unroll
+    for (int k = 0; k < kWidth; ++k) y.v[k] = from_float<T>(gelu(to_float(x.v[k])));
+    store_pack<kWidth>(out + i * kWidth, y);
+  }
+  GRID_STRIDE(t, n - packs * kWidth) {
+    const int64_t i = packs * kWidth + t;
+    out[i] = from_float<T>(gelu(to_float(inp[i])));
   }
 }
 
-template <typename T>
+template <typename T, int kWidth>
 __global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, int64_t n) {
-  GRID_STRIDE(i, n) {
-    const float x = to_float(inp[i]);
-    const float t = tanhf(kGeluScale * (x + kGeluCube * x * x * x));
-    const float dt = (1.0f - t * t) * kGeluScale * (1.0f + 3.0f * kGeluCube * x * x);
-    dinp[i] = from_float<T>((0.5f * (1.0f + t) + 0.5f * x * dt) * to_float(dout[i]));
+  const int64_t packs = n / kWidth;
+  GRID_STRIDE(i, packs) {
+    const Pack<T, kWidth> x = load_pack<kWidth>(inp + i * kWidth), g = load_pack<kWidth>(dout + i * kWidth);
+    Pack<T, kWidth> d;
+#pragma unroll
+    for (int k = 0; k < kWidth; ++k) d.v[k] = from_float<T>(gelu_grad(to_float(x.v[k])) * to_float(g.v[k]));
+    store_pack<kWidth>(dinp + i * kWidth, d);
+  }
+  GRID_STRIDE(t, n - packs * kWidth) {
+    const int64_t i = packs * kWidth + t;
+    dinp[i] = from_float<T>(gelu_grad(to_float(inp[i])) * to_float(dout[i]));
   }
 }
 
@@ -60,14 +87,22 @@ __global__ void swiglu_backward_kernel(T* dinp, const T* inp, const T* dout, int
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  gelu_forward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  constexpr int W = kPackWidth<T>;
+  if (aligned16(out) && aligned16(inp))
+    gelu_forward_kernel<T, W><<<grid_for(ceil_div(n, W), kThreads), kThreads, 0, stream>>>(out, inp, n);
+  else
+    gelu_forward_kernel<T, 1><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
   TESSEL_CUDA_LAUNCH_CHECK();
 }
 
 template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  gelu_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
+  constexpr int W = kPackWidth<T>;
+  if (aligned16(dinp) && aligned16(inp) && aligned16(dout))
+    gelu_backward_kernel<T, W><<<grid_for(ceil_div(n, W), kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
+  else
+    gelu_backward_kernel<T, 1><<<grid_for(n, kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
   TESSEL_CUDA_LAUNCH_CHECK();
 }
 
@@ -85,10 +120,10 @@ void swiglu_backward(T* dinp, const T* inp, const T* dout, int64_t N, int64_t F,
   TESSEL_CUDA_LAUNCH_CHECK();
 }
 
-#define INSTANTIATE(T)                                                                       \
-  template void gelu_forward<T>(T*, const T*, int64_t, cudaStream_t);                       \
-  template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);            \
-  template void swiglu_forward<T>(T*, const T*, int64_t, int64_t, cudaStream_t);            \
+#define INSTANTIATE(T)                                                           \
+  template void gelu_forward<T>(T*, const T*, int64_t, cudaStream_t);            \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t); \
+  template void swiglu_forward<T>(T*, const T*, int64_t, int64_t, cudaStream_t); \
   template void swiglu_backward<T>(T*, const T*, const T*, int64_t, int64_t, cudaStream_t);
 TESSEL_FOR_STORAGE_TYPES(INSTANTIATE)
 

@@ -1,5 +1,6 @@
-// Bias gradient on CUDA: dbias (OC) += column sums of dout, one thread per column over the rows
-// in order (deterministic; coalesced because neighbouring threads read neighbouring columns).
+// Bias gradient on CUDA: dbias (OC) += column sums of dout, the plain case of the two-stage
+// deterministic column sum (column_sum.cuh), whose scratch size this file also defines.
+#include "core/kernels/cuda/column_sum.cuh"
 #include "core/kernels/cuda/cuda_common.cuh"
 #include "core/kernels/cuda/cuda_kernels.h"
 
@@ -7,25 +8,31 @@ namespace tessel {
 namespace cuda {
 namespace {
 
+// Row r's term for column c: dout (N, OC) with row stride ldd.
 template <typename T>
-__global__ void bias_backward_kernel(float* dbias, const T* dout, int64_t ldd, int64_t N, int64_t OC) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= OC) return;
-  float sum = 0.0f;
-  for (int64_t r = 0; r < N; ++r) sum += to_float(dout[r * ldd + c]);
-  dbias[c] += sum;
-}
+struct BiasTerm {
+  static constexpr int kOutputs = 1;
+  const T* dout;
+  int64_t ldd;
+  __device__ void operator()(int64_t r, int64_t c, float (&v)[1]) const { v[0] = to_float(dout[r * ldd + c]); }
+};
 
 }  // namespace
 
-template <typename T>
-void bias_backward(float* dbias, const T* dout, int64_t ldd, int64_t N, int64_t OC, cudaStream_t stream) {
-  if (OC == 0) return;
-  bias_backward_kernel<<<ceil_div(OC, 128), 128, 0, stream>>>(dbias, dout, ldd, N, OC);
-  TESSEL_CUDA_LAUNCH_CHECK();
+int64_t column_sum_scratch_floats(int64_t N, int64_t C) {
+  const int64_t chunks = ceil_div(N, kColumnChunkRows);
+  return chunks > 1 ? chunks * C : 0;
 }
 
-#define INSTANTIATE(T) template void bias_backward<T>(float*, const T*, int64_t, int64_t, int64_t, cudaStream_t);
+template <typename T>
+void bias_backward(float* dbias, const T* dout, int64_t ldd, int64_t N, int64_t OC, float* scratch,
+                   int64_t scratch_floats, cudaStream_t stream) {
+  column_sums(ColumnOutputs<1>{{dbias}}, scratch, scratch_floats, N, OC, BiasTerm<T>{dout, ldd}, stream,
+              "bias_backward");
+}
+
+#define INSTANTIATE(T) \
+  template void bias_backward<T>(float*, const T*, int64_t, int64_t, int64_t, float*, int64_t, cudaStream_t);
 TESSEL_FOR_STORAGE_TYPES(INSTANTIATE)
 
 }  // namespace cuda

@@ -29,6 +29,9 @@ namespace cuda {
 // CUDA cores) or the tensor-core one (flash_attention.cu, head dims where
 // flash_attention_supported). fp32 and other head dims always run the reference.
 enum class AttentionKernel { kReference, kFlash };
+// run.attention: auto. The reference until a GPU run has checked the flash kernel against the
+// CPU and measured it faster (docs/gpu.md, Runs).
+constexpr AttentionKernel kDefaultAttentionKernel = AttentionKernel::kReference;
 
 class DeviceContext final : public DeviceBackend {
  public:
@@ -114,7 +117,7 @@ class DeviceContext final : public DeviceBackend {
   Gemm gemm_;
   std::shared_ptr<Memory> memory_;
   // kReference until a GPU run has checked kFlash against it (parity tests, then a step's loss).
-  AttentionKernel attention_kernel_ = AttentionKernel::kReference;
+  AttentionKernel attention_kernel_ = kDefaultAttentionKernel;
 };
 
 }  // namespace cuda

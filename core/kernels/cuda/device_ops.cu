@@ -26,8 +26,33 @@ void with_storage_type(DType dtype, Fn&& fn) {
   }
 }
 
-template <typename T> T* ptr(const Tensor& t) { return static_cast<T*>(t.raw()); }
-template <typename T> T* ptr(const Tensor* t) { return t ? static_cast<T*>(t->raw()) : nullptr; }
+template <typename T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw());
+}
+template <typename T>
+T* ptr(const Tensor* t) {
+  return t ? static_cast<T*>(t->raw()) : nullptr;
+}
+
+// Scratch for the column sums of a launcher (cuda_kernels.h): `sums` gradients summed over N rows
+// of C columns. From the allocator, like attention's delta: free for the stream's later work once
+// the caller returns. Null (nothing allocated) when the rows fit one chunk.
+struct ColumnSumScratch {
+  Tensor tensor;
+  float* ptr = nullptr;
+  int64_t floats = 0;
+};
+
+ColumnSumScratch column_sum_scratch(DeviceContext& ctx, int sums, int64_t N, int64_t C) {
+  ColumnSumScratch s;
+  s.floats = sums * column_sum_scratch_floats(N, C);
+  if (s.floats > 0) {
+    s.tensor = ctx.empty({s.floats}, DType::F32);
+    s.ptr = ptr<float>(s.tensor);
+  }
+  return s;
+}
 
 // Whether attention with head dim D runs the tensor-core kernel: asked for and built for D.
 // Callers ask only for 16-bit storage (the products take 16-bit inputs; fp32 has no instance).
@@ -41,17 +66,19 @@ void DeviceContext::embedding_forward(const Tensor& out, const Tensor& tokens, c
                                       int64_t vocab_start, int64_t rows) {
   with_storage_type(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::embedding_forward(ptr<T>(out), ptr<int32_t>(tokens), ptr<T>(wte), ptr<T>(wpe), tokens.size(0),
-                            tokens.size(1), wte.size(1), vocab_start, rows, compute());
+    cuda::embedding_forward(ptr<T>(out), ptr<int32_t>(tokens), ptr<T>(wte), ptr<T>(wpe), tokens.size(0), tokens.size(1),
+                            wte.size(1), vocab_start, rows, compute());
   });
 }
 
-void DeviceContext::embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
-                                       const Tensor& tokens, int64_t vocab_start, int64_t rows) {
+void DeviceContext::embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                                       int64_t vocab_start, int64_t rows) {
+  const int64_t B = tokens.size(0), T_ = tokens.size(1), C = dwte.size(1);
+  const ColumnSumScratch scratch = column_sum_scratch(*this, dwpe != nullptr ? 1 : 0, B, T_ * C);
   with_storage_type(dout.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::embedding_backward(ptr<float>(dwte), ptr<float>(dwpe), ptr<T>(dout), ptr<int32_t>(tokens), tokens.size(0),
-                             tokens.size(1), dwte.size(1), vocab_start, rows, compute());
+    cuda::embedding_backward(ptr<float>(dwte), ptr<float>(dwpe), ptr<T>(dout), ptr<int32_t>(tokens), B, T_, C,
+                             vocab_start, rows, scratch.ptr, scratch.floats, compute());
   });
 }
 
@@ -60,19 +87,20 @@ void DeviceContext::matmul_forward(const Tensor& out, int64_t first, int64_t wid
                                    cpu::WeightLayout layout) {
   with_storage_type(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::matmul_forward(gemm_, ptr<T>(out) + first, width, ptr<T>(inp), ptr<T>(weight), ptr<T>(bias), N, K, OC,
-                         layout, compute());
+    cuda::matmul_forward(gemm_, ptr<T>(out) + first, width, ptr<T>(inp), ptr<T>(weight), ptr<T>(bias), N, K, OC, layout,
+                         compute());
   });
 }
 
-void DeviceContext::matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias,
-                                    const Tensor& dout, int64_t first, int64_t width, const Tensor& inp,
-                                    const Tensor& weight, int64_t N, int64_t K, int64_t OC, cpu::WeightLayout layout,
-                                    bool accumulate_dinp) {
+void DeviceContext::matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias, const Tensor& dout,
+                                    int64_t first, int64_t width, const Tensor& inp, const Tensor& weight, int64_t N,
+                                    int64_t K, int64_t OC, cpu::WeightLayout layout, bool accumulate_dinp) {
+  const ColumnSumScratch scratch = column_sum_scratch(*this, dbias != nullptr ? 1 : 0, N, OC);
   with_storage_type(dout.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::matmul_backward(gemm_, ptr<T>(dinp), ptr<float>(dweight), ptr<float>(dbias), ptr<T>(dout) + first, width,
-                          ptr<T>(inp), ptr<T>(weight), N, K, OC, layout, accumulate_dinp, compute());
+                          ptr<T>(inp), ptr<T>(weight), N, K, OC, layout, accumulate_dinp, scratch.ptr, scratch.floats,
+                          compute());
   });
 }
 
@@ -80,18 +108,20 @@ void DeviceContext::layernorm_forward(const Tensor& out, const Tensor& mean, con
                                       const Tensor& weight, const Tensor& bias, int64_t N, int64_t C, float eps) {
   with_storage_type(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::layernorm_forward(ptr<T>(out), ptr<float>(mean), ptr<float>(rstd), ptr<T>(inp), ptr<T>(weight),
-                            ptr<T>(bias), N, C, eps, compute());
+    cuda::layernorm_forward(ptr<T>(out), ptr<float>(mean), ptr<float>(rstd), ptr<T>(inp), ptr<T>(weight), ptr<T>(bias),
+                            N, C, eps, compute());
   });
 }
 
 void DeviceContext::layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                                       const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                                       const Tensor& mean, const Tensor& rstd, int64_t N, int64_t C) {
+                                       const Tensor& dout, const Tensor& inp, const Tensor& weight, const Tensor& mean,
+                                       const Tensor& rstd, int64_t N, int64_t C) {
+  const ColumnSumScratch scratch = column_sum_scratch(*this, 2, N, C);  // dweight and dbias
   with_storage_type(dout.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::layernorm_backward(ptr<T>(dinp), ptr<float>(dweight), ptr<float>(dbias), ptr<T>(dout), ptr<T>(inp),
-                             ptr<T>(weight), ptr<float>(mean), ptr<float>(rstd), N, C, compute());
+                             ptr<T>(weight), ptr<float>(mean), ptr<float>(rstd), N, C, scratch.ptr, scratch.floats,
+                             compute());
   });
 }
 
@@ -103,13 +133,13 @@ void DeviceContext::rmsnorm_forward(const Tensor& out, const Tensor& rstd, const
   });
 }
 
-void DeviceContext::rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
-                                     const Tensor& inp, const Tensor& weight, const Tensor& rstd, int64_t N,
-                                     int64_t C) {
+void DeviceContext::rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                                     const Tensor& weight, const Tensor& rstd, int64_t N, int64_t C) {
+  const ColumnSumScratch scratch = column_sum_scratch(*this, 1, N, C);
   with_storage_type(dout.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::rmsnorm_backward(ptr<T>(dinp), ptr<float>(dweight), ptr<T>(dout), ptr<T>(inp), ptr<T>(weight),
-                           ptr<float>(rstd), N, C, compute());
+                           ptr<float>(rstd), N, C, scratch.ptr, scratch.floats, compute());
   });
 }
 
@@ -134,8 +164,7 @@ void DeviceContext::swiglu_forward(const Tensor& out, const Tensor& inp, int64_t
   });
 }
 
-void DeviceContext::swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout, int64_t N,
-                                    int64_t F) {
+void DeviceContext::swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout, int64_t N, int64_t F) {
   with_storage_type(dout.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::swiglu_backward(ptr<T>(dinp), ptr<T>(inp), ptr<T>(dout), N, F, compute());
@@ -146,13 +175,15 @@ void DeviceContext::rope(const Tensor& x, int64_t ld, int64_t B, int64_t T_, int
                          bool backward) {
   with_storage_type(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    if (backward) cuda::rope_backward(ptr<T>(x), ld, B, T_, heads, D, theta, compute());
-    else cuda::rope_forward(ptr<T>(x), ld, B, T_, heads, D, theta, compute());
+    if (backward)
+      cuda::rope_backward(ptr<T>(x), ld, B, T_, heads, D, theta, compute());
+    else
+      cuda::rope_forward(ptr<T>(x), ld, B, T_, heads, D, theta, compute());
   });
 }
 
-void DeviceContext::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B,
-                                      int64_t T_, int64_t H, int64_t KV, int64_t D) {
+void DeviceContext::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B, int64_t T_,
+                                      int64_t H, int64_t KV, int64_t D) {
   with_storage_type(qkv.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same<T, float>::value) {
@@ -165,9 +196,8 @@ void DeviceContext::attention_forward(const Tensor& out, const Tensor& lse, cons
   });
 }
 
-void DeviceContext::attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
-                                       const Tensor& out, const Tensor& lse, int64_t B, int64_t T_, int64_t H,
-                                       int64_t KV, int64_t D) {
+void DeviceContext::attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                       const Tensor& lse, int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D) {
   // The softmax's row term, one float per query row: scratch from the allocator, freed (for
   // reuse by the stream's later work) when this call returns.
   Tensor delta = empty({B * H * T_}, DType::F32);
@@ -180,8 +210,8 @@ void DeviceContext::attention_backward(const Tensor& dqkv, const Tensor& dout, c
         return;
       }
     }
-    cuda::attention_backward(ptr<T>(dqkv), ptr<float>(delta), ptr<T>(dout), ptr<T>(qkv), ptr<T>(out),
-                             ptr<float>(lse), B, T_, H, KV, D, compute());
+    cuda::attention_backward(ptr<T>(dqkv), ptr<float>(delta), ptr<T>(dout), ptr<T>(qkv), ptr<T>(out), ptr<float>(lse),
+                             B, T_, H, KV, D, compute());
   });
 }
 
@@ -197,9 +227,8 @@ int64_t DeviceContext::classifier_workspace_bytes(int64_t N, int64_t V, int64_t 
 }
 
 void DeviceContext::classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
-                                                const Tensor& x, const Tensor& weight, const Tensor& targets,
-                                                int64_t N, int64_t C, int64_t V, float dloss,
-                                                const Tensor& workspace) {
+                                                const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t N,
+                                                int64_t C, int64_t V, float dloss, const Tensor& workspace) {
   with_storage_type(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::classifier_forward_backward(gemm_, ptr<float>(losses), ptr<T>(dx), ptr<float>(dweight), ptr<T>(x),
@@ -224,8 +253,8 @@ void DeviceContext::adamw(const Tensor& param, const Tensor& grad, const Tensor&
   with_storage_type(copy, [&](auto tag) {
     using T = decltype(tag);
     T* out = param_copy.defined() ? ptr<T>(param_copy) : nullptr;
-    cuda::adamw_update(ptr<float>(param), out, ptr<float>(grad), ptr<float>(m), ptr<float>(v), param.numel(),
-                       scalars, compute());
+    cuda::adamw_update(ptr<float>(param), out, ptr<float>(grad), ptr<float>(m), ptr<float>(v), param.numel(), scalars,
+                       compute());
   });
 }
 
@@ -236,13 +265,14 @@ void DeviceContext::cast(const Tensor& dst, const Tensor& src) {
     return;
   }
   const bool from_f32 = src.dtype() == DType::F32, to_f32 = dst.dtype() == DType::F32;
-  TESSEL_CHECK(from_f32 || to_f32) << "cast (CUDA): " << src.str() << " into " << dst.str()
-                                   << ": one side must be F32";
+  TESSEL_CHECK(from_f32 || to_f32) << "cast (CUDA): " << src.str() << " into " << dst.str() << ": one side must be F32";
   with_storage_type(from_f32 ? dst.dtype() : src.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same<T, float>::value) {
-      if (from_f32) cuda::cast(ptr<T>(dst), ptr<float>(src), src.numel(), compute());
-      else cuda::cast(ptr<float>(dst), ptr<T>(src), src.numel(), compute());
+      if (from_f32)
+        cuda::cast(ptr<T>(dst), ptr<float>(src), src.numel(), compute());
+      else
+        cuda::cast(ptr<float>(dst), ptr<T>(src), src.numel(), compute());
     }
   });
 }

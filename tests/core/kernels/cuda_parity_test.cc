@@ -1,18 +1,20 @@
 // Every CUDA launcher against the CPU reference on the same (storage-rounded) inputs, forward
 // and backward, in fp32 and bf16 ([gpu]: skipped with a message where there is no GPU).
 // Sizes cross the kernels' internal boundaries: attention's 32-row chunks, the classifier's
-// 512-row chunks, column blocks of wider buffers, vocab shards.
+// 512-row chunks, the column sums' 256-row chunks and 32-column tiles, the row kernels' vector
+// widths and warp/block split, column blocks of wider buffers, vocab shards.
 #include <catch2/catch.hpp>
 
 #ifdef TESSEL_HAVE_CUDA
 
 #include <cstring>
 
-#include "core/kernels/cpu/cpu_kernels.h"
 #include "core/config/config.h"
+#include "core/kernels/cpu/cpu_kernels.h"
+#include "core/kernels/cpu/row_reduce.h"
+#include "core/kernels/cuda/cuda_kernels.h"
 #include "core/model/transformer.h"
 #include "core/ops.h"
-#include "core/kernels/cuda/cuda_kernels.h"
 #include "tests/core/kernels/cuda_parity.h"
 #include "tests/core/kernels/gradient_check.h"
 
@@ -23,6 +25,25 @@ using cuda::DeviceContext;
 namespace {
 
 std::vector<float> zeros(size_t n) { return std::vector<float>(n, 0.0f); }
+
+// Scratch for a launcher's column sums (cuda_kernels.h): `sums` gradients summed over N rows of
+// C columns, filled with NaN so that a partial sum the kernels fail to write shows in the
+// gradient. Null when the rows fit one chunk.
+struct ColumnScratch {
+  Tensor tensor;
+  float* ptr = nullptr;
+  int64_t floats = 0;
+};
+
+ColumnScratch column_scratch(DeviceContext& ctx, int sums, int64_t N, int64_t C) {
+  ColumnScratch s;
+  s.floats = sums * cuda::column_sum_scratch_floats(N, C);
+  if (s.floats > 0) {
+    s.tensor = upload<float>(ctx, std::vector<float>(static_cast<size_t>(s.floats), std::nanf("")), true);
+    s.ptr = ptr<float>(s.tensor);
+  }
+  return s;
+}
 
 }  // namespace
 
@@ -43,8 +64,9 @@ TEMPLATE_TEST_CASE("CUDA embedding matches the CPU, vocab shard and positions in
   cpu::embedding_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C, start, rows);
   cuda::embedding_forward(ptr<TestType>(g_out), ptr<int32_t>(g_tokens), ptr<TestType>(g_wte), ptr<TestType>(g_wpe), B,
                           T, C, start, rows, ctx.compute());
+  const ColumnScratch scratch = column_scratch(ctx, 1, B, T * C);
   cuda::embedding_backward(ptr<float>(g_dwte), ptr<float>(g_dwpe), ptr<TestType>(g_dout), ptr<int32_t>(g_tokens), B, T,
-                           C, start, rows, ctx.compute());
+                           C, start, rows, scratch.ptr, scratch.floats, ctx.compute());
   check_close("out", download(ctx, g_out), out, tolerance<TestType>());
   // Gradients are fp32 sums of T-stored values: fp32 tolerance whatever T is.
   check_close("dwte (accumulated)", download(ctx, g_dwte), dwte, kFp32Tolerance);
@@ -65,15 +87,17 @@ TEMPLATE_TEST_CASE("CUDA LayerNorm and RMSNorm match the CPU, forward and backwa
   {
     std::vector<float> out(N * C), mean(N), rstd(N), dinp = dinp0, dw = random_vector(C, 15), db = random_vector(C, 16);
     Tensor g_out = ctx.empty({N * C}, st), g_mean = ctx.empty({N}, DType::F32), g_rstd = ctx.empty({N}, DType::F32);
-    Tensor g_dinp = upload<TestType>(ctx, dinp), g_dw = upload<TestType>(ctx, dw, true), g_db = upload<TestType>(ctx, db, true);
+    Tensor g_dinp = upload<TestType>(ctx, dinp), g_dw = upload<TestType>(ctx, dw, true),
+           g_db = upload<TestType>(ctx, db, true);
     cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C, 1e-5f);
     cpu::layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(),
                             rstd.data(), N, C);
     cuda::layernorm_forward(ptr<TestType>(g_out), ptr<float>(g_mean), ptr<float>(g_rstd), ptr<TestType>(g_inp),
                             ptr<TestType>(g_w), ptr<TestType>(g_b), N, C, 1e-5f, ctx.compute());
+    const ColumnScratch scratch = column_scratch(ctx, 2, N, C);
     cuda::layernorm_backward(ptr<TestType>(g_dinp), ptr<float>(g_dw), ptr<float>(g_db), ptr<TestType>(g_dout),
                              ptr<TestType>(g_inp), ptr<TestType>(g_w), ptr<float>(g_mean), ptr<float>(g_rstd), N, C,
-                             ctx.compute());
+                             scratch.ptr, scratch.floats, ctx.compute());
     check_close("layernorm out", download(ctx, g_out), out, tolerance<TestType>());
     check_close("layernorm mean", download(ctx, g_mean), mean, kFp32Tolerance);
     check_close("layernorm rstd", download(ctx, g_rstd), rstd, kFp32Tolerance);
@@ -89,12 +113,153 @@ TEMPLATE_TEST_CASE("CUDA LayerNorm and RMSNorm match the CPU, forward and backwa
     cpu::rmsnorm_backward(dinp.data(), dw.data(), dout.data(), inp.data(), w.data(), rstd.data(), N, C);
     cuda::rmsnorm_forward(ptr<TestType>(g_out), ptr<float>(g_rstd), ptr<TestType>(g_inp), ptr<TestType>(g_w), N, C,
                           1e-6f, ctx.compute());
+    const ColumnScratch scratch = column_scratch(ctx, 1, N, C);
     cuda::rmsnorm_backward(ptr<TestType>(g_dinp), ptr<float>(g_dw), ptr<TestType>(g_dout), ptr<TestType>(g_inp),
-                           ptr<TestType>(g_w), ptr<float>(g_rstd), N, C, ctx.compute());
+                           ptr<TestType>(g_w), ptr<float>(g_rstd), N, C, scratch.ptr, scratch.floats, ctx.compute());
     check_close("rmsnorm out", download(ctx, g_out), out, tolerance<TestType>());
     check_close("rmsnorm rstd", download(ctx, g_rstd), rstd, kFp32Tolerance);
     check_close("rmsnorm dinp", download(ctx, g_dinp), dinp, tolerance<TestType>());
     check_close("rmsnorm dweight", download(ctx, g_dw), dw, kFp32Tolerance);
+  }
+}
+
+namespace {
+
+// LayerNorm and RMSNorm, forward and backward, on N rows of C channels against the CPU. With
+// `offset` 1 the activations (inp, out, dout, dinp) start one element into their buffers, where
+// no 16-byte access may read them: the row kernels must see it and take their scalar path.
+template <typename T>
+void check_norms(DeviceContext& ctx, int64_t N, int64_t C, int64_t offset) {
+  INFO("N " << N << " C " << C << " offset " << offset);
+  const size_t n = static_cast<size_t>(N * C);
+  auto inp = rounded<T>(random_vector(n, 110, 2.0f)), w = rounded<T>(random_vector(C, 111));
+  auto b = rounded<T>(random_vector(C, 112)), dout = rounded<T>(random_vector(n, 113));
+  auto dinp0 = rounded<T>(random_vector(n, 114));  // the residual's pass-through: norms add to it
+  // A device copy of an activation after `offset` leading elements, and back.
+  auto up = [&](const std::vector<float>& v) {
+    std::vector<float> padded(static_cast<size_t>(offset), 0.0f);
+    padded.insert(padded.end(), v.begin(), v.end());
+    return upload<T>(ctx, padded);
+  };
+  auto down = [&](const Tensor& t) {
+    const std::vector<float> all = download(ctx, t);
+    return std::vector<float>(all.begin() + offset, all.end());
+  };
+  auto at = [&](const Tensor& t) { return ptr<T>(t) + offset; };
+  Tensor g_inp = up(inp), g_dout = up(dout), g_w = upload<T>(ctx, w), g_b = upload<T>(ctx, b);
+  {
+    std::vector<float> out(n), mean(N), rstd(N), dinp = dinp0, dw = random_vector(C, 115), db = random_vector(C, 116);
+    Tensor g_out = up(zeros(n)), g_mean = ctx.empty({N}, DType::F32), g_rstd = ctx.empty({N}, DType::F32);
+    Tensor g_dinp = up(dinp0), g_dw = upload<T>(ctx, dw, true), g_db = upload<T>(ctx, db, true);
+    const ColumnScratch scratch = column_scratch(ctx, 2, N, C);
+    cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C, 1e-5f);
+    cpu::layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(),
+                            rstd.data(), N, C);
+    cuda::layernorm_forward(at(g_out), ptr<float>(g_mean), ptr<float>(g_rstd), at(g_inp), ptr<T>(g_w), ptr<T>(g_b), N,
+                            C, 1e-5f, ctx.compute());
+    cuda::layernorm_backward(at(g_dinp), ptr<float>(g_dw), ptr<float>(g_db), at(g_dout), at(g_inp), ptr<T>(g_w),
+                             ptr<float>(g_mean), ptr<float>(g_rstd), N, C, scratch.ptr, scratch.floats, ctx.compute());
+    check_close("layernorm out", down(g_out), out, tolerance<T>());
+    check_close("layernorm mean", download(ctx, g_mean), mean, kFp32Tolerance);
+    check_close("layernorm rstd", download(ctx, g_rstd), rstd, kFp32Tolerance);
+    check_close("layernorm dinp (accumulated)", down(g_dinp), dinp, tolerance<T>());
+    check_close("layernorm dweight (accumulated)", download(ctx, g_dw), dw, kFp32Tolerance);
+    check_close("layernorm dbias (accumulated)", download(ctx, g_db), db, kFp32Tolerance);
+  }
+  {
+    std::vector<float> out(n), rstd(N), dinp = dinp0, dw = random_vector(C, 117);
+    Tensor g_out = up(zeros(n)), g_rstd = ctx.empty({N}, DType::F32);
+    Tensor g_dinp = up(dinp0), g_dw = upload<T>(ctx, dw, true);
+    const ColumnScratch scratch = column_scratch(ctx, 1, N, C);
+    cpu::rmsnorm_forward(out.data(), rstd.data(), inp.data(), w.data(), N, C, 1e-6f);
+    cpu::rmsnorm_backward(dinp.data(), dw.data(), dout.data(), inp.data(), w.data(), rstd.data(), N, C);
+    cuda::rmsnorm_forward(at(g_out), ptr<float>(g_rstd), at(g_inp), ptr<T>(g_w), N, C, 1e-6f, ctx.compute());
+    cuda::rmsnorm_backward(at(g_dinp), ptr<float>(g_dw), at(g_dout), at(g_inp), ptr<T>(g_w), ptr<float>(g_rstd), N, C,
+                           scratch.ptr, scratch.floats, ctx.compute());
+    check_close("rmsnorm out", down(g_out), out, tolerance<T>());
+    check_close("rmsnorm rstd", download(ctx, g_rstd), rstd, kFp32Tolerance);
+    check_close("rmsnorm dinp (accumulated)", down(g_dinp), dinp, tolerance<T>());
+    check_close("rmsnorm dweight (accumulated)", download(ctx, g_dw), dw, kFp32Tolerance);
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("CUDA LayerNorm and RMSNorm match the CPU across row chunks, column tiles and vector widths",
+                   "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // Rows: one, and across the column sums' 256-row chunks (257, 1000, 4099: a partial last one).
+  // Channels: under a warp, past a 32-column tile, a multiple of both vector widths (768), of
+  // neither (7, 33, 1030), a row a block of several warps holds (2048), and rows longer than
+  // any row kernel holds (2049, 8200: the block-per-row kernels).
+  const int64_t shapes[][2] = {{1, 7},     {1, 1030},   {257, 33},   {257, 768}, {1000, 7}, {1000, 1030},
+                               {4099, 33}, {4099, 768}, {300, 2048}, {3, 2049},  {3, 8200}};
+  for (const auto& s : shapes) check_norms<TestType>(ctx, s[0], s[1], 0);
+}
+
+TEMPLATE_TEST_CASE("CUDA norms and GELU take the scalar path on rows not 16-byte aligned and match the CPU",
+                   "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // 768 channels would take the 16-byte path; one element in, every row is misaligned.
+  check_norms<TestType>(ctx, 5, 768, 1);
+  check_norms<TestType>(ctx, 300, 2048, 1);
+  const int64_t n = 4099;
+  auto inp = rounded<TestType>(random_vector(n, 120, 3.0f)), dout = rounded<TestType>(random_vector(n, 121));
+  std::vector<float> out(n), dinp(n);
+  cpu::gelu_forward(out.data(), inp.data(), n);
+  cpu::gelu_backward(dinp.data(), inp.data(), dout.data(), n);
+  auto padded = [](std::vector<float> v) {
+    v.insert(v.begin(), 0.0f);
+    return v;
+  };
+  Tensor g_inp = upload<TestType>(ctx, padded(inp)), g_dout = upload<TestType>(ctx, padded(dout));
+  Tensor g_out = upload<TestType>(ctx, zeros(n + 1)), g_dinp = upload<TestType>(ctx, zeros(n + 1));
+  cuda::gelu_forward(ptr<TestType>(g_out) + 1, ptr<TestType>(g_inp) + 1, n, ctx.compute());
+  cuda::gelu_backward(ptr<TestType>(g_dinp) + 1, ptr<TestType>(g_inp) + 1, ptr<TestType>(g_dout) + 1, n, ctx.compute());
+  std::vector<float> got = download(ctx, g_out), dgot = download(ctx, g_dinp);
+  CHECK(got[0] == 0.0f);  // the element before the first is not written
+  CHECK(dgot[0] == 0.0f);
+  check_close("gelu out (unaligned)", std::vector<float>(got.begin() + 1, got.end()), out, tolerance<TestType>());
+  check_close("gelu dinp (unaligned)", std::vector<float>(dgot.begin() + 1, dgot.end()), dinp, tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("CUDA bias and position gradients match the CPU across row chunks and column tiles",
+                   "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // bias_backward on columns [3, 3 + OC) of rows `ld` wide (a block of a wider output).
+  for (const int64_t N : {1, 256, 257, 1000, 4099}) {
+    for (const int64_t OC : {7, 33, 768, 1030}) {
+      INFO("bias_backward N " << N << " OC " << OC);
+      const int64_t ld = OC + 5, first = 3;
+      auto dout = rounded<TestType>(random_vector(N * ld, 130));
+      std::vector<float> db = random_vector(OC, 131);
+      Tensor g_dout = upload<TestType>(ctx, dout), g_db = upload<TestType>(ctx, db, true);
+      const ColumnScratch scratch = column_scratch(ctx, 1, N, OC);
+      cpu::add_column_sums(db.data(), dout.data() + first, N, OC, ld);
+      cuda::bias_backward(ptr<float>(g_db), ptr<TestType>(g_dout) + first, ld, N, OC, scratch.ptr, scratch.floats,
+                          ctx.compute());
+      check_close("dbias (accumulated)", download(ctx, g_db), db, kFp32Tolerance);
+    }
+  }
+  // dwpe[t] = Σ_b dout[b, t]: a column sum over B rows of T·C columns.
+  const int64_t T = 3, C = 33, V = 50;
+  for (const int64_t B : {1, 257, 600}) {
+    INFO("embedding_backward B " << B);
+    std::vector<int32_t> tokens;
+    for (int64_t i = 0; i < B * T; ++i) tokens.push_back(static_cast<int32_t>((i * 7) % V));
+    auto dout = rounded<TestType>(random_vector(B * T * C, 132));
+    std::vector<float> dwte = random_vector(V * C, 133), dwpe = random_vector(T * C, 134);
+    Tensor g_tokens = upload_tokens(ctx, tokens), g_dout = upload<TestType>(ctx, dout);
+    Tensor g_dwte = upload<TestType>(ctx, dwte, true), g_dwpe = upload<TestType>(ctx, dwpe, true);
+    const ColumnScratch scratch = column_scratch(ctx, 1, B, T * C);
+    cpu::embedding_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C, 0, V);
+    cuda::embedding_backward(ptr<float>(g_dwte), ptr<float>(g_dwpe), ptr<TestType>(g_dout), ptr<int32_t>(g_tokens), B,
+                             T, C, 0, V, scratch.ptr, scratch.floats, ctx.compute());
+    check_close("dwte (accumulated)", download(ctx, g_dwte), dwte, kFp32Tolerance);
+    check_close("dwpe (accumulated)", download(ctx, g_dwpe), dwpe, kFp32Tolerance);
   }
 }
 
@@ -125,12 +290,13 @@ TEMPLATE_TEST_CASE("CUDA GELU, SwiGLU and residual match the CPU", "[gpu][kernel
 
   std::vector<float> sum(n);
   cpu::residual_forward(sum.data(), inp.data(), dout.data(), n);
-  cuda::residual_forward(ptr<TestType>(g_inp), ptr<TestType>(g_inp), ptr<TestType>(g_dout), n, ctx.compute());  // aliased
+  cuda::residual_forward(ptr<TestType>(g_inp), ptr<TestType>(g_inp), ptr<TestType>(g_dout), n,
+                         ctx.compute());  // aliased
   check_close("residual (out aliasing a)", download(ctx, g_inp), sum, tolerance<TestType>());
 }
 
-TEMPLATE_TEST_CASE("CUDA RoPE matches the CPU forward and backward on the q and k heads of a qkv row",
-                   "[gpu][kernels]", float, __nv_bfloat16) {
+TEMPLATE_TEST_CASE("CUDA RoPE matches the CPU forward and backward on the q and k heads of a qkv row", "[gpu][kernels]",
+                   float, __nv_bfloat16) {
   TESSEL_REQUIRE_GPU();
   DeviceContext ctx(0);
   const int64_t B = 2, T = 300, H = 4, KV = 2, D = 16, ld = (H + 2 * KV) * D;
@@ -201,8 +367,7 @@ AttentionCase attention_case(int64_t B, int64_t T_, int64_t H, int64_t KV, int64
   cpu::attention_forward(c.out.data(), c.lse.data(), c.qkv.data(), B, T_, H, KV, D);
   // The CPU backward reads the output the device will read: the stored (rounded) one.
   const std::vector<float> out_stored = rounded<T>(c.out);
-  cpu::attention_backward(c.dqkv.data(), c.dout.data(), c.qkv.data(), out_stored.data(), c.lse.data(), B, T_, H, KV,
-                          D);
+  cpu::attention_backward(c.dqkv.data(), c.dout.data(), c.qkv.data(), out_stored.data(), c.lse.data(), B, T_, H, KV, D);
   return c;
 }
 
@@ -217,9 +382,10 @@ std::vector<unsigned char> bytes(DeviceContext& ctx, const Tensor& t) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("CUDA flash attention matches the CPU across its tile edges, grouped-query and plain heads, "
-                   "forward and backward",
-                   "[gpu][kernels]", __nv_bfloat16, __half) {
+TEMPLATE_TEST_CASE(
+    "CUDA flash attention matches the CPU across its tile edges, grouped-query and plain heads, "
+    "forward and backward",
+    "[gpu][kernels]", __nv_bfloat16, __half) {
   TESSEL_REQUIRE_GPU();
   DeviceContext ctx(0);
   // T against the tiles (forward 128 query rows x 64 keys; backward 64 x 64, 64 x 32 at D =
@@ -305,8 +471,10 @@ TEMPLATE_TEST_CASE("CUDA flash attention matches the reference CUDA kernel on th
   }
 }
 
-TEST_CASE("DeviceContext runs the flash attention kernel only when chosen, and only for 16-bit storage and its head "
-          "dims", "[gpu][kernels]") {
+TEST_CASE(
+    "DeviceContext runs the flash attention kernel only when chosen, and only for 16-bit storage and its head "
+    "dims",
+    "[gpu][kernels]") {
   TESSEL_REQUIRE_GPU();
   DeviceContext ctx(0);
   CHECK(ctx.attention_kernel() == cuda::AttentionKernel::kReference);
@@ -326,15 +494,16 @@ TEST_CASE("DeviceContext runs the flash attention kernel only when chosen, and o
       ctx.attention_backward(dqkv, dout, qkv, out, lse, B, T, H, KV, D);
     } else if (dtype == DType::F32) {
       cuda::attention_forward(ptr<float>(out), ptr<float>(lse), ptr<float>(qkv), B, T, H, KV, D, ctx.compute());
-      cuda::attention_backward(ptr<float>(dqkv), ptr<float>(delta), ptr<float>(dout), ptr<float>(qkv),
-                               ptr<float>(out), ptr<float>(lse), B, T, H, KV, D, ctx.compute());
+      cuda::attention_backward(ptr<float>(dqkv), ptr<float>(delta), ptr<float>(dout), ptr<float>(qkv), ptr<float>(out),
+                               ptr<float>(lse), B, T, H, KV, D, ctx.compute());
     } else {
       using bf16 = __nv_bfloat16;
-      (flash ? cuda::flash_attention_forward<bf16> : cuda::attention_forward<bf16>)(
-          ptr<bf16>(out), ptr<float>(lse), ptr<bf16>(qkv), B, T, H, KV, D, ctx.compute());
-      (flash ? cuda::flash_attention_backward<bf16> : cuda::attention_backward<bf16>)(
-          ptr<bf16>(dqkv), ptr<float>(delta), ptr<bf16>(dout), ptr<bf16>(qkv), ptr<bf16>(out), ptr<float>(lse), B, T,
-          H, KV, D, ctx.compute());
+      (flash ? cuda::flash_attention_forward<bf16> : cuda::attention_forward<bf16>)(ptr<bf16>(out), ptr<float>(lse),
+                                                                                    ptr<bf16>(qkv), B, T, H, KV, D,
+                                                                                    ctx.compute());
+      (flash ? cuda::flash_attention_backward<bf16>
+             : cuda::attention_backward<bf16>)(ptr<bf16>(dqkv), ptr<float>(delta), ptr<bf16>(dout), ptr<bf16>(qkv),
+                                               ptr<bf16>(out), ptr<float>(lse), B, T, H, KV, D, ctx.compute());
     }
     std::vector<unsigned char> all = bytes(ctx, out), l = bytes(ctx, lse), d = bytes(ctx, dqkv);
     all.insert(all.end(), l.begin(), l.end());
@@ -375,9 +544,10 @@ TEMPLATE_TEST_CASE("CUDA matmul matches the CPU in both weight layouts, with bia
     Tensor g_dout = upload<TestType>(ctx, dout);
     cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data() + first, width, inp.data(), w.data(), N, K, OC,
                          layout, true);
+    const ColumnScratch scratch = column_scratch(ctx, 1, N, OC);
     cuda::matmul_backward(ctx.gemm(), ptr<TestType>(g_dinp), ptr<float>(g_dw), ptr<float>(g_db),
                           ptr<TestType>(g_dout) + first, width, ptr<TestType>(g_inp), ptr<TestType>(g_w), N, K, OC,
-                          layout, true, ctx.compute());
+                          layout, true, scratch.ptr, scratch.floats, ctx.compute());
     check_close("matmul dinp (accumulated)", download(ctx, g_dinp), dinp, tolerance<TestType>());
     check_close("matmul dweight (fp32, accumulated)", download(ctx, g_dw), dw, kFp32Tolerance);
     check_close("matmul dbias (fp32, accumulated)", download(ctx, g_db), db, kFp32Tolerance);
@@ -405,7 +575,8 @@ TEMPLATE_TEST_CASE("CUDA fused classifier matches the CPU across row chunks", "[
   cuda::classifier_forward_backward(ctx.gemm(), ptr<float>(g_losses), ptr<TestType>(g_dx), ptr<float>(g_dw),
                                     ptr<TestType>(g_x), ptr<TestType>(g_w), ptr<int32_t>(g_t), N, C, V, dloss,
                                     g_ws.raw(), ctx.compute());
-  check_close("classifier losses", download(ctx, g_losses), losses, std::max(kFp32Tolerance * 10, tolerance<TestType>() / 4));
+  check_close("classifier losses", download(ctx, g_losses), losses,
+              std::max(kFp32Tolerance * 10, tolerance<TestType>() / 4));
   // dlogits are stored in T before the gradient GEMMs: the storage tolerance for both.
   check_close("classifier dx", download(ctx, g_dx), dx, tolerance<TestType>());
   check_close("classifier dweight", download(ctx, g_dw), dw, tolerance<TestType>());
@@ -415,6 +586,50 @@ TEMPLATE_TEST_CASE("CUDA fused classifier matches the CPU across row chunks", "[
                                               ptr<TestType>(g_w), ptr<int32_t>(g_t), N, C, V, dloss, g_ws.raw(),
                                               ctx.compute());
   check_close("classifier losses (evaluation)", download(ctx, g_losses2), download(ctx, g_losses), 0.0);
+}
+
+TEST_CASE("CUDA column sums repeat bitwise: the same inputs give the same gradients on every run", "[gpu][kernels]") {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  using bf16 = __nv_bfloat16;
+  // Several row chunks and column tiles, a partial one of each.
+  const int64_t N = 4099, C = 1030, B = 600, T = 3;  // positions: B rows of T·33
+  auto inp = rounded<bf16>(random_vector(N * C, 140, 2.0f)), dout = rounded<bf16>(random_vector(N * C, 141));
+  auto w = rounded<bf16>(random_vector(C, 142));
+  const std::vector<float> grad0 = random_vector(C, 143), dinp0 = rounded<bf16>(random_vector(N * C, 144));
+  std::vector<int32_t> tokens(static_cast<size_t>(B * T), 0);
+  Tensor g_inp = upload<bf16>(ctx, inp), g_dout = upload<bf16>(ctx, dout), g_w = upload<bf16>(ctx, w);
+  Tensor g_tokens = upload_tokens(ctx, tokens);
+  Tensor mean = ctx.empty({N}, DType::F32), rstd = ctx.empty({N}, DType::F32), out = ctx.empty({N * C}, DType::BF16);
+  cuda::layernorm_forward(ptr<bf16>(out), ptr<float>(mean), ptr<float>(rstd), ptr<bf16>(g_inp), ptr<bf16>(g_w),
+                          ptr<bf16>(g_w), N, C, 1e-5f, ctx.compute());
+  // Every column-summed gradient from the same starting values; their bytes, concatenated.
+  auto run = [&] {
+    Tensor ln_dw = upload<float>(ctx, grad0, true), ln_db = upload<float>(ctx, grad0, true);
+    Tensor rms_dw = upload<float>(ctx, grad0, true), db = upload<float>(ctx, grad0, true);
+    Tensor dwte = upload<float>(ctx, zeros(33), true), dwpe = upload<float>(ctx, zeros(T * 33), true);
+    Tensor dinp = upload<bf16>(ctx, dinp0);
+    const ColumnScratch two = column_scratch(ctx, 2, N, C), one = column_scratch(ctx, 1, N, C);
+    const ColumnScratch positions = column_scratch(ctx, 1, B, T * 33);
+    cuda::layernorm_backward(ptr<bf16>(dinp), ptr<float>(ln_dw), ptr<float>(ln_db), ptr<bf16>(g_dout), ptr<bf16>(g_inp),
+                             ptr<bf16>(g_w), ptr<float>(mean), ptr<float>(rstd), N, C, two.ptr, two.floats,
+                             ctx.compute());
+    cuda::rmsnorm_backward(ptr<bf16>(dinp), ptr<float>(rms_dw), ptr<bf16>(g_dout), ptr<bf16>(g_inp), ptr<bf16>(g_w),
+                           ptr<float>(rstd), N, C, one.ptr, one.floats, ctx.compute());
+    cuda::bias_backward(ptr<float>(db), ptr<bf16>(g_dout), C, N, C, one.ptr, one.floats, ctx.compute());
+    // 1800·33 of dout's values as (B, T, 33), every token on the table's one row.
+    cuda::embedding_backward(ptr<float>(dwte), ptr<float>(dwpe), ptr<bf16>(g_dout), ptr<int32_t>(g_tokens), B, T, 33, 0,
+                             1, positions.ptr, positions.floats, ctx.compute());
+    std::vector<unsigned char> all;
+    for (const Tensor* t : {&ln_dw, &ln_db, &rms_dw, &db, &dwte, &dwpe, &dinp}) {
+      const std::vector<unsigned char> b = bytes(ctx, *t);
+      all.insert(all.end(), b.begin(), b.end());
+    }
+    return all;
+  };
+  const std::vector<unsigned char> first = run();
+  CHECK(first == run());
+  CHECK(first == run());
 }
 
 TEST_CASE("CUDA casts round to nearest even like the host conversions", "[gpu][kernels]") {
@@ -459,7 +674,9 @@ TEMPLATE_TEST_CASE("ops on a DeviceContext's tensors run the CUDA kernels: a lay
   auto x = rounded<TestType>(random_vector(N * C, 90)), w = rounded<TestType>(random_vector(C * QKV, 91, 0.1f));
   auto ln_w = rounded<TestType>(random_vector(C, 92)), ln_b = rounded<TestType>(random_vector(C, 93));
   auto host = [](const std::vector<float>& v, Shape shape) { return Tensor::from_vector<float>(v, std::move(shape)); };
-  auto dev = [&](const std::vector<float>& v, Shape shape) { return upload<TestType>(ctx, v).reshape(std::move(shape)); };
+  auto dev = [&](const std::vector<float>& v, Shape shape) {
+    return upload<TestType>(ctx, v).reshape(std::move(shape));
+  };
   const DType st = storage_dtype<TestType>();
   // norm → QKV projection → RoPE → attention, on each side through ops::.
   Tensor hx = host(x, {N, C}), hln = Tensor::zeros({N, C}, DType::F32), hmean = Tensor::zeros({N}, DType::F32);
@@ -468,7 +685,8 @@ TEMPLATE_TEST_CASE("ops on a DeviceContext's tensors run the CUDA kernels: a lay
   ops::layernorm_forward(hln, hmean, hrstd, hx, host(ln_w, {C}), host(ln_b, {C}), 1e-5f);
   Tensor hln_stored = host(rounded<TestType>(std::vector<float>(hln.data<float>(), hln.data<float>() + N * C)), {N, C});
   ops::matmul_forward(hqkv, hln_stored, host(w, {QKV, C}), nullptr, ops::WeightLayout::kOutIn);
-  Tensor hqkv_stored = host(rounded<TestType>(std::vector<float>(hqkv.data<float>(), hqkv.data<float>() + N * QKV)), {N, QKV});
+  Tensor hqkv_stored =
+      host(rounded<TestType>(std::vector<float>(hqkv.data<float>(), hqkv.data<float>() + N * QKV)), {N, QKV});
   ops::rope_forward(hqkv_stored, B, T, H, KV, 10000.0f);
   ops::attention_forward(hatt, hlse, hqkv_stored, B, T, H, KV);
 
@@ -489,9 +707,11 @@ TEST_CASE("a tiny GPT-2 and LLaMA on the GPU in fp32 match the CPU model's loss 
   TESSEL_REQUIRE_GPU();
   for (const std::string arch : {"gpt2", "llama"}) {
     INFO(arch);
-    const ModelConfig config =
-        parse_config("model: {arch: " + arch + ", vocab_size: 96, seq_len: 40, layers: 2, d_model: 64, heads: 4, "
-                     "kv_heads: 2}\n", "tiny").model;
+    const ModelConfig config = parse_config("model: {arch: " + arch +
+                                                ", vocab_size: 96, seq_len: 40, layers: 2, d_model: 64, heads: 4, "
+                                                "kv_heads: 2}\n",
+                                            "tiny")
+                                   .model;
     DeviceContext ctx(0);
     TransformerOptions cpu_options(2, 40);
     Transformer cpu(config, cpu_options);
@@ -507,7 +727,8 @@ TEST_CASE("a tiny GPT-2 and LLaMA on the GPU in fp32 match the CPU model's loss 
       tokens[i] = static_cast<int32_t>((i * 7 + 3) % 96);
       targets[i] = static_cast<int32_t>((i * 13 + 1) % 96);
     }
-    const Tensor ht = Tensor::from_vector<int32_t>(tokens, {2, 40}), hy = Tensor::from_vector<int32_t>(targets, {2, 40});
+    const Tensor ht = Tensor::from_vector<int32_t>(tokens, {2, 40}),
+                 hy = Tensor::from_vector<int32_t>(targets, {2, 40});
     const float want = cpu.forward_backward(ht, hy, 1.0f);
     const float got = gpu.forward_backward(ctx.to_device(ht), ctx.to_device(hy), 1.0f);
     CHECK(std::fabs(got - want) <= 1e-5 * std::fabs(want));
