@@ -27,6 +27,7 @@ packages=(
   libpmix2 libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libfabric1 libucx0
   libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpsm2-2 libpsm-infinipath1
   libquadmath0 libnuma1 libatomic1 libmunge2 ibverbs-providers libhwloc-plugins
+  libudev1                    # hwloc's device discovery, under libmpi
 )
 
 mkdir -p "$dir/debs"
@@ -45,14 +46,14 @@ cp "$root/scripts/gpu_env.sh" "$dir/"
 
 # The PyTorch peer of the step benchmark (bench/step_gpu_vs_torch.sh), when it is beside the
 # checkout, and the demo's dataset (the King James Bible in GPT-2 tokens, about 2 MiB), which
-# scripts/gpu_check.sh trains GPT-2 124M on. The dataset comes from `make demo`'s first step.
+# scripts/gpu_window.sh trains GPT-2 124M on. The dataset comes from `make demo`'s first step.
 peer="$root/../shared/peers/torch_gpt.py"
 [ -f "$peer" ] && cp "$peer" "$dir/"
 if [ -f "$root/runs/demo/data-gpt2/kjv_train.idx" ]; then
   mkdir -p "$dir/data"
   cp "$root"/runs/demo/data-gpt2/kjv_* "$dir/data/"
 else
-  echo "gpu_bundle: no demo dataset in runs/demo/data-gpt2 (make demo prepares it); gpu_check.sh will skip its training run"
+  echo "gpu_bundle: no demo dataset in runs/demo/data-gpt2 (make demo prepares it); gpu_window.sh will fail its train and hf stages"
 fi
 
 size_mib=$(du -sm "$dir" | cut -f1)

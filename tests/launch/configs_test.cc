@@ -30,13 +30,19 @@ TEST_CASE("every shipped config is valid", "[cpu][config]") {
 }
 
 TEST_CASE("shipped configs have the public models' parameter counts", "[cpu][config]") {
-  // GPT-2 counts as Hugging Face reports them (tied head counted once).
-  CHECK(parameter_count(load_config(config_path("gpt2-124m.yaml")).model) == 124439808);
-  CHECK(parameter_count(load_config(config_path("gpt2-350m.yaml")).model) == 354823168);
-  CHECK(parameter_count(load_config(config_path("gpt2-1.5b.yaml")).model) == 1557611200);
+  // GPT-2 counts as Hugging Face reports them (tied head counted once), plus the 47 rows of
+  // padding that take the vocabulary from 50257 to 50304, a multiple of 128.
+  auto gpt2 = [](int64_t hf_count, int64_t d_model) { return hf_count + (50304 - 50257) * d_model; };
+  CHECK(parameter_count(load_config(config_path("gpt2-124m.yaml")).model) == gpt2(124439808, 768));
+  CHECK(parameter_count(load_config(config_path("gpt2-350m.yaml")).model) == gpt2(354823168, 1024));
+  CHECK(parameter_count(load_config(config_path("gpt2-1.5b.yaml")).model) == gpt2(1557611200, 1600));
+  for (const char* name : {"gpt2-124m.yaml", "gpt2-350m.yaml", "gpt2-1.5b.yaml", "llama-1b.yaml", "demo.yaml"}) {
+    INFO(name);
+    CHECK(load_config(config_path(name)).model.vocab_size % 128 == 0);  // 16-byte aligned logits rows in bf16
+  }
   const Config demo = load_config(config_path("demo.yaml"));
   CHECK(demo.data.tokenizer == TokenizerKind::kGpt2);
-  CHECK(demo.model.vocab_size == 50304);  // GPT-2's 50257 padded to a multiple of 64
+  CHECK(demo.model.vocab_size == 50304);  // GPT-2's 50257 padded to a multiple of 128
   CHECK(parameter_count(demo.model) < 16000000);
   const Config bytes = load_config(config_path("demo-bytes.yaml"));
   CHECK(bytes.data.tokenizer == TokenizerKind::kBytes);
