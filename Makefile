@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup tokenizer build test demo bench clean
+.PHONY: all setup tokenizer build test demo bench sanitize tsan format lint clean
 
 all: build
 
@@ -31,5 +31,23 @@ demo: build
 bench: build
 	@bash bench/step_vs_torch.sh $(BUILD)
 
+# ASan + UBSan: every test, MPI included, on a CPU-only build of its own (build-asan).
+sanitize: setup tokenizer
+	@bash scripts/sanitize.sh address,undefined build-asan
+
+# ThreadSanitizer: the tests of the code that runs threads of its own (the MPI progress thread,
+# asynchronous checkpoint writing, data preparation workers), on build-tsan.
+tsan: setup tokenizer
+	@bash scripts/sanitize.sh thread build-tsan
+
+# Formats every C++ and CUDA file in place with .clang-format (the check runs in make test).
+format: setup
+	@bash scripts/format.sh --fix
+
+# clang-tidy with .clang-tidy's checks over Tessel's C++ files, through the build's compile commands.
+lint: build
+	@bash scripts/setup.sh --lint
+	@bash scripts/lint.sh $(BUILD)
+
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log
+	rm -rf $(BUILD) $(BUILD).configure.log build-asan build-tsan

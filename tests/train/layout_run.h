@@ -63,8 +63,9 @@ inline LayoutRun train_single_rank(Config c) {
 }
 
 // fp32 with the sums split over ranks in another order: relative 1e-5 on every loss, 1e-6 on
-// the first step's gradient norm and 1e-4 on the later ones (the norm is the most sensitive
-// to the weights' rounding differences, which grow over the steps; measured up to 2.5e-5), and
+// the first step's gradient norm and 3e-4 on the later ones (the norm is the most sensitive
+// to the weights' rounding differences, which grow over the steps; measured up to 2.5e-5 with
+// OpenBLAS's AVX2 kernels and 1.01e-4 with its AVX-512 ones, on the 3D layout), and
 // 1e-5 of the largest gradient on every gradient of the first step (skipped with
 // gradients=false: ZeRO-2 leaves each rank only its shard of the reduced gradient).
 inline void compare_layout_runs(const LayoutRun& got, const LayoutRun& want, bool gradients = true) {
@@ -81,7 +82,7 @@ inline void compare_layout_runs(const LayoutRun& got, const LayoutRun& want, boo
                                     << worst_grad << " (largest gradient " << scale << ")");
   CHECK(worst_loss < 1e-5);
   CHECK(std::abs(got.grad_norms[0] - want.grad_norms[0]) < 1e-6 * want.grad_norms[0]);
-  CHECK(worst_norm < 1e-4);
+  CHECK(worst_norm < 3e-4);
   if (gradients) CHECK(worst_grad < 1e-5 * scale);
 }
 

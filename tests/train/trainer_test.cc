@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/config/config.h"
+#include "core/io/file.h"
 #include "core/io/temp_dir.h"
 #include "data/indexed_dataset.h"
 #include "tests/train/local_trainer.h"
@@ -95,6 +96,31 @@ TEST_CASE("20 steps straight equal 10 steps, save, resume, 10 steps — bitwise"
     REQUIRE(t3.state().step == 20);
     const Tensor p3 = t3.model().parameters().params();
     CHECK(std::memcmp(p2.raw(), p3.raw(), p2.nbytes()) == 0);
+  }
+}
+
+TEST_CASE("asynchronous saves during training write the same checkpoints as synchronous ones", "[cpu][train][checkpoint]") {
+  // The background thread writes step 4's file while steps 5.. change the weights it was copied
+  // from: the checkpoint must hold step 4's values, byte for byte those of a synchronous save.
+  TempDir dir("tessel_async_save");
+  write_dataset(dir.path() + "/d_train");
+  Config sync = tiny_run(dir.path() + "/sync", "llama", 8);
+  sync.data.train[0].path = dir.path() + "/d_train";
+  sync.data.val = "";
+  sync.checkpoint.every = 4;
+  sync.checkpoint.keep = 5;
+  Config async = sync;
+  async.run.out_dir = dir.path() + "/async";
+  async.checkpoint.async = true;
+  const TrainSummary a = LocalTrainer(sync).run();
+  const TrainSummary b = LocalTrainer(async).run();
+  REQUIRE(a.losses.size() == 8);
+  CHECK(a.losses == b.losses);
+  for (const char* step : {"step_00000004", "step_00000008"}) {
+    INFO(step);
+    const std::string one = read_file(sync.run.out_dir + "/checkpoints/" + step + "/rank_00000.safetensors");
+    const std::string two = read_file(async.run.out_dir + "/checkpoints/" + step + "/rank_00000.safetensors");
+    CHECK(one == two);
   }
 }
 

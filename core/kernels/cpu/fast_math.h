@@ -25,7 +25,10 @@ inline float exp_approx(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // A NaN x leaves n NaN, whose conversion to an integer is undefined: take 0 there, since p is
+  // NaN anyway and so is the result. The clamp keeps n + 127 in [2, 254], a valid exponent.
+  const float n_exp = n == n ? n : 0.0f;
+  const int32_t bits = (static_cast<int32_t>(n_exp) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
