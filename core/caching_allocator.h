@@ -50,14 +50,14 @@ class MemoryBackend {
 };
 
 struct AllocatorStats {
-  size_t allocated = 0;       // bytes in blocks handed out now
-  size_t reserved = 0;        // bytes in segments taken from the backend
+  size_t allocated = 0;  // bytes in blocks handed out now
+  size_t reserved = 0;   // bytes in segments taken from the backend
   size_t peak_allocated = 0;
   size_t peak_reserved = 0;
-  int64_t allocations = 0;    // allocate() calls
+  int64_t allocations = 0;          // allocate() calls
   int64_t backend_allocations = 0;  // segments taken from the backend, ever
   int64_t backend_frees = 0;
-  int64_t oom_retries = 0;    // backend failures answered by returning the cache and retrying
+  int64_t oom_retries = 0;  // backend failures answered by returning the cache and retrying
 };
 
 class CachingAllocator {
@@ -123,7 +123,7 @@ class CachingAllocator {
   mutable std::mutex mu_;
   Pool small_pool_;
   Pool large_pool_;
-  std::map<char*, Block*> live_;  // blocks handed out, by address
+  std::map<char*, Block*> live_;                     // blocks handed out, by address
   std::vector<std::pair<uint64_t, Block*>> events_;  // blocks freed but used on other streams
   AllocatorStats stats_;
 };

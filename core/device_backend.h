@@ -53,17 +53,16 @@ class DeviceBackend {
   virtual void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
                                   int64_t vocab_start, int64_t rows) = 0;
   // out / dout: a column block [first, first + OC) of rows of `width` elements.
-  virtual void matmul_forward(const Tensor& out, int64_t first, int64_t width, const Tensor& inp,
-                              const Tensor& weight, const Tensor* bias, int64_t N, int64_t K, int64_t OC,
-                              cpu::WeightLayout layout) = 0;
+  virtual void matmul_forward(const Tensor& out, int64_t first, int64_t width, const Tensor& inp, const Tensor& weight,
+                              const Tensor* bias, int64_t N, int64_t K, int64_t OC, cpu::WeightLayout layout) = 0;
   virtual void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias, const Tensor& dout,
                                int64_t first, int64_t width, const Tensor& inp, const Tensor& weight, int64_t N,
                                int64_t K, int64_t OC, cpu::WeightLayout layout, bool accumulate_dinp) = 0;
   virtual void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
                                  const Tensor& weight, const Tensor& bias, int64_t N, int64_t C, float eps) = 0;
-  virtual void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                                  const Tensor& dout, const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                                  const Tensor& rstd, int64_t N, int64_t C) = 0;
+  virtual void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                                  const Tensor& inp, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                                  int64_t N, int64_t C) = 0;
   virtual void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
                                int64_t N, int64_t C, float eps) = 0;
   virtual void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,

@@ -64,8 +64,9 @@ class ErrorBuilder {
 }  // namespace detail
 }  // namespace tessel
 
-#define TESSEL_CHECK(cond) \
+#define TESSEL_CHECK(cond)                            \
   if (__builtin_expect(static_cast<bool>(cond), 1)) { \
-  } else /* NOLINT */ ::tessel::detail::ErrorBuilder(__FILE__, __LINE__, #cond)
+  } else /* NOLINT */                                 \
+    ::tessel::detail::ErrorBuilder(__FILE__, __LINE__, #cond)
 
 #define TESSEL_FAIL() ::tessel::detail::ErrorBuilder(__FILE__, __LINE__, nullptr)

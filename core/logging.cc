@@ -30,8 +30,7 @@ std::string pattern_for(int rank, const std::string& coords) {
 
 }  // namespace
 
-std::shared_ptr<spdlog::logger> make_logger(int rank, const std::string& coords,
-                                            spdlog::level::level_enum level,
+std::shared_ptr<spdlog::logger> make_logger(int rank, const std::string& coords, spdlog::level::level_enum level,
                                             spdlog::sink_ptr sink) {
   auto logger = std::make_shared<spdlog::logger>("tessel", std::move(sink));
   logger->set_pattern(pattern_for(rank, coords));
@@ -54,8 +53,7 @@ spdlog::level::level_enum log_level_from_string(const std::string& name) {
   // spdlog::level::from_str answers `off` for any unknown name, so check by round trip.
   const spdlog::level::level_enum level = spdlog::level::from_str(lower);
   TESSEL_CHECK(lower == "off" || level != spdlog::level::off)
-      << "unknown log level '" << name
-      << "'; valid levels: trace, debug, info, warn, error, critical, off";
+      << "unknown log level '" << name << "'; valid levels: trace, debug, info, warn, error, critical, off";
   return level;
 }
 

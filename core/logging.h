@@ -20,13 +20,11 @@ std::string rank_prefix(int rank, const std::string& coords = "");
 
 // A logger named "tessel" writing to `sink` with the rank prefix and the given level.
 // Not registered with spdlog; tests use it with an ostream sink.
-std::shared_ptr<spdlog::logger> make_logger(int rank, const std::string& coords,
-                                            spdlog::level::level_enum level,
+std::shared_ptr<spdlog::logger> make_logger(int rank, const std::string& coords, spdlog::level::level_enum level,
                                             spdlog::sink_ptr sink);
 
 // Makes a stderr logger (colored on a terminal) spdlog's default logger.
-void init_logging(int rank, const std::string& coords = "",
-                  spdlog::level::level_enum level = spdlog::level::info);
+void init_logging(int rank, const std::string& coords = "", spdlog::level::level_enum level = spdlog::level::info);
 
 // "trace", "debug", "info", "warn" (or "warning"), "error", "critical", "off", any case;
 // throws tessel::Error listing the valid names otherwise.

@@ -75,8 +75,7 @@ class Operands {
 };
 
 void expect_numel(const Tensor& t, int64_t n, const char* op, const char* what) {
-  TESSEL_CHECK(t.numel() == n) << op << ": " << what << " " << t.str() << " should hold " << n
-                               << " elements";
+  TESSEL_CHECK(t.numel() == n) << op << ": " << what << " " << t.str() << " should hold " << n << " elements";
 }
 
 int64_t rows_of(const Tensor& t, int64_t cols, const char* op, const char* what) {
@@ -87,8 +86,8 @@ int64_t rows_of(const Tensor& t, int64_t cols, const char* op, const char* what)
 
 }  // namespace
 
-void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
-                       const Tensor* wpe, int64_t vocab_start, int64_t vocab_size) {
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                       int64_t vocab_start, int64_t vocab_size) {
   const char* op = "embedding_forward";
   Operands o(op);
   o.value(out, "out").value(wte, "wte").i32(tokens, "tokens");
@@ -99,7 +98,8 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
   const bool sharded = vocab_size >= 0;
   if (!sharded) vocab_size = wte.size(0);
   TESSEL_CHECK(vocab_start >= 0 && vocab_start + wte.size(0) <= vocab_size)
-      << op << ": rows [" << vocab_start << ", " << vocab_start + wte.size(0) << ") outside a vocabulary of " << vocab_size;
+      << op << ": rows [" << vocab_start << ", " << vocab_start + wte.size(0) << ") outside a vocabulary of "
+      << vocab_size;
   if (wpe != nullptr) {
     TESSEL_CHECK(wpe->size(0) >= T && wpe->size(1) == C)
         << op << ": wpe " << wpe->str() << " has fewer than T=" << T << " positions";
@@ -113,16 +113,15 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
   }
   const int32_t* tok = tokens.data<int32_t>();
   for (int64_t i = 0; i < B * T; ++i) {
-    TESSEL_CHECK(tok[i] >= 0 && tok[i] < vocab_size)
-        << op << ": token id " << tok[i] << " at position " << i << " is outside the vocabulary [0, "
-        << vocab_size << ")";
+    TESSEL_CHECK(tok[i] >= 0 && tok[i] < vocab_size) << op << ": token id " << tok[i] << " at position " << i
+                                                     << " is outside the vocabulary [0, " << vocab_size << ")";
   }
   cpu::embedding_forward(out.data<float>(), tok, wte.data<float>(), wpe ? wpe->data<float>() : nullptr, B, T, C,
                          vocab_start, rows);
 }
 
-void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
-                        const Tensor& tokens, int64_t vocab_start) {
+void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                        int64_t vocab_start) {
   const char* op = "embedding_backward";
   Operands o(op);
   o.value(dout, "dout").f32(dwte, "dwte").i32(tokens, "tokens");
@@ -141,13 +140,12 @@ namespace {
 // (K, OC) of a weight in the given layout.
 std::pair<int64_t, int64_t> weight_dims(const Tensor& w, WeightLayout layout, const char* op) {
   TESSEL_CHECK(w.dim() == 2) << op << ": weight must be 2-D, got " << w.str();
-  return layout == WeightLayout::kOutIn ? std::make_pair(w.size(1), w.size(0))
-                                        : std::make_pair(w.size(0), w.size(1));
+  return layout == WeightLayout::kOutIn ? std::make_pair(w.size(1), w.size(0)) : std::make_pair(w.size(0), w.size(1));
 }
 }  // namespace
 
-void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
-                    const Tensor* bias, WeightLayout layout, ColumnBlock block) {
+void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias, WeightLayout layout,
+                    ColumnBlock block) {
   const char* op = "matmul_forward";
   Operands o(op);
   o.value(out, "out").value(inp, "inp").value(weight, "weight");
@@ -166,9 +164,9 @@ void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
                       bias ? bias->data<float>() : nullptr, N, K, OC, layout);
 }
 
-void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias,
-                     const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                     WeightLayout layout, bool accumulate_dinp, ColumnBlock block) {
+void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias, const Tensor& dout,
+                     const Tensor& inp, const Tensor& weight, WeightLayout layout, bool accumulate_dinp,
+                     ColumnBlock block) {
   const char* op = "matmul_backward";
   Operands o(op);
   o.value(dout, "dout").value(inp, "inp").value(weight, "weight").f32(dweight, "dweight");
@@ -191,8 +189,8 @@ void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* db
                        inp.data<float>(), weight.data<float>(), N, K, OC, layout, accumulate_dinp);
 }
 
-void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd,
-                       const Tensor& inp, const Tensor& weight, const Tensor& bias, float eps) {
+void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
+                       const Tensor& weight, const Tensor& bias, float eps) {
   const char* op = "layernorm_forward";
   Operands o(op);
   o.value(inp, "inp").value(out, "out").value(weight, "weight").value(bias, "bias").f32(mean, "mean").f32(rstd, "rstd");
@@ -210,9 +208,8 @@ void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd
                          weight.data<float>(), bias.data<float>(), N, C, eps);
 }
 
-void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                        const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                        const Tensor& mean, const Tensor& rstd) {
+void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                        const Tensor& inp, const Tensor& weight, const Tensor& mean, const Tensor& rstd) {
   const char* op = "layernorm_backward";
   Operands o(op);
   o.value(dinp, "dinp").value(dout, "dout").value(inp, "inp").value(weight, "weight");
@@ -231,8 +228,7 @@ void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor&
                           inp.data<float>(), weight.data<float>(), mean.data<float>(), rstd.data<float>(), N, C);
 }
 
-void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp,
-                     const Tensor& weight, float eps) {
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps) {
   const char* op = "rmsnorm_forward";
   Operands o(op);
   o.value(inp, "inp").value(out, "out").value(weight, "weight").f32(rstd, "rstd");
@@ -247,8 +243,8 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp,
   cpu::rmsnorm_forward(out.data<float>(), rstd.data<float>(), inp.data<float>(), weight.data<float>(), N, C, eps);
 }
 
-void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
-                      const Tensor& inp, const Tensor& weight, const Tensor& rstd) {
+void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                      const Tensor& weight, const Tensor& rstd) {
   const char* op = "rmsnorm_backward";
   Operands o(op);
   o.value(dinp, "dinp").value(dout, "dout").value(inp, "inp").value(weight, "weight");
@@ -318,12 +314,10 @@ void swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) 
 }
 
 namespace {
-int64_t head_dim_of(const Tensor& qkv, int64_t B, int64_t T, int64_t H, int64_t KV,
-                    const char* op) {
+int64_t head_dim_of(const Tensor& qkv, int64_t B, int64_t T, int64_t H, int64_t KV, const char* op) {
   TESSEL_CHECK(H > 0 && KV > 0 && H % KV == 0) << op << ": heads " << H << " / kv_heads " << KV;
-  const int64_t width = rows_of(qkv, B * T, op, "qkv") ;
-  TESSEL_CHECK(width % (H + 2 * KV) == 0)
-      << op << ": qkv row width " << width << " is not (H + 2·KV)·D";
+  const int64_t width = rows_of(qkv, B * T, op, "qkv");
+  TESSEL_CHECK(width % (H + 2 * KV) == 0) << op << ": qkv row width " << width << " is not (H + 2·KV)·D";
   return width / (H + 2 * KV);
 }
 
@@ -349,13 +343,12 @@ void rope_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, int64_t KV
   rope(qkv, B, T, H, KV, theta, false);
 }
 
-void rope_backward(const Tensor& dqkv, int64_t B, int64_t T, int64_t H, int64_t KV,
-                   float theta) {
+void rope_backward(const Tensor& dqkv, int64_t B, int64_t T, int64_t H, int64_t KV, float theta) {
   rope(dqkv, B, T, H, KV, theta, true);
 }
 
-void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B,
-                       int64_t T, int64_t H, int64_t KV) {
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B, int64_t T, int64_t H,
+                       int64_t KV) {
   const char* op = "attention_forward";
   Operands o(op);
   o.value(qkv, "qkv").value(out, "out").f32(lse, "lse");
@@ -369,9 +362,8 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, 
   cpu::attention_forward(out.data<float>(), lse.data<float>(), qkv.data<float>(), B, T, H, KV, D);
 }
 
-void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
-                        const Tensor& out, const Tensor& lse, int64_t B, int64_t T, int64_t H,
-                        int64_t KV) {
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                        int64_t B, int64_t T, int64_t H, int64_t KV) {
   const char* op = "attention_backward";
   Operands o(op);
   o.value(dqkv, "dqkv").value(dout, "dout").value(qkv, "qkv").value(out, "out").f32(lse, "lse");
@@ -400,13 +392,10 @@ void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) {
   cpu::residual_forward(out.data<float>(), a.data<float>(), b.data<float>(), out.numel());
 }
 
-int64_t classifier_workspace_numel(int64_t N, int64_t V) {
-  return cpu::classifier_workspace_floats(N, V);
-}
+int64_t classifier_workspace_numel(int64_t N, int64_t V) { return cpu::classifier_workspace_floats(N, V); }
 
-void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
-                                 const Tensor& x, const Tensor& weight, const Tensor& targets,
-                                 float dloss, const Tensor& workspace) {
+void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
+                                 const Tensor& weight, const Tensor& targets, float dloss, const Tensor& workspace) {
   const char* op = "classifier_forward_backward";
   Operands o(op);
   o.value(x, "x").value(weight, "weight").f32(losses, "losses").i32(targets, "targets");
@@ -433,15 +422,14 @@ void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const T
   const int32_t* tgt = targets.data<int32_t>();
   for (int64_t i = 0; i < N; ++i) {
     TESSEL_CHECK(tgt[i] >= 0 && tgt[i] < V)
-        << op << ": target id " << tgt[i] << " at position " << i
-        << " is outside the vocabulary [0, " << V << ")";
+        << op << ": target id " << tgt[i] << " at position " << i << " is outside the vocabulary [0, " << V << ")";
   }
   TESSEL_CHECK(workspace.numel() >= classifier_workspace_numel(N, V))
-      << op << ": workspace " << workspace.str() << " is smaller than "
-      << classifier_workspace_numel(N, V) << " elements";
+      << op << ": workspace " << workspace.str() << " is smaller than " << classifier_workspace_numel(N, V)
+      << " elements";
   cpu::classifier_forward_backward(losses.data<float>(), dx ? dx->data<float>() : nullptr,
-                                   dweight ? dweight->data<float>() : nullptr, x.data<float>(),
-                                   weight.data<float>(), tgt, N, C, V, dloss, workspace.data<float>());
+                                   dweight ? dweight->data<float>() : nullptr, x.data<float>(), weight.data<float>(),
+                                   tgt, N, C, V, dloss, workspace.data<float>());
 }
 
 }  // namespace ops

@@ -20,10 +20,10 @@ using cpu::WeightLayout;
 
 // wte: the whole table, or rows [vocab_start, vocab_start + wte.size(0)) of a table of
 // vocab_size rows (vocab-parallel: other tokens read zeros and send no gradient here).
-void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
-                       const Tensor* wpe, int64_t vocab_start = 0, int64_t vocab_size = -1);
-void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout,
-                        const Tensor& tokens, int64_t vocab_start = 0);
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                       int64_t vocab_start = 0, int64_t vocab_size = -1);
+void embedding_backward(const Tensor& dwte, const Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                        int64_t vocab_start = 0);
 
 // out may be a column block of a wider buffer: out_cols says where (first column and buffer
 // width); pass {} for a plain (N, OC) output.
@@ -31,21 +31,19 @@ struct ColumnBlock {
   int64_t first = 0;
   int64_t width = 0;  // 0: the output is exactly (N, OC)
 };
-void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
-                    const Tensor* bias, WeightLayout layout, ColumnBlock block = {});
-void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias,
-                     const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                     WeightLayout layout, bool accumulate_dinp, ColumnBlock block = {});
+void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias, WeightLayout layout,
+                    ColumnBlock block = {});
+void matmul_backward(const Tensor* dinp, const Tensor& dweight, const Tensor* dbias, const Tensor& dout,
+                     const Tensor& inp, const Tensor& weight, WeightLayout layout, bool accumulate_dinp,
+                     ColumnBlock block = {});
 
-void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd,
-                       const Tensor& inp, const Tensor& weight, const Tensor& bias, float eps);
-void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                        const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                        const Tensor& mean, const Tensor& rstd);
-void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp,
-                     const Tensor& weight, float eps);
-void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
-                      const Tensor& inp, const Tensor& weight, const Tensor& rstd);
+void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
+                       const Tensor& weight, const Tensor& bias, float eps);
+void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                        const Tensor& inp, const Tensor& weight, const Tensor& mean, const Tensor& rstd);
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps);
+void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                      const Tensor& weight, const Tensor& rstd);
 
 void gelu_forward(const Tensor& out, const Tensor& inp);
 void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout);
@@ -56,20 +54,18 @@ void swiglu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout);
 void rope_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, int64_t KV, float theta);
 void rope_backward(const Tensor& dqkv, int64_t B, int64_t T, int64_t H, int64_t KV, float theta);
 
-void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B,
-                       int64_t T, int64_t H, int64_t KV);
-void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
-                        const Tensor& out, const Tensor& lse, int64_t B, int64_t T, int64_t H,
-                        int64_t KV);
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B, int64_t T, int64_t H,
+                       int64_t KV);
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                        int64_t B, int64_t T, int64_t H, int64_t KV);
 
 void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b);
 
 // losses (N); dx and dweight may both be null (evaluation only). workspace: F32 of at least
 // classifier_workspace_numel(N, V) elements, owned by the caller.
 int64_t classifier_workspace_numel(int64_t N, int64_t V);
-void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight,
-                                 const Tensor& x, const Tensor& weight, const Tensor& targets,
-                                 float dloss, const Tensor& workspace);
+void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
+                                 const Tensor& weight, const Tensor& targets, float dloss, const Tensor& workspace);
 
 }  // namespace ops
 }  // namespace tessel

@@ -11,9 +11,7 @@
 
 namespace tessel {
 
-std::string Device::str() const {
-  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
-}
+std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index); }
 
 std::string shape_str(const Shape& shape) {
   std::ostringstream os;
@@ -35,8 +33,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   std::shared_ptr<Storage> s(new Storage());
   const size_t rounded = (bytes + 63) / 64 * 64;
   s->data_ = rounded == 0 ? nullptr : std::aligned_alloc(64, rounded);
-  TESSEL_CHECK(rounded == 0 || s->data_ != nullptr)
-      << "out of host memory allocating " << bytes << " bytes";
+  TESSEL_CHECK(rounded == 0 || s->data_ != nullptr) << "out of host memory allocating " << bytes << " bytes";
   s->bytes_ = bytes;
   s->device_ = device;
   void* p = s->data_;
@@ -56,8 +53,8 @@ std::shared_ptr<Storage> Storage::allocate_zeroed(size_t bytes, Device device) {
   return wrap(p, bytes, device, [p, bytes] { munmap(p, bytes); });
 }
 
-std::shared_ptr<Storage> Storage::wrap(void* data, size_t bytes, Device device,
-                                       std::function<void()> release, DeviceBackend* backend) {
+std::shared_ptr<Storage> Storage::wrap(void* data, size_t bytes, Device device, std::function<void()> release,
+                                       DeviceBackend* backend) {
   std::shared_ptr<Storage> s(new Storage());
   s->data_ = data;
   s->bytes_ = bytes;
@@ -104,22 +101,18 @@ Tensor Tensor::slice(int64_t begin, int64_t end) const {
   Shape s = shape_;
   s[0] = end - begin;
   const int64_t row = s.size() > 1 ? shape_numel(Shape(s.begin() + 1, s.end())) : 1;
-  return Tensor(storage_, offset_ + static_cast<size_t>(begin * row) * dtype_size(dtype_), s,
-                dtype_);
+  return Tensor(storage_, offset_ + static_cast<size_t>(begin * row) * dtype_size(dtype_), s, dtype_);
 }
 
 Tensor Tensor::reshape(Shape shape) const {
-  TESSEL_CHECK(shape_numel(shape) == numel())
-      << "cannot reshape " << str() << " to " << shape_str(shape);
+  TESSEL_CHECK(shape_numel(shape) == numel()) << "cannot reshape " << str() << " to " << shape_str(shape);
   return Tensor(storage_, offset_, std::move(shape), dtype_);
 }
 
 Tensor Tensor::view(int64_t element_offset, Shape shape) const {
   TESSEL_CHECK(element_offset >= 0 && element_offset + shape_numel(shape) <= numel())
-      << "view of " << shape_str(shape) << " at element " << element_offset
-      << " does not fit in " << str();
-  return Tensor(storage_, offset_ + static_cast<size_t>(element_offset) * dtype_size(dtype_),
-                std::move(shape), dtype_);
+      << "view of " << shape_str(shape) << " at element " << element_offset << " does not fit in " << str();
+  return Tensor(storage_, offset_ + static_cast<size_t>(element_offset) * dtype_size(dtype_), std::move(shape), dtype_);
 }
 
 void Tensor::fill_zero() const {
@@ -139,8 +132,7 @@ void Tensor::fill_zero() const {
 }
 
 void Tensor::copy_from(const Tensor& src) const {
-  TESSEL_CHECK(src.numel() == numel() && src.dtype() == dtype())
-      << "copy_from: " << src.str() << " into " << str();
+  TESSEL_CHECK(src.numel() == numel() && src.dtype() == dtype()) << "copy_from: " << src.str() << " into " << str();
   if (!device().is_cpu() || !src.device().is_cpu()) {
     DeviceBackend* b = !device().is_cpu() ? storage_->backend() : src.storage()->backend();
     TESSEL_CHECK(b != nullptr) << "copy_from: " << src.str() << " into " << str() << ": no device backend made them";
@@ -169,8 +161,6 @@ Tensor zeros_on(DeviceBackend* device, const Shape& shape, DType dtype) {
   return t;
 }
 
-std::string Tensor::str() const {
-  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " + device().str();
-}
+std::string Tensor::str() const { return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " + device().str(); }
 
 }  // namespace tessel

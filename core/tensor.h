@@ -52,8 +52,8 @@ class Storage {
   // Wraps memory owned elsewhere (an mmap, a caller's buffer, a device allocator's block);
   // `release` runs when the last tensor viewing it goes away, and may be empty. `backend`: the
   // device backend whose ops run on this memory (core/device_backend.h); null on the CPU.
-  static std::shared_ptr<Storage> wrap(void* data, size_t bytes, Device device,
-                                       std::function<void()> release, DeviceBackend* backend = nullptr);
+  static std::shared_ptr<Storage> wrap(void* data, size_t bytes, Device device, std::function<void()> release,
+                                       DeviceBackend* backend = nullptr);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

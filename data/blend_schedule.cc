@@ -12,8 +12,7 @@ BlendSchedule::BlendSchedule(std::vector<double> weights) : weights_(std::move(w
   double sum = 0;
   for (size_t d = 0; d < weights_.size(); ++d) {
     TESSEL_CHECK(std::isfinite(weights_[d]) && weights_[d] >= 0)
-        << "dataset " << d << " has weight " << weights_[d]
-        << "; weights must be finite and >= 0";
+        << "dataset " << d << " has weight " << weights_[d] << "; weights must be finite and >= 0";
     sum += weights_[d];
   }
   TESSEL_CHECK(sum > 0) << "dataset weights sum to " << sum << "; at least one must be positive";

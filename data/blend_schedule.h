@@ -25,8 +25,8 @@ class BlendSchedule {
   static constexpr uint64_t kBlock = 1024;
 
   struct Assignment {
-    int dataset = 0;     // d
-    int64_t index = 0;   // how many samples before this one went to d: its sample number in d
+    int dataset = 0;    // d
+    int64_t index = 0;  // how many samples before this one went to d: its sample number in d
   };
 
   // Weights must be finite, >= 0, with a positive sum; they are normalized here.

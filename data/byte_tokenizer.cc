@@ -28,9 +28,8 @@ std::string ByteTokenizer::decode(const int32_t* ids, int64_t n, InvalidIds inva
     } else if (invalid == InvalidIds::kReplace) {
       text += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
     } else {
-      TESSEL_FAIL() << "byte tokenizer: token " << i << " has id " << id
-                    << ", outside the byte vocabulary [0, " << kVocabSize - 1
-                    << "]; hint: these tokens come from another tokenizer (e.g. GPT-2 BPE)";
+      TESSEL_FAIL() << "byte tokenizer: token " << i << " has id " << id << ", outside the byte vocabulary [0, "
+                    << kVocabSize - 1 << "]; hint: these tokens come from another tokenizer (e.g. GPT-2 BPE)";
     }
   }
   return text;

@@ -29,8 +29,7 @@ class ByteTokenizer {
   static void encode_append(std::string_view text, std::vector<int32_t>* out);
   // Throws tessel::Error naming the position and value of the first invalid id (kThrow).
   static std::string decode(const int32_t* ids, int64_t n, InvalidIds invalid = InvalidIds::kThrow);
-  static std::string decode(const std::vector<int32_t>& ids,
-                            InvalidIds invalid = InvalidIds::kThrow) {
+  static std::string decode(const std::vector<int32_t>& ids, InvalidIds invalid = InvalidIds::kThrow) {
     return decode(ids.data(), static_cast<int64_t>(ids.size()), invalid);
   }
 };

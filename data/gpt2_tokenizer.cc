@@ -22,8 +22,8 @@ constexpr const char* kWhitespace =
 
 std::string pattern_text() {
   const std::string ws = kWhitespace;
-  return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" + ws + "\\p{L}\\p{N}]+|[" + ws +
-         "]+(?![^" + ws + "])|[" + ws + "]+";
+  return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" + ws + "\\p{L}\\p{N}]+|[" + ws + "]+(?![^" + ws + "])|[" +
+         ws + "]+";
 }
 
 // GPT-2's bytes_to_unicode: printable bytes map to themselves, the other 68 to U+0100 + n.
@@ -82,9 +82,9 @@ std::shared_ptr<const Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir)
     for (size_t i = 0; i < token.size();) {
       const size_t len = (static_cast<unsigned char>(token[i]) < 0x80) ? 1 : 2;
       auto it = byte_of.find(token.substr(i, len));
-      TESSEL_CHECK(it != byte_of.end())
-          << encoder_path << ": token '" << token << "' holds a character outside GPT-2's byte "
-          << "alphabet; the file is damaged or not GPT-2's encoder.json";
+      TESSEL_CHECK(it != byte_of.end()) << encoder_path << ": token '" << token
+                                        << "' holds a character outside GPT-2's byte "
+                                        << "alphabet; the file is damaged or not GPT-2's encoder.json";
       bytes += static_cast<char>(it->second);
       i += len;
     }
@@ -100,7 +100,8 @@ std::shared_ptr<const Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir)
   const std::string bpe = read_file(vocab_path);
   std::vector<std::string> lines;
   size_t start = 0;
-  for (size_t nl; (nl = bpe.find('\n', start)) != std::string::npos; start = nl + 1) lines.push_back(bpe.substr(start, nl - start));
+  for (size_t nl; (nl = bpe.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(bpe.substr(start, nl - start));
   lines.push_back(bpe.substr(start));
   TESSEL_CHECK(lines.size() >= 2 && lines[0].rfind("#version", 0) == 0)
       << vocab_path << ": expected a '#version' first line and merges after it";
@@ -112,7 +113,10 @@ std::shared_ptr<const Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir)
       part.clear();
     };
     for (char c : lines[i]) {
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') flush(); else part += c;
+      if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v')
+        flush();
+      else
+        part += c;
     }
     flush();
     t->ranks_[key] = static_cast<int32_t>(i - 1);
@@ -125,7 +129,8 @@ std::shared_ptr<const Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir)
   t->pattern_ = std::make_unique<Pattern>();
   t->pattern_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
                                     PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error, &offset, nullptr);
-  TESSEL_CHECK(t->pattern_->code != nullptr) << "internal error: GPT-2 pattern does not compile (PCRE2 error " << error << ")";
+  TESSEL_CHECK(t->pattern_->code != nullptr)
+      << "internal error: GPT-2 pattern does not compile (PCRE2 error " << error << ")";
   pcre2_jit_compile(t->pattern_->code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter
   return t;
 }

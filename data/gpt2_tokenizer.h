@@ -49,7 +49,7 @@ class Gpt2Tokenizer {
   std::unordered_map<std::string, int32_t> ranks_;    // "first,second" → merge rank
   std::string byte_chars_[256];                       // byte → its printable character (UTF-8)
   struct Pattern;
-  std::unique_ptr<Pattern> pattern_;                  // compiled pre-tokenization regex
+  std::unique_ptr<Pattern> pattern_;  // compiled pre-tokenization regex
 };
 
 }  // namespace tessel

@@ -71,37 +71,36 @@ IndexedDataset::IndexedDataset(const std::string& prefix)
   const std::string& bin_path = bin_.path();
   const uint8_t* p = idx_.data();
   const int64_t idx_size = static_cast<int64_t>(idx_.size());
-  TESSEL_CHECK(idx_size >= kHeaderBytes)
-      << "Megatron index '" << idx_path << "' is truncated: " << idx_size
-      << " bytes, expected at least " << kHeaderBytes << " (the header); hint: re-run "
-      << "`tessel data prepare` or copy the file again";
-  TESSEL_CHECK(std::memcmp(p, kMagic, 9) == 0)
-      << "'" << idx_path << "' is not a Megatron index: it starts with '" << printable_magic(p)
-      << "', expected 'MMIDIDX\\x00\\x00'";
+  TESSEL_CHECK(idx_size >= kHeaderBytes) << "Megatron index '" << idx_path << "' is truncated: " << idx_size
+                                         << " bytes, expected at least " << kHeaderBytes
+                                         << " (the header); hint: re-run "
+                                         << "`tessel data prepare` or copy the file again";
+  TESSEL_CHECK(std::memcmp(p, kMagic, 9) == 0) << "'" << idx_path << "' is not a Megatron index: it starts with '"
+                                               << printable_magic(p) << "', expected 'MMIDIDX\\x00\\x00'";
   const uint64_t version = load_unaligned<uint64_t>(p + 9, 0);
-  TESSEL_CHECK(version == kVersion) << "Megatron index '" << idx_path << "' byte 9: version "
-                                    << version << ", expected " << kVersion;
+  TESSEL_CHECK(version == kVersion) << "Megatron index '" << idx_path << "' byte 9: version " << version
+                                    << ", expected " << kVersion;
   dtype_ = token_dtype_from_megatron_code(p[17], idx_path);
   const uint64_t seqs = load_unaligned<uint64_t>(p + 18, 0);
   const uint64_t doc_count = load_unaligned<uint64_t>(p + 26, 0);
   // Counts above 2^40 cannot be real and would overflow the size arithmetic below.
   constexpr uint64_t kMaxCount = uint64_t{1} << 40;
   TESSEL_CHECK(seqs < kMaxCount && doc_count < kMaxCount && doc_count >= 1)
-      << "Megatron index '" << idx_path << "': implausible header (sequence_count " << seqs
-      << ", document_count " << doc_count << "; document_count must be >= 1); hint: the file "
+      << "Megatron index '" << idx_path << "': implausible header (sequence_count " << seqs << ", document_count "
+      << doc_count << "; document_count must be >= 1); hint: the file "
       << "is damaged";
   num_sequences_ = static_cast<int64_t>(seqs);
   num_documents_ = static_cast<int64_t>(doc_count) - 1;
   const int64_t expected = kHeaderBytes + num_sequences_ * 12 + static_cast<int64_t>(doc_count) * 8;
-  TESSEL_CHECK(idx_size >= expected)
-      << "Megatron index '" << idx_path << "' is truncated: " << idx_size << " bytes, expected "
-      << expected << " for " << num_sequences_ << " sequences and " << num_documents_
-      << " documents; hint: re-run `tessel data prepare` or copy the file again";
-  TESSEL_CHECK(idx_size == expected)
-      << "Megatron index '" << idx_path << "' has " << idx_size << " bytes, expected " << expected
-      << " for " << num_sequences_ << " sequences and " << num_documents_ << " documents ("
-      << idx_size - expected << " extra bytes at the end; multimodal indexes with sequence "
-      << "modes are not supported)";
+  TESSEL_CHECK(idx_size >= expected) << "Megatron index '" << idx_path << "' is truncated: " << idx_size
+                                     << " bytes, expected " << expected << " for " << num_sequences_
+                                     << " sequences and " << num_documents_
+                                     << " documents; hint: re-run `tessel data prepare` or copy the file again";
+  TESSEL_CHECK(idx_size == expected) << "Megatron index '" << idx_path << "' has " << idx_size << " bytes, expected "
+                                     << expected << " for " << num_sequences_ << " sequences and " << num_documents_
+                                     << " documents (" << idx_size - expected
+                                     << " extra bytes at the end; multimodal indexes with sequence "
+                                     << "modes are not supported)";
   lengths_ = p + kHeaderBytes;
   pointers_ = lengths_ + num_sequences_ * 4;
   doc_idx_ = pointers_ + num_sequences_ * 8;
@@ -112,13 +111,12 @@ IndexedDataset::IndexedDataset(const std::string& prefix)
   for (int64_t i = 0; i < num_sequences_; ++i) {
     const int32_t len = sequence_length(i);
     const int64_t ptr = sequence_pointer(i);
-    TESSEL_CHECK(len >= 0) << "Megatron index '" << idx_path << "': sequence " << i
-                           << " has negative length " << len << " (byte "
-                           << kHeaderBytes + i * 4 << "); hint: the file is damaged";
-    TESSEL_CHECK(ptr == tokens * elem)
-        << "Megatron index '" << idx_path << "': sequence " << i << " points to .bin byte " << ptr
-        << ", expected " << tokens * elem << " (the running sum of the lengths before it, "
-        << "times " << elem << " bytes); hint: the file is damaged or not contiguous";
+    TESSEL_CHECK(len >= 0) << "Megatron index '" << idx_path << "': sequence " << i << " has negative length " << len
+                           << " (byte " << kHeaderBytes + i * 4 << "); hint: the file is damaged";
+    TESSEL_CHECK(ptr == tokens * elem) << "Megatron index '" << idx_path << "': sequence " << i
+                                       << " points to .bin byte " << ptr << ", expected " << tokens * elem
+                                       << " (the running sum of the lengths before it, "
+                                       << "times " << elem << " bytes); hint: the file is damaged or not contiguous";
     tokens += len;
   }
   num_tokens_ = tokens;
@@ -127,18 +125,18 @@ IndexedDataset::IndexedDataset(const std::string& prefix)
     const int64_t d = document_index(i);
     TESSEL_CHECK((i == 0 ? d == 0 : d >= prev) && d <= num_sequences_)
         << "Megatron index '" << idx_path << "': document_indices[" << i << "] = " << d
-        << " is invalid (they must start at 0, never decrease and stay <= sequence_count "
-        << num_sequences_ << "); hint: the file is damaged";
+        << " is invalid (they must start at 0, never decrease and stay <= sequence_count " << num_sequences_
+        << "); hint: the file is damaged";
     prev = d;
   }
-  TESSEL_CHECK(prev == num_sequences_)
-      << "Megatron index '" << idx_path << "': the last document index is " << prev
-      << ", expected sequence_count " << num_sequences_ << "; hint: the file is damaged";
+  TESSEL_CHECK(prev == num_sequences_) << "Megatron index '" << idx_path << "': the last document index is " << prev
+                                       << ", expected sequence_count " << num_sequences_
+                                       << "; hint: the file is damaged";
   const int64_t bin_size = static_cast<int64_t>(bin_.size());
   TESSEL_CHECK(bin_size == num_tokens_ * elem)
       << "Megatron data '" << bin_path << "' " << (bin_size < num_tokens_ * elem ? "is truncated: " : "has ")
-      << bin_size << " bytes, expected " << num_tokens_ * elem << " (" << num_tokens_
-      << " tokens x " << elem << " bytes of " << dtype_short_name(dtype_) << ", as '" << idx_path
+      << bin_size << " bytes, expected " << num_tokens_ * elem << " (" << num_tokens_ << " tokens x " << elem
+      << " bytes of " << dtype_short_name(dtype_) << ", as '" << idx_path
       << "' says); hint: the .bin and .idx come from different runs or the copy is incomplete";
 }
 
@@ -150,8 +148,7 @@ int32_t IndexedDataset::sequence_length(int64_t i) const { return load_unaligned
 int64_t IndexedDataset::sequence_pointer(int64_t i) const { return load_unaligned<int64_t>(pointers_, i); }
 int64_t IndexedDataset::document_index(int64_t i) const { return load_unaligned<int64_t>(doc_idx_, i); }
 
-IndexedDatasetWriter::IndexedDatasetWriter(std::string prefix, DType dtype)
-    : prefix_(std::move(prefix)) {
+IndexedDatasetWriter::IndexedDatasetWriter(std::string prefix, DType dtype) : prefix_(std::move(prefix)) {
   TESSEL_CHECK(dtype == DType::U8 || dtype == DType::U16 || dtype == DType::I32 || dtype == DType::I64 ||
                dtype == DType::F32)
       << "cannot write a Megatron dataset with dtype " << dtype_name(dtype)
@@ -180,8 +177,8 @@ void IndexedDatasetWriter::add_document(const int32_t* tokens, int64_t n) {
   // Validate the whole document first so that a rejected one leaves nothing behind.
   for (int64_t i = 0; i < n; ++i) {
     TESSEL_CHECK(tokens[i] >= lo && tokens[i] <= hi)
-        << "document " << lengths_.size() << " for '" << prefix_ << "', token " << i << ": value "
-        << tokens[i] << " does not fit " << dtype_short_name(dtype_) << " [" << lo << ", " << hi
+        << "document " << lengths_.size() << " for '" << prefix_ << "', token " << i << ": value " << tokens[i]
+        << " does not fit " << dtype_short_name(dtype_) << " [" << lo << ", " << hi
         << "]; hint: use I32 for vocabularies of 65536 or more";
   }
   const size_t elem = dtype_size(dtype_);

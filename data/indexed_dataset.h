@@ -10,8 +10,9 @@
 // IndexedDatasetBuilder (one sequence per document): tokens stream into PREFIX.bin.tmp as
 // documents arrive (memory is bounded by a 1 MiB buffer, one document, and 4 bytes of length per
 // document), and finish() writes the .idx and publishes both with core/io/file.h's
-// AtomicFileWriter (fsync + rename, .bin first), so readers never see a half-written dataset. A writer is used by one thread; dropping it without finish() deletes the temporaries.
-// Layout reference: REFERENCE.md "Megatron-LM indexed dataset".
+// AtomicFileWriter (fsync + rename, .bin first), so readers never see a half-written dataset. A writer is used by one
+// thread; dropping it without finish() deletes the temporaries. Layout reference: REFERENCE.md "Megatron-LM indexed
+// dataset".
 #pragma once
 
 #include <cstdint>

@@ -15,5 +15,4 @@ namespace tessel {
 
 std::string describe_token_source(const TokenSource& source, int64_t show_tokens);
 
-
 }  // namespace tessel

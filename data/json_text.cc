@@ -68,8 +68,8 @@ class Scanner {
         found = "byte " + std::to_string(c);
       }
     }
-    TESSEL_FAIL() << where_ << ": byte " << pos_ << ": expected " << expected << ", found "
-                  << found << "; hint: each line of a .jsonl input must be one JSON object with "
+    TESSEL_FAIL() << where_ << ": byte " << pos_ << ": expected " << expected << ", found " << found
+                  << "; hint: each line of a .jsonl input must be one JSON object with "
                   << "a \"text\" string";
   }
 
@@ -79,8 +79,7 @@ class Scanner {
   }
 
   void skip_ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\r' || s_[pos_] == '\n')) {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\r' || s_[pos_] == '\n')) {
       ++pos_;
     }
   }
@@ -205,8 +204,7 @@ class Scanner {
       if (c != '\\') {
         // Copy the run of plain bytes at once.
         size_t end = pos_ + 1;
-        while (end < s_.size() && s_[end] != '"' && s_[end] != '\\' &&
-               static_cast<unsigned char>(s_[end]) >= 0x20) {
+        while (end < s_.size() && s_[end] != '"' && s_[end] != '\\' && static_cast<unsigned char>(s_[end]) >= 0x20) {
           ++end;
         }
         out->append(s_.data() + pos_, end - pos_);
@@ -248,9 +246,7 @@ class Scanner {
           append_utf8(cp, out);
           break;
         }
-        default:
-          --pos_;
-          fail("one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX");
+        default: --pos_; fail("one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX");
       }
     }
   }
@@ -262,8 +258,7 @@ class Scanner {
 
 }  // namespace
 
-bool json_string_field(std::string_view line, std::string_view key, const std::string& where,
-                       std::string* value) {
+bool json_string_field(std::string_view line, std::string_view key, const std::string& where, std::string* value) {
   return Scanner(line, where).field(key, value);
 }
 

@@ -17,7 +17,6 @@ namespace tessel {
 // Returns true and sets *value when the top-level object has string field `key`; false when the
 // key is absent. Throws tessel::Error "WHERE: byte N: expected ..., found ..." for malformed
 // JSON or a non-string value; `where` is e.g. "corpus.jsonl:12".
-bool json_string_field(std::string_view line, std::string_view key, const std::string& where,
-                       std::string* value);
+bool json_string_field(std::string_view line, std::string_view key, const std::string& where, std::string* value);
 
 }  // namespace tessel

@@ -5,20 +5,20 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <utility>
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/io/file.h"
 #include "data/dataset_writer.h"
-#include "data/tokenizer.h"
 #include "data/hash.h"
 #include "data/indexed_dataset.h"
 #include "data/json_text.h"
-#include "core/io/file.h"
+#include "data/tokenizer.h"
 
 namespace tessel {
 namespace {
@@ -41,8 +41,7 @@ bool is_blank(const std::string& s) {
 // adjusted at the end (see prepare.h).
 class DocumentRouter {
  public:
-  DocumentRouter(const PrepareOptions& options, PrepareSummary* summary)
-      : options_(options), summary_(summary) {
+  DocumentRouter(const PrepareOptions& options, PrepareSummary* summary) : options_(options), summary_(summary) {
     const int workers = options.workers > 0 ? options.workers : std::max(1, omp_get_num_procs());
     tokenizers_ = make_tokenizers(options.tokenizer, options.tokenizer_dir, workers);
     summary_->train_prefix = options.out_prefix + "_train";
@@ -71,10 +70,9 @@ class DocumentRouter {
 
   void finish() {
     flush_batch();
-    TESSEL_CHECK(has_pending_)
-        << "no documents found in the " << options_.inputs.size() << " input(s) (all "
-        << summary_->skipped_documents << " were empty); hint: check the inputs, and that "
-        << ".jsonl records have a non-empty \"text\" field";
+    TESSEL_CHECK(has_pending_) << "no documents found in the " << options_.inputs.size() << " input(s) (all "
+                               << summary_->skipped_documents << " were empty); hint: check the inputs, and that "
+                               << ".jsonl records have a non-empty \"text\" field";
     bool to_val = pending_to_val_;
     if (val_ != nullptr && ordinal_ >= 2) {
       if (summary_->val_documents == 0) to_val = true;
@@ -96,7 +94,7 @@ class DocumentRouter {
   void flush_batch() {
     std::vector<std::vector<int32_t>> ids(batch_.size());
     const bool eot_first = train_->end_of_text_first();
-#pragma omp parallel for num_threads(static_cast<int>(tokenizers_.size())) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(static_cast <int>(tokenizers_.size())) schedule(dynamic, 1)
     for (size_t i = 0; i < batch_.size(); ++i) {
       Tokenizer& t = *tokenizers_[static_cast<size_t>(omp_get_thread_num())];
       // End-of-text ends a Megatron document and begins an llm.c one (each format's convention).
@@ -131,7 +129,7 @@ class DocumentRouter {
   const PrepareOptions& options_;
   PrepareSummary* summary_;
   std::vector<std::unique_ptr<Tokenizer>> tokenizers_;  // one per worker
-  std::vector<std::string> batch_;                     // documents waiting to be tokenized
+  std::vector<std::string> batch_;                      // documents waiting to be tokenized
   size_t batch_bytes_ = 0;
   std::unique_ptr<DatasetWriter> train_;
   std::unique_ptr<DatasetWriter> val_;
@@ -144,9 +142,7 @@ class DocumentRouter {
 
 class ProgressReporter {
  public:
-  ProgressReporter(const PrepareProgressFn& fn, int64_t total_bytes) : fn_(fn) {
-    state_.total_bytes = total_bytes;
-  }
+  ProgressReporter(const PrepareProgressFn& fn, int64_t total_bytes) : fn_(fn) { state_.total_bytes = total_bytes; }
   void advance(int64_t bytes, const DocumentRouter& router, bool force = false) {
     state_.bytes_read += bytes;
     if (!fn_ || (!force && state_.bytes_read < next_report_)) return;
@@ -185,8 +181,7 @@ void read_whole_file(const std::string& path, DocumentRouter* router, ProgressRe
   router->add(text);
 }
 
-void read_lines(const std::string& path, bool jsonl, DocumentRouter* router,
-                ProgressReporter* progress) {
+void read_lines(const std::string& path, bool jsonl, DocumentRouter* router, ProgressReporter* progress) {
   std::ifstream in = open_input(path);
   std::string line, text;
   int64_t line_number = 0;
@@ -222,8 +217,8 @@ void check_options(const PrepareOptions& o) {
         << "data prepare: input '" << input << "' does not exist; hint: "
         << "check the path (inputs are .txt files or .jsonl with a \"text\" field per line)";
     TESSEL_CHECK(!std::filesystem::is_directory(input))
-        << "data prepare: input '" << input << "' is a directory; hint: pass its files, e.g. --input "
-        << input << "/*.txt";
+        << "data prepare: input '" << input << "' is a directory; hint: pass its files, e.g. --input " << input
+        << "/*.txt";
   }
 }
 
@@ -245,8 +240,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& options, const PrepareProgr
   if (!out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
-    TESSEL_CHECK(!ec) << "data prepare: cannot create output directory '" << out_dir.string()
-                      << "': " << ec.message() << "; hint: choose a writable --out PREFIX";
+    TESSEL_CHECK(!ec) << "data prepare: cannot create output directory '" << out_dir.string() << "': " << ec.message()
+                      << "; hint: choose a writable --out PREFIX";
   }
   const auto start = std::chrono::steady_clock::now();
   int64_t total_bytes = 0;
@@ -269,8 +264,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& options, const PrepareProgr
   router.finish();
   // getline counts a newline the last line may not have; report what the files hold.
   summary.bytes_read = std::min(reporter.bytes_read(), total_bytes);
-  summary.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
 

@@ -29,12 +29,13 @@ namespace tessel {
 struct PrepareOptions {
   std::vector<std::string> inputs;
   TokenizerKind tokenizer = TokenizerKind::kBytes;
-  std::string tokenizer_dir;         // gpt2's files; empty: .cache/gpt2
-  std::string format = "megatron";   // megatron (PREFIX.bin/.idx) | llmc (PREFIX_NNNNNN.bin shards)
+  std::string tokenizer_dir;        // gpt2's files; empty: .cache/gpt2
+  std::string format = "megatron";  // megatron (PREFIX.bin/.idx) | llmc (PREFIX_NNNNNN.bin shards)
   int64_t shard_tokens = 10000000;
-  int workers = 0;                   // tokenizing threads; 0: all cores. Output is identical for any number.   // llmc: tokens per shard (llm.c uses 10^8 for FineWeb)
+  int workers = 0;  // tokenizing threads; 0: all cores. Output is identical for any number.   // llmc: tokens per shard
+                    // (llm.c uses 10^8 for FineWeb)
   std::string out_prefix;
-  double val_fraction = 0;          // in [0, 1)
+  double val_fraction = 0;  // in [0, 1)
   bool split_lines = false;
   uint64_t seed = 1234;
 };
@@ -66,8 +67,7 @@ using PrepareProgressFn = std::function<void(const PrepareProgress&)>;
 
 // Throws tessel::Error for bad options (naming the option and what is valid), a missing input,
 // malformed JSONL (file:line: byte), or an unknown/unavailable tokenizer.
-PrepareSummary prepare_dataset(const PrepareOptions& options,
-                               const PrepareProgressFn& progress = {});
+PrepareSummary prepare_dataset(const PrepareOptions& options, const PrepareProgressFn& progress = {});
 
 // The split rule for document `ordinal` before the end-of-run adjustments described above.
 bool prepare_goes_to_val(uint64_t seed, int64_t ordinal, double val_fraction);

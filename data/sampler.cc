@@ -17,8 +17,8 @@ std::vector<double> checked_weights(size_t num_sources, std::vector<double> weig
 
 }  // namespace
 
-Sampler::Sampler(std::vector<std::shared_ptr<const TokenSource>> sources,
-                 std::vector<double> weights, int64_t seq_len, uint64_t seed, int64_t vocab_size)
+Sampler::Sampler(std::vector<std::shared_ptr<const TokenSource>> sources, std::vector<double> weights, int64_t seq_len,
+                 uint64_t seed, int64_t vocab_size)
     : sources_(std::move(sources)),
       seq_len_(seq_len),
       seed_(seed),
@@ -31,8 +31,8 @@ Sampler::Sampler(std::vector<std::shared_ptr<const TokenSource>> sources,
     const int64_t n = sources_[d]->num_tokens();
     windows_.push_back(n >= 1 ? (n - 1) / seq_len_ : 0);
     TESSEL_CHECK(windows_[d] >= 1 || blend_.weights()[d] == 0)
-        << "dataset '" << sources_[d]->path() << "' has " << n << " tokens; a sample of seq_len "
-        << seq_len_ << " needs at least " << seq_len_ + 1
+        << "dataset '" << sources_[d]->path() << "' has " << n << " tokens; a sample of seq_len " << seq_len_
+        << " needs at least " << seq_len_ + 1
         << "; hint: use more data, a shorter model.seq_len, or weight 0 for this dataset";
   }
 }
@@ -44,10 +44,10 @@ Sampler::Location Sampler::locate(uint64_t global_index) const {
   loc.index_in_dataset = a.index;
   const int64_t n = windows_[static_cast<size_t>(a.dataset)];
   loc.epoch = a.index / n;
-  const uint64_t key = hash_combine(hash_combine(seed_, static_cast<uint64_t>(a.dataset)),
-                                    static_cast<uint64_t>(loc.epoch));
-  loc.window = static_cast<int64_t>(
-      WindowPermutation(static_cast<uint64_t>(n), key)(static_cast<uint64_t>(a.index % n)));
+  const uint64_t key =
+      hash_combine(hash_combine(seed_, static_cast<uint64_t>(a.dataset)), static_cast<uint64_t>(loc.epoch));
+  loc.window =
+      static_cast<int64_t>(WindowPermutation(static_cast<uint64_t>(n), key)(static_cast<uint64_t>(a.index % n)));
   loc.token_begin = loc.window * seq_len_;
   return loc;
 }
@@ -58,9 +58,9 @@ void Sampler::sample(uint64_t global_index, int32_t* out) const {
   src.read(loc.token_begin, seq_len_ + 1, out);
   for (int64_t t = 0; t <= seq_len_; ++t) {
     TESSEL_CHECK(out[t] >= 0 && out[t] < vocab_size_)
-        << "dataset '" << src.path() << "': token " << loc.token_begin + t << " has value "
-        << out[t] << ", outside the model's vocabulary [0, " << vocab_size_ << ") (vocab_size "
-        << vocab_size_ << "); hint: the data was tokenized with a different tokenizer or "
+        << "dataset '" << src.path() << "': token " << loc.token_begin + t << " has value " << out[t]
+        << ", outside the model's vocabulary [0, " << vocab_size_ << ") (vocab_size " << vocab_size_
+        << "); hint: the data was tokenized with a different tokenizer or "
         << "vocabulary than model.vocab_size (byte tokenizer: 257, GPT-2: 50257)";
   }
 }

@@ -29,17 +29,17 @@ class Sampler {
  public:
   // Where global sample i reads from.
   struct Location {
-    int dataset = 0;            // d
+    int dataset = 0;               // d
     int64_t index_in_dataset = 0;  // k: sample number within dataset d
-    int64_t epoch = 0;          // k / N_d
-    int64_t window = 0;         // permuted window in [0, N_d)
-    int64_t token_begin = 0;    // window · seq_len
+    int64_t epoch = 0;             // k / N_d
+    int64_t window = 0;            // permuted window in [0, N_d)
+    int64_t token_begin = 0;       // window · seq_len
   };
 
   // One weight per source (normalized here; >= 0, positive sum). seq_len T >= 1; each source
   // with positive weight needs at least T + 1 tokens. Throws tessel::Error naming the source.
-  Sampler(std::vector<std::shared_ptr<const TokenSource>> sources, std::vector<double> weights,
-          int64_t seq_len, uint64_t seed, int64_t vocab_size);
+  Sampler(std::vector<std::shared_ptr<const TokenSource>> sources, std::vector<double> weights, int64_t seq_len,
+          uint64_t seed, int64_t vocab_size);
 
   // Fills out[0..seq_len] (seq_len + 1 tokens): inputs are out[0..T), targets out[1..T].
   // Throws tessel::Error naming the source path, token position and value when a token is

@@ -5,9 +5,9 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/io/file.h"
 #include "data/indexed_dataset.h"
 #include "data/llmc_shard.h"
-#include "core/io/file.h"
 
 namespace tessel {
 namespace {
@@ -47,8 +47,7 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path) {
   if (has_idx && has_bin) return std::make_unique<IndexedDataset>(prefix);
   if (has_idx != has_bin) {
     TESSEL_FAIL() << "incomplete Megatron dataset at '" << prefix << "': found '" << prefix
-                  << (has_idx ? ".idx" : ".bin") << "' but not '" << prefix
-                  << (has_idx ? ".bin" : ".idx")
+                  << (has_idx ? ".idx" : ".bin") << "' but not '" << prefix << (has_idx ? ".bin" : ".idx")
                   << "'; hint: both files are written together by `tessel data prepare`";
   }
   if (path_exists(path)) {
@@ -60,8 +59,8 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path) {
                 << ".bin (Megatron) or an llm.c shard; hint: run `tessel data prepare`";
 }
 
-void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype,
-                        int64_t num_tokens, int64_t begin, int64_t count, int32_t* out) {
+void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype, int64_t num_tokens, int64_t begin,
+                        int64_t count, int32_t* out) {
   TESSEL_CHECK(begin >= 0 && count >= 0 && begin <= num_tokens && count <= num_tokens - begin)
       << "read of tokens [" << begin << ", " << begin + count << ") from '" << path
       << "' is out of range: the dataset has " << num_tokens << " tokens";

@@ -42,7 +42,7 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path);
 
 // For implementations: bounds-checks [begin, begin+count) against num_tokens and converts
 // `dtype` values from `data` (the start of token 0) into out, with errors naming `path`.
-void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype,
-                        int64_t num_tokens, int64_t begin, int64_t count, int32_t* out);
+void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype, int64_t num_tokens, int64_t begin,
+                        int64_t count, int32_t* out);
 
 }  // namespace tessel

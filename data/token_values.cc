@@ -46,16 +46,13 @@ int64_t convert_float(const uint8_t* src, int64_t count, int32_t* out) {
 
 }  // namespace
 
-int64_t convert_tokens_to_int32(const uint8_t* src, DType dtype, int64_t count,
-                                int32_t* out) {
+int64_t convert_tokens_to_int32(const uint8_t* src, DType dtype, int64_t count, int32_t* out) {
   switch (dtype) {
     case DType::U8: return convert_int<uint8_t>(src, count, out);
     case DType::I8: return convert_int<int8_t>(src, count, out);
     case DType::I16: return convert_int<int16_t>(src, count, out);
     case DType::U16: return convert_int<uint16_t>(src, count, out);
-    case DType::I32:
-      std::memcpy(out, src, static_cast<size_t>(count) * 4);
-      return -1;
+    case DType::I32: std::memcpy(out, src, static_cast<size_t>(count) * 4); return -1;
     case DType::U32: return convert_int<uint32_t>(src, count, out);
     case DType::I64: return convert_int<int64_t>(src, count, out);
     case DType::F32: return convert_float<float>(src, count, out);

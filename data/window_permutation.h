@@ -29,8 +29,8 @@ class WindowPermutation {
   uint64_t encrypt(uint64_t x) const;
 
   uint64_t n_;
-  int half_bits_ = 0;        // h: each Feistel half holds h bits
-  uint64_t half_mask_ = 0;   // 2^h - 1
+  int half_bits_ = 0;       // h: each Feistel half holds h bits
+  uint64_t half_mask_ = 0;  // 2^h - 1
   uint64_t round_keys_[kRounds];
 };
 

@@ -7,8 +7,8 @@
 
 #include "core/config/config.h"
 #include "core/model/transformer.h"
-#include "train/train_step.h"
 #include "parallel/comm/single_communicator.h"
+#include "train/train_step.h"
 
 int main() {
   using namespace tessel;
@@ -17,7 +17,8 @@ model: {arch: llama, vocab_size: 257, seq_len: 32, layers: 2, d_model: 64, heads
 batch: {global: 4, micro: 4}
 optim: {lr: 3.0e-3, schedule: constant}
 run: {steps: 20}
-)", "example");
+)",
+                                     "example");
   Transformer model(config.model, TransformerOptions(config.batch.micro, config.model.seq_len));
   model.parameters().initialize(config.run.seed);
   SingleCommunicator one_rank;  // data parallelism over a group of one

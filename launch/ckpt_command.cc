@@ -6,9 +6,9 @@
 #include <iostream>
 
 #include "core/checkpoint/directory.h"
+#include "core/checkpoint/hf_format.h"
 #include "core/checkpoint/reader.h"
 #include "core/checkpoint/writer.h"
-#include "core/checkpoint/hf_format.h"
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/model/param_specs.h"
@@ -63,8 +63,7 @@ int inspect(const std::vector<std::string>& args, std::ostream& out) {
   for (const CheckpointTensorInfo& t : reader.tensors()) {
     out << "  " << std::left << std::setw(52) << t.name << " " << t.dtype << std::setw(16) << shape_str(t.shape) << " "
         << std::right << std::setw(3) << t.pieces << (t.pieces == 1 ? " piece  " : " pieces ") << std::setw(9)
-        << std::setprecision(2)
-        << static_cast<double>(t.bytes) / (1 << 20) << " MiB\n";
+        << std::setprecision(2) << static_cast<double>(t.bytes) / (1 << 20) << " MiB\n";
   }
   out << "\nconfig:\n" << info.config_yaml;
   return 0;
@@ -74,7 +73,8 @@ int inspect(const std::vector<std::string>& args, std::ostream& out) {
 int export_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel ckpt export", {"--format", "--out", "--shard-mb"}, {}, false);
   const std::string dir = one_checkpoint(a, "export");
-  TESSEL_CHECK(a.get("--format", "") == "hf") << "tessel ckpt export needs --format hf (the one format it writes)\n" << kUsage;
+  TESSEL_CHECK(a.get("--format", "") == "hf") << "tessel ckpt export needs --format hf (the one format it writes)\n"
+                                              << kUsage;
   TESSEL_CHECK(a.has("--out")) << "tessel ckpt export needs --out DIR\n" << kUsage;
   const double shard_mb = a.get_double("--shard-mb", 5 * 1024);
   TESSEL_CHECK(shard_mb > 0) << "--shard-mb must be positive, got " << shard_mb;
@@ -91,7 +91,8 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
   }
   const std::vector<std::string> files =
       export_hf(config.model, whole, to, static_cast<uint64_t>(shard_mb * (1 << 20)));
-  out << "exported " << dir << " (step " << reader.meta().state.step << ", " << config.model.arch << ") to " << to << ":";
+  out << "exported " << dir << " (step " << reader.meta().state.step << ", " << config.model.arch << ") to " << to
+      << ":";
   for (const std::string& f : files) out << " " << f;
   out << "\n";
   return 0;
@@ -100,7 +101,8 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
 // A weights-only Tessel checkpoint at step 0 from a Hugging Face directory.
 int import_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel ckpt import", {"--out"});
-  TESSEL_CHECK(a.positional.size() == 1 && a.has("--out")) << "tessel ckpt import takes HF_DIR and --out DIR\n" << kUsage;
+  TESSEL_CHECK(a.positional.size() == 1 && a.has("--out")) << "tessel ckpt import takes HF_DIR and --out DIR\n"
+                                                           << kUsage;
   const std::string from = a.positional[0], to = a.get("--out", "");
   const std::vector<std::string> existing = complete_checkpoints(to);
   TESSEL_CHECK(existing.empty()) << "--out " << to << " already holds checkpoints (newest " << existing.back()

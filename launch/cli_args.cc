@@ -36,8 +36,8 @@ double ParsedArgs::get_double(const std::string& flag, double fallback) const {
 }
 
 ParsedArgs parse_args(const std::vector<std::string>& args, const std::string& command,
-                      const std::vector<std::string>& value_flags,
-                      const std::vector<std::string>& switches, bool overrides) {
+                      const std::vector<std::string>& value_flags, const std::vector<std::string>& switches,
+                      bool overrides) {
   auto known = [](const std::vector<std::string>& list, const std::string& s) {
     return std::find(list.begin(), list.end(), s) != list.end();
   };

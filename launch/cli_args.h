@@ -23,7 +23,7 @@ struct ParsedArgs {
 // `value_flags` take a value; `switches` do not. `command` names the subcommand in errors.
 // `--set` is accepted only when `overrides` is true.
 ParsedArgs parse_args(const std::vector<std::string>& args, const std::string& command,
-                      const std::vector<std::string>& value_flags,
-                      const std::vector<std::string>& switches = {}, bool overrides = true);
+                      const std::vector<std::string>& value_flags, const std::vector<std::string>& switches = {},
+                      bool overrides = true);
 
 }  // namespace tessel

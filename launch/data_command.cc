@@ -42,16 +42,15 @@ std::vector<std::string> split_equals(const std::vector<std::string>& args) {
 
 class ArgReader {
  public:
-  ArgReader(std::vector<std::string> args, const char* command)
-      : args_(std::move(args)), command_(command) {}
+  ArgReader(std::vector<std::string> args, const char* command) : args_(std::move(args)), command_(command) {}
 
   bool done() const { return pos_ >= args_.size(); }
   const std::string& next() { return args_[pos_++]; }
   bool next_is_value() const { return !done() && args_[pos_].rfind("--", 0) != 0; }
 
   std::string value(const std::string& flag) {
-    TESSEL_CHECK(next_is_value()) << "tessel data " << command_ << ": " << flag
-                                  << " needs a value\n" << data_command_usage();
+    TESSEL_CHECK(next_is_value()) << "tessel data " << command_ << ": " << flag << " needs a value\n"
+                                  << data_command_usage();
     return next();
   }
   double number(const std::string& flag) {
@@ -69,13 +68,11 @@ class ArgReader {
     errno = 0;
     const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
     TESSEL_CHECK(!v.empty() && v[0] != '-' && *end == '\0' && errno == 0)
-        << "tessel data " << command_ << ": " << flag << " expects a non-negative integer, got '"
-        << v << "'";
+        << "tessel data " << command_ << ": " << flag << " expects a non-negative integer, got '" << v << "'";
     return x;
   }
   [[noreturn]] void unknown(const std::string& arg) const {
-    TESSEL_FAIL() << "tessel data " << command_ << ": unexpected argument '" << arg << "'\n"
-                  << data_command_usage();
+    TESSEL_FAIL() << "tessel data " << command_ << ": unexpected argument '" << arg << "'\n" << data_command_usage();
   }
 
  private:
@@ -121,10 +118,8 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       r.unknown(flag);
     }
   }
-  TESSEL_CHECK(!options.inputs.empty()) << "tessel data prepare: missing --input FILE...\n"
-                                        << data_command_usage();
-  TESSEL_CHECK(!options.out_prefix.empty()) << "tessel data prepare: missing --out PREFIX\n"
-                                            << data_command_usage();
+  TESSEL_CHECK(!options.inputs.empty()) << "tessel data prepare: missing --input FILE...\n" << data_command_usage();
+  TESSEL_CHECK(!options.out_prefix.empty()) << "tessel data prepare: missing --out PREFIX\n" << data_command_usage();
   const auto start = std::chrono::steady_clock::now();
   const bool tty = &out == &std::cout && isatty(STDOUT_FILENO);
   const PrepareSummary s = prepare_dataset(options, [&](const PrepareProgress& p) {
@@ -136,14 +131,13 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
     out << (tty ? "\r" : "") << "  [" << std::string(static_cast<size_t>(filled), '#')
         << std::string(static_cast<size_t>(30 - filled), '.') << "] " << std::fixed << std::setprecision(0)
         << 100 * fraction << "% " << megabytes(p.bytes_read) << " of " << megabytes(p.total_bytes) << ", "
-        << std::setprecision(1) << static_cast<double>(p.bytes_read) / 1e6 / std::max(seconds, 1e-9)
-        << " MB/s, " << p.documents << " documents" << (tty ? "" : "\n") << std::flush;
+        << std::setprecision(1) << static_cast<double>(p.bytes_read) / 1e6 / std::max(seconds, 1e-9) << " MB/s, "
+        << p.documents << " documents" << (tty ? "" : "\n") << std::flush;
   });
   if (tty && s.bytes_read >= kProgressMinBytes) out << "\n";
   const double mb_per_s = s.seconds > 0 ? static_cast<double>(s.bytes_read) / 1e6 / s.seconds : 0;
-  out << "prepared " << s.documents << " documents, " << s.tokens << " tokens from "
-      << megabytes(s.bytes_read) << " in " << std::fixed << std::setprecision(2) << s.seconds
-      << " s (" << mb_per_s << " MB/s)";
+  out << "prepared " << s.documents << " documents, " << s.tokens << " tokens from " << megabytes(s.bytes_read)
+      << " in " << std::fixed << std::setprecision(2) << s.seconds << " s (" << mb_per_s << " MB/s)";
   if (s.skipped_documents > 0) out << "; skipped " << s.skipped_documents << " empty documents";
   out << "\n";
   out << "  train: " << s.train_documents << " documents, " << s.train_tokens << " tokens\n";
@@ -199,13 +193,10 @@ const char* data_command_usage() {
          "      PATH: a Megatron prefix (PATH.idx + PATH.bin) or an llm.c shard .bin.";
 }
 
-int run_data_command(const std::vector<std::string>& args) {
-  return run_data_command(args, std::cout);
-}
+int run_data_command(const std::vector<std::string>& args) { return run_data_command(args, std::cout); }
 
 int run_data_command(const std::vector<std::string>& args, std::ostream& out) {
-  TESSEL_CHECK(!args.empty()) << "tessel data: missing subcommand (prepare or inspect)\n"
-                              << data_command_usage();
+  TESSEL_CHECK(!args.empty()) << "tessel data: missing subcommand (prepare or inspect)\n" << data_command_usage();
   const std::string& sub = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (sub == "prepare") return run_prepare(rest, out);

@@ -4,9 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/error.h"
 #include "core/checkpoint/directory.h"
 #include "core/checkpoint/reader.h"
+#include "core/error.h"
 #include "core/io/json.h"
 #include "core/model/transformer.h"
 #include "launch/cli_args.h"
@@ -22,8 +22,7 @@ int run_eval_command(const std::vector<std::string>& args) {
   const std::string dir = resolve_checkpoint(a.positional[0]);
   Config config = checkpoint_config(read_checkpoint_meta(dir));
   if (a.has("--data")) config.data.val = a.get("--data", "");
-  TESSEL_CHECK(!config.data.val.empty())
-      << "the checkpoint's config has no data.val; hint: pass --data PREFIX";
+  TESSEL_CHECK(!config.data.val.empty()) << "the checkpoint's config has no data.val; hint: pass --data PREFIX";
   configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads)));
   const int64_t batches = a.get_int("--batches", config.run.eval_batches);
   TESSEL_CHECK(batches > 0) << "--batches must be positive, got " << batches;
@@ -34,8 +33,11 @@ int run_eval_command(const std::vector<std::string>& args) {
   try {
     sampler = make_sampler({{config.data.val, 1.0}}, T, config.run.seed, config.model.vocab_size);
   } catch (const Error& e) {
-    TESSEL_FAIL() << e.message() << (a.has("--data") ? "" : " (data.val from the checkpoint's config; "
-                                      "relative paths are relative to the working directory; hint: pass --data PREFIX)");
+    TESSEL_FAIL() << e.message()
+                  << (a.has("--data")
+                          ? ""
+                          : " (data.val from the checkpoint's config; "
+                            "relative paths are relative to the working directory; hint: pass --data PREFIX)");
   }
   const int64_t G = config.batch.global;  // batches of batch.global sequences, as in training
   if (static_cast<uint64_t>(batches * G) > sampler->samples_per_epoch()) {

@@ -6,9 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/error.h"
 #include "core/checkpoint/directory.h"
 #include "core/checkpoint/reader.h"
+#include "core/error.h"
 #include "core/model/init_rng.h"
 #include "core/model/transformer.h"
 #include "data/tokenizer.h"
@@ -23,8 +23,8 @@ namespace {
 std::unique_ptr<Tokenizer> checkpoint_tokenizer(const Config& c) {
   std::unique_ptr<Tokenizer> t = make_tokenizer(c.data.tokenizer, c.data.tokenizer_dir);
   TESSEL_CHECK(c.model.vocab_size >= t->vocab_size())
-      << "model.vocab_size=" << c.model.vocab_size << " cannot hold the " << t->name()
-      << " tokenizer's " << t->vocab_size() << " ids; hint: the checkpoint's data.tokenizer does not "
+      << "model.vocab_size=" << c.model.vocab_size << " cannot hold the " << t->name() << " tokenizer's "
+      << t->vocab_size() << " ids; hint: the checkpoint's data.tokenizer does not "
       << "match its model";
   return t;
 }
@@ -32,8 +32,8 @@ std::unique_ptr<Tokenizer> checkpoint_tokenizer(const Config& c) {
 }  // namespace
 
 int run_generate_command(const std::vector<std::string>& args) {
-  const ParsedArgs a = parse_args(args, "tessel generate",
-                                  {"--prompt", "--tokens", "--temperature", "--seed", "--top-k", "--threads"}, {}, false);
+  const ParsedArgs a = parse_args(
+      args, "tessel generate", {"--prompt", "--tokens", "--temperature", "--seed", "--top-k", "--threads"}, {}, false);
   TESSEL_CHECK(a.positional.size() == 1)
       << "usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]";
   const std::string dir = resolve_checkpoint(a.positional[0]);
@@ -79,7 +79,9 @@ int run_generate_command(const std::vector<std::string>& args) {
       double sum = 0;
       std::vector<double> p(static_cast<size_t>(V));
       for (int64_t v = 0; v < V; ++v) {
-        p[static_cast<size_t>(v)] = logits[static_cast<size_t>(v)] < cutoff ? 0.0 : std::exp((logits[static_cast<size_t>(v)] - m) / temperature);
+        p[static_cast<size_t>(v)] = logits[static_cast<size_t>(v)] < cutoff
+                                        ? 0.0
+                                        : std::exp((logits[static_cast<size_t>(v)] - m) / temperature);
         sum += p[static_cast<size_t>(v)];
       }
       double u = uniform_at(seed, stream, static_cast<uint64_t>(i)) * sum;

@@ -1,14 +1,14 @@
 #include "launch/launcher.h"
 
-#include "train/train_step.h"
 #include "parallel/pipeline_schedule.h"
 #include "parallel/topology.h"
+#include "train/train_step.h"
 
 #include <netdb.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,10 +35,14 @@ namespace {
 
 // Variables the ranks' libraries read, forwarded to every node when set here. Names starting
 // with one of kForwardedPrefixes are forwarded too.
-const char* const kForwarded[] = {"PATH", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
-                                  "OMP_WAIT_POLICY", "CUDA_VISIBLE_DEVICES", "SPDLOG_LEVEL"};
+const char* const kForwarded[] = {"PATH",
+                                  "LD_LIBRARY_PATH",
+                                  "OPENBLAS_CORETYPE",
+                                  "OPENBLAS_NUM_THREADS",
+                                  "OMP_WAIT_POLICY",
+                                  "CUDA_VISIBLE_DEVICES",
+                                  "SPDLOG_LEVEL"};
 const char* const kForwardedPrefixes[] = {"TESSEL_", "NCCL_", "OMPI_MCA_"};
-
 
 // Host names of an OpenMPI hostfile ("name [slots=N] ...", '#' comments), in file order.
 std::vector<std::string> hostfile_hosts(const std::string& path) {
@@ -53,13 +57,12 @@ std::vector<std::string> hostfile_hosts(const std::string& path) {
     std::string name;
     if (words >> name) hosts.push_back(name);
   }
-  TESSEL_CHECK(!hosts.empty()) << "--hostfile " << path << " names no host; hint: one host per line, e.g. 'node01 slots=8'";
+  TESSEL_CHECK(!hosts.empty()) << "--hostfile " << path
+                               << " names no host; hint: one host per line, e.g. 'node01 slots=8'";
   return hosts;
 }
 
-bool is_local(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
+bool is_local(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
 // Whether a TCP connection to one of `info`'s addresses opens within `timeout_ms`; `error`
 // gets the last failure.
@@ -135,7 +138,9 @@ std::string shell_join(const std::vector<std::string>& argv) {
   std::string out;
   for (const std::string& a : argv) {
     if (!out.empty()) out += ' ';
-    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == std::string::npos;
+    const bool plain =
+        !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") ==
+                          std::string::npos;
     if (plain) {
       out += a;
       continue;
@@ -157,8 +162,9 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
   const bool slurm = host.env("SLURM_JOB_ID") != nullptr && r.hosts.empty() && r.hostfile.empty();
   if (!r.hostfile.empty()) hosts = hostfile_hosts(r.hostfile);
   std::set<std::string> unique(hosts.begin(), hosts.end());
-  TESSEL_CHECK(unique.size() == hosts.size()) << "a host is named twice in " << (r.hostfile.empty() ? "--hosts" : r.hostfile)
-                                              << "; hint: name each node once and set --nproc-per-node";
+  TESSEL_CHECK(unique.size() == hosts.size())
+      << "a host is named twice in " << (r.hostfile.empty() ? "--hosts" : r.hostfile)
+      << "; hint: name each node once and set --nproc-per-node";
   if (slurm) {
     const char* nnodes = host.env("SLURM_NNODES");
     plan.nodes = nnodes != nullptr ? std::max(1, std::atoi(nnodes)) : 1;
@@ -186,14 +192,14 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
                                   << ") x parallel.pp (" << parallel.pp << ") = " << grid
                                   << "; hint: set --nproc-per-node so that nodes x N is a multiple of " << grid;
   TESSEL_CHECK(parallel.dp == 0 || world == grid * parallel.dp)
-      << plan.nodes << " node(s) x " << n << " ranks = " << world << " ranks, but parallel.tp x pp x dp = " << parallel.tp
-      << " x " << parallel.pp << " x " << parallel.dp << " = " << grid * parallel.dp
-      << "; hint: set parallel.dp=auto, or launch " << grid * parallel.dp << " ranks";
+      << plan.nodes << " node(s) x " << n << " ranks = " << world
+      << " ranks, but parallel.tp x pp x dp = " << parallel.tp << " x " << parallel.pp << " x " << parallel.dp << " = "
+      << grid * parallel.dp << "; hint: set parallel.dp=auto, or launch " << grid * parallel.dp << " ranks";
 
   // Threads: the user's OMP_NUM_THREADS, else this node's cores shared by its ranks.
   const char* user_threads = host.env("OMP_NUM_THREADS");
-  plan.threads_per_rank = user_threads != nullptr && std::atoi(user_threads) > 0 ? std::atoi(user_threads)
-                                                                                 : std::max(1, host.cores / n);
+  plan.threads_per_rank =
+      user_threads != nullptr && std::atoi(user_threads) > 0 ? std::atoi(user_threads) : std::max(1, host.cores / n);
 
   std::vector<std::string>& a = plan.argv;
   a = {host.mpirun};
@@ -272,8 +278,10 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
     // mpirun passes on to every rank); a second one stops the job at once.
     const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
     if (!*signalled) {
-      std::fprintf(stderr, "tessel launch: %s received: the ranks save a checkpoint and stop (send it again to stop "
-                   "at once)\n", name);
+      std::fprintf(stderr,
+                   "tessel launch: %s received: the ranks save a checkpoint and stop (send it again to stop "
+                   "at once)\n",
+                   name);
       kill(child, SIGUSR1);
     } else {
       std::fprintf(stderr, "tessel launch: %s received again: stopping the job now\n", name);
@@ -316,7 +324,8 @@ int launch_job(const LaunchRequest& r, const Config& config) {
     const Topology grid = Topology::from_config(config.parallel, plan.nodes * plan.nproc_per_node, 0);
     check_batch_split(config.batch, grid.size(Axis::kDp));
     if (grid.size(Axis::kPp) > 1) {
-      build_pipeline_schedule(config.parallel.schedule, grid.size(Axis::kPp), static_cast<int>(config.parallel.virtual_stages),
+      build_pipeline_schedule(config.parallel.schedule, grid.size(Axis::kPp),
+                              static_cast<int>(config.parallel.virtual_stages),
                               static_cast<int>(config.batch.global / (config.batch.micro * grid.size(Axis::kDp))));
     }
   }
@@ -330,7 +339,7 @@ int launch_job(const LaunchRequest& r, const Config& config) {
     return 0;
   }
   check_hosts_reachable(r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts,
-                      r.hostfile.empty() ? "--hosts" : r.hostfile);
+                        r.hostfile.empty() ? "--hosts" : r.hostfile);
   spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
                plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));
   for (int attempt = 0;; ++attempt) {

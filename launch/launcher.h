@@ -36,8 +36,8 @@ struct LaunchRequest {
 
 // What the launcher knows about the machine it runs on.
 struct LaunchHost {
-  std::string tessel;   // this executable
-  std::string mpirun;   // mpirun found on PATH ("" when none)
+  std::string tessel;  // this executable
+  std::string mpirun;  // mpirun found on PATH ("" when none)
   int cores = 1;
   bool root = false;
   EnvLookup env;

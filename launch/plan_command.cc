@@ -18,27 +18,35 @@ constexpr const char* kUsage =
     "usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json] "
     "[--margin F]";
 
-
 JsonValue candidate_json(const PlanEstimate& e) {
   const PlanLayout& l = e.layout;
   const MemoryBreakdown& m = e.memory;
   const TimeBreakdown& t = e.time;
   auto num = [](double x) { return JsonValue::number(x); };
   return JsonValue::object(
-      {{"layout", JsonValue::object({{"tp", JsonValue::integer(l.tp)}, {"pp", JsonValue::integer(l.pp)},
-                                     {"dp", JsonValue::integer(l.dp)}, {"micro", JsonValue::integer(l.micro)},
+      {{"layout", JsonValue::object({{"tp", JsonValue::integer(l.tp)},
+                                     {"pp", JsonValue::integer(l.pp)},
+                                     {"dp", JsonValue::integer(l.dp)},
+                                     {"micro", JsonValue::integer(l.micro)},
                                      {"schedule", JsonValue::string(name_of(l.schedule))},
                                      {"virtual_stages", JsonValue::integer(l.virtual_stages)},
-                                     {"zero", JsonValue::integer(zero_stage(l.zero))}, {"recompute", JsonValue::string(name_of(l.recompute))},
+                                     {"zero", JsonValue::integer(zero_stage(l.zero))},
+                                     {"recompute", JsonValue::string(name_of(l.recompute))},
                                      {"sequence_parallel", JsonValue::boolean(l.sequence_parallel)}})},
        {"memory_gb_per_gpu", num(m.total() / 1e9)},
-       {"memory_gb", JsonValue::object({{"weights", num(m.weights / 1e9)}, {"gradients", num(m.gradients / 1e9)},
-                                        {"optimizer", num(m.optimizer / 1e9)}, {"activations", num(m.activations / 1e9)},
-                                        {"buffers", num(m.buffers / 1e9)}, {"workspace", num(m.workspace / 1e9)}})},
+       {"memory_gb", JsonValue::object({{"weights", num(m.weights / 1e9)},
+                                        {"gradients", num(m.gradients / 1e9)},
+                                        {"optimizer", num(m.optimizer / 1e9)},
+                                        {"activations", num(m.activations / 1e9)},
+                                        {"buffers", num(m.buffers / 1e9)},
+                                        {"workspace", num(m.workspace / 1e9)}})},
        {"step_time_s", num(t.total)},
-       {"time_s", JsonValue::object({{"compute", num(t.compute)}, {"memory_bound", num(t.memory_bound)},
-                                     {"tp_comm", num(t.tp_comm)}, {"pp_bubble", num(t.pp_bubble)},
-                                     {"pp_comm", num(t.pp_comm)}, {"dp_exposed", num(t.dp_exposed)},
+       {"time_s", JsonValue::object({{"compute", num(t.compute)},
+                                     {"memory_bound", num(t.memory_bound)},
+                                     {"tp_comm", num(t.tp_comm)},
+                                     {"pp_bubble", num(t.pp_bubble)},
+                                     {"pp_comm", num(t.pp_comm)},
+                                     {"dp_exposed", num(t.dp_exposed)},
                                      {"optimizer", num(t.optimizer)}})},
        {"bottleneck", JsonValue::string(t.bottleneck)},
        {"tokens_per_s", num(e.tokens_per_s)},
@@ -69,9 +77,11 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
     JsonValue::Array candidates, reasons;
     for (size_t i = 0; i < shown; ++i) candidates.push_back(candidate_json(plan.ranked[i]));
     for (const std::string& r : plan.reasons) reasons.push_back(JsonValue::string(r));
-    out << JsonValue::object({{"config", JsonValue::string(config.source)}, {"gpus", JsonValue::integer(gpus)},
+    out << JsonValue::object({{"config", JsonValue::string(config.source)},
+                              {"gpus", JsonValue::integer(gpus)},
                               {"calibration", JsonValue::number(calibration.ratio)},
-                              {"hardware", JsonValue::string(hw.name)}, {"precision", JsonValue::string(name_of(config.precision.compute))},
+                              {"hardware", JsonValue::string(hw.name)},
+                              {"precision", JsonValue::string(name_of(config.precision.compute))},
                               {"considered", JsonValue::integer(plan.considered)},
                               {"fitting", JsonValue::integer(static_cast<int64_t>(plan.ranked.size()))},
                               {"candidates", JsonValue::array(std::move(candidates))},

@@ -3,8 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/error.h"
 #include "core/config/config.h"
+#include "core/error.h"
 #include "core/logging.h"
 #include "launch/cli_args.h"
 #include "launch/commands.h"

@@ -41,8 +41,13 @@ double measure(const std::string& config, const std::vector<std::string>& overri
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::string> argv = {"mpirun", "-np", std::to_string(ranks), "--oversubscribe", "--bind-to", "none"};
   if (geteuid() == 0) argv.push_back("--allow-run-as-root");
-  const std::vector<std::string> run = {"-x", "OMP_NUM_THREADS=" + std::to_string(std::max(1, cores / ranks)),
-                                        tessel_executable(), "bench", "step", config, "--set"};
+  const std::vector<std::string> run = {"-x",
+                                        "OMP_NUM_THREADS=" + std::to_string(std::max(1, cores / ranks)),
+                                        tessel_executable(),
+                                        "bench",
+                                        "step",
+                                        config,
+                                        "--set"};
   const std::vector<std::string> layout = layout_overrides(l);
   const std::vector<std::string> timing = {"--steps", std::to_string(steps), "--warmup", "1"};
   for (const std::vector<std::string>* part : {&run, &overrides, &layout, &timing}) {
@@ -109,7 +114,9 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   out << "\nmeasured fastest: #" << best + 1 << " " << plan.ranked[best].layout.describe() << " ("
       << (best == 0 ? "as predicted" : "the plan ranked it #" + std::to_string(best + 1)) << "); predictions within "
       << static_cast<int>(std::lround(100 * worst)) << "% of measured";
-  if (k >= 2) out << "; the planned #1 and #2 measured " << (measured[0] <= measured[1] ? "in the same order" : "in reverse order");
+  if (k >= 2)
+    out << "; the planned #1 and #2 measured "
+        << (measured[0] <= measured[1] ? "in the same order" : "in reverse order");
   out << "\n";
   // The winner as a config: the file's config with the layout set.
   const Config tuned = parse_config(to_yaml(config), config_path, layout_overrides(plan.ranked[best].layout));

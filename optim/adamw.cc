@@ -11,9 +11,7 @@ namespace tessel {
 
 namespace {
 
-void check_step(const AdamWStep& s) {
-  TESSEL_CHECK(s.step >= 1) << "adamw_update: step is 1-based, found " << s.step;
-}
+void check_step(const AdamWStep& s) { TESSEL_CHECK(s.step >= 1) << "adamw_update: step is 1-based, found " << s.step; }
 
 }  // namespace
 
@@ -36,8 +34,7 @@ AdamWScalars adamw_scalars(const AdamWStep& s, double weight_decay) {
   return k;
 }
 
-void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
-                  const AdamWStep& s) {
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWStep& s) {
   adamw_update(param, grad, m, v, n, adamw_scalars(s, s.weight_decay));
 }
 
@@ -71,7 +68,8 @@ void adamw_update_segments(const Tensor& param, const Tensor& grad, const Tensor
     TESSEL_CHECK(t->storage()->backend() == device && t->dtype() == DType::F32)
         << "adamw_update_segments: " << t->str() << " is not an F32 tensor of " << param.str() << "'s device";
   }
-  TESSEL_CHECK(!param_copy.defined() || (param_copy.storage()->backend() == device && param_copy.numel() == param.numel()))
+  TESSEL_CHECK(!param_copy.defined() ||
+               (param_copy.storage()->backend() == device && param_copy.numel() == param.numel()))
       << "adamw_update_segments: compute copy " << param_copy.str() << " does not match " << param.str();
   for (const AdamWSegment& seg : segments) {
     const int64_t g = seg.grad_offset < 0 ? seg.offset : seg.grad_offset;

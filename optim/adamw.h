@@ -31,8 +31,7 @@ struct AdamWStep {
 //   v = beta2 * v + (1 - beta2) * g^2
 //   param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 // param, m, v: (n) updated in place; grad: (n).
-void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
-                  const AdamWStep& s);
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWStep& s);
 // The same with the step's scalars already formed (adamw_scalars): what a backend runs.
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWScalars& k);
 

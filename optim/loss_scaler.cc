@@ -25,8 +25,8 @@ bool LossScaler::overflowed(bool nonfinite, int64_t step) {
     state_.scale *= 0.5;
     state_.good_steps = 0;
     TESSEL_CHECK(state_.scale >= kMinScale)
-        << "step " << step + 1 << ": the gradients overflow fp16 even with the loss scale at "
-        << state_.scale * 2 << " (dynamic scaling halved it from " << kDynamicInitial
+        << "step " << step + 1 << ": the gradients overflow fp16 even with the loss scale at " << state_.scale * 2
+        << " (dynamic scaling halved it from " << kDynamicInitial
         << " on every overflow); hint: the run has diverged: lower optim.lr, or train in bf16 "
         << "(precision.compute=bf16), whose range is fp32's";
     return true;

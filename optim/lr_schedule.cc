@@ -38,9 +38,8 @@ double learning_rate(const OptimConfig& o, int64_t total_steps, int64_t step) {
     return o.min_lr + (o.lr - o.min_lr) * 0.5 * (1.0 + std::cos(kPi * t));
   }
   if (o.schedule == LrSchedule::kWsd) {
-    const int64_t length = o.decay_steps > 0
-                               ? o.decay_steps
-                               : std::max<int64_t>(1, total_steps / kWsdDefaultDecayDivisor);
+    const int64_t length =
+        o.decay_steps > 0 ? o.decay_steps : std::max<int64_t>(1, total_steps / kWsdDefaultDecayDivisor);
     // Decay never starts inside warmup, even when the run is too short for both.
     const int64_t start = std::max(o.warmup_steps, total_steps - length);
     return interpolate(o.lr, o.min_lr, progress(step, start, length));

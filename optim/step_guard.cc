@@ -9,9 +9,8 @@
 namespace tessel {
 
 StepGuard::StepGuard(int64_t max_consecutive) : max_consecutive_(max_consecutive) {
-  TESSEL_CHECK(max_consecutive >= 0)
-      << "StepGuard: max_consecutive (optim.max_skipped_steps) must be >= 0, found "
-      << max_consecutive;
+  TESSEL_CHECK(max_consecutive >= 0) << "StepGuard: max_consecutive (optim.max_skipped_steps) must be >= 0, found "
+                                     << max_consecutive;
 }
 
 bool StepGuard::should_skip(double loss, double grad_norm, int64_t step) {

@@ -25,8 +25,7 @@ std::vector<GradBucket> make_grad_buckets(int64_t numel, int64_t bucket_elems, i
 
 std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& entries,
                                               const std::vector<GradBucket>& buckets, int dp, int rank,
-                                              double weight_decay, bool grads_in_shard,
-                                              std::vector<size_t>* entry_of) {
+                                              double weight_decay, bool grads_in_shard, std::vector<size_t>* entry_of) {
   std::vector<AdamWSegment> segments;
   int64_t packed = 0;
   for (const GradBucket& b : buckets) {
@@ -84,7 +83,8 @@ void DataParallel::start_bucket(size_t b) {
   const Tensor grads = store_.grads().slice(bucket.begin, bucket.end);
   if (zero_ == ZeroStage::k2) {
     const int64_t s = (bucket.end - bucket.begin) / size();
-    works_[b] = group_.reduce_scatter_async(grads, shard_grads_.slice(shard_offset(b), shard_offset(b) + s), ReduceOp::kAvg);
+    works_[b] =
+        group_.reduce_scatter_async(grads, shard_grads_.slice(shard_offset(b), shard_offset(b) + s), ReduceOp::kAvg);
   } else {
     works_[b] = group_.all_reduce_async(grads, ReduceOp::kAvg);
   }

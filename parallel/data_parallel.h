@@ -24,10 +24,10 @@
 #include <memory>
 #include <vector>
 
-#include "core/model/parameters.h"
-#include "optim/adamw.h"
 #include "core/comm/communicator.h"
 #include "core/config/values.h"
+#include "core/model/parameters.h"
+#include "optim/adamw.h"
 
 namespace tessel {
 
@@ -102,9 +102,9 @@ class DataParallel {
   bool overlap_;
   std::vector<GradBucket> buckets_;
   std::vector<std::shared_ptr<Work>> works_;  // per bucket, this step
-  size_t next_bucket_ = 0;  // buckets [0, next_bucket_) are started
+  size_t next_bucket_ = 0;                    // buckets [0, next_bucket_) are started
   bool sync_ = false;
-  Tensor shard_grads_;  // zero 2: (state_numel)
+  Tensor shard_grads_;                        // zero 2: (state_numel)
   std::vector<AdamWSegment> shard_segments_;  // zero 2: this rank's shard by parameter
   std::vector<size_t> shard_entry_of_;        // ... and the parameter of each segment
   double exposed_wait_s_ = 0;

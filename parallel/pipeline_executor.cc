@@ -53,9 +53,7 @@ PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, s
   }
 }
 
-bool PipelineExecutor::needs_tokens(int chunk) const {
-  return stage_of(chunk) == 0 || stage_of(chunk) == stages_ - 1;
-}
+bool PipelineExecutor::needs_tokens(int chunk) const { return stage_of(chunk) == 0 || stage_of(chunk) == stages_ - 1; }
 
 std::shared_ptr<Work>& PipelineExecutor::free_output(size_t chunk, int slot) {
   std::shared_ptr<Work>& pending = output_sends_[chunk][static_cast<size_t>(slot)];
@@ -102,17 +100,20 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
   busy_s_ = 0;
   // Per chunk: free slots, and the slot of each micro-batch between forward and backward.
   std::vector<std::vector<int>> free_slots(static_cast<size_t>(v_));
-  std::vector<std::vector<int>> slot_of(static_cast<size_t>(v_), std::vector<int>(static_cast<size_t>(micro_batches_), -1));
+  std::vector<std::vector<int>> slot_of(static_cast<size_t>(v_),
+                                        std::vector<int>(static_cast<size_t>(micro_batches_), -1));
   for (int c = 0; c < v_; ++c) {
-    for (int k = model_.part().chunks[static_cast<size_t>(c)].slots; k-- > 0;) free_slots[static_cast<size_t>(c)].push_back(k);
+    for (int k = model_.part().chunks[static_cast<size_t>(c)].slots; k-- > 0;)
+      free_slots[static_cast<size_t>(c)].push_back(k);
   }
   double loss = 0;
   for (const PipeAction& a : actions_) {
     const int c = a.chunk, stage = stage_of(c);
     const size_t ci = static_cast<size_t>(c);
     if (a.kind == PipeAction::kForward) {
-      TESSEL_CHECK(!free_slots[ci].empty()) << "pipeline rank " << rank_ << ": no free activation slot for the forward of micro-batch "
-                                            << a.micro_batch << " on chunk " << c;
+      TESSEL_CHECK(!free_slots[ci].empty())
+          << "pipeline rank " << rank_ << ": no free activation slot for the forward of micro-batch " << a.micro_batch
+          << " on chunk " << c;
       const int slot = free_slots[ci].back();
       free_slots[ci].pop_back();
       slot_of[ci][static_cast<size_t>(a.micro_batch)] = slot;
@@ -126,13 +127,13 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
       if (stage + 1 < stages_) send(model_.chunk_output(c, slot), next_, 2 * (stage + 1), &pending);
     } else {
       const int slot = slot_of[ci][static_cast<size_t>(a.micro_batch)];
-      TESSEL_CHECK(slot >= 0) << "pipeline rank " << rank_ << ": backward of micro-batch " << a.micro_batch << " on chunk " << c
-                              << " before its forward";
+      TESSEL_CHECK(slot >= 0) << "pipeline rank " << rank_ << ": backward of micro-batch " << a.micro_batch
+                              << " on chunk " << c << " before its forward";
       if (stage + 1 < stages_) receive(model_.grad_io(), next_, 2 * stage + 1);
       if (before_backward) before_backward(a);
       const auto t0 = SteadyClock::now();
-      loss += model_.backward_chunk(c, slot, tokens_[ci][static_cast<size_t>(slot)], targets_[ci][static_cast<size_t>(slot)],
-                                    grad_scale);
+      loss += model_.backward_chunk(c, slot, tokens_[ci][static_cast<size_t>(slot)],
+                                    targets_[ci][static_cast<size_t>(slot)], grad_scale);
       busy_s_ += seconds_since(t0);
       if (stage > 0) {
         // grad_io is overwritten by the next backward: the send reads a copy.

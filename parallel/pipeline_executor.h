@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "core/model/transformer.h"
 #include "core/comm/communicator.h"
+#include "core/model/transformer.h"
 #include "parallel/pipeline_schedule.h"
 
 namespace tessel {
@@ -62,7 +62,7 @@ class PipelineExecutor {
 
  private:
   int stage_of(int chunk) const { return chunk * pp_ + rank_; }
-  bool needs_tokens(int chunk) const;   // the chunk embeds tokens or computes the loss
+  bool needs_tokens(int chunk) const;  // the chunk embeds tokens or computes the loss
   void receive(const Tensor& into, int from_rank, int tag);
   void send(const Tensor& what, int to_rank, int tag, std::shared_ptr<Work>* work);
   void wait_sends();

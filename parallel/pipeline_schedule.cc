@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <map>
-#include <tuple>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.h"
 
@@ -24,16 +24,16 @@ PipeAction interleaved_action(int k, int pp, int v, bool forward) {
 
 }  // namespace
 
-std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, int pp, int v,
-                                                            int micro_batches) {
+std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, int pp, int v, int micro_batches) {
   TESSEL_CHECK(pp >= 1 && v >= 1 && micro_batches >= 1)
       << "pipeline schedule needs pp, virtual_stages and micro-batches of at least 1, got " << pp << ", " << v << ", "
       << micro_batches;
   const int m = micro_batches;
   std::vector<std::vector<PipeAction>> out(static_cast<size_t>(pp));
   if (schedule == Schedule::kGpipe || schedule == Schedule::k1F1B) {
-    TESSEL_CHECK(v == 1) << "parallel.schedule '" << schedule << "' runs one model chunk per rank; parallel.virtual_stages="
-                         << v << " needs schedule 'interleaved'";
+    TESSEL_CHECK(v == 1) << "parallel.schedule '" << schedule
+                         << "' runs one model chunk per rank; parallel.virtual_stages=" << v
+                         << " needs schedule 'interleaved'";
     for (int r = 0; r < pp; ++r) {
       std::vector<PipeAction>& list = out[static_cast<size_t>(r)];
       const int warmup = schedule == Schedule::kGpipe ? m : std::min(pp - r - 1, m);
@@ -47,8 +47,8 @@ std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, 
     }
     return out;
   }
-  TESSEL_CHECK(schedule == Schedule::kInterleaved) << "unknown parallel.schedule " << static_cast<int>(schedule)
-                                                   << "; expected gpipe, 1f1b or interleaved";
+  TESSEL_CHECK(schedule == Schedule::kInterleaved)
+      << "unknown parallel.schedule " << static_cast<int>(schedule) << "; expected gpipe, 1f1b or interleaved";
   TESSEL_CHECK(m % pp == 0) << "parallel.schedule 'interleaved' needs the micro-batches per step (" << m
                             << ") to be a multiple of parallel.pp (" << pp << "); hint: make batch.global / (dp x "
                             << "batch.micro) a multiple of " << pp;
@@ -122,8 +122,8 @@ PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>&
     if (next[static_cast<size_t>(r)] < list.size()) {
       sim.complete = false;
       const PipeAction& a = list[next[static_cast<size_t>(r)]];
-      stuck << "rank " << r << " waits at " << (a.kind == PipeAction::kForward ? "forward" : "backward") << " of micro-batch "
-            << a.micro_batch << " chunk " << a.chunk << "; ";
+      stuck << "rank " << r << " waits at " << (a.kind == PipeAction::kForward ? "forward" : "backward")
+            << " of micro-batch " << a.micro_batch << " chunk " << a.chunk << "; ";
     }
     sim.makespan = std::max(sim.makespan, clock[static_cast<size_t>(r)]);
   }

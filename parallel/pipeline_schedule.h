@@ -38,8 +38,7 @@ struct PipeAction {
 // One list of actions per pipeline rank. Throws with a clear message for impossible
 // combinations (an unknown schedule, v > 1 without interleaved, micro-batches not a multiple
 // of pp for interleaved).
-std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, int pp, int v,
-                                                            int micro_batches);
+std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, int pp, int v, int micro_batches);
 
 // What running a schedule does, simulated with every action taking `forward_cost` or
 // `backward_cost` time units and waiting for the actions it depends on (sends never wait).

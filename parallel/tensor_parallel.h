@@ -6,8 +6,8 @@
 // gradients, or AdamW moments, all share the layout).
 #pragma once
 
-#include "core/model/parameters.h"
 #include "core/comm/communicator.h"
+#include "core/model/parameters.h"
 
 namespace tessel {
 

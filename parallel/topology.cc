@@ -67,14 +67,15 @@ Topology::Topology(GridShape shape, int rank, const std::string& order)
 Topology Topology::from_config(const ParallelConfig& config, int world_size, int rank) {
   const int64_t tp = config.tp, pp = config.pp;
   TESSEL_CHECK(world_size % (tp * pp) == 0)
-      << "world size " << world_size << " is not divisible by parallel.tp (" << tp << ") x parallel.pp ("
-      << pp << ") = " << tp * pp << "; hint: launch a multiple of " << tp * pp << " ranks (tessel launch "
+      << "world size " << world_size << " is not divisible by parallel.tp (" << tp << ") x parallel.pp (" << pp
+      << ") = " << tp * pp << "; hint: launch a multiple of " << tp * pp << " ranks (tessel launch "
       << "--nproc-per-node " << tp * pp << " CONFIG), or choose tp and pp whose product divides " << world_size;
   int64_t dp = config.dp == 0 ? world_size / (tp * pp) : config.dp;
   TESSEL_CHECK(tp * pp * dp == world_size)
       << "world size " << world_size << " does not match parallel.tp (" << tp << ") x parallel.pp (" << pp
-      << ") x parallel.dp (" << dp << ") = " << tp * pp * dp << "; hint: set parallel.dp=auto (dp = "
-      << world_size / (tp * pp) << " here), or launch " << tp * pp * dp << " ranks";
+      << ") x parallel.dp (" << dp << ") = " << tp * pp * dp
+      << "; hint: set parallel.dp=auto (dp = " << world_size / (tp * pp) << " here), or launch " << tp * pp * dp
+      << " ranks";
   GridShape shape;
   shape.tp = static_cast<int>(tp);
   shape.pp = static_cast<int>(pp);

@@ -22,10 +22,13 @@ namespace {
 // warning, since changing them on purpose (a longer run, new data) is legitimate.
 std::vector<std::string> diverging_settings(const Config& saved, const Config& now) {
   std::vector<std::string> keys;
-  auto differs = [&](const char* key, bool d) { if (d) keys.emplace_back(key); };
+  auto differs = [&](const char* key, bool d) {
+    if (d) keys.emplace_back(key);
+  };
   differs("run.seed", saved.run.seed != now.run.seed);
-  differs("run.steps (the schedule's length, unless optim.decay_steps is set)",
-          saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != LrSchedule::kConstant);
+  differs(
+      "run.steps (the schedule's length, unless optim.decay_steps is set)",
+      saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != LrSchedule::kConstant);
   differs("model.seq_len", saved.model.seq_len != now.model.seq_len);
   differs("batch.global", saved.batch.global != now.batch.global);
   differs("optim.lr", saved.optim.lr != now.optim.lr);
@@ -153,9 +156,10 @@ std::string Checkpointer::candidate_checkpoints() const {
   const std::vector<std::string> existing = complete_checkpoints(root_);
   if (resume == ResumeMode::kNone) {
     if (!existing.empty()) {
-      spdlog::warn("checkpoint.resume=none but {} already holds checkpoints (newest {}); this run starts "
-                   "from step 0 and its checkpoints replace them as checkpoint.keep rotates",
-                   root_, existing.back());
+      spdlog::warn(
+          "checkpoint.resume=none but {} already holds checkpoints (newest {}); this run starts "
+          "from step 0 and its checkpoints replace them as checkpoint.keep rotates",
+          root_, existing.back());
     }
     return "";
   }
@@ -166,8 +170,10 @@ std::string Checkpointer::candidate_checkpoints() const {
   if (latest.empty()) return "";
   const std::string named = latest_named(root_);
   if (!named.empty() && fs::path(latest).filename() != named) {
-    spdlog::warn("{}/latest names {}, which is not a complete checkpoint (no manifest.pb); resuming from the newest "
-                 "complete one, {}", root_, named, latest);
+    spdlog::warn(
+        "{}/latest names {}, which is not a complete checkpoint (no manifest.pb); resuming from the newest "
+        "complete one, {}",
+        root_, named, latest);
   }
   std::string list = latest + "\n";
   for (auto it = existing.rbegin(); it != existing.rend(); ++it) {
@@ -204,8 +210,10 @@ CheckpointMeta Checkpointer::resume() {
     TESSEL_CHECK(!last) << "checkpoint " << candidates[i] << " failed to load on " << failed << " other rank(s); "
                         << "their error says why; hint: set checkpoint.resume: none to start fresh";
     if (writer_) {
-      spdlog::error("CHECKPOINT {} FAILED VERIFICATION on {} rank(s) AND IS SKIPPED: falling back to the previous "
-                    "checkpoint {}", candidates[i], failed, candidates[i + 1]);
+      spdlog::error(
+          "CHECKPOINT {} FAILED VERIFICATION on {} rank(s) AND IS SKIPPED: falling back to the previous "
+          "checkpoint {}",
+          candidates[i], failed, candidates[i + 1]);
     }
   }
   return {};
@@ -237,8 +245,10 @@ CheckpointMeta Checkpointer::load(const std::string& dir) {
     spdlog::info("loaded {} (saved at step {} by {}) into {} in {:.2f} s", dir, info.state.step, info.layout.describe(),
                  rank_.layout().describe(), seconds_since(t0));
     for (const std::string& key : trained ? diverging_settings(*trained, config_) : std::vector<std::string>{}) {
-      spdlog::warn("resuming with a different {} than {} was trained with: the run will not follow the "
-                   "one it continues", key, dir);
+      spdlog::warn(
+          "resuming with a different {} than {} was trained with: the run will not follow the "
+          "one it continues",
+          key, dir);
     }
   }
   rank_.load_values(params, m, v);

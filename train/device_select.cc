@@ -12,9 +12,10 @@ namespace tessel {
 void check_device(const Config& config) {
   const Precision precision = config.precision.compute;
   if (config.run.device != RunDevice::kCuda) {
-    TESSEL_CHECK(precision == Precision::kFp32) << config.source << ": precision.compute=" << precision
-                                      << ": the CPU backend computes in fp32; hint: set precision.compute=fp32, "
-                                      << "or run.device=cuda on a GPU";
+    TESSEL_CHECK(precision == Precision::kFp32)
+        << config.source << ": precision.compute=" << precision
+        << ": the CPU backend computes in fp32; hint: set precision.compute=fp32, "
+        << "or run.device=cuda on a GPU";
     return;
   }
 

@@ -6,8 +6,8 @@
 
 namespace tessel {
 
-std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
-                                      uint64_t seed, int64_t vocab_size) {
+std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len, uint64_t seed,
+                                      int64_t vocab_size) {
   std::vector<std::shared_ptr<const TokenSource>> opened;
   std::vector<double> weights;
   for (const DataSource& s : sources) {
@@ -17,11 +17,9 @@ std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, in
   return std::make_unique<Sampler>(std::move(opened), std::move(weights), seq_len, seed, vocab_size);
 }
 
-void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
-                      const Tensor& targets) {
+void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens, const Tensor& targets) {
   const int64_t B = tokens.size(0), T = tokens.size(1);
-  TESSEL_CHECK(T == sampler.seq_len()) << "micro-batch of length " << T << " from a sampler of "
-                                       << sampler.seq_len();
+  TESSEL_CHECK(T == sampler.seq_len()) << "micro-batch of length " << T << " from a sampler of " << sampler.seq_len();
   std::vector<int32_t> window(static_cast<size_t>(T + 1));
   for (int64_t b = 0; b < B; ++b) {
     sampler.sample(first + static_cast<uint64_t>(b), window.data());

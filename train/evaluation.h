@@ -20,20 +20,18 @@ namespace tessel {
 
 // A sampler over `sources` (weights blended) for sequences of seq_len; throws with a hint when
 // a dataset is missing.
-std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len,
-                                      uint64_t seed, int64_t vocab_size);
+std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len, uint64_t seed,
+                                      int64_t vocab_size);
 
 // Fills tokens and targets I32 (B, T) with samples [first, first + B): each sample's T + 1
 // tokens give the inputs and the targets shifted by one.
-void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens,
-                      const Tensor& targets);
+void fill_micro_batch(const Sampler& sampler, uint64_t first, const Tensor& tokens, const Tensor& targets);
 
 // Mean loss of `model` over the first `samples` sequences of `sampler` (the same ones every
 // time, whatever the layout): the validation loss of training and of `tessel eval`. With a
 // group, rank d evaluates the d-th contiguous 1/size of them and all get the mean
 // (collective). samples must be a multiple of size x the model's micro-batch.
-double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples,
-                      Communicator* group = nullptr);
+double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group = nullptr);
 // The same split over `group` with micro-batches of B, for any way of computing them:
 // sum_losses(n, fill) returns the summed losses of this rank's n micro-batches, filling
 // micro-batch k with fill(k, tokens, targets) (a pipeline gives them to its stages).

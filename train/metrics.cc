@@ -17,7 +17,8 @@ std::string format_duration(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds + 0.5);
   char buf[32];
   if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s % 3600 / 60));
   } else {
     std::snprintf(buf, sizeof(buf), "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
   }
@@ -30,13 +31,16 @@ void ConsoleSink::write(const StepMetrics& m) {
     const double* v = m.find(name);
     return v != nullptr ? *v : 0.0;
   };
-  std::string line = fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}",
-                                 m.step, m.steps, value("loss"), value("lr"), value("grad_norm"), value("tokens_per_s"),
-                                 value("tflops"), format_duration(m.eta_s));
+  std::string line =
+      fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}",
+                  m.step, m.steps, value("loss"), value("lr"), value("grad_norm"), value("tokens_per_s"),
+                  value("tflops"), format_duration(m.eta_s));
   if (const double* eval = m.find("eval_loss")) line += fmt::format(" | eval loss {:.4f}", *eval);
   if (const double* scale = m.find("loss_scale")) line += fmt::format(" | loss scale {:g}", *scale);
-  if (m.overflow) line += " | SKIPPED (fp16 overflow: loss scale halved)";
-  else if (m.skipped) line += " | SKIPPED (non-finite)";
+  if (m.overflow)
+    line += " | SKIPPED (fp16 overflow: loss scale halved)";
+  else if (m.skipped)
+    line += " | SKIPPED (non-finite)";
   spdlog::info("{}", line);
 }
 

@@ -15,18 +15,18 @@
 namespace tessel {
 
 struct Metric {
-  std::string name;         // its key in metrics.jsonl
+  std::string name;  // its key in metrics.jsonl
   double value = 0.0;
   std::string tensorboard;  // its TensorBoard tag; empty: not plotted
 };
 
 struct StepMetrics {
-  int64_t step = 0;       // steps completed
-  int64_t steps = 0;      // run.steps
-  bool log_step = false;  // a step run.log_every shows (and the last, and evaluated ones)
-  double eta_s = 0.0;     // to run.steps, from the mean step time so far
-  bool skipped = false;   // the update was skipped (non-finite gradients)
-  bool overflow = false;  // ... because fp16's loss scale overflowed
+  int64_t step = 0;            // steps completed
+  int64_t steps = 0;           // run.steps
+  bool log_step = false;       // a step run.log_every shows (and the last, and evaluated ones)
+  double eta_s = 0.0;          // to run.steps, from the mean step time so far
+  bool skipped = false;        // the update was skipped (non-finite gradients)
+  bool overflow = false;       // ... because fp16's loss scale overflowed
   std::vector<Metric> values;  // in the order metrics.jsonl writes them
 
   // The value named `name`, or nullptr.

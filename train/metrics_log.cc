@@ -35,8 +35,7 @@ void MetricsLog::write(const StepMetrics& m) {
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  TESSEL_CHECK(fd_ >= 0) << "cannot open metrics log " << path << " for appending: "
-                         << std::strerror(errno)
+  TESSEL_CHECK(fd_ >= 0) << "cannot open metrics log " << path << " for appending: " << std::strerror(errno)
                          << " (hint: check that its directory exists and is writable)";
 }
 
@@ -50,8 +49,8 @@ void MetricsLog::log(int64_t step, const std::vector<std::pair<std::string, doub
   while (done < line.size()) {
     const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    TESSEL_CHECK(n >= 0) << "error appending to metrics log " << path_ << " at step " << step
-                         << ": " << std::strerror(errno) << " (hint: is the disk full?)";
+    TESSEL_CHECK(n >= 0) << "error appending to metrics log " << path_ << " at step " << step << ": "
+                         << std::strerror(errno) << " (hint: is the disk full?)";
     done += static_cast<size_t>(n);
   }
 }

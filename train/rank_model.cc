@@ -4,8 +4,8 @@
 
 #include "core/error.h"
 #include "core/model/shard.h"
-#include "train/device_select.h"
 #include "parallel/rank_identity.h"
+#include "train/device_select.h"
 
 #ifdef TESSEL_HAVE_NCCL
 #include "core/kernels/cuda/device_context.h"
@@ -37,8 +37,7 @@ RankModel& RankModel::operator=(RankModel&& other) noexcept {
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology) {
   // The GPU is the one of this rank's place on its node, as the launcher set it.
-  return build(config, world, topology,
-               make_device(config, rank_identity_from_environment().local_rank));
+  return build(config, world, topology, make_device(config, rank_identity_from_environment().local_rank));
 }
 
 RankModel RankModel::build(const Config& config, Communicator& world, const Topology& topology,
@@ -54,8 +53,8 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
     const std::vector<std::vector<PipeAction>> schedule =
         build_pipeline_schedule(config.parallel.schedule, pp, v, micro_batches);
     r.schedule = simulate_pipeline(schedule, pp, v);
-    TESSEL_CHECK(r.schedule.complete) << "pipeline schedule '" << config.parallel.schedule << "' would hang: "
-                                      << r.schedule.stuck;
+    TESSEL_CHECK(r.schedule.complete) << "pipeline schedule '" << config.parallel.schedule
+                                      << "' would hang: " << r.schedule.stuck;
     actions = schedule[static_cast<size_t>(topology.coord(Axis::kPp))];
     part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions,
                                config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers);
@@ -102,8 +101,8 @@ RankCheckpoint RankModel::checkpoint_part() {
     if (!host_params) {
       std::vector<ParamSpec> specs;
       for (const ParamEntry& e : source->entries()) specs.push_back(e.spec);
-      host_params = std::make_unique<ParameterStore>(std::move(specs), source->numel(), source->tp_rank(),
-                                                     source->tp_size());
+      host_params =
+          std::make_unique<ParameterStore>(std::move(specs), source->numel(), source->tp_rank(), source->tp_size());
       host_m = Tensor::empty(step->exp_avg().shape(), DType::F32);
       host_v = Tensor::empty(step->exp_avg_sq().shape(), DType::F32);
     }
@@ -127,7 +126,8 @@ RankCheckpoint RankModel::checkpoint_part() {
   return part;
 }
 
-void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const {
+void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& whole,
+                             const Tensor& whole_values) const {
   gather_shards(model->parameters(), local_values, whole, whole_values, tp.get());
   // Each stage now holds its parameters whole and zeros elsewhere: the sum over the stages is
   // the model. A tied embedding's copy on the last stage is left out (the first stage's

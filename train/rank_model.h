@@ -8,14 +8,14 @@
 
 #include "core/checkpoint/format.h"
 #include "core/checkpoint/rank_file.h"
+#include "core/comm/communicator.h"
 #include "core/config/config.h"
 #include "core/device_backend.h"
 #include "core/model/transformer.h"
-#include "train/train_step.h"
-#include "core/comm/communicator.h"
 #include "parallel/pipeline_executor.h"
 #include "parallel/pipeline_schedule.h"
 #include "parallel/topology.h"
+#include "train/train_step.h"
 
 namespace tessel {
 

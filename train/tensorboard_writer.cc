@@ -32,8 +32,8 @@ void make_directories(const std::string& dir) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     const std::string prefix = dir.substr(0, pos);
     if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
-      TESSEL_FAIL() << "cannot create TensorBoard log directory " << prefix << ": "
-                    << std::strerror(errno) << " (hint: check the logging.tensorboard_dir path "
+      TESSEL_FAIL() << "cannot create TensorBoard log directory " << prefix << ": " << std::strerror(errno)
+                    << " (hint: check the logging.tensorboard_dir path "
                     << "and its permissions)";
     }
   }
@@ -60,8 +60,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& log_dir, std::function<d
   make_directories(log_dir);
   const double now = clock_();
   char host[256] = {0};
-  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
-    std::snprintf(host, sizeof(host), "localhost");
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "localhost");
   char stamp[32];
   std::snprintf(stamp, sizeof(stamp), "%010lld", static_cast<long long>(std::floor(now)));
   const std::string base = log_dir + "/events.out.tfevents." + stamp + "." + host + ".tessel";
@@ -70,8 +69,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& log_dir, std::function<d
     path_ = attempt == 0 ? base : base + "." + std::to_string(attempt);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0 && errno != EEXIST) {
-      TESSEL_FAIL() << "cannot create TensorBoard event file " << path_ << ": "
-                    << std::strerror(errno);
+      TESSEL_FAIL() << "cannot create TensorBoard event file " << path_ << ": " << std::strerror(errno);
     }
     TESSEL_CHECK(attempt < 1000) << "cannot find a free event file name like " << base;
   }
@@ -120,8 +118,8 @@ void TensorBoardWriter::flush() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       pending_.erase(0, done);
-      TESSEL_FAIL() << "error writing TensorBoard event file " << path_ << ": "
-                    << std::strerror(errno) << " (hint: is the disk full?)";
+      TESSEL_FAIL() << "error writing TensorBoard event file " << path_ << ": " << std::strerror(errno)
+                    << " (hint: is the disk full?)";
     }
     done += static_cast<size_t>(n);
   }

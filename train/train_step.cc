@@ -27,8 +27,8 @@ TrainStep::BatchFn synthetic_batches(const Config& config) {
 
 void check_batch_split(const BatchConfig& batch, int64_t dp) {
   TESSEL_CHECK(batch.global % (dp * batch.micro) == 0)
-      << "batch.global (" << batch.global << ") must be divisible by dp (" << dp << ") x batch.micro ("
-      << batch.micro << ") = " << dp * batch.micro << ": each data-parallel rank runs whole micro-batches; "
+      << "batch.global (" << batch.global << ") must be divisible by dp (" << dp << ") x batch.micro (" << batch.micro
+      << ") = " << dp * batch.micro << ": each data-parallel rank runs whole micro-batches; "
       << "hint: batch.global=" << std::max<int64_t>(1, batch.global / (dp * batch.micro)) * dp * batch.micro
       << ", or a batch.micro that divides " << batch.global / dp;
 }
@@ -41,8 +41,8 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       group_(dp_group),
       tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
       pipeline_(pipeline != nullptr && pipeline->group().size() > 1 ? pipeline : nullptr),
-      dp_(dp_group, model.parameters(), config.parallel.bucket_mb, dp_group.size() > 1 ? config.parallel.zero : ZeroStage::k0,
-          config.parallel.overlap_grad_reduce),
+      dp_(dp_group, model.parameters(), config.parallel.bucket_mb,
+          dp_group.size() > 1 ? config.parallel.zero : ZeroStage::k0, config.parallel.overlap_grad_reduce),
       accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
       guard_(config.optim.max_skipped_steps),
       scaler_(config.precision.compute == Precision::kFp16, config.precision.loss_scale) {
@@ -51,8 +51,9 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
   if (device_ != nullptr) {
     TESSEL_CHECK(tp_group_ == nullptr && pipeline_ == nullptr)
-        << "training on " << device_->device().str() << " runs data parallelism only for now (parallel.tp and pp 1; got "
-        << (tp_group_ ? "tp > 1" : "") << (tp_group_ && pipeline_ ? ", " : "") << (pipeline_ ? "pp > 1" : "")
+        << "training on " << device_->device().str()
+        << " runs data parallelism only for now (parallel.tp and pp 1; got " << (tp_group_ ? "tp > 1" : "")
+        << (tp_group_ && pipeline_ ? ", " : "") << (pipeline_ ? "pp > 1" : "")
         << "); hint: run the layout on the CPU (run.device=cpu)";
   }
   // The moments live beside the parameters.
@@ -65,8 +66,8 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
   const ParameterStore& store = model.parameters();
   const std::string wte = model_names(config.model).wte;
-  const bool tied_copy = pipeline_ != nullptr && config.model.tie_embeddings &&
-                         (model.part().embedding || model.part().head);
+  const bool tied_copy =
+      pipeline_ != nullptr && config.model.tie_embeddings && (model.part().embedding || model.part().head);
   if (tied_copy) {
     tied_grad_ = store.grad(wte).reshape({store.entry(wte).numel});
     tied_peer_ = Tensor::empty({tied_grad_.numel()}, DType::F32);
@@ -116,12 +117,14 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   const float grad_scale = static_cast<float>(loss_scale / static_cast<double>(accumulation_));
   if (pipeline_ != nullptr) {
     dp_.begin_micro_batch(true);  // the hook lets only the last micro-batch's backward through
-    loss = pipeline_->train(
-        [&](int mb, const Tensor& tokens, const Tensor& targets) { fill(first + static_cast<uint64_t>(mb * B), tokens, targets); },
-        grad_scale, [&](const PipeAction& a) {
-          last_micro_batch_ = a.micro_batch + 1 == accumulation_;
-          model_.set_reduce_partial_grads(last_micro_batch_);
-        });
+    loss =
+        pipeline_->train([&](int mb, const Tensor& tokens,
+                             const Tensor& targets) { fill(first + static_cast<uint64_t>(mb * B), tokens, targets); },
+                         grad_scale,
+                         [&](const PipeAction& a) {
+                           last_micro_batch_ = a.micro_batch + 1 == accumulation_;
+                           model_.set_reduce_partial_grads(last_micro_batch_);
+                         });
     last_micro_batch_ = false;
     sum_tied_embedding_grads();
     // Only the last stage has the loss.

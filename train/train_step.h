@@ -28,12 +28,12 @@
 #include <memory>
 
 #include "core/checkpoint/rank_file.h"
+#include "core/comm/communicator.h"
 #include "core/config/config.h"
 #include "core/model/transformer.h"
 #include "optim/adamw.h"
 #include "optim/loss_scaler.h"
 #include "optim/step_guard.h"
-#include "core/comm/communicator.h"
 #include "parallel/data_parallel.h"
 #include "parallel/pipeline_executor.h"
 
@@ -43,9 +43,9 @@ struct StepResult {
   double loss = 0;       // mean over the step's tokens, all data-parallel ranks
   double grad_norm = 0;  // before clipping
   double lr = 0;
-  bool skipped = false;  // non-finite loss or gradient: no update was applied
-  bool overflow = false; // skipped as an fp16 overflow of the dynamic loss scale (not a non-finite step)
-  double loss_scale = 1; // the scale this step ran with (fp16; 1 otherwise)
+  bool skipped = false;    // non-finite loss or gradient: no update was applied
+  bool overflow = false;   // skipped as an fp16 overflow of the dynamic loss scale (not a non-finite step)
+  double loss_scale = 1;   // the scale this step ran with (fp16; 1 otherwise)
   double comm_wait_s = 0;  // data-parallel reduction not hidden behind backward
 };
 
@@ -77,7 +77,7 @@ class TrainStep {
   // The same segments as views of other buffers laid out like the moments (host copies of a
   // device's moments).
   std::vector<RankCheckpoint::StateSegment> state_segments(const Tensor& m, const Tensor& v) const;
-  const Tensor& exp_avg() const { return m_; }     // (state numel): the moments as held
+  const Tensor& exp_avg() const { return m_; }  // (state numel): the moments as held
   const Tensor& exp_avg_sq() const { return v_; }
   int64_t optimizer_state_bytes() const { return static_cast<int64_t>(m_.nbytes() + v_.nbytes()); }
 
@@ -99,16 +99,16 @@ class TrainStep {
   Communicator& group_;
   Communicator* tp_group_;
   PipelineExecutor* pipeline_;
-  Tensor tied_grad_, tied_peer_;  // this stage's tied embedding gradient, and room for the other's
-  int64_t tied_end_ = 0;          // gradients below it wait for sum_tied_embedding_grads
-  bool last_micro_batch_ = false; // a pipeline backward of the step's last micro-batch is running
-  std::vector<bool> counted_;  // per parameter: in this rank's share of the gradient norm
+  Tensor tied_grad_, tied_peer_;   // this stage's tied embedding gradient, and room for the other's
+  int64_t tied_end_ = 0;           // gradients below it wait for sum_tied_embedding_grads
+  bool last_micro_batch_ = false;  // a pipeline backward of the step's last micro-batch is running
+  std::vector<bool> counted_;      // per parameter: in this rank's share of the gradient norm
   DataParallel dp_;
   int64_t accumulation_;
   Tensor m_, v_;
-  Tensor tokens_, targets_;  // (B, T) staging for one micro-batch (host)
+  Tensor tokens_, targets_;             // (B, T) staging for one micro-batch (host)
   std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
-  int64_t optimizer_steps_ = 0;  // updates applied (skipped steps excluded): AdamW's t
+  int64_t optimizer_steps_ = 0;         // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;
   LossScaler scaler_;  // fp16: the loss scale (optim/loss_scaler.h); disabled otherwise
 };

@@ -14,9 +14,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "parallel/pipeline_schedule.h"
 #include "train/metrics_log.h"
 #include "train/tensorboard_writer.h"
-#include "parallel/pipeline_schedule.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -31,10 +31,14 @@ void log_mixture(const Sampler& sampler, uint64_t run_samples) {
   for (uint64_t i = 0; i < n; ++i) ++count[static_cast<size_t>(sampler.locate(i).dataset)];
   for (int d = 0; d < sampler.num_sources(); ++d) {
     const double share = static_cast<double>(count[static_cast<size_t>(d)]) / static_cast<double>(n);
-    const double epochs = sampler.windows(d) > 0 ? static_cast<double>(count[static_cast<size_t>(d)]) / static_cast<double>(sampler.windows(d)) : 0.0;
-    spdlog::info("data {}: {} ({} tokens, {} samples of {}), weight {:.3f}, realized {:.3f} of the first {} samples ({:.2f} epochs)",
-                 d, sampler.source(d).path(), sampler.source(d).num_tokens(), sampler.windows(d),
-                 sampler.seq_len() + 1, sampler.weights()[static_cast<size_t>(d)], share, n, epochs);
+    const double epochs = sampler.windows(d) > 0 ? static_cast<double>(count[static_cast<size_t>(d)]) /
+                                                       static_cast<double>(sampler.windows(d))
+                                                 : 0.0;
+    spdlog::info(
+        "data {}: {} ({} tokens, {} samples of {}), weight {:.3f}, realized {:.3f} of the first {} samples ({:.2f} "
+        "epochs)",
+        d, sampler.source(d).path(), sampler.source(d).num_tokens(), sampler.windows(d), sampler.seq_len() + 1,
+        sampler.weights()[static_cast<size_t>(d)], share, n, epochs);
   }
 }
 
@@ -43,16 +47,15 @@ void log_mixture(const Sampler& sampler, uint64_t run_samples) {
 void ensure_writable_directory(const std::string& dir, const std::string& key) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  TESSEL_CHECK(!ec) << "cannot create directory '" << dir << "' (" << key << "): " << ec.message()
-                    << "; hint: set " << key << " to a writable path";
+  TESSEL_CHECK(!ec) << "cannot create directory '" << dir << "' (" << key << "): " << ec.message() << "; hint: set "
+                    << key << " to a writable path";
   const fs::path probe = fs::path(dir) / ".tessel_write_test";
   FILE* f = std::fopen(probe.c_str(), "w");
-  TESSEL_CHECK(f != nullptr) << "directory '" << dir << "' (" << key << ") is not writable; hint: set "
-                             << key << " to a writable path";
+  TESSEL_CHECK(f != nullptr) << "directory '" << dir << "' (" << key << ") is not writable; hint: set " << key
+                             << " to a writable path";
   std::fclose(f);
   fs::remove(probe, ec);
 }
-
 
 }  // namespace
 
@@ -75,13 +78,13 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
   }
   if (writer_) {
     ensure_writable_directory(config.run.out_dir, "run.out_dir");
-    ensure_writable_directory(checkpoint_root(config), config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
+    ensure_writable_directory(checkpoint_root(config),
+                              config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");
   }
   train_ = make_sampler(config.data.train, config.model.seq_len, config.run.seed, config.model.vocab_size);
   if (writer_) log_mixture(*train_, static_cast<uint64_t>(config.run.steps * config.batch.global));
   if (!config.data.val.empty()) {
-    val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed,
-                        config.model.vocab_size);
+    val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed, config.model.vocab_size);
   }
   // The schedule is checked before anything is allocated: a bad layout fails here, on every rank.
   r_ = RankModel::build(config, world, topology);
@@ -90,13 +93,15 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
     const int m = r_.pipeline->micro_batches();
     if (writer_) {
       const double idle = r_.schedule.bubble_fraction;
-      spdlog::info("pipeline: {} stages x {} virtual, schedule {}, {} micro-batches per step: idle {:.1f}% of the "
-                   "busy time when backward costs 2 forwards (theory (p-1)/(m v) = {:.1f}%)",
-                   pp, v, name_of(config.parallel.schedule), m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
+      spdlog::info(
+          "pipeline: {} stages x {} virtual, schedule {}, {} micro-batches per step: idle {:.1f}% of the "
+          "busy time when backward costs 2 forwards (theory (p-1)/(m v) = {:.1f}%)",
+          pp, v, name_of(config.parallel.schedule), m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
     }
     for (int stage = 0; stage < pp && writer_; ++stage) {
       spdlog::info("pipeline rank {}: {}", stage,
-                   pipeline_model_part(config.model.layers, pp, v, stage, {}, config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers)
+                   pipeline_model_part(config.model.layers, pp, v, stage, {},
+                                       config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers)
                        .describe());
     }
   }
@@ -106,9 +111,10 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
                  name_of(config.parallel.recompute), static_cast<double>(r_.model->activation_bytes()) / (1 << 20));
   }
   if (r_.dp->size() > 1) {
-    spdlog::info("data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
-                 r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
-                 zero_stage(r_.step->data_parallel().zero()), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
+    spdlog::info(
+        "data parallel: {} ranks, {} gradient buckets of up to {} MiB, zero {}: optimizer state {:.1f} MiB per rank",
+        r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
+        zero_stage(r_.step->data_parallel().zero()), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
   }
   checkpointer_ = std::make_unique<Checkpointer>(config, world, r_);
   resume_if_asked();
@@ -196,15 +202,17 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   summary.first_step = state_.step;
   summary.last_step = state_.step;
   if (state_.step >= c.run.steps) {
-    spdlog::info("already at step {} of run.steps={}: nothing to train; hint: raise run.steps to continue",
-                 state_.step, c.run.steps);
+    spdlog::info("already at step {} of run.steps={}: nothing to train; hint: raise run.steps to continue", state_.step,
+                 c.run.steps);
     return summary;
   }
   const double tokens_per_step = static_cast<double>(c.batch.global * c.model.seq_len);
   const double flops_per_step = r_.model->flops_per_token() * tokens_per_step;
-  spdlog::info("model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} data-parallel ranks x {} micro-batches of {})",
-               r_.model->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len,
-               r_.dp->size(), r_.step->accumulation_steps(), c.batch.micro);
+  spdlog::info(
+      "model: {} parameters, {:.3g} GFLOP per step; batch {} x {} tokens ({} data-parallel ranks x {} micro-batches of "
+      "{})",
+      r_.model->num_parameters(), flops_per_step / 1e9, c.batch.global, c.model.seq_len, r_.dp->size(),
+      r_.step->accumulation_steps(), c.batch.micro);
   if (r_.device) {
     spdlog::info("device: {} on {}, compute {}; {} MiB allocated after setup", r_.device->device().str(),
                  r_.device->describe(), name_of(c.precision.compute), r_.device->memory().allocated >> 20);
@@ -248,8 +256,11 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
       double stop = stop_requested() ? 1.0 : 0.0;
       if (world_.size() > 1) world_.all_reduce_doubles(&stop, 1, ReduceOp::kMax);
       if (stop > 0) {
-        if (writer_) spdlog::warn("stop requested: saving a checkpoint at step {} of {} and stopping; resume with "
-                     "checkpoint.resume: auto", state_.step, c.run.steps);
+        if (writer_)
+          spdlog::warn(
+              "stop requested: saving a checkpoint at step {} of {} and stopping; resume with "
+              "checkpoint.resume: auto",
+              state_.step, c.run.steps);
         summary.stopped = true;
         if (saved_at == state_.step) break;
         summary.checkpoint = save();
@@ -259,11 +270,12 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   }
   for (const std::unique_ptr<MetricsSink>& sink : sinks_) sink->flush();
   if (!summary.stopped) summary.checkpoint = save();  // run() returned early when there was nothing to train
-  checkpointer_->wait();  // a background save is published before the run ends
+  checkpointer_->wait();                              // a background save is published before the run ends
   summary.last_step = state_.step;
   if (r_.device) {
     const AllocatorStats m = r_.device->memory();
-    spdlog::info("device memory: peak {} MiB allocated, {} MiB reserved", m.peak_allocated >> 20, m.peak_reserved >> 20);
+    spdlog::info("device memory: peak {} MiB allocated, {} MiB reserved", m.peak_allocated >> 20,
+                 m.peak_reserved >> 20);
   }
   spdlog::info("{}: {} steps in {}", summary.stopped ? "stopped" : "done", state_.step - summary.first_step,
                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));

@@ -14,19 +14,18 @@
 #include <string>
 
 #include "core/checkpoint/format.h"
+#include "core/comm/communicator.h"
 #include "core/config/config.h"
 #include "core/model/transformer.h"
 #include "data/sampler.h"
+#include "parallel/topology.h"
 #include "train/checkpointer.h"
 #include "train/evaluation.h"
 #include "train/metrics.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
-#include "core/comm/communicator.h"
-#include "parallel/topology.h"
 
 namespace tessel {
-
 
 struct TrainSummary {
   int64_t first_step = 0;  // where this run started (0, or the resumed step)
@@ -35,8 +34,8 @@ struct TrainSummary {
   double last_loss = 0;
   double last_eval_loss = -1;
   std::vector<double> losses;  // one per step run here
-  std::string checkpoint;  // the last checkpoint written, if any
-  bool stopped = false;    // a stop request ended the run before run.steps
+  std::string checkpoint;      // the last checkpoint written, if any
+  bool stopped = false;        // a stop request ended the run before run.steps
 };
 
 class Trainer {
@@ -67,7 +66,7 @@ class Trainer {
   Communicator& world_;
   Topology topology_;
   bool writer_;  // rank 0: writes metrics and checkpoints
-  RankModel r_;   // this rank's groups, model part, pipeline and step
+  RankModel r_;  // this rank's groups, model part, pipeline and step
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sampler> train_;
   std::unique_ptr<Sampler> val_;

@@ -95,10 +95,10 @@ std::string resolve_checkpoint(const std::string& path) {
       << "Tessel reads format " << kCheckpointFormatVersion << " (manifest.pb and per-rank files); hint: retrain, "
       << "or load it with the Tessel that wrote it";
   const std::string latest = latest_checkpoint(path);
-  TESSEL_CHECK(!latest.empty())
-      << "no checkpoint at '" << path << "': expected a step_NNNNNNNN directory holding " << kManifestFile
-      << ", or a checkpoint root with one; hint: train with checkpoint.every or point at "
-      << "<run.out_dir>/checkpoints";
+  TESSEL_CHECK(!latest.empty()) << "no checkpoint at '" << path << "': expected a step_NNNNNNNN directory holding "
+                                << kManifestFile
+                                << ", or a checkpoint root with one; hint: train with checkpoint.every or point at "
+                                << "<run.out_dir>/checkpoints";
   return latest;
 }
 

@@ -24,12 +24,12 @@ constexpr int kCheckpointFormatVersion = 3;  // 3: manifest and per-rank files w
 constexpr const char* kManifestFile = "manifest.pb";
 
 struct TrainingState {
-  int64_t step = 0;               // steps completed
-  uint64_t consumed_samples = 0;  // global data counter: the next step reads from here
-  int64_t optimizer_steps = 0;    // AdamW updates applied (bias-correction t)
-  int64_t skipped_total = 0;      // non-finite steps skipped so far
-  int64_t skipped_streak = 0;     // consecutive skipped steps at save time
-  double loss_scale = 1.0;        // fp16's loss scale (1 without loss scaling); a save takes
+  int64_t step = 0;                   // steps completed
+  uint64_t consumed_samples = 0;      // global data counter: the next step reads from here
+  int64_t optimizer_steps = 0;        // AdamW updates applied (bias-correction t)
+  int64_t skipped_total = 0;          // non-finite steps skipped so far
+  int64_t skipped_streak = 0;         // consecutive skipped steps at save time
+  double loss_scale = 1.0;            // fp16's loss scale (1 without loss scaling); a save takes
   int64_t loss_scale_good_steps = 0;  // both from the train step's scaler
 };
 

@@ -126,7 +126,8 @@ namespace {
 int64_t get_int(const JsonValue& c, const std::string& key, const std::string& file, int64_t fallback = -1) {
   const JsonValue* v = c.find(key);
   if (v == nullptr || v->is_null()) {
-    TESSEL_CHECK(fallback >= 0) << file << ": no '" << key << "'; a " << "config.json of this model type needs it";
+    TESSEL_CHECK(fallback >= 0) << file << ": no '" << key << "'; a "
+                                << "config.json of this model type needs it";
     return fallback;
   }
   return v->as_int();
@@ -185,14 +186,15 @@ ModelConfig read_hf_config(const std::string& dir) {
     m.position = Position::kRope;
     m.rope_theta = get_double(c, "rope_theta", 10000.0);
     const JsonValue* scaling = c.find("rope_scaling");
-    TESSEL_CHECK(scaling == nullptr || scaling->is_null()) << file << ": rope_scaling is not supported by Tessel's RoPE";
+    TESSEL_CHECK(scaling == nullptr || scaling->is_null())
+        << file << ": rope_scaling is not supported by Tessel's RoPE";
     m.bias = get_bool(c, "attention_bias", false);
     TESSEL_CHECK(get_bool(c, "mlp_bias", m.bias) == m.bias)
         << file << ": attention_bias and mlp_bias differ; Tessel's model.bias sets both";
     m.tie_embeddings = get_bool(c, "tie_word_embeddings", false);
     const JsonValue* act = c.find("hidden_act");
-    TESSEL_CHECK(act == nullptr || act->as_string() == "silu") << file << ": hidden_act '" << act->as_string()
-                                                                << "'; Tessel's LLaMA uses SwiGLU (silu)";
+    TESSEL_CHECK(act == nullptr || act->as_string() == "silu")
+        << file << ": hidden_act '" << act->as_string() << "'; Tessel's LLaMA uses SwiGLU (silu)";
   } else {
     TESSEL_FAIL() << file << ": model_type '" << type->as_string() << "'; Tessel imports gpt2 and llama";
   }
@@ -221,7 +223,8 @@ void read_hf_weights(const std::string& dir, ParameterStore& whole) {
     opened.push_back(std::make_unique<SafetensorsFile>((fs::path(dir) / f).string()));
     for (const std::string& name : opened.back()->names()) {
       // GPT-2 checkpoints saved from GPT2Model drop the "transformer." prefix.
-      const std::string tessel_name = whole.has(name) || !whole.has("transformer." + name) ? name : "transformer." + name;
+      const std::string tessel_name =
+          whole.has(name) || !whole.has("transformer." + name) ? name : "transformer." + name;
       where[tessel_name] = {opened.back().get(), name};
     }
   }
@@ -231,8 +234,9 @@ void read_hf_weights(const std::string& dir, ParameterStore& whole) {
                                     << "' that the model its config.json describes needs";
     const SafetensorsFile& f = *it->second.first;
     const SafetensorsTensorInfo& info = f.info(it->second.second);
-    TESSEL_CHECK(info.shape == e.spec.shape) << f.path() << ": tensor '" << info.name << "' is " << shape_str(info.shape)
-                                             << " but config.json implies " << shape_str(e.spec.shape);
+    TESSEL_CHECK(info.shape == e.spec.shape)
+        << f.path() << ": tensor '" << info.name << "' is " << shape_str(info.shape) << " but config.json implies "
+        << shape_str(e.spec.shape);
     const uint8_t* src = f.raw(info.name);
     float* dst = whole.params().data<float>() + e.offset;
     TESSEL_CHECK(info.dtype_name == "F32" || info.dtype_name == "BF16" || info.dtype_name == "F16")

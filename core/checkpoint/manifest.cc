@@ -140,8 +140,8 @@ pb::Manifest read_manifest(const std::string& step_dir) {
   pb::ManifestFile mf;
   TESSEL_CHECK(mf.ParseFromString(bytes)) << "checkpoint " << path.string() << " is damaged: not a manifest";
   TESSEL_CHECK(mf.format_version() == kCheckpointFormatVersion)
-      << "checkpoint " << path.string() << " has format version " << mf.format_version() << "; this Tessel reads version "
-      << kCheckpointFormatVersion;
+      << "checkpoint " << path.string() << " has format version " << mf.format_version()
+      << "; this Tessel reads version " << kCheckpointFormatVersion;
   const uint32_t crc = crc32c(mf.body().data(), mf.body().size());
   TESSEL_CHECK(crc == mf.body_crc32c()) << "checkpoint " << path.string() << " is damaged or was edited: its crc32c is "
                                         << crc32c_hex(crc) << ", it was written with " << crc32c_hex(mf.body_crc32c())

@@ -13,7 +13,7 @@ namespace tessel {
 namespace fs = std::filesystem;
 
 struct RankCheckpointFile::Impl {
-  SafetensorsWriter writer;  // holds the copies and their descriptions
+  SafetensorsWriter writer;                            // holds the copies and their descriptions
   std::vector<std::pair<std::string, Tensor>> pieces;  // key, copy: checksummed when written
 };
 
@@ -27,7 +27,8 @@ uint64_t RankCheckpointFile::write(const std::string& dir, int rank) const {
   if (impl_->writer.size() == 0) return 0;
   // Checksums here rather than when copying: an asynchronous save computes them off the step loop.
   SafetensorsWriter w = impl_->writer;
-  for (const auto& [key, values] : impl_->pieces) w.set_metadata("crc32c." + key, crc32c_hex(crc32c(values.raw(), values.nbytes())));
+  for (const auto& [key, values] : impl_->pieces)
+    w.set_metadata("crc32c." + key, crc32c_hex(crc32c(values.raw(), values.nbytes())));
   char name[40];
   std::snprintf(name, sizeof(name), "rank_%05d.safetensors", rank);
   const std::string path = (fs::path(dir) / name).string();
@@ -61,8 +62,8 @@ RankCheckpointFile::RankCheckpointFile(const RankCheckpoint& part, bool copy) : 
     const ParamEntry& e = entries[i];
     const std::vector<Region> regions = shard_regions(e.spec, store.tp_rank(), store.tp_size(), 0, e.numel);
     for (size_t k = 0; k < regions.size(); ++k) {
-      add("w/" + e.spec.name + "/" + std::to_string(k), e.spec.name, e, regions[k], store.params().view(e.offset, {e.numel}),
-          0);
+      add("w/" + e.spec.name + "/" + std::to_string(k), e.spec.name, e, regions[k],
+          store.params().view(e.offset, {e.numel}), 0);
     }
   }
   for (const RankCheckpoint::StateSegment& s : part.state) {

@@ -42,10 +42,9 @@ struct CheckpointReader::Impl {
         << "' (piece " << p.key() << ") where the manifest says";
     const uint8_t* bytes = file.raw(p.key());
     const uint32_t crc = crc32c(bytes, p.length());
-    TESSEL_CHECK(crc == p.crc32c())
-        << "checkpoint " << dir << " is damaged: file " << p.file() << ", tensor '" << t.name() << "' (piece "
-        << p.key() << ") has crc32c " << crc32c_hex(crc) << " but was saved with " << crc32c_hex(p.crc32c())
-        << kCheckpointFallbackHint;
+    TESSEL_CHECK(crc == p.crc32c()) << "checkpoint " << dir << " is damaged: file " << p.file() << ", tensor '"
+                                    << t.name() << "' (piece " << p.key() << ") has crc32c " << crc32c_hex(crc)
+                                    << " but was saved with " << crc32c_hex(p.crc32c()) << kCheckpointFallbackHint;
     return bytes;
   }
 };
@@ -83,9 +82,9 @@ CheckpointReader::CheckpointReader(const std::string& step_dir) : impl_(std::mak
           << "' does not fit its tensor " << shape_str(shape) << " or its file " << p.file();
       covered += r.numel();
     }
-    TESSEL_CHECK(covered == shape_numel(shape)) << "checkpoint " << step_dir << " is damaged: the pieces of tensor '"
-                                                << t.name() << "' hold " << covered << " elements, it has "
-                                                << shape_numel(shape);
+    TESSEL_CHECK(covered == shape_numel(shape))
+        << "checkpoint " << step_dir << " is damaged: the pieces of tensor '" << t.name() << "' hold " << covered
+        << " elements, it has " << shape_numel(shape);
     impl_->tensors[t.name()] = &t;
   }
   meta_ = manifest_meta(m);

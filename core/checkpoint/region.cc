@@ -33,9 +33,9 @@ std::vector<Region> shard_regions(const ParamSpec& spec, int tp_rank, int tp_siz
   const int64_t local_dim = local_shape(spec, tp_size)[d];
   const int64_t global_dim = shape[d];
   for (size_t g = 0; g < groups; ++g) {
-    const ShardRun& first = runs[g];  // outer index 0
-    const int64_t size = first.length / inner;             // the group's extent on this rank
-    const int64_t local_start = first.local / inner;       // along d, in the local tensor
+    const ShardRun& first = runs[g];                  // outer index 0
+    const int64_t size = first.length / inner;        // the group's extent on this rank
+    const int64_t local_start = first.local / inner;  // along d, in the local tensor
     const int64_t global_start = first.global / inner % global_dim;
     // Elements of this box among the local elements before x (they come in box order).
     auto below = [&](int64_t x) {
@@ -98,7 +98,10 @@ int64_t for_each_overlap(const Region& region, const ParamSpec& spec, int tp_ran
       fn(a[i].local + (lo - a[i].global), b[j].local + (lo - b[j].global), hi - lo);
       copied += hi - lo;
     }
-    if (a[i].global + a[i].length < b[j].global + b[j].length) ++i; else ++j;
+    if (a[i].global + a[i].length < b[j].global + b[j].length)
+      ++i;
+    else
+      ++j;
   }
   return copied;
 }

@@ -24,7 +24,8 @@ std::string save_checkpoint(const std::string& root, const CheckpointData& data,
   if (data.adam_m != nullptr && data.adam_v != nullptr) {
     for (size_t i = 0; i < store.entries().size(); ++i) {
       const ParamEntry& e = store.entries()[i];
-      part.state.push_back({i, 0, e.numel, data.adam_m->view(e.offset, {e.numel}), data.adam_v->view(e.offset, {e.numel})});
+      part.state.push_back(
+          {i, 0, e.numel, data.adam_m->view(e.offset, {e.numel}), data.adam_v->view(e.offset, {e.numel})});
     }
   }
   const std::string tmp = prepare_checkpoint_dir(root, data.state.step);

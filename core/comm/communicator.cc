@@ -19,11 +19,10 @@ void check_reduce_dtype(const Tensor& x, const char* what) {
 }
 
 void check_gather_shapes(const Tensor& in, const Tensor& out, int size, const char* what) {
-  TESSEL_CHECK(in.dtype() == out.dtype()) << what << ": dtypes differ (" << dtype_name(in.dtype()) << " and "
-                                          << dtype_name(out.dtype()) << ")";
-  TESSEL_CHECK(out.numel() == in.numel() * size)
-      << what << ": the group's tensor must hold " << size << " blocks of " << in.numel() << " elements, found "
-      << out.numel();
+  TESSEL_CHECK(in.dtype() == out.dtype())
+      << what << ": dtypes differ (" << dtype_name(in.dtype()) << " and " << dtype_name(out.dtype()) << ")";
+  TESSEL_CHECK(out.numel() == in.numel() * size) << what << ": the group's tensor must hold " << size << " blocks of "
+                                                 << in.numel() << " elements, found " << out.numel();
 }
 
 }  // namespace tessel

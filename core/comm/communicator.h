@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
 #include "core/comm/flight_recorder.h"
+#include "core/tensor.h"
 
 namespace tessel {
 

@@ -17,11 +17,11 @@
 namespace tessel {
 
 struct FlightEntry {
-  uint64_t seq = 0;    // 1-based, per communicator
-  std::string op;      // "all_reduce(sum)", "send_recv", ...
-  int64_t count = 0;   // elements
+  uint64_t seq = 0;   // 1-based, per communicator
+  std::string op;     // "all_reduce(sum)", "send_recv", ...
+  int64_t count = 0;  // elements
   std::string dtype;
-  int peer = -1;       // root or peer rank where it applies
+  int peer = -1;  // root or peer rank where it applies
   std::chrono::steady_clock::time_point issued;
   bool completed = false;
   double seconds = 0;  // issue to completion

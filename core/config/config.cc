@@ -38,9 +38,13 @@ class KeyCollector {
     body();
   }
   template <typename T>
-  void field(const char* name, const T&) { add(name); }
+  void field(const char* name, const T&) {
+    add(name);
+  }
   template <typename E>
-  void choice(const char* name, const E&) { add(name); }
+  void choice(const char* name, const E&) {
+    add(name);
+  }
   void preset(const char* name, const ModelConfig&) { add(name); }
   void dp(const char* name, const int64_t&) { add(name); }
   void loss_scale(const char* name, const double&) { add(name); }
@@ -89,8 +93,7 @@ std::string trim(const std::string& text) {
 // Strict scalar conversions: the whole text must be the value (so `12abc` and `1.5` are not
 // integers); nullopt-style `false` return on mismatch, the caller words the error.
 bool to_int64(const std::string& text, int64_t& out) {
-  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-' ||
-                        text[0] == '+')) {
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-' || text[0] == '+')) {
     return false;
   }
   char* end = nullptr;
@@ -113,8 +116,7 @@ bool to_uint64(const std::string& text, uint64_t& out) {
 
 bool to_double(const std::string& text, double& out) {
   // YAML's spellings of the special values; strtod's "inf"/"nan" words are not YAML numbers.
-  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf" || text == "+.Inf" ||
-      text == "+.INF") {
+  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf" || text == "+.Inf" || text == "+.INF") {
     out = std::numeric_limits<double>::infinity();
     return true;
   }
@@ -128,8 +130,7 @@ bool to_double(const std::string& text, double& out) {
   }
   if (text.empty()) return false;
   const char first = text[0];
-  if (!(std::isdigit(static_cast<unsigned char>(first)) || first == '-' || first == '+' ||
-        first == '.')) {
+  if (!(std::isdigit(static_cast<unsigned char>(first)) || first == '-' || first == '+' || first == '.')) {
     return false;
   }
   char* end = nullptr;
@@ -187,8 +188,7 @@ struct Entry {
 // from: FILE:LINE:COL, or the `--set` override that put it there.
 class Parser {
  public:
-  Parser(const std::string& source, const SchemaKeys& schema,
-         const std::map<std::string, std::string>& overridden)
+  Parser(const std::string& source, const SchemaKeys& schema, const std::map<std::string, std::string>& overridden)
       : source_(source), schema_(schema), overridden_(overridden) {}
 
   void parse(const YAML::Node& root, Config& config) {
@@ -211,8 +211,8 @@ class Parser {
         entries_ = entries_of(node, name);
         check_keys(name, entries_);
       } else if (!node.IsNull()) {
-        fail(name, *entry) << name << ": expected a map of keys (" << join(schema_.keys.at(name))
-                           << "), found " << describe(node);
+        fail(name, *entry) << name << ": expected a map of keys (" << join(schema_.keys.at(name)) << "), found "
+                           << describe(node);
       }
     }
     body();
@@ -250,8 +250,7 @@ class Parser {
     } else if (entry->value.IsScalar() && to_int64(entry->value.Scalar(), number) && number >= 0) {
       value = number;
     } else {
-      fail(key, *entry) << key << ": expected 'auto' or a positive integer, found "
-                        << describe(entry->value);
+      fail(key, *entry) << key << ": expected 'auto' or a positive integer, found " << describe(entry->value);
     }
     record(key, *entry);
   }
@@ -268,8 +267,7 @@ class Parser {
     } else if (is_scalar && to_double(text, number) && number > 0 && std::isfinite(number)) {
       value = number;
     } else {
-      fail(key, *entry) << key << ": expected 'dynamic' or a positive number, found "
-                        << describe(entry->value);
+      fail(key, *entry) << key << ": expected 'dynamic' or a positive number, found " << describe(entry->value);
     }
     record(key, *entry);
   }
@@ -361,14 +359,13 @@ class Parser {
       Entry entry{"", it->first, it->second};
       const std::string parent = section.empty() ? "" : section + ".";
       if (!entry.key_node.IsScalar()) {
-        fail(parent + "?", entry) << "expected a key name in '" << (section.empty() ? "<top>" : section)
-                                  << "', found " << describe(entry.key_node);
+        fail(parent + "?", entry) << "expected a key name in '" << (section.empty() ? "<top>" : section) << "', found "
+                                  << describe(entry.key_node);
       }
       entry.key = entry.key_node.Scalar();
       if (const Entry* first = find(entries, entry.key)) {
-        fail(parent + entry.key, entry)
-            << "duplicate key '" << parent + entry.key << "' (first set at "
-            << mark_text(source_, first->key_node.Mark()) << ")";
+        fail(parent + entry.key, entry) << "duplicate key '" << parent + entry.key << "' (first set at "
+                                        << mark_text(source_, first->key_node.Mark()) << ")";
       }
       entries.push_back(entry);
     }
@@ -376,8 +373,7 @@ class Parser {
   }
 
   void check_keys(const std::string& section, const std::vector<Entry>& entries) {
-    const std::vector<std::string>& valid =
-        section.empty() ? schema_.sections : schema_.keys.at(section);
+    const std::vector<std::string>& valid = section.empty() ? schema_.sections : schema_.keys.at(section);
     for (const Entry& entry : entries) {
       if (std::find(valid.begin(), valid.end(), entry.key) != valid.end()) continue;
       const std::string key = section.empty() ? entry.key : section + "." + entry.key;
@@ -402,8 +398,7 @@ class Parser {
         Entry at_key = item;
         at_key.value = item.key_node;
         const std::string close = closest_match(item.key, valid);
-        const std::string hint =
-            close.empty() ? "" : "; did you mean '" + key + "." + close + "'?";
+        const std::string hint = close.empty() ? "" : "; did you mean '" + key + "." + close + "'?";
         fail(item_key, at_key) << "unknown key '" << item_key << "'" << hint
                                << " (valid keys in a data source: " << join(valid) << ")";
       }
@@ -451,8 +446,7 @@ class Parser {
   uint64_t convert(const std::string& key, const Entry& entry, uint64_t*) {
     uint64_t value = 0;
     if (!to_uint64(scalar(key, entry, "a non-negative integer"), value)) {
-      fail(key, entry) << key << ": expected a non-negative integer, found "
-                       << describe(entry.value);
+      fail(key, entry) << key << ": expected a non-negative integer, found " << describe(entry.value);
     }
     return value;
   }
@@ -513,8 +507,7 @@ Override parse_override(const std::string& text, const SchemaKeys& schema) {
   Override out{text, {}, {}};
   for (size_t begin = 0;;) {
     const size_t dot = key.find('.', begin);
-    out.path.push_back(key.substr(begin, dot == std::string::npos ? std::string::npos
-                                                                   : dot - begin));
+    out.path.push_back(key.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin));
     if (dot == std::string::npos) break;
     begin = dot + 1;
   }
@@ -558,10 +551,9 @@ void apply_override(YAML::Node& root, const Override& override, const std::strin
   if (!node.IsDefined() || node.IsNull()) {
     root[section] = YAML::Node(YAML::NodeType::Map);
   } else {
-    TESSEL_CHECK(node.IsMap()) << "override '" << override.text << "': cannot set '" << section
-                               << "." << override.path[1] << "': '" << section << "' at "
-                               << mark_text(source, node.Mark()) << " is " << kind_name(node)
-                               << ", not a map of keys";
+    TESSEL_CHECK(node.IsMap()) << "override '" << override.text << "': cannot set '" << section << "."
+                               << override.path[1] << "': '" << section << "' at " << mark_text(source, node.Mark())
+                               << " is " << kind_name(node) << ", not a map of keys";
   }
   root[section][override.path[1]] = override.value;
 }

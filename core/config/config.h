@@ -28,18 +28,18 @@ struct RunConfig {
   int64_t eval_batches = 4;  // batches (of batch.global sequences) of data.val per evaluation
   RunDevice device = RunDevice::kAuto;
   AttentionKernelChoice attention = AttentionKernelChoice::kAuto;  // cuda only: auto | reference | flash
-  int threads = 0;              // CPU threads per rank; 0: all cores / local ranks
+  int threads = 0;                                                 // CPU threads per rank; 0: all cores / local ranks
 };
 
 struct ModelConfig {
   Arch arch = Arch::kGpt2;  // preset for the knobs below
   int64_t vocab_size = 50257;
-  int64_t seq_len = 1024;     // T: also the number of learned positions
-  int64_t layers = 12;        // L
-  int64_t d_model = 768;      // C
-  int64_t heads = 12;         // H
-  int64_t kv_heads = 12;      // grouped-query attention when < heads
-  int64_t ffn_dim = 3072;     // F
+  int64_t seq_len = 1024;  // T: also the number of learned positions
+  int64_t layers = 12;     // L
+  int64_t d_model = 768;   // C
+  int64_t heads = 12;      // H
+  int64_t kv_heads = 12;   // grouped-query attention when < heads
+  int64_t ffn_dim = 3072;  // F
   Norm norm = Norm::kLayerNorm;
   double norm_eps = 1e-5;
   Activation activation = Activation::kGelu;
@@ -65,9 +65,9 @@ struct ParallelConfig {
   ZeroStage zero = ZeroStage::k0;
   Recompute recompute = Recompute::kNone;
   double bucket_mb = 25.0;
-  bool overlap_grad_reduce = true;  // start each bucket's reduction during backward
+  bool overlap_grad_reduce = true;    // start each bucket's reduction during backward
   std::string order = "tp-cp-dp-pp";  // grid axes, innermost first (parallel/topology.h)
-  double timeout_s = 600.0;  // a collective waiting longer fails the run (0: wait forever)
+  double timeout_s = 600.0;           // a collective waiting longer fails the run (0: wait forever)
 };
 
 struct BatchConfig {
@@ -90,7 +90,7 @@ struct OptimConfig {
   double beta2 = 0.95;
   double eps = 1e-8;
   double weight_decay = 0.1;
-  double grad_clip = 1.0;  // 0: no clipping
+  double grad_clip = 1.0;         // 0: no clipping
   int64_t max_skipped_steps = 5;  // consecutive non-finite steps before the run stops
 };
 
@@ -107,7 +107,7 @@ struct DataConfig {
 };
 
 struct CheckpointConfig {
-  std::string dir;  // empty: <run.out_dir>/checkpoints
+  std::string dir;    // empty: <run.out_dir>/checkpoints
   int64_t every = 0;  // 0: only at the end of the run
   int64_t keep = 3;
   bool async = false;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/config/config.h"
-#include "core/text_escape.h"
 #include "core/config/schema.h"
+#include "core/text_escape.h"
 
 namespace tessel {
 
@@ -46,9 +46,7 @@ bool is_plain_safe(const std::string& text) {
   return true;
 }
 
-std::string quote(const std::string& text) {
-  return is_plain_safe(text) ? text : quote_escaped(text);
-}
+std::string quote(const std::string& text) { return is_plain_safe(text) ? text : quote_escaped(text); }
 
 class YamlWriter {
  public:
@@ -64,11 +62,11 @@ class YamlWriter {
   void field(const char* name, double value) { line(name, format_double(value)); }
   void field(const char* name, bool value) { line(name, value ? "true" : "false"); }
   template <typename E>
-  void choice(const char* name, E value) { line(name, name_of(value)); }
-  void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
-  void dp(const char* name, int64_t value) {
-    line(name, value == 0 ? "auto" : std::to_string(value));
+  void choice(const char* name, E value) {
+    line(name, name_of(value));
   }
+  void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
+  void dp(const char* name, int64_t value) { line(name, value == 0 ? "auto" : std::to_string(value)); }
   void loss_scale(const char* name, double value) { line(name, value == 0 ? "dynamic" : format_double(value)); }
   void resume(const char* name, const CheckpointConfig& checkpoint) {
     line(name, checkpoint.resume == ResumeMode::kPath ? quote(checkpoint.resume_path) : name_of(checkpoint.resume));
@@ -80,17 +78,14 @@ class YamlWriter {
     }
     out_ << "  " << name << ":\n";
     for (const DataSource& source : sources) {
-      out_ << "    - {path: " << quote(source.path) << ", weight: " << format_double(source.weight)
-           << "}\n";
+      out_ << "    - {path: " << quote(source.path) << ", weight: " << format_double(source.weight) << "}\n";
     }
   }
 
   std::string text() const { return out_.str(); }
 
  private:
-  void line(const char* name, const std::string& value) {
-    out_ << "  " << name << ": " << value << "\n";
-  }
+  void line(const char* name, const std::string& value) { out_ << "  " << name << ": " << value << "\n"; }
 
   std::ostringstream out_;
 };

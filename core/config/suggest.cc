@@ -53,9 +53,7 @@ std::string join(const std::vector<std::string>& items, const char* separator) {
   return out;
 }
 
-
-std::string unknown_key_message(const SchemaKeys& schema, const std::string& section,
-                                const std::string& key) {
+std::string unknown_key_message(const SchemaKeys& schema, const std::string& section, const std::string& key) {
   const std::string dotted = section.empty() ? key : section + "." + key;
   std::ostringstream out;
   out << "unknown key '" << dotted << "'";

@@ -25,8 +25,7 @@ std::string join(const std::vector<std::string>& items, const char* separator = 
 // For `key` (a section name when `section` is empty) found in `section`:
 //   "unknown key 'model.layres'; did you mean 'model.layers'? (valid keys in 'model': arch, ...)"
 // A key that belongs to another section is pointed there ("did you mean 'optim.lr'?").
-std::string unknown_key_message(const SchemaKeys& schema, const std::string& section,
-                                const std::string& key);
+std::string unknown_key_message(const SchemaKeys& schema, const std::string& section, const std::string& key);
 
 // "model.norm: invalid value 'batchnorm'; valid values: layernorm, rmsnorm"
 // (with "; did you mean 'X'?" when one is close).

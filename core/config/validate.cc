@@ -53,21 +53,19 @@ class Checker {
   }
 
   void at_least(const char* key, int64_t value, int64_t minimum, const char* hint = "") {
-    TESSEL_CHECK(value >= minimum) << at({key}) << key << " must be at least " << minimum
-                                   << ", found " << value << hint;
+    TESSEL_CHECK(value >= minimum) << at({key}) << key << " must be at least " << minimum << ", found " << value
+                                   << hint;
   }
   void positive(const char* key, double value) {
     TESSEL_CHECK(std::isfinite(value) && value > 0)
         << at({key}) << key << " must be a positive number, found " << value;
   }
   void non_negative(const char* key, double value) {
-    TESSEL_CHECK(std::isfinite(value) && value >= 0)
-        << at({key}) << key << " must be a number >= 0, found " << value;
+    TESSEL_CHECK(std::isfinite(value) && value >= 0) << at({key}) << key << " must be a number >= 0, found " << value;
   }
   void fraction(const char* key, double value) {
-    TESSEL_CHECK(value >= 0 && value < 1)
-        << at({key}) << key << " must be in [0, 1), found " << value
-        << "; hint: typical values are 0.9 (beta1) and 0.95 or 0.999 (beta2)";
+    TESSEL_CHECK(value >= 0 && value < 1) << at({key}) << key << " must be in [0, 1), found " << value
+                                          << "; hint: typical values are 0.9 (beta1) and 0.95 or 0.999 (beta2)";
   }
   void non_empty(const char* key, const std::string& value, const char* hint) {
     TESSEL_CHECK(!value.empty()) << at({key}) << key << " must not be empty; " << hint;
@@ -135,14 +133,13 @@ void validate_config(const Config& c) {
   check.positive("model.norm_eps", m.norm_eps);
   check.positive("model.rope_theta", m.rope_theta);
   check.non_negative("model.init_std", m.init_std);
-  TESSEL_CHECK(m.d_model % m.heads == 0)
-      << check.at({"model.d_model", "model.heads"}) << "model.d_model (" << m.d_model
-      << ") must be divisible by model.heads (" << m.heads << ") to give a whole head_dim; "
-      << "valid heads: " << divisors(m.d_model);
+  TESSEL_CHECK(m.d_model % m.heads == 0) << check.at({"model.d_model", "model.heads"}) << "model.d_model (" << m.d_model
+                                         << ") must be divisible by model.heads (" << m.heads
+                                         << ") to give a whole head_dim; "
+                                         << "valid heads: " << divisors(m.d_model);
   TESSEL_CHECK(m.heads % m.kv_heads == 0)
-      << check.at({"model.kv_heads", "model.heads"}) << "heads (" << m.heads
-      << ") must be divisible by kv_heads (" << m.kv_heads << "); valid kv_heads: "
-      << divisors(m.heads);
+      << check.at({"model.kv_heads", "model.heads"}) << "heads (" << m.heads << ") must be divisible by kv_heads ("
+      << m.kv_heads << "); valid kv_heads: " << divisors(m.heads);
   TESSEL_CHECK(m.position != Position::kRope || m.head_dim() % 2 == 0)
       << check.at({"model.position", "model.heads", "model.d_model"})
       << "model.position 'rope' rotates pairs of channels, so head_dim = d_model / heads must be "
@@ -169,22 +166,22 @@ void validate_config(const Config& c) {
   // GPT-2's fused c_attn, whose shards must hold whole q, k and v heads.
   const bool shared_kv = m.arch != Arch::kGpt2 && m.kv_heads < p.tp && p.tp % m.kv_heads == 0;
   TESSEL_CHECK(m.heads % p.tp == 0 && (m.kv_heads % p.tp == 0 || shared_kv))
-      << check.at({"parallel.tp", "model.heads"}) << "model.heads (" << m.heads
-      << ") and model.kv_heads (" << m.kv_heads << ") must be divisible by parallel.tp ("
-      << p.tp << "): each tensor-parallel rank holds whole heads; valid tp: "
-      << common_divisors(m.heads, m.kv_heads)
-      << (m.arch == Arch::kGpt2 ? "" : ", or a divisor of model.heads that model.kv_heads divides (key/value heads "
+      << check.at({"parallel.tp", "model.heads"}) << "model.heads (" << m.heads << ") and model.kv_heads ("
+      << m.kv_heads << ") must be divisible by parallel.tp (" << p.tp
+      << "): each tensor-parallel rank holds whole heads; valid tp: " << common_divisors(m.heads, m.kv_heads)
+      << (m.arch == Arch::kGpt2 ? ""
+                                : ", or a divisor of model.heads that model.kv_heads divides (key/value heads "
                                   "are then shared by several ranks)");
-  TESSEL_CHECK(m.ffn_dim % p.tp == 0)
-      << check.at({"parallel.tp", "model.ffn_dim"}) << "model.ffn_dim (" << m.ffn_dim
-      << ") must be divisible by parallel.tp (" << p.tp << "); valid tp: "
-      << common_divisors(m.ffn_dim, std::gcd(m.heads, m.kv_heads));
-  TESSEL_CHECK(m.vocab_size % p.tp == 0)
-      << check.at({"parallel.tp", "model.vocab_size"}) << "model.vocab_size (" << m.vocab_size
-      << ") must be divisible by parallel.tp (" << p.tp << "): each tensor-parallel rank holds an "
-      << "equal range of the vocabulary; valid tp: "
-      << common_divisors(m.vocab_size, std::gcd(m.ffn_dim, std::gcd(m.heads, m.kv_heads)))
-      << "; hint: pad the vocabulary (model.vocab_size) to a multiple of 64 or 128";
+  TESSEL_CHECK(m.ffn_dim % p.tp == 0) << check.at({"parallel.tp", "model.ffn_dim"}) << "model.ffn_dim (" << m.ffn_dim
+                                      << ") must be divisible by parallel.tp (" << p.tp
+                                      << "); valid tp: " << common_divisors(m.ffn_dim, std::gcd(m.heads, m.kv_heads));
+  TESSEL_CHECK(m.vocab_size % p.tp == 0) << check.at({"parallel.tp", "model.vocab_size"}) << "model.vocab_size ("
+                                         << m.vocab_size << ") must be divisible by parallel.tp (" << p.tp
+                                         << "): each tensor-parallel rank holds an "
+                                         << "equal range of the vocabulary; valid tp: "
+                                         << common_divisors(m.vocab_size,
+                                                            std::gcd(m.ffn_dim, std::gcd(m.heads, m.kv_heads)))
+                                         << "; hint: pad the vocabulary (model.vocab_size) to a multiple of 64 or 128";
   TESSEL_CHECK(!p.sequence_parallel || m.seq_len % p.tp == 0)
       << check.at({"parallel.sequence_parallel", "parallel.tp"}) << "parallel.sequence_parallel "
       << "splits the sequence over tensor-parallel ranks: model.seq_len (" << m.seq_len
@@ -194,9 +191,8 @@ void validate_config(const Config& c) {
       << "'interleaved' needs parallel.virtual_stages >= 2 (model chunks per pipeline rank), "
       << "found " << p.virtual_stages << "; hint: set virtual_stages, or use schedule: 1f1b";
   TESSEL_CHECK(p.virtual_stages == 1 || p.schedule == Schedule::kInterleaved)
-      << check.at({"parallel.virtual_stages", "parallel.schedule"}) << "parallel.virtual_stages ("
-      << p.virtual_stages << ") > 1 needs parallel.schedule: interleaved, found '" << name_of(p.schedule)
-      << "'";
+      << check.at({"parallel.virtual_stages", "parallel.schedule"}) << "parallel.virtual_stages (" << p.virtual_stages
+      << ") > 1 needs parallel.schedule: interleaved, found '" << name_of(p.schedule) << "'";
   TESSEL_CHECK(p.schedule != Schedule::kInterleaved || p.pp >= 2)
       << check.at({"parallel.schedule", "parallel.pp"}) << "parallel.schedule 'interleaved' interleaves "
       << "model chunks across pipeline ranks and needs parallel.pp >= 2, found " << p.pp
@@ -212,20 +208,19 @@ void validate_config(const Config& c) {
   TESSEL_CHECK(ends || stages <= m.layers)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "parallel.pp (" << p.pp
       << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages << " pipeline stages exceed "
-      << "model.layers (" << m.layers << "): every stage needs at least one layer; valid pp x virtual_stages: "
-      << divisors(m.layers);
+      << "model.layers (" << m.layers
+      << "): every stage needs at least one layer; valid pp x virtual_stages: " << divisors(m.layers);
   TESSEL_CHECK(!ends || ((m.layers + 2) % stages == 0 && (m.layers + 2) / stages >= 2))
       << check.at({"parallel.pipeline_split", "model.layers", "parallel.pp"}) << "parallel.pipeline_split "
       << "'ends_as_layers' splits model.layers + 2 (" << m.layers + 2 << ": the embedding and the head weigh "
-      << "as a layer each) evenly over parallel.pp (" << p.pp << ") x parallel.virtual_stages ("
-      << p.virtual_stages << ") = " << stages << " stages, with at least one layer on the first and the last; "
+      << "as a layer each) evenly over parallel.pp (" << p.pp << ") x parallel.virtual_stages (" << p.virtual_stages
+      << ") = " << stages << " stages, with at least one layer on the first and the last; "
       << "hint: pp x virtual_stages among " << (ends_valid.empty() ? "none" : ends_valid)
       << ", or pipeline_split: even";
   TESSEL_CHECK(ends || m.layers % stages == 0)
-      << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers ("
-      << m.layers << ") must be divisible by parallel.pp (" << p.pp
-      << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages
-      << " so that every pipeline stage holds the same number of layers; valid pp x "
+      << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers (" << m.layers
+      << ") must be divisible by parallel.pp (" << p.pp << ") x parallel.virtual_stages (" << p.virtual_stages
+      << ") = " << stages << " so that every pipeline stage holds the same number of layers; valid pp x "
       << "virtual_stages: " << divisors(m.layers);
 
   const BatchConfig& b = c.batch;
@@ -233,16 +228,16 @@ void validate_config(const Config& c) {
   check.at_least("batch.micro", b.micro, 1);
   TESSEL_CHECK(b.global % b.micro == 0)
       << check.at({"batch.global", "batch.micro"}) << "batch.global (" << b.global
-      << ") must be divisible by batch.micro (" << b.micro << "); e.g. batch.global: "
-      << (b.global / b.micro) * b.micro << " or " << (b.global / b.micro + 1) * b.micro
+      << ") must be divisible by batch.micro (" << b.micro << "); e.g. batch.global: " << (b.global / b.micro) * b.micro
+      << " or " << (b.global / b.micro + 1) * b.micro
       << ". (dp is not known until launch; then batch.global must also be divisible by "
       << "dp x batch.micro)";
 
   const OptimConfig& o = c.optim;
   check.positive("optim.lr", o.lr);
   check.non_negative("optim.min_lr", o.min_lr);
-  TESSEL_CHECK(o.min_lr <= o.lr) << check.at({"optim.min_lr", "optim.lr"}) << "optim.min_lr ("
-                                 << o.min_lr << ") must not exceed optim.lr (" << o.lr
+  TESSEL_CHECK(o.min_lr <= o.lr) << check.at({"optim.min_lr", "optim.lr"}) << "optim.min_lr (" << o.min_lr
+                                 << ") must not exceed optim.lr (" << o.lr
                                  << "); hint: min_lr is the floor the schedule decays to";
   check.fraction("optim.beta1", o.beta1);
   check.fraction("optim.beta2", o.beta2);
@@ -253,19 +248,17 @@ void validate_config(const Config& c) {
   check.at_least("optim.decay_steps", o.decay_steps, 0, " (0 derives it from run.steps)");
   check.at_least("optim.max_skipped_steps", o.max_skipped_steps, 0);
   TESSEL_CHECK(o.warmup_steps <= run.steps)
-      << check.at({"optim.warmup_steps", "run.steps"}) << "optim.warmup_steps ("
-      << o.warmup_steps << ") must not exceed run.steps (" << run.steps
-      << "); hint: lower warmup_steps or raise run.steps";
+      << check.at({"optim.warmup_steps", "run.steps"}) << "optim.warmup_steps (" << o.warmup_steps
+      << ") must not exceed run.steps (" << run.steps << "); hint: lower warmup_steps or raise run.steps";
   TESSEL_CHECK(o.schedule != LrSchedule::kWsd || o.warmup_steps + o.decay_steps <= run.steps)
-      << check.at({"optim.decay_steps", "optim.warmup_steps", "run.steps"})
-      << "optim.warmup_steps (" << o.warmup_steps << ") + optim.decay_steps (" << o.decay_steps
-      << ") must not exceed run.steps (" << run.steps << ") for schedule 'wsd'";
+      << check.at({"optim.decay_steps", "optim.warmup_steps", "run.steps"}) << "optim.warmup_steps (" << o.warmup_steps
+      << ") + optim.decay_steps (" << o.decay_steps << ") must not exceed run.steps (" << run.steps
+      << ") for schedule 'wsd'";
 
   for (size_t i = 0; i < c.data.train.size(); ++i) {
     const DataSource& source = c.data.train[i];
     const std::string item = "data.train[" + std::to_string(i) + "]";
-    TESSEL_CHECK(!source.path.empty())
-        << check.at({item + ".path", "data.train"}) << item << ".path must not be empty";
+    TESSEL_CHECK(!source.path.empty()) << check.at({item + ".path", "data.train"}) << item << ".path must not be empty";
     TESSEL_CHECK(std::isfinite(source.weight) && source.weight > 0)
         << check.at({item + ".weight", "data.train"}) << item << ".weight must be a positive number, "
         << "found " << source.weight << " (path '" << source.path << "')";

@@ -15,24 +15,24 @@
 
 namespace tessel {
 
-enum class RunDevice { kAuto, kCpu, kCuda };                 // run.device
+enum class RunDevice { kAuto, kCpu, kCuda };  // run.device
 // run.attention: the CUDA attention kernel in bf16/fp16 (train/device_select.h). kAuto: the one
 // measured faster on a GPU and checked against the CPU there (docs/gpu.md).
 enum class AttentionKernelChoice { kAuto, kReference, kFlash };
-enum class Arch { kGpt2, kLlama };                           // model.arch
-enum class Norm { kLayerNorm, kRmsNorm };                    // model.norm
-enum class Activation { kGelu, kSwiGlu };                    // model.activation (GELU: tanh form)
-enum class Position { kLearned, kRope };                     // model.position
-enum class Schedule { kGpipe, k1F1B, kInterleaved };         // parallel.schedule
-enum class PipelineSplit { kEven, kEndsAsLayers };           // parallel.pipeline_split
+enum class Arch { kGpt2, kLlama };                    // model.arch
+enum class Norm { kLayerNorm, kRmsNorm };             // model.norm
+enum class Activation { kGelu, kSwiGlu };             // model.activation (GELU: tanh form)
+enum class Position { kLearned, kRope };              // model.position
+enum class Schedule { kGpipe, k1F1B, kInterleaved };  // parallel.schedule
+enum class PipelineSplit { kEven, kEndsAsLayers };    // parallel.pipeline_split
 // parallel.zero: stage 1 shards the optimizer state, stage 2 the gradients too. Ordered, so
 // `zero >= ZeroStage::k1` reads "the optimizer state is sharded".
 enum class ZeroStage { k0 = 0, k1 = 1, k2 = 2 };
-enum class Recompute { kNone, kSelective, kFull };           // parallel.recompute
-enum class Precision { kFp32, kBf16, kFp16 };                // precision.compute
+enum class Recompute { kNone, kSelective, kFull };            // parallel.recompute
+enum class Precision { kFp32, kBf16, kFp16 };                 // precision.compute
 enum class LrSchedule { kConstant, kLinear, kCosine, kWsd };  // optim.schedule
-enum class TokenizerKind { kBytes, kGpt2 };                  // data.tokenizer
-enum class ResumeMode { kAuto, kNone, kPath };               // checkpoint.resume (kPath: a directory)
+enum class TokenizerKind { kBytes, kGpt2 };                   // data.tokenizer
+enum class ResumeMode { kAuto, kNone, kPath };                // checkpoint.resume (kPath: a directory)
 
 template <typename E>
 struct EnumName {
@@ -44,55 +44,71 @@ struct EnumName {
 template <typename E>
 struct EnumNames;
 
-template <> struct EnumNames<RunDevice> {
-  static constexpr EnumName<RunDevice> kAll[] = {{RunDevice::kAuto, "auto"}, {RunDevice::kCpu, "cpu"},
-                                                 {RunDevice::kCuda, "cuda"}};
+template <>
+struct EnumNames<RunDevice> {
+  static constexpr EnumName<RunDevice> kAll[] = {
+      {RunDevice::kAuto, "auto"}, {RunDevice::kCpu, "cpu"}, {RunDevice::kCuda, "cuda"}};
 };
-template <> struct EnumNames<AttentionKernelChoice> {
+template <>
+struct EnumNames<AttentionKernelChoice> {
   static constexpr EnumName<AttentionKernelChoice> kAll[] = {{AttentionKernelChoice::kAuto, "auto"},
                                                              {AttentionKernelChoice::kReference, "reference"},
                                                              {AttentionKernelChoice::kFlash, "flash"}};
 };
-template <> struct EnumNames<Arch> {
+template <>
+struct EnumNames<Arch> {
   static constexpr EnumName<Arch> kAll[] = {{Arch::kGpt2, "gpt2"}, {Arch::kLlama, "llama"}};
 };
-template <> struct EnumNames<Norm> {
+template <>
+struct EnumNames<Norm> {
   static constexpr EnumName<Norm> kAll[] = {{Norm::kLayerNorm, "layernorm"}, {Norm::kRmsNorm, "rmsnorm"}};
 };
-template <> struct EnumNames<Activation> {
+template <>
+struct EnumNames<Activation> {
   static constexpr EnumName<Activation> kAll[] = {{Activation::kGelu, "gelu"}, {Activation::kSwiGlu, "swiglu"}};
 };
-template <> struct EnumNames<Position> {
+template <>
+struct EnumNames<Position> {
   static constexpr EnumName<Position> kAll[] = {{Position::kLearned, "learned"}, {Position::kRope, "rope"}};
 };
-template <> struct EnumNames<Schedule> {
-  static constexpr EnumName<Schedule> kAll[] = {{Schedule::kGpipe, "gpipe"}, {Schedule::k1F1B, "1f1b"},
-                                                {Schedule::kInterleaved, "interleaved"}};
+template <>
+struct EnumNames<Schedule> {
+  static constexpr EnumName<Schedule> kAll[] = {
+      {Schedule::kGpipe, "gpipe"}, {Schedule::k1F1B, "1f1b"}, {Schedule::kInterleaved, "interleaved"}};
 };
-template <> struct EnumNames<PipelineSplit> {
+template <>
+struct EnumNames<PipelineSplit> {
   static constexpr EnumName<PipelineSplit> kAll[] = {{PipelineSplit::kEven, "even"},
                                                      {PipelineSplit::kEndsAsLayers, "ends_as_layers"}};
 };
-template <> struct EnumNames<ZeroStage> {
+template <>
+struct EnumNames<ZeroStage> {
   static constexpr EnumName<ZeroStage> kAll[] = {{ZeroStage::k0, "0"}, {ZeroStage::k1, "1"}, {ZeroStage::k2, "2"}};
 };
-template <> struct EnumNames<Recompute> {
-  static constexpr EnumName<Recompute> kAll[] = {{Recompute::kNone, "none"}, {Recompute::kSelective, "selective"},
-                                                 {Recompute::kFull, "full"}};
+template <>
+struct EnumNames<Recompute> {
+  static constexpr EnumName<Recompute> kAll[] = {
+      {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}};
 };
-template <> struct EnumNames<Precision> {
-  static constexpr EnumName<Precision> kAll[] = {{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"},
-                                                 {Precision::kFp16, "fp16"}};
+template <>
+struct EnumNames<Precision> {
+  static constexpr EnumName<Precision> kAll[] = {
+      {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}, {Precision::kFp16, "fp16"}};
 };
-template <> struct EnumNames<LrSchedule> {
-  static constexpr EnumName<LrSchedule> kAll[] = {{LrSchedule::kConstant, "constant"}, {LrSchedule::kLinear, "linear"},
-                                                  {LrSchedule::kCosine, "cosine"}, {LrSchedule::kWsd, "wsd"}};
+template <>
+struct EnumNames<LrSchedule> {
+  static constexpr EnumName<LrSchedule> kAll[] = {{LrSchedule::kConstant, "constant"},
+                                                  {LrSchedule::kLinear, "linear"},
+                                                  {LrSchedule::kCosine, "cosine"},
+                                                  {LrSchedule::kWsd, "wsd"}};
 };
-template <> struct EnumNames<TokenizerKind> {
+template <>
+struct EnumNames<TokenizerKind> {
   static constexpr EnumName<TokenizerKind> kAll[] = {{TokenizerKind::kBytes, "bytes"}, {TokenizerKind::kGpt2, "gpt2"}};
 };
 // kPath has no name of its own: any other non-empty value is a path.
-template <> struct EnumNames<ResumeMode> {
+template <>
+struct EnumNames<ResumeMode> {
   static constexpr EnumName<ResumeMode> kAll[] = {{ResumeMode::kAuto, "auto"}, {ResumeMode::kNone, "none"}};
 };
 

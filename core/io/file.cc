@@ -68,12 +68,10 @@ std::string parent_directory(const std::string& path) {
 
 void fsync_directory(const std::string& path) {
   FileDescriptor fd(open_or_throw(path, O_RDONLY | O_DIRECTORY, "syncing"));
-  TESSEL_CHECK(::fsync(fd.get()) == 0) << "fsync of directory " << path << " failed: "
-                                       << errno_text();
+  TESSEL_CHECK(::fsync(fd.get()) == 0) << "fsync of directory " << path << " failed: " << errno_text();
 }
 
-AtomicFileWriter::AtomicFileWriter(const std::string& path)
-    : path_(path), tmp_path_(path + ".tmp") {
+AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path), tmp_path_(path + ".tmp") {
   fd_ = open_or_throw(tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, "writing");
 }
 
@@ -91,8 +89,8 @@ void AtomicFileWriter::append(const void* data, size_t size) {
   while (done < size) {
     const ssize_t n = ::write(fd_, p + done, size - done);
     if (n < 0 && errno == EINTR) continue;
-    TESSEL_CHECK(n >= 0) << "error writing " << tmp_path_ << " at byte " << written_ + done
-                         << ": " << errno_text() << " (hint: is the disk full?)";
+    TESSEL_CHECK(n >= 0) << "error writing " << tmp_path_ << " at byte " << written_ + done << ": " << errno_text()
+                         << " (hint: is the disk full?)";
     done += static_cast<size_t>(n);
   }
   written_ += size;
@@ -131,8 +129,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   size_ = static_cast<size_t>(st.st_size);
   if (size_ == 0) return;
   void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  TESSEL_CHECK(p != MAP_FAILED) << "cannot mmap " << path << " (" << size_
-                                << " bytes): " << errno_text();
+  TESSEL_CHECK(p != MAP_FAILED) << "cannot mmap " << path << " (" << size_ << " bytes): " << errno_text();
   data_ = static_cast<const uint8_t*>(p);
   // The mapping stays valid after the descriptor closes.
 }

@@ -67,9 +67,9 @@ JsonValue JsonValue::object(Object members) {
   return v;
 }
 
-#define TESSEL_JSON_EXPECT(k)                                                          \
-  TESSEL_CHECK(kind_ == Kind::k) << "JSON value is " << json_kind_name(kind_)        \
-                                 << ", expected " << json_kind_name(Kind::k)
+#define TESSEL_JSON_EXPECT(k)                                                                  \
+  TESSEL_CHECK(kind_ == Kind::k) << "JSON value is " << json_kind_name(kind_) << ", expected " \
+                                 << json_kind_name(Kind::k)
 
 bool JsonValue::as_bool() const {
   TESSEL_JSON_EXPECT(Bool);
@@ -113,8 +113,10 @@ std::string JsonValue::dump(JsonStyle style) const {
     case Kind::Null: out = "null"; break;
     case Kind::Bool: out = bool_ ? "true" : "false"; break;
     case Kind::Number:
-      if (is_integer_) out = std::to_string(int_);
-      else append_json_number(out, double_);
+      if (is_integer_)
+        out = std::to_string(int_);
+      else
+        append_json_number(out, double_);
       break;
     case Kind::String: append_json_string(out, string_); break;
     case Kind::Array:
@@ -177,17 +179,18 @@ class Parser {
     } else {
       const unsigned char c = static_cast<unsigned char>(text_[pos_]);
       char buf[16];
-      if (c >= 0x20 && c < 0x7f) std::snprintf(buf, sizeof(buf), "'%c'", c);
-      else std::snprintf(buf, sizeof(buf), "byte 0x%02x", c);
+      if (c >= 0x20 && c < 0x7f)
+        std::snprintf(buf, sizeof(buf), "'%c'", c);
+      else
+        std::snprintf(buf, sizeof(buf), "byte 0x%02x", c);
       found = buf;
     }
-    TESSEL_FAIL() << source_ << ": invalid JSON at byte " << pos_ << ": found " << found
-                  << ", expected " << expected;
+    TESSEL_FAIL() << source_ << ": invalid JSON at byte " << pos_ << ": found " << found << ", expected " << expected;
   }
 
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
 
@@ -234,8 +237,7 @@ class Parser {
       // has 50257 keys.
       if (!seen.insert(key).second) {
         pos_ = key_pos;
-        TESSEL_FAIL() << source_ << ": invalid JSON at byte " << key_pos << ": duplicate key \""
-                      << key << "\"";
+        TESSEL_FAIL() << source_ << ": invalid JSON at byte " << key_pos << ": duplicate key \"" << key << "\"";
       }
       skip_space();
       if (!consume(':')) fail("':'");
@@ -268,10 +270,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char c = text_[pos_];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= unsigned(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= unsigned(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= unsigned(c - 'A' + 10);
-      else fail("a hex digit");
+      if (c >= '0' && c <= '9')
+        v |= unsigned(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= unsigned(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= unsigned(c - 'A' + 10);
+      else
+        fail("a hex digit");
       ++pos_;
     }
     return v;
@@ -336,9 +342,7 @@ class Parser {
           append_utf8(out, cp);
           break;
         }
-        default:
-          --pos_;
-          fail("one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u");
+        default: --pos_; fail("one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u");
       }
     }
   }

@@ -79,7 +79,9 @@ class JsonLine {
   JsonLine& add(const std::string& key, bool value) { return add(key, JsonValue::boolean(value)); }
   JsonLine& add(const std::string& key, int value) { return add(key, JsonValue::integer(value)); }
   JsonLine& add(const std::string& key, int64_t value) { return add(key, JsonValue::integer(value)); }
-  JsonLine& add(const std::string& key, uint64_t value) { return add(key, JsonValue::integer(static_cast<int64_t>(value))); }
+  JsonLine& add(const std::string& key, uint64_t value) {
+    return add(key, JsonValue::integer(static_cast<int64_t>(value)));
+  }
   // `value` rounded to `digits` after the point; NaN and infinities are written as null.
   JsonLine& add(const std::string& key, double value, int digits);
   std::string str() const;

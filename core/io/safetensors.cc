@@ -18,11 +18,10 @@ struct SafetensorsDType {
 // Every dtype the format defines, whether or not Tessel can compute in it: a file holding an
 // F64 tensor is still a valid file, and its other tensors must load.
 constexpr SafetensorsDType kDTypes[] = {
-    {"BOOL", 1, std::nullopt},     {"U8", 1, DType::U8},          {"I8", 1, std::nullopt},
-    {"F8_E5M2", 1, std::nullopt},  {"F8_E4M3", 1, std::nullopt},  {"I16", 2, std::nullopt},
-    {"U16", 2, DType::U16},        {"F16", 2, DType::F16},        {"BF16", 2, DType::BF16},
-    {"I32", 4, DType::I32},        {"U32", 4, std::nullopt},      {"F32", 4, DType::F32},
-    {"F64", 8, std::nullopt},      {"I64", 8, DType::I64},        {"U64", 8, std::nullopt},
+    {"BOOL", 1, std::nullopt},    {"U8", 1, DType::U8},     {"I8", 1, std::nullopt},  {"F8_E5M2", 1, std::nullopt},
+    {"F8_E4M3", 1, std::nullopt}, {"I16", 2, std::nullopt}, {"U16", 2, DType::U16},   {"F16", 2, DType::F16},
+    {"BF16", 2, DType::BF16},     {"I32", 4, DType::I32},   {"U32", 4, std::nullopt}, {"F32", 4, DType::F32},
+    {"F64", 8, std::nullopt},     {"I64", 8, DType::I64},   {"U64", 8, std::nullopt},
 };
 
 const SafetensorsDType* find_dtype(const std::string& name) {
@@ -43,8 +42,7 @@ uint64_t read_u64_le(const uint8_t* p) {
   return v;
 }
 
-constexpr const char* kCorruptHint =
-    " (hint: the file is truncated or corrupt; re-download or re-export it)";
+constexpr const char* kCorruptHint = " (hint: the file is truncated or corrupt; re-download or re-export it)";
 
 }  // namespace
 
@@ -55,29 +53,29 @@ void SafetensorsFile::parse_header() {
   const uint64_t file_size = file_.size();
   TESSEL_CHECK(file_size >= 8) << path << ": " << file_size
                                << " bytes is too small for a safetensors file, which starts "
-                                  "with an 8-byte header length" << kCorruptHint;
+                                  "with an 8-byte header length"
+                               << kCorruptHint;
   header_bytes_ = read_u64_le(file_.data());
   TESSEL_CHECK(header_bytes_ <= kSafetensorsMaxHeaderBytes)
       << path << ": header length " << header_bytes_ << " exceeds the safetensors limit of "
-      << kSafetensorsMaxHeaderBytes << " bytes" << " (hint: is this a safetensors file?)";
+      << kSafetensorsMaxHeaderBytes << " bytes"
+      << " (hint: is this a safetensors file?)";
   TESSEL_CHECK(header_bytes_ <= file_size - 8)
-      << path << ": header length " << header_bytes_ << " runs past the end of the "
-      << file_size << "-byte file" << kCorruptHint;
+      << path << ": header length " << header_bytes_ << " runs past the end of the " << file_size << "-byte file"
+      << kCorruptHint;
   const char* header_begin = reinterpret_cast<const char*>(file_.data()) + 8;
-  TESSEL_CHECK(header_bytes_ > 0 && header_begin[0] == '{')
-      << path << ": header does not start with '{'" << " (hint: is this a safetensors file?)";
+  TESSEL_CHECK(header_bytes_ > 0 && header_begin[0] == '{') << path << ": header does not start with '{'"
+                                                            << " (hint: is this a safetensors file?)";
   const std::string header(header_begin, header_bytes_);
   const JsonValue root = parse_json(header, path + " (safetensors header)");
-  TESSEL_CHECK(root.is_object()) << path << ": header is " << json_kind_name(root.kind())
-                                 << ", expected an object";
+  TESSEL_CHECK(root.is_object()) << path << ": header is " << json_kind_name(root.kind()) << ", expected an object";
 
   for (const auto& [name, value] : root.as_object()) {
     if (name == "__metadata__") {
-      TESSEL_CHECK(value.is_object()) << path << ": __metadata__ is "
-                                      << json_kind_name(value.kind()) << ", expected an object";
+      TESSEL_CHECK(value.is_object()) << path << ": __metadata__ is " << json_kind_name(value.kind())
+                                      << ", expected an object";
       for (const auto& [key, v] : value.as_object()) {
-        TESSEL_CHECK(v.is_string()) << path << ": __metadata__[\"" << key << "\"] is "
-                                    << json_kind_name(v.kind())
+        TESSEL_CHECK(v.is_string()) << path << ": __metadata__[\"" << key << "\"] is " << json_kind_name(v.kind())
                                     << ", expected a string (safetensors metadata is string to "
                                        "string)";
         metadata_[key] = v.as_string();
@@ -85,18 +83,17 @@ void SafetensorsFile::parse_header() {
       continue;
     }
     const std::string where = path + ": tensor \"" + name + "\"";
-    TESSEL_CHECK(value.is_object()) << where << " is described by "
-                                    << json_kind_name(value.kind()) << ", expected an object";
+    TESSEL_CHECK(value.is_object()) << where << " is described by " << json_kind_name(value.kind())
+                                    << ", expected an object";
     const JsonValue* dtype = value.find("dtype");
     const JsonValue* shape = value.find("shape");
     const JsonValue* offsets = value.find("data_offsets");
-    TESSEL_CHECK(dtype && shape && offsets)
-        << where << " lacks one of \"dtype\", \"shape\", \"data_offsets\"";
+    TESSEL_CHECK(dtype && shape && offsets) << where << " lacks one of \"dtype\", \"shape\", \"data_offsets\"";
     TESSEL_CHECK(dtype->is_string()) << where << ": dtype is " << json_kind_name(dtype->kind())
                                      << ", expected a string";
     const SafetensorsDType* known = find_dtype(dtype->as_string());
-    TESSEL_CHECK(known != nullptr) << where << ": unknown dtype \"" << dtype->as_string()
-                                   << "\", expected one of " << known_dtype_list();
+    TESSEL_CHECK(known != nullptr) << where << ": unknown dtype \"" << dtype->as_string() << "\", expected one of "
+                                   << known_dtype_list();
 
     SafetensorsTensorInfo info;
     info.name = name;
@@ -115,49 +112,44 @@ void SafetensorsFile::parse_header() {
       bytes *= static_cast<uint64_t>(d.as_int());
       if (bytes > file_size) bytes = static_cast<unsigned __int128>(file_size) + 1;
     }
-    TESSEL_CHECK(offsets->is_array() && offsets->as_array().size() == 2 &&
-                 offsets->as_array()[0].is_integer() && offsets->as_array()[1].is_integer() &&
-                 offsets->as_array()[0].as_int() >= 0 &&
+    TESSEL_CHECK(offsets->is_array() && offsets->as_array().size() == 2 && offsets->as_array()[0].is_integer() &&
+                 offsets->as_array()[1].is_integer() && offsets->as_array()[0].as_int() >= 0 &&
                  offsets->as_array()[0].as_int() <= offsets->as_array()[1].as_int())
-        << where << ": data_offsets " << offsets->dump()
-        << " is not [begin, end] with 0 <= begin <= end";
+        << where << ": data_offsets " << offsets->dump() << " is not [begin, end] with 0 <= begin <= end";
     info.begin = static_cast<uint64_t>(offsets->as_array()[0].as_int());
     info.end = static_cast<uint64_t>(offsets->as_array()[1].as_int());
     TESSEL_CHECK(bytes == info.end - info.begin)
-        << where << ": data_offsets [" << info.begin << ", " << info.end << "] hold "
-        << info.end - info.begin << " bytes, but " << info.dtype_name << shape_str(info.shape)
-        << " needs " << static_cast<uint64_t>(bytes) << kCorruptHint;
+        << where << ": data_offsets [" << info.begin << ", " << info.end << "] hold " << info.end - info.begin
+        << " bytes, but " << info.dtype_name << shape_str(info.shape) << " needs " << static_cast<uint64_t>(bytes)
+        << kCorruptHint;
     tensors_.emplace(name, std::move(info));
   }
 
   // The pieces, in offset order, must tile the data buffer exactly: no holes, no overlaps.
   std::vector<const SafetensorsTensorInfo*> by_offset;
   for (const auto& entry : tensors_) by_offset.push_back(&entry.second);
-  std::sort(by_offset.begin(), by_offset.end(), [](const auto* a, const auto* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const auto* a, const auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
   uint64_t expected = 0;
   const SafetensorsTensorInfo* previous = nullptr;
   for (const auto* t : by_offset) {
     if (t->begin != expected) {
       if (previous == nullptr)
-        TESSEL_FAIL() << path << ": tensor \"" << t->name << "\" starts at data offset "
-                      << t->begin << ", expected the first tensor to start at 0" << kCorruptHint;
-      TESSEL_FAIL() << path << ": tensor \"" << t->name << "\" starts at data offset "
-                    << t->begin << ", but the previous tensor \"" << previous->name
-                    << "\" ends at " << expected << " ("
-                    << (t->begin > expected ? "a hole" : "an overlap")
-                    << "; safetensors requires contiguous data)" << kCorruptHint;
+        TESSEL_FAIL() << path << ": tensor \"" << t->name << "\" starts at data offset " << t->begin
+                      << ", expected the first tensor to start at 0" << kCorruptHint;
+      TESSEL_FAIL() << path << ": tensor \"" << t->name << "\" starts at data offset " << t->begin
+                    << ", but the previous tensor \"" << previous->name << "\" ends at " << expected << " ("
+                    << (t->begin > expected ? "a hole" : "an overlap") << "; safetensors requires contiguous data)"
+                    << kCorruptHint;
     }
     expected = t->end;
     previous = t;
   }
   const uint64_t want_size = 8 + header_bytes_ + expected;
-  TESSEL_CHECK(file_size == want_size)
-      << path << ": file is " << file_size << " bytes, expected " << want_size
-      << " (8 + header " << header_bytes_ << " + data " << expected << ")"
-      << (previous ? " ending with tensor \"" + previous->name + "\"" : std::string())
-      << kCorruptHint;
+  TESSEL_CHECK(file_size == want_size) << path << ": file is " << file_size << " bytes, expected " << want_size
+                                       << " (8 + header " << header_bytes_ << " + data " << expected << ")"
+                                       << (previous ? " ending with tensor \"" + previous->name + "\"" : std::string())
+                                       << kCorruptHint;
 }
 
 std::vector<std::string> SafetensorsFile::names() const {
@@ -179,9 +171,8 @@ const SafetensorsTensorInfo& SafetensorsFile::info(const std::string& name) cons
       }
       some += (some.empty() ? "" : ", ") + entry.first;
     }
-    TESSEL_FAIL() << path() << ": no tensor named \"" << name << "\"; the file holds "
-                  << tensors_.size() << " tensors (" << some
-                  << ") (hint: check the name's prefix, e.g. \"transformer.\" or \"model.\")";
+    TESSEL_FAIL() << path() << ": no tensor named \"" << name << "\"; the file holds " << tensors_.size()
+                  << " tensors (" << some << ") (hint: check the name's prefix, e.g. \"transformer.\" or \"model.\")";
   }
   return it->second;
 }
@@ -193,10 +184,9 @@ const uint8_t* SafetensorsFile::raw(const std::string& name) const {
 
 Tensor SafetensorsFile::get(const std::string& name) const {
   const SafetensorsTensorInfo& i = info(name);
-  TESSEL_CHECK(i.dtype.has_value())
-      << path() << ": tensor \"" << name << "\" has dtype " << i.dtype_name
-      << ", which Tessel cannot hold (supported: F32 BF16 F16 I32 I64 U16 U8)"
-      << " (hint: convert it, e.g. with torch, before loading)";
+  TESSEL_CHECK(i.dtype.has_value()) << path() << ": tensor \"" << name << "\" has dtype " << i.dtype_name
+                                    << ", which Tessel cannot hold (supported: F32 BF16 F16 I32 I64 U16 U8)"
+                                    << " (hint: convert it, e.g. with torch, before loading)";
   Tensor t = Tensor::empty(i.shape, *i.dtype);
   if (t.nbytes() > 0) std::memcpy(t.raw(), raw(name), t.nbytes());
   return t;
@@ -206,16 +196,13 @@ void SafetensorsWriter::add(const std::string& name, const Tensor& tensor) {
   TESSEL_CHECK(!name.empty() && name != "__metadata__")
       << "safetensors tensor name \"" << name << "\" is reserved or empty";
   TESSEL_CHECK(tensor.defined()) << "safetensors: tensor \"" << name << "\" is undefined";
-  TESSEL_CHECK(tensor.device().is_cpu())
-      << "safetensors: tensor \"" << name << "\" is on " << tensor.device().str()
-      << " (hint: copy it to the CPU before saving)";
+  TESSEL_CHECK(tensor.device().is_cpu()) << "safetensors: tensor \"" << name << "\" is on " << tensor.device().str()
+                                         << " (hint: copy it to the CPU before saving)";
   const bool inserted = tensors_.emplace(name, tensor).second;
   TESSEL_CHECK(inserted) << "safetensors: tensor \"" << name << "\" added twice";
 }
 
-void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
-  metadata_[key] = value;
-}
+void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
 
 std::string SafetensorsWriter::header() const {
   std::string json = "{\"__metadata__\":{";

@@ -25,8 +25,7 @@ TempDir::~TempDir() {
   // Depth-first (FTW_DEPTH) so that directories are empty when removed; FTW_PHYS so that a
   // symlink is removed, never followed out of the directory.
   ::nftw(
-      path_.c_str(),
-      [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+      path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
       FTW_DEPTH | FTW_PHYS);
 }
 

@@ -5,8 +5,7 @@
 namespace tessel {
 namespace {
 
-LinearRef linear_ref(const ParameterStore& store, const std::string& prefix, bool bias,
-                     ops::ColumnBlock block) {
+LinearRef linear_ref(const ParameterStore& store, const std::string& prefix, bool bias, ops::ColumnBlock block) {
   LinearRef l;
   l.w = store.compute_param(prefix + ".weight");
   l.dw = store.grad(prefix + ".weight");
@@ -20,8 +19,8 @@ LinearRef linear_ref(const ParameterStore& store, const std::string& prefix, boo
 
 }  // namespace
 
-NormRef norm_ref(const ParameterStore& store, const std::string& weight_name,
-                 const std::string& bias_name, bool layernorm) {
+NormRef norm_ref(const ParameterStore& store, const std::string& weight_name, const std::string& bias_name,
+                 bool layernorm) {
   NormRef n;
   n.w = store.compute_param(weight_name);
   n.dw = store.grad(weight_name);
@@ -46,8 +45,8 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
   return d;
 }
 
-BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
-                                DeviceBackend* device, DType values) {
+BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention, DeviceBackend* device,
+                                DType values) {
   BlockCache k;
   k.ln1 = empty_on(device, {d.Nl, d.C}, values);
   k.ln1_mean = empty_on(device, {d.Nl}, DType::F32);
@@ -68,15 +67,14 @@ BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool s
 
 int64_t BlockCache::bytes() const {
   int64_t n = 0;
-  for (const Tensor* t : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &lse, &x_mid, &ln2, &ln2_mean, &ln2_rstd,
-                          &ffn_pre, &ffn_act}) {
+  for (const Tensor* t :
+       {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &lse, &x_mid, &ln2, &ln2_mean, &ln2_rstd, &ffn_pre, &ffn_act}) {
     if (t->defined()) n += static_cast<int64_t>(t->nbytes());
   }
   return n;
 }
 
-BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device,
-                                    DType values) {
+BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device, DType values) {
   BlockScratch s;
   s.d_ln = empty_on(device, {d.Nl, d.C}, values);
   s.d_qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, values);
@@ -91,10 +89,7 @@ BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, De
 }
 
 Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp)
-    : config_(c),
-      tp_(tp),
-      H_(c.heads / tp.size()),
-      KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1) {
+    : config_(c), tp_(tp), H_(c.heads / tp.size()), KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1) {
   const ModelNames n = model_names(c);
   const bool layernorm = c.norm == Norm::kLayerNorm;
   const int64_t D = c.head_dim(), H = H_, KV = KV_, F = c.ffn_dim / tp.size();
@@ -112,8 +107,7 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
   } else {
     qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.q_proj"), c.bias, {0, qkv_width}));
     qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.k_proj"), c.bias, {H * D, qkv_width}));
-    qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.v_proj"), c.bias,
-                              {(H + KV) * D, qkv_width}));
+    qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.v_proj"), c.bias, {(H + KV) * D, qkv_width}));
     attn_out_ = linear_ref(store, n.layer(layer, "", "self_attn.o_proj"), c.bias, {});
     if (c.activation == Activation::kSwiGlu) {
       ffn_in_.push_back(linear_ref(store, n.layer(layer, "", "mlp.gate_proj"), c.bias, {0, 2 * F}));
@@ -125,8 +119,8 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
   }
 }
 
-void Block::norm_forward(const NormRef& n, const Tensor& out, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& inp) const {
+void Block::norm_forward(const NormRef& n, const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& inp) const {
   const float eps = static_cast<float>(config_.norm_eps);
   if (n.b.defined()) {
     ops::layernorm_forward(out, mean, rstd, inp, n.w, n.b, eps);
@@ -135,8 +129,8 @@ void Block::norm_forward(const NormRef& n, const Tensor& out, const Tensor& mean
   }
 }
 
-void Block::norm_backward(const NormRef& n, const Tensor& dinp, const Tensor& dout,
-                          const Tensor& inp, const Tensor& mean, const Tensor& rstd) const {
+void Block::norm_backward(const NormRef& n, const Tensor& dinp, const Tensor& dout, const Tensor& inp,
+                          const Tensor& mean, const Tensor& rstd) const {
   if (n.b.defined()) {
     ops::layernorm_backward(dinp, n.dw, n.db, dout, inp, n.w, mean, rstd);
   } else {
@@ -148,10 +142,9 @@ void Block::linear_forward(const LinearRef& l, const Tensor& out, const Tensor& 
   ops::matmul_forward(out, inp, l.w, l.b.defined() && add_bias ? &l.b : nullptr, layout_, l.block);
 }
 
-void Block::linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor& dout,
-                            const Tensor& inp, bool accumulate_dinp) const {
-  ops::matmul_backward(dinp, l.dw, l.db.defined() ? &l.db : nullptr, dout, inp, l.w, layout_,
-                       accumulate_dinp, l.block);
+void Block::linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor& dout, const Tensor& inp,
+                            bool accumulate_dinp) const {
+  ops::matmul_backward(dinp, l.dw, l.db.defined() ? &l.db : nullptr, dout, inp, l.w, layout_, accumulate_dinp, l.block);
 }
 
 const Tensor& Block::full_rows(const Tensor& local, const Tensor& scratch) const {
@@ -188,8 +181,8 @@ void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, Bloc
   ops::residual_forward(x_out, x_out, k.x_mid);
 }
 
-void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k,
-                     BlockScratch& s, int64_t B, int64_t T) const {
+void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k, BlockScratch& s, int64_t B,
+                     int64_t T) const {
   const ModelConfig& c = config_;
   const bool sp = tp_.sequence_parallel();
   // FFN branch: dx is the gradient of x_out, which flows unchanged to x_mid (residual) and

@@ -28,8 +28,8 @@ namespace tessel {
 
 // A linear layer's weight/bias views, their gradients and where its output lands.
 struct LinearRef {
-  Tensor w, dw;  // (OC, K) for kOutIn, (K, OC) for kInOut
-  Tensor b, db;  // (OC) or undefined without bias
+  Tensor w, dw;            // (OC, K) for kOutIn, (K, OC) for kInOut
+  Tensor b, db;            // (OC) or undefined without bias
   ops::ColumnBlock block;  // column block of a wider output buffer, {} for a whole buffer
 };
 
@@ -84,11 +84,11 @@ class Block {
   Block(const ModelConfig& config, const ParameterStore& store, int64_t layer, TpContext& tp);
 
   // x_in, x_out: (Nl, C). Fills cache.
-  void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, BlockScratch& scratch,
-               int64_t B, int64_t T) const;
+  void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, BlockScratch& scratch, int64_t B,
+               int64_t T) const;
   // dx: on entry the gradient w.r.t. x_out, on return the gradient w.r.t. x_in.
-  void backward(const Tensor& dx, const Tensor& x_in, const BlockCache& cache,
-                BlockScratch& scratch, int64_t B, int64_t T) const;
+  void backward(const Tensor& dx, const Tensor& x_in, const BlockCache& cache, BlockScratch& scratch, int64_t B,
+                int64_t T) const;
   // Gradients that are per-rank partial sums until reduced, summed once per optimizer step
   // (after the last micro-batch's backward): with sequence parallelism the norms' (each rank
   // saw its positions only); with key/value heads shared by several ranks, those projections'
@@ -98,12 +98,12 @@ class Block {
  private:
   void norm_forward(const NormRef& n, const Tensor& out, const Tensor& mean, const Tensor& rstd,
                     const Tensor& inp) const;
-  void norm_backward(const NormRef& n, const Tensor& dinp, const Tensor& dout, const Tensor& inp,
-                     const Tensor& mean, const Tensor& rstd) const;
+  void norm_backward(const NormRef& n, const Tensor& dinp, const Tensor& dout, const Tensor& inp, const Tensor& mean,
+                     const Tensor& rstd) const;
   // add_bias false: a row-parallel layer on a rank other than 0 (the bias is added once).
   void linear_forward(const LinearRef& l, const Tensor& out, const Tensor& inp, bool add_bias = true) const;
-  void linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor& dout,
-                       const Tensor& inp, bool accumulate_dinp) const;
+  void linear_backward(const LinearRef& l, const Tensor* dinp, const Tensor& dout, const Tensor& inp,
+                       bool accumulate_dinp) const;
 
   // The norm output (Nl rows) as all N rows: itself, or gathered into `scratch`.
   const Tensor& full_rows(const Tensor& local, const Tensor& scratch) const;
@@ -113,14 +113,14 @@ class Block {
   int64_t H_, KV_;  // this rank's query and key/value heads
   ops::WeightLayout layout_;
   NormRef ln1_, ln2_;
-  std::vector<LinearRef> qkv_;     // c_attn, or q, k, v
+  std::vector<LinearRef> qkv_;  // c_attn, or q, k, v
   LinearRef attn_out_;
   std::vector<LinearRef> ffn_in_;  // c_fc, or gate, up (or up alone)
   LinearRef ffn_out_;
 };
 
 // Shared helpers for the norms outside blocks (the final norm).
-NormRef norm_ref(const ParameterStore& store, const std::string& weight_name,
-                 const std::string& bias_name, bool layernorm);
+NormRef norm_ref(const ParameterStore& store, const std::string& weight_name, const std::string& bias_name,
+                 bool layernorm);
 
 }  // namespace tessel

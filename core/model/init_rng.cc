@@ -30,8 +30,8 @@ uint64_t fnv1a64(const std::string& text) {
 namespace {
 std::array<uint32_t, 4> draw(uint64_t seed, uint64_t name_hash, uint64_t index) {
   // Key: the seed; counter: (index, name hash) so distinct names never share a stream.
-  return philox4x32({static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
-                     static_cast<uint32_t>(name_hash), static_cast<uint32_t>(name_hash >> 32)},
+  return philox4x32({static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32), static_cast<uint32_t>(name_hash),
+                     static_cast<uint32_t>(name_hash >> 32)},
                     {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
 }
 }  // namespace

@@ -4,8 +4,7 @@
 
 namespace tessel {
 
-std::string ModelNames::layer(int64_t i, const std::string& gpt2_suffix,
-                              const std::string& llama_suffix) const {
+std::string ModelNames::layer(int64_t i, const std::string& gpt2_suffix, const std::string& llama_suffix) const {
   return hf_gpt2 ? "transformer.h." + std::to_string(i) + "." + gpt2_suffix
                  : "model.layers." + std::to_string(i) + "." + llama_suffix;
 }
@@ -43,8 +42,8 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   };
   // Linear weight in the family's layout; shard_dim marks column (out) or row (in) parallel.
   // `groups`: fused outputs split one by one (GPT-2's q|k|v, a fused gate|up).
-  auto linear = [&](const std::string& gname, const std::string& lname, int64_t in, int64_t out,
-                    bool column_parallel, float sd, int64_t layer, std::vector<int64_t> groups = {}) {
+  auto linear = [&](const std::string& gname, const std::string& lname, int64_t in, int64_t out, bool column_parallel,
+                    float sd, int64_t layer, std::vector<int64_t> groups = {}) {
     const std::string w = n.layer(layer, gname, lname);
     if (n.hf_gpt2) {
       add(w + ".weight", {in, out}, column_parallel ? 1 : 0, InitKind::kNormal, sd, true, groups);
@@ -61,8 +60,7 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   add(n.wte, {c.vocab_size, C}, 0, InitKind::kNormal, std_, false);
   if (c.position == Position::kLearned) add(n.wpe, {c.seq_len, C}, -1, InitKind::kNormal, std_ / 2, false);
   for (int64_t i = 0; i < c.layers; ++i) {
-    norm(n.layer(i, "ln_1.weight", "input_layernorm.weight"),
-         n.layer(i, "ln_1.bias", "input_layernorm.bias"));
+    norm(n.layer(i, "ln_1.weight", "input_layernorm.weight"), n.layer(i, "ln_1.bias", "input_layernorm.bias"));
     if (n.hf_gpt2) {
       linear("attn.c_attn", "", C, (H + 2 * KV) * D, true, std_, i, {H * D, KV * D, KV * D});
       linear("attn.c_proj", "", H * D, C, false, out_std, i);
@@ -77,7 +75,8 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
     norm(n.layer(i, "ln_2.weight", "post_attention_layernorm.weight"),
          n.layer(i, "ln_2.bias", "post_attention_layernorm.bias"));
     if (n.hf_gpt2) {
-      linear("mlp.c_fc", "", C, swiglu ? 2 * F : F, true, std_, i, swiglu ? std::vector<int64_t>{F, F} : std::vector<int64_t>{});
+      linear("mlp.c_fc", "", C, swiglu ? 2 * F : F, true, std_, i,
+             swiglu ? std::vector<int64_t>{F, F} : std::vector<int64_t>{});
       linear("mlp.c_proj", "", F, C, false, out_std, i);
     } else {
       if (swiglu) {

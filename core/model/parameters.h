@@ -21,9 +21,9 @@ namespace tessel {
 enum class InitKind { kNormal, kOnes, kZeros };
 
 struct ParamSpec {
-  std::string name;     // global Hugging Face name, e.g. "transformer.h.0.attn.c_attn.weight"
-  Shape shape;          // global shape
-  int shard_dim = -1;   // dimension split by tensor parallelism; -1: replicated
+  std::string name;    // global Hugging Face name, e.g. "transformer.h.0.attn.c_attn.weight"
+  Shape shape;         // global shape
+  int shard_dim = -1;  // dimension split by tensor parallelism; -1: replicated
   InitKind init = InitKind::kNormal;
   float init_std = 0.02f;  // for kNormal
   bool weight_decay = false;
@@ -55,8 +55,8 @@ class ParameterStore {
   // `compute`: the type the model computes in. F32: the weights are used as they are; BF16 or
   // F16 (device only): the F32 weights are master weights, and a copy in that type, laid out
   // alike, is what the forward and backward read (compute_param).
-  explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1, int tp_rank = 0,
-                          int tp_size = 1, DeviceBackend* device = nullptr, DType compute = DType::F32);
+  explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1, int tp_rank = 0, int tp_size = 1,
+                          DeviceBackend* device = nullptr, DType compute = DType::F32);
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }

@@ -10,8 +10,8 @@ std::vector<int64_t> groups_of(const ParamSpec& spec) {
   int64_t total = 0;
   for (int64_t g : spec.shard_groups) total += g;
   TESSEL_CHECK(total == spec.shape[static_cast<size_t>(spec.shard_dim)])
-      << "parameter '" << spec.name << "': shard groups sum to " << total << ", dimension " << spec.shard_dim
-      << " is " << spec.shape[static_cast<size_t>(spec.shard_dim)];
+      << "parameter '" << spec.name << "': shard groups sum to " << total << ", dimension " << spec.shard_dim << " is "
+      << spec.shape[static_cast<size_t>(spec.shard_dim)];
   return spec.shard_groups;
 }
 
@@ -67,8 +67,8 @@ std::vector<ShardRun> shard_runs(const ParamSpec& spec, int tp_rank, int tp_size
     int64_t global_start = 0, local_start = 0;
     for (int64_t g : groups) {
       const int64_t size = g / parts;
-      runs.push_back({(o * local_dim + local_start) * inner, (o * global_dim + global_start + part * size) * inner,
-                      size * inner});
+      runs.push_back(
+          {(o * local_dim + local_start) * inner, (o * global_dim + global_start + part * size) * inner, size * inner});
       global_start += g;
       local_start += size;
     }

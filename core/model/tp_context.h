@@ -15,8 +15,8 @@
 
 #include <memory>
 
-#include "core/tensor.h"
 #include "core/comm/communicator.h"
+#include "core/tensor.h"
 
 namespace tessel {
 

@@ -17,11 +17,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
   DeviceBackend* device = o.device;
   const int64_t seq_len = o.seq_len;
   TESSEL_CHECK(device == nullptr || tp_.size() == 1)
-      << "a model on " << device->device().str() << " cannot be a tensor-parallel shard yet (parallel.tp "
-      << tp_.size() << "); hint: set parallel.tp=1";
+      << "a model on " << device->device().str() << " cannot be a tensor-parallel shard yet (parallel.tp " << tp_.size()
+      << "); hint: set parallel.tp=1";
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == Position::kRope)
-      << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len
-      << " learned positions";
+      << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len << " learned positions";
   TESSEL_CHECK(config.vocab_size % tp_.size() == 0)
       << "model.vocab_size (" << config.vocab_size << ") must be divisible by parallel.tp (" << tp_.size() << ")";
   const ModelNames n = model_names(config);
@@ -67,7 +66,8 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
       Slot s;
       for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(make({Nl, C}, values_));
       if (!recompute_full_) {
-        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_));
+        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i)
+          s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_));
       }
       if (device_ != nullptr && chunk.embedding) s.tokens = make({B_, T_}, DType::I32);
       if (chunk.head) {
@@ -160,8 +160,8 @@ void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
   if (!c.head) return;
   const float eps = static_cast<float>(config_.norm_eps);
   if (final_norm_.b.defined()) {
-    ops::layernorm_forward(s.final_ln, s.final_mean, s.final_rstd, s.residual.back(), final_norm_.w,
-                           final_norm_.b, eps);
+    ops::layernorm_forward(s.final_ln, s.final_mean, s.final_rstd, s.residual.back(), final_norm_.w, final_norm_.b,
+                           eps);
   } else {
     ops::rmsnorm_forward(s.final_ln, s.final_rstd, s.residual.back(), final_norm_.w, eps);
   }
@@ -184,14 +184,15 @@ void Transformer::head_loss(const Slot& s, const Tensor& targets, float dloss, b
   const Tensor* dx = backward ? &d_final_ : nullptr;
   const Tensor* dw = backward ? &head_grad() : nullptr;
   if (tp_.size() == 1) {
-    ops::classifier_forward_backward(losses_, dx, dw, s.final_full, head_weight(), targets_flat, dloss, head_workspace_);
+    ops::classifier_forward_backward(losses_, dx, dw, s.final_full, head_weight(), targets_flat, dloss,
+                                     head_workspace_);
   } else {
-    vocab_parallel_loss(losses_, dx, dw, s.final_full, head_weight(), targets_flat, dloss, vocab_start_, vocab_loss_, tp_);
+    vocab_parallel_loss(losses_, dx, dw, s.final_full, head_weight(), targets_flat, dloss, vocab_start_, vocab_loss_,
+                        tp_);
   }
 }
 
-float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets,
-                                    float grad_scale) {
+float Transformer::forward_backward(const Tensor& tokens, const Tensor& targets, float grad_scale) {
   forward(tokens, 0);
   return backward(tokens, targets, grad_scale, 0);
 }
@@ -209,11 +210,10 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
     tp_.reduce_to_local(d_final_, d_final_local_);
     dx_.fill_zero();
     if (final_norm_.b.defined()) {
-      ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, s.residual.back(),
-                              final_norm_.w, s.final_mean, s.final_rstd);
+      ops::layernorm_backward(dx_, final_norm_.dw, final_norm_.db, d_final_local_, s.residual.back(), final_norm_.w,
+                              s.final_mean, s.final_rstd);
     } else {
-      ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, s.residual.back(), final_norm_.w,
-                            s.final_rstd);
+      ops::rmsnorm_backward(dx_, final_norm_.dw, d_final_local_, s.residual.back(), final_norm_.w, s.final_rstd);
     }
     if (tp_.sequence_parallel() && reduce_partial_grads_) {
       tp_.all_reduce(final_norm_.dw);
@@ -268,8 +268,8 @@ float Transformer::forward_loss_chunk(int chunk, int index, const Tensor& tokens
 }
 
 float Transformer::forward_loss(const Tensor& tokens, const Tensor& targets) {
-  TESSEL_CHECK(part_.is_whole(config_.layers)) << "forward_loss runs the whole model, not the pipeline part "
-                                               << part_.describe();
+  TESSEL_CHECK(part_.is_whole(config_.layers))
+      << "forward_loss runs the whole model, not the pipeline part " << part_.describe();
   return forward_loss_chunk(0, 0, tokens, targets);
 }
 
@@ -313,8 +313,7 @@ int64_t Transformer::num_parameters() const {
 }
 
 double Transformer::flops_per_token() const {
-  return 6.0 * static_cast<double>(num_parameters()) +
-         6.0 * static_cast<double>(config_.layers * T_ * config_.d_model);
+  return 6.0 * static_cast<double>(num_parameters()) + 6.0 * static_cast<double>(config_.layers * T_ * config_.d_model);
 }
 
 }  // namespace tessel

@@ -89,8 +89,8 @@ class Transformer {
   // Forward only, for evaluation: returns the loss on the head's chunk (0 elsewhere) and frees
   // the slot at once (chunk_output stays readable until the slot's next use).
   float forward_loss_chunk(int chunk, int slot, const Tensor& tokens, const Tensor& targets);
-  Tensor chunk_input(int chunk, int slot);   // (rows, C): the residual stream entering the chunk
-  Tensor chunk_output(int chunk, int slot);  // (rows, C): and leaving it
+  Tensor chunk_input(int chunk, int slot);       // (rows, C): the residual stream entering the chunk
+  Tensor chunk_output(int chunk, int slot);      // (rows, C): and leaving it
   const Tensor& grad_io() const { return dx_; }  // (rows, C); rows = B·T/tp with sequence parallelism
   int num_chunks() const { return static_cast<int>(chunks_.size()); }
   const ModelPart& part() const { return part_; }
@@ -131,8 +131,8 @@ class Transformer {
  private:
   // The activations of one micro-batch on one chunk between its forward and its backward.
   struct Slot {
-    std::vector<Tensor> residual;   // layers + 1 tensors (Nl, C): input of each block, then output
-    std::vector<BlockCache> caches; // one per layer; none with full recomputation
+    std::vector<Tensor> residual;             // layers + 1 tensors (Nl, C): input of each block, then output
+    std::vector<BlockCache> caches;           // one per layer; none with full recomputation
     Tensor final_ln, final_mean, final_rstd;  // (Nl, C), (Nl), (Nl): the head's chunk only
     Tensor final_full;                        // (N, C): final_ln gathered (sequence parallel)
     Tensor tokens;                            // (B, T) I32: a device model's copy of forward's host tokens
@@ -140,7 +140,7 @@ class Transformer {
   };
   struct Chunk {
     size_t first_block = 0, end_block = 0;  // indexes into blocks_
-    int64_t first_offset = 0;  // where its parameters start in the flat buffers
+    int64_t first_offset = 0;               // where its parameters start in the flat buffers
     bool embedding = false, head = false;
     std::vector<Slot> slots;
   };
@@ -187,15 +187,15 @@ class Transformer {
   int live_ = 0, peak_live_ = 0;
   BlockCache full_cache_;  // full recomputation: the one block cache backward rebuilds
   BlockScratch scratch_;
-  Tensor embed_full_;                          // (N, C): vocab-parallel lookup before its reduction
-  Tensor losses_;                              // (N)
-  Tensor host_losses_;                         // (N) losses_ copied to the CPU (device models)
-  Tensor targets_here_;                        // (B, T) I32: host targets copied to the device
-  Tensor head_workspace_;                      // a chunk of logits for the fused classifier
-  VocabParallelLossBuffers vocab_loss_;        // the same for the vocab-parallel loss
-  Tensor dx_;                                  // (Nl, C) gradient of the residual stream
-  Tensor d_final_;                             // (N, C) gradient of the head's input
-  Tensor d_final_local_;                       // (Nl, C): its reduction over the group
+  Tensor embed_full_;                    // (N, C): vocab-parallel lookup before its reduction
+  Tensor losses_;                        // (N)
+  Tensor host_losses_;                   // (N) losses_ copied to the CPU (device models)
+  Tensor targets_here_;                  // (B, T) I32: host targets copied to the device
+  Tensor head_workspace_;                // a chunk of logits for the fused classifier
+  VocabParallelLossBuffers vocab_loss_;  // the same for the vocab-parallel loss
+  Tensor dx_;                            // (Nl, C) gradient of the residual stream
+  Tensor d_final_;                       // (N, C) gradient of the head's input
+  Tensor d_final_local_;                 // (Nl, C): its reduction over the group
 };
 
 }  // namespace tessel

@@ -79,8 +79,8 @@ void vocab_parallel_loss(const Tensor& losses, const Tensor* dx, const Tensor* d
       if (t >= 0 && t < Vl) row[t] -= dloss;
     }
     const Tensor dx_rows = dx->slice(r0, r0 + rows);
-    ops::matmul_backward(&dx_rows, *dweight, nullptr, logits, x.slice(r0, r0 + rows), weight,
-                         ops::WeightLayout::kOutIn, false);
+    ops::matmul_backward(&dx_rows, *dweight, nullptr, logits, x.slice(r0, r0 + rows), weight, ops::WeightLayout::kOutIn,
+                         false);
   }
 }
 

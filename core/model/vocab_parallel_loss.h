@@ -18,7 +18,7 @@ namespace tessel {
 inline constexpr int64_t kLossChunkRows = 128;
 
 struct VocabParallelLossBuffers {
-  Tensor logits;                    // (kLossChunkRows, Vl)
+  Tensor logits;                               // (kLossChunkRows, Vl)
   Tensor row_max, local_max, row_sum, target;  // (N) each
   static VocabParallelLossBuffers allocate(int64_t N, int64_t Vl);
 };

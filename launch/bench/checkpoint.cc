@@ -6,9 +6,9 @@
 #include "core/io/json.h"
 #include "core/io/temp_dir.h"
 #include "core/measure.h"
+#include "launch/cli_args.h"
 #include "train/checkpointer.h"
 #include "train/environment.h"
-#include "launch/cli_args.h"
 #include "train/trainer.h"
 #include "train/world.h"
 
@@ -99,26 +99,27 @@ int run_bench_checkpoint(const std::vector<std::string>& args) {
     if (!writer) return 0;
     const double gb = static_cast<double>(bytes) / 1e9;
     const double stall = median(snapshot) + (median(during) - median(quiet)) * static_cast<double>(during.size()) /
-                                                 static_cast<double>(saves);
-    std::printf("%s\n", JsonLine()
-                            .add("bench", "checkpoint")
-                            .add("config", config.source)
-                            .add("ranks", comm.size())
-                            .add("layout", r.layout().describe())
-                            .add("gb", gb, 4)
-                            .add("save_sync_s", median(save_s), 4)
-                            .add("save_sync_gbs", gb / median(save_s), 3)
-                            .add("load_s", load_max, 4)
-                            .add("load_gbs", gb / load_max, 3)
-                            .add("async_snapshot_s", median(snapshot), 4)
-                            .add("async_write_s_rank0", median(write), 4)
-                            .add("steps_during_async_write", static_cast<double>(during.size()) / static_cast<double>(saves), 1)
-                            .add("step_s", median(quiet), 4)
-                            .add("step_s_during_async_write", median(during), 4)
-                            .add("async_stall_s_per_save", stall, 4)
-                            .add("dir", dir)
-                            .str()
-                            .c_str());
+                                                static_cast<double>(saves);
+    std::printf("%s\n",
+                JsonLine()
+                    .add("bench", "checkpoint")
+                    .add("config", config.source)
+                    .add("ranks", comm.size())
+                    .add("layout", r.layout().describe())
+                    .add("gb", gb, 4)
+                    .add("save_sync_s", median(save_s), 4)
+                    .add("save_sync_gbs", gb / median(save_s), 3)
+                    .add("load_s", load_max, 4)
+                    .add("load_gbs", gb / load_max, 3)
+                    .add("async_snapshot_s", median(snapshot), 4)
+                    .add("async_write_s_rank0", median(write), 4)
+                    .add("steps_during_async_write", static_cast<double>(during.size()) / static_cast<double>(saves), 1)
+                    .add("step_s", median(quiet), 4)
+                    .add("step_s_during_async_write", median(during), 4)
+                    .add("async_stall_s_per_save", stall, 4)
+                    .add("dir", dir)
+                    .str()
+                    .c_str());
     std::fflush(stdout);
     return 0;
   });

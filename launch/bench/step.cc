@@ -7,8 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/error.h"
 #include "core/config/config.h"
+#include "core/error.h"
 #include "core/io/json.h"
 #include "core/measure.h"
 #include "launch/bench/bench.h"
@@ -94,10 +94,12 @@ int run_bench_step(const std::vector<std::string>& args) {
     }
     line.add("ranks", world.comm().size()).add("tp", r.tp->size());
     if (r.pipeline) {
-      const int pp = r.pp->size(), v = static_cast<int>(config.parallel.virtual_stages), m = r.pipeline->micro_batches();
+      const int pp = r.pp->size(), v = static_cast<int>(config.parallel.virtual_stages),
+                m = r.pipeline->micro_batches();
       // Each stage's compute per step: unequal stages (the head on the last) add to the bubble.
       JsonValue::Array busy;
-      for (double b : stage_busy) busy.push_back(JsonValue::number(std::round(b / static_cast<double>(steps) * 1e4) / 10));
+      for (double b : stage_busy)
+        busy.push_back(JsonValue::number(std::round(b / static_cast<double>(steps) * 1e4) / 10));
       line.add("pp", pp)
           .add("schedule", name_of(config.parallel.schedule))
           .add("virtual_stages", v)

@@ -18,7 +18,8 @@ namespace tessel {
 // Encoding throughput over documents of text (NUL-separated in the
 // input, or one document per file), after one untimed warm-up pass.
 int run_bench_tokenizer(const std::vector<std::string>& args) {
-  const ParsedArgs a = parse_args(args, "tessel bench tokenizer", {"--tokenizer", "--tokenizer-dir", "--repeat", "--workers"}, {}, false);
+  const ParsedArgs a = parse_args(args, "tessel bench tokenizer",
+                                  {"--tokenizer", "--tokenizer-dir", "--repeat", "--workers"}, {}, false);
   TESSEL_CHECK(!a.positional.empty())
       << "usage: tessel bench tokenizer FILE... [--tokenizer gpt2|bytes] [--tokenizer-dir DIR] [--repeat N]";
   std::vector<std::string> docs;
@@ -26,7 +27,8 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
   for (const std::string& path : a.positional) {
     const std::string text = read_file(path);
     size_t start = 0;
-    for (size_t nul; (nul = text.find('\0', start)) != std::string::npos; start = nul + 1) docs.push_back(text.substr(start, nul - start));
+    for (size_t nul; (nul = text.find('\0', start)) != std::string::npos; start = nul + 1)
+      docs.push_back(text.substr(start, nul - start));
     docs.push_back(text.substr(start));
     bytes += static_cast<int64_t>(text.size());
   }
@@ -40,7 +42,8 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
     // Fresh tokenizers per timed pass, so their piece caches start empty as in a real run; the
     // vocabulary load is not timed. Documents are shared out as `data prepare --workers` does.
     std::vector<std::unique_ptr<Tokenizer>> tokenizers =
-        make_tokenizers(parse_choice<TokenizerKind>(a.get("--tokenizer", "gpt2"), "--tokenizer"), a.get("--tokenizer-dir", ""), workers);
+        make_tokenizers(parse_choice<TokenizerKind>(a.get("--tokenizer", "gpt2"), "--tokenizer"),
+                        a.get("--tokenizer-dir", ""), workers);
     name = tokenizers[0]->name();
     const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel for num_threads(workers) schedule(dynamic, 1)

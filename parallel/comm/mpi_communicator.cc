@@ -119,12 +119,13 @@ std::shared_ptr<Work> MpiCommunicator::all_reduce_async(const Tensor& x, ReduceO
   const MPI_Op mpi_op = reduction.second;
   std::function<void()> finish;
   if (op == ReduceOp::kAvg) finish = [x, size = size_] { scale(x, size); };
-  return submit(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), x.dtype(), -1,
-                [this, x, n, type, mpi_op](std::vector<MPI_Request>* r) {
-                  r->emplace_back();
-                  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, x.raw(), n, type, mpi_op, comm_, &r->back()), "MPI_Iallreduce");
-                },
-                std::move(finish));
+  return submit(
+      std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), x.dtype(), -1,
+      [this, x, n, type, mpi_op](std::vector<MPI_Request>* r) {
+        r->emplace_back();
+        check_mpi(MPI_Iallreduce(MPI_IN_PLACE, x.raw(), n, type, mpi_op, comm_, &r->back()), "MPI_Iallreduce");
+      },
+      std::move(finish));
 }
 
 std::shared_ptr<Work> MpiCommunicator::reduce_scatter_async(const Tensor& in, const Tensor& out, ReduceOp op) {
@@ -139,12 +140,14 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter_async(const Tensor& in, co
   const MPI_Op mpi_op = reduction.second;
   std::function<void()> finish;
   if (op == ReduceOp::kAvg) finish = [out, size = size_] { scale(out, size); };
-  return submit(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), in.dtype(), -1,
-                [this, in, out, n, type, mpi_op](std::vector<MPI_Request>* r) {
-                  r->emplace_back();
-                  check_mpi(MPI_Ireduce_scatter_block(in.raw(), out.raw(), n, type, mpi_op, comm_, &r->back()), "MPI_Ireduce_scatter_block");
-                },
-                std::move(finish));
+  return submit(
+      std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), in.dtype(), -1,
+      [this, in, out, n, type, mpi_op](std::vector<MPI_Request>* r) {
+        r->emplace_back();
+        check_mpi(MPI_Ireduce_scatter_block(in.raw(), out.raw(), n, type, mpi_op, comm_, &r->back()),
+                  "MPI_Ireduce_scatter_block");
+      },
+      std::move(finish));
 }
 
 std::shared_ptr<Work> MpiCommunicator::all_gather_async(const Tensor& in, const Tensor& out) {
@@ -152,11 +155,15 @@ std::shared_ptr<Work> MpiCommunicator::all_gather_async(const Tensor& in, const 
   check_host(out, "all_gather");
   check_gather_shapes(in, out, size_, "all_gather");
   const int bytes = mpi_count(static_cast<int64_t>(in.nbytes()), "all_gather (bytes)");
-  const bool in_place = static_cast<char*>(in.raw()) == static_cast<char*>(out.raw()) + static_cast<size_t>(rank_) * in.nbytes();
-  return submit("all_gather", in.numel(), in.dtype(), -1, [this, in, out, bytes, in_place](std::vector<MPI_Request>* r) {
-    r->emplace_back();
-    check_mpi(MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), bytes, MPI_BYTE, out.raw(), bytes, MPI_BYTE, comm_, &r->back()), "MPI_Iallgather");
-  });
+  const bool in_place =
+      static_cast<char*>(in.raw()) == static_cast<char*>(out.raw()) + static_cast<size_t>(rank_) * in.nbytes();
+  return submit("all_gather", in.numel(), in.dtype(), -1,
+                [this, in, out, bytes, in_place](std::vector<MPI_Request>* r) {
+                  r->emplace_back();
+                  check_mpi(MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw(), bytes, MPI_BYTE, out.raw(), bytes,
+                                           MPI_BYTE, comm_, &r->back()),
+                            "MPI_Iallgather");
+                });
 }
 
 std::shared_ptr<Work> MpiCommunicator::broadcast_async(const Tensor& x, int root) {
@@ -178,18 +185,19 @@ std::shared_ptr<Work> MpiCommunicator::send_recv_async(const std::vector<P2POp>&
     count += op.tensor.numel();
   }
   const DType dtype = ops.empty() ? DType::U8 : ops.front().tensor.dtype();
-  return submit("send_recv(" + std::to_string(ops.size()) + " ops)", count, dtype, ops.empty() ? -1 : ops.front().peer,
-                [this, ops](std::vector<MPI_Request>* r) {
-                  for (const P2POp& op : ops) {
-                    r->emplace_back();
-                    const int bytes = static_cast<int>(op.tensor.nbytes());
-                    if (op.kind == P2POp::kSend) {
-                      check_mpi(MPI_Isend(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back()), "MPI_Isend");
-                    } else {
-                      check_mpi(MPI_Irecv(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back()), "MPI_Irecv");
-                    }
-                  }
-                });
+  return submit(
+      "send_recv(" + std::to_string(ops.size()) + " ops)", count, dtype, ops.empty() ? -1 : ops.front().peer,
+      [this, ops](std::vector<MPI_Request>* r) {
+        for (const P2POp& op : ops) {
+          r->emplace_back();
+          const int bytes = static_cast<int>(op.tensor.nbytes());
+          if (op.kind == P2POp::kSend) {
+            check_mpi(MPI_Isend(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back()), "MPI_Isend");
+          } else {
+            check_mpi(MPI_Irecv(op.tensor.raw(), bytes, MPI_BYTE, op.peer, op.tag, comm_, &r->back()), "MPI_Irecv");
+          }
+        }
+      });
 }
 
 std::shared_ptr<Work> MpiCommunicator::barrier_async() {
@@ -214,7 +222,8 @@ void MpiCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
   task.finish = [recorder = recorder_, seq] { recorder->complete(seq); };
   std::shared_ptr<MpiTaskState> state = runtime_.submit(std::move(task));
   wait_task(*state, timeout_s_, "all_reduce_doubles #" + std::to_string(seq) + " on communicator '" + name_ + "'");
-  for (int i = 0; i < n; ++i) x[i] = op == ReduceOp::kAvg ? (*buffer)[static_cast<size_t>(i)] / size_ : (*buffer)[static_cast<size_t>(i)];
+  for (int i = 0; i < n; ++i)
+    x[i] = op == ReduceOp::kAvg ? (*buffer)[static_cast<size_t>(i)] / size_ : (*buffer)[static_cast<size_t>(i)];
 }
 
 std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key, const std::string& name) {

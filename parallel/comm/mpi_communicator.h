@@ -41,8 +41,7 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator(MpiRuntime& runtime, MPI_Comm comm, std::string name, double timeout_s);
   // Records the operation, submits start/finish to the runtime, returns its Work.
   std::shared_ptr<Work> submit(const std::string& op, int64_t count, DType dtype, int peer,
-                               std::function<void(std::vector<MPI_Request>*)> start,
-                               std::function<void()> finish = {});
+                               std::function<void(std::vector<MPI_Request>*)> start, std::function<void()> finish = {});
   // MPI here moves host memory: a device tensor is an error that names the op.
   void check_host(const Tensor& t, const char* op) const;
 

@@ -127,7 +127,8 @@ void MpiRuntime::loop() {
         const auto now = std::chrono::steady_clock::now();
         if (stop_requested == std::chrono::steady_clock::time_point{}) stop_requested = now;
         if (now - stop_requested > std::chrono::seconds(10)) {
-          std::fprintf(stderr, "MPI shutdown: %zu operations still pending after 10 s; aborting the job\n", active.size());
+          std::fprintf(stderr, "MPI shutdown: %zu operations still pending after 10 s; aborting the job\n",
+                       active.size());
           MPI_Abort(MPI_COMM_WORLD, 1);
         }
       }

@@ -51,9 +51,7 @@ ncclRedOp_t nccl_op(ReduceOp op) {
 class NcclWork final : public Work {
  public:
   NcclWork(std::shared_ptr<CUevent_st> done, cudaStream_t compute) : done_(std::move(done)), compute_(compute) {}
-  void wait() override {
-    TESSEL_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_.get(), 0));
-  }
+  void wait() override { TESSEL_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_.get(), 0)); }
   bool is_completed() override {
     const cudaError_t rc = cudaEventQuery(done_.get());
     if (rc == cudaErrorNotReady) return false;
@@ -123,8 +121,9 @@ void NcclCommunicator::synchronize(const std::string& what) {
     if ((async != ncclSuccess && async != ncclInProgress) || (timeout_s_ > 0 && waited > timeout_s_)) {
       ncclCommAbort(comm_);
       TESSEL_FAIL() << what << " on NCCL communicator '" << name_ << "': "
-                    << (async != ncclSuccess && async != ncclInProgress ? std::string(ncclGetErrorString(async))
-                                                                       : "not done within " + std::to_string(timeout_s_) + " s (parallel.timeout_s)")
+                    << (async != ncclSuccess && async != ncclInProgress
+                            ? std::string(ncclGetErrorString(async))
+                            : "not done within " + std::to_string(timeout_s_) + " s (parallel.timeout_s)")
                     << "; the communicator was aborted; see the flight recorder of each rank";
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -162,9 +161,11 @@ std::shared_ptr<Work> NcclCommunicator::finish(uint64_t seq) {
 std::shared_ptr<Work> NcclCommunicator::all_reduce_async(const Tensor& x, ReduceOp op) {
   check_reduce_dtype(x, "all_reduce");
   check_device(x, "all_reduce");
-  const uint64_t seq = recorder_.record(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), dtype_name(x.dtype()));
+  const uint64_t seq =
+      recorder_.record(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), dtype_name(x.dtype()));
   after_compute();
-  check_nccl(ncclAllReduce(x.raw(), x.raw(), nccl_count(x), nccl_type(x.dtype()), nccl_op(op), comm_, stream_), "ncclAllReduce");
+  check_nccl(ncclAllReduce(x.raw(), x.raw(), nccl_count(x), nccl_type(x.dtype()), nccl_op(op), comm_, stream_),
+             "ncclAllReduce");
   return finish(seq);
 }
 
@@ -173,10 +174,12 @@ std::shared_ptr<Work> NcclCommunicator::reduce_scatter_async(const Tensor& in, c
   check_gather_shapes(out, in, size_, "reduce_scatter");
   check_device(in, "reduce_scatter");
   check_device(out, "reduce_scatter");
-  const uint64_t seq = recorder_.record(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), dtype_name(in.dtype()));
+  const uint64_t seq =
+      recorder_.record(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), dtype_name(in.dtype()));
   after_compute();
-  check_nccl(ncclReduceScatter(in.raw(), out.raw(), nccl_count(out), nccl_type(in.dtype()), nccl_op(op), comm_, stream_),
-             "ncclReduceScatter");
+  check_nccl(
+      ncclReduceScatter(in.raw(), out.raw(), nccl_count(out), nccl_type(in.dtype()), nccl_op(op), comm_, stream_),
+      "ncclReduceScatter");
   return finish(seq);
 }
 
@@ -186,7 +189,8 @@ std::shared_ptr<Work> NcclCommunicator::all_gather_async(const Tensor& in, const
   check_device(out, "all_gather");
   const uint64_t seq = recorder_.record("all_gather", in.numel(), dtype_name(in.dtype()));
   after_compute();
-  check_nccl(ncclAllGather(in.raw(), out.raw(), nccl_count(in), nccl_type(in.dtype()), comm_, stream_), "ncclAllGather");
+  check_nccl(ncclAllGather(in.raw(), out.raw(), nccl_count(in), nccl_type(in.dtype()), comm_, stream_),
+             "ncclAllGather");
   return finish(seq);
 }
 
@@ -195,7 +199,8 @@ std::shared_ptr<Work> NcclCommunicator::broadcast_async(const Tensor& x, int roo
   check_device(x, "broadcast");
   const uint64_t seq = recorder_.record("broadcast", x.numel(), dtype_name(x.dtype()), root);
   after_compute();
-  check_nccl(ncclBroadcast(x.raw(), x.raw(), nccl_count(x), nccl_type(x.dtype()), root, comm_, stream_), "ncclBroadcast");
+  check_nccl(ncclBroadcast(x.raw(), x.raw(), nccl_count(x), nccl_type(x.dtype()), root, comm_, stream_),
+             "ncclBroadcast");
   return finish(seq);
 }
 
@@ -206,9 +211,9 @@ std::shared_ptr<Work> NcclCommunicator::send_recv_async(const std::vector<P2POp>
     check_device(op.tensor, "send_recv");
     count += op.tensor.numel();
   }
-  const uint64_t seq = recorder_.record("send_recv(" + std::to_string(ops.size()) + " ops)", count,
-                                        ops.empty() ? "-" : dtype_name(ops.front().tensor.dtype()),
-                                        ops.empty() ? -1 : ops.front().peer);
+  const uint64_t seq =
+      recorder_.record("send_recv(" + std::to_string(ops.size()) + " ops)", count,
+                       ops.empty() ? "-" : dtype_name(ops.front().tensor.dtype()), ops.empty() ? -1 : ops.front().peer);
   after_compute();
   // One group: NCCL matches the sends and receives of every pair together (no deadlock in a
   // ring). Tags have no NCCL counterpart: order within a pair is the order posted.
@@ -234,12 +239,16 @@ std::shared_ptr<Work> NcclCommunicator::barrier_async() {
 }
 
 void NcclCommunicator::all_reduce_doubles(double* x, int n, ReduceOp op) {
-  TESSEL_CHECK(n >= 0 && n <= kScratchDoubles) << "all_reduce_doubles of " << n << " values: at most " << kScratchDoubles;
+  TESSEL_CHECK(n >= 0 && n <= kScratchDoubles)
+      << "all_reduce_doubles of " << n << " values: at most " << kScratchDoubles;
   const uint64_t seq = recorder_.record(std::string("all_reduce_doubles(") + reduce_op_name(op) + ")", n, "F64");
   after_compute();
-  TESSEL_CUDA_CHECK(cudaMemcpyAsync(scratch_, x, static_cast<size_t>(n) * sizeof(double), cudaMemcpyHostToDevice, stream_));
-  check_nccl(ncclAllReduce(scratch_, scratch_, static_cast<size_t>(n), ncclFloat64, nccl_op(op), comm_, stream_), "ncclAllReduce");
-  TESSEL_CUDA_CHECK(cudaMemcpyAsync(x, scratch_, static_cast<size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+  TESSEL_CUDA_CHECK(
+      cudaMemcpyAsync(scratch_, x, static_cast<size_t>(n) * sizeof(double), cudaMemcpyHostToDevice, stream_));
+  check_nccl(ncclAllReduce(scratch_, scratch_, static_cast<size_t>(n), ncclFloat64, nccl_op(op), comm_, stream_),
+             "ncclAllReduce");
+  TESSEL_CUDA_CHECK(
+      cudaMemcpyAsync(x, scratch_, static_cast<size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, stream_));
   finish(seq);
   synchronize("all_reduce_doubles #" + std::to_string(seq));
 }

@@ -21,13 +21,15 @@ std::shared_ptr<Work> SingleCommunicator::done(uint64_t seq) {
 
 std::shared_ptr<Work> SingleCommunicator::all_reduce_async(const Tensor& x, ReduceOp op) {
   check_reduce_dtype(x, "all_reduce");
-  return done(recorder_.record(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), dtype_name(x.dtype())));
+  return done(
+      recorder_.record(std::string("all_reduce(") + reduce_op_name(op) + ")", x.numel(), dtype_name(x.dtype())));
 }
 
 std::shared_ptr<Work> SingleCommunicator::reduce_scatter_async(const Tensor& in, const Tensor& out, ReduceOp op) {
   check_reduce_dtype(in, "reduce_scatter");
   check_gather_shapes(out, in, 1, "reduce_scatter");
-  const uint64_t seq = recorder_.record(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), dtype_name(in.dtype()));
+  const uint64_t seq =
+      recorder_.record(std::string("reduce_scatter(") + reduce_op_name(op) + ")", in.numel(), dtype_name(in.dtype()));
   copy_bytes(in, out);
   return done(seq);
 }
@@ -54,8 +56,8 @@ std::shared_ptr<Work> SingleCommunicator::send_recv_async(const std::vector<P2PO
     for (size_t j = 0; j < ops.size() && !matched; ++j) {
       if (used[j] || ops[j].kind != P2POp::kSend || ops[j].tag != ops[i].tag) continue;
       TESSEL_CHECK(ops[j].tensor.nbytes() == ops[i].tensor.nbytes())
-          << "send_recv to self, tag " << ops[i].tag << ": sent " << ops[j].tensor.nbytes() << " bytes into a receive of "
-          << ops[i].tensor.nbytes();
+          << "send_recv to self, tag " << ops[i].tag << ": sent " << ops[j].tensor.nbytes()
+          << " bytes into a receive of " << ops[i].tensor.nbytes();
       copy_bytes(ops[j].tensor, ops[i].tensor);
       used[j] = matched = true;
     }

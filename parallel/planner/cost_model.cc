@@ -23,16 +23,17 @@ std::string PlanLayout::describe() const {
 }
 
 std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
-  return {{"compute", compute},         {"memory-bound kernels", memory_bound}, {"TP communication", tp_comm},
-          {"pipeline bubble", pp_bubble}, {"PP transfers", pp_comm},           {"DP communication", dp_exposed},
+  return {{"compute", compute},          {"memory-bound kernels", memory_bound},
+          {"TP communication", tp_comm}, {"pipeline bubble", pp_bubble},
+          {"PP transfers", pp_comm},     {"DP communication", dp_exposed},
           {"optimizer", optimizer}};
 }
 
 int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages) {
   int64_t most = 0;
   for (int rank = 0; rank < pp; ++rank) {
-    const ModelPart part = pp == 1 ? ModelPart::whole(model.layers)
-                                   : pipeline_model_part(model.layers, pp, virtual_stages, rank, {});
+    const ModelPart part =
+        pp == 1 ? ModelPart::whole(model.layers) : pipeline_model_part(model.layers, pp, virtual_stages, rank, {});
     int64_t n = 0;
     for (const ParamSpec& s : part_param_specs(model, part)) n += shape_numel(local_shape(s, tp));
     most = std::max(most, n);
@@ -84,7 +85,8 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const int world = L.tp * L.pp * L.dp;
   const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
   const double T = static_cast<double>(m.seq_len), C = static_cast<double>(m.d_model);
-  const double H = static_cast<double>(m.heads), KV = static_cast<double>(m.kv_heads), D = static_cast<double>(m.head_dim());
+  const double H = static_cast<double>(m.heads), KV = static_cast<double>(m.kv_heads),
+               D = static_cast<double>(m.head_dim());
   const double F = static_cast<double>(m.ffn_dim), V = static_cast<double>(m.vocab_size);
   const double Fp = m.activation == Activation::kSwiGlu ? 2 * F : F;  // the FFN input projection's width
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
@@ -107,7 +109,8 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(micro_batches));
   const double chunk_layers = static_cast<double>(layers_per_stage) / L.virtual_stages;
   // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
-  e.memory.activations = alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
+  e.memory.activations =
+      alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
   // The classifier's logits chunk and the head's gradient input (last stage; taken as the larger stage).
   const double head = N * std::min(V / tp, 8192.0) * 4 + N * C * 4;
   e.memory.buffers = 2 * config.parallel.bucket_mb * 1048576.0 * (L.dp > 1) + 2 * Nl * C * a * (L.pp > 1) + head;
@@ -120,7 +123,8 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
     return gemm_seconds(rows, qkv_local, C, a, hw, peak) + gemm_seconds(rows, C, H * D / tp, a, hw, peak) +
            gemm_seconds(rows, Fp / tp, C, a, hw, peak) + gemm_seconds(rows, C, F / tp, a, hw, peak);
   };
-  const double attention_flops = 2.0 * static_cast<double>(L.micro) * (H / tp) * T * T * D;  // causal: half of 4·B·H·T²·D
+  const double attention_flops =
+      2.0 * static_cast<double>(L.micro) * (H / tp) * T * T * D;  // causal: half of 4·B·H·T²·D
   // Fused attention reaches less of the peak than large GEMMs (FlashAttention-2 reports 50-70% of
   // peak forward, less backward): 0.6 of the GEMM efficiency, an assumption until measured.
   const double attention = attention_flops / (peak * 1e12 * hw.gemm_efficiency * 0.6);
@@ -166,10 +170,12 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   e.time.total = e.time.compute + e.time.memory_bound + e.time.tp_comm + e.time.pp_bubble + e.time.pp_comm +
                  e.time.dp_exposed + e.time.optimizer;
   const std::vector<std::pair<std::string, double>> parts = e.time.parts();
-  e.time.bottleneck = std::max_element(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
+  e.time.bottleneck =
+      std::max_element(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
 
   double n_total = 0;
-  for (const ParamSpec& s : part_param_specs(m, ModelPart::whole(m.layers))) n_total += static_cast<double>(shape_numel(s.shape));
+  for (const ParamSpec& s : part_param_specs(m, ModelPart::whole(m.layers)))
+    n_total += static_cast<double>(shape_numel(s.shape));
   const double tokens = static_cast<double>(config.batch.global) * T;
   const double flops = (6 * n_total + 6 * static_cast<double>(m.layers) * T * C) * tokens;
   e.tokens_per_s = tokens / e.time.total;

@@ -37,7 +37,7 @@ struct MemoryBreakdown {  // bytes per GPU, on the stage that needs the most
   double total() const { return weights + gradients + optimizer + activations + buffers + workspace; }
 };
 
-struct TimeBreakdown {  // seconds per step
+struct TimeBreakdown {      // seconds per step
   double compute = 0;       // GEMMs and attention, forward, backward and recomputation
   double memory_bound = 0;  // norms, activations, residuals, RoPE, the loss
   double tp_comm = 0;       // tensor-parallel collectives (not overlapped)
@@ -46,7 +46,7 @@ struct TimeBreakdown {  // seconds per step
   double dp_exposed = 0;    // gradient reduction not hidden behind backward, ZeRO's all-gather
   double optimizer = 0;
   double total = 0;
-  std::string bottleneck;   // the largest part
+  std::string bottleneck;  // the largest part
 
   // The parts above by name ("compute", "memory-bound kernels", "TP communication", "pipeline
   // bubble", "PP transfers", "DP communication", "optimizer"), in that order.
@@ -58,7 +58,7 @@ struct PlanEstimate {
   MemoryBreakdown memory;
   TimeBreakdown time;
   double tokens_per_s = 0, tflops_per_gpu = 0, mfu = 0;
-  bool fits = false;         // memory within the GPU's, with the safety margin
+  bool fits = false;  // memory within the GPU's, with the safety margin
 };
 
 // The estimate of `layout` for config.model, batch.global and precision.compute on `gpus` GPUs

@@ -132,7 +132,9 @@ Calibration record_calibration(const std::string& hardware, const std::vector<do
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   write_file_atomic(path, JsonValue::object({{"hardware", JsonValue::string(hardware)},
-                                             {"ratios", JsonValue::array(std::move(list))}}).dump() + "\n");
+                                             {"ratios", JsonValue::array(std::move(list))}})
+                                  .dump() +
+                              "\n");
   return calibration_of(all, path);
 }
 

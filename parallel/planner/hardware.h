@@ -11,10 +11,10 @@ namespace tessel {
 
 struct HardwareProfile {
   std::string name;
-  std::string path;            // the file it was read from
+  std::string path;                                                         // the file it was read from
   double peak_tflops_bf16 = 0, peak_tflops_fp16 = 0, peak_tflops_fp32 = 0;  // dense
-  double gemm_efficiency = 0.8;  // of peak reached by large GEMMs
-  double memory_gb = 0;          // per GPU
+  double gemm_efficiency = 0.8;                                             // of peak reached by large GEMMs
+  double memory_gb = 0;                                                     // per GPU
   double memory_bw_gbs = 0;
   int gpus_per_node = 8;
   double intra_node_bw_gbs = 0, intra_node_latency_us = 0;  // per GPU, each direction

@@ -1,8 +1,8 @@
 #include "parallel/planner/planner.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <sstream>
 
@@ -141,11 +141,12 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
   const double cap = hw.memory_gb * 1e9 * (1 - margin);
   TESSEL_CHECK(!plan.ranked.empty())
       << "the model fits no layout of " << gpus << " x " << hw.name << " (" << hw.memory_gb << " GB each, "
-      << pct(margin) << " kept free): the smallest needs " << gb(plan.smallest_memory) << " per GPU against "
-      << gb(cap) << "; hint: more GPUs, or GPUs with more memory (recomputation, ZeRO and micro-batch sizes were "
-      << "searched" << (fixed.tp || fixed.pp || fixed.dp || fixed.zero || fixed.recompute || fixed.micro
-                            ? ", within the knobs fixed with --set, which you could free)"
-                            : ")");
+      << pct(margin) << " kept free): the smallest needs " << gb(plan.smallest_memory) << " per GPU against " << gb(cap)
+      << "; hint: more GPUs, or GPUs with more memory (recomputation, ZeRO and micro-batch sizes were "
+      << "searched"
+      << (fixed.tp || fixed.pp || fixed.dp || fixed.zero || fixed.recompute || fixed.micro
+              ? ", within the knobs fixed with --set, which you could free)"
+              : ")");
   std::stable_sort(plan.ranked.begin(), plan.ranked.end(),
                    [](const PlanEstimate& a, const PlanEstimate& b) { return a.tokens_per_s > b.tokens_per_s; });
 
@@ -193,9 +194,9 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
         if (mine[i].second - theirs[i].second > mine[grew].second - theirs[grew].second) grew = i;
       }
       r << "at best " << fastest->layout.describe() << ", whose step takes " << secs(fastest->time.total) << " against "
-        << secs(best.time.total) << " (" << pct(fastest->time.total / best.time.total - 1) << " longer): "
-        << mine[grew].first << " takes " << secs(mine[grew].second) << " of it (" << secs(theirs[grew].second)
-        << " in the best)";
+        << secs(best.time.total) << " (" << pct(fastest->time.total / best.time.total - 1)
+        << " longer): " << mine[grew].first << " takes " << secs(mine[grew].second) << " of it ("
+        << secs(theirs[grew].second) << " in the best)";
       if (fastest->layout.tp > gpn) {
         r << "; its TP all-reduces run on the inter-node link (" << hw.inter_node_bw_gbs << " GB/s against "
           << hw.intra_node_bw_gbs << " GB/s within a node)";
@@ -209,8 +210,8 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
 void apply_calibration(Plan& plan, double ratio) {
   for (PlanEstimate& e : plan.ranked) {
     TimeBreakdown& t = e.time;
-    for (double* x : {&t.compute, &t.memory_bound, &t.tp_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed, &t.optimizer,
-                      &t.total}) {
+    for (double* x :
+         {&t.compute, &t.memory_bound, &t.tp_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed, &t.optimizer, &t.total}) {
       *x *= ratio;
     }
     e.tokens_per_s /= ratio;

@@ -163,14 +163,14 @@ TEST_CASE("running out returns the cache and retries, then fails naming the devi
   FakeBackend backend(40 * kMiB);
   CachingAllocator alloc(backend, "fake:3");
   void* a = alloc.allocate(30 * kMiB, kCompute);
-  alloc.free(a);  // cached: 30 MiB reserved, none allocated
+  alloc.free(a);                               // cached: 30 MiB reserved, none allocated
   void* b = alloc.allocate(20 * kMiB, kComm);  // does not fit beside the cache; fits without it
   CHECK(alloc.stats().oom_retries == 1);
   CHECK(backend.frees == 1);
   CHECK(alloc.stats().reserved == 20 * kMiB);
-  CHECK_THROWS_WITH(alloc.allocate(30 * kMiB, kComm),
-                    Catch::Contains("out of memory on fake:3 allocating 30.0 MiB") &&
-                        Catch::Contains("allocated 20.0 MiB") && Catch::Contains("hint: lower batch.micro"));
+  CHECK_THROWS_WITH(alloc.allocate(30 * kMiB, kComm), Catch::Contains("out of memory on fake:3 allocating 30.0 MiB") &&
+                                                          Catch::Contains("allocated 20.0 MiB") &&
+                                                          Catch::Contains("hint: lower batch.micro"));
   alloc.free(b);
 }
 
@@ -179,7 +179,7 @@ TEST_CASE("running out waits for blocks freed on other streams before giving up"
   CachingAllocator alloc(backend, "fake:0");
   void* bucket = alloc.allocate(30 * kMiB, kCompute);
   alloc.record_stream(bucket, kComm);
-  alloc.free(bucket);  // waits on the communication stream's event
+  alloc.free(bucket);                                // waits on the communication stream's event
   void* next = alloc.allocate(30 * kMiB, kCompute);  // room only once that segment is returned
   CHECK(backend.waits == 1);
   CHECK(alloc.stats().oom_retries == 1);

@@ -34,7 +34,9 @@ class EmulatedDevice final : public DeviceBackend {
     // Poisoned (all bits set: NaN in every float type), as device memory is never zeroed for
     // free: a read before the first write shows up as NaN instead of passing by luck.
     if (bytes > 0) std::memset(host->data(), 0xFF, bytes);
-    return Tensor::from_storage(Storage::wrap(host->data(), bytes, device(), [host] {}, this), shape, dtype);
+    return Tensor::from_storage(Storage::wrap(
+                                    host->data(), bytes, device(), [host] {}, this),
+                                shape, dtype);
   }
   void fill_zero(const Tensor& t) override { std::memset(t.raw(), 0, t.nbytes()); }
   void copy(const Tensor& dst, const Tensor& src) override {
@@ -70,8 +72,8 @@ class EmulatedDevice final : public DeviceBackend {
     note("matmul_backward first" + n(first) + " width" + n(width) + " N" + n(N) + " K" + n(K) + " OC" + n(OC) +
          (accumulate ? " accumulate" : ""));
     if (f32(dout))
-      cpu::matmul_backward(dinp ? f(*dinp) : nullptr, f(dweight), dbias ? f(*dbias) : nullptr, f(dout) + first,
-                           width, f(inp), f(weight), N, K, OC, layout, accumulate);
+      cpu::matmul_backward(dinp ? f(*dinp) : nullptr, f(dweight), dbias ? f(*dbias) : nullptr, f(dout) + first, width,
+                           f(inp), f(weight), N, K, OC, layout, accumulate);
   }
   void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
                          const Tensor& weight, const Tensor& bias, int64_t N, int64_t C, float eps) override {
@@ -115,8 +117,10 @@ class EmulatedDevice final : public DeviceBackend {
             bool backward) override {
     note(std::string(backward ? "rope_backward" : "rope_forward") + " ld" + n(ld) + " heads" + n(heads) + " D" + n(D));
     if (!f32(x)) return;
-    if (backward) cpu::rope_backward(f(x), ld, B, T, heads, D, theta);
-    else cpu::rope_forward(f(x), ld, B, T, heads, D, theta);
+    if (backward)
+      cpu::rope_backward(f(x), ld, B, T, heads, D, theta);
+    else
+      cpu::rope_forward(f(x), ld, B, T, heads, D, theta);
   }
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t B, int64_t T, int64_t H,
                          int64_t KV, int64_t D) override {

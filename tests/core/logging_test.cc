@@ -1,8 +1,8 @@
 // Logging setup (core/logging.h): rank prefixes and level names.
 #include "core/logging.h"
 
-#include <catch2/catch.hpp>
 #include <spdlog/sinks/ostream_sink.h>
+#include <catch2/catch.hpp>
 
 #include <regex>
 #include <sstream>
@@ -28,8 +28,7 @@ TEST_CASE("the rank prefix needs no coordinates, and '%' in them is literal", "[
   CHECK(rank_prefix(7, "tp1 pp0") == "[rank 7 tp1 pp0]");
   CHECK(rank_prefix(-1, "launch") == "[launch]");  // the launcher is not a rank
   std::ostringstream out;
-  auto logger = make_logger(1, "100%", spdlog::level::info,
-                            std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  auto logger = make_logger(1, "100%", spdlog::level::info, std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
   logger->warn("x");
   CHECK(out.str().find("[rank 1 100%] [warning] x") != std::string::npos);
 }

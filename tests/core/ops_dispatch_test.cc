@@ -1,7 +1,7 @@
 // core/ops.cc's dispatch by device, on the CPU: tensors made by a device backend (here the
-// emulated device of tests/core/emulated_device.h, which records each call) go to that backend with the sizes ops.cc derived, CPU tensors to the
-// CPU launchers, and mixtures, foreign tensors and wrong dtypes are refused with the operand
-// named.
+// emulated device of tests/core/emulated_device.h, which records each call) go to that backend with the sizes ops.cc
+// derived, CPU tensors to the CPU launchers, and mixtures, foreign tensors and wrong dtypes are refused with the
+// operand named.
 #include <string>
 #include <vector>
 
@@ -14,7 +14,6 @@
 using namespace tessel;
 
 using testing::EmulatedDevice;
-
 
 TEST_CASE("ops on a device backend's tensors go to that backend with the derived sizes", "[cpu][ops]") {
   EmulatedDevice be;
@@ -69,14 +68,16 @@ TEST_CASE("ops on a device backend's tensors go to that backend with the derived
                     });
 }
 
-TEST_CASE("ops refuse mixed sides, foreign device tensors and the wrong dtypes, naming the operand", "[cpu][ops][errors]") {
+TEST_CASE("ops refuse mixed sides, foreign device tensors and the wrong dtypes, naming the operand",
+          "[cpu][ops][errors]") {
   EmulatedDevice be, other;
   Tensor dev = be.empty({4, 8}, DType::BF16);
   Tensor host = Tensor::zeros({4, 8}, DType::F32);
   CHECK_THROWS_WITH(ops::gelu_forward(dev, host),
                     Catch::Contains("gelu_forward: out is BF16[4, 8] cuda:0 but inp is on cpu; hint: all tensors"));
-  CHECK_THROWS_WITH(ops::gelu_forward(other.empty({4, 8}, DType::BF16), dev),
-                    Catch::Contains("gelu_forward: out is BF16[4, 8] cuda:0 but inp is on cuda:0 of another device context"));
+  CHECK_THROWS_WITH(
+      ops::gelu_forward(other.empty({4, 8}, DType::BF16), dev),
+      Catch::Contains("gelu_forward: out is BF16[4, 8] cuda:0 but inp is on cuda:0 of another device context"));
   // A value of another floating type than the op's first.
   CHECK_THROWS_WITH(ops::gelu_forward(be.empty({4, 8}, DType::F16), dev),
                     Catch::Contains("out is F16[4, 8] cuda:0, expected BF16"));

@@ -71,8 +71,8 @@ TEST_CASE("bf16 and f16 conversions round to nearest even and keep specials", "[
   CHECK(std::isnan(bf16_to_float(float_to_bf16(NAN))));
   CHECK(f16_to_float(float_to_f16(1.0f)) == 1.0f);
   CHECK(float_to_f16(1.0f) == 0x3c00);
-  CHECK(float_to_f16(65504.0f) == 0x7bff);        // largest finite f16
-  CHECK(float_to_f16(1e6f) == 0x7c00);            // overflow to infinity
+  CHECK(float_to_f16(65504.0f) == 0x7bff);  // largest finite f16
+  CHECK(float_to_f16(1e6f) == 0x7c00);      // overflow to infinity
   CHECK(float_to_f16(-2.0f) == 0xc000);
   CHECK(f16_to_float(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
   CHECK(float_to_f16(std::ldexp(1.0f, -24)) == 0x0001);

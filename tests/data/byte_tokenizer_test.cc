@@ -24,8 +24,7 @@ TEST_CASE("byte tokenizer decodes end-of-text and rejects or replaces ids above 
   const std::vector<int32_t> bad = {104, 300, -1};
   CHECK_THAT(testing::error_message([&] { ByteTokenizer::decode(bad); }),
              Catch::Contains("token 1") && Catch::Contains("300"));
-  CHECK(ByteTokenizer::decode(bad, ByteTokenizer::InvalidIds::kReplace) ==
-        "h\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(ByteTokenizer::decode(bad, ByteTokenizer::InvalidIds::kReplace) == "h\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 }  // namespace

@@ -25,7 +25,10 @@ namespace {
 std::string quote_bytes(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f) { out += static_cast<char>(c); continue; }
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      continue;
+    }
     char buf[8];
     std::snprintf(buf, sizeof(buf), "\\x%02x", c);
     out += buf;
@@ -45,24 +48,105 @@ std::shared_ptr<const Gpt2Tokenizer> tokenizer() {
 // included), contractions in any case, many scripts, emoji sequences, combining marks.
 std::string varied_corpus() {
   std::string real;
-  for (const char* dir : {"docs", "core", "core/kernels/cpu", "core/model", "data", "launch", "optim", "configs", "tests/data"}) {
+  for (const char* dir :
+       {"docs", "core", "core/kernels/cpu", "core/model", "data", "launch", "optim", "configs", "tests/data"}) {
     for (const auto& e : fs::directory_iterator(std::string(TESSEL_SOURCE_DIR) + "/" + dir)) {
       const std::string ext = e.path().extension().string();
-      if (ext == ".md" || ext == ".cc" || ext == ".h" || ext == ".yaml" || ext == ".js") real += read_file(e.path().string());
+      if (ext == ".md" || ext == ".cc" || ext == ".h" || ext == ".yaml" || ext == ".js")
+        real += read_file(e.path().string());
     }
   }
   real += read_file(std::string(TESSEL_SOURCE_DIR) + "/README.md");
-  const std::vector<std::string> fragments = {
-      "It's", "it's", "IT'S", "we're", "they've", "I'm", "you'll", "he'd", "'s", "'t", "'re", " 'll",
-      "don't", "O'Neil", "rock'n'roll", "''", "'", "\"quoted\"", "3.14159", "1,000,000", "2024-11-23",
-      "0x7fff", "1e-5", "12345678901234567890", " 42", "٣٤٥", "Ⅻ", "½", "²", "...", "!!!", "?!", "--",
-      "—", "–", "«»", "„“", "(){}[]<>", "@#$%^&*", "~~~", "___", "==>", " \t", "\t\t", "\n", "\n\n\n",
-      "\r\n", "   ", "        ", "\u00a0", "\u3000", "\u2009", "\u202f", "\ufeff", "\u2028", "\u0085", "\u200b",
-      "Привет, мир", "Ελληνικά", "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया", "你好，世界", "日本語のテキスト",
-      "한국어 문장", "สวัสดีชาวโลก", "Tiếng Việt có dấu", "Ünïcödé", "naïve café", "e\u0301", "Zürich",
-      "😀", "👍🏽", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🇩🇪", "❤️", "✨🚀", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "𝟘𝟙𝟚", "ﬁ", "Ⓐ",
-      "<|endoftext|>", "<|", "|>", "def f(x):\n    return x**2\n", "for (int i = 0; i < n; ++i) {",
-      "SELECT * FROM t WHERE a='b';", "https://example.com/a?b=c&d=e", "user@example.com"};
+  const std::vector<std::string> fragments = {"It's",
+                                              "it's",
+                                              "IT'S",
+                                              "we're",
+                                              "they've",
+                                              "I'm",
+                                              "you'll",
+                                              "he'd",
+                                              "'s",
+                                              "'t",
+                                              "'re",
+                                              " 'll",
+                                              "don't",
+                                              "O'Neil",
+                                              "rock'n'roll",
+                                              "''",
+                                              "'",
+                                              "\"quoted\"",
+                                              "3.14159",
+                                              "1,000,000",
+                                              "2024-11-23",
+                                              "0x7fff",
+                                              "1e-5",
+                                              "12345678901234567890",
+                                              " 42",
+                                              "٣٤٥",
+                                              "Ⅻ",
+                                              "½",
+                                              "²",
+                                              "...",
+                                              "!!!",
+                                              "?!",
+                                              "--",
+                                              "—",
+                                              "–",
+                                              "«»",
+                                              "„“",
+                                              "(){}[]<>",
+                                              "@#$%^&*",
+                                              "~~~",
+                                              "___",
+                                              "==>",
+                                              " \t",
+                                              "\t\t",
+                                              "\n",
+                                              "\n\n\n",
+                                              "\r\n",
+                                              "   ",
+                                              "        ",
+                                              "\u00a0",
+                                              "\u3000",
+                                              "\u2009",
+                                              "\u202f",
+                                              "\ufeff",
+                                              "\u2028",
+                                              "\u0085",
+                                              "\u200b",
+                                              "Привет, мир",
+                                              "Ελληνικά",
+                                              "مرحبا بالعالم",
+                                              "שלום עולם",
+                                              "नमस्ते दुनिया",
+                                              "你好，世界",
+                                              "日本語のテキスト",
+                                              "한국어 문장",
+                                              "สวัสดีชาวโลก",
+                                              "Tiếng Việt có dấu",
+                                              "Ünïcödé",
+                                              "naïve café",
+                                              "e\u0301",
+                                              "Zürich",
+                                              "😀",
+                                              "👍🏽",
+                                              "👨‍👩‍👧‍👦",
+                                              "🏳️‍🌈",
+                                              "🇩🇪",
+                                              "❤️",
+                                              "✨🚀",
+                                              "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+                                              "𝟘𝟙𝟚",
+                                              "ﬁ",
+                                              "Ⓐ",
+                                              "<|endoftext|>",
+                                              "<|",
+                                              "|>",
+                                              "def f(x):\n    return x**2\n",
+                                              "for (int i = 0; i < n; ++i) {",
+                                              "SELECT * FROM t WHERE a='b';",
+                                              "https://example.com/a?b=c&d=e",
+                                              "user@example.com"};
   std::mt19937 rng(2024);
   std::string out;
   size_t real_pos = 0;
@@ -102,7 +186,10 @@ std::vector<std::vector<int32_t>> reference_encode(const std::vector<std::string
   std::vector<std::vector<int32_t>> ids(1);
   std::istringstream s(read_file(out));
   for (int32_t id; s >> id;) {
-    if (id < 0) ids.emplace_back(); else ids.back().push_back(id);
+    if (id < 0)
+      ids.emplace_back();
+    else
+      ids.back().push_back(id);
   }
   ids.pop_back();
   return ids;
@@ -140,7 +227,8 @@ TEST_CASE("GPT-2 BPE ids equal the reference JavaScript encoder's on over 1 MB o
       const size_t from = i >= 4 ? i - 4 : 0;
       const std::vector<int32_t> near(ours.begin() + static_cast<int64_t>(from),
                                       ours.begin() + static_cast<int64_t>(std::min(ours.size(), i + 4)));
-      INFO("document " << d << ": first difference at token " << i << ", near " << quote_bytes(tokenizer()->decode(near)));
+      INFO("document " << d << ": first difference at token " << i << ", near "
+                       << quote_bytes(tokenizer()->decode(near)));
       CHECK(ours == ref[d]);
     }
   }
@@ -151,9 +239,13 @@ TEST_CASE("GPT-2 BPE ids equal the reference JavaScript encoder's on over 1 MB o
 }
 
 TEST_CASE("GPT-2 decode(encode(x)) == x, invalid UTF-8 included", "[data][gpt2]") {
-  const std::vector<std::string> texts = {"", "Hello world", "  many   spaces\n\n\ttabs", "😀 emoji ‍ zwj",
+  const std::vector<std::string> texts = {"",
+                                          "Hello world",
+                                          "  many   spaces\n\n\ttabs",
+                                          "😀 emoji ‍ zwj",
                                           std::string("bad \xff\xfe bytes \xc3( and \xe2\x82 cut"),
-                                          std::string("\x80\x80\x80"), std::string("a\0b", 3)};
+                                          std::string("\x80\x80\x80"),
+                                          std::string("a\0b", 3)};
   for (const std::string& t : texts) {
     INFO(t);
     CHECK(tokenizer()->decode(tokenizer()->encode(t)) == t);
@@ -166,7 +258,8 @@ TEST_CASE("GPT-2 decode(encode(x)) == x, invalid UTF-8 included", "[data][gpt2]"
 
 TEST_CASE("missing or corrupt tokenizer files are clear errors", "[data][gpt2][errors]") {
   TempDir dir("tessel_gpt2_bad");
-  CHECK_THROWS_WITH(Gpt2Tokenizer::load(dir.path()), Catch::Contains("encoder.json' not found") && Catch::Contains("fetch"));
+  CHECK_THROWS_WITH(Gpt2Tokenizer::load(dir.path()),
+                    Catch::Contains("encoder.json' not found") && Catch::Contains("fetch"));
   fs::copy_file(tokenizer_dir() + "/vocab.bpe", dir.file("vocab.bpe"));
   std::string enc = read_file(tokenizer_dir() + "/encoder.json");
   std::ofstream(dir.file("encoder.json"), std::ios::binary) << enc.substr(0, enc.size() / 2);  // truncated

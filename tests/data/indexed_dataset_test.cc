@@ -49,15 +49,15 @@ TEST_CASE("writer produces the 82-byte .idx of REFERENCE.md's worked example", "
   const std::vector<uint8_t> idx = read_bytes(prefix + ".idx");
   REQUIRE(idx.size() == 82);
   CHECK(std::memcmp(idx.data(), "MMIDIDX\0\0", 9) == 0);
-  CHECK(value_at<uint64_t>(idx, 9) == 1);    // version
-  CHECK(idx[17] == 8);                       // dtype code u16
-  CHECK(value_at<uint64_t>(idx, 18) == 2);   // sequence_count
-  CHECK(value_at<uint64_t>(idx, 26) == 3);   // document_count = documents + 1
-  CHECK(value_at<int32_t>(idx, 34) == 3);    // lengths
+  CHECK(value_at<uint64_t>(idx, 9) == 1);   // version
+  CHECK(idx[17] == 8);                      // dtype code u16
+  CHECK(value_at<uint64_t>(idx, 18) == 2);  // sequence_count
+  CHECK(value_at<uint64_t>(idx, 26) == 3);  // document_count = documents + 1
+  CHECK(value_at<int32_t>(idx, 34) == 3);   // lengths
   CHECK(value_at<int32_t>(idx, 38) == 2);
-  CHECK(value_at<int64_t>(idx, 42) == 0);    // pointers (bytes)
+  CHECK(value_at<int64_t>(idx, 42) == 0);  // pointers (bytes)
   CHECK(value_at<int64_t>(idx, 50) == 6);
-  CHECK(value_at<int64_t>(idx, 58) == 0);    // document_indices
+  CHECK(value_at<int64_t>(idx, 58) == 0);  // document_indices
   CHECK(value_at<int64_t>(idx, 66) == 1);
   CHECK(value_at<int64_t>(idx, 74) == 2);
 
@@ -144,8 +144,7 @@ TEST_CASE("reader accepts the dtype codes the writer does not produce (i8, i16, 
   IndexedDataset ds_bad(dir.file("bad"));
   int32_t out[2];
   const std::string msg = testing::error_message([&] { ds_bad.read(0, 2, out); });
-  CHECK_THAT(msg, Catch::Contains("bad.bin") && Catch::Contains("token 1") &&
-                      Catch::Contains("2.5"));
+  CHECK_THAT(msg, Catch::Contains("bad.bin") && Catch::Contains("token 1") && Catch::Contains("2.5"));
 }
 
 TEST_CASE("unknown dtype code and bad magic are errors naming the .idx", "[data]") {
@@ -196,13 +195,12 @@ TEST_CASE("a truncated .idx is an error naming the file, expected and actual siz
 
   std::filesystem::resize_file(prefix + ".idx", 60);
   const std::string msg = testing::error_message([&] { IndexedDataset ds(prefix); });
-  CHECK_THAT(msg, Catch::Contains("cut.idx") && Catch::Contains("truncated") &&
-                      Catch::Contains("60 bytes") && Catch::Contains("expected 82"));
+  CHECK_THAT(msg, Catch::Contains("cut.idx") && Catch::Contains("truncated") && Catch::Contains("60 bytes") &&
+                      Catch::Contains("expected 82"));
 
   std::filesystem::resize_file(prefix + ".idx", 20);  // not even a header
   CHECK_THAT(testing::error_message([&] { IndexedDataset ds(prefix); }),
-             Catch::Contains("cut.idx") && Catch::Contains("20 bytes") &&
-                 Catch::Contains("at least 34"));
+             Catch::Contains("cut.idx") && Catch::Contains("20 bytes") && Catch::Contains("at least 34"));
 }
 
 TEST_CASE("a truncated .bin is an error naming the file, expected and actual size", "[data]") {
@@ -214,8 +212,8 @@ TEST_CASE("a truncated .bin is an error naming the file, expected and actual siz
   writer.finish();
   std::filesystem::resize_file(prefix + ".bin", 7);
   const std::string msg = testing::error_message([&] { IndexedDataset ds(prefix); });
-  CHECK_THAT(msg, Catch::Contains("short.bin") && Catch::Contains("truncated") &&
-                      Catch::Contains("7 bytes") && Catch::Contains("expected 10"));
+  CHECK_THAT(msg, Catch::Contains("short.bin") && Catch::Contains("truncated") && Catch::Contains("7 bytes") &&
+                      Catch::Contains("expected 10"));
 }
 
 TEST_CASE("inconsistent pointers in the .idx are an error", "[data]") {
@@ -230,8 +228,7 @@ TEST_CASE("inconsistent pointers in the .idx are an error", "[data]") {
   std::memcpy(idx.data() + 50, &wrong, 8);  // second pointer should be 6
   testing::write_bytes(prefix + ".idx", idx.data(), idx.size());
   CHECK_THAT(testing::error_message([&] { IndexedDataset ds(prefix); }),
-             Catch::Contains("ptr.idx") && Catch::Contains("sequence 1") &&
-                 Catch::Contains("expected 6"));
+             Catch::Contains("ptr.idx") && Catch::Contains("sequence 1") && Catch::Contains("expected 6"));
 }
 
 TEST_CASE("reads outside the dataset are errors", "[data]") {
@@ -253,9 +250,11 @@ TEST_CASE("writer rejects tokens that do not fit the dtype and cleans up when dr
   {
     IndexedDatasetWriter writer(prefix, DType::U16);
     writer.add_document({1, 2});
-    CHECK_THAT(testing::error_message([&] { writer.add_document({3, 70000}); }),
-               Catch::Contains("document 1") && Catch::Contains("token 1") &&
-                   Catch::Contains("70000") && Catch::Contains("u16"));
+    CHECK_THAT(testing::error_message([&] {
+                 writer.add_document({3, 70000});
+               }),
+               Catch::Contains("document 1") && Catch::Contains("token 1") && Catch::Contains("70000") &&
+                   Catch::Contains("u16"));
     CHECK(std::filesystem::exists(prefix + ".bin.tmp"));
   }
   CHECK_FALSE(std::filesystem::exists(prefix + ".bin.tmp"));

@@ -11,7 +11,6 @@
 namespace tessel {
 namespace {
 
-
 TEST_CASE("inspect reports format, dtype, counts, first tokens and byte text", "[data]") {
   TempDir dir;
   testing::write_text(dir.file("a.txt"), "hi\n\"you\"\nthere");
@@ -42,8 +41,7 @@ TEST_CASE("inspect of an llm.c shard says documents are unknown and skips byte t
   testing::write_bytes(dir.file("s.bin"), bytes.data(), bytes.size());
   const std::string report = describe_token_source(LlmcShard(dir.file("s.bin")), 32);
   CHECK_THAT(report, Catch::Contains("llm.c shard (GPT-2, magic 20240520, version 1)") &&
-                         Catch::Contains("documents: unknown") &&
-                         Catch::Contains("tokens:    3\n") &&
+                         Catch::Contains("documents: unknown") && Catch::Contains("tokens:    3\n") &&
                          Catch::Contains("first 3 tokens: [50256, 15496, 11]"));
   CHECK_THAT(report, !Catch::Contains("as bytes"));
 }

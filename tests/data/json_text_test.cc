@@ -21,7 +21,8 @@ TEST_CASE("json text field decodes every escape and surrogate pairs to UTF-8", "
   CHECK(text_of(R"({"text": "\ud83d\ude00!"})") == "\xf0\x9f\x98\x80!");  // U+1F600
   // Unpaired surrogates become U+FFFD; the escape after a lone high surrogate still decodes.
   CHECK(text_of(R"({"text": "\ud83dx\ude00\ud83d\u0041"})") ==
-        "\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbd" "A");
+        "\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbd"
+        "A");
   // Raw UTF-8 passes through.
   CHECK(text_of("{\"text\": \"caf\xc3\xa9\"}") == "caf\xc3\xa9");
 }

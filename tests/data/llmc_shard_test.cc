@@ -9,7 +9,6 @@
 namespace tessel {
 namespace {
 
-
 template <typename T>
 std::vector<uint8_t> shard_bytes(int32_t magic, int32_t version, const std::vector<T>& tokens,
                                  int32_t count_in_header) {
@@ -84,8 +83,7 @@ TEST_CASE("u32 tokens beyond int32 are an error naming the shard and token", "[d
   LlmcShard shard(dir.file("big.bin"));
   int32_t out[2];
   CHECK_THAT(testing::error_message([&] { shard.read(0, 2, out); }),
-             Catch::Contains("big.bin") && Catch::Contains("token 1") &&
-                 Catch::Contains("3000000000"));
+             Catch::Contains("big.bin") && Catch::Contains("token 1") && Catch::Contains("3000000000"));
 }
 
 }  // namespace

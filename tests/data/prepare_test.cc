@@ -15,7 +15,6 @@
 namespace tessel {
 namespace {
 
-
 // The documents of a dataset, decoded with the byte tokenizer.
 std::vector<std::string> documents_of(const std::string& prefix) {
   IndexedDataset ds(prefix);
@@ -49,9 +48,8 @@ TEST_CASE("prepare turns .txt files and .jsonl records into documents ending in 
     CHECK(p.total_bytes > 0);
   });
   CHECK(progress_calls == 4);  // once at the end of each input
-  const std::vector<std::string> expected = {
-      "first file\nwith two lines\n<|endoftext|>", "second<|endoftext|>",
-      "q\"uote\nnl \xc3\xa9 \xf0\x9f\x98\x80<|endoftext|>", "last<|endoftext|>"};
+  const std::vector<std::string> expected = {"first file\nwith two lines\n<|endoftext|>", "second<|endoftext|>",
+                                             "q\"uote\nnl \xc3\xa9 \xf0\x9f\x98\x80<|endoftext|>", "last<|endoftext|>"};
   CHECK(documents_of(dir.file("out_train")) == expected);
   CHECK(s.documents == 4);
   CHECK(s.train_documents == 4);
@@ -76,8 +74,7 @@ TEST_CASE("prepare --split-lines makes each non-empty line a document", "[data]"
   options.split_lines = true;
   const PrepareSummary s = prepare_dataset(options);
   CHECK(documents_of(dir.file("l_train")) ==
-        std::vector<std::string>{"alpha<|endoftext|>", "beta<|endoftext|>", "  <|endoftext|>",
-                                 "gamma<|endoftext|>"});
+        std::vector<std::string>{"alpha<|endoftext|>", "beta<|endoftext|>", "  <|endoftext|>", "gamma<|endoftext|>"});
   CHECK(s.skipped_documents == 1);
   CHECK(s.bytes_read == 21);
 }
@@ -155,12 +152,10 @@ TEST_CASE("prepare errors: missing input, bad options, unavailable tokenizer, ba
   options.inputs = {dir.file("ok.txt")};
   options.tokenizer = TokenizerKind::kGpt2;
   options.tokenizer_dir = dir.file("no_tokenizer_here");
-  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
-             Catch::Contains("encoder.json' not found"));
+  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }), Catch::Contains("encoder.json' not found"));
   options.tokenizer = TokenizerKind::kBytes;
   options.val_fraction = 1.0;
-  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
-             Catch::Contains("[0, 1)"));
+  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }), Catch::Contains("[0, 1)"));
   options.val_fraction = 0;
 
   testing::write_text(dir.file("bad.jsonl"), "{\"text\": \"fine\"}\n{\"text\": \"broken}\n");
@@ -178,8 +173,7 @@ TEST_CASE("prepare errors: missing input, bad options, unavailable tokenizer, ba
 
   testing::write_text(dir.file("blank.txt"), "");
   options.inputs = {dir.file("blank.txt")};
-  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
-             Catch::Contains("no documents"));
+  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }), Catch::Contains("no documents"));
 }
 
 TEST_CASE("prepare --format llmc writes GPT-2 llm.c shards with end-of-text before each document", "[data]") {

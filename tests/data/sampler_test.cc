@@ -168,9 +168,8 @@ TEST_CASE("a token outside the vocabulary is an error naming dataset, position, 
   Sampler s({src}, {1.0}, 19, 1, 257);  // one window: all 20 tokens
   std::vector<int32_t> out(20);
   const std::string msg = testing::error_message([&] { s.sample(0, out.data()); });
-  CHECK_THAT(msg, Catch::Contains("corpus_train") && Catch::Contains("token 13") &&
-                      Catch::Contains("value 300") && Catch::Contains("vocab_size 257") &&
-                      Catch::Contains("tokenizer"));
+  CHECK_THAT(msg, Catch::Contains("corpus_train") && Catch::Contains("token 13") && Catch::Contains("value 300") &&
+                      Catch::Contains("vocab_size 257") && Catch::Contains("tokenizer"));
 }
 
 TEST_CASE("sampler rejects datasets too short for one sample and bad weights", "[data]") {

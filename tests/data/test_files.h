@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <functional>
-#include <stdexcept>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,12 +56,11 @@ inline std::vector<int32_t> read_all(const TokenSource& source) {
 // An in-memory TokenSource for sampler tests.
 class VectorSource : public TokenSource {
  public:
-  VectorSource(std::vector<int32_t> tokens, std::string path)
-      : tokens_(std::move(tokens)), path_(std::move(path)) {}
+  VectorSource(std::vector<int32_t> tokens, std::string path) : tokens_(std::move(tokens)), path_(std::move(path)) {}
   int64_t num_tokens() const override { return static_cast<int64_t>(tokens_.size()); }
   void read(int64_t begin, int64_t count, int32_t* out) const override {
-    read_stored_tokens(path_, reinterpret_cast<const uint8_t*>(tokens_.data()), DType::I32,
-                       num_tokens(), begin, count, out);
+    read_stored_tokens(path_, reinterpret_cast<const uint8_t*>(tokens_.data()), DType::I32, num_tokens(), begin, count,
+                       out);
   }
   const std::string& path() const override { return path_; }
   std::string format() const override { return "memory"; }

@@ -9,7 +9,6 @@
 namespace tessel {
 namespace {
 
-
 TEST_CASE("open_token_source accepts a Megatron prefix, PREFIX.idx and PREFIX.bin", "[data]") {
   TempDir dir;
   const std::string prefix = dir.file("corpus_train");
@@ -29,15 +28,14 @@ TEST_CASE("open_token_source explains what it looked for when nothing is there",
   TempDir dir;
   const std::string missing = dir.file("nothing");
   const std::string msg = testing::error_message([&] { open_token_source(missing); });
-  CHECK_THAT(msg, Catch::Contains("no dataset at '" + missing + "'") &&
-                      Catch::Contains(missing + ".idx") && Catch::Contains(missing + ".bin") &&
-                      Catch::Contains("llm.c shard") && Catch::Contains("tessel data prepare"));
+  CHECK_THAT(msg, Catch::Contains("no dataset at '" + missing + "'") && Catch::Contains(missing + ".idx") &&
+                      Catch::Contains(missing + ".bin") && Catch::Contains("llm.c shard") &&
+                      Catch::Contains("tessel data prepare"));
 
   // Half a Megatron dataset names the missing half.
   testing::write_text(dir.file("half.idx"), "x");
   CHECK_THAT(testing::error_message([&] { open_token_source(dir.file("half")); }),
-             Catch::Contains("found '" + dir.file("half.idx") + "' but not '" +
-                             dir.file("half.bin") + "'"));
+             Catch::Contains("found '" + dir.file("half.idx") + "' but not '" + dir.file("half.bin") + "'"));
 
   // A file that is neither format.
   testing::write_text(dir.file("notes.txt"), "hello world");

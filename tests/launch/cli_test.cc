@@ -39,9 +39,7 @@ Result run(const std::string& args) {
   return r;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 std::string last_line(const std::string& text) {
   std::string t = text;
@@ -75,11 +73,14 @@ TEST_CASE("tessel: data prepare, train, generate, eval and bench work end to end
   CHECK_THAT(inspect.output, Catch::Contains("megatron"));
 
   const std::string cfg = d + "/tiny.yaml";
-  write_text(cfg, "run: {out_dir: " + d + "/run, steps: 4, log_every: 1, eval_every: 2, eval_batches: 1}\n"
-                  "model: {arch: llama, vocab_size: 257, seq_len: 16, layers: 1, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 48}\n"
-                  "batch: {global: 4, micro: 2}\n"
-                  "optim: {lr: 1.0e-3, warmup_steps: 1}\n"
-                  "data: {train: [" + d + "/ds_train], val: " + d + "/ds_val}\n");
+  write_text(cfg, "run: {out_dir: " + d +
+                      "/run, steps: 4, log_every: 1, eval_every: 2, eval_batches: 1}\n"
+                      "model: {arch: llama, vocab_size: 257, seq_len: 16, layers: 1, d_model: 32, heads: 4, kv_heads: "
+                      "2, ffn_dim: 48}\n"
+                      "batch: {global: 4, micro: 2}\n"
+                      "optim: {lr: 1.0e-3, warmup_steps: 1}\n"
+                      "data: {train: [" +
+                      d + "/ds_train], val: " + d + "/ds_val}\n");
   Result train = run("train " + cfg + " --set run.steps=5 optim.lr=2e-3");
   INFO(train.output);
   REQUIRE(train.status == 0);
@@ -176,8 +177,8 @@ TEST_CASE("tessel: GPU settings on a machine without a GPU fail before anything 
   }
   Result kernels = run("bench kernels " + cfg);
   CHECK(kernels.status == 1);
-  CHECK_THAT(kernels.output, Catch::Contains("no CUDA device is visible") ||
-                                 Catch::Contains("this build has no CUDA backend"));
+  CHECK_THAT(kernels.output,
+             Catch::Contains("no CUDA device is visible") || Catch::Contains("this build has no CUDA backend"));
   Result dtype = run("bench kernels " + cfg + " --dtype fp8");
   CHECK(dtype.status == 1);
   CHECK_THAT(dtype.output, Catch::Contains("--dtype fp8 is not one of bf16, fp32"));

@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "core/config/config.h"
-#include "core/model/transformer.h"
 #include "core/model/param_specs.h"
+#include "core/model/transformer.h"
 
 using namespace tessel;
 

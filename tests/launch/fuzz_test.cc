@@ -86,12 +86,14 @@ TEST_CASE("mutated Megatron datasets give tessel errors when opened and read", "
     const bool damage_idx = i % 2 == 0;
     write(prefix + ".idx", damage_idx ? mutate(idx, rng) : idx);
     write(prefix + ".bin", damage_idx ? bin : mutate(bin, rng));
-    expect_error_or_success([&] {
-      auto source = std::shared_ptr<const TokenSource>(open_token_source(prefix));
-      Sampler sampler({source}, {1.0}, 8, 1, 64);
-      std::vector<int32_t> out(9);
-      for (uint64_t k = 0; k < 30; ++k) sampler.sample(k, out.data());
-    }, "dataset", i);
+    expect_error_or_success(
+        [&] {
+          auto source = std::shared_ptr<const TokenSource>(open_token_source(prefix));
+          Sampler sampler({source}, {1.0}, 8, 1, 64);
+          std::vector<int32_t> out(9);
+          for (uint64_t k = 0; k < 30; ++k) sampler.sample(k, out.data());
+        },
+        "dataset", i);
   }
 }
 

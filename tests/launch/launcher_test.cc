@@ -111,7 +111,8 @@ TEST_CASE("launch errors: grid mismatch, bad hostfile, no mpirun", "[cpu][launch
   CHECK_THROWS_WITH(plan_launch(request(3), p, machine(env)), Catch::Contains("not divisible by parallel.tp (2)"));
   LaunchRequest r = request(1);
   r.hostfile = "/nonexistent/hosts";
-  CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)), Catch::Contains("--hostfile /nonexistent/hosts: cannot be read"));
+  CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)),
+                    Catch::Contains("--hostfile /nonexistent/hosts: cannot be read"));
   r.hostfile.clear();
   r.hosts = {"a", "a"};
   CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)), Catch::Contains("named twice"));

@@ -39,8 +39,7 @@ TEST_CASE("first AdamW step matches the hand-computed value", "[optim]") {
 TEST_CASE("three AdamW steps with decay and grad_scale follow the reference", "[optim]") {
   const std::vector<float> start = {1.0f, -2.0f, 0.5f, 0.0f, 3.0f};
   const std::vector<std::vector<float>> grads = {
-      {0.1f, -0.3f, 2.0f, 0.0f, -1.0f}, {0.2f, 0.1f, -1.0f, 0.5f, -1.0f},
-      {-0.4f, 0.2f, 0.3f, 0.5f, 1e-3f}};
+      {0.1f, -0.3f, 2.0f, 0.0f, -1.0f}, {0.2f, 0.1f, -1.0f, 0.5f, -1.0f}, {-0.4f, 0.2f, 0.3f, 0.5f, 1e-3f}};
   std::vector<float> p = start, m(5, 0.0f), v(5, 0.0f);
   std::vector<ScalarAdamW> ref;
   for (float x : start) ref.push_back(ScalarAdamW{x});
@@ -105,8 +104,8 @@ TEST_CASE("adamw_update_segments equals one adamw_update per segment, bitwise", 
   tessel::adamw_update_segments(p.data(), g.data(), m.data(), v.data(), segs, s);
   for (const auto& seg : segs) {
     s.weight_decay = seg.weight_decay;
-    tessel::adamw_update(p2.data() + seg.offset, g.data() + seg.offset, m2.data() + seg.offset,
-                         v2.data() + seg.offset, seg.numel, s);
+    tessel::adamw_update(p2.data() + seg.offset, g.data() + seg.offset, m2.data() + seg.offset, v2.data() + seg.offset,
+                         seg.numel, s);
   }
   CHECK(p == p2);
   CHECK(m == m2);

@@ -25,8 +25,10 @@ TEST_CASE("every schedule is complete and deadlock-free for many shapes", "[cpu]
             std::set<std::pair<int, int>> forwarded;
             for (const PipeAction& a : list) {
               CHECK(seen.insert({a.kind, a.micro_batch, a.chunk}).second);  // nothing twice
-              if (a.kind == PipeAction::kForward) forwarded.insert({a.micro_batch, a.chunk});
-              else CHECK(forwarded.count({a.micro_batch, a.chunk}) == 1);  // its own forward first
+              if (a.kind == PipeAction::kForward)
+                forwarded.insert({a.micro_batch, a.chunk});
+              else
+                CHECK(forwarded.count({a.micro_batch, a.chunk}) == 1);  // its own forward first
             }
             CHECK(static_cast<int>(seen.size()) == 2 * m * v);
           }
@@ -58,9 +60,12 @@ TEST_CASE("simulated bubbles follow (p - 1) / (m v + p - 1) of the time", "[cpu]
   for (int pp : {2, 4}) {
     for (int m : {4, 8, 16}) {
       const double theory = static_cast<double>(pp - 1) / (m + pp - 1);
-      CHECK(simulate_pipeline(build_pipeline_schedule(Schedule::kGpipe, pp, 1, m), pp, 1).bubble_fraction == Approx(theory));
-      CHECK(simulate_pipeline(build_pipeline_schedule(Schedule::k1F1B, pp, 1, m), pp, 1).bubble_fraction == Approx(theory));
-      const double interleaved = simulate_pipeline(build_pipeline_schedule(Schedule::kInterleaved, pp, 2, m), pp, 2).bubble_fraction;
+      CHECK(simulate_pipeline(build_pipeline_schedule(Schedule::kGpipe, pp, 1, m), pp, 1).bubble_fraction ==
+            Approx(theory));
+      CHECK(simulate_pipeline(build_pipeline_schedule(Schedule::k1F1B, pp, 1, m), pp, 1).bubble_fraction ==
+            Approx(theory));
+      const double interleaved =
+          simulate_pipeline(build_pipeline_schedule(Schedule::kInterleaved, pp, 2, m), pp, 2).bubble_fraction;
       INFO("pp " << pp << " m " << m << ": interleaved bubble " << interleaved);
       CHECK(interleaved < theory);  // interleaving shrinks the bubble
       CHECK(interleaved == Approx(static_cast<double>(pp - 1) / (2 * m + pp - 1)));
@@ -82,7 +87,8 @@ TEST_CASE("impossible pipeline layouts are clear errors", "[cpu][pp]") {
                     Catch::Contains("micro-batches per step (6) to be a multiple of parallel.pp (4)"));
   CHECK_THROWS_WITH(build_pipeline_schedule(Schedule::k1F1B, 2, 2, 4), Catch::Contains("needs schedule 'interleaved'"));
   CHECK(partition_layers(8, 2, 2) == std::vector<std::pair<int, int>>{{0, 2}, {2, 4}, {4, 6}, {6, 8}});
-  CHECK_THROWS_WITH(partition_layers(6, 4, 1), Catch::Contains("model.layers (6) must be divisible by parallel.pp (4)"));
+  CHECK_THROWS_WITH(partition_layers(6, 4, 1),
+                    Catch::Contains("model.layers (6) must be divisible by parallel.pp (4)"));
   CHECK_THROWS_WITH(partition_layers(2, 4, 1), Catch::Contains("fewer than the 4 pipeline stages"));
   // The embedding and the head weigh as a layer each: 12 units over 4 stages, 3 per stage.
   CHECK(partition_layers(10, 4, 1, true) == std::vector<std::pair<int, int>>{{0, 2}, {2, 5}, {5, 8}, {8, 10}});

@@ -16,8 +16,10 @@ inline void fill_synthetic_tokens(uint64_t first, const Tensor& tokens, const Te
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t <= T; ++t) {
       const uint64_t sample = first + static_cast<uint64_t>(b);
-      const int32_t id = static_cast<int32_t>((sample * stride + static_cast<uint64_t>(t) * 3) % 64 +
-                                              (uniform_at(noise_seed, sample, static_cast<uint64_t>(t)) < 0.2 ? 1 : 0)) % 64;
+      const int32_t id =
+          static_cast<int32_t>((sample * stride + static_cast<uint64_t>(t) * 3) % 64 +
+                               (uniform_at(noise_seed, sample, static_cast<uint64_t>(t)) < 0.2 ? 1 : 0)) %
+          64;
       if (t < T) tokens.data<int32_t>()[b * T + t] = id;
       if (t > 0) targets.data<int32_t>()[b * T + t - 1] = id;
     }

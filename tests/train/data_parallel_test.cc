@@ -5,20 +5,21 @@
 
 #include <cmath>
 
-#include "train/train_step.h"
 #include "parallel/comm/single_communicator.h"
 #include "tests/parallel/mpi_world.h"
 #include "tests/parallel/synthetic_tokens.h"
+#include "train/train_step.h"
 
 using namespace tessel;
 
 namespace {
 
 Config tiny(const std::string& arch, int64_t global, int64_t micro, ZeroStage zero) {
-  Config c = parse_config("model: {arch: " + arch + ", vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, heads: 4, "
-                          "kv_heads: 2, ffn_dim: 64}\n"
-                          "optim: {lr: 1.0e-2, warmup_steps: 2, weight_decay: 0.1, grad_clip: 0.5}\n"
-                          "run: {steps: 20, seed: 7}\n",
+  Config c = parse_config("model: {arch: " + arch +
+                              ", vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, heads: 4, "
+                              "kv_heads: 2, ffn_dim: 64}\n"
+                              "optim: {lr: 1.0e-2, warmup_steps: 2, weight_decay: 0.1, grad_clip: 0.5}\n"
+                              "run: {steps: 20, seed: 7}\n",
                           "tiny.yaml");
   c.batch.global = global;
   c.batch.micro = micro;

@@ -9,11 +9,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "train/rank_model.h"
 #include "tests/core/emulated_device.h"
-#include "tests/train/layout_run.h"
 #include "tests/parallel/mpi_world.h"
 #include "tests/parallel/staging_communicator.h"
+#include "tests/train/layout_run.h"
+#include "train/rank_model.h"
 
 using namespace tessel;
 using testing::EmulatedDevice;

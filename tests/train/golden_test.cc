@@ -11,8 +11,8 @@
 #include "core/config/config.h"
 #include "core/io/safetensors.h"
 #include "core/model/transformer.h"
-#include "train/train_step.h"
 #include "parallel/comm/single_communicator.h"
+#include "train/train_step.h"
 
 using namespace tessel;
 
@@ -34,7 +34,8 @@ data: {train: [unused]}
 }
 
 std::string golden_path(const std::string& arch) {
-  return std::string(TESSEL_TEST_DATA_DIR) + "/golden/" + (arch == "gpt2" ? "gpt2_tiny" : "llama_tiny") + ".safetensors";
+  return std::string(TESSEL_TEST_DATA_DIR) + "/golden/" + (arch == "gpt2" ? "gpt2_tiny" : "llama_tiny") +
+         ".safetensors";
 }
 
 // Max |a - b| / max(max |b|, floor): one relative error per tensor, so that small entries of a
@@ -74,7 +75,8 @@ TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2 and LLaM
     // The golden file holds exactly this model's parameters (plus tokens, outputs, grad.*).
     int64_t golden_params = 0;
     for (const std::string& name : golden.names()) {
-      if (name.rfind("transformer.", 0) == 0 || name.rfind("model.", 0) == 0 || name == "lm_head.weight") ++golden_params;
+      if (name.rfind("transformer.", 0) == 0 || name.rfind("model.", 0) == 0 || name == "lm_head.weight")
+        ++golden_params;
     }
     CHECK(golden_params == static_cast<int64_t>(model.parameters().entries().size()));
 

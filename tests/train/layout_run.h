@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "core/model/param_specs.h"
-#include "train/rank_model.h"
 #include "parallel/comm/single_communicator.h"
 #include "tests/parallel/synthetic_tokens.h"
+#include "train/rank_model.h"
 
 namespace tessel {
 
@@ -20,9 +20,12 @@ namespace tessel {
 // clipping at 0.5 (so the global norm matters), `heads` as "heads: H, kv_heads: K".
 inline Config tiny_layout_config(const std::string& arch, const std::string& heads, int layers, int global, int micro) {
   return parse_config("model: {arch: " + arch + ", vocab_size: 64, seq_len: 16, layers: " + std::to_string(layers) +
-                          ", d_model: 32, " + heads + ", ffn_dim: 64}\n"
+                          ", d_model: 32, " + heads +
+                          ", ffn_dim: 64}\n"
                           "optim: {lr: 1.0e-2, warmup_steps: 2, weight_decay: 0.1, grad_clip: 0.5}\n"
-                          "batch: {global: " + std::to_string(global) + ", micro: " + std::to_string(micro) + "}\n"
+                          "batch: {global: " +
+                          std::to_string(global) + ", micro: " + std::to_string(micro) +
+                          "}\n"
                           "run: {steps: 20, seed: 11}\n",
                       "tiny.yaml");
 }
@@ -75,7 +78,8 @@ inline void compare_layout_runs(const LayoutRun& got, const LayoutRun& want, boo
     worst_norm = std::max(worst_norm, std::abs(got.grad_norms[i] - want.grad_norms[i]) / want.grad_norms[i]);
   }
   for (size_t i = 0; i < want.grads_after_step1.size(); ++i) {
-    worst_grad = std::max(worst_grad, static_cast<double>(std::abs(got.grads_after_step1[i] - want.grads_after_step1[i])));
+    worst_grad =
+        std::max(worst_grad, static_cast<double>(std::abs(got.grads_after_step1[i] - want.grads_after_step1[i])));
     scale = std::max(scale, static_cast<double>(std::abs(want.grads_after_step1[i])));
   }
   INFO("worst relative loss error " << worst_loss << ", grad norm " << worst_norm << ", worst gradient error "

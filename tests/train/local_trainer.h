@@ -1,8 +1,8 @@
 // A Trainer for one process: its own group of one and a 1×1×1 grid.
 #pragma once
 
-#include "train/trainer.h"
 #include "parallel/comm/single_communicator.h"
+#include "train/trainer.h"
 
 namespace tessel {
 

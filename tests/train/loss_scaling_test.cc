@@ -10,23 +10,26 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/model/transformer.h"
+#include "parallel/comm/single_communicator.h"
 #include "train/checkpointer.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
-#include "parallel/comm/single_communicator.h"
 
 using namespace tessel;
 
 namespace {
 
 Config tiny(const std::string& precision, const std::string& loss_scale) {
-  return parse_config("model: {arch: llama, vocab_size: 40, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
-                      "kv_heads: 2}\n"
-                      "batch: {global: 4, micro: 2}\n"
-                      "optim: {lr: 1.0e-2, warmup_steps: 1, grad_clip: 0.5, max_skipped_steps: 2}\n"
-                      "precision: {compute: " + precision + ", loss_scale: " + loss_scale + "}\n"
-                      "run: {steps: 4, seed: 3}\n",
-                      "tiny");
+  return parse_config(
+      "model: {arch: llama, vocab_size: 40, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
+      "kv_heads: 2}\n"
+      "batch: {global: 4, micro: 2}\n"
+      "optim: {lr: 1.0e-2, warmup_steps: 1, grad_clip: 0.5, max_skipped_steps: 2}\n"
+      "precision: {compute: " +
+          precision + ", loss_scale: " + loss_scale +
+          "}\n"
+          "run: {steps: 4, seed: 3}\n",
+      "tiny");
 }
 
 struct Run {
@@ -108,7 +111,8 @@ TEST_CASE("overflows under a dynamic loss scale skip the step and halve the scal
   CHECK(step.optimizer_steps() == 1);
 }
 
-TEST_CASE("a checkpoint carries the dynamic loss scale of an fp16 run, and only of one", "[cpu][train][scaler][checkpoint]") {
+TEST_CASE("a checkpoint carries the dynamic loss scale of an fp16 run, and only of one",
+          "[cpu][train][scaler][checkpoint]") {
   const std::string dir = "loss_scaling_checkpoints";
   std::filesystem::remove_all(dir);
   Config c = tiny("fp16", "dynamic");

@@ -45,11 +45,10 @@ TEST_CASE("metrics log lines reach the file before the log is closed", "[metrics
 }
 
 TEST_CASE("metrics log writes NaN and infinities as null", "[metrics_log]") {
-  const std::string line =
-      metrics_line(3, {{"loss", std::nan("")},
-                       {"up", std::numeric_limits<double>::infinity()},
-                       {"down", -std::numeric_limits<double>::infinity()},
-                       {"ok", 0.1}});
+  const std::string line = metrics_line(3, {{"loss", std::nan("")},
+                                            {"up", std::numeric_limits<double>::infinity()},
+                                            {"down", -std::numeric_limits<double>::infinity()},
+                                            {"ok", 0.1}});
   CHECK(line == "{\"step\":3,\"loss\":null,\"up\":null,\"down\":null,\"ok\":0.1}\n");
   const JsonValue v = parse_json(line, "line");
   CHECK(v.find("loss")->is_null());
@@ -61,8 +60,7 @@ TEST_CASE("metrics log appends to an existing file", "[metrics_log]") {
   const std::string path = dir.file("m.jsonl");
   { MetricsLog(path).log(1, {{"loss", 2.0}}); }
   { MetricsLog(path).log(2, {{"loss", 1.5}}); }
-  CHECK(lines_of(read_file(path)) ==
-        std::vector<std::string>{"{\"step\":1,\"loss\":2}", "{\"step\":2,\"loss\":1.5}"});
+  CHECK(lines_of(read_file(path)) == std::vector<std::string>{"{\"step\":1,\"loss\":2}", "{\"step\":2,\"loss\":1.5}"});
 }
 
 TEST_CASE("metrics log refuses a field named step and an unwritable path", "[metrics_log]") {

@@ -4,8 +4,8 @@
 // compares the loss curve over 20 steps and every gathered gradient after step 1.
 #include <catch2/catch.hpp>
 
-#include "tests/train/layout_run.h"
 #include "tests/parallel/mpi_world.h"
+#include "tests/train/layout_run.h"
 
 using namespace tessel;
 
@@ -36,7 +36,8 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
     const Config c = tiny(arch);
     const LayoutRun want = train_single_rank(c);
     REQUIRE(want.losses.back() < want.losses.front() - 0.5);  // it learns
-    for (const auto& [schedule, v] : std::vector<std::pair<Schedule, int>>{{Schedule::kGpipe, 1}, {Schedule::k1F1B, 1}, {Schedule::kInterleaved, 2}}) {
+    for (const auto& [schedule, v] : std::vector<std::pair<Schedule, int>>{
+             {Schedule::kGpipe, 1}, {Schedule::k1F1B, 1}, {Schedule::kInterleaved, 2}}) {
       INFO(arch << ": pp " << P << ", schedule " << schedule << ", virtual stages " << v);
       compare_layout_runs(train_layout(layout(c, 1, P, schedule, v), world), want);
     }
@@ -52,7 +53,8 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
   }
 }
 
-TEST_CASE("pipeline parallel composes with tensor parallel (sequence parallel) and with data parallel (zero)", "[mpi][pp]") {
+TEST_CASE("pipeline parallel composes with tensor parallel (sequence parallel) and with data parallel (zero)",
+          "[mpi][pp]") {
   MpiCommunicator& world = test_world();
   if (world.size() != 4) return;
   for (const std::string arch : {"gpt2", "llama"}) {

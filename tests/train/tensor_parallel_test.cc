@@ -4,8 +4,8 @@
 // and every gathered gradient after step 1 (tests/train/layout_run.h).
 #include <catch2/catch.hpp>
 
-#include "tests/train/layout_run.h"
 #include "tests/parallel/mpi_world.h"
+#include "tests/train/layout_run.h"
 
 using namespace tessel;
 
@@ -16,8 +16,9 @@ namespace {
 // each key/value head between 2 ranks. Two layers, one micro-batch of 4 per step: small enough
 // for 4 ranks on 2 cores.
 Config tiny(const std::string& name) {
-  const std::string heads = name == "gpt2" ? "heads: 4, kv_heads: 4" : name == "llama" ? "heads: 8, kv_heads: 4"
-                                                                                      : "heads: 8, kv_heads: 2";
+  const std::string heads = name == "gpt2"    ? "heads: 4, kv_heads: 4"
+                            : name == "llama" ? "heads: 8, kv_heads: 4"
+                                              : "heads: 8, kv_heads: 2";
   return tiny_layout_config(name == "gpt2" ? "gpt2" : "llama", heads, 2, 4, 4);
 }
 

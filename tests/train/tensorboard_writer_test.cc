@@ -29,8 +29,7 @@ std::vector<std::string> read_records(const std::string& bytes) {
   while (pos < bytes.size()) {
     REQUIRE(pos + 12 <= bytes.size());
     const uint64_t length = load_le(bytes, pos, 8);
-    CHECK(crc32c_unmask(static_cast<uint32_t>(load_le(bytes, pos + 8, 4))) ==
-          crc32c(bytes.data() + pos, 8));
+    CHECK(crc32c_unmask(static_cast<uint32_t>(load_le(bytes, pos + 8, 4))) == crc32c(bytes.data() + pos, 8));
     REQUIRE(pos + 12 + length + 4 <= bytes.size());
     const std::string data = bytes.substr(pos + 12, length);
     CHECK(crc32c_unmask(static_cast<uint32_t>(load_le(bytes, pos + 12 + length, 4))) ==
@@ -46,8 +45,7 @@ std::vector<std::string> list_dir(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   REQUIRE(d != nullptr);
   while (dirent* e = readdir(d))
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-      names.push_back(e->d_name);
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
   closedir(d);
   return names;
 }
@@ -60,14 +58,14 @@ std::vector<std::string> list_dir(const std::string& dir) {
 // with the protobuf wire bytes written out by hand:
 //   first  = 09 <f64 1700000000.5> 1a 0d "brain.Event:2"
 //   scalar = 09 <f64 1700000000.5> 10 07 2a 0d 0a 0b 0a 04 "loss" 15 <f32 2.5>
-const unsigned char kFirstRecord[] = {
-    0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa3, 0x7f, 0x4b, 0x22, 0x09, 0x00,
-    0x00, 0x20, 0x40, 0xfc, 0x54, 0xd9, 0x41, 0x1a, 0x0d, 0x62, 0x72, 0x61, 0x69, 0x6e,
-    0x2e, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x3a, 0x32, 0x2b, 0x35, 0x31, 0x10};
-const unsigned char kLossRecord[] = {
-    0x1a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x9b, 0xd8, 0x2d, 0x09, 0x00,
-    0x00, 0x20, 0x40, 0xfc, 0x54, 0xd9, 0x41, 0x10, 0x07, 0x2a, 0x0d, 0x0a, 0x0b, 0x0a,
-    0x04, 0x6c, 0x6f, 0x73, 0x73, 0x15, 0x00, 0x00, 0x20, 0x40, 0x94, 0x23, 0xef, 0xb0};
+const unsigned char kFirstRecord[] = {0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa3, 0x7f,
+                                      0x4b, 0x22, 0x09, 0x00, 0x00, 0x20, 0x40, 0xfc, 0x54, 0xd9,
+                                      0x41, 0x1a, 0x0d, 0x62, 0x72, 0x61, 0x69, 0x6e, 0x2e, 0x45,
+                                      0x76, 0x65, 0x6e, 0x74, 0x3a, 0x32, 0x2b, 0x35, 0x31, 0x10};
+const unsigned char kLossRecord[] = {0x1a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x9b, 0xd8,
+                                     0x2d, 0x09, 0x00, 0x00, 0x20, 0x40, 0xfc, 0x54, 0xd9, 0x41, 0x10,
+                                     0x07, 0x2a, 0x0d, 0x0a, 0x0b, 0x0a, 0x04, 0x6c, 0x6f, 0x73, 0x73,
+                                     0x15, 0x00, 0x00, 0x20, 0x40, 0x94, 0x23, 0xef, 0xb0};
 
 TEST_CASE("TensorBoard file bytes match an independently computed encoding", "[tensorboard]") {
   TempDir dir;
@@ -77,9 +75,8 @@ TEST_CASE("TensorBoard file bytes match an independently computed encoding", "[t
     writer.add_scalar("loss", 2.5f, 7);
     path = writer.path();
   }  // the destructor flushes
-  const std::string want =
-      std::string(reinterpret_cast<const char*>(kFirstRecord), sizeof(kFirstRecord)) +
-      std::string(reinterpret_cast<const char*>(kLossRecord), sizeof(kLossRecord));
+  const std::string want = std::string(reinterpret_cast<const char*>(kFirstRecord), sizeof(kFirstRecord)) +
+                           std::string(reinterpret_cast<const char*>(kLossRecord), sizeof(kLossRecord));
   CHECK(read_file(path) == want);
 }
 
@@ -101,9 +98,10 @@ TEST_CASE("TensorBoard records carry tags, values and steps, with valid CRCs", "
   TempDir dir;
   double now = 1700000100.0;
   TensorBoardWriter writer(dir.path(), [&now] { return now += 0.25; });
-  const std::vector<std::tuple<std::string, float, int64_t>> scalars = {
-      {"train/loss", 3.25f, 1}, {"train/lr", 6e-4f, 1}, {"train/loss", 2.875f, 2},
-      {"val/loss", -0.5f, 1000000000000LL}};
+  const std::vector<std::tuple<std::string, float, int64_t>> scalars = {{"train/loss", 3.25f, 1},
+                                                                        {"train/lr", 6e-4f, 1},
+                                                                        {"train/loss", 2.875f, 2},
+                                                                        {"val/loss", -0.5f, 1000000000000LL}};
   for (const auto& [tag, value, step] : scalars) writer.add_scalar(tag, value, step);
   writer.flush();
 
@@ -136,8 +134,7 @@ TEST_CASE("tfrecord_frame CRCs match the TensorBoard check value", "[tensorboard
 TEST_CASE("TensorBoard writer reports a log dir it cannot create", "[tensorboard]") {
   TempDir dir;
   write_file_atomic(dir.file("file"), "x");
-  CHECK_THROWS_WITH(TensorBoardWriter(dir.file("file/sub")),
-                    Catch::Contains(dir.file("file")));
+  CHECK_THROWS_WITH(TensorBoardWriter(dir.file("file/sub")), Catch::Contains(dir.file("file")));
 }
 
 }  // namespace

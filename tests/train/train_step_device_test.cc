@@ -11,11 +11,11 @@
 
 #include "core/config/config.h"
 #include "core/model/transformer.h"
+#include "parallel/comm/single_communicator.h"
+#include "tests/core/emulated_device.h"
 #include "train/checkpointer.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
-#include "parallel/comm/single_communicator.h"
-#include "tests/core/emulated_device.h"
 
 using namespace tessel;
 using testing::EmulatedDevice;
@@ -23,11 +23,12 @@ using testing::EmulatedDevice;
 namespace {
 
 Config tiny(const std::string& arch) {
-  return parse_config("model: {arch: " + arch + ", vocab_size: 40, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
-                      "kv_heads: 2}\n"
-                      "batch: {global: 4, micro: 2}\n"
-                      "optim: {lr: 1.0e-2, warmup_steps: 1, grad_clip: 0.5, weight_decay: 0.1}\n"
-                      "run: {steps: 4, seed: 3}\n",
+  return parse_config("model: {arch: " + arch +
+                          ", vocab_size: 40, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
+                          "kv_heads: 2}\n"
+                          "batch: {global: 4, micro: 2}\n"
+                          "optim: {lr: 1.0e-2, warmup_steps: 1, grad_clip: 0.5, weight_decay: 0.1}\n"
+                          "run: {steps: 4, seed: 3}\n",
                       "tiny");
 }
 
@@ -56,8 +57,8 @@ TEST_CASE("a train step on a device backend equals the CPU step bitwise, reading
       CHECK(x.grad_norm == y.grad_norm);
       CHECK(x.grad_norm > 0.5);  // clipping is active: grad_scale takes part
       // One norm over the flat gradients and one fused update per parameter, on the device.
-      CHECK(std::count(device.calls.begin(), device.calls.end(), "sum_of_squares n" +
-                                                                     std::to_string(dev.parameters().numel())) == 1);
+      CHECK(std::count(device.calls.begin(), device.calls.end(),
+                       "sum_of_squares n" + std::to_string(dev.parameters().numel())) == 1);
       CHECK(static_cast<size_t>(std::count_if(device.calls.begin(), device.calls.end(), [](const std::string& call) {
               return call.rfind("adamw ", 0) == 0;
             })) == dev.parameters().entries().size());
@@ -120,11 +121,12 @@ TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, 
   TESSEL_REQUIRE_GPU();
   for (const std::string arch : {"gpt2", "llama"}) {
     INFO(arch);
-    Config c = parse_config("model: {arch: " + arch + ", vocab_size: 256, seq_len: 64, layers: 2, d_model: 64, "
-                            "heads: 4, kv_heads: 2}\n"
-                            "batch: {global: 8, micro: 4}\n"
-                            "optim: {lr: 3.0e-3, warmup_steps: 2, grad_clip: 1.0, weight_decay: 0.1}\n"
-                            "run: {steps: 20, seed: 5}\n",
+    Config c = parse_config("model: {arch: " + arch +
+                                ", vocab_size: 256, seq_len: 64, layers: 2, d_model: 64, "
+                                "heads: 4, kv_heads: 2}\n"
+                                "batch: {global: 8, micro: 4}\n"
+                                "optim: {lr: 3.0e-3, warmup_steps: 2, grad_clip: 1.0, weight_decay: 0.1}\n"
+                                "run: {steps: 20, seed: 5}\n",
                             "tiny");
     SingleCommunicator world;
     const Topology topology = Topology::from_config(c.parallel, 1, 0);
@@ -132,7 +134,8 @@ TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, 
     const TrainStep::BatchFn random = synthetic_batches(c);
     const TrainStep::BatchFn batches = [&](uint64_t first, const Tensor& tokens, const Tensor& targets) {
       random(first, tokens, targets);
-      for (int64_t i = 0; i < tokens.numel(); ++i) targets.data<int32_t>()[i] = (tokens.data<int32_t>()[i] * 3 + 1) % 256;
+      for (int64_t i = 0; i < tokens.numel(); ++i)
+        targets.data<int32_t>()[i] = (tokens.data<int32_t>()[i] * 3 + 1) % 256;
     };
     auto curve = [&](RankModel r) {
       std::vector<double> losses, norms;
@@ -150,7 +153,8 @@ TEST_CASE("20 steps of a tiny GPT-2 and LLaMA on the GPU: fp32 follows the CPU, 
     c.precision.compute = Precision::kFp16;  // with dynamic loss scaling
     const auto fp16 = curve(RankModel::build(c, world, topology, std::make_unique<cuda::DeviceContext>(0)));
     for (int64_t s = 0; s < c.run.steps; ++s) {
-      INFO("step " << s << ": cpu " << cpu.first[s] << ", gpu fp32 " << fp32.first[s] << ", gpu bf16 " << bf16.first[s]);
+      INFO("step " << s << ": cpu " << cpu.first[s] << ", gpu fp32 " << fp32.first[s] << ", gpu bf16 "
+                   << bf16.first[s]);
       // fp32 on the GPU is the CPU's arithmetic in another order: drift grows over the steps
       // through Adam's normalized updates (the CPU layouts drift by about 1e-5 in 20 steps).
       CHECK(std::fabs(fp32.first[s] - cpu.first[s]) <= 1e-4 * cpu.first[s]);

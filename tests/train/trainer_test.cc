@@ -22,8 +22,7 @@ namespace {
 void write_dataset(const std::string& prefix, int32_t bad_token = -1) {
   IndexedDatasetWriter w(prefix, DType::U16);
   const std::string docs[] = {"the quick brown fox jumps over the lazy dog. ",
-                              "pack my box with five dozen liquor jugs. ",
-                              "how vexingly quick daft zebras jump! "};
+                              "pack my box with five dozen liquor jugs. ", "how vexingly quick daft zebras jump! "};
   for (int rep = 0; rep < 20; ++rep) {
     for (const std::string& d : docs) {
       std::vector<int32_t> ids(d.begin(), d.end());
@@ -38,10 +37,14 @@ void write_dataset(const std::string& prefix, int32_t bad_token = -1) {
 Config tiny_run(const std::string& dir, const std::string& arch, int64_t steps) {
   std::string yaml = "run: {out_dir: " + dir + "/run, steps: " + std::to_string(steps) +
                      ", log_every: 5, seed: 3, threads: 2}\n"
-                     "model: {arch: " + arch + ", vocab_size: 257, seq_len: 16, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}\n"
+                     "model: {arch: " +
+                     arch +
+                     ", vocab_size: 257, seq_len: 16, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64}\n"
                      "batch: {global: 4, micro: 2}\n"
                      "optim: {lr: 3.0e-3, schedule: cosine, warmup_steps: 2}\n"
-                     "data: {train: [" + dir + "/d_train], val: " + dir + "/d_train}\n"
+                     "data: {train: [" +
+                     dir + "/d_train], val: " + dir +
+                     "/d_train}\n"
                      "checkpoint: {every: 0, keep: 5, resume: auto}\n"
                      "logging: {tensorboard: false}\n";
   return parse_config(yaml, "tiny");
@@ -99,7 +102,8 @@ TEST_CASE("20 steps straight equal 10 steps, save, resume, 10 steps — bitwise"
   }
 }
 
-TEST_CASE("asynchronous saves during training write the same checkpoints as synchronous ones", "[cpu][train][checkpoint]") {
+TEST_CASE("asynchronous saves during training write the same checkpoints as synchronous ones",
+          "[cpu][train][checkpoint]") {
   // The background thread writes step 4's file while steps 5.. change the weights it was copied
   // from: the checkpoint must hold step 4's values, byte for byte those of a synchronous save.
   TempDir dir("tessel_async_save");
@@ -152,7 +156,8 @@ TEST_CASE("a token id >= vocab_size is a clear error naming the dataset and the 
   }
 }
 
-TEST_CASE("resuming from a checkpoint of another model shape names the tensor and both shapes", "[cpu][train][errors][checkpoint]") {
+TEST_CASE("resuming from a checkpoint of another model shape names the tensor and both shapes",
+          "[cpu][train][errors][checkpoint]") {
   TempDir dir("tessel_shape");
   write_dataset(dir.path() + "/d_train");
   Config c = tiny_run(dir.path(), "gpt2", 2);

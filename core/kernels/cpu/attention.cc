@@ -35,8 +35,7 @@ inline void axpy(float* y, float alpha, const float* x, int64_t n) {
 }
 
 // dst (D, kKeyTile) = rows [k0, k0 + nk) of the (row stride ld) matrix src, transposed.
-inline void transpose_tile(float* dst, const float* src, int64_t ld, int64_t k0, int64_t nk,
-                           int64_t D) {
+inline void transpose_tile(float* dst, const float* src, int64_t ld, int64_t k0, int64_t nk, int64_t D) {
   for (int64_t j = 0; j < nk; ++j) {
     const float* row = src + (k0 + j) * ld;
     for (int64_t d = 0; d < D; ++d) dst[d * kKeyTile + j] = row[d];
@@ -44,8 +43,7 @@ inline void transpose_tile(float* dst, const float* src, int64_t ld, int64_t k0,
 }
 
 // out[j] = scale · Σ_d x[d] · tile[d][j] for j < n: one row against a transposed tile.
-inline void row_times_tile(float* out, const float* x, const float* tile, int64_t n, int64_t D,
-                           float scale) {
+inline void row_times_tile(float* out, const float* x, const float* tile, int64_t n, int64_t D, float scale) {
   std::fill(out, out + n, 0.0f);
   for (int64_t d = 0; d < D; ++d) {
     const float xd = x[d] * scale;
@@ -57,8 +55,8 @@ inline void row_times_tile(float* out, const float* x, const float* tile, int64_
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T,
-                       int64_t H, int64_t KV, int64_t D) {
+void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t H, int64_t KV,
+                       int64_t D) {
   const int64_t ld = (H + 2 * KV) * D;
   const int64_t group = H / KV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -121,9 +119,8 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
   }
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                        const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV,
-                        int64_t D) {
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+                        int64_t T, int64_t H, int64_t KV, int64_t D) {
   const int64_t ld = (H + 2 * KV) * D;
   const int64_t group = H / KV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));

@@ -23,15 +23,14 @@ int64_t chunk_rows(int64_t N) { return std::max<int64_t>(1, std::min(N, kChunkRo
 
 int64_t classifier_workspace_floats(int64_t N, int64_t V) { return chunk_rows(N) * V; }
 
-void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x,
-                                 const float* weight, const int32_t* targets, int64_t N,
-                                 int64_t C, int64_t V, float dloss, float* workspace) {
+void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x, const float* weight,
+                                 const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss,
+                                 float* workspace) {
   const int64_t rows = chunk_rows(N);
   float* logits = workspace;
   for (int64_t r0 = 0; r0 < N; r0 += rows) {
     const int64_t n = std::min(rows, N - r0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, C, 1.0f, x + r0 * C, C, weight, C,
-                0.0f, logits, V);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, C, 1.0f, x + r0 * C, C, weight, C, 0.0f, logits, V);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       float* z = logits + r * V;
@@ -52,10 +51,8 @@ void classifier_forward_backward(float* losses, float* dx, float* dweight, const
     }
     if (dx != nullptr) {
       // dx (n, C) = dlogits (n, V) · W (V, C);  dW (V, C) += dlogitsᵀ · x
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, C, V, 1.0f, logits, V,
-                  weight, C, 0.0f, dx + r0 * C, C);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, n, 1.0f, logits, V,
-                  x + r0 * C, C, 1.0f, dweight, C);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, C, V, 1.0f, logits, V, weight, C, 0.0f, dx + r0 * C, C);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, n, 1.0f, logits, V, x + r0 * C, C, 1.0f, dweight, C);
     }
   }
 }

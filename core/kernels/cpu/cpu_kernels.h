@@ -25,10 +25,10 @@ namespace cpu {
 // ---- embedding: out[b,t,:] = wte[tokens[b,t],:] (+ wpe[t,:] when wpe is not null)
 // wte holds the rows [vocab_start, vocab_start + rows) of the table (a tensor-parallel shard:
 // tokens outside it read zeros, and their gradients go to the rank that holds them).
-void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int64_t B, int64_t T, int64_t C, int64_t vocab_start = 0, int64_t rows = -1);
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int64_t B, int64_t T, int64_t C, int64_t vocab_start = 0, int64_t rows = -1);
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
+                       int64_t C, int64_t vocab_start = 0, int64_t rows = -1);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T,
+                        int64_t C, int64_t vocab_start = 0, int64_t rows = -1);
 
 // ---- matmul with bias. How the weight is stored:
 //  kOutIn: [OC, K] (torch nn.Linear, LLaMA)     out = inp · Wᵀ + b
@@ -36,25 +36,22 @@ void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32
 // `ldo` / `ldd` are the row strides of out / dout, so one projection can write into a column
 // block of a wider buffer (LLaMA's q, k and v land side by side like GPT-2's c_attn output).
 enum class WeightLayout { kOutIn, kInOut };
-void matmul_forward(float* out, int64_t ldo, const float* inp, const float* weight,
-                    const float* bias, int64_t N, int64_t K, int64_t OC, WeightLayout layout);
+void matmul_forward(float* out, int64_t ldo, const float* inp, const float* weight, const float* bias, int64_t N,
+                    int64_t K, int64_t OC, WeightLayout layout);
 // dinp (N, K) is overwritten, or added to when accumulate_dinp; dinp may be null.
-void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, int64_t ldd,
-                     const float* inp, const float* weight, int64_t N, int64_t K, int64_t OC,
-                     WeightLayout layout, bool accumulate_dinp);
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, int64_t ldd, const float* inp,
+                     const float* weight, int64_t N, int64_t K, int64_t OC, WeightLayout layout, bool accumulate_dinp);
 
 // ---- LayerNorm over the last dimension; mean and rstd (N) are saved for backward.
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
-                       const float* weight, const float* bias, int64_t N, int64_t C, float eps);
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
-                        const float* inp, const float* weight, const float* mean,
-                        const float* rstd, int64_t N, int64_t C);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C);
 
 // ---- RMSNorm: out = inp · rsqrt(mean(inp²) + eps) · weight; rstd (N) saved for backward.
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N,
-                     int64_t C, float eps);
-void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
-                      const float* weight, const float* rstd, int64_t N, int64_t C);
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C, float eps);
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                      const float* rstd, int64_t N, int64_t C);
 
 // ---- GELU, tanh approximation (GPT-2's gelu_new), elementwise over n values.
 void gelu_forward(float* out, const float* inp, int64_t n);
@@ -68,21 +65,18 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int64_t N
 // inv_freq = theta^(-2i/D)), in place on `heads` heads of width D at the start of each of
 // the B*T rows of x (row stride ld); row r has position r % T. Backward rotates the gradient
 // back (the inverse rotation), also in place.
-void rope_forward(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D,
-                  float theta);
-void rope_backward(float* dx, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D,
-                   float theta);
+void rope_forward(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta);
+void rope_backward(float* dx, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta);
 
 // ---- Causal self-attention with grouped-query heads, flash-style: one query row at a time
 // against its keys, softmax statistics kept as one logsumexp per row, nothing T×T stored.
 // qkv (B*T, (H + 2*KV)*D) rows hold q (H heads) | k (KV heads) | v (KV heads); query head h
 // reads kv head h / (H/KV). out (B*T, H*D); lse (B, H, T) is saved for backward.
-void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T,
-                       int64_t H, int64_t KV, int64_t D);
+void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t H, int64_t KV,
+                       int64_t D);
 // dqkv (B*T, (H + 2*KV)*D) is overwritten.
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                        const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV,
-                        int64_t D);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+                        int64_t T, int64_t H, int64_t KV, int64_t D);
 
 // ---- residual: out = a + b (out may alias a or b). Its backward is the identity on both inputs.
 void residual_forward(float* out, const float* a, const float* b, int64_t n);
@@ -94,19 +88,19 @@ void residual_forward(float* out, const float* a, const float* b, int64_t n);
 // classifier_workspace_floats(N, V) floats: the caller owns it so that no step allocates (a
 // fresh multi-megabyte buffer per call costs page faults on every step).
 int64_t classifier_workspace_floats(int64_t N, int64_t V);
-void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x,
-                                 const float* weight, const int32_t* targets, int64_t N,
-                                 int64_t C, int64_t V, float dloss, float* workspace);
+void classifier_forward_backward(float* losses, float* dx, float* dweight, const float* x, const float* weight,
+                                 const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss,
+                                 float* workspace);
 
 // ---- AdamW (adamw.cc): the update of core/adamw_scalars.h on each range, elementwise, so the
 // result does not depend on the number of threads. All ranges run in one parallel region (a
 // region per parameter, about 150 for GPT-2, costs a fork and a barrier each). Buffers of one
 // range must not overlap; ranges must not overlap each other.
 struct AdamWRange {
-  float* param = nullptr;  // (n) updated in place
+  float* param = nullptr;       // (n) updated in place
   const float* grad = nullptr;  // (n)
-  float* m = nullptr;  // (n) updated in place
-  float* v = nullptr;  // (n) updated in place
+  float* m = nullptr;           // (n) updated in place
+  float* v = nullptr;           // (n) updated in place
   int64_t n = 0;
   AdamWScalars k;
 };

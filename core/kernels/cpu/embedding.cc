@@ -8,8 +8,8 @@
 namespace tessel {
 namespace cpu {
 
-void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int64_t B, int64_t T, int64_t C, int64_t vocab_start, int64_t rows) {
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
+                       int64_t C, int64_t vocab_start, int64_t rows) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < B * T; ++r) {
     float* o = out + r * C;
@@ -33,8 +33,8 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
   }
 }
 
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int64_t B, int64_t T, int64_t C, int64_t vocab_start, int64_t rows) {
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T,
+                        int64_t C, int64_t vocab_start, int64_t rows) {
   // Rows with the same token add into the same dwte row. Splitting the work by columns keeps
   // the row order fixed within each column, so the sums are deterministic without atomics.
   constexpr int64_t kCols = 64;

@@ -7,8 +7,7 @@
 namespace tessel {
 namespace cpu {
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N,
-                     int64_t C, float eps) {
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < N; ++r) {
     const float* x = inp + r * C;
@@ -23,8 +22,8 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
   }
 }
 
-void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
-                      const float* weight, const float* rstd, int64_t N, int64_t C) {
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                      const float* rstd, int64_t N, int64_t C) {
   // With g = w·dout: dx = s·g − x·s³·mean(g·x).
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < N; ++r) {

@@ -9,8 +9,7 @@ namespace cpu {
 namespace {
 
 // Rotates pairs (i, i + D/2) of every head by angle t·inv_freq_i; sign -1 rotates back.
-void rotate(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta,
-            float sign) {
+void rotate(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta, float sign) {
   const int64_t half = D / 2;
   // cos/sin table (T, D/2), computed in double then rounded, shared by all rows and heads.
   std::vector<float> cos_t(static_cast<size_t>(T * half)), sin_t(static_cast<size_t>(T * half));
@@ -40,13 +39,11 @@ void rotate(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D
 
 }  // namespace
 
-void rope_forward(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D,
-                  float theta) {
+void rope_forward(float* x, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta) {
   rotate(x, ld, B, T, heads, D, theta, 1.0f);
 }
 
-void rope_backward(float* dx, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D,
-                   float theta) {
+void rope_backward(float* dx, int64_t ld, int64_t B, int64_t T, int64_t heads, int64_t D, float theta) {
   // The rotation is orthogonal, so its backward is the rotation by the opposite angle.
   rotate(dx, ld, B, T, heads, D, theta, -1.0f);
 }

@@ -27,8 +27,8 @@ __global__ void adamw_kernel(float* param, T* param_copy, const float* grad, flo
 }  // namespace
 
 template <typename T>
-void adamw_update(float* param, T* param_copy, const float* grad, float* m, float* v, int64_t n,
-                  const AdamWScalars& k, cudaStream_t stream) {
+void adamw_update(float* param, T* param_copy, const float* grad, float* m, float* v, int64_t n, const AdamWScalars& k,
+                  cudaStream_t stream) {
   if (n == 0) return;
   adamw_kernel<<<grid_for(n, 256), 256, 0, stream>>>(param, param_copy, grad, m, v, n, k);
   TESSEL_CUDA_LAUNCH_CHECK();

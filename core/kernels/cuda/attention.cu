@@ -192,12 +192,12 @@ __global__ void attention_dkv_kernel(T* dqkv, const T* dout, const T* qkv, const
 }
 
 Layout make_layout(int64_t T_, int64_t H, int64_t KV, int64_t D) {
-  TESSEL_CHECK(D >= 1 && D <= 32 * kMaxDims) << "attention (CUDA): head dim " << D << " is above "
-                                             << 32 * kMaxDims << ", the most this kernel supports";
+  TESSEL_CHECK(D >= 1 && D <= 32 * kMaxDims)
+      << "attention (CUDA): head dim " << D << " is above " << 32 * kMaxDims << ", the most this kernel supports";
   TESSEL_CHECK(KV >= 1 && H % KV == 0) << "attention (CUDA): " << H << " heads do not divide into " << KV
                                        << " kv heads";
-  TESSEL_CHECK(T_ >= 0 && T_ / kWarps < (int64_t(1) << 31)) << "attention (CUDA): sequence length " << T_
-                                                            << " is beyond the grid's x dimension";
+  TESSEL_CHECK(T_ >= 0 && T_ / kWarps < (int64_t(1) << 31))
+      << "attention (CUDA): sequence length " << T_ << " is beyond the grid's x dimension";
   return Layout{T_, H, KV, D, (H + 2 * KV) * D};
 }
 
@@ -221,8 +221,8 @@ void attention_forward(T* out, float* lse, const T* qkv, int64_t B, int64_t T_, 
 }
 
 template <typename T>
-void attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, const T* out, const float* lse,
-                        int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D, cudaStream_t stream) {
+void attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, const T* out, const float* lse, int64_t B,
+                        int64_t T_, int64_t H, int64_t KV, int64_t D, cudaStream_t stream) {
   if (B * T_ == 0) return;
   const Layout L = make_layout(T_, H, KV, D);
   check_grid_y(B * H);
@@ -237,10 +237,9 @@ void attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv, cons
   TESSEL_CUDA_LAUNCH_CHECK();
 }
 
-#define INSTANTIATE(T)                                                                                          \
-  template void attention_forward<T>(T*, float*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,        \
-                                     cudaStream_t);                                                            \
-  template void attention_backward<T>(T*, float*, const T*, const T*, const T*, const float*, int64_t, int64_t, \
+#define INSTANTIATE(T)                                                                                                 \
+  template void attention_forward<T>(T*, float*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, cudaStream_t); \
+  template void attention_backward<T>(T*, float*, const T*, const T*, const T*, const float*, int64_t, int64_t,        \
                                       int64_t, int64_t, int64_t, cudaStream_t);
 TESSEL_FOR_STORAGE_TYPES(INSTANTIATE)
 

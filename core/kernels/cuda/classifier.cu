@@ -51,8 +51,8 @@ size_t classifier_workspace_bytes(int64_t N, int64_t V, size_t element_bytes) {
 
 template <typename T>
 void classifier_forward_backward(Gemm& gemm, float* losses, T* dx, float* dweight, const T* x, const T* weight,
-                                 const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss,
-                                 void* workspace, cudaStream_t stream) {
+                                 const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss, void* workspace,
+                                 cudaStream_t stream) {
   const cudaDataType_t type = data_type<T>();
   const int64_t rows = chunk_rows(N);
   float* logits = static_cast<float*>(workspace);
@@ -60,23 +60,23 @@ void classifier_forward_backward(Gemm& gemm, float* losses, T* dx, float* dweigh
   for (int64_t r0 = 0; r0 < N; r0 += rows) {
     const int64_t n = std::min(rows, N - r0);
     // logits (n, V) = x (n, C) · Wᵀ, W (V, C)
-    gemm.run(logits, CUDA_R_32F, V, GemmOperand{x + r0 * C, type, C, false}, GemmOperand{weight, type, C, true}, n,
-             V, C, 1.0f, 0.0f, nullptr, stream);
+    gemm.run(logits, CUDA_R_32F, V, GemmOperand{x + r0 * C, type, C, false}, GemmOperand{weight, type, C, true}, n, V,
+             C, 1.0f, 0.0f, nullptr, stream);
     softmax_cross_entropy_kernel<<<unsigned(n), kThreads, 0, stream>>>(losses + r0, dx ? dlogits : nullptr, logits,
                                                                        targets + r0, V, dloss);
     TESSEL_CUDA_LAUNCH_CHECK();
     if (dx == nullptr) continue;
     // dx (n, C) = dlogits (n, V) · W (V, C);  dW (V, C) += dlogitsᵀ · x
-    gemm.run(dx + r0 * C, type, C, GemmOperand{dlogits, type, V, false}, GemmOperand{weight, type, C, false}, n, C,
-             V, 1.0f, 0.0f, nullptr, stream);
-    gemm.run(dweight, CUDA_R_32F, C, GemmOperand{dlogits, type, V, true}, GemmOperand{x + r0 * C, type, C, false}, V,
-             C, n, 1.0f, 1.0f, nullptr, stream);
+    gemm.run(dx + r0 * C, type, C, GemmOperand{dlogits, type, V, false}, GemmOperand{weight, type, C, false}, n, C, V,
+             1.0f, 0.0f, nullptr, stream);
+    gemm.run(dweight, CUDA_R_32F, C, GemmOperand{dlogits, type, V, true}, GemmOperand{x + r0 * C, type, C, false}, V, C,
+             n, 1.0f, 1.0f, nullptr, stream);
   }
 }
 
-#define INSTANTIATE(T)                                                                                            \
-  template void classifier_forward_backward<T>(Gemm&, float*, T*, float*, const T*, const T*, const int32_t*,     \
-                                               int64_t, int64_t, int64_t, float, void*, cudaStream_t);
+#define INSTANTIATE(T)                                                                                                 \
+  template void classifier_forward_backward<T>(Gemm&, float*, T*, float*, const T*, const T*, const int32_t*, int64_t, \
+                                               int64_t, int64_t, float, void*, cudaStream_t);
 TESSEL_FOR_STORAGE_TYPES(INSTANTIATE)
 
 }  // namespace cuda

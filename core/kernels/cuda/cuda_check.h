@@ -11,17 +11,16 @@
 
 #include "core/error.h"
 
-#define TESSEL_CUDA_CHECK(expr)                                                            \
-  do {                                                                                     \
-    const cudaError_t tessel_rc_ = (expr);                                                 \
+#define TESSEL_CUDA_CHECK(expr)                                                                 \
+  do {                                                                                          \
+    const cudaError_t tessel_rc_ = (expr);                                                      \
     TESSEL_CHECK(tessel_rc_ == cudaSuccess) << #expr << ": " << cudaGetErrorString(tessel_rc_); \
   } while (0)
 
 #define TESSEL_CUDA_LAUNCH_CHECK() TESSEL_CUDA_CHECK(cudaGetLastError())
 
-#define TESSEL_CUBLAS_CHECK(expr)                                                          \
-  do {                                                                                     \
-    const cublasStatus_t tessel_rc_ = (expr);                                              \
-    TESSEL_CHECK(tessel_rc_ == CUBLAS_STATUS_SUCCESS)                                      \
-        << #expr << ": " << cublasLtGetStatusString(tessel_rc_);                           \
+#define TESSEL_CUBLAS_CHECK(expr)                                                                              \
+  do {                                                                                                         \
+    const cublasStatus_t tessel_rc_ = (expr);                                                                  \
+    TESSEL_CHECK(tessel_rc_ == CUBLAS_STATUS_SUCCESS) << #expr << ": " << cublasLtGetStatusString(tessel_rc_); \
   } while (0)

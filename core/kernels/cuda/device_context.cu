@@ -92,8 +92,8 @@ Tensor DeviceContext::empty(const Shape& shape, DType dtype) {
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   std::shared_ptr<Memory> memory = memory_;
   void* p = memory->allocator.allocate(bytes, stream_id(compute_.get()));
-  auto storage =
-      Storage::wrap(p, bytes, Device::cuda(device_), [memory, p] { memory->allocator.free(p); }, this);
+  auto storage = Storage::wrap(
+      p, bytes, Device::cuda(device_), [memory, p] { memory->allocator.free(p); }, this);
   return Tensor::from_storage(std::move(storage), shape, dtype);
 }
 

@@ -70,8 +70,10 @@ constexpr int kDqRows = 16 * kBackwardWarps;   // query rows per dQ block
 // Query rows per step of the dK/dV block and keys per step of the dQ block. Each step holds two
 // 16 × step fp32 score tiles per warp beside the 16 × D accumulators (two of them in dK/dV):
 // at D = 128 a 64-wide dK/dV step no longer fits in 255 registers, so it takes 32 rows.
-template <int D> constexpr int kDkvQueries = D == 128 ? 32 : 64;
-template <int D> constexpr int kDqKeys = 64;
+template <int D>
+constexpr int kDkvQueries = D == 128 ? 32 : 64;
+template <int D>
+constexpr int kDqKeys = 64;
 constexpr int kDeltaThreads = 256;
 
 __host__ __device__ constexpr int padded(int D) { return D + kPad; }
@@ -226,8 +228,7 @@ __device__ __forceinline__ void mma_abt(float (&acc)[N / 8][4], AFrag a_frag, co
 // of n-tile n0; matrix 1 (rows k0+8..) gives its b[1]; matrices 2 and 3 give b[0], b[1] of
 // n-tile n0 + 8.
 template <int N, int K, int S, typename T>
-__device__ __forceinline__ void mma_ab(float (&acc)[N / 8][4], const uint32_t (&a)[K / 16][4], const T* b,
-                                       int lane) {
+__device__ __forceinline__ void mma_ab(float (&acc)[N / 8][4], const uint32_t (&a)[K / 16][4], const T* b, int lane) {
   const T* b_lane = b + (lane % 8 + ((lane / 8) % 2) * 8) * S + (lane / 16) * 8;
 #pragma unroll
   for (int kk = 0; kk < K / 16; ++kk) {
@@ -269,8 +270,7 @@ __device__ __forceinline__ void store_rows(T* dst, int64_t ld, int64_t rows_vali
 #pragma unroll
   for (int nt = 0; nt < D / 8; ++nt) {
     *reinterpret_cast<uint32_t*>(stage + gid * S + 8 * nt + 2 * tig) = pack2<T>(acc[nt][0] * s0, acc[nt][1] * s0);
-    *reinterpret_cast<uint32_t*>(stage + (gid + 8) * S + 8 * nt + 2 * tig) =
-        pack2<T>(acc[nt][2] * s1, acc[nt][3] * s1);
+    *reinterpret_cast<uint32_t*>(stage + (gid + 8) * S + 8 * nt + 2 * tig) = pack2<T>(acc[nt][2] * s1, acc[nt][3] * s1);
   }
   __syncwarp();
 #pragma unroll
@@ -310,9 +310,9 @@ __global__ void __launch_bounds__(32 * kForwardWarps)
   cp_async_wait<1>();  // Q has landed; the first K/V tile may still be on its way
   __syncthreads();
 
-  const int row0 = 16 * warp;             // the warp's rows in the tile
-  const int64_t row_first = m0 + row0;    // ... and the first of them in the sequence
-  uint32_t qf[D / 16][4];                 // Q's A fragments, held for the whole key loop
+  const int row0 = 16 * warp;           // the warp's rows in the tile
+  const int64_t row_first = m0 + row0;  // ... and the first of them in the sequence
+  uint32_t qf[D / 16][4];               // Q's A fragments, held for the whole key loop
   {
     const T* q_lane = a_lane_address(q_tile + row0 * S, S, lane);
 #pragma unroll
@@ -454,16 +454,16 @@ __global__ void __launch_bounds__(kDeltaThreads)
 // grid (ceil(T / 64), B·KV), block 128, dynamic shared memory dkv_smem_bytes<T, D>().
 template <typename T, int D>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
-    flash_attention_dkv_kernel(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta,
-                               Layout L, float scale, float scale_log2) {
+    flash_attention_dkv_kernel(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta, Layout L,
+                               float scale, float scale_log2) {
   constexpr int S = padded(D), kN = kDkvKeys, kM = kDkvQueries<D>, kThreads = 32 * kBackwardWarps;
   extern __shared__ __align__(16) unsigned char smem[];
-  T* k_tile = reinterpret_cast<T*>(smem);  // (kN, S)
-  T* v_tile = k_tile + kN * S;             // (kN, S)
-  T* q_tiles = v_tile + kN * S;            // 2 × (kM, S): steps alternate buffers
-  T* do_tiles = q_tiles + 2 * kM * S;      // 2 × (kM, S)
+  T* k_tile = reinterpret_cast<T*>(smem);                             // (kN, S)
+  T* v_tile = k_tile + kN * S;                                        // (kN, S)
+  T* q_tiles = v_tile + kN * S;                                       // 2 × (kM, S): steps alternate buffers
+  T* do_tiles = q_tiles + 2 * kM * S;                                 // 2 × (kM, S)
   float* lse_rows = reinterpret_cast<float*>(do_tiles + 2 * kM * S);  // 2 × kM, times log2(e)
-  float* delta_rows = lse_rows + 2 * kM;                                 // 2 × kM
+  float* delta_rows = lse_rows + 2 * kM;                              // 2 × kM
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, gid = lane / 4, tig = lane % 4;
   const int64_t n0 = int64_t(blockIdx.x) * kN;
   const int64_t bg = blockIdx.y, b = bg / L.KV, g = bg % L.KV;
@@ -558,8 +558,8 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
 // from the last down, as in the forward.
 template <typename T, int D>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
-    flash_attention_dq_kernel(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta,
-                              Layout L, float scale, float scale_log2) {
+    flash_attention_dq_kernel(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta, Layout L,
+                              float scale, float scale_log2) {
   constexpr int S = padded(D), kM = kDqRows, kN = kDqKeys<D>, kThreads = 32 * kBackwardWarps;
   extern __shared__ __align__(16) unsigned char smem[];
   T* q_tile = reinterpret_cast<T*>(smem);  // (kM, S)
@@ -634,8 +634,8 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
     __syncthreads();
   }
   // The warp's Q rows are read by no other warp: they stage its result.
-  store_rows<D>(dqkv + (b * L.T + row_first) * L.ld + L.q_col(h, D), L.ld, L.T - row_first, q_tile + row0 * S,
-                dq, scale, scale, lane);
+  store_rows<D>(dqkv + (b * L.T + row_first) * L.ld + L.q_col(h, D), L.ld, L.T - row_first, q_tile + row0 * S, dq,
+                scale, scale, lane);
 }
 
 template <typename T, int D>
@@ -699,15 +699,15 @@ void backward_for(T* dqkv, float* delta, const T* dout, const T* qkv, const T* o
   constexpr size_t dq_bytes = dq_smem_bytes<T, D>();
   allow_smem(flash_attention_dq_kernel<T, D>, dq_bytes);
   const dim3 q_grid(unsigned(ceil_div(L.T, kDqRows)), unsigned(B * L.H));
-  flash_attention_dq_kernel<T, D><<<q_grid, 32 * kBackwardWarps, dq_bytes, stream>>>(dqkv, dout, qkv, lse, delta, L,
-                                                                                     scale, scale_log2);
+  flash_attention_dq_kernel<T, D>
+      <<<q_grid, 32 * kBackwardWarps, dq_bytes, stream>>>(dqkv, dout, qkv, lse, delta, L, scale, scale_log2);
   TESSEL_CUDA_LAUNCH_CHECK();
 
   constexpr size_t dkv_bytes = dkv_smem_bytes<T, D>();
   allow_smem(flash_attention_dkv_kernel<T, D>, dkv_bytes);
   const dim3 kv_grid(unsigned(ceil_div(L.T, kDkvKeys)), unsigned(B * L.KV));
-  flash_attention_dkv_kernel<T, D><<<kv_grid, 32 * kBackwardWarps, dkv_bytes, stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        L, scale, scale_log2);
+  flash_attention_dkv_kernel<T, D>
+      <<<kv_grid, 32 * kBackwardWarps, dkv_bytes, stream>>>(dqkv, dout, qkv, lse, delta, L, scale, scale_log2);
   TESSEL_CUDA_LAUNCH_CHECK();
 }
 
@@ -716,15 +716,17 @@ void backward_for(T* dqkv, float* delta, const T* dout, const T* qkv, const T* o
 bool flash_attention_supported(int64_t D) { return D == 64 || D == 128; }
 
 template <typename T>
-void flash_attention_forward(T* out, float* lse, const T* qkv, int64_t B, int64_t T_, int64_t H, int64_t KV,
-                             int64_t D, cudaStream_t stream) {
+void flash_attention_forward(T* out, float* lse, const T* qkv, int64_t B, int64_t T_, int64_t H, int64_t KV, int64_t D,
+                             cudaStream_t stream) {
   constexpr const char* what = "flash attention forward (CUDA)";
   const Layout L = make_layout(what, B, T_, H, KV, D);
   if (B * T_ == 0) return;
   check_aligned(what, "qkv", qkv);
   check_aligned(what, "out", out);
-  if (D == 64) forward_for<T, 64>(out, lse, qkv, B, L, stream);
-  else forward_for<T, 128>(out, lse, qkv, B, L, stream);
+  if (D == 64)
+    forward_for<T, 64>(out, lse, qkv, B, L, stream);
+  else
+    forward_for<T, 128>(out, lse, qkv, B, L, stream);
 }
 
 template <typename T>
@@ -737,16 +739,18 @@ void flash_attention_backward(T* dqkv, float* delta, const T* dout, const T* qkv
   check_aligned(what, "dout", dout);
   check_aligned(what, "qkv", qkv);
   check_aligned(what, "out", out);
-  if (D == 64) backward_for<T, 64>(dqkv, delta, dout, qkv, out, lse, B, L, stream);
-  else backward_for<T, 128>(dqkv, delta, dout, qkv, out, lse, B, L, stream);
+  if (D == 64)
+    backward_for<T, 64>(dqkv, delta, dout, qkv, out, lse, B, L, stream);
+  else
+    backward_for<T, 128>(dqkv, delta, dout, qkv, out, lse, B, L, stream);
 }
 
 // Tensor cores take 16-bit inputs: no fp32 instantiation (fp32 runs the reference kernel).
-#define INSTANTIATE(T)                                                                                       \
-  template void flash_attention_forward<T>(T*, float*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                           cudaStream_t);                                                    \
-  template void flash_attention_backward<T>(T*, float*, const T*, const T*, const T*, const float*, int64_t,  \
-                                            int64_t, int64_t, int64_t, int64_t, cudaStream_t);
+#define INSTANTIATE(T)                                                                                                \
+  template void flash_attention_forward<T>(T*, float*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,         \
+                                           cudaStream_t);                                                             \
+  template void flash_attention_backward<T>(T*, float*, const T*, const T*, const T*, const float*, int64_t, int64_t, \
+                                            int64_t, int64_t, int64_t, cudaStream_t);
 INSTANTIATE(__nv_bfloat16)
 INSTANTIATE(__half)
 #undef INSTANTIATE

@@ -17,18 +17,24 @@ namespace {
 // Descriptors live for one call; RAII so an error in between leaks nothing.
 struct MatmulDesc {
   cublasLtMatmulDesc_t d = nullptr;
-  ~MatmulDesc() { if (d) cublasLtMatmulDescDestroy(d); }
+  ~MatmulDesc() {
+    if (d) cublasLtMatmulDescDestroy(d);
+  }
 };
 struct Layout {
   cublasLtMatrixLayout_t l = nullptr;
   Layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld) {
     TESSEL_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, type, uint64_t(rows), uint64_t(cols), ld));
   }
-  ~Layout() { if (l) cublasLtMatrixLayoutDestroy(l); }
+  ~Layout() {
+    if (l) cublasLtMatrixLayoutDestroy(l);
+  }
 };
 struct Preference {
   cublasLtMatmulPreference_t p = nullptr;
-  ~Preference() { if (p) cublasLtMatmulPreferenceDestroy(p); }
+  ~Preference() {
+    if (p) cublasLtMatmulPreferenceDestroy(p);
+  }
 };
 
 // The largest power of two (up to 256) dividing the address. cuBLASLt's heuristic assumes
@@ -65,13 +71,13 @@ void Gemm::run(void* c, cudaDataType_t c_type, int64_t ldc, const GemmOperand& a
   const cublasOperation_t op_first = b.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = a.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   TESSEL_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
-  TESSEL_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
+  TESSEL_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
   if (bias != nullptr) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     TESSEL_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
-    TESSEL_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    TESSEL_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   // Column-major shapes as stored: first slot op(B)ᵀ is (N × K), second op(A)ᵀ is (K × M).
   Layout first(b.type, b.transpose ? K : N, b.transpose ? N : K, b.ld);
@@ -81,17 +87,26 @@ void Gemm::run(void* c, cudaDataType_t c_type, int64_t ldc, const GemmOperand& a
   // The heuristic reads the bias pointer's value for its alignment too (cublasLt.h).
   const uint32_t align_first = alignment(b.data), align_second = alignment(a.data), align_out = alignment(c);
   const uint32_t align_bias = bias != nullptr ? alignment(bias) : 0;
-  const Key key{M, N, K, a.ld, b.ld, ldc, int(a.type), int(c_type), int(a.transpose) | int(b.transpose) << 1,
-                int64_t(align_first) | int64_t(align_second) << 9 | int64_t(align_out) << 18 |
-                    int64_t(align_bias) << 27,
-                bias != nullptr, beta != 0.0f};
+  const Key key{
+      M,
+      N,
+      K,
+      a.ld,
+      b.ld,
+      ldc,
+      int(a.type),
+      int(c_type),
+      int(a.transpose) | int(b.transpose) << 1,
+      int64_t(align_first) | int64_t(align_second) << 9 | int64_t(align_out) << 18 | int64_t(align_bias) << 27,
+      bias != nullptr,
+      beta != 0.0f};
   auto it = algos_.find(key);
   if (it == algos_.end()) {
     Preference pref;
     TESSEL_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.p));
     const size_t ws = kWorkspaceBytes;
-    TESSEL_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                                             sizeof(ws)));
+    TESSEL_CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
     const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_first},
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_second},
@@ -105,8 +120,8 @@ void Gemm::run(void* c, cudaDataType_t c_type, int64_t ldc, const GemmOperand& a
                                                              &reduction, sizeof(reduction)));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    TESSEL_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, desc.d, first.l, second.l, out.l, out.l, pref.p, 1,
-                                                       &result, &found));
+    TESSEL_CUBLAS_CHECK(
+        cublasLtMatmulAlgoGetHeuristic(handle_, desc.d, first.l, second.l, out.l, out.l, pref.p, 1, &result, &found));
     TESSEL_CHECK(found > 0) << "cuBLASLt has no algorithm for a (" << M << " x " << K << ") x (" << K << " x " << N
                             << ") product of type " << int(a.type) << " into type " << int(c_type);
     it = algos_.emplace(key, result.algo).first;

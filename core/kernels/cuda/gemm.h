@@ -55,10 +55,20 @@ class Gemm {
 };
 
 // The storage type's cudaDataType: CUDA_R_32F, CUDA_R_16BF or CUDA_R_16F.
-template <typename T> constexpr cudaDataType_t data_type();
-template <> constexpr cudaDataType_t data_type<float>() { return CUDA_R_32F; }
-template <> constexpr cudaDataType_t data_type<__nv_bfloat16>() { return CUDA_R_16BF; }
-template <> constexpr cudaDataType_t data_type<__half>() { return CUDA_R_16F; }
+template <typename T>
+constexpr cudaDataType_t data_type();
+template <>
+constexpr cudaDataType_t data_type<float>() {
+  return CUDA_R_32F;
+}
+template <>
+constexpr cudaDataType_t data_type<__nv_bfloat16>() {
+  return CUDA_R_16BF;
+}
+template <>
+constexpr cudaDataType_t data_type<__half>() {
+  return CUDA_R_16F;
+}
 
 }  // namespace cuda
 }  // namespace tessel

@@ -44,8 +44,7 @@ void rotate(T* x, int64_t ld, int64_t B, int64_t T_, int64_t heads, int64_t D, f
 }  // namespace
 
 template <typename T>
-void rope_forward(T* x, int64_t ld, int64_t B, int64_t T_, int64_t heads, int64_t D, float theta,
-                  cudaStream_t stream) {
+void rope_forward(T* x, int64_t ld, int64_t B, int64_t T_, int64_t heads, int64_t D, float theta, cudaStream_t stream) {
   rotate(x, ld, B, T_, heads, D, theta, 1.0f, stream);
 }
 
@@ -55,7 +54,7 @@ void rope_backward(T* dx, int64_t ld, int64_t B, int64_t T_, int64_t heads, int6
   rotate(dx, ld, B, T_, heads, D, theta, -1.0f, stream);  // orthogonal: backward rotates back
 }
 
-#define INSTANTIATE(T)                                                                                   \
+#define INSTANTIATE(T)                                                                                 \
   template void rope_forward<T>(T*, int64_t, int64_t, int64_t, int64_t, int64_t, float, cudaStream_t); \
   template void rope_backward<T>(T*, int64_t, int64_t, int64_t, int64_t, int64_t, float, cudaStream_t);
 TESSEL_FOR_STORAGE_TYPES(INSTANTIATE)

@@ -17,7 +17,9 @@ class Stream {
  public:
   // Non-blocking: no implicit ordering with the legacy default stream.
   Stream() { TESSEL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~Stream() { if (stream_) cudaStreamDestroy(stream_); }
+  ~Stream() {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
   Stream(Stream&& o) noexcept : stream_(std::exchange(o.stream_, nullptr)) {}
   Stream& operator=(Stream&&) = delete;
   Stream(const Stream&) = delete;
@@ -37,7 +39,9 @@ class Event {
   explicit Event(bool timing = false) {
     TESSEL_CUDA_CHECK(cudaEventCreateWithFlags(&event_, timing ? cudaEventDefault : cudaEventDisableTiming));
   }
-  ~Event() { if (event_) cudaEventDestroy(event_); }
+  ~Event() {
+    if (event_) cudaEventDestroy(event_);
+  }
   Event(Event&& o) noexcept : event_(std::exchange(o.event_, nullptr)) {}
   Event& operator=(Event&&) = delete;
   Event(const Event&) = delete;

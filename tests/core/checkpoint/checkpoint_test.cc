@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 namespace {
 
 ParameterStore small_store(uint64_t seed) {
-  ParameterStore s({{"a.weight", {4, 3}, 0, InitKind::kNormal, 1.0f, true},
-                    {"b.bias", {5}, -1, InitKind::kNormal, 1.0f, false}});
+  ParameterStore s(
+      {{"a.weight", {4, 3}, 0, InitKind::kNormal, 1.0f, true}, {"b.bias", {5}, -1, InitKind::kNormal, 1.0f, false}});
   s.initialize(seed);
   return s;
 }
@@ -118,8 +118,8 @@ TEST_CASE("a truncated, missing or edited checkpoint file is named in the error"
   };
   const std::string truncated = save_step(dir.path(), s, 1, 0);
   fs::resize_file(truncated + "/rank_00000.safetensors", fs::file_size(truncated + "/rank_00000.safetensors") - 10);
-  CHECK_THAT(error_of(truncated), Catch::Contains("file rank_00000.safetensors has") &&
-                                      Catch::Contains("(truncated or overwritten)"));
+  CHECK_THAT(error_of(truncated),
+             Catch::Contains("file rank_00000.safetensors has") && Catch::Contains("(truncated or overwritten)"));
   const std::string missing = save_step(dir.path(), s, 2, 0);
   fs::remove(missing + "/rank_00000.safetensors");
   CHECK_THAT(error_of(missing), Catch::Contains("file rank_00000.safetensors that its manifest lists is missing"));
@@ -137,10 +137,12 @@ TEST_CASE("a checkpoint of another model shape names the tensor and both shapes"
   TempDir dir("tessel_shape");
   ParameterStore s = small_store(1);
   const std::string path = save_step(dir.path(), s, 1, 0);
-  ParameterStore wider({{"a.weight", {4, 5}, 0, InitKind::kNormal, 1.0f, true}, {"b.bias", {5}, -1, InitKind::kNormal, 1.0f, false}});
+  ParameterStore wider(
+      {{"a.weight", {4, 5}, 0, InitKind::kNormal, 1.0f, true}, {"b.bias", {5}, -1, InitKind::kNormal, 1.0f, false}});
   CHECK_THROWS_WITH(load_checkpoint(path, wider, nullptr, nullptr),
                     Catch::Contains("tensor 'a.weight' is F32[4, 3] but this model expects F32[4, 5]"));
   const CheckpointReader reader(path);
-  CHECK_THROWS_WITH(reader.check_model({s.entries()[0].spec}), Catch::Contains("holds tensor 'b.bias' that this model does not have"));
+  CHECK_THROWS_WITH(reader.check_model({s.entries()[0].spec}),
+                    Catch::Contains("holds tensor 'b.bias' that this model does not have"));
   CHECK_NOTHROW(reader.check_model({s.entries()[0].spec, s.entries()[1].spec}));
 }

@@ -105,9 +105,9 @@ TEST_CASE("an unknown key names its place and the closest valid key", "[config]"
   CHECK_THAT(message, Contains("did you mean 'model.layers'?"));
   CHECK_THAT(message, Contains("valid keys in 'model': arch, vocab_size, seq_len"));
 
-  CHECK_THAT(error_of("run: {}\nmodle: {layers: 2}\n"),
-             Contains("cfg.yaml:2:1: unknown key 'modle'; did you mean 'model'?") &&
-                 Contains("valid sections: run, model"));
+  CHECK_THAT(
+      error_of("run: {}\nmodle: {layers: 2}\n"),
+      Contains("cfg.yaml:2:1: unknown key 'modle'; did you mean 'model'?") && Contains("valid sections: run, model"));
   // A key in the wrong section is pointed to the right one.
   CHECK_THAT(error_of("model:\n  lr: 0.1\n"),
              Contains("cfg.yaml:2:3: unknown key 'model.lr'; did you mean 'optim.lr'?"));
@@ -130,16 +130,11 @@ TEST_CASE("a wrong type names place, key, value found and type expected", "[conf
   CHECK_THAT(error_of("model:\n  bias: maybe\n"),
              Contains("cfg.yaml:2:9: model.bias: expected true or false, found 'maybe'"));
   CHECK_THAT(error_of("model:\n  - layers\n  - heads\n"),
-             Contains("cfg.yaml:2:3: model: expected a map of keys (arch, vocab_size") &&
-                 Contains("found a list"));
-  CHECK_THAT(error_of("optim:\n  lr: [1, 2]\n"),
-             Contains("cfg.yaml:2:7: optim.lr: expected a number, found a list"));
-  CHECK_THAT(error_of("optim:\n  lr: fast\n"),
-             Contains("optim.lr: expected a number, found 'fast'"));
-  CHECK_THAT(error_of("run:\n  seed: -1\n"),
-             Contains("run.seed: expected a non-negative integer, found '-1'"));
-  CHECK_THAT(error_of("run:\n  name: {a: 1}\n"),
-             Contains("run.name: expected a string, found a map"));
+             Contains("cfg.yaml:2:3: model: expected a map of keys (arch, vocab_size") && Contains("found a list"));
+  CHECK_THAT(error_of("optim:\n  lr: [1, 2]\n"), Contains("cfg.yaml:2:7: optim.lr: expected a number, found a list"));
+  CHECK_THAT(error_of("optim:\n  lr: fast\n"), Contains("optim.lr: expected a number, found 'fast'"));
+  CHECK_THAT(error_of("run:\n  seed: -1\n"), Contains("run.seed: expected a non-negative integer, found '-1'"));
+  CHECK_THAT(error_of("run:\n  name: {a: 1}\n"), Contains("run.name: expected a string, found a map"));
   CHECK_THAT(error_of("model:\n  layers:\n"),
              Contains("cfg.yaml:2:3: model.layers: expected an integer, found no value"));
   CHECK_THAT(error_of("parallel:\n  dp: many\n"),
@@ -147,8 +142,7 @@ TEST_CASE("a wrong type names place, key, value found and type expected", "[conf
   CHECK_THAT(error_of("precision:\n  loss_scale: -8\n"),
              Contains("cfg.yaml:2:15: precision.loss_scale: expected 'dynamic' or a positive "
                       "number, found '-8'"));
-  CHECK_THAT(error_of("run:\n  threads: 99999999999\n"),
-             Contains("run.threads: expected a 32-bit integer"));
+  CHECK_THAT(error_of("run:\n  threads: 99999999999\n"), Contains("run.threads: expected a 32-bit integer"));
 }
 
 TEST_CASE("enumerations list their valid values", "[config]") {
@@ -160,16 +154,12 @@ TEST_CASE("enumerations list their valid values", "[config]") {
                       "mean 'llama'?"));
   CHECK_THAT(error_of("optim:\n  schedule: cosin\n"),
              Contains("valid values: constant, linear, cosine, wsd; did you mean 'cosine'?"));
-  CHECK_THAT(error_of("parallel:\n  zero: 3\n"),
-             Contains("parallel.zero: invalid value '3'; valid values: 0, 1, 2"));
+  CHECK_THAT(error_of("parallel:\n  zero: 3\n"), Contains("parallel.zero: invalid value '3'; valid values: 0, 1, 2"));
   CHECK_THAT(error_of("precision:\n  compute: fp8\n"), Contains("valid values: fp32, bf16, fp16"));
-  CHECK_THAT(error_of("data:\n  tokenizer: sentencepiece\n"),
-             Contains("valid values: bytes, gpt2"));
+  CHECK_THAT(error_of("data:\n  tokenizer: sentencepiece\n"), Contains("valid values: bytes, gpt2"));
   CHECK_THAT(error_of("run:\n  device: tpu\n"), Contains("valid values: auto, cpu, cuda"));
-  CHECK_THAT(error_of("parallel:\n  schedule: zb\n"),
-             Contains("valid values: gpipe, 1f1b, interleaved"));
-  CHECK_THAT(error_of("parallel:\n  recompute: some\n"),
-             Contains("valid values: none, selective, full"));
+  CHECK_THAT(error_of("parallel:\n  schedule: zb\n"), Contains("valid values: gpipe, 1f1b, interleaved"));
+  CHECK_THAT(error_of("parallel:\n  recompute: some\n"), Contains("valid values: none, selective, full"));
   CHECK_THAT(error_of("model:\n  activation: relu\n"), Contains("valid values: gelu, swiglu"));
   CHECK_THAT(error_of("model:\n  position: alibi\n"), Contains("valid values: learned, rope"));
   CHECK_THAT(error_of("checkpoint:\n  resume: \"\"\n"),
@@ -214,8 +204,7 @@ TEST_CASE("explicit knobs beat the preset whatever the order of keys", "[config]
 }
 
 TEST_CASE("data.train takes maps, strings or one path", "[config]") {
-  const Config maps = parse(
-      "data:\n  train:\n    - {path: data/a, weight: 3}\n    - path: /abs/b\n");
+  const Config maps = parse("data:\n  train:\n    - {path: data/a, weight: 3}\n    - path: /abs/b\n");
   REQUIRE(maps.data.train.size() == 2);
   CHECK(maps.data.train[0].path == "data/a");  // relative paths stay as written
   CHECK(maps.data.train[0].weight == 3.0);
@@ -233,8 +222,7 @@ TEST_CASE("data.train takes maps, strings or one path", "[config]") {
   CHECK_THAT(error_of("data:\n  train:\n    - {pth: a}\n"),
              Contains("cfg.yaml:3:8: unknown key 'data.train[0].pth'; did you mean "
                       "'data.train[0].path'?"));
-  CHECK_THAT(error_of("data:\n  train:\n    - {weight: 2}\n"),
-             Contains("data.train[0]: a data source needs a 'path'"));
+  CHECK_THAT(error_of("data:\n  train:\n    - {weight: 2}\n"), Contains("data.train[0]: a data source needs a 'path'"));
   CHECK_THAT(error_of("data:\n  train:\n    - [a, b]\n"),
              Contains("cfg.yaml:3:7: data.train[0]: expected a path or a {path, weight} map, "
                       "found a list"));
@@ -246,8 +234,8 @@ TEST_CASE("data.train takes maps, strings or one path", "[config]") {
 
 TEST_CASE("overrides given with --set win over the file and are type-checked", "[config]") {
   const std::string file = "model:\n  layers: 12\noptim:\n  lr: 3e-4\n";
-  const Config c = parse(file, {"model.layers=2", "optim.lr=1e-3", "optim.lr=2e-3",
-                                "data.train=[x.bin, y.bin]", "run.name = spaced "});
+  const Config c = parse(
+      file, {"model.layers=2", "optim.lr=1e-3", "optim.lr=2e-3", "data.train=[x.bin, y.bin]", "run.name = spaced "});
   CHECK(c.model.layers == 2);
   CHECK(c.optim.lr == 2e-3);  // the last override of a key wins
   REQUIRE(c.data.train.size() == 2);
@@ -264,13 +252,11 @@ TEST_CASE("overrides given with --set win over the file and are type-checked", "
 }
 
 TEST_CASE("a bad override names the override, not a file line", "[config]") {
-  CHECK_THAT(error_of("", {"model.layers"}),
-             Contains("override 'model.layers': no '=' found; expected KEY=VALUE"));
+  CHECK_THAT(error_of("", {"model.layers"}), Contains("override 'model.layers': no '=' found; expected KEY=VALUE"));
   CHECK_THAT(error_of("", {"model.layres=2"}),
              Contains("override 'model.layres=2': unknown key 'model.layres'; did you mean "
                       "'model.layers'?"));
-  CHECK_THAT(error_of("", {"optm.lr=2"}),
-             Contains("override 'optm.lr=2': unknown key 'optm'; did you mean 'optim'?"));
+  CHECK_THAT(error_of("", {"optm.lr=2"}), Contains("override 'optm.lr=2': unknown key 'optm'; did you mean 'optim'?"));
   CHECK_THAT(error_of("model:\n  layers: 2\n", {"model.layers=two"}),
              Contains("override 'model.layers=two': model.layers: expected an integer, found "
                       "'two'"));
@@ -297,8 +283,7 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
              Contains("cfg.yaml:2:11: batch.global (10) must be divisible by batch.micro (4); "
                       "e.g. batch.global: 8 or 12") &&
                  Contains("dp is not known until launch"));
-  CHECK_THAT(error_of("model:\n  layers: 0\n"),
-             Contains("cfg.yaml:2:11: model.layers must be at least 1, found 0"));
+  CHECK_THAT(error_of("model:\n  layers: 0\n"), Contains("cfg.yaml:2:11: model.layers must be at least 1, found 0"));
   CHECK_THAT(error_of("parallel:\n  tp: 0\n"), Contains("parallel.tp must be at least 1"));
   CHECK_THAT(error_of("parallel:\n  tp: 5\n"),
              Contains("must be divisible by parallel.tp (5)") && Contains("valid tp: 1, 2, 3, 4, 6, 12"));
@@ -306,8 +291,9 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
              Contains("model.heads (12) and model.kv_heads (4) must be divisible by parallel.tp (3)") &&
                  Contains("valid tp: 1, 2, 4"));
   // LLaMA-style separate k/v projections share kv heads among ranks; GPT-2's fused c_attn cannot.
-  CHECK(error_of("model:\n  arch: llama\n  vocab_size: 50304\n  heads: 8\n  kv_heads: 2\n  d_model: 512\n  ffn_dim: 1024\n"
-                 "parallel:\n  tp: 4\n") == "(no error)");
+  CHECK(error_of(
+            "model:\n  arch: llama\n  vocab_size: 50304\n  heads: 8\n  kv_heads: 2\n  d_model: 512\n  ffn_dim: 1024\n"
+            "parallel:\n  tp: 4\n") == "(no error)");
   CHECK_THAT(error_of("model:\n  arch: gpt2\n  vocab_size: 50304\n  heads: 8\n  kv_heads: 2\n  d_model: 512\n"
                       "parallel:\n  tp: 4\n"),
              Contains("model.heads (8) and model.kv_heads (2) must be divisible by parallel.tp (4)"));
@@ -319,10 +305,8 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK_THAT(error_of("model:\n  vocab_size: 50304\n  seq_len: 1022\nparallel:\n  tp: 4\n  sequence_parallel: true\n"),
              Contains("model.seq_len (1022) must be divisible by parallel.tp (4)"));
   CHECK(error_of("model:\n  vocab_size: 50304\nparallel:\n  tp: 4\n  sequence_parallel: true\n") == "(no error)");
-  CHECK_THAT(error_of("parallel:\n  pp: 5\n"),
-             Contains("model.layers (12) must be divisible by parallel.pp (5)"));
-  CHECK_THAT(error_of("optim:\n  beta1: 1.0\n"),
-             Contains("cfg.yaml:2:10: optim.beta1 must be in [0, 1), found 1"));
+  CHECK_THAT(error_of("parallel:\n  pp: 5\n"), Contains("model.layers (12) must be divisible by parallel.pp (5)"));
+  CHECK_THAT(error_of("optim:\n  beta1: 1.0\n"), Contains("cfg.yaml:2:10: optim.beta1 must be in [0, 1), found 1"));
   CHECK_THAT(error_of("optim:\n  beta2: -0.1\n"), Contains("optim.beta2 must be in [0, 1)"));
   CHECK_THAT(error_of("optim:\n  lr: 0\n"), Contains("optim.lr must be a positive number, found 0"));
   CHECK_THAT(error_of("optim:\n  lr: 1e-4\n  min_lr: 1e-3\n"),
@@ -330,8 +314,7 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK_THAT(error_of("run:\n  steps: 10\noptim:\n  warmup_steps: 20\n"),
              Contains("cfg.yaml:4:17: optim.warmup_steps (20) must not exceed run.steps (10)"));
   CHECK_THAT(error_of("run:\n  steps: -1\n"), Contains("run.steps must be at least 0, found -1"));
-  CHECK_THAT(error_of("parallel:\n  schedule: interleaved\n"),
-             Contains("needs parallel.virtual_stages >= 2"));
+  CHECK_THAT(error_of("parallel:\n  schedule: interleaved\n"), Contains("needs parallel.virtual_stages >= 2"));
   CHECK_THAT(error_of("parallel:\n  pp: 16\n"),
              Contains("parallel.pp (16) x parallel.virtual_stages (1) = 16 pipeline stages exceed model.layers (12)"));
   CHECK_THAT(error_of("parallel:\n  schedule: interleaved\n  virtual_stages: 2\n"),
@@ -340,8 +323,7 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
              Contains("splits model.layers + 2 (14: the embedding and the head weigh as a layer each)") &&
                  Contains("pp x virtual_stages among 2, 7, or pipeline_split: even"));
   CHECK(error_of("parallel:\n  pp: 7\n  pipeline_split: ends_as_layers\n") == "(no error)");
-  CHECK_THAT(error_of("parallel:\n  pipeline_split: weighted\n"),
-             Contains("valid values: even, ends_as_layers"));
+  CHECK_THAT(error_of("parallel:\n  pipeline_split: weighted\n"), Contains("valid values: even, ends_as_layers"));
 
   // A config built in code has no lines to name, but gets the same checks.
   Config hand;
@@ -411,8 +393,7 @@ TEST_CASE("load_config reads a file and reports a missing one", "[config]") {
   CHECK_THROWS_WITH(load_config(path), Contains(path + ":3:3: unknown key 'model.layres'"));
   CHECK(load_config(path, {"model={layers: 4}"}).model.layers == 4);
   CHECK_THROWS_WITH(load_config((dir / "absent.yaml").string()),
-                    Contains("config file '" + (dir / "absent.yaml").string() + "' not found") &&
-                        Contains("hint:"));
+                    Contains("config file '" + (dir / "absent.yaml").string() + "' not found") && Contains("hint:"));
   CHECK_THROWS_WITH(load_config(dir.string()), Contains("is a directory"));
   std::filesystem::remove_all(dir);
 }

@@ -59,8 +59,7 @@ TEST_CASE("file errors name the path and the system's reason", "[io][file]") {
     CHECK_THAT(e.what(), Catch::Contains(missing) && Catch::Contains("No such file"));
   }
   CHECK_THROWS_WITH(MappedFile(missing), Catch::Contains(missing));
-  CHECK_THROWS_WITH(write_file_atomic(dir.file("no/such/dir/x"), "x"),
-                    Catch::Contains("no/such/dir/x.tmp"));
+  CHECK_THROWS_WITH(write_file_atomic(dir.file("no/such/dir/x"), "x"), Catch::Contains("no/such/dir/x.tmp"));
 }
 
 TEST_CASE("parent_directory follows dirname", "[io][file]") {

@@ -10,8 +10,7 @@
 namespace tessel {
 namespace {
 
-void check_golden(const std::string& file, const std::string& model_type,
-                  size_t num_parameters) {
+void check_golden(const std::string& file, const std::string& model_type, size_t num_parameters) {
   const std::string path = std::string(TESSEL_TEST_DATA_DIR) + "/golden/" + file;
   SafetensorsFile f(path);
   INFO(path);

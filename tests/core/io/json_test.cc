@@ -35,11 +35,9 @@ TEST_CASE("parse_json reads objects, arrays, strings, numbers and literals", "[i
   CHECK(v.find("missing") == nullptr);
 }
 
-TEST_CASE("parse_json errors name the source, the byte offset and what was expected",
-          "[io][json]") {
+TEST_CASE("parse_json errors name the source, the byte offset and what was expected", "[io][json]") {
   CHECK_THROWS_WITH(parse_json("{\"a\": }", "cfg.json"),
-                    Catch::Contains("cfg.json") && Catch::Contains("byte 6") &&
-                        Catch::Contains("found '}'"));
+                    Catch::Contains("cfg.json") && Catch::Contains("byte 6") && Catch::Contains("found '}'"));
   CHECK_THROWS_WITH(parse_json("[1, 2", "x"), Catch::Contains("end of input"));
   CHECK_THROWS_WITH(parse_json("{\"a\":1,\"a\":2}", "x"), Catch::Contains("duplicate key \"a\""));
   CHECK_THROWS_WITH(parse_json("{} x", "x"), Catch::Contains("end of document"));
@@ -79,8 +77,8 @@ TEST_CASE("json numbers are shortest round-trip text, non-finite become null", "
   CHECK(num(std::numeric_limits<double>::infinity()) == "null");
   CHECK(num(-std::numeric_limits<double>::infinity()) == "null");
   // Every value reads back exactly, across magnitudes.
-  for (double x : {0.30000000000000004, 6e-4, 1.0 / 3.0, 2.0 / 3.0 * 1e-9, 1e15 + 0.5, 5e-324,
-                   1.7976931348623157e308, -123.456e-20}) {
+  for (double x : {0.30000000000000004, 6e-4, 1.0 / 3.0, 2.0 / 3.0 * 1e-9, 1e15 + 0.5, 5e-324, 1.7976931348623157e308,
+                   -123.456e-20}) {
     INFO(num(x));
     CHECK(parse_json(num(x), "x").as_double() == x);
   }

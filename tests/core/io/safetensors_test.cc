@@ -32,15 +32,13 @@ std::string u64_le(uint64_t v) {
 }
 
 // A safetensors file from a literal header and `data_bytes` bytes of data.
-std::string write_raw(const TempDir& dir, const std::string& name, const std::string& header,
-                      size_t data_bytes) {
+std::string write_raw(const TempDir& dir, const std::string& name, const std::string& header, size_t data_bytes) {
   const std::string path = dir.file(name);
   write_file_atomic(path, u64_le(header.size()) + header + std::string(data_bytes, '\x01'));
   return path;
 }
 
-TEST_CASE("safetensors round trip keeps dtypes, shapes, bytes and metadata",
-          "[io][safetensors]") {
+TEST_CASE("safetensors round trip keeps dtypes, shapes, bytes and metadata", "[io][safetensors]") {
   TempDir dir;
   std::map<std::string, Tensor> tensors = {
       {"w.f32", iota_tensor<float>({2, 3}, DType::F32, 1)},
@@ -89,11 +87,10 @@ TEST_CASE("safetensors writer output is byte-exact for one tiny tensor", "[io][s
   const std::string path = dir.file("tiny.safetensors");
   writer.write(path);
   // 85 bytes of JSON + 3 spaces of padding = 88 = 0x58; 1.0f = 0x3f800000, 2.0f = 0x40000000.
-  const std::string json =
-      R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})"
-      "   ";
-  const std::string want = std::string("\x58\0\0\0\0\0\0\0", 8) + json +
-                           std::string("\x00\x00\x80\x3f\x00\x00\x00\x40", 8);
+  const std::string json = R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})"
+                           "   ";
+  const std::string want =
+      std::string("\x58\0\0\0\0\0\0\0", 8) + json + std::string("\x00\x00\x80\x3f\x00\x00\x00\x40", 8);
   CHECK(read_file(path) == want);
   CHECK(writer.header() == json);
 }
@@ -101,9 +98,8 @@ TEST_CASE("safetensors writer output is byte-exact for one tiny tensor", "[io][s
 TEST_CASE("safetensors reader accepts other writers' dtypes and spacing", "[io][safetensors]") {
   TempDir dir;
   // Header in another order, with whitespace, an F64 tensor Tessel cannot hold and a BF16 one.
-  const std::string header =
-      R"({ "b": {"dtype": "BF16", "shape": [2], "data_offsets": [8, 12]},)"
-      R"( "d": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]} }   )";
+  const std::string header = R"({ "b": {"dtype": "BF16", "shape": [2], "data_offsets": [8, 12]},)"
+                             R"( "d": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]} }   )";
   const std::string path = write_raw(dir, "other.safetensors", header, 12);
   SafetensorsFile file(path);
   CHECK(file.names() == std::vector<std::string>{"b", "d"});
@@ -114,8 +110,7 @@ TEST_CASE("safetensors reader accepts other writers' dtypes and spacing", "[io][
   CHECK_THROWS_WITH(file.get("d"), Catch::Contains(path) && Catch::Contains("F64"));
 }
 
-TEST_CASE("corrupt safetensors files raise errors naming the file and the problem",
-          "[io][safetensors]") {
+TEST_CASE("corrupt safetensors files raise errors naming the file and the problem", "[io][safetensors]") {
   TempDir dir;
   SafetensorsWriter writer;
   writer.add("x", Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2}));
@@ -126,9 +121,8 @@ TEST_CASE("corrupt safetensors files raise errors naming the file and the proble
   SECTION("truncated file") {
     const std::string path = dir.file("truncated.safetensors");
     write_file_atomic(path, bytes.substr(0, bytes.size() - 4));
-    CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) &&
-                                                 Catch::Contains("expected " +
-                                                                 std::to_string(bytes.size())));
+    CHECK_THROWS_WITH(SafetensorsFile(path),
+                      Catch::Contains(path) && Catch::Contains("expected " + std::to_string(bytes.size())));
   }
   SECTION("file shorter than the length field") {
     const std::string path = dir.file("tiny.safetensors");
@@ -143,8 +137,7 @@ TEST_CASE("corrupt safetensors files raise errors naming the file and the proble
   SECTION("header length past the end of the file") {
     const std::string path = dir.file("long.safetensors");
     write_file_atomic(path, u64_le(bytes.size()) + bytes.substr(8));
-    CHECK_THROWS_WITH(SafetensorsFile(path),
-                      Catch::Contains(path) && Catch::Contains("past the end"));
+    CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("past the end"));
   }
   SECTION("header not starting with {") {
     const std::string path = write_raw(dir, "notjson.safetensors", " {}     ", 0);
@@ -155,53 +148,45 @@ TEST_CASE("corrupt safetensors files raise errors naming the file and the proble
     CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("byte 7"));
   }
   SECTION("hole in the offsets") {
-    const std::string path = write_raw(
-        dir, "hole.safetensors",
-        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
-        20);
-    CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("\"b\"") &&
-                                                 Catch::Contains("a hole"));
+    const std::string path = write_raw(dir, "hole.safetensors",
+                                       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
+                                       20);
+    CHECK_THROWS_WITH(SafetensorsFile(path),
+                      Catch::Contains(path) && Catch::Contains("\"b\"") && Catch::Contains("a hole"));
   }
   SECTION("first tensor not at offset 0") {
     const std::string path =
-        write_raw(dir, "start.safetensors",
-                  R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
+        write_raw(dir, "start.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
     CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("start at 0"));
   }
   SECTION("overlapping tensors") {
-    const std::string path = write_raw(
-        dir, "overlap.safetensors",
-        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-        12);
+    const std::string path = write_raw(dir, "overlap.safetensors",
+                                       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                       12);
     CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("overlap"));
   }
   SECTION("byte range does not match shape and dtype") {
     const std::string path =
-        write_raw(dir, "size.safetensors",
-                  R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,12]}})", 12);
+        write_raw(dir, "size.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,12]}})", 12);
     CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("\"a\"") &&
-                                                 Catch::Contains("hold 12 bytes") &&
-                                                 Catch::Contains("needs 8"));
+                                                 Catch::Contains("hold 12 bytes") && Catch::Contains("needs 8"));
   }
   SECTION("unknown dtype") {
     const std::string path =
-        write_raw(dir, "dtype.safetensors",
-                  R"({"a":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", 8);
-    CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("\"a\"") &&
-                                                 Catch::Contains("unknown dtype \"F31\""));
+        write_raw(dir, "dtype.safetensors", R"({"a":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", 8);
+    CHECK_THROWS_WITH(SafetensorsFile(path),
+                      Catch::Contains(path) && Catch::Contains("\"a\"") && Catch::Contains("unknown dtype \"F31\""));
   }
   SECTION("negative dimension") {
     const std::string path =
-        write_raw(dir, "neg.safetensors",
-                  R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);
+        write_raw(dir, "neg.safetensors", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);
     CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("shape"));
   }
   SECTION("non-string metadata") {
     const std::string path = write_raw(dir, "meta.safetensors", R"({"__metadata__":{"n":1}})", 0);
-    CHECK_THROWS_WITH(SafetensorsFile(path),
-                      Catch::Contains(path) && Catch::Contains("__metadata__[\"n\"]"));
+    CHECK_THROWS_WITH(SafetensorsFile(path), Catch::Contains(path) && Catch::Contains("__metadata__[\"n\"]"));
   }
 }
 

@@ -30,20 +30,25 @@ constexpr double kFp32Tolerance = 2e-5;
 constexpr double kBf16Tolerance = 2e-2;
 
 // A [gpu] case returns early, with a message, where there is no CUDA device.
-#define TESSEL_REQUIRE_GPU()                                                   \
-  if (::tessel::cuda::device_count() == 0) {                                   \
+#define TESSEL_REQUIRE_GPU()                                                    \
+  if (::tessel::cuda::device_count() == 0) {                                    \
     WARN("skipped: no CUDA device on this machine (the [gpu] cases need one)"); \
-    return;                                                                    \
+    return;                                                                     \
   }
 
-template <typename T> DType storage_dtype() {
+template <typename T>
+DType storage_dtype() {
   return std::is_same<T, float>::value ? DType::F32 : std::is_same<T, __half>::value ? DType::F16 : DType::BF16;
 }
 
-template <typename T> double tolerance() { return std::is_same<T, float>::value ? kFp32Tolerance : kBf16Tolerance; }
+template <typename T>
+double tolerance() {
+  return std::is_same<T, float>::value ? kFp32Tolerance : kBf16Tolerance;
+}
 
 // x as the storage type T holds it, back in fp32.
-template <typename T> std::vector<float> rounded(std::vector<float> x) {
+template <typename T>
+std::vector<float> rounded(std::vector<float> x) {
   if (std::is_same<T, __nv_bfloat16>::value)
     for (float& v : x) v = bf16_to_float(float_to_bf16(v));
   if (std::is_same<T, __half>::value)
@@ -57,9 +62,12 @@ Tensor upload(cuda::DeviceContext& ctx, const std::vector<float>& x, bool as_flo
   const DType dtype = as_float ? DType::F32 : storage_dtype<T>();
   Tensor host = Tensor::empty({static_cast<int64_t>(x.size())}, dtype);
   for (size_t i = 0; i < x.size(); ++i) {
-    if (dtype == DType::F32) host.data<float>()[i] = x[i];
-    else if (dtype == DType::BF16) host.data<uint16_t>()[i] = float_to_bf16(x[i]);
-    else host.data<uint16_t>()[i] = float_to_f16(x[i]);
+    if (dtype == DType::F32)
+      host.data<float>()[i] = x[i];
+    else if (dtype == DType::BF16)
+      host.data<uint16_t>()[i] = float_to_bf16(x[i]);
+    else
+      host.data<uint16_t>()[i] = float_to_f16(x[i]);
   }
   return ctx.to_device(host);
 }
@@ -72,14 +80,20 @@ inline std::vector<float> download(cuda::DeviceContext& ctx, const Tensor& t) {
   Tensor host = ctx.to_host(t);
   std::vector<float> out(static_cast<size_t>(host.numel()));
   for (size_t i = 0; i < out.size(); ++i) {
-    if (host.dtype() == DType::F32) out[i] = host.data<float>()[i];
-    else if (host.dtype() == DType::BF16) out[i] = bf16_to_float(host.data<uint16_t>()[i]);
-    else out[i] = f16_to_float(host.data<uint16_t>()[i]);
+    if (host.dtype() == DType::F32)
+      out[i] = host.data<float>()[i];
+    else if (host.dtype() == DType::BF16)
+      out[i] = bf16_to_float(host.data<uint16_t>()[i]);
+    else
+      out[i] = f16_to_float(host.data<uint16_t>()[i]);
   }
   return out;
 }
 
-template <typename T> T* ptr(const Tensor& t) { return static_cast<T*>(t.raw()); }
+template <typename T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw());
+}
 
 inline void check_close(const std::string& what, const std::vector<float>& gpu, const std::vector<float>& cpu,
                         double tolerance) {

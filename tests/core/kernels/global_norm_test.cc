@@ -1,6 +1,6 @@
 // The CPU squared norm that global-norm clipping sums (core/kernels/cpu/global_norm.cc).
-#include <catch2/catch.hpp>
 #include <omp.h>
+#include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstring>

@@ -33,9 +33,9 @@ inline double weighted_sum(const std::vector<float>& out, const std::vector<floa
 // Compares analytic[i] with (L(x+h) - L(x-h)) / 2h for up to `samples` elements of x.
 // Tolerance: |analytic − numeric| ≤ rtol · max(|analytic|_∞, 1e-3) + atol — fp32 forward
 // passes with h = 1e-2·max(1, |x|) give about 1e-3 relative accuracy on these small sizes.
-inline void check_gradient(const std::string& what, std::vector<float>& x,
-                           const std::vector<float>& analytic, const std::function<double()>& loss,
-                           size_t samples = 48, double rtol = 2e-2, double atol = 1e-4) {
+inline void check_gradient(const std::string& what, std::vector<float>& x, const std::vector<float>& analytic,
+                           const std::function<double()>& loss, size_t samples = 48, double rtol = 2e-2,
+                           double atol = 1e-4) {
   REQUIRE(x.size() == analytic.size());
   double scale = 1e-3;
   for (float g : analytic) scale = std::max(scale, static_cast<double>(std::fabs(g)));

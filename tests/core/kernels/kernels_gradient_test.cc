@@ -39,8 +39,7 @@ TEST_CASE("matmul backward matches finite differences in both weight layouts", "
       return weighted_sum(out, r);
     };
     std::vector<float> dinp(N * K), dw(K * OC, 0.0f), db(OC, 0.0f);
-    matmul_backward(dinp.data(), dw.data(), db.data(), r.data(), OC, inp.data(), w.data(), N, K, OC,
-                    layout, false);
+    matmul_backward(dinp.data(), dw.data(), db.data(), r.data(), OC, inp.data(), w.data(), N, K, OC, layout, false);
     check_gradient("inp", inp, dinp, loss);
     check_gradient("weight", w, dw, loss);
     check_gradient("bias", b, db, loss);
@@ -108,7 +107,10 @@ TEST_CASE("gelu backward matches finite differences", "[cpu][kernels]") {
   const int64_t n = 64;
   auto x = random_vector(n, 50, 3.0f), r = random_vector(n, 51);
   std::vector<float> out(n);
-  auto loss = [&] { gelu_forward(out.data(), x.data(), n); return weighted_sum(out, r); };
+  auto loss = [&] {
+    gelu_forward(out.data(), x.data(), n);
+    return weighted_sum(out, r);
+  };
   std::vector<float> dx(n);
   gelu_backward(dx.data(), x.data(), r.data(), n);
   check_gradient("x", x, dx, loss, 64);
@@ -122,7 +124,10 @@ TEST_CASE("swiglu backward matches finite differences", "[cpu][kernels]") {
   const int64_t N = 3, F = 6;
   auto x = random_vector(N * 2 * F, 60, 2.0f), r = random_vector(N * F, 61);
   std::vector<float> out(N * F);
-  auto loss = [&] { swiglu_forward(out.data(), x.data(), N, F); return weighted_sum(out, r); };
+  auto loss = [&] {
+    swiglu_forward(out.data(), x.data(), N, F);
+    return weighted_sum(out, r);
+  };
   std::vector<float> dx(N * 2 * F);
   swiglu_backward(dx.data(), x.data(), r.data(), N, F);
   check_gradient("gate|up", x, dx, loss, 64);
@@ -150,8 +155,8 @@ TEST_CASE("rope backward matches finite differences and rotates pairs (i, i + D/
 
 namespace {
 // Plain causal attention with a full score matrix, in double: the reference.
-std::vector<double> naive_attention(const std::vector<float>& qkv, int64_t B, int64_t T, int64_t H,
-                                    int64_t KV, int64_t D) {
+std::vector<double> naive_attention(const std::vector<float>& qkv, int64_t B, int64_t T, int64_t H, int64_t KV,
+                                    int64_t D) {
   const int64_t ld = (H + 2 * KV) * D;
   std::vector<double> out(B * T * H * D, 0.0);
   for (int64_t b = 0; b < B; ++b)
@@ -167,7 +172,10 @@ std::vector<double> naive_attention(const std::vector<float>& qkv, int64_t B, in
           s[j] = d / std::sqrt(double(D));
           m = std::max(m, s[j]);
         }
-        for (auto& v : s) { v = std::exp(v - m); sum += v; }
+        for (auto& v : s) {
+          v = std::exp(v - m);
+          sum += v;
+        }
         for (int64_t j = 0; j <= i; ++j)
           for (int64_t k = 0; k < D; ++k)
             out[(b * T + i) * H * D + h * D + k] += s[j] / sum * qkv[(b * T + j) * ld + (H + KV) * D + g * D + k];
@@ -232,7 +240,8 @@ TEST_CASE("classifier loss is the cross-entropy and its gradients match finite d
   std::vector<int32_t> targets = {0, 10, 3, 3, 7};
   std::vector<float> losses(N), ws(classifier_workspace_floats(N, V));
   auto loss = [&] {
-    classifier_forward_backward(losses.data(), nullptr, nullptr, x.data(), w.data(), targets.data(), N, C, V, 0.0f, ws.data());
+    classifier_forward_backward(losses.data(), nullptr, nullptr, x.data(), w.data(), targets.data(), N, C, V, 0.0f,
+                                ws.data());
     double s = 0;
     for (float l : losses) s += l;
     return s;
@@ -248,7 +257,8 @@ TEST_CASE("classifier loss is the cross-entropy and its gradients match finite d
   for (int64_t v = 0; v < V; ++v) z0 += std::exp(z[v] - m);
   CHECK(losses[0] == Approx(m + std::log(z0) - z[0]).epsilon(1e-5));
   std::vector<float> dx(N * C), dw(V * C, 0.0f);
-  classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V, 1.0f, ws.data());
+  classifier_forward_backward(losses.data(), dx.data(), dw.data(), x.data(), w.data(), targets.data(), N, C, V, 1.0f,
+                              ws.data());
   check_gradient("x", x, dx, loss);
   check_gradient("weight", w, dw, loss, 66);
 }

@@ -21,7 +21,11 @@ ModelConfig tiny(const std::string& arch) {
   c.kv_heads = arch == "llama" ? 2 : 4;
   c.ffn_dim = 24;
   if (arch == "llama") {
-    c.norm = Norm::kRmsNorm; c.activation = Activation::kSwiGlu; c.position = Position::kRope; c.bias = false; c.tie_embeddings = false;
+    c.norm = Norm::kRmsNorm;
+    c.activation = Activation::kSwiGlu;
+    c.position = Position::kRope;
+    c.bias = false;
+    c.tie_embeddings = false;
   }
   return c;
 }
@@ -54,7 +58,10 @@ TEST_CASE("normal init has the configured spread, norms start at one and biases 
   s.initialize(1);
   const Tensor wte = s.param("transformer.wte.weight");
   double sum = 0, sq = 0;
-  for (int64_t i = 0; i < wte.numel(); ++i) { sum += wte.data<float>()[i]; sq += double(wte.data<float>()[i]) * wte.data<float>()[i]; }
+  for (int64_t i = 0; i < wte.numel(); ++i) {
+    sum += wte.data<float>()[i];
+    sq += double(wte.data<float>()[i]) * wte.data<float>()[i];
+  }
   const double mean = sum / wte.numel(), std_ = std::sqrt(sq / wte.numel() - mean * mean);
   CHECK(std::fabs(mean) < 0.003);
   CHECK(std_ == Approx(0.02).epsilon(0.08));

@@ -9,10 +9,14 @@
 using namespace tessel;
 
 TEST_CASE("shard runs partition each parameter for tp 2 and 4", "[cpu][tp]") {
-  const Config c = parse_config("model: {arch: gpt2, vocab_size: 64, seq_len: 8, layers: 1, d_model: 16, heads: 4, "
-                                "kv_heads: 4, ffn_dim: 32}\n", "t.yaml");
-  const Config l = parse_config("model: {arch: llama, vocab_size: 64, seq_len: 8, layers: 1, d_model: 16, heads: 4, "
-                                "kv_heads: 2, ffn_dim: 32}\n", "t.yaml");
+  const Config c = parse_config(
+      "model: {arch: gpt2, vocab_size: 64, seq_len: 8, layers: 1, d_model: 16, heads: 4, "
+      "kv_heads: 4, ffn_dim: 32}\n",
+      "t.yaml");
+  const Config l = parse_config(
+      "model: {arch: llama, vocab_size: 64, seq_len: 8, layers: 1, d_model: 16, heads: 4, "
+      "kv_heads: 2, ffn_dim: 32}\n",
+      "t.yaml");
   for (const Config* cfg : {&c, &l}) {
     for (const ParamSpec& spec : transformer_param_specs(cfg->model)) {
       // The LLaMA config's 2 kv heads split over 2 ranks at most.
@@ -51,8 +55,10 @@ TEST_CASE("GPT-2's fused c_attn shard holds the rank's q, k and v heads", "[cpu]
 }
 
 TEST_CASE("every tensor-parallel degree starts from the same global weights", "[cpu][tp]") {
-  const Config c = parse_config("model: {arch: gpt2, vocab_size: 64, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
-                                "kv_heads: 4, ffn_dim: 32}\n", "t.yaml");
+  const Config c = parse_config(
+      "model: {arch: gpt2, vocab_size: 64, seq_len: 8, layers: 2, d_model: 16, heads: 4, "
+      "kv_heads: 4, ffn_dim: 32}\n",
+      "t.yaml");
   const std::vector<ParamSpec> specs = transformer_param_specs(c.model);
   ParameterStore full(specs);
   full.initialize(5);

@@ -18,8 +18,8 @@ using testing::EmulatedDevice;
 namespace {
 
 ModelConfig tiny(const std::string& arch) {
-  const std::string yaml = "model: {arch: " + arch +
-                           ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
+  const std::string yaml =
+      "model: {arch: " + arch + ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
   return parse_config(yaml, "tiny").model;
 }
 
@@ -104,7 +104,8 @@ TEST_CASE("a model on a device backend keeps several activation slots in flight 
     dev.forward(tokens[slot], slot);
   }
   for (int slot = 0; slot < 2; ++slot) {
-    CHECK(cpu.backward(tokens[slot], targets[slot], 0.5f, slot) == dev.backward(tokens[slot], targets[slot], 0.5f, slot));
+    CHECK(cpu.backward(tokens[slot], targets[slot], 0.5f, slot) ==
+          dev.backward(tokens[slot], targets[slot], 0.5f, slot));
   }
   CHECK(same_bits(cpu.parameters().grads(), dev.parameters().grads()));
 }

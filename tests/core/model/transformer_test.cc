@@ -11,8 +11,8 @@ using namespace tessel;
 namespace {
 
 ModelConfig tiny(const std::string& arch) {
-  const std::string yaml = "model: {arch: " + arch +
-                           ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
+  const std::string yaml =
+      "model: {arch: " + arch + ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
   return parse_config(yaml, "tiny").model;
 }
 
@@ -84,7 +84,8 @@ TEST_CASE("FLOPs per token follow 6N + 6LTC", "[cpu][model]") {
   CHECK(m.flops_per_token() == 6.0 * m.num_parameters() + 6.0 * 3 * 8 * 16);
 }
 
-TEST_CASE("micro-batches in flight in separate slots give bitwise the gradients of running them one by one", "[cpu][model]") {
+TEST_CASE("micro-batches in flight in separate slots give bitwise the gradients of running them one by one",
+          "[cpu][model]") {
   for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
     INFO(recompute);
     TransformerOptions one_options(2, 8);

@@ -19,8 +19,10 @@ Tensor filled(DType dtype, int rank, int64_t n, int64_t first = 0) {
   Tensor t = Tensor::empty({n}, dtype);
   for (int64_t i = 0; i < n; ++i) {
     const float v = value(rank, first + i);
-    if (dtype == DType::F32) t.data<float>()[i] = v;
-    else t.data<uint16_t>()[i] = float_to_bf16(v);
+    if (dtype == DType::F32)
+      t.data<float>()[i] = v;
+    else
+      t.data<uint16_t>()[i] = float_to_bf16(v);
   }
   return t;
 }

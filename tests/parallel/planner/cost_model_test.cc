@@ -109,7 +109,8 @@ TEST_CASE("the enumerator lists only valid layouts and holds fixed knobs", "[cpu
 }
 
 TEST_CASE("planner errors: unknown hardware, no factorization, no fit", "[cpu][planner][errors]") {
-  CHECK_THROWS_WITH(load_hardware("h900"), Catch::Contains("unknown hardware 'h900'; known: a100-80gb, cpu-local, h100-sxm, h20, h200, h800"));
+  CHECK_THROWS_WITH(load_hardware("h900"),
+                    Catch::Contains("unknown hardware 'h900'; known: a100-80gb, cpu-local, h100-sxm, h20, h200, h800"));
   // 7 GPUs: tp 7 splits no head count, pp 7 no layer count, dp 7 no batch of 8.
   CHECK_THROWS_WITH(enumerate_layouts(tiny("llama"), 7, {}), Catch::Contains("no layout of 7 GPUs fits this model"));
   Config big = tiny("llama");  // about 8 B parameters on two 12 GB "GPUs"
@@ -118,8 +119,9 @@ TEST_CASE("planner errors: unknown hardware, no factorization, no fit", "[cpu][p
   big.model.heads = 32;
   big.model.kv_heads = 8;
   big.model.ffn_dim = 16384;
-  CHECK_THROWS_WITH(plan_layouts(big, 2, load_hardware("cpu-local"), {}),
-                    Catch::Contains("the model fits no layout of 2 x cpu-local") && Catch::Contains("the smallest needs"));
+  CHECK_THROWS_WITH(
+      plan_layouts(big, 2, load_hardware("cpu-local"), {}),
+      Catch::Contains("the model fits no layout of 2 x cpu-local") && Catch::Contains("the smallest needs"));
 }
 
 TEST_CASE("activation memory under tensor and sequence parallelism is what a shard allocates", "[mpi][planner]") {
