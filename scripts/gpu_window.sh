@@ -6,12 +6,13 @@
 #   probe      the machine: GPU, driver, nvcc, gcc, cmake, where NCCL and cuDNN are
 #   build      configure and build (stops the window if the CUDA backend or NCCL is off)
 #   tests      every [gpu] test case
-#   sanitizer  compute-sanitizer memcheck and racecheck on the attention kernels' cases
 #   kernels    tessel bench kernels against PyTorch's kernels, gpt2-124m and llama-1b
 #   step       the training step against torch_gpt.py --compile, gpt2-124m and llama-1b
 #   train      GPT-2 124M trained for TRAIN_STEPS (40) bf16 steps on the demo's text
 #   hf         that run exported to Hugging Face and loaded by the real transformers
 #              (AutoModelForCausalLM): its loss against `tessel eval` on the same tokens
+#   sanitizer  compute-sanitizer memcheck and racecheck on the attention kernels' cases
+#              (last: the slowest to run and the least to lose when time is short)
 # Results go to one archive, OUT/gpu-window.tar.gz, with OUT/summary.json beside it (every
 # figure and each stage's status), both written by an EXIT trap: a stage that times out, or a
 # window cut short, still returns what ran. OUT is $OUT on the device machine (the device
@@ -23,7 +24,7 @@
 set -uo pipefail
 bundle=$(cd "${1:?usage: scripts/gpu_window.sh BUNDLE [STAGE...]}" && pwd)
 shift
-stages=" ${*:-probe build tests sanitizer kernels step train hf} "
+stages=" ${*:-probe build tests kernels step train hf sanitizer} "
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-window}
 work=$(mktemp -d /tmp/gpu-window.XXXXXX)
@@ -66,7 +67,9 @@ run_stage() {
   fi
   [ "$left" -lt "$limit" ] && limit=$left
   echo "== $name (up to ${limit} s)"
-  timeout --kill-after=10 "$limit" "$@" > "$work/logs/$name.log" 2>&1
+  # `timeout` runs programs, not shell functions: the stage runs in a child bash, which sees the
+  # exported functions and variables below.
+  timeout --kill-after=10 "$limit" bash -o pipefail -c "$*" > "$work/logs/$name.log" 2>&1
   status=$?
   local state=ok
   [ $status -ne 0 ] && state=failed
@@ -119,7 +122,7 @@ sanitizer() {
   local status=0
   for tool in memcheck racecheck; do
     echo "-- $tool"
-    timeout 75 compute-sanitizer --tool "$tool" --error-exitcode 7 "$build/tests/tests_core" "*flash*" > "$work/logs/sanitizer_$tool.txt" 2>&1
+    timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 7 "$build/tests/tests_core" "*flash*" > "$work/logs/sanitizer_$tool.txt" 2>&1
     local s=$?
     tail -n 4 "$work/logs/sanitizer_$tool.txt"
     echo "$tool: exit $s"
@@ -169,6 +172,8 @@ hf() {
   return "${PIPESTATUS[0]}"
 }
 
+export bundle root out work build
+export -f probe build_all gpu_tests sanitizer kernels step train hf
 run_stage probe 30 probe
 run_stage build 300 build_all || stopped="the build failed"
 if [[ $stages == *" build "* ]] && [ -z "$stopped" ] &&
@@ -180,9 +185,9 @@ if [[ $stages == *" build "* ]] && [ -z "$stopped" ] && ! grep -q "Tessel: CUDA 
   stopped="the build has no CUDA backend"
 fi
 run_stage tests 150 gpu_tests
-run_stage sanitizer 160 sanitizer
 run_stage kernels 120 kernels
 run_stage step 240 step
 run_stage train 150 train
 run_stage hf 120 hf
+run_stage sanitizer 130 sanitizer
 exit 0
