@@ -88,7 +88,7 @@ def sanitizer(work):
     for tool in ("memcheck", "racecheck"):
         text = read(os.path.join(work, "logs", "sanitizer_%s.txt" % tool))
         if text:
-            m = re.search(r"ERROR SUMMARY: (\d+) error", text)
+            m = re.search(r"ERROR SUMMARY: (\d+) error", text) or re.search(r"\((\d+) errors?, \d+ warnings?\)", text)
             out[tool] = {"errors": int(m.group(1)) if m else None,
                          "unsupported": "not supported" in text.lower() or "Device not supported" in text}
     return out

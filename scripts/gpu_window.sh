@@ -20,7 +20,9 @@
 #   scripts/gpu_window.sh BUNDLE [STAGE...]      (default: every stage, in the order above)
 # Environment: WINDOW_S (480): the whole window's budget; a stage gets at most what is left of it
 # (less 15 s for the archive), and is skipped when under 20 s are left. TRAIN_STEPS (40).
-# STEP_ATTENTION (flash): run.attention of the step and train stages.
+# STEP_ATTENTION (flash): run.attention of the step and train stages. WINDOW_COMMIT: the commit
+# being run, for summary.json (a copied tree's .git may name an older one); else git's HEAD, and
+# summary.json also records a digest of every tracked source file's content.
 set -uo pipefail
 bundle=$(cd "${1:?usage: scripts/gpu_window.sh BUNDLE [STAGE...]}" && pwd)
 shift
@@ -36,8 +38,12 @@ cd "$root"
 # --- bookkeeping: one line per stage in stages.tsv (name, status, seconds), logs in logs/ ---
 finish() {
   local code=$?
-  python3 "$root/scripts/gpu_summary.py" "$work" "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-    "$started" > "$work/summary.json" 2> "$work/logs/summary.err" || echo '{"error": "gpu_summary.py failed"}' > "$work/summary.json"
+  local commit=${WINDOW_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+  commit="$commit, sources $(cd "$root" && find CMakeLists.txt core data optim parallel train launch tests scripts configs bench \
+    -type f \( -name '*.h' -o -name '*.cc' -o -name '*.cu' -o -name '*.cuh' -o -name '*.sh' -o -name '*.py' -o -name '*.yaml' -o -name 'CMakeLists.txt' \) \
+    2>/dev/null | sort | xargs sha256sum | sha256sum | cut -c1-12)"
+  python3 "$root/scripts/gpu_summary.py" "$work" "$commit" "$started" > "$work/summary.json" 2> "$work/logs/summary.err" ||
+    echo '{"error": "gpu_summary.py failed"}' > "$work/summary.json"
   cp "$work/summary.json" "$out/summary.json"
   tar -czf "$out/gpu-window.tar.gz" -C "$work" . 2>/dev/null
   echo "gpu_window: $(($(date +%s) - started)) s; results in $out/gpu-window.tar.gz and $out/summary.json"
