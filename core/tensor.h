@@ -82,7 +82,7 @@ class Tensor {
   static Tensor from_storage(std::shared_ptr<Storage> storage, Shape shape, DType dtype);
   // Copies `values` into a new CPU tensor.
   template <typename T>
-  static Tensor from_vector(const std::vector<T>& values, Shape shape);
+  static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -136,8 +136,8 @@ T* Tensor::data() const {
 }
 
 template <typename T>
-Tensor Tensor::from_vector(const std::vector<T>& values, Shape shape) {
-  Tensor t = empty(std::move(shape), dtype_of<T>());
+Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
+  Tensor t = empty(shape, dtype_of<T>());
   TESSEL_CHECK(static_cast<size_t>(t.numel()) == values.size())
       << "from_vector: " << values.size() << " values for shape " << shape_str(t.shape());
   std::copy(values.begin(), values.end(), t.data<T>());

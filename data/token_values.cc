@@ -16,10 +16,9 @@ template <typename T>
 int64_t convert_int(const uint8_t* src, int64_t count, int32_t* out) {
   for (int64_t i = 0; i < count; ++i) {
     T v = load_unaligned<T>(src, i);
-    if constexpr (std::numeric_limits<T>::is_signed && sizeof(T) <= 4) {
-      out[i] = static_cast<int32_t>(v);
-    } else if constexpr (!std::numeric_limits<T>::is_signed && sizeof(T) < 4) {
-      out[i] = static_cast<int32_t>(v);
+    if constexpr (sizeof(T) < 4 || (std::numeric_limits<T>::is_signed && sizeof(T) == 4)) {
+      // Every value fits; int8 (signed char) values sign-extend, as tokens stored as i8 are numbers.
+      out[i] = static_cast<int32_t>(v);  // NOLINT(bugprone-signed-char-misuse)
     } else if constexpr (std::numeric_limits<T>::is_signed) {
       if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
         return i;

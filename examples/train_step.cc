@@ -36,7 +36,7 @@ run: {steps: 20}
     for (int64_t s = 0; s < config.run.steps; ++s) {
       const StepResult r = step.run(s, fill);
       if (s % 5 == 0 || s + 1 == config.run.steps) {
-        std::printf("step %2lld  loss %.4f  grad norm %.3f\n", static_cast<long long>(s + 1), r.loss, r.grad_norm);
+        std::printf("step %2lld  loss %.4f  grad norm %.3f\n", static_cast<long long>(s) + 1, r.loss, r.grad_norm);
       }
     }
   } catch (const Error& e) {

@@ -18,7 +18,8 @@ ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std
   }
   ModelPart part;
   for (int c = 0; c < v; ++c) {
-    const std::pair<int, int>& range = stages[static_cast<size_t>(c * pp + rank)];
+    const std::pair<int, int>& range =
+        stages[static_cast<size_t>(c) * static_cast<size_t>(pp) + static_cast<size_t>(rank)];
     part.chunks.push_back({range.first, range.second, peak[static_cast<size_t>(c)]});
   }
   part.embedding = rank == 0;

@@ -88,7 +88,7 @@ std::string Checkpointer::save(const TrainingState& state) {
   timing_ = SaveTiming{};
   timing_.bytes = static_cast<uint64_t>(bytes);
   const int rank = world_.rank();
-  const std::string dir = p->dir;
+  std::string dir = p->dir;
   if (!config_.checkpoint.async) {
     const auto tw = SteadyClock::now();
     file->write(tmp, rank);

@@ -39,7 +39,7 @@ double mean_eval_loss(const Sampler& sampler, int64_t samples, int64_t B, Commun
     fill_micro_batch(sampler, static_cast<uint64_t>(rank * per_rank + k * B), tokens, targets);
   });
   if (size > 1) group->all_reduce_doubles(&total, 1, ReduceOp::kSum);
-  return total / static_cast<double>(samples / B);
+  return total / (static_cast<double>(samples) / static_cast<double>(B));  // an exact quotient: samples % B == 0
 }
 
 double mean_eval_loss(Transformer& model, const Sampler& sampler, int64_t samples, Communicator* group) {

@@ -1,5 +1,6 @@
 #include "train/metrics.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -14,7 +15,7 @@ const double* StepMetrics::find(const std::string& name) const {
 }
 
 std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  const int64_t s = std::llround(seconds);
   char buf[32];
   if (s >= 3600) {
     std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600),

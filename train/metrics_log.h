@@ -21,7 +21,7 @@ namespace tessel {
 class MetricsLog final : public MetricsSink {
  public:
   explicit MetricsLog(const std::string& path);
-  ~MetricsLog();
+  ~MetricsLog() override;
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
 

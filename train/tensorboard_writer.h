@@ -26,7 +26,7 @@ class TensorBoardWriter final : public MetricsSink {
   // `clock` returns the wall time in seconds since the epoch; tests pass a fixed one so that
   // the file's bytes are reproducible. Empty means the system clock.
   explicit TensorBoardWriter(const std::string& log_dir, std::function<double()> clock = {});
-  ~TensorBoardWriter();
+  ~TensorBoardWriter() override;
   TensorBoardWriter(const TensorBoardWriter&) = delete;
   TensorBoardWriter& operator=(const TensorBoardWriter&) = delete;
 

@@ -94,7 +94,7 @@ std::string resolve_checkpoint(const std::string& path) {
       << "checkpoint " << path << " is in format 2 (one state.safetensors, written by an earlier Tessel); this "
       << "Tessel reads format " << kCheckpointFormatVersion << " (manifest.pb and per-rank files); hint: retrain, "
       << "or load it with the Tessel that wrote it";
-  const std::string latest = latest_checkpoint(path);
+  std::string latest = latest_checkpoint(path);
   TESSEL_CHECK(!latest.empty()) << "no checkpoint at '" << path << "': expected a step_NNNNNNNN directory holding "
                                 << kManifestFile
                                 << ", or a checkpoint root with one; hint: train with checkpoint.every or point at "

@@ -10,7 +10,7 @@ namespace tessel {
 std::string publish_checkpoint(const std::string& root, const std::string& tmp_dir, const CheckpointMeta& meta,
                                int64_t keep) {
   write_manifest(tmp_dir, meta);
-  const std::string step_dir = publish_step_dir(root, tmp_dir, meta.state.step);
+  std::string step_dir = publish_step_dir(root, tmp_dir, meta.state.step);
   prune_checkpoints(root, step_dir, keep);
   return step_dir;
 }

@@ -43,7 +43,7 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   // Linear weight in the family's layout; shard_dim marks column (out) or row (in) parallel.
   // `groups`: fused outputs split one by one (GPT-2's q|k|v, a fused gate|up).
   auto linear = [&](const std::string& gname, const std::string& lname, int64_t in, int64_t out, bool column_parallel,
-                    float sd, int64_t layer, std::vector<int64_t> groups = {}) {
+                    float sd, int64_t layer, const std::vector<int64_t>& groups = {}) {
     const std::string w = n.layer(layer, gname, lname);
     if (n.hf_gpt2) {
       add(w + ".weight", {in, out}, column_parallel ? 1 : 0, InitKind::kNormal, sd, true, groups);

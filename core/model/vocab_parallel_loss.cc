@@ -34,7 +34,7 @@ void vocab_parallel_loss(const Tensor& losses, const Tensor* dx, const Tensor* d
   float* sm = buf.row_sum.data<float>();
   float* tl = buf.target.data<float>();
   auto chunk_logits = [&](int64_t r0, int64_t rows) {
-    const Tensor out = buf.logits.slice(0, rows);
+    Tensor out = buf.logits.slice(0, rows);
     ops::matmul_forward(out, x.slice(r0, r0 + rows), weight, nullptr, ops::WeightLayout::kOutIn);
     return out;
   };

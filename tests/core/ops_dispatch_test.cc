@@ -17,7 +17,7 @@ using testing::EmulatedDevice;
 
 TEST_CASE("ops on a device backend's tensors go to that backend with the derived sizes", "[cpu][ops]") {
   EmulatedDevice be;
-  auto d = [&](Shape s, DType t = DType::BF16) { return be.empty(s, t); };
+  auto d = [&](const Shape& s, DType t = DType::BF16) { return be.empty(s, t); };
   const int64_t B = 2, T = 3, N = B * T, C = 8, V = 10, H = 4, KV = 2, D = 2, QKV = (H + 2 * KV) * D;
   Tensor tokens = d({B, T}, DType::I32), wte = d({V, C}), wpe = d({T, C}), x = d({N, C}), y = d({N, C});
   ops::embedding_forward(x, tokens, wte, &wpe);

@@ -52,7 +52,7 @@ std::string last_line(const std::string& text) {
 
 TEST_CASE("tessel: data prepare, train, generate, eval and bench work end to end", "[cpu][cli]") {
   TempDir dir("tessel_cli");
-  const std::string d = dir.path();
+  const std::string& d = dir.path();
   std::string inputs;
   for (int i = 0; i < 6; ++i) {
     const std::string f = d + "/doc" + std::to_string(i) + ".txt";

@@ -37,7 +37,7 @@ constexpr AttentionKernel kDefaultAttentionKernel = AttentionKernel::kFlash;
 class DeviceContext final : public DeviceBackend {
  public:
   explicit DeviceContext(int device);
-  ~DeviceContext();
+  ~DeviceContext() override;
   DeviceContext(const DeviceContext&) = delete;
   DeviceContext& operator=(const DeviceContext&) = delete;
 

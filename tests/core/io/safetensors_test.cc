@@ -13,7 +13,7 @@ namespace tessel {
 namespace {
 
 template <typename T>
-Tensor iota_tensor(Shape shape, DType dtype, int start) {
+Tensor iota_tensor(const Shape& shape, DType dtype, int start) {
   Tensor t = Tensor::empty(shape, dtype);
   T* p = static_cast<T*>(t.raw());
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(start + 3 * i);
@@ -33,7 +33,7 @@ std::string u64_le(uint64_t v) {
 
 // A safetensors file from a literal header and `data_bytes` bytes of data.
 std::string write_raw(const TempDir& dir, const std::string& name, const std::string& header, size_t data_bytes) {
-  const std::string path = dir.file(name);
+  std::string path = dir.file(name);
   write_file_atomic(path, u64_le(header.size()) + header + std::string(data_bytes, '\x01'));
   return path;
 }

@@ -673,7 +673,7 @@ TEMPLATE_TEST_CASE("ops on a DeviceContext's tensors run the CUDA kernels: a lay
   const int64_t B = 2, T = 40, N = B * T, C = 64, H = 4, KV = 2, D = 16, QKV = (H + 2 * KV) * D;
   auto x = rounded<TestType>(random_vector(N * C, 90)), w = rounded<TestType>(random_vector(C * QKV, 91, 0.1f));
   auto ln_w = rounded<TestType>(random_vector(C, 92)), ln_b = rounded<TestType>(random_vector(C, 93));
-  auto host = [](const std::vector<float>& v, Shape shape) { return Tensor::from_vector<float>(v, std::move(shape)); };
+  auto host = [](const std::vector<float>& v, const Shape& shape) { return Tensor::from_vector<float>(v, shape); };
   auto dev = [&](const std::vector<float>& v, Shape shape) {
     return upload<TestType>(ctx, v).reshape(std::move(shape));
   };
