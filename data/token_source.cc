@@ -55,8 +55,15 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path) {
                   << "nor an llm.c shard (magic 20240520 or 20240801 in its first 4 bytes); "
                   << "hint: run `tessel data prepare` to make a dataset from text";
   }
+  // `data prepare --out data/x` writes data/x_train and data/x_val: name them when they exist.
+  std::string hint = "run `tessel data prepare`";
+  if (path_exists(prefix + "_train.idx")) {
+    hint = "`tessel data prepare --out " + prefix + "` wrote " + prefix + "_train" +
+           (path_exists(prefix + "_val.idx") ? " and " + prefix + "_val" : std::string()) + "; did you mean " + prefix +
+           "_train?";
+  }
   TESSEL_FAIL() << "no dataset at '" << path << "': expected " << prefix << ".idx and " << prefix
-                << ".bin (Megatron) or an llm.c shard; hint: run `tessel data prepare`";
+                << ".bin (Megatron) or an llm.c shard; hint: " << hint;
 }
 
 void read_stored_tokens(const std::string& path, const uint8_t* data, DType dtype, int64_t num_tokens, int64_t begin,

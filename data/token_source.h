@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/token_values.h"
 
@@ -28,6 +29,8 @@ class TokenSource {
   virtual const std::string& path() const = 0;
   // Documents in the source, or -1 when the format does not record them (llm.c shards).
   virtual int64_t num_documents() const { return -1; }
+  // The files that hold it (a Megatron dataset's .idx and .bin, a shard's one file).
+  virtual std::vector<std::string> files() const { return {path()}; }
   // Short format name: "megatron" or "llm.c".
   virtual std::string format() const = 0;
   // How tokens are stored on disk.

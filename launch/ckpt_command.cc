@@ -1,4 +1,5 @@
 #include "launch/commands.h"
+#include "launch/usage.h"
 
 #include <chrono>
 #include <filesystem>
@@ -12,20 +13,15 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/model/param_specs.h"
+#include "data/hf_tokenizer.h"
 #include "launch/cli_args.h"
 
 namespace tessel {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: tessel ckpt verify CHECKPOINT\n"
-    "       tessel ckpt inspect CHECKPOINT\n"
-    "       tessel ckpt export CHECKPOINT --format hf --out DIR [--shard-mb M]\n"
-    "       tessel ckpt import HF_DIR --out DIR [--set key=value ...]\n"
-    "CHECKPOINT: a step_NNNNNNNN directory, or a checkpoint root (its newest complete checkpoint)";
-
 std::string one_checkpoint(const ParsedArgs& a, const std::string& command) {
-  TESSEL_CHECK(a.positional.size() == 1) << "tessel ckpt " << command << " takes one checkpoint\n" << kUsage;
+  TESSEL_CHECK(a.positional.size() == 1) << "tessel ckpt " << command << " takes one checkpoint\n"
+                                         << command_usage("ckpt");
   return resolve_checkpoint(a.positional[0]);
 }
 
@@ -55,7 +51,13 @@ int inspect(const std::vector<std::string>& args, std::ostream& out) {
       << "  step " << info.state.step << ", " << info.state.consumed_samples << " samples consumed, "
       << info.state.optimizer_steps << " optimizer steps, " << info.state.skipped_total << " skipped\n"
       << "  saved by " << info.layout.describe() << " (" << info.layout.world_size << " ranks, schedule "
-      << info.layout.schedule << "), seed " << info.seed << (info.has_optimizer ? "" : ", weights only") << "\n";
+      << info.layout.schedule << "), seed " << info.seed << (info.has_optimizer ? "" : ", weights only") << "\n"
+      << "  written by "
+      << (info.tessel_version.empty() ? "a Tessel that did not record its version" : info.tessel_version) << "\n";
+  for (const DatasetFingerprint& d : info.data) {
+    out << "  " << d.role << " data " << d.path << ": " << d.bytes << " bytes, fingerprint " << d.hash
+        << (d.tokenizer.empty() ? "" : ", tokenizer " + d.tokenizer) << "\n";
+  }
   uint64_t total = 0;
   for (const auto& [name, bytes] : reader.files()) total += bytes;
   out << "  " << reader.files().size() << " files, " << std::fixed << std::setprecision(1)
@@ -74,8 +76,8 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel ckpt export", {"--format", "--out", "--shard-mb"}, {}, false);
   const std::string dir = one_checkpoint(a, "export");
   TESSEL_CHECK(a.get("--format", "") == "hf") << "tessel ckpt export needs --format hf (the one format it writes)\n"
-                                              << kUsage;
-  TESSEL_CHECK(a.has("--out")) << "tessel ckpt export needs --out DIR\n" << kUsage;
+                                              << command_usage("ckpt");
+  TESSEL_CHECK(a.has("--out")) << "tessel ckpt export needs --out DIR\n" << command_usage("ckpt");
   const double shard_mb = a.get_double("--shard-mb", 5 * 1024);
   TESSEL_CHECK(shard_mb > 0) << "--shard-mb must be positive, got " << shard_mb;
   const CheckpointReader reader(dir);
@@ -89,12 +91,21 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
         << "--out " << to << " already holds " << f << " from an earlier export; files of two exports would mix "
         << "there; hint: export into an empty or new directory";
   }
-  const std::vector<std::string> files =
-      export_hf(config.model, whole, to, static_cast<uint64_t>(shard_mb * (1 << 20)));
+  std::vector<std::string> files = export_hf(config.model, whole, to, static_cast<uint64_t>(shard_mb * (1 << 20)));
+  // The tokenizer the model was trained with, under the names transformers reads.
+  if (config.data.tokenizer == TokenizerKind::kGpt2) {
+    for (const std::string& f : export_hf_tokenizer(config.data.tokenizer_dir, config.model.seq_len, to)) {
+      files.push_back(f);
+    }
+  }
   out << "exported " << dir << " (step " << reader.meta().state.step << ", " << config.model.arch << ") to " << to
       << ":";
   for (const std::string& f : files) out << " " << f;
   out << "\n";
+  if (config.data.tokenizer == TokenizerKind::kBytes) {
+    out << "no tokenizer files: the model was trained with data.tokenizer: bytes (one id per byte), which "
+           "transformers has no tokenizer class for\n";
+  }
   return 0;
 }
 
@@ -102,7 +113,7 @@ int export_command(const std::vector<std::string>& args, std::ostream& out) {
 int import_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel ckpt import", {"--out"});
   TESSEL_CHECK(a.positional.size() == 1 && a.has("--out")) << "tessel ckpt import takes HF_DIR and --out DIR\n"
-                                                           << kUsage;
+                                                           << command_usage("ckpt");
   const std::string from = a.positional[0], to = a.get("--out", "");
   const std::vector<std::string> existing = complete_checkpoints(to);
   TESSEL_CHECK(existing.empty()) << "--out " << to << " already holds checkpoints (newest " << existing.back()
@@ -110,6 +121,12 @@ int import_command(const std::vector<std::string>& args, std::ostream& out) {
                                  << "checkpoint.resume: auto would start over; hint: import into an empty directory";
   Config config;
   config.model = read_hf_config(from);
+  // The tokenizer from the files there (copied beside the checkpoint) or the vocabulary; --set
+  // data.tokenizer=... below still wins.
+  const HfTokenizerChoice tokenizer = import_hf_tokenizer(
+      from, config.model.vocab_size, (std::filesystem::absolute(to) / "tokenizer").lexically_normal().string());
+  config.data.tokenizer = tokenizer.kind;
+  config.data.tokenizer_dir = tokenizer.dir;
   // The rest of the config is the defaults with the imported model, plus --set overrides (a
   // training seq_len shorter than the model's context, data, optimizer...), validated.
   config = parse_config(to_yaml(config), from + "/config.json", a.overrides);
@@ -120,7 +137,8 @@ int import_command(const std::vector<std::string>& args, std::ostream& out) {
   data.config_yaml = to_yaml(config);
   const std::string dir = save_checkpoint(to, data, 0);
   out << "imported " << from << " (" << config.model.arch << ", " << whole.entries().size() << " tensors) as " << dir
-      << ": weights only, step 0; train from it with checkpoint.resume: " << dir << "\n";
+      << ": weights only, step 0; train from it with checkpoint.resume: " << dir << "\n"
+      << tokenizer.reason << "\n";
   return 0;
 }
 
@@ -129,13 +147,13 @@ int import_command(const std::vector<std::string>& args, std::ostream& out) {
 int run_ckpt_command(const std::vector<std::string>& args) { return run_ckpt_command(args, std::cout); }
 
 int run_ckpt_command(const std::vector<std::string>& args, std::ostream& out) {
-  TESSEL_CHECK(!args.empty()) << kUsage;
+  TESSEL_CHECK(!args.empty()) << command_usage("ckpt");
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "verify") return verify(rest, out);
   if (args[0] == "inspect") return inspect(rest, out);
   if (args[0] == "export") return export_command(rest, out);
   if (args[0] == "import") return import_command(rest, out);
-  TESSEL_FAIL() << "unknown ckpt command '" << args[0] << "'\n" << kUsage;
+  TESSEL_FAIL() << "unknown ckpt command '" << args[0] << "'\n" << command_usage("ckpt");
 }
 
 }  // namespace tessel

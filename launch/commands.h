@@ -30,8 +30,6 @@ int run_eval_command(const std::vector<std::string>& args);
 // [--split-lines] [--seed S]` and `tessel data inspect PATH [--tokens N]`.
 int run_data_command(const std::vector<std::string>& args);
 int run_data_command(const std::vector<std::string>& args, std::ostream& out);
-// The usage text printed by `tessel data --help`.
-const char* data_command_usage();
 
 // `tessel ckpt verify|inspect CHECKPOINT`, `tessel ckpt export CHECKPOINT --format hf --out DIR`,
 // `tessel ckpt import HF_DIR --out DIR`. CHECKPOINT is a step directory or a checkpoint root
@@ -51,7 +49,8 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out);
 // [--out FILE]`: runs the top K planned layouts for N ranks of this machine, each for S steps
 // of `tessel bench step` under mpirun, prints predicted against measured, writes the fastest
 // measured layout as a config file (default <run.out_dir>/tuned.yaml), and records the
-// measured / predicted ratios, which later plans on the same hardware apply.
+// measured / predicted ratios under the model's shape, which later plans on the same hardware
+// apply to close models (parallel/planner/calibration.h).
 int run_tune_command(const std::vector<std::string>& args);
 int run_tune_command(const std::vector<std::string>& args, std::ostream& out);
 

@@ -1,5 +1,6 @@
 // `tessel data prepare|inspect`; see data_command.h.
 #include "launch/commands.h"
+#include "launch/usage.h"
 
 #include <unistd.h>
 
@@ -50,7 +51,7 @@ class ArgReader {
 
   std::string value(const std::string& flag) {
     TESSEL_CHECK(next_is_value()) << "tessel data " << command_ << ": " << flag << " needs a value\n"
-                                  << data_command_usage();
+                                  << command_usage("data");
     return next();
   }
   double number(const std::string& flag) {
@@ -72,7 +73,7 @@ class ArgReader {
     return x;
   }
   [[noreturn]] void unknown(const std::string& arg) const {
-    TESSEL_FAIL() << "tessel data " << command_ << ": unexpected argument '" << arg << "'\n" << data_command_usage();
+    TESSEL_FAIL() << "tessel data " << command_ << ": unexpected argument '" << arg << "'\n" << command_usage("data");
   }
 
  private:
@@ -90,14 +91,16 @@ std::string megabytes(int64_t bytes) {
 int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
   ArgReader r(split_equals(args), "prepare");
   PrepareOptions options;
+  bool has_tokenizer = false;
   while (!r.done()) {
     const std::string flag = r.next();
     if (flag == "--input") {
       TESSEL_CHECK(r.next_is_value()) << "tessel data prepare: --input needs at least one file\n"
-                                      << data_command_usage();
+                                      << command_usage("data");
       while (r.next_is_value()) options.inputs.push_back(r.next());
     } else if (flag == "--tokenizer") {
       options.tokenizer = parse_choice<TokenizerKind>(r.value(flag), "tessel data prepare --tokenizer");
+      has_tokenizer = true;
     } else if (flag == "--tokenizer-dir") {
       options.tokenizer_dir = r.value(flag);
     } else if (flag == "--workers") {
@@ -110,6 +113,11 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       options.out_prefix = r.value(flag);
     } else if (flag == "--val-fraction") {
       options.val_fraction = r.number(flag);
+    } else if (flag == "--val-split") {
+      const std::string how = r.value(flag);
+      TESSEL_CHECK(how == "documents" || how == "tokens")
+          << "tessel data prepare: --val-split expects documents or tokens, got '" << how << "'";
+      options.val_split_tokens = how == "tokens";
     } else if (flag == "--split-lines") {
       options.split_lines = true;
     } else if (flag == "--seed") {
@@ -118,8 +126,12 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
       r.unknown(flag);
     }
   }
-  TESSEL_CHECK(!options.inputs.empty()) << "tessel data prepare: missing --input FILE...\n" << data_command_usage();
-  TESSEL_CHECK(!options.out_prefix.empty()) << "tessel data prepare: missing --out PREFIX\n" << data_command_usage();
+  TESSEL_CHECK(!options.inputs.empty()) << "tessel data prepare: missing --input FILE...\n" << command_usage("data");
+  TESSEL_CHECK(!options.out_prefix.empty()) << "tessel data prepare: missing --out PREFIX\n" << command_usage("data");
+  // The tokenizer decides what every id means, and a model trains only on its own: never guessed.
+  TESSEL_CHECK(has_tokenizer) << "tessel data prepare: missing --tokenizer bytes|gpt2 (the tokenizer the model will "
+                              << "train with: gpt2 for GPT-2's 50,257-token BPE, bytes for one id per byte)\n"
+                              << command_usage("data");
   const auto start = std::chrono::steady_clock::now();
   const bool tty = &out == &std::cout && isatty(STDOUT_FILENO);
   const PrepareSummary s = prepare_dataset(options, [&](const PrepareProgress& p) {
@@ -146,6 +158,7 @@ int run_prepare(const std::vector<std::string>& args, std::ostream& out) {
   }
   out << "  tokenizer: " << name_of(options.tokenizer) << ", format " << options.format << ", dtype u16\n";
   for (const std::string& f : s.output_files) out << "  wrote " << f << "\n";
+  for (const std::string& f : s.removed_files) out << "  removed " << f << " (stale: an earlier prepare's output)\n";
   return 0;
 }
 
@@ -168,7 +181,7 @@ int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
       r.unknown(arg);
     }
   }
-  TESSEL_CHECK(!path.empty()) << "tessel data inspect: missing PATH\n" << data_command_usage();
+  TESSEL_CHECK(!path.empty()) << "tessel data inspect: missing PATH\n" << command_usage("data");
   std::unique_ptr<TokenSource> source = open_token_source(path);
   out << describe_token_source(*source, show);
   if (tokenizer == TokenizerKind::kGpt2) {
@@ -181,32 +194,16 @@ int run_inspect(const std::vector<std::string>& args, std::ostream& out) {
 
 }  // namespace
 
-const char* data_command_usage() {
-  return "usage:\n"
-         "  tessel data prepare --input FILE... --tokenizer bytes|gpt2 --out PREFIX\n"
-         "                      [--tokenizer-dir DIR] [--val-fraction F] [--split-lines] [--seed S]\n"
-         "                      [--format megatron|llmc] [--shard-tokens N] [--workers N]\n"
-         "      .txt inputs: one document per file (per non-empty line with --split-lines);\n"
-         "      .jsonl inputs: one document per line, its \"text\" field.\n"
-         "      Writes PREFIX_train.{bin,idx} (and PREFIX_val.{bin,idx} when F > 0).\n"
-         "  tessel data inspect PATH [--tokens N] [--tokenizer gpt2 [--tokenizer-dir DIR]]\n"
-         "      PATH: a Megatron prefix (PATH.idx + PATH.bin) or an llm.c shard .bin.";
-}
-
 int run_data_command(const std::vector<std::string>& args) { return run_data_command(args, std::cout); }
 
 int run_data_command(const std::vector<std::string>& args, std::ostream& out) {
-  TESSEL_CHECK(!args.empty()) << "tessel data: missing subcommand (prepare or inspect)\n" << data_command_usage();
+  TESSEL_CHECK(!args.empty()) << "tessel data: missing subcommand (prepare or inspect)\n" << command_usage("data");
   const std::string& sub = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (sub == "prepare") return run_prepare(rest, out);
   if (sub == "inspect") return run_inspect(rest, out);
-  if (sub == "--help" || sub == "-h" || sub == "help") {
-    out << data_command_usage() << "\n";
-    return 0;
-  }
   TESSEL_FAIL() << "tessel data: unknown subcommand '" << sub << "'; expected prepare or inspect\n"
-                << data_command_usage();
+                << command_usage("data");
 }
 
 }  // namespace tessel

@@ -11,6 +11,7 @@
 #include "core/model/transformer.h"
 #include "launch/cli_args.h"
 #include "launch/commands.h"
+#include "launch/usage.h"
 #include "train/environment.h"
 #include "train/evaluation.h"
 
@@ -18,7 +19,7 @@ namespace tessel {
 
 int run_eval_command(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(args, "tessel eval", {"--data", "--batches", "--threads"}, {}, false);
-  TESSEL_CHECK(a.positional.size() == 1) << "usage: tessel eval CHECKPOINT [--data PREFIX] [--batches N]";
+  TESSEL_CHECK(a.positional.size() == 1) << command_usage("eval");
   const std::string dir = resolve_checkpoint(a.positional[0]);
   Config config = checkpoint_config(read_checkpoint_meta(dir));
   if (a.has("--data")) config.data.val = a.get("--data", "");

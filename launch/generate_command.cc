@@ -14,6 +14,7 @@
 #include "data/tokenizer.h"
 #include "launch/cli_args.h"
 #include "launch/commands.h"
+#include "launch/usage.h"
 #include "train/environment.h"
 
 namespace tessel {
@@ -34,8 +35,7 @@ std::unique_ptr<Tokenizer> checkpoint_tokenizer(const Config& c) {
 int run_generate_command(const std::vector<std::string>& args) {
   const ParsedArgs a = parse_args(
       args, "tessel generate", {"--prompt", "--tokens", "--temperature", "--seed", "--top-k", "--threads"}, {}, false);
-  TESSEL_CHECK(a.positional.size() == 1)
-      << "usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]";
+  TESSEL_CHECK(a.positional.size() == 1) << command_usage("generate");
   const std::string dir = resolve_checkpoint(a.positional[0]);
   const Config config = checkpoint_config(read_checkpoint_meta(dir));
   std::unique_ptr<Tokenizer> tokenizer = checkpoint_tokenizer(config);

@@ -5,21 +5,16 @@
 #include "launch/cli_args.h"
 #include "launch/commands.h"
 #include "launch/launcher.h"
+#include "launch/usage.h"
 
 namespace tessel {
-namespace {
-
-constexpr const char* kUsage =
-    "usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run] CONFIG "
-    "[--set key=value ...]";
-
-}  // namespace
+namespace {}  // namespace
 
 int run_launch_command(const std::vector<std::string>& args) {
   init_logging(-1, "launch");
   const ParsedArgs a =
       parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
-  TESSEL_CHECK(a.positional.size() == 1) << kUsage;
+  TESSEL_CHECK(a.positional.size() == 1) << command_usage("launch");
   LaunchRequest r;
   r.config = a.positional[0];
   r.overrides = a.overrides;

@@ -1,4 +1,5 @@
 #include "launch/commands.h"
+#include "launch/usage.h"
 
 #include <cstdio>
 #include <iomanip>
@@ -9,14 +10,12 @@
 #include "core/error.h"
 #include "core/io/json.h"
 #include "launch/cli_args.h"
+#include "launch/launcher.h"
+#include "parallel/planner/calibration.h"
 #include "parallel/planner/planner.h"
 
 namespace tessel {
 namespace {
-
-constexpr const char* kUsage =
-    "usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json] "
-    "[--margin F]";
 
 JsonValue candidate_json(const PlanEstimate& e) {
   const PlanLayout& l = e.layout;
@@ -60,7 +59,7 @@ int run_plan_command(const std::vector<std::string>& args) { return run_plan_com
 
 int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel plan", {"--gpus", "--hardware", "--top", "--format", "--margin"});
-  TESSEL_CHECK(a.positional.size() == 1 && a.has("--gpus") && a.has("--hardware")) << kUsage;
+  TESSEL_CHECK(a.positional.size() == 1 && a.has("--gpus") && a.has("--hardware")) << command_usage("plan");
   const Config config = load_config(a.positional[0], a.overrides);
   const int gpus = static_cast<int>(a.get_int("--gpus", 0));
   const int64_t top = a.get_int("--top", 10);
@@ -69,35 +68,50 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   TESSEL_CHECK(format == "table" || format == "json") << "--format must be table or json, got '" << format << "'";
   TESSEL_CHECK(top >= 1 && margin >= 0 && margin < 1) << "--top must be at least 1 and --margin in [0, 1)";
   const HardwareProfile hw = load_hardware(a.get("--hardware", ""));
-  Plan plan = plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin);
-  const Calibration calibration = read_calibration(hw.name);
-  if (calibration.runs > 0) apply_calibration(plan, calibration.ratio);
+  // One calibrated path: the ratio goes into plan_layouts, so the table, the reasons, the
+  // warnings and the JSON all read the same scaled estimates.
+  const ModelShape shape = ModelShape::of(config);
+  const Calibration calibration = read_calibration(calibration_file(hw.name), hw.name, shape);
+  const Plan plan = plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin, calibration.ratio);
   const size_t shown = std::min<size_t>(plan.ranked.size(), static_cast<size_t>(top));
+  // The best layout as --set overrides for tessel train or tessel launch, after the plan's own
+  // (model, batch) overrides: the run then trains the model planned, on the layout planned.
+  std::vector<std::string> set = other_overrides(a.overrides);
+  for (const std::string& o : layout_overrides(plan.ranked.front().layout)) set.push_back(o);
   if (format == "json") {
-    JsonValue::Array candidates, reasons;
+    JsonValue::Array candidates, reasons, warnings, set_json;
     for (size_t i = 0; i < shown; ++i) candidates.push_back(candidate_json(plan.ranked[i]));
     for (const std::string& r : plan.reasons) reasons.push_back(JsonValue::string(r));
-    out << JsonValue::object({{"config", JsonValue::string(config.source)},
-                              {"gpus", JsonValue::integer(gpus)},
-                              {"calibration", JsonValue::number(calibration.ratio)},
-                              {"hardware", JsonValue::string(hw.name)},
-                              {"precision", JsonValue::string(name_of(config.precision.compute))},
-                              {"considered", JsonValue::integer(plan.considered)},
-                              {"fitting", JsonValue::integer(static_cast<int64_t>(plan.ranked.size()))},
-                              {"candidates", JsonValue::array(std::move(candidates))},
-                              {"reasons", JsonValue::array(std::move(reasons))}})
+    for (const std::string& w : plan.warnings) warnings.push_back(JsonValue::string(w));
+    for (const std::string& o : set) set_json.push_back(JsonValue::string(o));
+    out << JsonValue::object(
+               {{"config", JsonValue::string(config.source)},
+                {"gpus", JsonValue::integer(gpus)},
+                {"hardware", JsonValue::string(hw.name)},
+                {"precision", JsonValue::string(name_of(config.precision.compute))},
+                {"model", shape.to_json()},
+                {"calibration",
+                 JsonValue::object({{"used", JsonValue::boolean(calibration.used)},
+                                    {"ratio", JsonValue::number(plan.time_scale)},
+                                    {"runs", JsonValue::integer(calibration.runs)},
+                                    {"model", calibration.used ? calibration.model.to_json() : JsonValue()},
+                                    {"path", JsonValue::string(calibration.path)},
+                                    {"note", JsonValue::string(calibration.note)}})},
+                {"considered", JsonValue::integer(plan.considered)},
+                {"fitting", JsonValue::integer(static_cast<int64_t>(plan.ranked.size()))},
+                {"candidates", JsonValue::array(std::move(candidates))},
+                {"reasons", JsonValue::array(std::move(reasons))},
+                {"set", JsonValue::array(std::move(set_json))},
+                {"warnings", JsonValue::array(std::move(warnings))}})
                .dump()
         << "\n";
     return 0;
   }
   out << config.source << " on " << gpus << " x " << hw.name << " (" << config.precision.compute << ", batch "
-      << config.batch.global << " x " << config.model.seq_len << " tokens): " << plan.considered
+      << config.batch.global << " x " << config.model.seq_len << " tokens, "
+      << parameter_count(static_cast<double>(shape.parameters)) << " parameters): " << plan.considered
       << " layouts considered, " << plan.ranked.size() << " fit\n";
-  if (calibration.runs > 0) {
-    out << "times scaled by " << calibration.ratio << ", the median measured / predicted of " << calibration.runs
-        << " runs of tessel tune on " << hw.name << " (" << calibration.path << ")\n";
-  }
-  out << "\n";
+  out << calibration.note << "\n\n";
   char line[256];
   std::snprintf(line, sizeof(line), "%3s  %-64s %8s %9s %11s %9s %6s  %s\n", "#", "layout", "GB/GPU", "step s",
                 "tokens/s", "TFLOP/s", "MFU", "bottleneck");
@@ -111,6 +125,8 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   }
   out << "\n";
   for (const std::string& r : plan.reasons) out << "- " << r << "\n";
+  out << "\nthe best layout, for tessel train or tessel launch: --set " << shell_join(set) << "\n";
+  for (const std::string& w : plan.warnings) out << "warning: " << w << "\n";
   return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "launch/commands.h"
+#include "launch/usage.h"
 
 #include <unistd.h>
 
@@ -15,24 +16,12 @@
 #include "core/io/json.h"
 #include "launch/cli_args.h"
 #include "launch/launcher.h"
+#include "parallel/planner/calibration.h"
 #include "parallel/planner/planner.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
 namespace {
-
-// The overrides that select a layout.
-std::vector<std::string> layout_overrides(const PlanLayout& l) {
-  return {"parallel.tp=" + std::to_string(l.tp),
-          "parallel.pp=" + std::to_string(l.pp),
-          "parallel.dp=" + std::to_string(l.dp),
-          std::string("parallel.zero=") + name_of(l.zero),
-          std::string("parallel.schedule=") + name_of(l.schedule),
-          "parallel.virtual_stages=" + std::to_string(l.virtual_stages),
-          std::string("parallel.recompute=") + name_of(l.recompute),
-          std::string("parallel.sequence_parallel=") + (l.sequence_parallel ? "true" : "false"),
-          "batch.micro=" + std::to_string(l.micro)};
-}
 
 // Median step time in seconds of `tessel bench step` on the layout, run under mpirun.
 double measure(const std::string& config, const std::vector<std::string>& overrides, const PlanLayout& l, int64_t steps,
@@ -73,9 +62,7 @@ int run_tune_command(const std::vector<std::string>& args) { return run_tune_com
 
 int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel tune", {"--gpus", "--hardware", "--top", "--steps", "--out"});
-  TESSEL_CHECK(a.positional.size() == 1)
-      << "usage: tessel tune CONFIG [--gpus N] [--hardware NAME] [--top K] [--steps S] [--set key=value ...] "
-         "[--out FILE]";
+  TESSEL_CHECK(a.positional.size() == 1) << command_usage("tune");
   const std::string config_path = a.positional[0];
   Config config = load_config(config_path, a.overrides);
   const int gpus = static_cast<int>(a.get_int("--gpus", std::max(1u, std::thread::hardware_concurrency())));
@@ -85,10 +72,8 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   // The layout knobs given with --set stay fixed, as in `tessel plan`; the rest are overrides of
   // the model and the batch, passed to every run.
   const PlanConstraints fixed = fixed_knobs(a.overrides, config);
-  std::vector<std::string> passed;
-  for (const std::string& o : a.overrides) {
-    if (!is_layout_knob(o.substr(0, o.find('=')))) passed.push_back(o);
-  }
+  const std::vector<std::string> passed = other_overrides(a.overrides);
+  // Uncalibrated: the ratios recorded below are against the cost model's own times.
   const Plan plan = plan_layouts(config, gpus, hw, fixed);
   const size_t k = std::min<size_t>(plan.ranked.size(), static_cast<size_t>(top));
   const std::string out_path = a.get("--out", (fs::path(config.run.out_dir) / "tuned.yaml").string());
@@ -123,17 +108,22 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   write_file_atomic(out_path, "# " + config_path + " with the layout `tessel tune` measured fastest on " +
                                   std::to_string(gpus) + " ranks (" + hw.name + ")\n" + to_yaml(tuned));
   out << "wrote " << out_path << "\n";
-  // Steps shorter than this are dominated by overheads the model leaves out (launches, thread
-  // start-up, latencies): their ratios would skew later plans.
-  constexpr double kShortestCalibratingStep = 0.1;
-  if (*std::min_element(measured.begin(), measured.end()) < kShortestCalibratingStep) {
-    out << "not recorded as calibration: steps under " << kShortestCalibratingStep << " s are dominated by overheads "
+  // Steps this short are dominated by overheads the model leaves out: their ratios would skew
+  // later plans.
+  if (*std::min_element(measured.begin(), measured.end()) < kShortestPredictableStep) {
+    out << "not recorded as calibration: steps under " << kShortestPredictableStep << " s are dominated by overheads "
         << "the cost model leaves out; tune a larger model or batch to calibrate " << hw.name << "\n";
     return 0;
   }
-  const Calibration c = record_calibration(hw.name, ratios);
-  out << "recorded the ratios in " << c.path << " (median " << c.ratio << " over " << c.runs << " runs: later plans on "
-      << hw.name << " are scaled by it)\n";
+  const ModelShape shape = ModelShape::of(config);
+  const Calibration c = record_calibration(calibration_file(hw.name), hw.name, shape, ratios);
+  out << "recorded the ratios in " << c.path << " for " << shape.describe() << " (median " << c.ratio << " over "
+      << c.runs << " runs): later plans on " << hw.name << " of models within 2x of its parameters and seq_len, in "
+      << shape.precision << ", are scaled by it\n";
+  if (c.replaced > 0) {
+    out << "dropped " << c.replaced << " older ratios from the file: of its first format, which did not say which "
+        << "model they measured, or of other hardware\n";
+  }
   return 0;
 }
 

@@ -13,34 +13,33 @@
 #include "core/checkpoint/writer.h"
 #include "core/measure.h"
 #include "core/model/param_specs.h"
+#include "core/version.h"
+#include "train/resume_check.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
 namespace {
 
-// Settings whose change makes a resumed run diverge from the run it continues: named in a
-// warning, since changing them on purpose (a longer run, new data) is legitimate.
-std::vector<std::string> diverging_settings(const Config& saved, const Config& now) {
-  std::vector<std::string> keys;
-  auto differs = [&](const char* key, bool d) {
-    if (d) keys.emplace_back(key);
-  };
-  differs("run.seed", saved.run.seed != now.run.seed);
-  differs(
-      "run.steps (the schedule's length, unless optim.decay_steps is set)",
-      saved.run.steps != now.run.steps && now.optim.decay_steps == 0 && now.optim.schedule != LrSchedule::kConstant);
-  differs("model.seq_len", saved.model.seq_len != now.model.seq_len);
-  differs("batch.global", saved.batch.global != now.batch.global);
-  differs("optim.lr", saved.optim.lr != now.optim.lr);
-  differs("optim.schedule", saved.optim.schedule != now.optim.schedule);
-  differs("optim.warmup_steps", saved.optim.warmup_steps != now.optim.warmup_steps);
-  differs("optim.decay_steps", saved.optim.decay_steps != now.optim.decay_steps);
-  bool data = saved.data.train.size() != now.data.train.size();
-  for (size_t i = 0; !data && i < now.data.train.size(); ++i) {
-    data = saved.data.train[i].path != now.data.train[i].path || saved.data.train[i].weight != now.data.train[i].weight;
-  }
-  differs("data.train", data);
-  return keys;
+// A checkpoint of another model or other data than this run's: refused at once, never skipped
+// for an older one (which would be just as incompatible) nor reported as damage.
+class IncompatibleCheckpoint : public Error {
+ public:
+  using Error::Error;
+};
+
+#define TESSEL_INCOMPATIBLE(message) throw IncompatibleCheckpoint(message, __FILE__, __LINE__)
+
+std::string bullet_list(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& line : lines) out += "\n  " + line;
+  return out;
+}
+
+bool is_inside(const std::string& path, const std::string& root) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(path, ec), r = fs::weakly_canonical(root, ec);
+  const std::string ps = p.string(), rs = r.string();
+  return ps.size() > rs.size() && ps.compare(0, rs.size(), rs) == 0 && ps[rs.size()] == '/';
 }
 
 }  // namespace
@@ -59,8 +58,14 @@ std::string checkpoint_root(const Config& config) {
                                        : config.checkpoint.dir;
 }
 
-Checkpointer::Checkpointer(const Config& config, Communicator& world, RankModel& rank)
-    : config_(config), world_(world), rank_(rank), writer_(world.rank() == 0), root_(checkpoint_root(config)) {}
+Checkpointer::Checkpointer(const Config& config, Communicator& world, RankModel& rank,
+                           std::vector<DatasetFingerprint> data)
+    : config_(config),
+      world_(world),
+      rank_(rank),
+      writer_(world.rank() == 0),
+      root_(checkpoint_root(config)),
+      data_(std::move(data)) {}
 
 Checkpointer::~Checkpointer() {
   if (pending_ && pending_->thread.joinable()) pending_->thread.join();
@@ -85,6 +90,8 @@ std::string Checkpointer::save(const TrainingState& state) {
   p->meta.config_yaml = to_yaml(config_);
   p->meta.layout = rank_.layout();
   p->meta.seed = config_.run.seed;
+  p->meta.tessel_version = tessel_version_line();
+  p->meta.data = data_;
   timing_ = SaveTiming{};
   timing_.bytes = static_cast<uint64_t>(bytes);
   const int rank = world_.rank();
@@ -163,10 +170,28 @@ std::string Checkpointer::candidate_checkpoints() const {
     }
     return "";
   }
-  // resume: auto takes the newest checkpoint that loads and verifies; a damaged one is skipped
-  // loudly for the one before it. An explicit path must load as it is.
-  if (resume == ResumeMode::kPath) return resolve_checkpoint(config_.checkpoint.resume_path) + "\n";
+  // The run's own newest checkpoint that loads and verifies wins; a damaged one is skipped loudly
+  // for the one before it. checkpoint.resume: PATH starts a run that has none yet, and must load
+  // as it is.
   const std::string latest = latest_checkpoint(root_);
+  if (resume == ResumeMode::kPath) {
+    const std::string& path = config_.checkpoint.resume_path;
+    if (is_inside(path, root_)) {
+      const std::string dir = resolve_checkpoint(path);
+      spdlog::info("resuming from {}: checkpoint.resume names a checkpoint of this run's own ({})", dir, root_);
+      return dir + "\n";
+    }
+    if (latest.empty()) {
+      const std::string dir = resolve_checkpoint(path);
+      spdlog::info("starting from {} (checkpoint.resume): {} holds no checkpoint of this run yet", dir, root_);
+      return dir + "\n";
+    }
+    spdlog::info(
+        "resuming from this run's own newest checkpoint {}, not from checkpoint.resume={}: a run's own checkpoints "
+        "take precedence once it has one (this is a rerun); hint: to start over from {}, use another "
+        "checkpoint.dir or remove {}",
+        latest, path, path, root_);
+  }
   if (latest.empty()) return "";
   const std::string named = latest_named(root_);
   if (!named.empty() && fs::path(latest).filename() != named) {
@@ -195,6 +220,8 @@ CheckpointMeta Checkpointer::resume() {
     CheckpointMeta info;
     try {
       info = load(candidates[i]);
+    } catch (const IncompatibleCheckpoint&) {
+      throw;  // every rank decides alike from the same manifest and files: no fallback
     } catch (const Error& e) {
       failed = 1;
       error = e.message();
@@ -202,7 +229,7 @@ CheckpointMeta Checkpointer::resume() {
     }
     world_.all_reduce_doubles(&failed, 1, ReduceOp::kSum);
     if (failed == 0) return info;
-    const bool last = config_.checkpoint.resume != ResumeMode::kAuto || i + 1 == candidates.size();
+    const bool last = i + 1 == candidates.size();
     if (!error.empty()) {
       if (last) std::rethrow_exception(caught);
       spdlog::error("CHECKPOINT {} FAILED VERIFICATION AND IS SKIPPED: {}", candidates[i], error);
@@ -219,10 +246,46 @@ CheckpointMeta Checkpointer::resume() {
   return {};
 }
 
+void Checkpointer::check_compatible(const CheckpointReader& reader) const {
+  const CheckpointMeta& meta = reader.meta();
+  const std::string hint = "; hint: resume with the config it was saved with (tessel ckpt inspect " + meta.path +
+                           " prints it), or start elsewhere (another checkpoint.dir, or checkpoint.resume: none)";
+  try {
+    reader.check_model(transformer_param_specs(config_.model));
+  } catch (const Error& e) {
+    TESSEL_INCOMPATIBLE("checkpoint " + meta.path + " is incompatible with this run (not damaged): " + e.message());
+  }
+  if (!meta.config_yaml.empty()) {
+    const std::vector<std::string> changed = model_changes(checkpoint_config(meta).model, config_.model);
+    if (!changed.empty()) {
+      TESSEL_INCOMPATIBLE("checkpoint " + meta.path +
+                          " is incompatible with this run (not damaged): its tensors fit, but the model computes "
+                          "something else with these settings:" +
+                          bullet_list(changed) + hint);
+    }
+  }
+  // Only a trained checkpoint read data; an import starts a run on whatever data it likes.
+  if (meta.has_optimizer && !meta.data.empty()) {
+    const std::vector<std::string> changed = data_changes(meta.data, data_);
+    if (!changed.empty() && !config_.checkpoint.allow_data_change) {
+      TESSEL_INCOMPATIBLE("checkpoint " + meta.path +
+                          " was trained on other data than this run reads (a dataset was rewritten, replaced or "
+                          "listed differently):" +
+                          bullet_list(changed) +
+                          "\nhint: if the change is intended, set checkpoint.allow_data_change: true; if not, "
+                          "restore the data the run was trained on (tessel data inspect shows a dataset)");
+    }
+    if (!changed.empty() && writer_) {
+      spdlog::warn("checkpoint.allow_data_change: the run continues on other data than {} was trained on:{}", meta.path,
+                   bullet_list(changed));
+    }
+  }
+}
+
 CheckpointMeta Checkpointer::load(const std::string& dir) {
   const auto t0 = SteadyClock::now();
   const CheckpointReader reader(dir);
-  reader.check_model(transformer_param_specs(config_.model));
+  check_compatible(reader);
   const CheckpointMeta& info = reader.meta();
   ParameterStore& local = rank_.model->parameters();
   // Read on the host, then into the model wherever it lives.
@@ -242,13 +305,16 @@ CheckpointMeta Checkpointer::load(const std::string& dir) {
   std::optional<Config> trained;
   if (info.has_optimizer && !info.config_yaml.empty()) trained = checkpoint_config(info);
   if (writer_) {
-    spdlog::info("loaded {} (saved at step {} by {}) into {} in {:.2f} s", dir, info.state.step, info.layout.describe(),
+    spdlog::info("loaded {} (saved at step {} by {}{}) into {} in {:.2f} s", dir, info.state.step,
+                 info.layout.describe(), info.tessel_version.empty() ? "" : ", " + info.tessel_version,
                  rank_.layout().describe(), seconds_since(t0));
-    for (const std::string& key : trained ? diverging_settings(*trained, config_) : std::vector<std::string>{}) {
+    const std::vector<std::string> changes =
+        trained ? training_changes(*trained, config_, info.state.step) : std::vector<std::string>{};
+    if (!changes.empty()) {
       spdlog::warn(
-          "resuming with a different {} than {} was trained with: the run will not follow the "
-          "one it continues",
-          key, dir);
+          "resuming from {} with settings other than it was trained with; the run will not follow the one "
+          "it continues:{}",
+          dir, bullet_list(changes));
     }
   }
   rank_.load_values(params, m, v);

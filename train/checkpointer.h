@@ -8,10 +8,14 @@
 // the run, wait for it. Only file I/O runs in the background; every communication stays on the
 // calling thread.
 //
-// Resuming: rank 0 lists checkpoint.resume's candidates (under `auto` the newest complete
-// checkpoint, then the older ones) and every rank tries them in that order together, each
+// Resuming: rank 0 lists the candidates and every rank tries them in that order together, each
 // reading only its own part; a candidate is taken only when it loaded on every rank, so no rank
 // resumes elsewhere than the others and a piece damaged in one rank's part falls back for all.
+// The run's own checkpoints (the newest complete one in checkpoint_root, then the older ones)
+// always come first: `checkpoint.resume: PATH` names where a new run starts (an import, another
+// run's checkpoint) and is taken only while the run has none of its own, or when PATH is one of
+// the run's own step directories (going back on purpose). A checkpoint whose model or data is
+// not this run's (train/resume_check.h) is refused as incompatible, not skipped as damaged.
 // Every public method but load() is collective. Not thread-safe.
 #pragma once
 
@@ -19,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/checkpoint/format.h"
 #include "core/checkpoint/reader.h"
@@ -34,7 +39,9 @@ std::string checkpoint_root(const Config& config);
 
 class Checkpointer {
  public:
-  Checkpointer(const Config& config, Communicator& world, RankModel& rank);
+  // data: the fingerprints of the datasets the run reads, recorded in every save and compared
+  // on resume.
+  Checkpointer(const Config& config, Communicator& world, RankModel& rank, std::vector<DatasetFingerprint> data = {});
   ~Checkpointer();  // waits for a background write; an unpublished save stays a .tmp directory
 
   const std::string& root() const { return root_; }
@@ -72,6 +79,9 @@ class Checkpointer {
   };
   // Rank 0 lists the candidates, one per line.
   std::string candidate_checkpoints() const;
+  // Throws IncompatibleCheckpoint (checkpointer.cc) when `reader`'s model or data is not this
+  // run's; logs the settings that make the run diverge from the one it continues.
+  void check_compatible(const CheckpointReader& reader) const;
   void publish(Pending& p);
 
   Config config_;
@@ -79,6 +89,7 @@ class Checkpointer {
   RankModel& rank_;
   bool writer_;
   std::string root_;
+  std::vector<DatasetFingerprint> data_;
   std::unique_ptr<Pending> pending_;
   SaveTiming timing_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "data/dataset_glob.h"
 
 namespace tessel {
 
@@ -11,8 +12,18 @@ std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, in
   std::vector<std::shared_ptr<const TokenSource>> opened;
   std::vector<double> weights;
   for (const DataSource& s : sources) {
-    opened.push_back(open_token_source(s.path));
-    weights.push_back(s.weight);
+    // A glob's datasets share its weight by their tokens; without weights every dataset weighs
+    // its tokens.
+    const size_t first = opened.size();
+    double tokens = 0;
+    for (const std::string& path : expand_dataset_glob(s.path)) {
+      opened.push_back(open_token_source(path));
+      tokens += static_cast<double>(opened.back()->num_tokens());
+    }
+    for (size_t i = first; i < opened.size(); ++i) {
+      const double own = static_cast<double>(opened[i]->num_tokens());
+      weights.push_back(s.weight ? *s.weight * (tokens > 0 ? own / tokens : 0.0) : own);
+    }
   }
   return std::make_unique<Sampler>(std::move(opened), std::move(weights), seq_len, seed, vocab_size);
 }

@@ -18,8 +18,8 @@
 
 namespace tessel {
 
-// A sampler over `sources` (weights blended) for sequences of seq_len; throws with a hint when
-// a dataset is missing.
+// A sampler over `sources` (globs expanded, weights blended; a source without a weight weighs
+// its tokens) for sequences of seq_len; throws with a hint when a dataset is missing.
 std::unique_ptr<Sampler> make_sampler(const std::vector<DataSource>& sources, int64_t seq_len, uint64_t seed,
                                       int64_t vocab_size);
 

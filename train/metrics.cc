@@ -27,22 +27,35 @@ std::string format_duration(double seconds) {
 }
 
 void ConsoleSink::write(const StepMetrics& m) {
-  if (!m.log_step) return;
+  const std::string line = next_line(m);
+  if (!line.empty()) spdlog::info("{}", line);
+}
+
+std::string ConsoleSink::next_line(const StepMetrics& m) {
   auto value = [&](const char* name) {
     const double* v = m.find(name);
     return v != nullptr ? *v : 0.0;
   };
-  std::string line =
-      fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}",
-                  m.step, m.steps, value("loss"), value("lr"), value("grad_norm"), value("tokens_per_s"),
-                  value("tflops"), format_duration(m.eta_s));
+  if (std::isfinite(value("loss"))) {
+    loss_sum_ += value("loss");
+    ++loss_count_;
+  }
+  if (!m.log_step) return "";
+  const double loss = loss_count_ > 0 ? loss_sum_ / static_cast<double>(loss_count_) : value("loss");
+  const std::string over = loss_count_ > 1 ? fmt::format(" (mean of {})", loss_count_) : "";
+  loss_sum_ = 0.0;
+  loss_count_ = 0;
+  std::string line = fmt::format(
+      "step {:>5}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | {:.3f} TFLOP/s | ETA {}", m.step,
+      m.steps, loss, over, value("lr"), value("grad_norm"), value("tokens_per_s"), value("tflops"),
+      format_duration(m.eta_s));
   if (const double* eval = m.find("eval_loss")) line += fmt::format(" | eval loss {:.4f}", *eval);
   if (const double* scale = m.find("loss_scale")) line += fmt::format(" | loss scale {:g}", *scale);
   if (m.overflow)
     line += " | SKIPPED (fp16 overflow: loss scale halved)";
   else if (m.skipped)
     line += " | SKIPPED (non-finite)";
-  spdlog::info("{}", line);
+  return line;
 }
 
 }  // namespace tessel

@@ -44,10 +44,19 @@ class MetricsSink {
 
 // The progress line of rank 0 on log steps, through spdlog:
 //   step   100/2000 | loss 3.2815 | lr 6.00e-04 | grad norm 0.412 | 41203 tok/s | 1.234 TFLOP/s | ETA 12m03s
-// followed, when present, by the eval loss, the loss scale and a note on a skipped update.
+// followed, when present, by the eval loss, the loss scale and a note on a skipped update. The
+// loss is the mean of the steps since the previous line (finite ones; "mean of 5" says how many
+// when more than one), so a sparse log still shows the trend; the other figures are the step's
+// own. metrics.jsonl keeps every step's loss.
 class ConsoleSink final : public MetricsSink {
  public:
   void write(const StepMetrics& m) override;
+  // The line for step m, or "" when m is not a log step; every step's loss enters the mean.
+  std::string next_line(const StepMetrics& m);
+
+ private:
+  double loss_sum_ = 0.0;
+  int64_t loss_count_ = 0;
 };
 
 // "12m03s", or "1h02m" from an hour on.

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "data/dataset_identity.h"
 #include "parallel/pipeline_schedule.h"
 #include "train/metrics_log.h"
 #include "train/tensorboard_writer.h"
@@ -40,6 +41,33 @@ void log_mixture(const Sampler& sampler, uint64_t run_samples) {
         d, sampler.source(d).path(), sampler.source(d).num_tokens(), sampler.windows(d), sampler.seq_len() + 1,
         sampler.weights()[static_cast<size_t>(d)], share, n, epochs);
   }
+}
+
+// A dataset `tessel data prepare` made records its tokenizer: training it with another one would
+// read ids as the wrong words without any error.
+void check_dataset_tokenizer(const TokenSource& source, const Config& config) {
+  const std::optional<DatasetRecord> record = read_dataset_record(source);
+  if (!record) return;
+  const std::string wanted = name_of(config.data.tokenizer);
+  TESSEL_CHECK(record->tokenizer == wanted)
+      << config.source << ": dataset '" << source.path() << "' was tokenized with " << record->tokenizer << " ("
+      << dataset_record_path(source.path()) << ") but data.tokenizer is " << wanted
+      << "; hint: set data.tokenizer: " << record->tokenizer << ", or prepare the data again with --tokenizer "
+      << wanted;
+}
+
+// What the run reads, checked and fingerprinted for its checkpoints.
+std::vector<DatasetFingerprint> fingerprint_data(const Sampler& train, const Sampler* val, const Config& config) {
+  std::vector<DatasetFingerprint> data;
+  for (int d = 0; d < train.num_sources(); ++d) {
+    check_dataset_tokenizer(train.source(d), config);
+    data.push_back(fingerprint_dataset("train", train.source(d)));
+  }
+  if (val != nullptr) {
+    check_dataset_tokenizer(val->source(0), config);
+    data.push_back(fingerprint_dataset("val", val->source(0)));
+  }
+  return data;
 }
 
 // Fails before any training when a directory the run will write into cannot be created or
@@ -86,6 +114,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
   if (!config.data.val.empty()) {
     val_ = make_sampler({{config.data.val, 1.0}}, config.model.seq_len, config.run.seed, config.model.vocab_size);
   }
+  std::vector<DatasetFingerprint> data = fingerprint_data(*train_, val_.get(), config);
   // The schedule is checked before anything is allocated: a bad layout fails here, on every rank.
   r_ = RankModel::build(config, world, topology);
   if (r_.pipeline) {
@@ -116,7 +145,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
         r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
         zero_stage(r_.step->data_parallel().zero()), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
   }
-  checkpointer_ = std::make_unique<Checkpointer>(config, world, r_);
+  checkpointer_ = std::make_unique<Checkpointer>(config, world, r_, std::move(data));
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
   sinks_.push_back(std::make_unique<ConsoleSink>());

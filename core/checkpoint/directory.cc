@@ -95,6 +95,10 @@ std::string resolve_checkpoint(const std::string& path) {
       << "Tessel reads format " << kCheckpointFormatVersion << " (manifest.pb and per-rank files); hint: retrain, "
       << "or load it with the Tessel that wrote it";
   std::string latest = latest_checkpoint(path);
+  // A run's out_dir: its checkpoints are in <out_dir>/checkpoints unless checkpoint.dir moved them.
+  if (latest.empty() && fs::is_directory(fs::path(path) / "checkpoints")) {
+    latest = latest_checkpoint((fs::path(path) / "checkpoints").string());
+  }
   TESSEL_CHECK(!latest.empty()) << "no checkpoint at '" << path << "': expected a step_NNNNNNNN directory holding "
                                 << kManifestFile
                                 << ", or a checkpoint root with one; hint: train with checkpoint.every or point at "

@@ -25,8 +25,8 @@ std::string publish_step_dir(const std::string& root, const std::string& tmp_dir
 // same directory: they count as "others" and are never preferred over it.
 void prune_checkpoints(const std::string& root, const std::string& step_dir, int64_t keep);
 
-// A step directory, or a root whose `latest` (or newest step_*) is taken. Throws when there is
-// none, naming what was looked for.
+// A step directory, a root whose `latest` (or newest step_*) is taken, or a run's out_dir (its
+// checkpoints/ root). Throws when there is none, naming what was looked for.
 std::string resolve_checkpoint(const std::string& path);
 // The newest complete checkpoint under root, or "" when there is none.
 std::string latest_checkpoint(const std::string& root);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tessel {
 
@@ -39,6 +40,15 @@ struct CheckpointLayout {
   std::string describe() const;  // "tp 2 x pp 2 x dp 2, zero 1"
 };
 
+// A dataset the run read, as the manifest records it (data/fingerprint.h computes it).
+struct DatasetFingerprint {
+  std::string role;  // "train" or "val"
+  std::string path;
+  uint64_t bytes = 0;
+  std::string hash;
+  std::string tokenizer;  // recorded by `tessel data prepare`; "" when the dataset records none
+};
+
 // What a manifest records besides the tensors; read back with the directory it came from.
 struct CheckpointMeta {
   std::string path;  // the step directory it was read from (empty for one being written)
@@ -47,6 +57,8 @@ struct CheckpointMeta {
   CheckpointLayout layout;
   uint64_t seed = 0;
   bool has_optimizer = true;
+  std::string tessel_version;            // who saved it ("" before version 0.1.0 recorded it)
+  std::vector<DatasetFingerprint> data;  // what the run had read (empty for imports)
 };
 
 // The tensor names of the AdamW moments of parameter `name`.

@@ -50,6 +50,15 @@ void set_meta(const CheckpointMeta& meta, pb::Manifest* m) {
   m->mutable_scaler()->set_loss_scale(meta.state.loss_scale);
   m->mutable_scaler()->set_good_steps(meta.state.loss_scale_good_steps);
   m->set_has_optimizer(meta.has_optimizer);
+  m->set_tessel_version(meta.tessel_version);
+  for (const DatasetFingerprint& d : meta.data) {
+    pb::DatasetFingerprint* f = m->add_data();
+    f->set_role(d.role);
+    f->set_path(d.path);
+    f->set_bytes(d.bytes);
+    f->set_hash(d.hash);
+    f->set_tokenizer(d.tokenizer);
+  }
 }
 
 // Every rank file's pieces, from the files themselves: what is on disk is what is recorded.
@@ -170,6 +179,10 @@ CheckpointMeta manifest_meta(const pb::Manifest& m) {
   meta.layout.world_size = m.layout().world_size();
   meta.seed = m.rng().seed();
   meta.has_optimizer = m.has_optimizer();
+  meta.tessel_version = m.tessel_version();
+  for (const pb::DatasetFingerprint& f : m.data()) {
+    meta.data.push_back({f.role(), f.path(), f.bytes(), f.hash(), f.tokenizer()});
+  }
   return meta;
 }
 

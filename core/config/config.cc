@@ -3,6 +3,7 @@
 // config_validate.cc.
 #include "core/config/config.h"
 
+#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -295,7 +296,7 @@ class Parser {
     const YAML::Node& node = entry->value;
     out.clear();
     if (node.IsScalar()) {
-      out.push_back(DataSource{node.Scalar(), 1.0});
+      out.push_back(DataSource{node.Scalar(), std::nullopt});
     } else if (node.IsMap()) {
       out.push_back(source_of(key, *entry));
     } else if (node.IsSequence()) {
@@ -303,7 +304,7 @@ class Parser {
         const Entry item{std::to_string(i), node[i], node[i]};
         const std::string item_key = key + "[" + std::to_string(i) + "]";
         if (item.value.IsScalar()) {
-          out.push_back(DataSource{item.value.Scalar(), 1.0});
+          out.push_back(DataSource{item.value.Scalar(), std::nullopt});
         } else if (item.value.IsMap()) {
           out.push_back(source_of(item_key, item));
         } else {
@@ -599,6 +600,15 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
   if (config.origins.count("model.kv_heads") == 0) config.model.kv_heads = config.model.heads;
   if (config.origins.count("model.ffn_dim") == 0) {
     config.model.ffn_dim = preset_ffn_dim(config.model.arch, config.model.d_model);
+  }
+  // A warmup longer than the run (a quick `--set run.steps=5` of a real config) warms up over
+  // the whole run: clamped, with a warning, rather than refused.
+  if (config.optim.warmup_steps > config.run.steps && config.run.steps >= 1) {
+    const auto at = config.origins.find("optim.warmup_steps");
+    spdlog::warn("{}optim.warmup_steps={} exceeds run.steps={}: warming up over all {} steps instead",
+                 at == config.origins.end() ? "" : at->second + ": ", config.optim.warmup_steps, config.run.steps,
+                 config.run.steps);
+    config.optim.warmup_steps = config.run.steps;
   }
   validate_config(config);
   return config;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,8 +96,12 @@ struct OptimConfig {
 };
 
 struct DataSource {
-  std::string path;  // dataset prefix (PREFIX.bin/.idx) or llm.c shard file
-  double weight = 1.0;
+  // A dataset prefix (PREFIX.bin/.idx), an llm.c shard file, or a glob of them
+  // ("data/shards/web_*.bin"; data/dataset_glob.h).
+  std::string path;
+  // Its share of the blend, relative to the others'; unset: in proportion to its tokens. A glob's
+  // weight is shared by its datasets in proportion to their tokens.
+  std::optional<double> weight;
 };
 
 struct DataConfig {
@@ -111,6 +116,8 @@ struct CheckpointConfig {
   int64_t every = 0;  // 0: only at the end of the run
   int64_t keep = 3;
   bool async = false;
+  // Resume even when a dataset the checkpoint's run read has changed (train/resume_check.h).
+  bool allow_data_change = false;
   ResumeMode resume = ResumeMode::kAuto;  // written auto | none | the path
   std::string resume_path;                // with ResumeMode::kPath: a step directory or a root
 };

@@ -78,7 +78,9 @@ class YamlWriter {
     }
     out_ << "  " << name << ":\n";
     for (const DataSource& source : sources) {
-      out_ << "    - {path: " << quote(source.path) << ", weight: " << format_double(source.weight) << "}\n";
+      out_ << "    - {path: " << quote(source.path);
+      if (source.weight) out_ << ", weight: " << format_double(*source.weight);
+      out_ << "}\n";
     }
   }
 

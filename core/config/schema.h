@@ -106,6 +106,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("every", c.checkpoint.every);
     v.field("keep", c.checkpoint.keep);
     v.field("async", c.checkpoint.async);
+    v.field("allow_data_change", c.checkpoint.allow_data_change);
     v.resume("resume", c.checkpoint);
   });
   v.section("logging", [&] {

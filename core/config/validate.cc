@@ -259,9 +259,20 @@ void validate_config(const Config& c) {
     const DataSource& source = c.data.train[i];
     const std::string item = "data.train[" + std::to_string(i) + "]";
     TESSEL_CHECK(!source.path.empty()) << check.at({item + ".path", "data.train"}) << item << ".path must not be empty";
-    TESSEL_CHECK(std::isfinite(source.weight) && source.weight > 0)
+    if (!source.weight) continue;
+    TESSEL_CHECK(std::isfinite(*source.weight) && *source.weight > 0)
         << check.at({item + ".weight", "data.train"}) << item << ".weight must be a positive number, "
-        << "found " << source.weight << " (path '" << source.path << "')";
+        << "found " << *source.weight << " (path '" << source.path << "')";
+  }
+  // Weights are relative to each other: either every dataset has one or none does (then each
+  // weighs its tokens).
+  for (size_t i = 1; i < c.data.train.size(); ++i) {
+    const std::string item = "data.train[" + std::to_string(i) + "]";
+    TESSEL_CHECK(c.data.train[i].weight.has_value() == c.data.train[0].weight.has_value())
+        << check.at({item, "data.train"}) << "data.train[0] " << (c.data.train[0].weight ? "has" : "has no")
+        << " weight but " << item << " ('" << c.data.train[i].path << "') "
+        << (c.data.train[i].weight ? "has one" : "has none")
+        << "; hint: give every dataset a weight, or none (each then weighs its number of tokens)";
   }
 
   check.at_least("checkpoint.every", c.checkpoint.every, 0, " (0 saves only at the end)");

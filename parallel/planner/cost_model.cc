@@ -41,6 +41,12 @@ int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_s
   return most;
 }
 
+int64_t model_parameters(const ModelConfig& model) {
+  int64_t n = 0;
+  for (const ParamSpec& s : part_param_specs(model, ModelPart::whole(model.layers))) n += shape_numel(s.shape);
+  return n;
+}
+
 namespace {
 
 // Peak micro-batch chunks alive on stage 0 for a schedule (cached: the simulation is the same
@@ -173,9 +179,7 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   e.time.bottleneck =
       std::max_element(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
 
-  double n_total = 0;
-  for (const ParamSpec& s : part_param_specs(m, ModelPart::whole(m.layers)))
-    n_total += static_cast<double>(shape_numel(s.shape));
+  const double n_total = static_cast<double>(model_parameters(m));
   const double tokens = static_cast<double>(config.batch.global) * T;
   const double flops = (6 * n_total + 6 * static_cast<double>(m.layers) * T * C) * tokens;
   e.tokens_per_s = tokens / e.time.total;

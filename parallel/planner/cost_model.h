@@ -68,5 +68,13 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, con
 
 // Parameters of the stage that holds the most, on one tensor-parallel rank.
 int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages);
+// Parameters of the whole model (tied embeddings once), as `tessel train` counts them.
+int64_t model_parameters(const ModelConfig& model);
+
+// The shortest step, in seconds, whose time the model can predict: below it, what the model
+// leaves out (kernel launches, thread start-up, framework and MPI latencies) dominates. `tessel
+// tune` records no calibration from steps this short and `tessel plan` warns of predictions
+// under it.
+constexpr double kShortestPredictableStep = 0.1;
 
 }  // namespace tessel

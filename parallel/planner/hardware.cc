@@ -7,9 +7,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/error.h"
-#include "core/io/file.h"
-#include "core/io/json.h"
-#include "core/measure.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -81,61 +78,6 @@ HardwareProfile load_hardware(const std::string& name_or_path) {
   h.inter_node_bw_gbs = number(y["inter_node_bw_gbs"], "inter_node_bw_gbs");
   h.inter_node_latency_us = number(y["inter_node_latency_us"], "inter_node_latency_us");
   return h;
-}
-
-namespace {
-
-std::string calibration_file(const std::string& hardware) {
-  std::string dir;
-  if (const char* d = std::getenv("TESSEL_CALIBRATION_DIR"); d != nullptr && *d != '\0') {
-    dir = d;
-  } else if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') {
-    dir = std::string(x) + "/tessel/calibration";
-  } else {
-    const char* home = std::getenv("HOME");
-    dir = std::string(home != nullptr ? home : ".") + "/.cache/tessel/calibration";
-  }
-  return (fs::path(dir) / (hardware + ".json")).string();
-}
-
-std::vector<double> read_ratios(const std::string& path) {
-  std::vector<double> ratios;
-  if (!fs::exists(path)) return ratios;
-  const JsonValue j = parse_json(read_file(path), path);
-  const JsonValue* list = j.find("ratios");
-  TESSEL_CHECK(list != nullptr && list->is_array()) << path << ": no 'ratios' list; delete the file to start over";
-  for (const JsonValue& r : list->as_array()) ratios.push_back(r.as_double());
-  return ratios;
-}
-
-Calibration calibration_of(std::vector<double> ratios, const std::string& path) {
-  Calibration c;
-  c.path = path;
-  c.runs = static_cast<int>(ratios.size());
-  if (!ratios.empty()) c.ratio = median(std::move(ratios));
-  return c;
-}
-
-}  // namespace
-
-Calibration read_calibration(const std::string& hardware) {
-  const std::string path = calibration_file(hardware);
-  return calibration_of(read_ratios(path), path);
-}
-
-Calibration record_calibration(const std::string& hardware, const std::vector<double>& ratios) {
-  const std::string path = calibration_file(hardware);
-  std::vector<double> all = read_ratios(path);
-  all.insert(all.end(), ratios.begin(), ratios.end());
-  JsonValue::Array list;
-  for (double r : all) list.push_back(JsonValue::number(r));
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  write_file_atomic(path, JsonValue::object({{"hardware", JsonValue::string(hardware)},
-                                             {"ratios", JsonValue::array(std::move(list))}})
-                                  .dump() +
-                              "\n");
-  return calibration_of(all, path);
 }
 
 }  // namespace tessel

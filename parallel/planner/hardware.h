@@ -32,16 +32,6 @@ std::vector<std::string> known_hardware();
 // is an error listing the known ones.
 HardwareProfile load_hardware(const std::string& name_or_path);
 
-// What `tessel tune` measured on one kind of hardware: measured / predicted step time, which
-// later plans multiply their times by. Kept in $TESSEL_CALIBRATION_DIR, or
-// $XDG_CACHE_HOME/tessel/calibration, or ~/.cache/tessel/calibration, as <name>.json.
-struct Calibration {
-  double ratio = 1.0;  // median of measured / predicted over the runs
-  int runs = 0;
-  std::string path;
-};
-Calibration read_calibration(const std::string& hardware);
-// Adds `ratios` to the hardware's record and rewrites it; returns the new calibration.
-Calibration record_calibration(const std::string& hardware, const std::vector<double>& ratios);
+// What `tessel tune` measured against these profiles, per model: parallel/planner/calibration.h.
 
 }  // namespace tessel

@@ -39,6 +39,18 @@ std::string secs(double s) {
   return buf;
 }
 
+// Times by `ratio`, rates by its inverse; memory and the bottleneck stay (all parts scale alike).
+void scale_times(PlanEstimate& e, double ratio) {
+  TimeBreakdown& t = e.time;
+  for (double* x :
+       {&t.compute, &t.memory_bound, &t.tp_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed, &t.optimizer, &t.total}) {
+    *x *= ratio;
+  }
+  e.tokens_per_s /= ratio;
+  e.tflops_per_gpu /= ratio;
+  e.mfu /= ratio;
+}
+
 }  // namespace
 
 std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed) {
@@ -126,11 +138,18 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
 }
 
 Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
-                  double margin) {
+                  double margin, double time_scale) {
+  TESSEL_CHECK(time_scale > 0 && std::isfinite(time_scale))
+      << "plan_layouts: time_scale " << time_scale << ", expected a positive measured / predicted ratio";
   const std::vector<PlanLayout> layouts = enumerate_layouts(config, gpus, fixed);
+  // Calibrated before anything is ranked or explained: one set of figures for all that follows.
   std::vector<PlanEstimate> all;
-  for (const PlanLayout& l : layouts) all.push_back(estimate_layout(config, l, hw, margin));
+  for (const PlanLayout& l : layouts) {
+    all.push_back(estimate_layout(config, l, hw, margin));
+    scale_times(all.back(), time_scale);
+  }
   Plan plan;
+  plan.time_scale = time_scale;
   plan.considered = static_cast<int>(all.size());
   plan.smallest_memory = std::min_element(all.begin(), all.end(), [](auto& a, auto& b) {
                            return a.memory.total() < b.memory.total();
@@ -204,20 +223,37 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
     }
     plan.reasons.push_back(r.str());
   }
+
+  const double device = hw.memory_gb * 1e9;
+  if (best.memory.total() > kMemoryWarningShare * device) {
+    std::ostringstream w;
+    w << "the best layout needs " << gb(best.memory.total()) << " per GPU, " << pct(best.memory.total() / device)
+      << " of " << hw.name << "'s " << gb(device) << " (over " << pct(kMemoryWarningShare)
+      << "): what the model does not count (allocator fragmentation, NCCL and CUDA context buffers) may not fit; "
+      << "hint: plan with --margin " << 1 - kMemoryWarningShare << " or more, or on more GPUs";
+    plan.warnings.push_back(w.str());
+  }
+  if (best.time.total < kShortestPredictableStep) {
+    std::ostringstream w;
+    w << "the best layout's predicted step, " << secs(best.time.total) << ", is under " << kShortestPredictableStep
+      << " s, the shortest the cost model predicts: launch, thread start-up and framework overheads it leaves out "
+      << "dominate such steps, so these times and their order are rough; hint: plan a larger batch.global or model, "
+      << "or measure the layouts with tessel tune";
+    plan.warnings.push_back(w.str());
+  }
   return plan;
 }
 
-void apply_calibration(Plan& plan, double ratio) {
-  for (PlanEstimate& e : plan.ranked) {
-    TimeBreakdown& t = e.time;
-    for (double* x :
-         {&t.compute, &t.memory_bound, &t.tp_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed, &t.optimizer, &t.total}) {
-      *x *= ratio;
-    }
-    e.tokens_per_s /= ratio;
-    e.tflops_per_gpu /= ratio;
-    e.mfu /= ratio;
-  }
+std::vector<std::string> layout_overrides(const PlanLayout& l) {
+  return {"parallel.tp=" + std::to_string(l.tp),
+          "parallel.pp=" + std::to_string(l.pp),
+          "parallel.dp=" + std::to_string(l.dp),
+          std::string("parallel.zero=") + name_of(l.zero),
+          std::string("parallel.schedule=") + name_of(l.schedule),
+          "parallel.virtual_stages=" + std::to_string(l.virtual_stages),
+          std::string("parallel.recompute=") + name_of(l.recompute),
+          std::string("parallel.sequence_parallel=") + (l.sequence_parallel ? "true" : "false"),
+          "batch.micro=" + std::to_string(l.micro)};
 }
 
 bool is_layout_knob(const std::string& key) {
@@ -226,6 +262,14 @@ bool is_layout_knob(const std::string& key) {
     if (key == k) return true;
   }
   return false;
+}
+
+std::vector<std::string> other_overrides(const std::vector<std::string>& overrides) {
+  std::vector<std::string> out;
+  for (const std::string& o : overrides) {
+    if (!is_layout_knob(o.substr(0, o.find('=')))) out.push_back(o);
+  }
+  return out;
 }
 
 PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& c) {

@@ -1,5 +1,7 @@
-// The planner: every valid layout of a model on a number of GPUs, estimated (cost_model.h) and
-// ranked by throughput, with the reasons the best win and common alternatives lose.
+// The planner: every valid layout of a model on a number of GPUs, estimated (cost_model.h),
+// scaled by a calibration (calibration.h) and ranked by throughput, with the reasons the best
+// wins and common alternatives lose, and warnings about the best. Every time and throughput a
+// Plan holds is calibrated the same way, so whatever prints a Plan prints one set of figures.
 #pragma once
 
 #include <optional>
@@ -23,6 +25,13 @@ struct PlanConstraints {
 // Whether a config key is a knob the planner searches (tp, pp, dp, zero, virtual_stages,
 // schedule, recompute, sequence_parallel under parallel.*, and batch.micro).
 bool is_layout_knob(const std::string& key);
+// The --set overrides that select `layout` in `tessel train` (or `tessel bench step`): every
+// layout knob, so that they hold whatever the config file says ("parallel.tp=2", ...,
+// "batch.micro=4"). fixed_knobs of them fixes exactly this layout.
+std::vector<std::string> layout_overrides(const PlanLayout& layout);
+// The --set overrides ("key=value") that are not layout knobs: the model, batch and run settings
+// a plan was made for, which a run of its layout needs as well.
+std::vector<std::string> other_overrides(const std::vector<std::string>& overrides);
 // The layout knobs among --set overrides ("key=value"), as the config holds them: what a
 // user fixed, which the planner then does not search.
 PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Config& config);
@@ -34,19 +43,23 @@ PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Con
 std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed);
 
 struct Plan {
-  std::vector<PlanEstimate> ranked;  // layouts that fit, fastest first
-  int considered = 0;                // valid layouts estimated, fitting or not
-  double smallest_memory = 0;        // bytes per GPU of the layout that needs the least
-  std::vector<std::string> reasons;  // why the best wins and common alternatives lose
+  std::vector<PlanEstimate> ranked;   // layouts that fit, fastest first
+  int considered = 0;                 // valid layouts estimated, fitting or not
+  double smallest_memory = 0;         // bytes per GPU of the layout that needs the least
+  double time_scale = 1;              // the calibration every time above was multiplied by
+  std::vector<std::string> reasons;   // why the best wins and common alternatives lose
+  std::vector<std::string> warnings;  // about the best: memory over kMemoryWarningShare, step too short
 };
 
-// Estimates every layout and ranks those that fit. Throws when none fits, naming the smallest
-// memory per GPU a layout would need.
-Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
-                  double margin = 0.1);
+// Memory per GPU above this share of the device's is warned of: what the model does not count
+// (allocator fragmentation, NCCL and CUDA context buffers) may no longer fit.
+constexpr double kMemoryWarningShare = 0.9;
 
-// Scales every estimate's times by `ratio` (measured / predicted, from tessel tune), and its
-// throughput the other way; the ranking does not change.
-void apply_calibration(Plan& plan, double ratio);
+// Estimates every layout, multiplies every time by `time_scale` (measured / predicted, from a
+// calibration; throughput, TFLOP/s and MFU go the other way), ranks those that fit, and explains
+// and checks the best on those scaled figures. Throws when none fits, naming the smallest memory
+// per GPU a layout would need.
+Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
+                  double margin = 0.1, double time_scale = 1.0);
 
 }  // namespace tessel

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/io/file.h"
@@ -62,7 +64,8 @@ TEST_CASE("prepare turns .txt files and .jsonl records into documents ending in 
   CHECK(s.val_prefix.empty());
   CHECK(IndexedDataset(dir.file("out_train")).dtype() == DType::U16);
   CHECK_FALSE(std::filesystem::exists(dir.file("out_val.idx")));
-  CHECK(s.output_files == std::vector<std::string>{dir.file("out_train.bin"), dir.file("out_train.idx")});
+  CHECK(s.output_files == std::vector<std::string>{dir.file("out_train.bin"), dir.file("out_train.idx"),
+                                                   dir.file("out_train.tessel.json")});
 }
 
 TEST_CASE("prepare --split-lines makes each non-empty line a document", "[data]") {
@@ -109,7 +112,7 @@ TEST_CASE("the train/val split is a deterministic function of seed and document"
   CHECK(s1.val_documents == static_cast<int64_t>(expect_val.size()));
   CHECK(s1.val_documents > 20);  // about 40 expected; far from 0 or 200
   CHECK(s1.val_documents < 65);
-  CHECK(s1.output_files.size() == 4);
+  CHECK(s1.output_files.size() == 6);  // .bin, .idx and the .tessel.json record of each side
 
   // Another seed picks other documents.
   options.seed = 99;
@@ -118,25 +121,85 @@ TEST_CASE("the train/val split is a deterministic function of seed and document"
   CHECK(documents_of(dir.file("run3_val")) != expect_val);
 }
 
-TEST_CASE("a positive val fraction always yields a val document when there are two", "[data]") {
+TEST_CASE("a val fraction gives a validation split near it, or an error with hints", "[data]") {
   TempDir dir;
   testing::write_text(dir.file("two.txt"), "one\ntwo\n");
   PrepareOptions options;
   options.inputs = {dir.file("two.txt")};
   options.split_lines = true;
-  options.val_fraction = 1e-12;
   options.out_prefix = dir.file("p");
+  // Two documents: the last goes to validation when none did, and train is never left empty...
+  options.val_fraction = 0.4;
   const PrepareSummary s = prepare_dataset(options);
-  CHECK(documents_of(dir.file("p_train")) == std::vector<std::string>{"one<|endoftext|>"});
-  CHECK(documents_of(dir.file("p_val")) == std::vector<std::string>{"two<|endoftext|>"});
   CHECK(s.val_documents == 1);
-
-  // And train is never left empty, even with a fraction near 1.
+  CHECK(s.train_documents == 1);
+  std::vector<std::string> both = documents_of(dir.file("p_train"));
+  both.push_back(documents_of(dir.file("p_val")).at(0));
+  std::sort(both.begin(), both.end());
+  CHECK(both == std::vector<std::string>{"one<|endoftext|>", "two<|endoftext|>"});
   options.val_fraction = 0.999999999;
   options.out_prefix = dir.file("q");
   const PrepareSummary q = prepare_dataset(options);
   CHECK(q.train_documents == 1);
   CHECK(q.val_documents == 1);
+  // ... but half the tokens for a fraction of 0.02 is refused, and nothing is written.
+  options.val_fraction = 0.02;
+  options.out_prefix = dir.file("r");
+  CHECK_THAT(testing::error_message([&] { prepare_dataset(options); }),
+             Catch::Contains("put 1 of 2 documents, 4 of 8 tokens (50%), into validation: more than 3x what was "
+                             "asked") &&
+                 Catch::Contains("--val-split tokens") && Catch::Contains("--split-lines"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("r_train.bin")));
+
+  // One large .txt: by documents it cannot be split...
+  std::string text;
+  for (int i = 0; i < 20; ++i) text += "line " + std::to_string(i) + " of one big file\n";
+  testing::write_text(dir.file("big.txt"), text);
+  options.inputs = {dir.file("big.txt")};
+  options.split_lines = false;
+  options.out_prefix = dir.file("big");
+  CHECK_THAT(
+      testing::error_message([&] { prepare_dataset(options); }),
+      Catch::Contains("left the validation split empty: 1 document(s)") && Catch::Contains("--val-split tokens"));
+  // ... by tokens, its last 2% go to validation and the rest trains, each ending in end-of-text.
+  options.val_split_tokens = true;
+  const PrepareSummary t = prepare_dataset(options);
+  const auto n = static_cast<int64_t>(text.size()) + 1;
+  const auto k = static_cast<int64_t>(std::llround(0.02 * static_cast<double>(n)));
+  REQUIRE(k >= 2);
+  CHECK(t.val_tokens == k);
+  CHECK(t.train_tokens == n - k + 1);
+  CHECK(documents_of(dir.file("big_train")) ==
+        std::vector<std::string>{text.substr(0, static_cast<size_t>(n - k)) + "<|endoftext|>"});
+  CHECK(documents_of(dir.file("big_val")) ==
+        std::vector<std::string>{text.substr(static_cast<size_t>(n - k)) + "<|endoftext|>"});
+}
+
+TEST_CASE("prepare into a used prefix removes the earlier outputs it does not rewrite", "[data]") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "doc " + std::to_string(i) + "\n";
+  testing::write_text(dir.file("docs.txt"), text);
+  PrepareOptions options;
+  options.inputs = {dir.file("docs.txt")};
+  options.split_lines = true;
+  options.val_fraction = 0.2;
+  options.out_prefix = dir.file("d");
+  prepare_dataset(options);
+  REQUIRE(std::filesystem::exists(dir.file("d_val.idx")));
+  // Again without validation: the old _val would overlap the new _train, so it goes.
+  options.val_fraction = 0;
+  const PrepareSummary s = prepare_dataset(options);
+  CHECK(s.removed_files ==
+        std::vector<std::string>{dir.file("d_val.bin"), dir.file("d_val.idx"), dir.file("d_val.tessel.json")});
+  CHECK_FALSE(std::filesystem::exists(dir.file("d_val.bin")));
+  CHECK(std::filesystem::exists(dir.file("d_train.bin")));
+  // A .json input would be tokenized as JSON text: refused, with the .jsonl hint.
+  testing::write_text(dir.file("records.json"), "[{\"text\": \"a\"}]");
+  options.inputs = {dir.file("records.json")};
+  CHECK_THAT(
+      testing::error_message([&] { prepare_dataset(options); }),
+      Catch::Contains("is a .json file, which would be tokenized as raw JSON text") && Catch::Contains(".jsonl"));
 }
 
 TEST_CASE("prepare errors: missing input, bad options, unavailable tokenizer, bad JSONL", "[data]") {
@@ -186,10 +249,11 @@ TEST_CASE("prepare --format llmc writes GPT-2 llm.c shards with end-of-text befo
   options.format = "llmc";
   options.shard_tokens = 5;  // 13 tokens: shards of 5, 5, 3; documents cross shard boundaries
   const PrepareSummary s = prepare_dataset(options);
-  REQUIRE(s.output_files.size() == 3);
+  REQUIRE(s.output_files.size() == 4);  // 3 shards and the record
   CHECK(s.output_files[0] == dir.file("sh_train_000000.bin"));
+  CHECK(s.output_files[3] == dir.file("sh_train.tessel.json"));
   std::vector<int32_t> all;
-  for (const std::string& f : s.output_files) {
+  for (const std::string& f : std::vector<std::string>(s.output_files.begin(), s.output_files.begin() + 3)) {
     LlmcShard shard(f);
     CHECK(shard.magic() == LlmcShard::kMagicGpt2);
     CHECK(shard.num_tokens() <= 5);

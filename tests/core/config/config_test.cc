@@ -204,12 +204,22 @@ TEST_CASE("explicit knobs beat the preset whatever the order of keys", "[config]
 }
 
 TEST_CASE("data.train takes maps, strings or one path", "[config]") {
-  const Config maps = parse("data:\n  train:\n    - {path: data/a, weight: 3}\n    - path: /abs/b\n");
+  const Config maps = parse("data:\n  train:\n    - {path: data/a, weight: 3}\n    - {path: /abs/b, weight: 1}\n");
   REQUIRE(maps.data.train.size() == 2);
   CHECK(maps.data.train[0].path == "data/a");  // relative paths stay as written
   CHECK(maps.data.train[0].weight == 3.0);
   CHECK(maps.data.train[1].path == "/abs/b");
   CHECK(maps.data.train[1].weight == 1.0);
+  // Without weights, each dataset weighs its tokens: the weight stays unset, and so it is written.
+  const Config unweighted = parse("data:\n  train:\n    - path: data/a\n    - data/b\n");
+  CHECK_FALSE(unweighted.data.train[0].weight.has_value());
+  CHECK_FALSE(unweighted.data.train[1].weight.has_value());
+  CHECK_THAT(to_yaml(unweighted), Contains("- {path: data/a}"));
+  CHECK_FALSE(parse(to_yaml(unweighted)).data.train[1].weight.has_value());
+  // Weights are relative: all or none.
+  CHECK_THAT(error_of("data:\n  train:\n    - {path: data/a, weight: 3}\n    - path: /abs/b\n"),
+             Contains("cfg.yaml:3:5: data.train[0] has weight but data.train[1] ('/abs/b') has none; hint: give every "
+                      "dataset a weight, or none"));
 
   const Config strings = parse("data:\n  train: [x, y]\n");
   REQUIRE(strings.data.train.size() == 2);
@@ -311,8 +321,9 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK_THAT(error_of("optim:\n  lr: 0\n"), Contains("optim.lr must be a positive number, found 0"));
   CHECK_THAT(error_of("optim:\n  lr: 1e-4\n  min_lr: 1e-3\n"),
              Contains("cfg.yaml:3:11: optim.min_lr (0.001) must not exceed optim.lr (0.0001)"));
-  CHECK_THAT(error_of("run:\n  steps: 10\noptim:\n  warmup_steps: 20\n"),
-             Contains("cfg.yaml:4:17: optim.warmup_steps (20) must not exceed run.steps (10)"));
+  // A warmup longer than the run (a short smoke run of a real config) is clamped to the run.
+  CHECK(error_of("run:\n  steps: 10\noptim:\n  warmup_steps: 20\n") == "(no error)");
+  CHECK(parse("run:\n  steps: 10\noptim:\n  warmup_steps: 20\n").optim.warmup_steps == 10);
   CHECK_THAT(error_of("run:\n  steps: -1\n"), Contains("run.steps must be at least 0, found -1"));
   CHECK_THAT(error_of("parallel:\n  schedule: interleaved\n"), Contains("needs parallel.virtual_stages >= 2"));
   CHECK_THAT(error_of("parallel:\n  pp: 16\n"),
@@ -371,7 +382,7 @@ TEST_CASE("to_yaml round-trips every value exactly", "[config]") {
   CHECK(back.precision.loss_scale == 65536.0);
   REQUIRE(back.data.train.size() == 2);
   CHECK(back.data.train[1].path == "/abs/b c");
-  CHECK(same_bits(back.data.train[0].weight, 0.7));
+  CHECK(same_bits(back.data.train[0].weight.value_or(0), 0.7));
   CHECK(back.checkpoint.resume == ResumeMode::kPath);
   CHECK(back.checkpoint.resume_path == "~");
   // Short values stay short.
