@@ -20,8 +20,7 @@ constexpr uint64_t kBlockBytes = uint64_t{4} << 10;
 constexpr int kSampledBlocks = 16;
 
 // crc32c over [offset, offset + length) of `in`, extended from crc.
-uint32_t extend_with_range(uint32_t crc, std::ifstream& in, uint64_t offset, uint64_t length,
-                           const std::string& path) {
+uint32_t extend_with_range(uint32_t crc, std::ifstream& in, uint64_t offset, uint64_t length, const std::string& path) {
   std::vector<char> buffer(static_cast<size_t>(length));
   in.seekg(static_cast<std::streamoff>(offset));
   in.read(buffer.data(), static_cast<std::streamsize>(length));
@@ -65,7 +64,8 @@ std::optional<DatasetRecord> read_dataset_record(const TokenSource& source) {
   if (const JsonValue* vocab = json.find("vocab_size"); vocab != nullptr && vocab->is_integer()) {
     record.vocab_size = vocab->as_int();
   }
-  if (const JsonValue* by = json.find("written_by"); by != nullptr && by->is_string()) record.written_by = by->as_string();
+  if (const JsonValue* by = json.find("written_by"); by != nullptr && by->is_string())
+    record.written_by = by->as_string();
   return record;
 }
 

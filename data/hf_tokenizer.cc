@@ -86,12 +86,12 @@ HfTokenizerChoice import_hf_tokenizer(const std::string& hf_dir, int64_t vocab_s
     return choice;
   }
   const bool sentencepiece = fs::exists(fs::path(hf_dir) / "tokenizer.model");
-  choice.reason = "WARNING: no tokenizer Tessel reads in " + hf_dir + " (" +
-                  (sentencepiece ? "tokenizer.model is SentencePiece, which Tessel does not read"
-                                 : "no vocab.json + merges.txt") +
-                  ") for a vocabulary of " + std::to_string(vocab_size) +
-                  " ids: data.tokenizer stays bytes, so `tessel generate` prints byte-decoded ids; train on data "
-                  "tokenized elsewhere with the model's own tokenizer";
+  choice.reason =
+      "WARNING: no tokenizer Tessel reads in " + hf_dir + " (" +
+      (sentencepiece ? "tokenizer.model is SentencePiece, which Tessel does not read" : "no vocab.json + merges.txt") +
+      ") for a vocabulary of " + std::to_string(vocab_size) +
+      " ids: data.tokenizer stays bytes, so `tessel generate` prints byte-decoded ids; train on data "
+      "tokenized elsewhere with the model's own tokenizer";
   return choice;
 }
 

@@ -14,7 +14,8 @@ const std::map<std::string, std::string>& usages() {
   --dry-run         print the resolved config, a per-layer parameter table and the planner's
                     memory estimate for this layout on NAME (configs/hardware; default
                     cpu-local, h200 for run.device: cuda), then exit without training)"},
-      {"launch", R"(usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run]
+      {"launch",
+       R"(usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run]
                      CONFIG [--set key=value ...]
   Starts a multi-rank training job through mpirun and supervises it.
   --nproc-per-node N   ranks per host (default: the config's grid split over the hosts, or
@@ -33,7 +34,8 @@ const std::map<std::string, std::string>& usages() {
       tokens cuts the last F of every document's tokens instead (for a few large documents).
   tessel data inspect PATH [--tokens N] [--tokenizer gpt2 [--tokenizer-dir DIR]]
       PATH: a Megatron prefix (PATH.idx + PATH.bin) or an llm.c shard .bin.)"},
-      {"generate", R"(usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]
+      {"generate",
+       R"(usage: tessel generate CHECKPOINT --prompt TEXT [--tokens N] [--temperature T] [--seed S] [--top-k K]
   Samples text from a checkpoint with the tokenizer it was trained with.
   CHECKPOINT: a step directory, a checkpoint root or a run's out_dir.
   --tokens N (default 200)  --temperature T (default 0.8; 0 = greedy)  --seed S  --top-k K (0 = all))"},
@@ -47,7 +49,8 @@ const std::map<std::string, std::string>& usages() {
        tessel bench checkpoint CONFIG [--set key=value ...] [--saves N] [--dir DIR]
        tessel bench kernels CONFIG [--set key=value ...] [--dtype bf16|fp32] [--iters N]   (CUDA)
   Each prints JSON lines (docs/performance.md).)"},
-      {"plan", R"(usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json]
+      {"plan",
+       R"(usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json]
                    [--margin F]
   Predicted memory and speed of every layout of the config's model on N GPUs of a hardware
   profile (configs/hardware), best first, with the --set line of the best (docs/planner.md).)"},

@@ -48,8 +48,8 @@ TEST_CASE("the schedule is compared as the learning rates it gives, from the res
   now.optim.decay_steps = 60;
   const std::vector<std::string> changes = training_changes(saved, now, 50);
   REQUIRE(changes.size() == 1);
-  CHECK_THAT(changes[0], Contains("the learning-rate schedule (from step 50:") &&
-                             Contains("optim.decay_steps: 0 → 60)"));
+  CHECK_THAT(changes[0],
+             Contains("the learning-rate schedule (from step 50:") && Contains("optim.decay_steps: 0 → 60)"));
   // A change that only touches steps already trained is none for the rest of the run.
   Config constant = saved;
   constant.optim.schedule = LrSchedule::kConstant;
