@@ -32,8 +32,9 @@ bench: build
 	@bash bench/step_vs_torch.sh $(BUILD)
 
 # ASan + UBSan: every test, MPI included, on a CPU-only build of its own (build-asan).
+# SANITIZE_SCOPE=single-process leaves out the tests under mpirun (what CI runs, .ci/run).
 sanitize: setup tokenizer
-	@bash scripts/sanitize.sh address,undefined build-asan
+	@SANITIZE_SCOPE=$(SANITIZE_SCOPE) bash scripts/sanitize.sh address,undefined build-asan
 
 # ThreadSanitizer: the tests of the code that runs threads of its own (the MPI progress thread,
 # asynchronous checkpoint writing, data preparation workers), on build-tsan.
