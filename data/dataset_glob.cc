@@ -6,16 +6,9 @@
 
 #include "core/error.h"
 #include "core/io/file.h"
+#include "core/strings.h"
 
 namespace tessel {
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 bool is_dataset_glob(const std::string& path) { return path.find_first_of("*?[") != std::string::npos; }
 
 std::vector<std::string> expand_dataset_glob(const std::string& path) {

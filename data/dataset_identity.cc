@@ -10,6 +10,7 @@
 #include "core/io/crc32c.h"
 #include "core/io/file.h"
 #include "core/io/json.h"
+#include "core/strings.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -38,8 +39,7 @@ std::string dataset_record_path(const std::string& dataset_path) {
   std::smatch m;
   if (std::regex_match(dataset_path, m, shard)) {
     prefix = m[1];
-  } else if (prefix.size() > 4 &&
-             (prefix.compare(prefix.size() - 4, 4, ".bin") == 0 || prefix.compare(prefix.size() - 4, 4, ".idx") == 0)) {
+  } else if (prefix.size() > 4 && (ends_with(prefix, ".bin") || ends_with(prefix, ".idx"))) {
     prefix.resize(prefix.size() - 4);
   }
   return prefix + ".tessel.json";

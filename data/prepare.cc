@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/io/file.h"
+#include "core/strings.h"
 #include "core/version.h"
 #include "data/dataset_identity.h"
 #include "data/dataset_writer.h"
@@ -27,10 +28,6 @@ namespace {
 
 constexpr int64_t kProgressEveryBytes = int64_t{16} << 20;
 constexpr size_t kReadChunk = size_t{1} << 20;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool is_blank(const std::string& s) {
   for (char c : s) {

@@ -6,15 +6,12 @@
 
 #include "core/error.h"
 #include "core/io/file.h"
+#include "core/strings.h"
 #include "data/indexed_dataset.h"
 #include "data/llmc_shard.h"
 
 namespace tessel {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Reads the first 4 bytes of a file without mapping it; false if it is shorter.
 bool read_magic(const std::string& path, int32_t* magic) {
