@@ -43,30 +43,24 @@ void log_mixture(const Sampler& sampler, uint64_t run_samples) {
   }
 }
 
-// A dataset `tessel data prepare` made records its tokenizer: training it with another one would
-// read ids as the wrong words without any error.
-void check_dataset_tokenizer(const TokenSource& source, const Config& config) {
-  const std::optional<DatasetRecord> record = read_dataset_record(source);
-  if (!record) return;
+// A dataset `tessel data prepare` made records its tokenizer (the fingerprint carries it):
+// training it with another one would read ids as the wrong words without any error.
+void check_dataset_tokenizer(const DatasetFingerprint& data, const Config& config) {
+  if (data.tokenizer.empty()) return;  // prepared elsewhere: nothing recorded
   const std::string wanted = name_of(config.data.tokenizer);
-  TESSEL_CHECK(record->tokenizer == wanted)
-      << config.source << ": dataset '" << source.path() << "' was tokenized with " << record->tokenizer << " ("
-      << dataset_record_path(source.path()) << ") but data.tokenizer is " << wanted
-      << "; hint: set data.tokenizer: " << record->tokenizer << ", or prepare the data again with --tokenizer "
-      << wanted;
+  TESSEL_CHECK(data.tokenizer == wanted) << config.source << ": dataset '" << data.path << "' was tokenized with "
+                                         << data.tokenizer << " (" << dataset_record_path(data.path)
+                                         << ") but data.tokenizer is " << wanted
+                                         << "; hint: set data.tokenizer: " << data.tokenizer
+                                         << ", or prepare the data again with --tokenizer " << wanted;
 }
 
-// What the run reads, checked and fingerprinted for its checkpoints.
+// What the run reads, fingerprinted for its checkpoints and checked against data.tokenizer.
 std::vector<DatasetFingerprint> fingerprint_data(const Sampler& train, const Sampler* val, const Config& config) {
   std::vector<DatasetFingerprint> data;
-  for (int d = 0; d < train.num_sources(); ++d) {
-    check_dataset_tokenizer(train.source(d), config);
-    data.push_back(fingerprint_dataset("train", train.source(d)));
-  }
-  if (val != nullptr) {
-    check_dataset_tokenizer(val->source(0), config);
-    data.push_back(fingerprint_dataset("val", val->source(0)));
-  }
+  for (int d = 0; d < train.num_sources(); ++d) data.push_back(fingerprint_dataset("train", train.source(d)));
+  if (val != nullptr) data.push_back(fingerprint_dataset("val", val->source(0)));
+  for (const DatasetFingerprint& f : data) check_dataset_tokenizer(f, config);
   return data;
 }
 
