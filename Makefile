@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup tokenizer build test demo bench sanitize tsan format lint clean
+.PHONY: all setup tokenizer build test demo bench sanitize tsan fuzz format lint clean
 
 all: build
 
@@ -41,6 +41,14 @@ sanitize: setup tokenizer
 tsan: setup tokenizer
 	@bash scripts/sanitize.sh thread build-tsan
 
+# Coverage-guided fuzzing of every parser (tests/fuzz, docs/reliability.md): a clang build of its
+# own (build-fuzz) with ASan + UBSan, then each target for FUZZ_SECONDS (default 20), or for
+# FUZZ_RUNS executions when set. Fails on any crash, leak or sanitizer report.
+FUZZ_SECONDS ?= 20
+fuzz: setup tokenizer
+	@bash scripts/setup.sh --fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) bash scripts/fuzz.sh build-fuzz
+
 # Formats every C++ and CUDA file in place with .clang-format (the check runs in make test).
 format: setup
 	@bash scripts/format.sh --fix
@@ -51,4 +59,4 @@ lint: build
 	@bash scripts/lint.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log build-asan build-tsan
+	rm -rf $(BUILD) $(BUILD).configure.log build-asan build-tsan build-fuzz build-fuzz.configure.log

@@ -5,6 +5,7 @@
 #   scripts/setup.sh --demo   also the demo's text (bible-kjv)
 #   scripts/setup.sh --golden also python3-numpy, to regenerate tests/golden
 #   scripts/setup.sh --lint   also clang-tidy, for `make lint`
+#   scripts/setup.sh --fuzz   also clang with libFuzzer and its OpenMP, for `make fuzz`
 set -euo pipefail
 
 packages=(
@@ -26,7 +27,8 @@ for arg in "$@"; do
     --demo) packages+=(bible-kjv) ;;
     --golden) packages+=(python3-numpy) ;;
     --lint) packages+=(clang-tidy) ;;
-    *) echo "setup.sh: unknown option '$arg' (valid: --demo, --golden, --lint)" >&2; exit 2 ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
+    *) echo "setup.sh: unknown option '$arg' (valid: --demo, --golden, --lint, --fuzz)" >&2; exit 2 ;;
   esac
 done
 

@@ -371,7 +371,8 @@ class Parser {
     if (integral) {
       int64_t i = 0;
       const auto r = std::from_chars(first, last, i);
-      if (r.ec == std::errc() && r.ptr == last) return JsonValue::integer(i);
+      // "-0" stays a double (-0.0), which is what append_json_number writes for one.
+      if (r.ec == std::errc() && r.ptr == last && !(i == 0 && *first == '-')) return JsonValue::integer(i);
       // Out of int64 range: keep it as a double, as other JSON readers do.
     }
     // strtod stops at the first byte that is not part of the number; the literal is already
