@@ -23,6 +23,13 @@ int64_t ParsedArgs::get_int(const std::string& flag, int64_t fallback) const {
   TESSEL_FAIL() << flag << " expects an integer, got '" << it->second << "'";
 }
 
+int64_t ParsedArgs::get_int(const std::string& flag, int64_t fallback, int64_t min, int64_t max) const {
+  const int64_t v = get_int(flag, fallback);
+  TESSEL_CHECK(!has(flag) || (v >= min && v <= max))
+      << flag << " must be between " << min << " and " << max << ", got " << get(flag, "");
+  return v;
+}
+
 double ParsedArgs::get_double(const std::string& flag, double fallback) const {
   auto it = flags.find(flag);
   if (it == flags.end()) return fallback;

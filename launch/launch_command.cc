@@ -8,28 +8,28 @@
 #include "launch/usage.h"
 
 namespace tessel {
-namespace {}  // namespace
 
-int run_launch_command(const std::vector<std::string>& args) {
-  init_logging(-1, "launch");
+LaunchRequest parse_launch_request(const std::vector<std::string>& args) {
   const ParsedArgs a =
       parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
   TESSEL_CHECK(a.positional.size() == 1) << command_usage("launch");
   LaunchRequest r;
   r.config = a.positional[0];
   r.overrides = a.overrides;
-  r.nproc_per_node = static_cast<int>(a.get_int("--nproc-per-node", 0));
-  TESSEL_CHECK(!a.has("--nproc-per-node") || r.nproc_per_node >= 1)
-      << "--nproc-per-node must be at least 1, got " << a.get("--nproc-per-node", "");
+  r.nproc_per_node = static_cast<int>(a.get_int("--nproc-per-node", 0, 1, kMaxRanksPerNode));
   r.hosts = split_list(a.get("--hosts", ""));
   TESSEL_CHECK(!a.has("--hosts") || !r.hosts.empty()) << "--hosts needs a comma-separated list of host names";
   r.hostfile = a.get("--hostfile", "");
   r.dry_run = a.has("--dry-run");
-  r.max_restarts = static_cast<int>(a.get_int("--max-restarts", 0));
-  TESSEL_CHECK(r.max_restarts >= 0) << "--max-restarts must be 0 or more, got " << r.max_restarts;
+  r.max_restarts = static_cast<int>(a.get_int("--max-restarts", 0, 0, kMaxRestarts));
+  return r;
+}
+
+int run_launch_command(const std::vector<std::string>& args) {
+  init_logging(-1, "launch");
+  const LaunchRequest r = parse_launch_request(args);
   // The config is checked here, once, before any rank starts.
   const Config config = load_config(r.config, r.overrides);
-
   return launch_job(r, config);
 }
 

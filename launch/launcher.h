@@ -34,6 +34,9 @@ struct LaunchRequest {
   bool dry_run = false;
 };
 
+// The request of `tessel launch`'s arguments (CONFIG, the flags, --set); throws naming the flag.
+LaunchRequest parse_launch_request(const std::vector<std::string>& args);
+
 // What the launcher knows about the machine it runs on.
 struct LaunchHost {
   std::string tessel;  // this executable

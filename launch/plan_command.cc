@@ -61,7 +61,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   const ParsedArgs a = parse_args(args, "tessel plan", {"--gpus", "--hardware", "--top", "--format", "--margin"});
   TESSEL_CHECK(a.positional.size() == 1 && a.has("--gpus") && a.has("--hardware")) << command_usage("plan");
   const Config config = load_config(a.positional[0], a.overrides);
-  const int gpus = static_cast<int>(a.get_int("--gpus", 0));
+  const int gpus = static_cast<int>(a.get_int("--gpus", 0, 1, kMaxGpus));
   const int64_t top = a.get_int("--top", 10);
   const double margin = a.get_double("--margin", 0.1);
   const std::string format = a.get("--format", "table");

@@ -65,7 +65,8 @@ int run_tune_command(const std::vector<std::string>& args, std::ostream& out) {
   TESSEL_CHECK(a.positional.size() == 1) << command_usage("tune");
   const std::string config_path = a.positional[0];
   Config config = load_config(config_path, a.overrides);
-  const int gpus = static_cast<int>(a.get_int("--gpus", std::max(1u, std::thread::hardware_concurrency())));
+  const int gpus =
+      static_cast<int>(a.get_int("--gpus", std::max(1u, std::thread::hardware_concurrency()), 1, kMaxGpus));
   const int64_t top = a.get_int("--top", 4), steps = a.get_int("--steps", 3);
   TESSEL_CHECK(top >= 1 && steps >= 1) << "--top and --steps must be at least 1";
   const HardwareProfile hw = load_hardware(a.get("--hardware", "cpu-local"));

@@ -33,7 +33,7 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
     bytes += static_cast<int64_t>(text.size());
   }
   const int64_t repeat = a.get_int("--repeat", 3);
-  const int workers = static_cast<int>(a.get_int("--workers", 1));
+  const int workers = static_cast<int>(a.get_int("--workers", 1, 1, kMaxThreads));
   TESSEL_CHECK(workers >= 1 && repeat >= 1) << "--workers and --repeat must be at least 1";
   std::vector<std::vector<int32_t>> ids(docs.size());
   std::vector<double> times;
