@@ -146,6 +146,15 @@ struct Config {
   std::map<std::string, std::string> origins;
 };
 
+// Bounds validate_config puts on shapes and degrees, far beyond any model trained, so that the
+// arithmetic on them (sizes in bytes, the divisor lists of its messages) stays within int64 and
+// a moment's work.
+constexpr int64_t kMaxVocabSize = 2147483647;       // token ids are int32
+constexpr int64_t kMaxShapeDim = int64_t{1} << 24;  // seq_len, d_model, heads, kv_heads, ffn_dim
+constexpr int64_t kMaxLayers = int64_t{1} << 16;
+constexpr int64_t kMaxParallelDegree = int64_t{1} << 20;  // tp, pp, dp
+constexpr int64_t kMaxBatch = int64_t{1} << 30;           // batch.global, batch.micro
+
 // Parses YAML text; `source` names it in errors. `overrides` are "dotted.key=value" strings.
 Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});

@@ -44,7 +44,7 @@ class Checker {
 
   // "cfg.yaml:5:10: " for the first of `keys` that was set explicitly, else "cfg.yaml: " (or
   // nothing for a config built in code).
-  std::string at(std::initializer_list<std::string> keys) const {
+  std::string at(const std::vector<std::string>& keys) const {
     for (const std::string& key : keys) {
       auto it = c_.origins.find(key);
       if (it != c_.origins.end()) return it->second + ": ";
@@ -55,6 +55,30 @@ class Checker {
   void at_least(const char* key, int64_t value, int64_t minimum, const char* hint = "") {
     TESSEL_CHECK(value >= minimum) << at({key}) << key << " must be at least " << minimum << ", found " << value
                                    << hint;
+  }
+  void at_most(const char* key, int64_t value, int64_t maximum, const char* why) {
+    TESSEL_CHECK(value <= maximum) << at({key}) << key << " must be at most " << maximum << ", found " << value << " ("
+                                   << why << ")";
+  }
+  // The product of `factors` (each a key and its value) times `bytes` must fit in int64: the
+  // size of a buffer Tessel would allocate. The error names every key of the product.
+  void fits_int64(std::initializer_list<std::pair<const char*, int64_t>> factors, int64_t bytes, const char* what) {
+    int64_t product = bytes;
+    bool overflow = false;
+    for (const auto& f : factors) overflow |= __builtin_mul_overflow(product, f.second, &product);
+    if (!overflow) return;
+    std::string keys, values, hint;
+    std::vector<std::string> names;
+    for (const auto& f : factors) {
+      keys += (keys.empty() ? "" : " x ") + std::string(f.first);
+      values += (values.empty() ? "" : " x ") + std::to_string(f.second);
+      if (std::find(names.begin(), names.end(), f.first) != names.end()) continue;
+      hint += (hint.empty() ? "" : ", ") + std::string(f.first);
+      names.push_back(f.first);
+    }
+    TESSEL_FAIL() << at(names) << "the " << what << " would take " << keys << " x " << bytes << " bytes = " << values
+                  << " x " << bytes << ", more than 64-bit arithmetic counts and any machine holds; hint: lower "
+                  << hint;
   }
   void positive(const char* key, double value) {
     TESSEL_CHECK(std::isfinite(value) && value > 0)
@@ -130,6 +154,15 @@ void validate_config(const Config& c) {
   check.at_least("model.heads", m.heads, 1);
   check.at_least("model.kv_heads", m.kv_heads, 1);
   check.at_least("model.ffn_dim", m.ffn_dim, 1);
+  // Shapes far beyond any model trained are refused before the arithmetic on them (sizes,
+  // divisor lists in the messages below) can overflow or run for hours.
+  check.at_most("model.vocab_size", m.vocab_size, kMaxVocabSize, "token ids are 32-bit");
+  check.at_most("model.seq_len", m.seq_len, kMaxShapeDim, "a larger shape overflows size arithmetic");
+  check.at_most("model.layers", m.layers, kMaxLayers, "a larger shape overflows size arithmetic");
+  check.at_most("model.d_model", m.d_model, kMaxShapeDim, "a larger shape overflows size arithmetic");
+  check.at_most("model.heads", m.heads, kMaxShapeDim, "a larger shape overflows size arithmetic");
+  check.at_most("model.kv_heads", m.kv_heads, kMaxShapeDim, "a larger shape overflows size arithmetic");
+  check.at_most("model.ffn_dim", m.ffn_dim, kMaxShapeDim, "a larger shape overflows size arithmetic");
   check.positive("model.norm_eps", m.norm_eps);
   check.positive("model.rope_theta", m.rope_theta);
   check.non_negative("model.init_std", m.init_std);
@@ -150,6 +183,10 @@ void validate_config(const Config& c) {
   check.at_least("parallel.tp", p.tp, 1);
   check.at_least("parallel.pp", p.pp, 1);
   check.at_least("parallel.virtual_stages", p.virtual_stages, 1);
+  check.at_most("parallel.tp", p.tp, kMaxParallelDegree, "more ranks than any cluster has");
+  check.at_most("parallel.pp", p.pp, kMaxParallelDegree, "more ranks than any cluster has");
+  check.at_most("parallel.dp", p.dp, kMaxParallelDegree, "more ranks than any cluster has");
+  check.at_most("parallel.virtual_stages", p.virtual_stages, kMaxLayers, "more stages than layers can have");
   check.positive("parallel.bucket_mb", p.bucket_mb);
   check.non_negative("parallel.timeout_s", p.timeout_s);
   {
@@ -226,6 +263,27 @@ void validate_config(const Config& c) {
   const BatchConfig& b = c.batch;
   check.at_least("batch.global", b.global, 1);
   check.at_least("batch.micro", b.micro, 1);
+  check.at_most("batch.global", b.global, kMaxBatch, "a larger batch overflows size arithmetic");
+  check.at_most("batch.micro", b.micro, kMaxBatch, "a larger batch overflows size arithmetic");
+  // The largest buffers a rank allocates, before the planner's estimate says whether they fit.
+  check.fits_int64({{"model.vocab_size", m.vocab_size}, {"model.d_model", m.d_model}}, 16,
+                   "embedding's weights, "
+                   "gradients and AdamW moments");
+  check.fits_int64({{"model.layers", m.layers}, {"model.d_model", m.d_model}, {"model.ffn_dim", m.ffn_dim}}, 48,
+                   "feed-forward layers' weights, gradients and AdamW moments");
+  check.fits_int64({{"model.layers", m.layers}, {"model.d_model", m.d_model}, {"model.d_model", m.d_model}}, 64,
+                   "attention layers' weights, gradients and AdamW moments");
+  check.fits_int64({{"batch.micro", b.micro}, {"model.seq_len", m.seq_len}, {"model.vocab_size", m.vocab_size}}, 4,
+                   "logits of a micro-batch");
+  check.fits_int64(
+      {{"batch.micro", b.micro}, {"model.heads", m.heads}, {"model.seq_len", m.seq_len}, {"model.seq_len", m.seq_len}},
+      4, "attention scores of a micro-batch");
+  check.fits_int64({{"batch.micro", b.micro},
+                    {"model.seq_len", m.seq_len},
+                    {"model.layers", m.layers},
+                    {"model.ffn_dim", m.ffn_dim}},
+                   16, "activations of a micro-batch");
+  check.fits_int64({{"batch.global", b.global}, {"model.seq_len", m.seq_len}}, 4, "tokens of a step");
   TESSEL_CHECK(b.global % b.micro == 0)
       << check.at({"batch.global", "batch.micro"}) << "batch.global (" << b.global
       << ") must be divisible by batch.micro (" << b.micro << "); e.g. batch.global: " << (b.global / b.micro) * b.micro
