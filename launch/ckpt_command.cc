@@ -15,6 +15,7 @@
 #include "core/model/param_specs.h"
 #include "data/hf_tokenizer.h"
 #include "launch/cli_args.h"
+#include "train/memory_check.h"
 
 namespace tessel {
 namespace {
@@ -130,6 +131,7 @@ int import_command(const std::vector<std::string>& args, std::ostream& out) {
   // The rest of the config is the defaults with the imported model, plus --set overrides (a
   // training seq_len shorter than the model's context, data, optimizer...), validated.
   config = parse_config(to_yaml(config), from + "/config.json", a.overrides);
+  check_memory_fits(config, 1, MemoryUse::kInference, host_memory(1));
   ParameterStore whole(transformer_param_specs(config.model));
   read_hf_weights(from, whole);
   CheckpointData data;

@@ -14,6 +14,7 @@
 #include "launch/usage.h"
 #include "train/environment.h"
 #include "train/evaluation.h"
+#include "train/memory_check.h"
 
 namespace tessel {
 
@@ -24,10 +25,11 @@ int run_eval_command(const std::vector<std::string>& args) {
   Config config = checkpoint_config(read_checkpoint_meta(dir));
   if (a.has("--data")) config.data.val = a.get("--data", "");
   TESSEL_CHECK(!config.data.val.empty()) << "the checkpoint's config has no data.val; hint: pass --data PREFIX";
-  configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads)));
+  configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads, 0, kMaxThreads)));
   const int64_t batches = a.get_int("--batches", config.run.eval_batches);
   TESSEL_CHECK(batches > 0) << "--batches must be positive, got " << batches;
   const int64_t B = config.batch.micro, T = config.model.seq_len;
+  check_memory_fits(config, 1, MemoryUse::kInference, host_memory(1));
   Transformer model(config.model, TransformerOptions(B, T));
   const CheckpointMeta info = load_checkpoint(dir, model.parameters(), nullptr, nullptr);
   std::unique_ptr<Sampler> sampler;

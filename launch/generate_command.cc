@@ -16,6 +16,7 @@
 #include "launch/commands.h"
 #include "launch/usage.h"
 #include "train/environment.h"
+#include "train/memory_check.h"
 
 namespace tessel {
 namespace {
@@ -39,7 +40,7 @@ int run_generate_command(const std::vector<std::string>& args) {
   const std::string dir = resolve_checkpoint(a.positional[0]);
   const Config config = checkpoint_config(read_checkpoint_meta(dir));
   std::unique_ptr<Tokenizer> tokenizer = checkpoint_tokenizer(config);
-  configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads)));
+  configure_threads(static_cast<int>(a.get_int("--threads", config.run.threads, 0, kMaxThreads)));
   const int64_t n_new = a.get_int("--tokens", 200);
   const double temperature = a.get_double("--temperature", 0.8);
   const uint64_t seed = static_cast<uint64_t>(a.get_int("--seed", 0));
@@ -53,6 +54,7 @@ int run_generate_command(const std::vector<std::string>& args) {
   // Ids past the tokenizer's vocabulary (a padded model.vocab_size) are never sampled.
   const int64_t V = std::min<int64_t>(config.model.vocab_size, tokenizer->vocab_size());
   const int64_t T = std::min<int64_t>(config.model.seq_len, static_cast<int64_t>(ids.size()) + n_new);
+  check_memory_fits(config, 1, MemoryUse::kInference, host_memory(1));
   Transformer model(config.model, TransformerOptions(1, T));
   load_checkpoint(dir, model.parameters(), nullptr, nullptr);
   const uint64_t stream = fnv1a64("generate");

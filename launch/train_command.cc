@@ -15,6 +15,7 @@
 #include "parallel/planner/cost_model.h"
 #include "parallel/topology.h"
 #include "train/environment.h"
+#include "train/memory_check.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
 #include "train/world.h"
@@ -54,16 +55,8 @@ void print_dry_run(const Config& config, int world_size, const std::string& hard
   std::printf("  %-32s %14lld\n", "total", static_cast<long long>(total));
 
   const ParallelConfig& p = config.parallel;
-  PlanLayout layout;
-  layout.tp = static_cast<int>(p.tp);
-  layout.pp = static_cast<int>(p.pp);
-  layout.dp = static_cast<int>(p.dp > 0 ? p.dp : std::max<int64_t>(1, world_size / (p.tp * p.pp)));
-  layout.virtual_stages = static_cast<int>(p.virtual_stages);
-  layout.schedule = p.schedule;
-  layout.micro = config.batch.micro;
-  layout.zero = p.zero;
-  layout.recompute = p.recompute;
-  layout.sequence_parallel = p.sequence_parallel;
+  const PlanLayout layout =
+      layout_of(config, static_cast<int>(p.dp > 0 ? p.dp : std::max<int64_t>(1, world_size / (p.tp * p.pp))));
   const HardwareProfile hw = load_hardware(hardware);
   const PlanEstimate e = estimate_layout(config, layout, hw);
   const MemoryBreakdown& m = e.memory;
@@ -106,6 +99,11 @@ int run_train_command(const std::vector<std::string>& args) {
   StopSignal stop;  // SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step, then exit 0
   return world.run_or_abort(
       [&] {
+        // Host memory backs every tensor of a CPU run; a GPU's is checked by the device itself.
+        if (config.run.device != RunDevice::kCuda) {
+          check_memory_fits(config, topology.size(Axis::kDp), MemoryUse::kTraining,
+                            host_memory(world.identity().local_world_size));
+        }
         trainer = std::make_unique<Trainer>(config, world.comm(), topology);
         const TrainSummary s = trainer->run([&] { return stop.requested(); });
         if (s.losses.empty()) return 0;  // nothing to train: run() said why

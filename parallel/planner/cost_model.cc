@@ -52,6 +52,10 @@ namespace {
 // Peak micro-batch chunks alive on stage 0 for a schedule (cached: the simulation is the same
 // for every model).
 int peak_alive(Schedule schedule, int pp, int v, int m) {
+  // GPipe runs every forward first; the other schedules' peak stops growing once the pipeline
+  // is full, so a long step is simulated as one of 4·pp·v micro-batches.
+  if (schedule == Schedule::kGpipe) return m;
+  m = std::min(m, 4 * pp * v);
   static std::mutex mutex;
   static std::map<std::tuple<Schedule, int, int, int>, int> cache;
   std::lock_guard<std::mutex> lock(mutex);
@@ -80,6 +84,61 @@ double all_reduce_seconds(double bytes, int n, double bw_gbs, double latency_us)
 
 }  // namespace
 
+PlanLayout layout_of(const Config& config, int dp) {
+  const ParallelConfig& p = config.parallel;
+  PlanLayout layout;
+  layout.tp = static_cast<int>(p.tp);
+  layout.pp = static_cast<int>(p.pp);
+  layout.dp = dp;
+  layout.virtual_stages = static_cast<int>(p.virtual_stages);
+  layout.schedule = p.schedule;
+  layout.micro = config.batch.micro;
+  layout.zero = p.zero;
+  layout.recompute = p.recompute;
+  layout.sequence_parallel = p.sequence_parallel;
+  return layout;
+}
+
+MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, double workspace_bytes) {
+  const ModelConfig& m = config.model;
+  MemoryBreakdown memory;
+  const bool fp32 = config.precision.compute == Precision::kFp32;
+  const double a = fp32 ? 4 : 2;  // bytes per activation and weight element
+  const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
+  const double T = static_cast<double>(m.seq_len), C = static_cast<double>(m.d_model);
+  const double H = static_cast<double>(m.heads), KV = static_cast<double>(m.kv_heads),
+               D = static_cast<double>(m.head_dim());
+  const double F = static_cast<double>(m.ffn_dim), V = static_cast<double>(m.vocab_size);
+  const double Fp = m.activation == Activation::kSwiGlu ? 2 * F : F;  // the FFN input projection's width
+  const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
+  const int layers_per_stage = static_cast<int>(m.layers / L.pp);
+
+  // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
+  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages));
+  const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
+  memory.weights = params * a;
+  memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
+  memory.optimizer = params * (fp32 ? 8 : 12) / zero_div;
+  // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
+  const double residual = Nl * C;
+  // Key/value heads fewer than the ranks are held whole by several ranks (shared).
+  const double kv_local = std::max(KV / tp, 1.0);
+  const double qkv_local = (H / tp + 2 * kv_local) * D;
+  double cache = Nl * C + 2 * Nl + N * qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
+  if (L.recompute != Recompute::kSelective) cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
+  const double per_layer = L.recompute == Recompute::kFull ? residual : residual + cache;
+  const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(micro_batches));
+  const double chunk_layers = static_cast<double>(layers_per_stage) / L.virtual_stages;
+  // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
+  memory.activations =
+      alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
+  // The classifier's logits chunk and the head's gradient input (last stage; taken as the larger stage).
+  const double head = N * std::min(V / tp, 8192.0) * 4 + N * C * 4;
+  memory.buffers = 2 * config.parallel.bucket_mb * 1048576.0 * (L.dp > 1) + 2 * Nl * C * a * (L.pp > 1) + head;
+  memory.workspace = workspace_bytes;
+  return memory;
+}
+
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const HardwareProfile& hw, double margin) {
   const ModelConfig& m = config.model;
   PlanEstimate e;
@@ -98,29 +157,11 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
   const int layers_per_stage = static_cast<int>(m.layers / L.pp);
 
-  // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
+  const double workspace = fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
+  e.memory = estimate_memory(config, L, workspace);
   const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages));
   const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
-  e.memory.weights = params * a;
-  e.memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
-  e.memory.optimizer = params * (fp32 ? 8 : 12) / zero_div;
-  // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
-  const double residual = Nl * C;
-  // Key/value heads fewer than the ranks are held whole by several ranks (shared).
-  const double kv_local = std::max(KV / tp, 1.0);
-  const double qkv_local = (H / tp + 2 * kv_local) * D;
-  double cache = Nl * C + 2 * Nl + N * qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
-  if (L.recompute != Recompute::kSelective) cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
-  const double per_layer = L.recompute == Recompute::kFull ? residual : residual + cache;
-  const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(micro_batches));
-  const double chunk_layers = static_cast<double>(layers_per_stage) / L.virtual_stages;
-  // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
-  e.memory.activations =
-      alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
-  // The classifier's logits chunk and the head's gradient input (last stage; taken as the larger stage).
-  const double head = N * std::min(V / tp, 8192.0) * 4 + N * C * 4;
-  e.memory.buffers = 2 * config.parallel.bucket_mb * 1048576.0 * (L.dp > 1) + 2 * Nl * C * a * (L.pp > 1) + head;
-  e.memory.workspace = fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
+  const double qkv_local = (H / tp + 2 * std::max(KV / tp, 1.0)) * D;  // shared key/value heads held whole
   e.fits = e.memory.total() <= hw.memory_gb * 1e9 * (1 - margin);
 
   // Time of one micro-batch on one stage (its v chunks together).

@@ -61,6 +61,13 @@ struct PlanEstimate {
   bool fits = false;  // memory within the GPU's, with the safety margin
 };
 
+// The layout `config.parallel` and batch.micro describe, with `dp` data-parallel replicas.
+PlanLayout layout_of(const Config& config, int dp);
+
+// The memory part of the estimate: bytes per rank on the stage that needs the most, with
+// `workspace_bytes` for the device's workspace and the allocator's slack (0 on the CPU).
+MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& layout, double workspace_bytes);
+
 // The estimate of `layout` for config.model, batch.global and precision.compute on `gpus` GPUs
 // (= tp · pp · dp). margin: the share of GPU memory kept free.
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, const HardwareProfile& hw,
