@@ -86,7 +86,7 @@ std::vector<std::string> complete_checkpoints(const std::string& root) {
 std::string latest_named(const std::string& root) {
   const std::string latest = contained_path(root, "latest", root);
   if (!path_exists(latest)) return "";
-  std::string name = read_file(latest);
+  std::string name = read_file(latest, 4096);  // one step directory's name
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
   return name;
 }

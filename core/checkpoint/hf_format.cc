@@ -125,6 +125,11 @@ std::vector<std::string> export_hf(const ModelConfig& model, const ParameterStor
 
 namespace {
 
+// config.json and model.safetensors.index.json are read whole. An index holds one short line per
+// tensor, well under 1 MB for the largest public models, so more than this is a damaged or
+// crafted file, refused before it is read.
+constexpr uint64_t kMaxHfJsonBytes = uint64_t{64} << 20;
+
 // Weights saved as Python pickles (torch.save: pytorch_model.bin, *.pt, *.pth, *.ckpt): loading
 // one runs whatever code it holds, so they are only ever named, never opened.
 std::vector<std::string> pickle_files(const std::string& dir) {
@@ -165,7 +170,7 @@ bool get_bool(const JsonValue& c, const std::string& key, bool fallback) {
 ModelConfig read_hf_config(const std::string& dir) {
   const std::string file = contained_path(dir, "config.json", dir);
   TESSEL_CHECK(path_exists(file)) << "no config.json in '" << dir << "'; hint: point at a Hugging Face model directory";
-  const JsonValue c = parse_json(read_file(file), file);
+  const JsonValue c = parse_json(read_file(file, kMaxHfJsonBytes), file);
   const JsonValue* type = c.find("model_type");
   TESSEL_CHECK(type != nullptr && type->is_string()) << file << ": no model_type";
   ModelConfig m;
@@ -223,7 +228,7 @@ void read_hf_weights(const std::string& dir, ParameterStore& whole) {
   std::vector<std::string> files;  // paths, each checked to lie in dir
   const std::string index = contained_path(dir, "model.safetensors.index.json", dir);
   if (path_exists(index)) {
-    const JsonValue j = parse_json(read_file(index), index);
+    const JsonValue j = parse_json(read_file(index, kMaxHfJsonBytes), index);
     const JsonValue* map = j.find("weight_map");
     TESSEL_CHECK(map != nullptr && map->is_object()) << index << ": no weight_map";
     for (const auto& [name, file] : map->as_object()) {

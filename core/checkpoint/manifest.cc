@@ -145,7 +145,8 @@ pb::Manifest read_manifest(const std::string& step_dir) {
   TESSEL_CHECK(path_exists(path.string())) << "checkpoint " << step_dir << " has no " << kManifestFile
                                            << ": it is not a complete checkpoint (an interrupted save leaves "
                                            << "step_N.tmp/, which is never loaded)";
-  const std::string bytes = read_file(path.string());
+  // protobuf parses at most 2 GiB: a larger manifest.pb is refused before it is read.
+  const std::string bytes = read_file(path.string(), uint64_t{2} << 30);
   pb::ManifestFile mf;
   TESSEL_CHECK(mf.ParseFromString(bytes)) << "checkpoint " << path.string() << " is damaged: not a manifest";
   TESSEL_CHECK(mf.format_version() == kCheckpointFormatVersion)

@@ -57,8 +57,16 @@ int open_or_throw(const std::string& path, int flags, const char* what) {
 
 }  // namespace
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, uint64_t max_bytes) {
   FileDescriptor fd(open_or_throw(path, O_RDONLY, "reading"));
+  auto too_large = [&](const std::string& size) {
+    TESSEL_FAIL() << path << " is " << size << " bytes; expected at most " << max_bytes
+                  << " for this file; hint: the file is damaged or was crafted";
+  };
+  struct stat st;
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    too_large(std::to_string(st.st_size));
+  }
   std::string out;
   char buffer[1 << 16];
   for (;;) {
@@ -67,6 +75,7 @@ std::string read_file(const std::string& path) {
     TESSEL_CHECK(n >= 0) << "error reading " << path << ": " << errno_text();
     if (n == 0) break;
     out.append(buffer, static_cast<size_t>(n));
+    if (out.size() > max_bytes) too_large("more than " + std::to_string(max_bytes));  // grew while read
   }
   return out;
 }

@@ -13,8 +13,10 @@
 
 namespace tessel {
 
-// The whole file as bytes.
-std::string read_file(const std::string& path);
+// The whole file as bytes. A file of more than max_bytes is refused before any of it is read:
+// a file of a directory that may have been crafted (a manifest, an index, `latest`) could claim
+// gigabytes, sparse on disk.
+std::string read_file(const std::string& path, uint64_t max_bytes = UINT64_MAX);
 
 bool path_exists(const std::string& path);
 

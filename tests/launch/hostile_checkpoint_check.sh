@@ -3,7 +3,8 @@
 # clear error line, in little memory, and never hang (docs/checkpoints.md, "Checks on load"):
 #   a. names that leave their directory: a manifest's file name with '..', `latest` with '..',
 #      a model.safetensors.index.json shard name with '..';
-#   b. a safetensors header length of 50 GB (rank file and HF shard);
+#   b. a safetensors header length of 50 GB (rank file and HF file), a manifest.pb and an
+#      index of 50 GB (sparse files);
 #   c. symlink loops: a rank file linked to itself, a step directory `latest` names linked to
 #      itself, model.safetensors linked to itself;
 #   d. a Hugging Face directory of pickle weights only.
@@ -131,7 +132,7 @@ PY
 guarded a_index "\"../outside.safetensors\" has a '..' component, which leads out of its directory" \
   "$tessel" ckpt import "$dir/a_index" --out "$dir/a_index_out"
 
-# --- b. a header claiming 50 GB ---------------------------------------------------------------
+# --- b. headers and files claiming 50 GB ----------------------------------------------------
 c=$(copy_root b_rank)
 huge_header "$c/step_00000002/rank_00000.safetensors"
 guarded b_rank "header length 50000000000 exceeds the safetensors limit" \
@@ -141,6 +142,16 @@ cp -r "$dir/hf_single" "$dir/b_hf"
 huge_header "$dir/b_hf/model.safetensors"
 guarded b_hf "header length 50000000000 exceeds the safetensors limit" \
   "$tessel" ckpt import "$dir/b_hf" --out "$dir/b_hf_out"
+
+c=$(copy_root b_manifest)
+truncate -s 50000000000 "$c/step_00000002/manifest.pb"  # sparse: claimed, not stored
+guarded b_manifest "manifest.pb is 50000000000 bytes; expected at most" \
+  "$tessel" eval "$c/step_00000002" --data "$dir/ds_train"
+
+cp -r "$dir/hf_shards" "$dir/b_index"
+truncate -s 50000000000 "$dir/b_index/model.safetensors.index.json"
+guarded b_index "model.safetensors.index.json is 50000000000 bytes; expected at most" \
+  "$tessel" ckpt import "$dir/b_index" --out "$dir/b_index_out"
 
 # --- c. symlink loops -------------------------------------------------------------------------
 c=$(copy_root c_rank)

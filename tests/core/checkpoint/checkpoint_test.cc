@@ -209,6 +209,18 @@ TEST_CASE("a manifest naming a file outside its step directory is refused, namin
   CHECK_THROWS_WITH(CheckpointReader(traversing), Catch::Contains("has a '..' component"));
 }
 
+TEST_CASE("a manifest.pb or `latest` claiming gigabytes is refused before it is read", "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_huge");
+  ParameterStore s = small_store(1);
+  const std::string root = dir.path() + "/checkpoints";
+  const std::string step = save_step(root, s, 1, 0);
+  fs::resize_file(step + "/manifest.pb", uint64_t{50} << 30);  // sparse: claimed, not stored
+  CHECK_THAT(load_error(step), Catch::StartsWith(step + "/manifest.pb is 53687091200 bytes; expected at most "
+                                                        "2147483648 for this file"));
+  fs::resize_file(root + "/latest", uint64_t{50} << 30);
+  CHECK_THAT(load_error(root), Catch::StartsWith(root + "/latest is 53687091200 bytes; expected at most 4096"));
+}
+
 TEST_CASE("a rank file symlinked out of its step directory, or in a loop, is refused", "[cpu][checkpoint][errors]") {
   TempDir dir("tessel_links");
   ParameterStore s = small_store(1);

@@ -110,6 +110,17 @@ TEST_CASE("an index naming shard files outside its directory is refused, naming 
   CHECK_THAT(import_error(hf), Catch::Contains("\"looped.safetensors\" is a symlink loop"));
 }
 
+TEST_CASE("an index or config.json claiming gigabytes is refused before it is read", "[cpu][checkpoint][hf]") {
+  TempDir dir("tessel_hf_huge");
+  export_tiny(dir.path());
+  fs::resize_file(dir.file("model.safetensors.index.json"), uint64_t{50} << 30);  // sparse
+  CHECK_THAT(import_error(dir.path()),
+             Catch::StartsWith(dir.file("model.safetensors.index.json") + " is 53687091200 bytes; expected at most "
+                                                                          "67108864 for this file"));
+  fs::resize_file(dir.file("config.json"), uint64_t{50} << 30);
+  CHECK_THROWS_WITH(read_hf_config(dir.path()), Catch::Contains("config.json is 53687091200 bytes"));
+}
+
 TEST_CASE("a single model.safetensors or config.json that loops is refused as a loop", "[cpu][checkpoint][hf]") {
   TempDir dir("tessel_hf_loop");
   ParameterStore whole(transformer_param_specs(tiny_gpt2()));

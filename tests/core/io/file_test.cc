@@ -65,6 +65,20 @@ TEST_CASE("file errors name the path and the system's reason", "[io][file]") {
   CHECK_THROWS_WITH(write_file_atomic(dir.file("no/such/dir/x"), "x"), Catch::Contains("no/such/dir/x.tmp"));
 }
 
+TEST_CASE("read_file refuses a file larger than the caller allows before reading it", "[io][file]") {
+  TempDir dir;
+  const std::string path = dir.file("huge");
+  write_file_atomic(path, "x");
+  std::filesystem::resize_file(path, uint64_t{50} << 30);  // sparse: 50 GiB claimed, nothing stored
+  CHECK_THROWS_WITH(
+      read_file(path, 4096),
+      Catch::Equals(path + " is 53687091200 bytes; expected at most 4096 for this file; hint: the file is "
+                           "damaged or was crafted"));
+  write_file_atomic(path, "12345");
+  CHECK(read_file(path, 5) == "12345");
+  CHECK_THROWS_WITH(read_file(path, 4), Catch::Contains("is 5 bytes; expected at most 4"));
+}
+
 TEST_CASE("parent_directory follows dirname", "[io][file]") {
   CHECK(parent_directory("a/b/c") == "a/b");
   CHECK(parent_directory("c") == ".");
