@@ -11,6 +11,7 @@
 #include "core/checkpoint/directory.h"
 #include "core/checkpoint/rank_file.h"
 #include "core/checkpoint/writer.h"
+#include "core/io/file.h"
 #include "core/measure.h"
 #include "core/model/param_specs.h"
 #include "core/version.h"
@@ -33,13 +34,6 @@ std::string bullet_list(const std::vector<std::string>& lines) {
   std::string out;
   for (const std::string& line : lines) out += "\n  " + line;
   return out;
-}
-
-bool is_inside(const std::string& path, const std::string& root) {
-  std::error_code ec;
-  const fs::path p = fs::weakly_canonical(path, ec), r = fs::weakly_canonical(root, ec);
-  const std::string ps = p.string(), rs = r.string();
-  return ps.size() > rs.size() && ps.compare(0, rs.size(), rs) == 0 && ps[rs.size()] == '/';
 }
 
 }  // namespace
@@ -176,7 +170,7 @@ std::string Checkpointer::candidate_checkpoints() const {
   const std::string latest = latest_checkpoint(root_);
   if (resume == ResumeMode::kPath) {
     const std::string& path = config_.checkpoint.resume_path;
-    if (is_inside(path, root_)) {
+    if (path_is_inside(path, root_)) {
       const std::string dir = resolve_checkpoint(path);
       spdlog::info("resuming from {}: checkpoint.resume names a checkpoint of this run's own ({})", dir, root_);
       return dir + "\n";

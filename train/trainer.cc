@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/io/file.h"
 #include "data/dataset_identity.h"
 #include "parallel/pipeline_schedule.h"
 #include "train/metrics_log.h"
@@ -79,6 +80,27 @@ void ensure_writable_directory(const std::string& dir, const std::string& key) {
   fs::remove(probe, ec);
 }
 
+// Claims run.out_dir and the checkpoint root (checkpoint.dir, by default run.out_dir/checkpoints)
+// for this run: a second run pointed at either fails here, naming this one, before it writes
+// anything.
+std::vector<DirLock> lock_run_directories(const Config& config) {
+  std::vector<DirLock> locks;
+  locks.emplace_back(config.run.out_dir, "run.out_dir");
+  const std::string root = checkpoint_root(config);
+  if (resolved_path(root, "checkpoint.dir") != resolved_path(config.run.out_dir, "run.out_dir")) {
+    locks.emplace_back(root, "checkpoint.dir");
+  }
+  for (const DirLock& lock : locks) {
+    if (!lock.held()) {
+      spdlog::warn(
+          "cannot lock {}: its file system does not support locks, so another run writing there would "
+          "not be noticed",
+          lock.path());
+    }
+  }
+  return locks;
+}
+
 }  // namespace
 
 Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
@@ -99,6 +121,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
     spdlog::warn("run.eval_every={} but data.val is empty: no evaluation will run", config.run.eval_every);
   }
   if (writer_) {
+    locks_ = lock_run_directories(config);
     ensure_writable_directory(config.run.out_dir, "run.out_dir");
     ensure_writable_directory(checkpoint_root(config),
                               config.checkpoint.dir.empty() ? "run.out_dir (checkpoints)" : "checkpoint.dir");

@@ -5,17 +5,20 @@
 // metrics (progress line, metrics.jsonl, TensorBoard) and checkpoints. The data position is
 // one global sample counter: step s reads samples [s·G, (s+1)·G), data-parallel rank d the d-th
 // 1/dp of them, so a resumed run, on any number of ranks, reads exactly what the uninterrupted
-// run would have. Rank 0 writes metrics and checkpoints; every rank reads them. Not
-// thread-safe.
+// run would have. Rank 0 writes metrics and checkpoints (every rank reads them) and holds the
+// locks on run.out_dir and the checkpoint root (core/io/dir_lock.h) from before its first write
+// to its end, so a second run pointed at either fails at its start. Not thread-safe.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/checkpoint/format.h"
 #include "core/comm/communicator.h"
 #include "core/config/config.h"
+#include "core/io/dir_lock.h"
 #include "core/model/transformer.h"
 #include "data/sampler.h"
 #include "parallel/topology.h"
@@ -66,6 +69,9 @@ class Trainer {
   Communicator& world_;
   Topology topology_;
   bool writer_;  // rank 0: writes metrics and checkpoints
+  // Rank 0's hold on run.out_dir (and checkpoint.dir): declared before everything that writes
+  // there, so it is released last.
+  std::vector<DirLock> locks_;
   RankModel r_;  // this rank's groups, model part, pipeline and step
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sampler> train_;

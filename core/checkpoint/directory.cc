@@ -13,13 +13,23 @@ namespace fs = std::filesystem;
 namespace {
 
 // Complete checkpoints under root, oldest first by step number (names stop sorting past 10^8).
+// A listing reads no names from files, so an entry that cannot be a checkpoint here (a symlink
+// loop, a link leading out of root) is passed over; only `latest`, which names one, makes it an
+// error (latest_checkpoint).
 std::vector<fs::path> complete_steps(const fs::path& root) {
   std::vector<std::pair<int64_t, fs::path>> found;
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return {};
   for (const auto& e : fs::directory_iterator(root, ec)) {
-    const int64_t step = step_of(e.path().filename().string());
-    if (step >= 0 && e.is_directory() && fs::exists(e.path() / kManifestFile)) found.emplace_back(step, e.path());
+    const std::string name = e.path().filename().string();
+    const int64_t step = step_of(name);
+    if (step < 0) continue;
+    try {
+      const std::string dir = contained_path(root.string(), name, root.string());
+      if (e.is_directory(ec) && path_exists(contained_path(dir, kManifestFile, dir))) found.emplace_back(step, dir);
+    } catch (const Error&) {
+      // a symlink loop or a link out of root: not a checkpoint of this root
+    }
   }
   std::sort(found.begin(), found.end());
   std::vector<fs::path> steps;
@@ -74,30 +84,36 @@ std::vector<std::string> complete_checkpoints(const std::string& root) {
 }
 
 std::string latest_named(const std::string& root) {
-  const fs::path latest = fs::path(root) / "latest";
-  if (!fs::exists(latest)) return "";
-  std::string name = read_file(latest.string());
+  const std::string latest = contained_path(root, "latest", root);
+  if (!path_exists(latest)) return "";
+  std::string name = read_file(latest, 4096);  // one step directory's name
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
   return name;
 }
 
 std::string latest_checkpoint(const std::string& root) {
   const std::string name = latest_named(root);
-  if (step_of(name) >= 0 && fs::exists(fs::path(root) / name / kManifestFile)) return (fs::path(root) / name).string();
+  if (!name.empty()) {
+    // `latest` is a file anyone may have edited: what it names must be a step directory of root.
+    const std::string step_dir = contained_path(root, name, (fs::path(root) / "latest").string());
+    if (step_of(name) >= 0 && path_exists(contained_path(step_dir, kManifestFile, step_dir))) return step_dir;
+  }
   std::vector<fs::path> steps = complete_steps(root);
   return steps.empty() ? std::string() : steps.back().string();
 }
 
 std::string resolve_checkpoint(const std::string& path) {
-  if (fs::exists(fs::path(path) / kManifestFile)) return path;
-  TESSEL_CHECK(!fs::exists(fs::path(path) / "state.safetensors"))
+  resolved_path(path, "checkpoint");  // a symlink loop is named as one, not taken for a missing checkpoint
+  if (path_exists(contained_path(path, kManifestFile, path))) return path;
+  TESSEL_CHECK(!path_exists((fs::path(path) / "state.safetensors").string()))
       << "checkpoint " << path << " is in format 2 (one state.safetensors, written by an earlier Tessel); this "
       << "Tessel reads format " << kCheckpointFormatVersion << " (manifest.pb and per-rank files); hint: retrain, "
       << "or load it with the Tessel that wrote it";
   std::string latest = latest_checkpoint(path);
   // A run's out_dir: its checkpoints are in <out_dir>/checkpoints unless checkpoint.dir moved them.
-  if (latest.empty() && fs::is_directory(fs::path(path) / "checkpoints")) {
-    latest = latest_checkpoint((fs::path(path) / "checkpoints").string());
+  std::error_code ec;
+  if (latest.empty() && fs::is_directory(fs::path(path) / "checkpoints", ec)) {
+    latest = latest_checkpoint(contained_path(path, "checkpoints", path));
   }
   TESSEL_CHECK(!latest.empty()) << "no checkpoint at '" << path << "': expected a step_NNNNNNNN directory holding "
                                 << kManifestFile

@@ -11,6 +11,8 @@
 #include "core/io/json.h"
 #include "core/io/safetensors.h"
 #include "core/model/param_specs.h"
+#include "core/strings.h"
+#include "core/text_escape.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -123,6 +125,26 @@ std::vector<std::string> export_hf(const ModelConfig& model, const ParameterStor
 
 namespace {
 
+// config.json and model.safetensors.index.json are read whole. An index holds one short line per
+// tensor, well under 1 MB for the largest public models, so more than this is a damaged or
+// crafted file, refused before it is read.
+constexpr uint64_t kMaxHfJsonBytes = uint64_t{64} << 20;
+
+// Weights saved as Python pickles (torch.save: pytorch_model.bin, *.pt, *.pth, *.ckpt): loading
+// one runs whatever code it holds, so they are only ever named, never opened.
+std::vector<std::string> pickle_files(const std::string& dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    for (const char* suffix : {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"}) {
+      if (ends_with(name, suffix)) found.push_back(name);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 int64_t get_int(const JsonValue& c, const std::string& key, const std::string& file, int64_t fallback = -1) {
   const JsonValue* v = c.find(key);
   if (v == nullptr || v->is_null()) {
@@ -146,9 +168,9 @@ bool get_bool(const JsonValue& c, const std::string& key, bool fallback) {
 }  // namespace
 
 ModelConfig read_hf_config(const std::string& dir) {
-  const std::string file = (fs::path(dir) / "config.json").string();
-  TESSEL_CHECK(fs::exists(file)) << "no config.json in '" << dir << "'; hint: point at a Hugging Face model directory";
-  const JsonValue c = parse_json(read_file(file), file);
+  const std::string file = contained_path(dir, "config.json", dir);
+  TESSEL_CHECK(path_exists(file)) << "no config.json in '" << dir << "'; hint: point at a Hugging Face model directory";
+  const JsonValue c = parse_json(read_file(file, kMaxHfJsonBytes), file);
   const JsonValue* type = c.find("model_type");
   TESSEL_CHECK(type != nullptr && type->is_string()) << file << ": no model_type";
   ModelConfig m;
@@ -203,24 +225,39 @@ ModelConfig read_hf_config(const std::string& dir) {
 }
 
 void read_hf_weights(const std::string& dir, ParameterStore& whole) {
-  std::vector<std::string> files;
-  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(index)) {
-    const JsonValue j = parse_json(read_file(index.string()), index.string());
+  std::vector<std::string> files;  // paths, each checked to lie in dir
+  const std::string index = contained_path(dir, "model.safetensors.index.json", dir);
+  if (path_exists(index)) {
+    const JsonValue j = parse_json(read_file(index, kMaxHfJsonBytes), index);
     const JsonValue* map = j.find("weight_map");
-    TESSEL_CHECK(map != nullptr && map->is_object()) << index.string() << ": no weight_map";
+    TESSEL_CHECK(map != nullptr && map->is_object()) << index << ": no weight_map";
     for (const auto& [name, file] : map->as_object()) {
-      if (std::find(files.begin(), files.end(), file.as_string()) == files.end()) files.push_back(file.as_string());
+      const std::string key = index + ", weight_map[" + quote_escaped(name) + "]";
+      TESSEL_CHECK(file.is_string()) << key << " is " << json_kind_name(file.kind())
+                                     << "; expected the name of a .safetensors file in " << dir;
+      const std::string path = contained_path(dir, file.as_string(), key);
+      if (std::find(files.begin(), files.end(), path) == files.end()) files.push_back(path);
     }
   } else {
-    TESSEL_CHECK(fs::exists(fs::path(dir) / "model.safetensors"))
-        << "no model.safetensors or model.safetensors.index.json in '" << dir << "'";
-    files.push_back("model.safetensors");
+    const std::string single = contained_path(dir, "model.safetensors", dir);
+    if (!path_exists(single)) {
+      const std::vector<std::string> pickles = pickle_files(dir);
+      TESSEL_CHECK(pickles.empty())
+          << "'" << dir << "' holds pickle weights (" << pickles.front() << (pickles.size() > 1 ? ", ..." : "")
+          << ") and no safetensors: Tessel never loads pickle files (.bin, .pt, .pth, .ckpt), because loading one "
+          << "can execute code hidden in it; expected model.safetensors, or model.safetensors.index.json and its "
+          << "shards; hint: convert the weights to safetensors where running the pickle is acceptable (transformers: "
+          << "from_pretrained(DIR).save_pretrained(OUT) writes safetensors), or download the model's .safetensors "
+             "files";
+      TESSEL_FAIL() << "no model.safetensors or model.safetensors.index.json in '" << dir
+                    << "'; hint: point at a Hugging Face model directory saved with safetensors";
+    }
+    files.push_back(single);
   }
   std::map<std::string, std::pair<const SafetensorsFile*, std::string>> where;  // Tessel name -> file, name there
   std::vector<std::unique_ptr<SafetensorsFile>> opened;
   for (const std::string& f : files) {
-    opened.push_back(std::make_unique<SafetensorsFile>((fs::path(dir) / f).string()));
+    opened.push_back(std::make_unique<SafetensorsFile>(f));
     for (const std::string& name : opened.back()->names()) {
       // GPT-2 checkpoints saved from GPT2Model drop the "transformer." prefix.
       const std::string tessel_name =

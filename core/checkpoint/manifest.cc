@@ -141,11 +141,12 @@ void write_manifest(const std::string& tmp_dir, const CheckpointMeta& meta) {
 }
 
 pb::Manifest read_manifest(const std::string& step_dir) {
-  const fs::path path = fs::path(step_dir) / kManifestFile;
-  TESSEL_CHECK(fs::exists(path)) << "checkpoint " << step_dir << " has no " << kManifestFile
-                                 << ": it is not a complete checkpoint (an interrupted save leaves step_N.tmp/, "
-                                 << "which is never loaded)";
-  const std::string bytes = read_file(path.string());
+  const fs::path path = contained_path(step_dir, kManifestFile, "checkpoint " + step_dir);
+  TESSEL_CHECK(path_exists(path.string())) << "checkpoint " << step_dir << " has no " << kManifestFile
+                                           << ": it is not a complete checkpoint (an interrupted save leaves "
+                                           << "step_N.tmp/, which is never loaded)";
+  // protobuf parses at most 2 GiB: a larger manifest.pb is refused before it is read.
+  const std::string bytes = read_file(path.string(), uint64_t{2} << 30);
   pb::ManifestFile mf;
   TESSEL_CHECK(mf.ParseFromString(bytes)) << "checkpoint " << path.string() << " is damaged: not a manifest";
   TESSEL_CHECK(mf.format_version() == kCheckpointFormatVersion)

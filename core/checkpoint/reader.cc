@@ -8,6 +8,7 @@
 #include "core/checkpoint/region.h"
 #include "core/error.h"
 #include "core/io/crc32c.h"
+#include "core/io/file.h"
 #include "core/io/safetensors.h"
 
 namespace tessel {
@@ -24,6 +25,7 @@ struct CheckpointReader::Impl {
   std::string dir;
   pb::Manifest manifest;
   std::map<std::string, const pb::Tensor*> tensors;
+  std::map<std::string, std::string> paths;  // every file the manifest lists: its path, checked to stay in dir
   mutable std::map<std::string, std::unique_ptr<SafetensorsFile>> files;
 
   // The piece's bytes, verified: the rank file must be valid safetensors (its header is checked
@@ -31,7 +33,7 @@ struct CheckpointReader::Impl {
   const uint8_t* piece_bytes(const pb::Tensor& t, const pb::Piece& p) const {
     auto it = files.find(p.file());
     if (it == files.end()) {
-      it = files.emplace(p.file(), std::make_unique<SafetensorsFile>((fs::path(dir) / p.file()).string())).first;
+      it = files.emplace(p.file(), std::make_unique<SafetensorsFile>(paths.at(p.file()))).first;
     }
     const SafetensorsFile& file = *it->second;
     const bool listed = file.has(p.key());
@@ -54,16 +56,20 @@ CheckpointReader::CheckpointReader(const std::string& step_dir) : impl_(std::mak
   impl_->manifest = read_manifest(step_dir);
   const pb::Manifest& m = impl_->manifest;
   std::map<std::string, uint64_t> sizes;
-  for (const pb::File& f : m.files()) {
-    const fs::path file = fs::path(step_dir) / f.name();
+  for (int i = 0; i < m.files_size(); ++i) {
+    const pb::File& f = m.files(i);
+    // Names come from a file that may have been crafted: each must be a file of step_dir.
+    const std::string file = contained_path(
+        step_dir, f.name(), (fs::path(step_dir) / kManifestFile).string() + ", files[" + std::to_string(i) + "].name");
     std::error_code ec;
-    TESSEL_CHECK(fs::exists(file, ec)) << "checkpoint " << step_dir << " is incomplete: file " << f.name()
-                                       << " that its manifest lists is missing" << kCheckpointFallbackHint;
+    TESSEL_CHECK(path_exists(file)) << "checkpoint " << step_dir << " is incomplete: file " << f.name()
+                                    << " that its manifest lists is missing" << kCheckpointFallbackHint;
     const uint64_t size = fs::file_size(file, ec);
     TESSEL_CHECK(size == f.bytes()) << "checkpoint " << step_dir << " is damaged: file " << f.name() << " has " << size
                                     << " bytes, its manifest says " << f.bytes() << " (truncated or overwritten)"
                                     << kCheckpointFallbackHint;
     sizes[f.name()] = f.bytes();
+    impl_->paths[f.name()] = file;
   }
   for (const pb::Tensor& t : m.tensors()) {
     const Shape shape = shape_of(t);

@@ -5,16 +5,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "core/error.h"
+#include "core/text_escape.h"
 
 namespace tessel {
+namespace fs = std::filesystem;
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
+
+// Whether resolved path `p` lies strictly inside resolved directory `dir`, component by component
+// (a string prefix would take /a/bc for inside /a/b).
+bool strictly_inside(const fs::path& p, const fs::path& dir) {
+  const auto [in_dir, in_p] = std::mismatch(dir.begin(), dir.end(), p.begin(), p.end());
+  return in_dir == dir.end() && in_p != p.end();
+}
+
+bool has_dot_dot(const std::string& name) {
+  return name == ".." || name.rfind("../", 0) == 0 || name.find("/../") != std::string::npos ||
+         (name.size() >= 3 && name.compare(name.size() - 3, 3, "/..") == 0);
+}
 
 // Closes a descriptor on scope exit, so early throws do not leak it.
 class FileDescriptor {
@@ -40,8 +57,16 @@ int open_or_throw(const std::string& path, int flags, const char* what) {
 
 }  // namespace
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, uint64_t max_bytes) {
   FileDescriptor fd(open_or_throw(path, O_RDONLY, "reading"));
+  auto too_large = [&](const std::string& size) {
+    TESSEL_FAIL() << path << " is " << size << " bytes; expected at most " << max_bytes
+                  << " for this file; hint: the file is damaged or was crafted";
+  };
+  struct stat st;
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    too_large(std::to_string(st.st_size));
+  }
   std::string out;
   char buffer[1 << 16];
   for (;;) {
@@ -50,6 +75,7 @@ std::string read_file(const std::string& path) {
     TESSEL_CHECK(n >= 0) << "error reading " << path << ": " << errno_text();
     if (n == 0) break;
     out.append(buffer, static_cast<size_t>(n));
+    if (out.size() > max_bytes) too_large("more than " + std::to_string(max_bytes));  // grew while read
   }
   return out;
 }
@@ -64,6 +90,55 @@ std::string parent_directory(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+std::string resolved_path(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const fs::path resolved = fs::weakly_canonical(path, ec);
+  TESSEL_CHECK(ec != std::errc::too_many_symbolic_link_levels)
+      << what << " " << path << " is a symlink loop: following its links never reaches a file or directory ("
+      << ec.message() << "); hint: replace the link with the file or directory it should name";
+  TESSEL_CHECK(!ec) << "cannot resolve " << what << " " << path << ": " << ec.message()
+                    << "; hint: check that the path is accessible";
+  return resolved.string();
+}
+
+bool path_is_inside(const std::string& path, const std::string& dir) {
+  return strictly_inside(resolved_path(path, "path"), resolved_path(dir, "directory"));
+}
+
+std::string contained_path(const std::string& dir, const std::string& name, const std::string& where) {
+  const std::string crafted =
+      "; hint: the name was edited or crafted: load only checkpoints and models that Tessel wrote or that come from a "
+      "source you trust";
+  auto refuse = [&](const std::string& problem, const std::string& hint) {
+    TESSEL_FAIL() << where << ": " << quote_escaped(name) << " " << problem
+                  << "; expected the plain name of a file or directory inside " << dir << hint;
+  };
+  if (name.empty()) refuse("is empty", crafted);
+  if (name.find('\0') != std::string::npos) refuse("holds a NUL byte", crafted);
+  if (name[0] == '/') refuse("is an absolute path", crafted);
+  if (has_dot_dot(name)) refuse("has a '..' component, which leads out of its directory", crafted);
+  if (name.find('/') != std::string::npos) refuse("holds a path separator where a plain file name belongs", crafted);
+  if (name == ".") refuse("is the directory itself", crafted);
+  const std::string base = resolved_path(dir, "directory");  // a loop in dir itself is named as such
+  const std::string path = (fs::path(dir) / name).string();
+  std::error_code ec;
+  const fs::path resolved = fs::weakly_canonical(path, ec);
+  if (ec == std::errc::too_many_symbolic_link_levels) {
+    refuse("is a symlink loop: following its links never reaches a file (" + ec.message() + ")",
+           "; hint: replace the link with the file it should name");
+  }
+  TESSEL_CHECK(!ec) << where << ": cannot resolve " << path << ": " << ec.message()
+                    << "; hint: check that the path is accessible";
+  if (!strictly_inside(resolved, base)) {
+    refuse("is a symlink that leads to " + resolved.string() + ", not inside " + base, crafted);
+  }
+  const fs::file_status st = fs::status(resolved, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st)) {
+    refuse("is a FIFO, socket or device, which a reader could block on or read without end", crafted);
+  }
+  return path;
 }
 
 void fsync_directory(const std::string& path) {

@@ -1,5 +1,5 @@
-// Small RAII helpers over POSIX files: whole-file reads, read-only memory maps, and atomic,
-// durable whole-file writes.
+// Small RAII helpers over POSIX files: whole-file reads, read-only memory maps, atomic,
+// durable whole-file writes, and the check that a name read from a file stays in its directory.
 //
 // Every failure throws tessel::Error naming the path and the system's reason (strerror). A
 // MappedFile owns its mapping and unmaps it on destruction; it is movable, not copyable, and
@@ -13,8 +13,10 @@
 
 namespace tessel {
 
-// The whole file as bytes.
-std::string read_file(const std::string& path);
+// The whole file as bytes. A file of more than max_bytes is refused before any of it is read:
+// a file of a directory that may have been crafted (a manifest, an index, `latest`) could claim
+// gigabytes, sparse on disk.
+std::string read_file(const std::string& path, uint64_t max_bytes = UINT64_MAX);
 
 bool path_exists(const std::string& path);
 
@@ -51,6 +53,23 @@ void fsync_directory(const std::string& path);
 
 // The directory part of a path ("." when it has none), as POSIX dirname would give.
 std::string parent_directory(const std::string& path);
+
+// `path` with every symlink followed and "." and ".." resolved (std::filesystem::
+// weakly_canonical: the part that exists is resolved, the rest appended). A symlink loop, or any
+// other reason the system gives for not resolving it, throws naming `what` and the path.
+std::string resolved_path(const std::string& path, const std::string& what);
+
+// Whether `path` lies strictly inside `dir`, both resolved (resolved_path).
+bool path_is_inside(const std::string& path, const std::string& dir);
+
+// dir + "/" + name, for a `name` read from a file that describes `dir` (a checkpoint manifest's
+// file names, a Hugging Face index's shard names, `latest`). Such files may have been edited or
+// crafted, so every reader of them takes its names through here, the one place that checks:
+// `name` is one plain name (not empty, not absolute, no '/', not "." or "..", no NUL byte); with
+// every symlink followed it still lies inside dir; and it is not a symlink loop, nor a FIFO or
+// device (a FIFO would block its reader forever). Whether it exists is the caller's to check.
+// `where` names the file and key the name was read from ("<dir>/manifest.pb, files[0].name").
+std::string contained_path(const std::string& dir, const std::string& name, const std::string& where);
 
 // A read-only, private memory map of a whole file. An empty file maps to data() == nullptr and
 // size() == 0 (mmap refuses zero-length mappings).

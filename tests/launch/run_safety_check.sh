@@ -7,7 +7,9 @@
 #    gives no warning, a real schedule change does;
 #  - a dataset rewritten under the same path is refused on resume unless
 #    checkpoint.allow_data_change;
-#  - data tokenized with one tokenizer is refused for a model of another.
+#  - data tokenized with one tokenizer is refused for a model of another;
+#  - a second run into an out_dir that a running run holds is refused, naming the holder; once
+#    the holder is killed (SIGKILL: no clean-up), the rerun starts.
 #   tests/launch/run_safety_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$1
@@ -47,6 +49,13 @@ for _ in $(seq 1 600); do
   kill -0 $pid 2>/dev/null || break
   sleep 0.1
 done
+# A second run into the same out_dir while the first trains is refused at its start, naming it.
+kill -0 $pid 2>/dev/null || { cat "$dir/ft1.log"; fail "the fine-tune ended before it was killed"; }
+if timeout 60 "$tessel" train "$dir/tiny.yaml" "${ft[@]}" run.steps=100000 > "$dir/ft_twice.log" 2>&1; then
+  fail "a second run into the fine-tune's out_dir was accepted while the first was running"
+fi
+grep -q "^error: run.out_dir $dir/ft is in use by another run: pid $pid on host " "$dir/ft_twice.log" \
+  || { cat "$dir/ft_twice.log"; fail "the second run does not name the first (pid $pid) holding run.out_dir"; }
 kill -KILL $pid 2>/dev/null || true
 wait $pid 2>/dev/null || true
 grep -q "starting from $init (checkpoint.resume): $dir/ft/checkpoints holds no checkpoint of this run yet" "$dir/ft1.log" \

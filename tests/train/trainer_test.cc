@@ -1,5 +1,7 @@
 // The training loop end to end on a tiny model: determinism, exact resume, and the errors a
 // user meets with bad data or a mismatched checkpoint.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -219,8 +221,10 @@ TEST_CASE("resume: auto skips a damaged newest checkpoint for the previous one, 
   }
   Config more = c;
   more.run.steps = 10;
-  LocalTrainer t(more);
-  CHECK(t.state().step == 4);  // fell back to step 4
+  {
+    LocalTrainer t(more);
+    CHECK(t.state().step == 4);  // fell back to step 4
+  }                              // one run at a time in an out_dir: this one ends before the next starts
   // An explicit path to the damaged checkpoint is an error, not a silent fallback.
   Config exact = more;
   exact.checkpoint.resume = ResumeMode::kPath;
@@ -246,6 +250,32 @@ TEST_CASE("a resumed run continues metrics.jsonl without repeating steps", "[cpu
   std::vector<int> steps;
   while (std::getline(in, line)) steps.push_back(std::stoi(line.substr(line.find(':') + 1)));
   CHECK(steps == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8});
+}
+
+TEST_CASE("a second run writing the same run.out_dir or checkpoint.dir is refused at start, naming the first",
+          "[cpu][train][errors]") {
+  TempDir dir("tessel_two_runs");
+  write_dataset(dir.path() + "/d_train");
+  Config c = tiny_run(dir.path(), "gpt2", 2);
+  c.data.val = "";
+  // Another out_dir, but the first run's checkpoint root as checkpoint.dir.
+  Config other = c;
+  other.run.out_dir = dir.path() + "/other";
+  other.checkpoint.dir = c.run.out_dir + "/checkpoints";
+  const std::string holder = "is in use by another run: pid " + std::to_string(::getpid()) + " on host ";
+  {
+    LocalTrainer first(c);
+    CHECK_THROWS_WITH(LocalTrainer(c), Catch::StartsWith("run.out_dir " + c.run.out_dir + " " + holder) &&
+                                           Catch::Contains("hint: use another run.out_dir, or stop that run first"));
+    CHECK_THROWS_WITH(LocalTrainer(other),
+                      Catch::StartsWith("checkpoint.dir " + other.checkpoint.dir + " " + holder) &&
+                          Catch::Contains("hint: use another checkpoint.dir, or stop that run first"));
+    CHECK_FALSE(fs::exists(other.run.out_dir + "/metrics.jsonl"));  // the refused run wrote nothing
+    first.run();
+  }
+  // The first run is over: its locks went with it.
+  CHECK(LocalTrainer(c).state().step == 2);
+  CHECK(LocalTrainer(other).state().step == 2);  // resumes the first run's checkpoint, which it now writes
 }
 
 TEST_CASE("an unwritable checkpoint directory fails before training, naming the key", "[cpu][train][errors]") {

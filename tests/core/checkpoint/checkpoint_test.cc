@@ -1,4 +1,6 @@
-// Single-process checkpoints: round trip, rotation, verification.
+// Single-process checkpoints: round trip, rotation, verification, crafted directories.
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -7,6 +9,8 @@
 #include "core/checkpoint/directory.h"
 #include "core/checkpoint/reader.h"
 #include "core/checkpoint/writer.h"
+#include "core/io/crc32c.h"
+#include "core/io/file.h"
 #include "core/io/temp_dir.h"
 
 using namespace tessel;
@@ -42,6 +46,40 @@ void damage(const std::string& file, int64_t from_end) {
   f.seekp(-from_end, std::ios::end);
   c = static_cast<char>(c ^ 0x5a);
   f.write(&c, 1);
+}
+
+// Replaces every `from` in step_dir's manifest by `to`, of the same length so that no protobuf
+// length changes, and seals it again with a matching crc32c: a crafted manifest, as someone
+// who meant harm would write it, not a damaged one.
+void craft_manifest(const std::string& step_dir, const std::string& from, const std::string& to) {
+  REQUIRE(from.size() == to.size());
+  const std::string path = step_dir + "/manifest.pb";
+  std::string bytes = read_file(path);
+  // ManifestFile: 08 <format version> 15 <crc32c, 4 bytes little-endian> 1a <length varint> <body>
+  REQUIRE(bytes.size() > 9);
+  REQUIRE((bytes[0] == 0x08 && bytes[2] == 0x15 && bytes[7] == 0x1a));
+  size_t body = 8;
+  while (static_cast<uint8_t>(bytes[body]) & 0x80) ++body;
+  ++body;
+  size_t replaced = 0;
+  for (size_t at = bytes.find(from, body); at != std::string::npos; at = bytes.find(from, at + to.size())) {
+    bytes.replace(at, from.size(), to);
+    ++replaced;
+  }
+  REQUIRE(replaced > 0);
+  const uint32_t crc = crc32c(bytes.data() + body, bytes.size() - body);
+  for (int i = 0; i < 4; ++i) bytes[3 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  write_file_atomic(path, bytes);
+}
+
+std::string load_error(const std::string& path) {
+  ParameterStore t = small_store(2);
+  try {
+    load_checkpoint(resolve_checkpoint(path), t, nullptr, nullptr);
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "(loaded)";
 }
 
 }  // namespace
@@ -145,4 +183,99 @@ TEST_CASE("a checkpoint of another model shape names the tensor and both shapes"
   CHECK_THROWS_WITH(reader.check_model({s.entries()[0].spec}),
                     Catch::Contains("holds tensor 'b.bias' that this model does not have"));
   CHECK_NOTHROW(reader.check_model({s.entries()[0].spec, s.entries()[1].spec}));
+}
+
+TEST_CASE("a manifest naming a file outside its step directory is refused, naming the manifest key",
+          "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_crafted");
+  ParameterStore s = small_store(1);
+  // Names as long as rank_00000.safetensors (22 bytes), so the crafted manifest stays well formed.
+  const std::string rank_file = "rank_00000.safetensors";
+  const std::string traversing = save_step(dir.path(), s, 1, 0);
+  craft_manifest(traversing, rank_file, "../../../../etc/passwd");
+  CHECK_THAT(load_error(traversing),
+             Catch::StartsWith(traversing +
+                               "/manifest.pb, files[0].name: \"../../../../etc/passwd\" has a '..' "
+                               "component, which leads out of its directory; expected the plain name "
+                               "of a file or directory inside " +
+                               traversing + "; hint: the name was edited or crafted"));
+  const std::string absolute = save_step(dir.path(), s, 2, 0);
+  craft_manifest(absolute, rank_file, "/tmp/rank_0.safetensor");
+  CHECK_THAT(load_error(absolute), Catch::Contains("files[0].name: \"/tmp/rank_0.safetensor\" is an absolute path"));
+  const std::string nested = save_step(dir.path(), s, 3, 0);
+  craft_manifest(nested, rank_file, "sub/rank_00000.safeten");
+  CHECK_THAT(load_error(nested), Catch::Contains("\"sub/rank_00000.safeten\" holds a path separator"));
+  // `tessel ckpt verify` and `inspect` open the same reader.
+  CHECK_THROWS_WITH(CheckpointReader(traversing), Catch::Contains("has a '..' component"));
+}
+
+TEST_CASE("a manifest.pb or `latest` claiming gigabytes is refused before it is read", "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_huge");
+  ParameterStore s = small_store(1);
+  const std::string root = dir.path() + "/checkpoints";
+  const std::string step = save_step(root, s, 1, 0);
+  fs::resize_file(step + "/manifest.pb", uint64_t{50} << 30);  // sparse: claimed, not stored
+  CHECK_THAT(load_error(step), Catch::StartsWith(step + "/manifest.pb is 53687091200 bytes; expected at most "
+                                                        "2147483648 for this file"));
+  fs::resize_file(root + "/latest", uint64_t{50} << 30);
+  CHECK_THAT(load_error(root), Catch::StartsWith(root + "/latest is 53687091200 bytes; expected at most 4096"));
+}
+
+TEST_CASE("a rank file symlinked out of its step directory, or in a loop, is refused", "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_links");
+  ParameterStore s = small_store(1);
+  const std::string root = dir.path() + "/checkpoints";
+  // A link that stays inside the step directory is an ordinary file.
+  const std::string inside = save_step(root, s, 1, 0);
+  fs::rename(inside + "/rank_00000.safetensors", inside + "/moved.safetensors");
+  fs::create_symlink("moved.safetensors", inside + "/rank_00000.safetensors");
+  CHECK(load_error(inside) == "(loaded)");
+  // The same file, byte for byte, but outside: refused before it is opened.
+  const std::string outside = save_step(root, s, 2, 0);
+  fs::rename(outside + "/rank_00000.safetensors", dir.path() + "/elsewhere.safetensors");
+  fs::create_symlink(dir.path() + "/elsewhere.safetensors", outside + "/rank_00000.safetensors");
+  CHECK_THAT(load_error(outside), Catch::Contains("files[0].name: \"rank_00000.safetensors\" is a symlink that "
+                                                  "leads to " +
+                                                  dir.path() + "/elsewhere.safetensors, not inside " + outside));
+  const std::string loop = save_step(root, s, 3, 0);
+  fs::remove(loop + "/rank_00000.safetensors");
+  fs::create_symlink("rank_00000.safetensors", loop + "/rank_00000.safetensors");
+  CHECK_THAT(load_error(loop), Catch::Contains("files[0].name: \"rank_00000.safetensors\" is a symlink loop: "
+                                               "following its links never reaches a file"));
+  const std::string manifest_loop = save_step(root, s, 4, 0);
+  fs::remove(manifest_loop + "/manifest.pb");
+  fs::create_symlink("manifest.pb", manifest_loop + "/manifest.pb");
+  CHECK_THAT(load_error(manifest_loop), Catch::Contains("\"manifest.pb\" is a symlink loop"));
+  // A FIFO in place of the rank file would block the reader forever: refused before it is opened.
+  const std::string fifo = save_step(root, s, 5, 0);
+  fs::remove(fifo + "/rank_00000.safetensors");
+  REQUIRE(::mkfifo((fifo + "/rank_00000.safetensors").c_str(), 0600) == 0);
+  CHECK_THAT(load_error(fifo), Catch::Contains("\"rank_00000.safetensors\" is a FIFO, socket or device"));
+}
+
+TEST_CASE("`latest` naming a step directory outside its root, or a looping one, is refused",
+          "[cpu][checkpoint][errors]") {
+  TempDir dir("tessel_latest");
+  ParameterStore s = small_store(1);
+  const std::string root = dir.path() + "/checkpoints";
+  const std::string good = save_step(root, s, 1, 0);
+  CHECK(latest_checkpoint(root) == good);
+  // A step directory linked to itself: a listing passes over it, `latest` naming it is an error.
+  fs::create_symlink("step_00000009", root + "/step_00000009");
+  CHECK(complete_checkpoints(root) == std::vector<std::string>{good});
+  write_file_atomic(root + "/latest", "step_00000009\n");
+  CHECK_THAT(load_error(root), Catch::StartsWith(root + "/latest: \"step_00000009\" is a symlink loop"));
+  CHECK_THAT(load_error(root + "/step_00000009"),
+             Catch::StartsWith("checkpoint " + root + "/step_00000009 is a symlink loop"));
+  write_file_atomic(root + "/latest", "../../step_00000001\n");
+  CHECK_THAT(load_error(root), Catch::Contains("latest: \"../../step_00000001\" has a '..' component"));
+  // A step directory linked from elsewhere: `latest` may not lead out of the root.
+  const std::string other = save_step(dir.path() + "/other", s, 7, 0);
+  fs::create_symlink(other, root + "/step_00000007");
+  write_file_atomic(root + "/latest", "step_00000007\n");
+  CHECK_THAT(load_error(root), Catch::Contains("latest: \"step_00000007\" is a symlink that leads to " + other));
+  CHECK(complete_checkpoints(root) == std::vector<std::string>{good});
+  fs::remove(root + "/latest");
+  fs::create_symlink("latest", root + "/latest");
+  CHECK_THAT(load_error(root), Catch::Contains(root + ": \"latest\" is a symlink loop"));
 }
