@@ -15,10 +15,14 @@ namespace {
 constexpr int64_t kGpt2Vocab = 50257;
 constexpr int64_t kVocabPadding = 128;  // vocabularies padded up to a multiple of at most this
 
-// The GPT-2 pair in dir under either naming, as (vocabulary, merges); empty when absent.
+// The GPT-2 pair in dir under either naming, as (vocabulary, merges); empty when absent. A
+// model directory may come from anywhere: each name must stay inside it (contained_path refuses
+// a symlink out of it or a loop).
 std::pair<std::string, std::string> gpt2_files(const fs::path& dir) {
+  const std::string where = dir.string() + " (tokenizer files)";
   for (const auto& [vocab, merges] : {std::pair{"encoder.json", "vocab.bpe"}, std::pair{"vocab.json", "merges.txt"}}) {
-    if (fs::exists(dir / vocab) && fs::exists(dir / merges)) return {(dir / vocab).string(), (dir / merges).string()};
+    const std::string v = contained_path(dir.string(), vocab, where), m = contained_path(dir.string(), merges, where);
+    if (path_exists(v) && path_exists(m)) return {v, m};
   }
   return {};
 }

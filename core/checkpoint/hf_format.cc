@@ -145,14 +145,20 @@ std::vector<std::string> pickle_files(const std::string& dir) {
   return found;
 }
 
-int64_t get_int(const JsonValue& c, const std::string& key, const std::string& file, int64_t fallback = -1) {
+// A size of the model (a width, a count of layers or heads, the vocabulary): an integer in
+// [1, max], the bounds validate_config puts on the setting it becomes, checked here before the
+// values are combined (hidden_size / num_attention_heads, 4 * n_embd).
+int64_t get_size(const JsonValue& c, const std::string& key, const std::string& file, int64_t fallback = -1,
+                 int64_t max = kMaxShapeDim) {
   const JsonValue* v = c.find(key);
   if (v == nullptr || v->is_null()) {
     TESSEL_CHECK(fallback >= 0) << file << ": no '" << key << "'; a "
                                 << "config.json of this model type needs it";
     return fallback;
   }
-  return v->as_int();
+  const int64_t n = v->as_int();
+  TESSEL_CHECK(n >= 1 && n <= max) << file << ": '" << key << "' is " << n << "; expected an integer from 1 to " << max;
+  return n;
 }
 
 double get_double(const JsonValue& c, const std::string& key, double fallback) {
@@ -176,12 +182,12 @@ ModelConfig read_hf_config(const std::string& dir) {
   ModelConfig m;
   if (type->as_string() == "gpt2") {
     m.arch = Arch::kGpt2;
-    m.vocab_size = get_int(c, "vocab_size", file);
-    m.seq_len = get_int(c, "n_positions", file);
-    m.d_model = get_int(c, "n_embd", file);
-    m.layers = get_int(c, "n_layer", file);
-    m.heads = m.kv_heads = get_int(c, "n_head", file);
-    m.ffn_dim = get_int(c, "n_inner", file, 4 * m.d_model);
+    m.vocab_size = get_size(c, "vocab_size", file, -1, kMaxVocabSize);
+    m.seq_len = get_size(c, "n_positions", file);
+    m.d_model = get_size(c, "n_embd", file);
+    m.layers = get_size(c, "n_layer", file, -1, kMaxLayers);
+    m.heads = m.kv_heads = get_size(c, "n_head", file);
+    m.ffn_dim = get_size(c, "n_inner", file, 4 * m.d_model);
     m.norm = Norm::kLayerNorm;
     m.norm_eps = get_double(c, "layer_norm_epsilon", 1e-5);
     m.activation = Activation::kGelu;
@@ -193,14 +199,14 @@ ModelConfig read_hf_config(const std::string& dir) {
         << file << ": activation_function '" << act->as_string() << "'; Tessel's GPT-2 uses the tanh GELU (gelu_new)";
   } else if (type->as_string() == "llama") {
     m.arch = Arch::kLlama;
-    m.vocab_size = get_int(c, "vocab_size", file);
-    m.seq_len = get_int(c, "max_position_embeddings", file);
-    m.d_model = get_int(c, "hidden_size", file);
-    m.layers = get_int(c, "num_hidden_layers", file);
-    m.heads = get_int(c, "num_attention_heads", file);
-    m.kv_heads = get_int(c, "num_key_value_heads", file, m.heads);
-    m.ffn_dim = get_int(c, "intermediate_size", file);
-    TESSEL_CHECK(get_int(c, "head_dim", file, m.d_model / m.heads) == m.d_model / m.heads)
+    m.vocab_size = get_size(c, "vocab_size", file, -1, kMaxVocabSize);
+    m.seq_len = get_size(c, "max_position_embeddings", file);
+    m.d_model = get_size(c, "hidden_size", file);
+    m.layers = get_size(c, "num_hidden_layers", file, -1, kMaxLayers);
+    m.heads = get_size(c, "num_attention_heads", file);
+    m.kv_heads = get_size(c, "num_key_value_heads", file, m.heads);
+    m.ffn_dim = get_size(c, "intermediate_size", file);
+    TESSEL_CHECK(get_size(c, "head_dim", file, m.d_model / m.heads) == m.d_model / m.heads)
         << file << ": head_dim differs from hidden_size / num_attention_heads, which Tessel's LLaMA assumes";
     m.norm = Norm::kRmsNorm;
     m.norm_eps = get_double(c, "rms_norm_eps", 1e-6);

@@ -20,23 +20,22 @@ namespace tessel {
 
 namespace {
 
-// "1, 2, 3, 4, 6, 12": what a divisibility error offers instead.
+// "1, 2, 3, 4, 6, 12": what a divisibility error offers instead (the first 64), in O(sqrt n).
 std::string divisors(int64_t n) {
-  std::vector<std::string> out;
-  for (int64_t d = 1; d <= n && out.size() < 64; ++d) {
-    if (n % d == 0) out.push_back(std::to_string(d));
+  std::vector<int64_t> low, high;
+  for (int64_t d = 1; d * d <= n; ++d) {
+    if (n % d != 0) continue;
+    low.push_back(d);
+    if (d != n / d) high.push_back(n / d);
   }
+  low.insert(low.end(), high.rbegin(), high.rend());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < low.size() && i < 64; ++i) out.push_back(std::to_string(low[i]));
   return join(out);
 }
 
 // Common divisors of a and b, for a degree that must divide both (tp divides heads and kv_heads).
-std::string common_divisors(int64_t a, int64_t b) {
-  std::vector<std::string> out;
-  for (int64_t d = 1; d <= a && d <= b; ++d) {
-    if (a % d == 0 && b % d == 0) out.push_back(std::to_string(d));
-  }
-  return join(out);
-}
+std::string common_divisors(int64_t a, int64_t b) { return divisors(std::gcd(a, b)); }
 
 class Checker {
  public:

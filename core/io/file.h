@@ -16,7 +16,10 @@ namespace tessel {
 // The whole file as bytes. A file of more than max_bytes is refused before any of it is read:
 // a file of a directory that may have been crafted (a manifest, an index, `latest`) could claim
 // gigabytes, sparse on disk.
-std::string read_file(const std::string& path, uint64_t max_bytes = UINT64_MAX);
+// Without a bound of the caller's, 1 GiB: no file Tessel reads whole is near it, and a config,
+// a tokenizer file or /dev/zero given by mistake must not exhaust memory.
+constexpr uint64_t kReadFileMaxBytes = uint64_t{1} << 30;
+std::string read_file(const std::string& path, uint64_t max_bytes = kReadFileMaxBytes);
 
 bool path_exists(const std::string& path);
 
