@@ -153,6 +153,18 @@ TEST_CASE("tessel: mistakes give exit status 1 or 2 and a message that says what
   Result bad_flag = run("generate " + dir.path() + " --promt hi");
   CHECK(bad_flag.status == 1);
   CHECK_THAT(bad_flag.output, Catch::Contains("unknown option '--promt'"));
+
+  // A model no machine of this kind holds is refused before anything is allocated or read
+  // (data.train names no dataset here).
+  Result huge = run("train " + cfg + " --set model.layers=96 model.d_model=12288 model.heads=96");
+  CHECK(huge.status == 1);
+  CHECK_THAT(huge.output, Catch::Contains("by the planner's estimate one rank needs") && Catch::Contains("of memory") &&
+                              Catch::Contains("model.d_model (12288)"));
+
+  // Counts are range-checked before they become an int: 2^32 + 1 is not 1.
+  Result ranks = run("launch --nproc-per-node 4294967297 " + cfg);
+  CHECK(ranks.status == 1);
+  CHECK_THAT(ranks.output, Catch::Contains("--nproc-per-node must be between 1 and 4096, got 4294967297"));
 }
 
 TEST_CASE("tessel: GPU settings on a machine without a GPU fail before anything is allocated, with a hint",

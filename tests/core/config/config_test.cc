@@ -349,6 +349,47 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
   CHECK(validation_error(Config()) == "(no error)");
 }
 
+TEST_CASE("shapes beyond the bounds are refused before their sizes are computed, naming the key", "[config]") {
+  CHECK_THAT(error_of("model:\n  d_model: 99999999999\n"),
+             Contains("cfg.yaml:2:12: model.d_model must be at most 16777216, found 99999999999") &&
+                 Contains("overflows size arithmetic"));
+  CHECK_THAT(error_of("model:\n  vocab_size: 4294967296\n"),
+             Contains("model.vocab_size must be at most 2147483647, found 4294967296 (token ids are 32-bit)"));
+  CHECK_THAT(error_of("model:\n  layers: 100000\n"), Contains("model.layers must be at most 65536"));
+  CHECK_THAT(error_of("parallel:\n  tp: 9999999\n"), Contains("parallel.tp must be at most 1048576"));
+  CHECK_THAT(error_of("batch:\n  micro: 2000000000\n  global: 64\n"),
+             Contains("batch.micro must be at most 1073741824"));
+  // A prime d_model near the bound: the divisor list of the heads error is computed at once.
+  CHECK_THAT(error_of("model:\n  d_model: 16777213\n  heads: 12\n  ffn_dim: 64\n"),
+             Contains("model.d_model (16777213) must be divisible by model.heads (12)") &&
+                 Contains("valid heads: 1, 16777213"));
+}
+
+TEST_CASE("buffer sizes that overflow 64-bit arithmetic are refused, naming every setting of the product", "[config]") {
+  // Each key within its bound, the attention scores of a micro-batch beyond 2^63 bytes.
+  CHECK_THAT(error_of("model:\n  seq_len: 16777216\n  heads: 4096\n  d_model: 65536\nbatch:\n  micro: 1024\n"
+                      "  global: 1024\n"),
+             Contains("the attention scores of a micro-batch would take batch.micro x model.heads x model.seq_len "
+                      "x model.seq_len x 4 bytes = 1024 x 4096 x 16777216 x 16777216 x 4") &&
+                 Contains("hint: lower batch.micro, model.heads, model.seq_len"));
+  CHECK_THAT(error_of("model:\n  layers: 65536\n  d_model: 16777216\n  heads: 16\n  ffn_dim: 16777216\n"),
+             Contains("the embedding's weights, gradients and AdamW moments would take model.vocab_size x "
+                      "model.d_model") ||
+                 Contains("model.layers x model.d_model"));
+  // Shapes that fit are not refused: a 1T-parameter-class config passes.
+  Config big;
+  big.model.layers = 128;
+  big.model.d_model = 25600;
+  big.model.heads = 160;
+  big.model.kv_heads = 160;
+  big.model.ffn_dim = 4 * 25600;
+  big.model.vocab_size = 51200;
+  big.model.seq_len = 2048;
+  big.batch.global = 3072;
+  big.batch.micro = 1;
+  CHECK_NOTHROW(validate_config(big));
+}
+
 TEST_CASE("to_yaml round-trips every value exactly", "[config]") {
   Config c = parse("model:\n  arch: llama\n  d_model: 256\n  heads: 8\n  kv_heads: 2\n");
   c.run.name = "name: with \"quotes\", a\ttab and é";
