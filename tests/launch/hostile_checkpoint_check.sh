@@ -6,7 +6,7 @@
 #   b. a safetensors header length of 50 GB (rank file and HF file), a manifest.pb and an
 #      index of 50 GB (sparse files);
 #   c. symlink loops: a rank file linked to itself, a step directory `latest` names linked to
-#      itself, model.safetensors linked to itself;
+#      itself, model.safetensors linked to itself, an imported model's vocab.json linked to itself;
 #   d. a Hugging Face directory of pickle weights only.
 # `tessel eval` reads the Tessel checkpoints and `tessel ckpt import` the Hugging Face
 # directories; each must exit nonzero with exactly one `error:` line naming the problem, at a
@@ -170,6 +170,11 @@ cp -r "$dir/hf_single" "$dir/c_hf"
 rm "$dir/c_hf/model.safetensors"
 ln -s model.safetensors "$dir/c_hf/model.safetensors"
 guarded c_hf "\"model.safetensors\" is a symlink loop" "$tessel" ckpt import "$dir/c_hf" --out "$dir/c_hf_out"
+
+cp -r "$dir/hf_single" "$dir/c_tokenizer"
+ln -s vocab.json "$dir/c_tokenizer/vocab.json"
+printf '#version: 0.2\n' > "$dir/c_tokenizer/merges.txt"
+guarded c_tokenizer "\"vocab.json\" is a symlink loop" "$tessel" ckpt import "$dir/c_tokenizer" --out "$dir/c_tokenizer_out"
 
 # --- d. pickle weights only -------------------------------------------------------------------
 mkdir "$dir/d_pickle"
