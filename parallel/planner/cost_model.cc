@@ -82,6 +82,20 @@ double all_reduce_seconds(double bytes, int n, double bw_gbs, double latency_us)
   return 2.0 * (n - 1) / n * bytes / (bw_gbs * 1e9) + 2.0 * (n - 1) * latency_us * 1e-6;
 }
 
+// The model's sizes as the formulas below name them: sequence T, width C, heads H, key/value
+// heads KV, head_dim D, FFN width F, vocabulary V, and Fp the FFN input projection's width (two
+// projections under SwiGLU).
+struct ModelSizes {
+  double T, C, H, KV, D, F, V, Fp;
+};
+ModelSizes sizes_of(const ModelConfig& m) {
+  const double F = static_cast<double>(m.ffn_dim);
+  return {static_cast<double>(m.seq_len),    static_cast<double>(m.d_model),
+          static_cast<double>(m.heads),      static_cast<double>(m.kv_heads),
+          static_cast<double>(m.head_dim()), F,
+          static_cast<double>(m.vocab_size), m.activation == Activation::kSwiGlu ? 2 * F : F};
+}
+
 }  // namespace
 
 PlanLayout layout_of(const Config& config, int dp) {
@@ -105,11 +119,7 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, doubl
   const bool fp32 = config.precision.compute == Precision::kFp32;
   const double a = fp32 ? 4 : 2;  // bytes per activation and weight element
   const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
-  const double T = static_cast<double>(m.seq_len), C = static_cast<double>(m.d_model);
-  const double H = static_cast<double>(m.heads), KV = static_cast<double>(m.kv_heads),
-               D = static_cast<double>(m.head_dim());
-  const double F = static_cast<double>(m.ffn_dim), V = static_cast<double>(m.vocab_size);
-  const double Fp = m.activation == Activation::kSwiGlu ? 2 * F : F;  // the FFN input projection's width
+  const auto [T, C, H, KV, D, F, V, Fp] = sizes_of(m);
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
   const int layers_per_stage = static_cast<int>(m.layers / L.pp);
 
@@ -149,11 +159,7 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double peak = hw.peak_tflops(precision);
   const int world = L.tp * L.pp * L.dp;
   const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
-  const double T = static_cast<double>(m.seq_len), C = static_cast<double>(m.d_model);
-  const double H = static_cast<double>(m.heads), KV = static_cast<double>(m.kv_heads),
-               D = static_cast<double>(m.head_dim());
-  const double F = static_cast<double>(m.ffn_dim), V = static_cast<double>(m.vocab_size);
-  const double Fp = m.activation == Activation::kSwiGlu ? 2 * F : F;  // the FFN input projection's width
+  const auto [T, C, H, KV, D, F, V, Fp] = sizes_of(m);
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
   const int layers_per_stage = static_cast<int>(m.layers / L.pp);
 
