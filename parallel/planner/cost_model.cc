@@ -119,7 +119,9 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, doubl
   const bool fp32 = config.precision.compute == Precision::kFp32;
   const double a = fp32 ? 4 : 2;  // bytes per activation and weight element
   const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
-  const auto [T, C, H, KV, D, F, V, Fp] = sizes_of(m);
+  const ModelSizes sizes = sizes_of(m);  // copied: C++17 lambdas cannot capture structured bindings
+  const double T = sizes.T, C = sizes.C, H = sizes.H, KV = sizes.KV, D = sizes.D, F = sizes.F, V = sizes.V,
+               Fp = sizes.Fp;
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
   const int layers_per_stage = static_cast<int>(m.layers / L.pp);
 
@@ -159,7 +161,9 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double peak = hw.peak_tflops(precision);
   const int world = L.tp * L.pp * L.dp;
   const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
-  const auto [T, C, H, KV, D, F, V, Fp] = sizes_of(m);
+  const ModelSizes sizes = sizes_of(m);  // copied: C++17 lambdas cannot capture structured bindings
+  const double T = sizes.T, C = sizes.C, H = sizes.H, KV = sizes.KV, D = sizes.D, F = sizes.F, V = sizes.V,
+               Fp = sizes.Fp;
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
   const int layers_per_stage = static_cast<int>(m.layers / L.pp);
 
