@@ -86,6 +86,16 @@ class DeviceBackend {
                                            const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t N,
                                            int64_t C, int64_t V, float dloss, const Tensor& workspace) = 0;
 
+  // Vocab-parallel cross-entropy's pieces (core/kernels/cpu/cpu_kernels.h): logits in the
+  // values' type, the statistics F32; the kernels of a row see only this rank's vocabulary.
+  virtual void vocab_loss_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit,
+                                const Tensor& logits, const Tensor& targets, int64_t vocab_start) = 0;
+  virtual void vocab_loss_rescale(const Tensor& row_sum, const Tensor& local_max, const Tensor& row_max) = 0;
+  virtual void vocab_loss_finish(const Tensor& losses, const Tensor& row_sum, const Tensor& row_max,
+                                 const Tensor& target_logit) = 0;
+  virtual void vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max,
+                                  const Tensor& row_sum, int64_t vocab_start, float dloss) = 0;
+
   // The optimizer's pieces. Σ x² over an F32 tensor, read back on the host (waits).
   virtual double sum_of_squares(const Tensor& x) = 0;
   // One fused AdamW update over F32 views of one length (core/adamw_scalars.h's expression).

@@ -432,5 +432,64 @@ void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const T
                                    tgt, N, C, V, dloss, workspace.data<float>());
 }
 
+void vocab_loss_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, const Tensor& logits,
+                      const Tensor& targets, int64_t vocab_start) {
+  const char* op = "vocab_loss_stats";
+  Operands o(op);
+  o.value(logits, "logits").i32(targets, "targets").f32(row_max, "row_max").f32(row_sum, "row_sum");
+  o.f32(target_logit, "target_logit");
+  TESSEL_CHECK(logits.dim() == 2) << op << ": logits must be (rows, Vl), got " << logits.str();
+  const int64_t rows = logits.size(0), Vl = logits.size(1);
+  for (const Tensor* t : {&targets, &row_max, &row_sum, &target_logit}) expect_numel(*t, rows, op, "a row statistic");
+  if (!o.on_cpu()) {
+    o.backend()->vocab_loss_stats(row_max, row_sum, target_logit, logits, targets, vocab_start);
+    return;
+  }
+  cpu::vocab_loss_stats(row_max.data<float>(), row_sum.data<float>(), target_logit.data<float>(), logits.data<float>(),
+                        targets.data<int32_t>(), rows, Vl, vocab_start);
+}
+
+void vocab_loss_rescale(const Tensor& row_sum, const Tensor& local_max, const Tensor& row_max) {
+  const char* op = "vocab_loss_rescale";
+  Operands o(op);
+  o.f32(row_sum, "row_sum").f32(local_max, "local_max").f32(row_max, "row_max");
+  expect_numel(local_max, row_sum.numel(), op, "local_max");
+  expect_numel(row_max, row_sum.numel(), op, "row_max");
+  if (!o.on_cpu()) {
+    o.backend()->vocab_loss_rescale(row_sum, local_max, row_max);
+    return;
+  }
+  cpu::vocab_loss_rescale(row_sum.data<float>(), local_max.data<float>(), row_max.data<float>(), row_sum.numel());
+}
+
+void vocab_loss_finish(const Tensor& losses, const Tensor& row_sum, const Tensor& row_max, const Tensor& target_logit) {
+  const char* op = "vocab_loss_finish";
+  Operands o(op);
+  o.f32(losses, "losses").f32(row_sum, "row_sum").f32(row_max, "row_max").f32(target_logit, "target_logit");
+  for (const Tensor* t : {&row_sum, &row_max, &target_logit}) expect_numel(*t, losses.numel(), op, "a row statistic");
+  if (!o.on_cpu()) {
+    o.backend()->vocab_loss_finish(losses, row_sum, row_max, target_logit);
+    return;
+  }
+  cpu::vocab_loss_finish(losses.data<float>(), row_sum.data<float>(), row_max.data<float>(), target_logit.data<float>(),
+                         losses.numel());
+}
+
+void vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max, const Tensor& row_sum,
+                        int64_t vocab_start, float dloss) {
+  const char* op = "vocab_loss_dlogits";
+  Operands o(op);
+  o.value(logits, "logits").i32(targets, "targets").f32(row_max, "row_max").f32(row_sum, "row_sum");
+  TESSEL_CHECK(logits.dim() == 2) << op << ": logits must be (rows, Vl), got " << logits.str();
+  const int64_t rows = logits.size(0), Vl = logits.size(1);
+  for (const Tensor* t : {&targets, &row_max, &row_sum}) expect_numel(*t, rows, op, "a row statistic");
+  if (!o.on_cpu()) {
+    o.backend()->vocab_loss_dlogits(logits, targets, row_max, row_sum, vocab_start, dloss);
+    return;
+  }
+  cpu::vocab_loss_dlogits(logits.data<float>(), targets.data<int32_t>(), row_max.data<float>(), row_sum.data<float>(),
+                          rows, Vl, vocab_start, dloss);
+}
+
 }  // namespace ops
 }  // namespace tessel

@@ -67,5 +67,14 @@ int64_t classifier_workspace_numel(int64_t N, int64_t V);
 void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
                                  const Tensor& weight, const Tensor& targets, float dloss, const Tensor& workspace);
 
+// Vocab-parallel cross-entropy's pieces (cpu_kernels.h): logits (rows, Vl) of this rank's ids
+// from vocab_start, values; targets I32 (rows); the statistics F32 (rows) each.
+void vocab_loss_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, const Tensor& logits,
+                      const Tensor& targets, int64_t vocab_start);
+void vocab_loss_rescale(const Tensor& row_sum, const Tensor& local_max, const Tensor& row_max);
+void vocab_loss_finish(const Tensor& losses, const Tensor& row_sum, const Tensor& row_max, const Tensor& target_logit);
+void vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max, const Tensor& row_sum,
+                        int64_t vocab_start, float dloss);
+
 }  // namespace ops
 }  // namespace tessel

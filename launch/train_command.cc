@@ -99,11 +99,12 @@ int run_train_command(const std::vector<std::string>& args) {
   StopSignal stop;  // SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step, then exit 0
   return world.run_or_abort(
       [&] {
-        // Host memory backs every tensor of a CPU run; a GPU's is checked by the device itself.
-        if (config.run.device != RunDevice::kCuda) {
-          check_memory_fits(config, topology.size(Axis::kDp), MemoryUse::kTraining,
-                            host_memory(world.identity().local_world_size));
-        }
+        // Host memory backs every tensor of a CPU run; a GPU's own memory, shared by the ranks
+        // that compute on it, backs a device run's.
+        const RankIdentity& me = world.identity();
+        check_memory_fits(config, topology.size(Axis::kDp), MemoryUse::kTraining,
+                          config.run.device == RunDevice::kCuda ? device_memory_here(me.local_world_size, me.local_rank)
+                                                                : host_memory(me.local_world_size));
         trainer = std::make_unique<Trainer>(config, world.comm(), topology);
         const TrainSummary s = trainer->run([&] { return stop.requested(); });
         if (s.losses.empty()) return 0;  // nothing to train: run() said why

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/device_backend.h"
 #include "core/error.h"
 #include "core/measure.h"
 
@@ -27,9 +28,11 @@ ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std
   return part;
 }
 
-PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, std::vector<PipeAction> actions, int v)
+PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, std::vector<PipeAction> actions, int v,
+                                   Communicator* gradient_group)
     : model_(model),
       group_(pp_group),
+      gradients_(gradient_group != nullptr ? *gradient_group : pp_group),
       actions_(std::move(actions)),
       pp_(pp_group.size()),
       v_(v),
@@ -37,6 +40,9 @@ PipelineExecutor::PipelineExecutor(Transformer& model, Communicator& pp_group, s
       stages_(pp_group.size() * v),
       next_((rank_ + 1) % pp_),
       prev_((rank_ + pp_ - 1) % pp_) {
+  TESSEL_CHECK(gradients_.size() == group_.size() && gradients_.rank() == group_.rank())
+      << "pipeline gradient group: rank " << gradients_.rank() << " of " << gradients_.size() << ", but rank "
+      << group_.rank() << " of " << group_.size() << " in the pipeline group";
   TESSEL_CHECK(model.num_chunks() == v) << "pipeline of " << v << " virtual stages over a model part of "
                                         << model.num_chunks() << " chunks";
   for (const PipeAction& a : actions_) micro_batches_ = std::max(micro_batches_, a.micro_batch + 1);
@@ -63,12 +69,12 @@ std::shared_ptr<Work>& PipelineExecutor::free_output(size_t chunk, int slot) {
   return pending;
 }
 
-void PipelineExecutor::receive(const Tensor& into, int from_rank, int tag) {
-  group_.send_recv({{P2POp::kRecv, into, from_rank, tag}});
+void PipelineExecutor::receive(Communicator& link, const Tensor& into, int from_rank, int tag) {
+  link.send_recv({{P2POp::kRecv, into, from_rank, tag}});
 }
 
-void PipelineExecutor::send(const Tensor& what, int to_rank, int tag, std::shared_ptr<Work>* work) {
-  *work = group_.send_recv_async({{P2POp::kSend, what, to_rank, tag}});
+void PipelineExecutor::send(Communicator& link, const Tensor& what, int to_rank, int tag, std::shared_ptr<Work>* work) {
+  *work = link.send_recv_async({{P2POp::kSend, what, to_rank, tag}});
 }
 
 PipelineExecutor::GradSend& PipelineExecutor::free_grad_send() {
@@ -79,7 +85,8 @@ PipelineExecutor::GradSend& PipelineExecutor::free_grad_send() {
       return g;
     }
   }
-  grad_sends_.push_back({Tensor::empty(model_.grad_io().shape(), DType::F32), nullptr});
+  const Tensor& io = model_.grad_io();
+  grad_sends_.push_back({empty_on(io.storage()->backend(), io.shape(), io.dtype()), nullptr});
   return grad_sends_.back();
 }
 
@@ -121,16 +128,16 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
       std::shared_ptr<Work>& pending = free_output(ci, slot);
       const Tensor& tokens = tokens_[ci][static_cast<size_t>(slot)];
       if (needs_tokens(c)) fill(a.micro_batch, tokens, targets_[ci][static_cast<size_t>(slot)]);
-      if (stage > 0) receive(model_.chunk_input(c, slot), prev_, 2 * stage);
+      if (stage > 0) receive(group_, model_.chunk_input(c, slot), prev_, 2 * stage);
       const auto t0 = SteadyClock::now();
       model_.forward_chunk(c, slot, tokens);
       busy_s_ += seconds_since(t0);
-      if (stage + 1 < stages_) send(model_.chunk_output(c, slot), next_, 2 * (stage + 1), &pending);
+      if (stage + 1 < stages_) send(group_, model_.chunk_output(c, slot), next_, 2 * (stage + 1), &pending);
     } else {
       const int slot = slot_of[ci][static_cast<size_t>(a.micro_batch)];
       TESSEL_CHECK(slot >= 0) << "pipeline rank " << rank_ << ": backward of micro-batch " << a.micro_batch
                               << " on chunk " << c << " before its forward";
-      if (stage + 1 < stages_) receive(model_.grad_io(), next_, 2 * stage + 1);
+      if (stage + 1 < stages_) receive(gradients_, model_.grad_io(), next_, 2 * stage + 1);
       if (before_backward) before_backward(a);
       const auto t0 = SteadyClock::now();
       loss += model_.backward_chunk(c, slot, tokens_[ci][static_cast<size_t>(slot)],
@@ -140,7 +147,7 @@ double PipelineExecutor::train(const FillFn& fill, float grad_scale, const Befor
         // grad_io is overwritten by the next backward: the send reads a copy.
         GradSend& g = free_grad_send();
         g.buffer.copy_from(model_.grad_io());
-        send(g.buffer, prev_, 2 * (stage - 1) + 1, &g.work);
+        send(gradients_, g.buffer, prev_, 2 * (stage - 1) + 1, &g.work);
       }
       slot_of[ci][static_cast<size_t>(a.micro_batch)] = -1;
       free_slots[ci].push_back(slot);
@@ -161,9 +168,9 @@ double PipelineExecutor::evaluate(int micro_batches, const FillFn& fill) {
       const int stage = stage_of(c);
       std::shared_ptr<Work>& pending = free_output(ci, 0);
       if (needs_tokens(c)) fill(mb, tokens_[ci][0], targets_[ci][0]);
-      if (stage > 0) receive(model_.chunk_input(c, 0), prev_, 2 * stage);
+      if (stage > 0) receive(group_, model_.chunk_input(c, 0), prev_, 2 * stage);
       loss += model_.forward_loss_chunk(c, 0, tokens_[ci][0], targets_[ci][0]);
-      if (stage + 1 < stages_) send(model_.chunk_output(c, 0), next_, 2 * (stage + 1), &pending);
+      if (stage + 1 < stages_) send(group_, model_.chunk_output(c, 0), next_, 2 * (stage + 1), &pending);
     }
   }
   wait_sends();

@@ -12,6 +12,12 @@
 // every message meets the receive it belongs to. Tag 0 is left free (TrainStep sums a tied
 // embedding's gradients between the first and last stage with it).
 //
+// A transport without tags (NCCL) matches a pair's sends and receives by the order they are
+// posted, on one ordered stream per communicator. Two things make that safe: simulate_pipeline
+// checks that every link receives in the order it sends (transfers_in_order), and gradients
+// may travel on a communicator of their own (`gradient_group`), so that a send of activations
+// never waits behind a send of gradients the other way, or the reverse.
+//
 // With sequence parallelism the tensors sent are the rank's T-shard of the residual stream:
 // rank t of one stage's tensor-parallel group talks to rank t of the next stage's.
 // Not thread-safe; every rank of the pipeline group runs the same schedule kind.
@@ -37,8 +43,9 @@ ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std
 class PipelineExecutor {
  public:
   // model: built with pipeline_model_part of this rank's `actions`; pp_group: the ranks of the
-  // pipeline, by stage.
-  PipelineExecutor(Transformer& model, Communicator& pp_group, std::vector<PipeAction> actions, int v);
+  // pipeline, by stage; gradient_group: the same ranks again, for the gradients (null: pp_group).
+  PipelineExecutor(Transformer& model, Communicator& pp_group, std::vector<PipeAction> actions, int v,
+                   Communicator* gradient_group = nullptr);
 
   // Fills micro-batch `micro_batch` of the step: tokens and targets I32 (B, T).
   using FillFn = std::function<void(int micro_batch, const Tensor& tokens, const Tensor& targets)>;
@@ -63,14 +70,15 @@ class PipelineExecutor {
  private:
   int stage_of(int chunk) const { return chunk * pp_ + rank_; }
   bool needs_tokens(int chunk) const;  // the chunk embeds tokens or computes the loss
-  void receive(const Tensor& into, int from_rank, int tag);
-  void send(const Tensor& what, int to_rank, int tag, std::shared_ptr<Work>* work);
+  static void receive(Communicator& link, const Tensor& into, int from_rank, int tag);
+  static void send(Communicator& link, const Tensor& what, int to_rank, int tag, std::shared_ptr<Work>* work);
   void wait_sends();
   // The send of chunk `chunk`'s output from `slot`, waited for so the slot can be reused.
   std::shared_ptr<Work>& free_output(size_t chunk, int slot);
 
   Transformer& model_;
-  Communicator& group_;
+  Communicator& group_;      // activations (and the group's collectives)
+  Communicator& gradients_;  // gradients: group_, or a communicator of their own
   std::vector<PipeAction> actions_;
   int pp_, v_, rank_, stages_;
   int next_, prev_;  // the pipeline ranks after and before this one (wrapping round)

@@ -10,6 +10,62 @@
 namespace tessel {
 namespace {
 
+// One transfer between stages as a link carries it: activations (kForward) into `stage`, or
+// gradients (kBackward) out of it, of one micro-batch.
+struct Transfer {
+  int kind;
+  int stage;
+  int micro_batch;
+  bool operator==(const Transfer& o) const {
+    return kind == o.kind && stage == o.stage && micro_batch == o.micro_batch;
+  }
+};
+
+// The first link whose sends and receives are posted in different orders, described; empty when
+// every link matches. A link is (from rank, to rank, what it carries): the executor sends after
+// an action and receives before one (parallel/pipeline_executor.h).
+std::string transfer_order_mismatch(const std::vector<std::vector<PipeAction>>& schedule, int pp, int v) {
+  const int stages = pp * v;
+  std::map<std::tuple<int, int, int>, std::vector<Transfer>> sent, received;  // (from, to, kind)
+  for (int r = 0; r < pp; ++r) {
+    for (const PipeAction& a : schedule[static_cast<size_t>(r)]) {
+      const int stage = a.chunk * pp + r;
+      if (a.kind == PipeAction::kForward) {
+        if (stage > 0) received[{(stage - 1) % pp, r, a.kind}].push_back({a.kind, stage, a.micro_batch});
+        if (stage + 1 < stages) sent[{r, (stage + 1) % pp, a.kind}].push_back({a.kind, stage + 1, a.micro_batch});
+      } else {
+        if (stage + 1 < stages) received[{(stage + 1) % pp, r, a.kind}].push_back({a.kind, stage + 1, a.micro_batch});
+        if (stage > 0) sent[{r, (stage - 1) % pp, a.kind}].push_back({a.kind, stage, a.micro_batch});
+      }
+    }
+  }
+  for (const auto& [link, sends] : sent) {
+    const std::vector<Transfer>& recvs = received[link];
+    const size_t n = std::min(sends.size(), recvs.size());
+    size_t i = 0;
+    while (i < n && sends[i] == recvs[i]) ++i;
+    if (i == n && sends.size() == recvs.size()) continue;
+    std::ostringstream os;
+    const char* what = std::get<2>(link) == PipeAction::kForward ? "activations" : "gradients";
+    os << "rank " << std::get<0>(link) << " sends " << what << " to rank " << std::get<1>(link) << " in another order "
+       << "than that rank receives them: transfer " << i << " is ";
+    if (i < sends.size()) {
+      os << "micro-batch " << sends[i].micro_batch << " of stage " << sends[i].stage;
+    } else {
+      os << "nothing";
+    }
+    os << " on the sending side and ";
+    if (i < recvs.size()) {
+      os << "micro-batch " << recvs[i].micro_batch << " of stage " << recvs[i].stage;
+    } else {
+      os << "nothing";
+    }
+    os << " on the receiving side";
+    return os.str();
+  }
+  return "";
+}
+
 // Megatron's interleaved order: the k-th forward (or backward) of a rank runs micro-batch
 // (k / (pp·v))·pp + k % pp on chunk (k / pp) % v (backward: chunks in reverse).
 PipeAction interleaved_action(int k, int pp, int v, bool forward) {
@@ -128,6 +184,8 @@ PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>&
     sim.makespan = std::max(sim.makespan, clock[static_cast<size_t>(r)]);
   }
   sim.stuck = stuck.str();
+  sim.out_of_order = transfer_order_mismatch(schedule, pp, v);
+  sim.transfers_in_order = sim.out_of_order.empty();
   double total_busy = 0;
   for (double b : busy) total_busy += b;
   if (sim.makespan > 0) sim.bubble_fraction = 1.0 - total_busy / (pp * sim.makespan);

@@ -41,13 +41,19 @@ struct PipeAction {
 std::vector<std::vector<PipeAction>> build_pipeline_schedule(Schedule schedule, int pp, int v, int micro_batches);
 
 // What running a schedule does, simulated with every action taking `forward_cost` or
-// `backward_cost` time units and waiting for the actions it depends on (sends never wait).
+// `backward_cost` time units and waiting for the actions it depends on (sends never wait), and
+// whether each link's transfers arrive in the order they are posted.
 struct PipelineSimulation {
   bool complete = false;        // false: the schedule deadlocks (no rank could go on)
   std::string stuck;            // when it deadlocks: each rank's next action
   std::vector<int> peak_alive;  // per rank: most micro-batch chunks between forward and backward
   double makespan = 0;          // time until the last action ends
   double bubble_fraction = 0;   // idle share of the ranks' time: 1 - busy / (pp · makespan)
+  // Whether every link (a rank to another, activations or gradients) receives its transfers in
+  // the order they are sent, so that a transport without tags (NCCL matches a pair's sends and
+  // receives by the order posted) pairs each with its own; out_of_order says where not.
+  bool transfers_in_order = false;
+  std::string out_of_order;
 };
 PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>& schedule, int pp, int v,
                                      double forward_cost = 1.0, double backward_cost = 2.0);

@@ -118,6 +118,9 @@ def main():
                             "median_step_s": sorted(times)[len(times) // 2],
                             "median_tokens_per_s": sorted(m.get("tokens_per_s", 0) for m in metrics[1:] or metrics)[
                                 len(metrics[1:] or metrics) // 2]}
+    layouts = json_lines(os.path.join(work, "layouts.jsonl"))
+    if layouts:
+        summary["layouts"] = layouts
     hf = json_lines(os.path.join(work, "hf.json"))
     if hf:
         summary["hf"] = hf[-1]

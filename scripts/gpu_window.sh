@@ -6,6 +6,8 @@
 #   probe      the machine: GPU, driver, nvcc, gcc, cmake, where NCCL and cuDNN are
 #   build      configure and build (stops the window if the CUDA backend or NCCL is off)
 #   tests      every [gpu] test case
+#   layouts    tp, pp and tp x pp x dp with 2, 4 and 8 ranks sharing the GPU through the staged
+#              communicator, fp32 and bf16, against the CPU's curve (scripts/gpu_layouts.sh)
 #   kernels    tessel bench kernels against PyTorch's kernels, gpt2-124m and llama-1b
 #   step       the training step against torch_gpt.py --compile, gpt2-124m and llama-1b
 #   train      GPT-2 124M trained for TRAIN_STEPS (40) bf16 steps on the demo's text
@@ -26,7 +28,7 @@
 set -uo pipefail
 bundle=$(cd "${1:?usage: scripts/gpu_window.sh BUNDLE [STAGE...]}" && pwd)
 shift
-stages=" ${*:-probe build tests kernels step train hf sanitizer} "
+stages=" ${*:-probe build tests layouts kernels step train hf sanitizer} "
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-window}
 work=$(mktemp -d /tmp/gpu-window.XXXXXX)
@@ -137,6 +139,13 @@ sanitizer() {
   return $status
 }
 
+layouts() {
+  scripts/gpu_layouts.sh "$build/tessel" cuda /tmp/tessel-window-layouts > "$work/layouts.jsonl"
+  local status=$?
+  cat "$work/layouts.jsonl"
+  return $status
+}
+
 kernels() {
   local status=0
   for name in gpt2-124m llama-1b; do
@@ -179,7 +188,7 @@ hf() {
 }
 
 export bundle root out work build
-export -f probe build_all gpu_tests sanitizer kernels step train hf
+export -f probe build_all gpu_tests sanitizer layouts kernels step train hf
 run_stage probe 30 probe
 run_stage build 300 build_all || stopped="the build failed"
 if [[ $stages == *" build "* ]] && [ -z "$stopped" ] &&
@@ -191,6 +200,7 @@ if [[ $stages == *" build "* ]] && [ -z "$stopped" ] && ! grep -q "Tessel: CUDA 
   stopped="the build has no CUDA backend"
 fi
 run_stage tests 150 gpu_tests
+run_stage layouts 120 layouts
 run_stage kernels 120 kernels
 run_stage step 240 step
 run_stage train 150 train

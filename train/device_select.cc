@@ -1,6 +1,7 @@
 #include "train/device_select.h"
 
 #include "core/error.h"
+#include "train/device_comm.h"
 
 #ifdef TESSEL_HAVE_CUDA
 #include "core/kernels/cuda/device_context.h"
@@ -19,14 +20,11 @@ void check_device(const Config& config) {
     return;
   }
 
-  TESSEL_CHECK(config.parallel.tp == 1 && config.parallel.pp == 1)
-      << config.source << ": run.device=cuda runs data parallelism only for now (parallel.tp " << config.parallel.tp
-      << ", parallel.pp " << config.parallel.pp << "); hint: set parallel.tp=1 and parallel.pp=1, or "
-      << "run.device=cpu for a tp x pp layout";
 #ifdef TESSEL_HAVE_CUDA
   TESSEL_CHECK(cuda::device_count() > 0)
       << config.source << ": run.device=cuda but no CUDA device is visible to this process; hint: nvidia-smi lists "
       << "the GPUs, CUDA_VISIBLE_DEVICES selects them, run.device=cpu trains on the CPU";
+  device_comm_here(config);  // an impossible parallel.device_comm fails here, before any allocation
 #else
   TESSEL_FAIL() << config.source << ": run.device=cuda but this build has no CUDA backend (nvcc was not found "
                 << "when it was configured); hint: docs/gpu.md, or run.device=cpu";

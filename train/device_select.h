@@ -2,8 +2,8 @@
 // DeviceContext (core/kernels/cuda/device_context.h) as the model's DeviceBackend.
 //   cpu   the CPU.
 //   cuda  a GPU: local rank r takes GPU r mod the GPUs it sees; an error without a CUDA build
-//         or a visible GPU, or with a layout the device path does not run yet (tp or pp > 1).
-//         Data parallelism runs over NCCL (RankModel).
+//         or a visible GPU, or with a parallel.device_comm the node cannot run. Every layout
+//         (tp, pp, dp, ZeRO) runs; its groups communicate as train/device_comm.h chooses.
 //   auto  the CPU for now: the CUDA path is opt-in until it has been run on a GPU.
 // precision.compute must be fp32 on the CPU; a GPU takes fp32, bf16 or fp16 (with loss scaling).
 #pragma once

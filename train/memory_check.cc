@@ -2,10 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "parallel/planner/cost_model.h"
+
+#ifdef TESSEL_HAVE_CUDA
+#include "core/kernels/cuda/device_query.h"
+#endif
 
 namespace tessel {
 namespace {
@@ -21,6 +27,32 @@ MemoryAvailable host_memory(int local_ranks) {
   m.what = "this node's " + gib(bytes) + " of memory" +
            (local_ranks > 1 ? " shared by " + std::to_string(local_ranks) + " ranks" : "");
   return m;
+}
+
+MemoryAvailable device_memory(double total_bytes, const std::string& name, int gpus, int local_ranks, int local_rank) {
+  gpus = std::max(1, gpus);
+  const int gpu = local_rank % gpus;
+  // Local ranks gpu, gpu + gpus, gpu + 2·gpus, ... below local_ranks.
+  const int sharing = std::max(1, (local_ranks - gpu + gpus - 1) / gpus);
+  MemoryAvailable m;
+  m.bytes = total_bytes / sharing;
+  m.what = "GPU " + std::to_string(gpu) + "'s " + gib(total_bytes) + " (" + name + ")" +
+           (sharing > 1 ? " shared by " + std::to_string(sharing) + " ranks" : "");
+  return m;
+}
+
+MemoryAvailable device_memory_here(int local_ranks, int local_rank) {
+#ifdef TESSEL_HAVE_CUDA
+  const int gpus = cuda::device_count();
+  if (gpus > 0) {
+    const cuda::DeviceMemory d = cuda::device_memory(local_rank % gpus);
+    return device_memory(static_cast<double>(d.total_bytes), d.name, gpus, local_ranks, local_rank);
+  }
+#else
+  (void)local_ranks;
+  (void)local_rank;
+#endif
+  return {};
 }
 
 void check_memory_fits(const Config& config, int dp, MemoryUse use, const MemoryAvailable& available) {

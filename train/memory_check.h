@@ -18,6 +18,12 @@ struct MemoryAvailable {
 
 // The node's physical memory, shared evenly by `local_ranks` ranks.
 MemoryAvailable host_memory(int local_ranks);
+// One GPU's memory (`total_bytes`, named `name`) as local rank `local_rank` of `local_ranks`
+// gets it: local rank r computes on GPU r mod `gpus`, so the ranks on one GPU share it evenly.
+MemoryAvailable device_memory(double total_bytes, const std::string& name, int gpus, int local_ranks, int local_rank);
+// device_memory for this process's GPU; bytes 0 (unknown, nothing checked) without a CUDA
+// build or a visible GPU.
+MemoryAvailable device_memory_here(int local_ranks, int local_rank);
 
 enum class MemoryUse {
   kTraining,   // weights, gradients, optimizer state, activations, buffers

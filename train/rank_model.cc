@@ -5,12 +5,9 @@
 #include "core/error.h"
 #include "core/model/shard.h"
 #include "parallel/rank_identity.h"
+#include "train/device_comm.h"
 #include "train/device_select.h"
 
-#ifdef TESSEL_HAVE_NCCL
-#include "core/kernels/cuda/device_context.h"
-#include "parallel/comm/nccl_communicator.h"
-#endif
 #include "parallel/data_parallel.h"
 #include "parallel/tensor_parallel.h"
 
@@ -59,18 +56,22 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
     part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions,
                                config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers);
   }
-  r.tp = world.split(topology.group_color(Axis::kTp), topology.coord(Axis::kTp), "tp");
-  r.dp = world.split(topology.group_color(Axis::kDp), topology.coord(Axis::kDp), "dp");
-#ifdef TESSEL_HAVE_NCCL
-  // On GPUs the data-parallel group reduces device tensors: NCCL, bootstrapped over the MPI
-  // group, on its own stream ordered after the compute stream by events.
-  if (auto* gpu = dynamic_cast<cuda::DeviceContext*>(r.device.get()); gpu != nullptr && r.dp->size() > 1) {
-    auto nccl = NcclCommunicator::create(*r.dp, gpu->index(), "dp", config.parallel.timeout_s);
-    nccl->set_compute_stream(gpu->compute());
-    r.dp = std::move(nccl);
+  // A device model's groups carry device tensors: NCCL, or staged over MPI (train/device_comm.h).
+  const DeviceComm comm = r.device ? device_comm_here(config) : DeviceComm::kStaged;
+  const auto group = [&](Axis axis, const char* name) {
+    return device_group(world.split(topology.group_color(axis), topology.coord(axis), name), r.device.get(), comm,
+                        config, name);
+  };
+  r.tp = group(Axis::kTp, "tp");
+  r.dp = group(Axis::kDp, "dp");
+  r.pp = group(Axis::kPp, "pp");
+  if (pp > 1 && comm == DeviceComm::kNccl) {
+    // NCCL has no tags: every link must receive in the order it sends, and gradients get a
+    // communicator of their own (parallel/pipeline_executor.h).
+    TESSEL_CHECK(r.schedule.transfers_in_order)
+        << "pipeline schedule '" << config.parallel.schedule << "' cannot run over NCCL: " << r.schedule.out_of_order;
+    r.pp_gradients = group(Axis::kPp, "pp gradients");
   }
-#endif
-  r.pp = world.split(topology.group_color(Axis::kPp), topology.coord(Axis::kPp), "pp");
   TransformerOptions options(config.batch.micro, config.model.seq_len);
   options.recompute = config.parallel.recompute;
   options.param_multiple = bucket_multiple(r.dp->size());
@@ -81,7 +82,7 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   options.compute = compute_dtype(config, r.device != nullptr);
   r.model = std::make_unique<Transformer>(config.model, options);
   r.model->parameters().initialize(config.run.seed);
-  if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v);
+  if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v, r.pp_gradients.get());
   r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
   r.grid.tp = r.tp->size();
   r.grid.pp = r.pp->size();

@@ -7,6 +7,7 @@
 #include "core/model/init_rng.h"
 #include "core/model/param_specs.h"
 #include "core/model/shard.h"
+#include "core/ops.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
 
@@ -49,13 +50,6 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
   check_batch_split(config.batch, dp_group.size());
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
-  if (device_ != nullptr) {
-    TESSEL_CHECK(tp_group_ == nullptr && pipeline_ == nullptr)
-        << "training on " << device_->device().str()
-        << " runs data parallelism only for now (parallel.tp and pp 1; got " << (tp_group_ ? "tp > 1" : "")
-        << (tp_group_ && pipeline_ ? ", " : "") << (pipeline_ ? "pp > 1" : "")
-        << "); hint: run the layout on the CPU (run.device=cpu)";
-  }
   // The moments live beside the parameters.
   m_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
   v_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
@@ -70,7 +64,7 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       pipeline_ != nullptr && config.model.tie_embeddings && (model.part().embedding || model.part().head);
   if (tied_copy) {
     tied_grad_ = store.grad(wte).reshape({store.entry(wte).numel});
-    tied_peer_ = Tensor::empty({tied_grad_.numel()}, DType::F32);
+    tied_peer_ = empty_on(device_, {tied_grad_.numel()}, DType::F32);
     tied_end_ = store.entry(wte).offset + store.entry(wte).numel;
   }
   if (tp_group_ != nullptr || pipeline_ != nullptr) {
@@ -99,9 +93,7 @@ void TrainStep::sum_tied_embedding_grads() {
   // Tag 0: never used by the pipeline executor (see parallel/pipeline_executor.h).
   pp.send_recv({{P2POp::kSend, tied_grad_, peer, 0}, {P2POp::kRecv, tied_peer_, peer, 0}});
   // a + b on one side, b + a on the other: the same bits on both.
-  float* g = tied_grad_.data<float>();
-  const float* o = tied_peer_.data<float>();
-  for (int64_t i = 0; i < tied_grad_.numel(); ++i) g[i] += o[i];
+  ops::residual_forward(tied_grad_, tied_grad_, tied_peer_);
 }
 
 StepResult TrainStep::run(int64_t step, const BatchFn& fill) {

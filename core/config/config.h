@@ -69,6 +69,9 @@ struct ParallelConfig {
   bool overlap_grad_reduce = true;    // start each bucket's reduction during backward
   std::string order = "tp-cp-dp-pp";  // grid axes, innermost first (parallel/topology.h)
   double timeout_s = 600.0;           // a collective waiting longer fails the run (0: wait forever)
+  // run.device=cuda: NCCL when each rank owns its GPU, or device → host → MPI → device staging
+  // when ranks share one (auto picks by the ranks per GPU).
+  DeviceComm device_comm = DeviceComm::kAuto;
 };
 
 struct BatchConfig {

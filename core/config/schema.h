@@ -73,6 +73,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("overlap_grad_reduce", c.parallel.overlap_grad_reduce);
     v.field("order", c.parallel.order);
     v.field("timeout_s", c.parallel.timeout_s);
+    v.choice("device_comm", c.parallel.device_comm);
   });
   v.section("batch", [&] {
     v.field("global", c.batch.global);

@@ -25,6 +25,8 @@ enum class Activation { kGelu, kSwiGlu };             // model.activation (GELU:
 enum class Position { kLearned, kRope };              // model.position
 enum class Schedule { kGpipe, k1F1B, kInterleaved };  // parallel.schedule
 enum class PipelineSplit { kEven, kEndsAsLayers };    // parallel.pipeline_split
+// parallel.device_comm: how groups of device ranks communicate (parallel/device_comm.h).
+enum class DeviceComm { kAuto, kNccl, kStaged };
 // parallel.zero: stage 1 shards the optimizer state, stage 2 the gradients too. Ordered, so
 // `zero >= ZeroStage::k1` reads "the optimizer state is sharded".
 enum class ZeroStage { k0 = 0, k1 = 1, k2 = 2 };
@@ -80,6 +82,11 @@ template <>
 struct EnumNames<PipelineSplit> {
   static constexpr EnumName<PipelineSplit> kAll[] = {{PipelineSplit::kEven, "even"},
                                                      {PipelineSplit::kEndsAsLayers, "ends_as_layers"}};
+};
+template <>
+struct EnumNames<DeviceComm> {
+  static constexpr EnumName<DeviceComm> kAll[] = {
+      {DeviceComm::kAuto, "auto"}, {DeviceComm::kNccl, "nccl"}, {DeviceComm::kStaged, "staged"}};
 };
 template <>
 struct EnumNames<ZeroStage> {

@@ -10,12 +10,14 @@
 // every call a no-op, so the single-rank model runs the same code.
 //
 // The model depends only on the Communicator interface (a header), not on an MPI or NCCL
-// implementation. Owns its permutation scratch; not thread-safe.
+// implementation: on a device the group takes device tensors (NCCL, or the staged
+// communicator). Owns its permutation scratch; not thread-safe.
 #pragma once
 
 #include <memory>
 
 #include "core/comm/communicator.h"
+#include "core/device_backend.h"
 #include "core/tensor.h"
 
 namespace tessel {
@@ -25,8 +27,10 @@ class TpContext {
   TpContext() = default;  // no tensor parallelism
   // group: the ranks sharing each layer (its size is tp); B, T, C: the micro-batch shape.
   // kv_heads < tp: consecutive ranks share a key/value head, and a sub-group of each such
-  // set of ranks is split off (collective over `group`).
-  TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C, int64_t kv_heads = 0);
+  // set of ranks is split off (collective over `group`). The residual stream lives on `device`
+  // (null: the CPU) in `values`; the sequence-parallel scratch is made there.
+  TpContext(Communicator* group, bool sequence_parallel, int64_t B, int64_t T, int64_t C, int64_t kv_heads = 0,
+            DeviceBackend* device = nullptr, DType values = DType::F32);
   TpContext(const TpContext&) = delete;
   TpContext& operator=(const TpContext&) = delete;
 
@@ -51,6 +55,9 @@ class TpContext {
   void gather_to_full(const Tensor& local, const Tensor& full);
 
  private:
+  // Copies between the sequence's order (b, t) and the rank-major staging order, either way.
+  void permute(const Tensor& seq_major, const Tensor& rank_major, bool to_rank_major) const;
+
   Communicator* group_ = nullptr;
   bool sequence_parallel_ = false;
   int64_t B_ = 0, T_ = 0, C_ = 0;

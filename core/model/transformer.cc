@@ -12,13 +12,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
       B_(o.micro_batch),
       T_(o.seq_len),
       recompute_full_(o.recompute == Recompute::kFull),
-      tp_(o.tp_group, o.sequence_parallel, o.micro_batch, o.seq_len, config.d_model, config.kv_heads),
+      tp_(o.tp_group, o.sequence_parallel, o.micro_batch, o.seq_len, config.d_model, config.kv_heads, o.device,
+          o.compute),
       store_(part_param_specs(config, part_), o.param_multiple, tp_.rank(), tp_.size(), o.device, o.compute) {
-  DeviceBackend* device = o.device;
   const int64_t seq_len = o.seq_len;
-  TESSEL_CHECK(device == nullptr || tp_.size() == 1)
-      << "a model on " << device->device().str() << " cannot be a tensor-parallel shard yet (parallel.tp " << tp_.size()
-      << "); hint: set parallel.tp=1";
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == Position::kRope)
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len << " learned positions";
   TESSEL_CHECK(config.vocab_size % tp_.size() == 0)
@@ -89,7 +86,7 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
     if (device_ != nullptr) host_losses_ = Tensor::empty({N}, DType::F32);
     if (device_ != nullptr) targets_here_ = make({B_, T_}, DType::I32);
     if (tp_.size() > 1) {
-      vocab_loss_ = VocabParallelLossBuffers::allocate(N, head_weight().size(0));
+      vocab_loss_ = VocabParallelLossBuffers::allocate(N, head_weight().size(0), device_, values_);
     } else {
       // The CPU's workspace counts floats, a device's bytes (its chunks hold values of the
       // storage type beside fp32 logits).
@@ -148,8 +145,8 @@ void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
     } else {
       // Each rank looks up the tokens of its vocabulary range (rank 0 adds the positions); the
       // sum over the group is the embedding.
-      ops::embedding_forward(embed_full_, tokens, wte_, wpe_.defined() && tp_.rank() == 0 ? &wpe_ : nullptr,
-                             vocab_start_, config_.vocab_size);
+      ops::embedding_forward(embed_full_, here(tokens, s.tokens), wte_,
+                             wpe_.defined() && tp_.rank() == 0 ? &wpe_ : nullptr, vocab_start_, config_.vocab_size);
       tp_.reduce_to_local(embed_full_, s.residual[0]);
     }
   }
@@ -180,6 +177,7 @@ float Transformer::mean_loss() {
 }
 
 void Transformer::head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward) {
+  if (tp_.size() > 1) check_vocab_targets(targets, config_.vocab_size);  // while still on the host
   const Tensor targets_flat = here(targets, targets_here_).reshape({B_ * T_});
   const Tensor* dx = backward ? &d_final_ : nullptr;
   const Tensor* dw = backward ? &head_grad() : nullptr;

@@ -6,22 +6,30 @@
 // target's logit (on the rank that owns the target); three all-reduces over the group combine
 // them into the global log-sum-exp and target logit, so loss = lse - logit[target] on every
 // rank. A second pass remakes the logits to form dlogits = (softmax - onehot) · dloss and
-// accumulates dweight and the (partial, to be reduced by the caller) dx. Pure CPU fp32.
+// accumulates dweight and the (partial, to be reduced by the caller) dx. The per-row pieces are
+// ops (core/ops.h), so the same code runs on the CPU and on a device; the logits are kept in the
+// values' type (fp32 on the CPU).
 #pragma once
 
+#include "core/device_backend.h"
 #include "core/model/tp_context.h"
 #include "core/tensor.h"
 
 namespace tessel {
 
-// Rows of logits per chunk; the workspace holds one chunk: (kLossChunkRows, Vl).
+// Rows of logits per chunk; the workspace holds one chunk: (min(N, kLossChunkRows), Vl).
 inline constexpr int64_t kLossChunkRows = 128;
 
 struct VocabParallelLossBuffers {
   Tensor logits;                               // (kLossChunkRows, Vl)
   Tensor row_max, local_max, row_sum, target;  // (N) each
-  static VocabParallelLossBuffers allocate(int64_t N, int64_t Vl);
+  // On `device` (null: the CPU), logits in `values`, the rest F32.
+  static VocabParallelLossBuffers allocate(int64_t N, int64_t Vl, DeviceBackend* device, DType values);
 };
+
+// Every id of CPU `targets` in [0, V), or an error naming the position (device targets are not
+// read on the host: their kernels never index with an id outside the rank's range).
+void check_vocab_targets(const Tensor& targets, int64_t V);
 
 // losses (N): the per-row loss. dx (N, C) is overwritten with this rank's partial input
 // gradient and dweight (Vl, C) accumulates, both scaled by dloss; pass null for evaluation.

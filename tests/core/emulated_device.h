@@ -148,6 +148,30 @@ class EmulatedDevice final : public DeviceBackend {
                                        f(weight), i(targets), N, C, V, dloss, static_cast<float*>(workspace.raw()));
   }
 
+  void vocab_loss_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, const Tensor& logits,
+                        const Tensor& targets, int64_t vocab_start) override {
+    note("vocab_loss_stats rows" + n(logits.size(0)) + " Vl" + n(logits.size(1)) + " start" + n(vocab_start));
+    if (f32(logits))
+      cpu::vocab_loss_stats(f(row_max), f(row_sum), f(target_logit), f(logits), i(targets), logits.size(0),
+                            logits.size(1), vocab_start);
+  }
+  void vocab_loss_rescale(const Tensor& row_sum, const Tensor& local_max, const Tensor& row_max) override {
+    note("vocab_loss_rescale n" + n(row_sum.numel()));
+    cpu::vocab_loss_rescale(f(row_sum), f(local_max), f(row_max), row_sum.numel());
+  }
+  void vocab_loss_finish(const Tensor& losses, const Tensor& row_sum, const Tensor& row_max,
+                         const Tensor& target_logit) override {
+    note("vocab_loss_finish n" + n(losses.numel()));
+    cpu::vocab_loss_finish(f(losses), f(row_sum), f(row_max), f(target_logit), losses.numel());
+  }
+  void vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max, const Tensor& row_sum,
+                          int64_t vocab_start, float dloss) override {
+    note("vocab_loss_dlogits rows" + n(logits.size(0)));
+    if (f32(logits))
+      cpu::vocab_loss_dlogits(f(logits), i(targets), f(row_max), f(row_sum), logits.size(0), logits.size(1),
+                              vocab_start, dloss);
+  }
+
   // The optimizer's pieces: the CPU's own launchers (F32 only: the emulator keeps no compute
   // copies).
   double sum_of_squares(const Tensor& x) override {

@@ -35,6 +35,9 @@ TEST_CASE("every schedule is complete and deadlock-free for many shapes", "[cpu]
           const PipelineSimulation sim = simulate_pipeline(schedule, pp, v);
           INFO(sim.stuck);
           CHECK(sim.complete);
+          // Every link receives in the order it sends: safe on a transport without tags (NCCL).
+          INFO(sim.out_of_order);
+          CHECK(sim.transfers_in_order);
           ++checked;
         }
       }
@@ -80,6 +83,18 @@ TEST_CASE("a schedule in the wrong order is caught as a deadlock", "[cpu][pp]") 
   const PipelineSimulation sim = simulate_pipeline(schedule, 2, 1);
   CHECK_FALSE(sim.complete);
   CHECK_THAT(sim.stuck, Catch::Contains("rank 1 waits at backward of micro-batch 0"));
+}
+
+TEST_CASE("a schedule whose transfers would pair the wrong micro-batches without tags is caught", "[cpu][pp]") {
+  // Rank 1 (the last stage of 2) takes micro-batches 0 and 1 forward in the other order: with
+  // tags the receives still match, but NCCL would hand micro-batch 0's activations to 1.
+  std::vector<std::vector<PipeAction>> schedule = build_pipeline_schedule(Schedule::kGpipe, 2, 1, 2);
+  std::swap(schedule[1][0], schedule[1][1]);
+  const PipelineSimulation sim = simulate_pipeline(schedule, 2, 1);
+  CHECK(sim.complete);
+  CHECK_FALSE(sim.transfers_in_order);
+  CHECK_THAT(sim.out_of_order, Catch::Contains("rank 0 sends activations to rank 1 in another order") &&
+                                   Catch::Contains("micro-batch 0 of stage 1 on the sending side and micro-batch 1"));
 }
 
 TEST_CASE("impossible pipeline layouts are clear errors", "[cpu][pp]") {

@@ -1,8 +1,8 @@
 // Data parallelism with the model on a device (run.device=cuda's path: tp = pp = 1), on the
-// emulated device of tests/core/emulated_device.h, its groups served by a stand-in for NCCL
-// (tests/parallel/staging_communicator.h: device tensors, carried over MPI through host
-// copies): the buckets, ZeRO's shards and the all-gather of updated weights all work on
-// device tensors.
+// emulated device of tests/core/emulated_device.h, its groups served by the staged
+// communicator (parallel/comm/staged_communicator.h: device tensors, carried over MPI through
+// host copies), as RankModel picks it for ranks without NCCL: the buckets, ZeRO's shards and
+// the all-gather of updated weights all work on device tensors.
 // The emulated device's ops are the CPU's, so every rank must match the CPU run of the same
 // layout bitwise, ZeRO 0, 1 and 2 alike.
 #include <cstring>
@@ -11,7 +11,6 @@
 
 #include "tests/core/emulated_device.h"
 #include "tests/parallel/mpi_world.h"
-#include "tests/parallel/staging_communicator.h"
 #include "tests/train/layout_run.h"
 #include "train/rank_model.h"
 
@@ -20,7 +19,6 @@ using testing::EmulatedDevice;
 
 TEST_CASE("data parallelism on device tensors equals the CPU's bitwise, ZeRO 0, 1 and 2", "[mpi][device]") {
   MpiCommunicator& world = test_world();
-  testing::StagingCommunicator staged(world);
   for (ZeroStage zero : {ZeroStage::k0, ZeroStage::k1, ZeroStage::k2}) {
     INFO("zero " << zero << ", " << world.size() << " ranks");
     Config c = tiny_layout_config("llama", "heads: 4, kv_heads: 2", 2, 12, 1);
@@ -32,7 +30,7 @@ TEST_CASE("data parallelism on device tensors equals the CPU's bitwise, ZeRO 0, 
       fill_synthetic_tokens(first, tokens, targets, 5, 13);
     };
     RankModel cpu = RankModel::build(c, world, topology, nullptr);
-    RankModel dev = RankModel::build(c, staged, topology, std::make_unique<EmulatedDevice>());
+    RankModel dev = RankModel::build(c, world, topology, std::make_unique<EmulatedDevice>());
     REQUIRE(dev.step->data_parallel().zero() == zero);
     for (int64_t s = 0; s < c.run.steps; ++s) {
       const StepResult a = cpu.step->run(s, fill), b = dev.step->run(s, fill);

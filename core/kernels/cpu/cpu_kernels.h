@@ -92,6 +92,21 @@ void classifier_forward_backward(float* losses, float* dx, float* dweight, const
                                  const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss,
                                  float* workspace);
 
+// ---- Vocab-parallel cross-entropy (vocab_loss.cc): a rank's pieces of the loss over a
+// vocabulary split across the tensor-parallel group (core/model/vocab_parallel_loss.h). The
+// rank holds logits (rows, Vl) of ids [vocab_start, vocab_start + Vl); targets are global ids.
+// stats, per row: row_max = max logit, row_sum = Σ exp(logit − row_max) (summed in double), and
+// target_logit = the target's logit where this rank holds it, else 0.
+void vocab_loss_stats(float* row_max, float* row_sum, float* target_logit, const float* logits, const int32_t* targets,
+                      int64_t rows, int64_t Vl, int64_t vocab_start);
+// After the max over the group: row_sum[i] *= exp(local_max[i] − row_max[i]).
+void vocab_loss_rescale(float* row_sum, const float* local_max, const float* row_max, int64_t n);
+// After the sums over the group: losses[i] = log(row_sum[i]) + row_max[i] − target_logit[i].
+void vocab_loss_finish(float* losses, const float* row_sum, const float* row_max, const float* target_logit, int64_t n);
+// In place: logits := (softmax − onehot(target)) · dloss, with the group's row_max and row_sum.
+void vocab_loss_dlogits(float* logits, const int32_t* targets, const float* row_max, const float* row_sum, int64_t rows,
+                        int64_t Vl, int64_t vocab_start, float dloss);
+
 // ---- AdamW (adamw.cc): the update of core/adamw_scalars.h on each range, elementwise, so the
 // result does not depend on the number of threads. All ranges run in one parallel region (a
 // region per parameter, about 150 for GPT-2, costs a fork and a barrier each). Buffers of one

@@ -135,6 +135,18 @@ void classifier_forward_backward(Gemm& gemm, float* losses, T* dx, float* dweigh
                                  const int32_t* targets, int64_t N, int64_t C, int64_t V, float dloss, void* workspace,
                                  cudaStream_t stream);
 
+// ---- vocab-parallel cross-entropy's pieces (vocab_loss.cu): the CPU's semantics
+// (core/kernels/cpu/cpu_kernels.h); logits (rows, Vl) in T, statistics fp32.
+template <typename T>
+void vocab_loss_stats(float* row_max, float* row_sum, float* target_logit, const T* logits, const int32_t* targets,
+                      int64_t rows, int64_t Vl, int64_t vocab_start, cudaStream_t stream);
+void vocab_loss_rescale(float* row_sum, const float* local_max, const float* row_max, int64_t n, cudaStream_t stream);
+void vocab_loss_finish(float* losses, const float* row_sum, const float* row_max, const float* target_logit, int64_t n,
+                       cudaStream_t stream);
+template <typename T>
+void vocab_loss_dlogits(T* logits, const int32_t* targets, const float* row_max, const float* row_sum, int64_t rows,
+                        int64_t Vl, int64_t vocab_start, float dloss, cudaStream_t stream);
+
 // ---- residual (residual.cu): out = a + b, out may alias a or b.
 template <typename T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream);

@@ -106,6 +106,13 @@ class DeviceContext final : public DeviceBackend {
   void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
                                    const Tensor& weight, const Tensor& targets, int64_t N, int64_t C, int64_t V,
                                    float dloss, const Tensor& workspace) override;
+  void vocab_loss_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, const Tensor& logits,
+                        const Tensor& targets, int64_t vocab_start) override;
+  void vocab_loss_rescale(const Tensor& row_sum, const Tensor& local_max, const Tensor& row_max) override;
+  void vocab_loss_finish(const Tensor& losses, const Tensor& row_sum, const Tensor& row_max,
+                         const Tensor& target_logit) override;
+  void vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max, const Tensor& row_sum,
+                          int64_t vocab_start, float dloss) override;
   double sum_of_squares(const Tensor& x) override;
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWScalars& scalars,
              const Tensor& param_copy) override;

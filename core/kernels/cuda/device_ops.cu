@@ -237,6 +237,34 @@ void DeviceContext::classifier_forward_backward(const Tensor& losses, const Tens
   });
 }
 
+void DeviceContext::vocab_loss_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit,
+                                     const Tensor& logits, const Tensor& targets, int64_t vocab_start) {
+  with_storage_type(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::vocab_loss_stats(ptr<float>(row_max), ptr<float>(row_sum), ptr<float>(target_logit), ptr<T>(logits),
+                           ptr<int32_t>(targets), logits.size(0), logits.size(1), vocab_start, compute());
+  });
+}
+
+void DeviceContext::vocab_loss_rescale(const Tensor& row_sum, const Tensor& local_max, const Tensor& row_max) {
+  cuda::vocab_loss_rescale(ptr<float>(row_sum), ptr<float>(local_max), ptr<float>(row_max), row_sum.numel(), compute());
+}
+
+void DeviceContext::vocab_loss_finish(const Tensor& losses, const Tensor& row_sum, const Tensor& row_max,
+                                      const Tensor& target_logit) {
+  cuda::vocab_loss_finish(ptr<float>(losses), ptr<float>(row_sum), ptr<float>(row_max), ptr<float>(target_logit),
+                          losses.numel(), compute());
+}
+
+void DeviceContext::vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max,
+                                       const Tensor& row_sum, int64_t vocab_start, float dloss) {
+  with_storage_type(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::vocab_loss_dlogits(ptr<T>(logits), ptr<int32_t>(targets), ptr<float>(row_max), ptr<float>(row_sum),
+                             logits.size(0), logits.size(1), vocab_start, dloss, compute());
+  });
+}
+
 double DeviceContext::sum_of_squares(const Tensor& x) {
   Tensor partials = empty({global_norm_partials()}, DType::F32);
   Tensor sum = empty({1}, DType::F32);

@@ -18,5 +18,17 @@ int device_count() {
   return count;
 }
 
+DeviceMemory device_memory(int device) {
+  cudaDeviceProp prop{};
+  DeviceMemory m;
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return m;  // unknown: nothing is checked against it
+  }
+  m.total_bytes = prop.totalGlobalMem;
+  m.name = prop.name;
+  return m;
+}
+
 }  // namespace cuda
 }  // namespace tessel
