@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include <string>
+#include <vector>
 
 #include "core/adamw_scalars.h"
 #include "core/caching_allocator.h"
@@ -98,6 +99,9 @@ class DeviceBackend {
 
   // The optimizer's pieces. Σ x² over an F32 tensor, read back on the host (waits).
   virtual double sum_of_squares(const Tensor& x) = 0;
+  // Σ x² of each F32 piece (views of this device's memory), each reduced as sum_of_squares
+  // reduces a tensor, all read back together: one wait for any number of pieces.
+  virtual std::vector<double> sums_of_squares(const std::vector<Tensor>& pieces) = 0;
   // One fused AdamW update over F32 views of one length (core/adamw_scalars.h's expression).
   // `param_copy`, when defined, also receives the updated weights in its own storage type: the
   // compute copy (bf16, fp16) of fp32 master weights.

@@ -24,6 +24,24 @@ double sum_of_squares(const Tensor& x) {
   return device->sum_of_squares(x);
 }
 
+double sum_of_squares(const std::vector<Tensor>& pieces) {
+  double sum = 0;
+  if (pieces.empty()) return sum;
+  for (const Tensor& x : pieces) {
+    TESSEL_CHECK(x.dtype() == DType::F32) << "sum_of_squares: " << x.str() << " is not F32";
+    TESSEL_CHECK(x.device() == pieces.front().device() && x.storage()->backend() == pieces.front().storage()->backend())
+        << "sum_of_squares: " << x.str() << " is not on " << pieces.front().device().str() << " like the first piece";
+  }
+  if (pieces.front().device().is_cpu()) {
+    for (const Tensor& x : pieces) sum += cpu::sum_of_squares(x.data<float>(), x.numel());
+    return sum;
+  }
+  DeviceBackend* device = pieces.front().storage()->backend();
+  TESSEL_CHECK(device != nullptr) << "sum_of_squares: " << pieces.front().str() << " was not made by a device backend";
+  for (double s : device->sums_of_squares(pieces)) sum += s;
+  return sum;
+}
+
 double clip_scale(double norm, double max_norm) {
   if (max_norm <= 0.0 || !std::isfinite(norm)) return 1.0;
   const double scale = max_norm / (norm + kClipEpsilon);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -16,6 +17,10 @@ namespace tessel {
 // Σ x² in double over an F32 tensor, on the CPU (cpu::sum_of_squares) or on the device backend that made it (its
 // fixed-order fp32 reduction, read back on the host: the call waits for the device).
 double sum_of_squares(const Tensor& x);
+
+// Σ over `pieces` (F32 tensors, all on the CPU or all on one device) of each piece's Σ x², added
+// in order: the sum_of_squares of each, with one wait on a device for all of them.
+double sum_of_squares(const std::vector<Tensor>& pieces);
 
 // The factor that brings a gradient of L2 norm `norm` within `max_norm`, as
 // torch.nn.utils.clip_grad_norm_: min(1, max_norm / (norm + 1e-6)). max_norm <= 0 turns

@@ -120,24 +120,25 @@ const Tensor& DataParallel::optimizer_grads() const { return zero_ == ZeroStage:
 double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
   const bool all = counted.empty();
   if (zero_ < ZeroStage::k2) {
-    // On a device each sum is one reduction read back; the views cost nothing.
+    // The counted parameters' views, reduced together: on a device one wait for all of them.
     if (all) return sum_of_squares(store_.grads());
-    double sum = 0;
+    std::vector<Tensor> pieces;
     const std::vector<ParamEntry>& entries = store_.entries();
     for (size_t k = 0; k < entries.size(); ++k) {
-      if (counted[k]) sum += sum_of_squares(store_.grads().view(entries[k].offset, {entries[k].numel}));
+      if (counted[k]) pieces.push_back(store_.grads().view(entries[k].offset, {entries[k].numel}));
     }
-    return sum;
+    return sum_of_squares(pieces);
   }
   double sum = 0;
   if (all) {
     sum = sum_of_squares(shard_grads_);
   } else {
+    std::vector<Tensor> pieces;
     for (size_t s = 0; s < shard_segments_.size(); ++s) {
-      if (counted[shard_entry_of_[s]]) {
-        sum += sum_of_squares(shard_grads_.view(shard_segments_[s].grad_offset, {shard_segments_[s].numel}));
-      }
+      if (counted[shard_entry_of_[s]])
+        pieces.push_back(shard_grads_.view(shard_segments_[s].grad_offset, {shard_segments_[s].numel}));
     }
+    sum = sum_of_squares(pieces);
   }
   group_.all_reduce_doubles(&sum, 1, ReduceOp::kSum);
   return sum;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/kernels/cuda/cuda_check.h"
+#include "core/kernels/cuda/device_context.h"
 
 namespace tessel {
 namespace {
@@ -107,6 +108,12 @@ NcclCommunicator::~NcclCommunicator() {
 void NcclCommunicator::check_device(const Tensor& t, const char* what) const {
   TESSEL_CHECK(t.device() == Device::cuda(device_))
       << what << " on NCCL communicator '" << name_ << "': tensor " << t.str() << " is not on cuda:" << device_;
+  // NCCL reads and writes the tensor on this communicator's stream, after its owner may have
+  // freed it: the caching allocator must not hand its block to compute work before this stream
+  // is done with it (record_stream; core/caching_allocator.h).
+  if (auto* context = dynamic_cast<cuda::DeviceContext*>(t.storage()->backend()); context != nullptr) {
+    context->allocator().record_stream(t.storage()->data(), reinterpret_cast<StreamId>(stream_));
+  }
 }
 
 void NcclCommunicator::synchronize(const std::string& what) {

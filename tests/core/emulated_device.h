@@ -178,6 +178,12 @@ class EmulatedDevice final : public DeviceBackend {
     note("sum_of_squares n" + n(x.numel()));
     return cpu::sum_of_squares(f(x), x.numel());
   }
+  std::vector<double> sums_of_squares(const std::vector<Tensor>& pieces) override {
+    note("sums_of_squares pieces" + n(static_cast<int64_t>(pieces.size())));
+    std::vector<double> sums;
+    for (const Tensor& x : pieces) sums.push_back(cpu::sum_of_squares(f(x), x.numel()));
+    return sums;
+  }
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWScalars& k,
              const Tensor& param_copy) override {
     note("adamw n" + n(param.numel()) + (param_copy.defined() ? " copy" : ""));

@@ -76,6 +76,10 @@ void device_equals_cpu(const Config& c, MpiCommunicator& world) {
   };
   CHECK(called("matmul_forward") > 0);
   if (c.parallel.tp > 1 && dev.model->part().head) CHECK(called("vocab_loss_dlogits") > 0);
+  // The gradient norm: one reduction of this rank's counted pieces per step (one wait), not one
+  // per parameter.
+  CHECK(called("sums_of_squares") == c.run.steps);
+  CHECK(called("sum_of_squares") == 0);
 }
 
 }  // namespace

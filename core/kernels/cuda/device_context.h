@@ -114,6 +114,7 @@ class DeviceContext final : public DeviceBackend {
   void vocab_loss_dlogits(const Tensor& logits, const Tensor& targets, const Tensor& row_max, const Tensor& row_sum,
                           int64_t vocab_start, float dloss) override;
   double sum_of_squares(const Tensor& x) override;
+  std::vector<double> sums_of_squares(const std::vector<Tensor>& pieces) override;
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWScalars& scalars,
              const Tensor& param_copy) override;
   void cast(const Tensor& dst, const Tensor& src) override;

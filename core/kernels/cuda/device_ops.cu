@@ -275,6 +275,23 @@ double DeviceContext::sum_of_squares(const Tensor& x) {
   return host;
 }
 
+std::vector<double> DeviceContext::sums_of_squares(const std::vector<Tensor>& pieces) {
+  // One fixed-order reduction per piece into its own slot, queued back to back; one copy back.
+  const int64_t n = static_cast<int64_t>(pieces.size());
+  std::vector<float> host(static_cast<size_t>(n));
+  if (n == 0) return {};
+  Tensor partials = empty({global_norm_partials()}, DType::F32);
+  Tensor sums = empty({n}, DType::F32);
+  for (int64_t i = 0; i < n; ++i) {
+    cuda::sum_squares(ptr<float>(sums) + i, ptr<float>(partials), ptr<float>(pieces[static_cast<size_t>(i)]),
+                      pieces[static_cast<size_t>(i)].numel(), compute());
+  }
+  TESSEL_CUDA_CHECK(cudaMemcpyAsync(host.data(), sums.raw(), static_cast<size_t>(n) * sizeof(float),
+                                    cudaMemcpyDeviceToHost, compute()));
+  synchronize();
+  return std::vector<double>(host.begin(), host.end());
+}
+
 void DeviceContext::adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
                           const AdamWScalars& scalars, const Tensor& param_copy) {
   const DType copy = param_copy.defined() ? param_copy.dtype() : DType::F32;

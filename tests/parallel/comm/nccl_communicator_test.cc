@@ -4,6 +4,9 @@
 
 #ifdef TESSEL_HAVE_NCCL
 
+#include <atomic>
+#include <thread>
+
 #include "core/dtype.h"
 #include "core/kernels/cuda/device_context.h"
 #include "parallel/comm/nccl_communicator.h"
@@ -43,6 +46,41 @@ TEST_CASE("NCCL communicator of one rank: every collective, f32 and bf16", "[gpu
   CHECK(sub->size() == 1);
   nccl->barrier();
   CHECK(nccl->recorder().first_pending() == 0);  // every end event seen
+}
+
+TEST_CASE("a tensor NCCL still reads is not handed to compute work after its owner frees it", "[gpu][comm]") {
+  TESSEL_REQUIRE_GPU();
+  cuda::DeviceContext ctx(0);
+  SingleCommunicator bootstrap;
+  std::unique_ptr<NcclCommunicator> nccl = NcclCommunicator::create(bootstrap, 0, "world", 60.0);
+  nccl->set_compute_stream(ctx.compute());
+  // Hold the communication stream behind a gate the host opens later: the all-reduce below stays
+  // queued, so the block under its tensor is still NCCL's when the tensor is freed.
+  std::atomic<bool> open{false};
+  cudaStream_t side = nullptr;
+  cudaEvent_t gate = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaEventCreateWithFlags(&gate, cudaEventDisableTiming) == cudaSuccess);
+  REQUIRE(cudaLaunchHostFunc(
+              side,
+              [](void* flag) {
+                while (!static_cast<std::atomic<bool>*>(flag)->load()) std::this_thread::yield();
+              },
+              &open) == cudaSuccess);
+  REQUIRE(cudaEventRecord(gate, side) == cudaSuccess);
+  REQUIRE(cudaStreamWaitEvent(nccl->stream(), gate, 0) == cudaSuccess);
+  void* held = nullptr;
+  {
+    Tensor x = ctx.zeros({1 << 20}, DType::F32);
+    held = x.raw();
+    nccl->all_reduce_async(x, ReduceOp::kSum);  // queued behind the gate
+  }                                             // x freed while the all-reduce still waits to read it
+  Tensor y = ctx.empty({1 << 20}, DType::F32);
+  CHECK(y.raw() != held);  // without record_stream the allocator would reuse the block at once
+  open = true;
+  REQUIRE(cudaStreamSynchronize(nccl->stream()) == cudaSuccess);
+  cudaEventDestroy(gate);
+  cudaStreamDestroy(side);
 }
 
 #else
