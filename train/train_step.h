@@ -17,11 +17,11 @@
 // Owns the AdamW moments (flat buffers laid out like the parameters, or this rank's ZeRO shard
 // of them) and the counters a checkpoint must carry. The trainer and `tessel bench step` both
 // drive training through it, so what is benchmarked is what trains. With a data-parallel group
-// of one it is the single-rank reference. A model on a device (core/device_backend.h) trains
-// data-parallel only (tp = pp = 1): its moments (and ZeRO-2's gradient shard) live beside its
-// parameters, the model copies each micro-batch's tokens over, the data-parallel group works
-// on device tensors (NCCL on GPUs), and only the loss and the gradient norm come back. Not
-// thread-safe.
+// of one it is the single-rank reference. A model on a device (core/device_backend.h) trains in
+// any layout: its moments (and ZeRO-2's gradient shard) live beside its parameters, the model
+// copies each micro-batch's tokens over, the groups work on device tensors (NCCL, or staged
+// through the host: train/device_comm.h), and only the loss and the gradient norm come back.
+// Not thread-safe.
 #pragma once
 
 #include <functional>

@@ -1,4 +1,4 @@
-// Data parallelism with the model on a device (run.device=cuda's path: tp = pp = 1), on the
+// Data parallelism with the model on a device (run.device=cuda, tp = pp = 1), on the
 // emulated device of tests/core/emulated_device.h, its groups served by the staged
 // communicator (parallel/comm/staged_communicator.h: device tensors, carried over MPI through
 // host copies), as RankModel picks it for ranks without NCCL: the buckets, ZeRO's shards and
