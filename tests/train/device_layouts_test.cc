@@ -9,6 +9,7 @@
 // norms and weights must equal the CPU run of the same layout bitwise.
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include <catch2/catch.hpp>
 
@@ -16,6 +17,7 @@
 #include "tests/core/emulated_device.h"
 #include "tests/parallel/mpi_world.h"
 #include "tests/train/layout_run.h"
+#include "train/checkpointer.h"
 #include "train/device_comm.h"
 #include "train/rank_model.h"
 
@@ -132,6 +134,52 @@ TEST_CASE("3D on device tensors: tp 2 x pp 2 x dp 2 with zero 1 equals the CPU l
       device_equals_cpu(c, world);
     }
   }
+}
+
+TEST_CASE("a tp 2 x pp 2 checkpoint moves between a device run and a CPU run bitwise", "[mpi][device][checkpoint]") {
+  MpiCommunicator& world = test_world();
+  if (world.size() != 4) return;
+  const std::string dir = "device_layouts_checkpoints";
+  if (world.rank() == 0) std::filesystem::remove_all(dir);
+  world.barrier();
+  Config c = layout(tiny("gpt2"), 2, 2, Schedule::kInterleaved, 2, true);
+  c.checkpoint.dir = dir;
+  const Topology topology = Topology::from_config(c.parallel, world.size(), world.rank());
+  const TrainStep::BatchFn batches = synthetic_batches(c);
+  auto run = [&](RankModel& r, int64_t from, int64_t to) {
+    std::vector<double> losses;
+    for (int64_t s = from; s < to; ++s) losses.push_back(r.step->run(s, batches).loss);
+    return losses;
+  };
+  auto save = [&](RankModel& r, int64_t step) {
+    Checkpointer ck(c, world, r);
+    TrainingState state;
+    state.step = step;
+    state.optimizer_steps = r.step->optimizer_steps();
+    ck.save(state);
+    ck.wait();
+  };
+  auto load = [&](RankModel& r, int64_t step) {
+    Checkpointer ck(c, world, r);
+    ck.load(dir + "/step_0000000" + std::to_string(step));
+  };
+  RankModel straight = RankModel::build(c, world, topology, nullptr);
+  const std::vector<double> want = run(straight, 0, 4);
+  // 2 steps on the device, saved (the tied embedding from the first stage, each shard from its
+  // rank); the CPU resumes for 1; a device resumes for the last.
+  RankModel dev = RankModel::build(c, world, topology, std::make_unique<EmulatedDevice>());
+  std::vector<double> got = run(dev, 0, 2);
+  save(dev, 2);
+  RankModel cpu = RankModel::build(c, world, topology, nullptr);
+  load(cpu, 2);
+  for (double l : run(cpu, 2, 3)) got.push_back(l);
+  save(cpu, 3);
+  RankModel dev2 = RankModel::build(c, world, topology, std::make_unique<EmulatedDevice>());
+  load(dev2, 3);
+  for (double l : run(dev2, 3, 4)) got.push_back(l);
+  CHECK(got == want);
+  world.barrier();
+  if (world.rank() == 0) std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("parallel.device_comm: auto picks NCCL only for a GPU per rank, nccl on a shared GPU is refused",

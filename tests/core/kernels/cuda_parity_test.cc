@@ -588,6 +588,50 @@ TEMPLATE_TEST_CASE("CUDA fused classifier matches the CPU across row chunks", "[
   check_close("classifier losses (evaluation)", download(ctx, g_losses2), download(ctx, g_losses), 0.0);
 }
 
+TEMPLATE_TEST_CASE("CUDA vocab-parallel loss pieces match the CPU, the target inside and outside the rank's range",
+                   "[gpu][kernels]", float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // A rank holding ids [300, 300 + 333) of a larger vocabulary: some targets are its own, the
+  // others belong to other ranks (their target logit is 0 here).
+  const int64_t rows = 70, Vl = 333, start = 300;
+  auto logits = rounded<TestType>(random_vector(rows * Vl, 150, 4.0f));
+  std::vector<int32_t> targets;
+  for (int64_t i = 0; i < rows; ++i) targets.push_back(static_cast<int32_t>((i * 97) % 1000));
+  std::vector<float> mx(rows), sm(rows), tl(rows);
+  cpu::vocab_loss_stats(mx.data(), sm.data(), tl.data(), logits.data(), targets.data(), rows, Vl, start);
+  Tensor g_logits = upload<TestType>(ctx, logits), g_t = upload_tokens(ctx, targets);
+  Tensor g_mx = ctx.empty({rows}, DType::F32), g_sm = ctx.empty({rows}, DType::F32),
+         g_tl = ctx.empty({rows}, DType::F32);
+  cuda::vocab_loss_stats(ptr<float>(g_mx), ptr<float>(g_sm), ptr<float>(g_tl), ptr<TestType>(g_logits),
+                         ptr<int32_t>(g_t), rows, Vl, start, ctx.compute());
+  check_close("vocab loss row max", download(ctx, g_mx), mx, 0.0);  // a max is exact
+  check_close("vocab loss row sum", download(ctx, g_sm), sm, kFp32Tolerance * 10);
+  check_close("vocab loss target logit", download(ctx, g_tl), tl, 0.0);
+  // The combine, as after the group's reductions: another rank's max and sums.
+  const std::vector<float> group_max = random_vector(rows, 151, 1.0f);
+  std::vector<float> global_max(rows), sm2 = sm, losses(rows);
+  for (int64_t i = 0; i < rows; ++i) global_max[static_cast<size_t>(i)] = std::max(mx[i], group_max[i]);
+  cpu::vocab_loss_rescale(sm2.data(), mx.data(), global_max.data(), rows);
+  cpu::vocab_loss_finish(losses.data(), sm2.data(), global_max.data(), tl.data(), rows);
+  Tensor g_max = upload<float>(ctx, global_max, true), g_sum = upload<float>(ctx, sm, true);
+  Tensor g_local = upload<float>(ctx, mx, true), g_target = upload<float>(ctx, tl, true);
+  Tensor g_losses = ctx.empty({rows}, DType::F32);
+  cuda::vocab_loss_rescale(ptr<float>(g_sum), ptr<float>(g_local), ptr<float>(g_max), rows, ctx.compute());
+  cuda::vocab_loss_finish(ptr<float>(g_losses), ptr<float>(g_sum), ptr<float>(g_max), ptr<float>(g_target), rows,
+                          ctx.compute());
+  check_close("vocab loss rescaled sum", download(ctx, g_sum), sm2, kFp32Tolerance);
+  check_close("vocab loss losses", download(ctx, g_losses), losses, kFp32Tolerance);
+  // dlogits in place, in the storage type.
+  const float dloss = 1.0f / rows;
+  std::vector<float> d = logits;
+  cpu::vocab_loss_dlogits(d.data(), targets.data(), global_max.data(), sm2.data(), rows, Vl, start, dloss);
+  Tensor g_sum2 = upload<float>(ctx, sm2, true);
+  cuda::vocab_loss_dlogits(ptr<TestType>(g_logits), ptr<int32_t>(g_t), ptr<float>(g_max), ptr<float>(g_sum2), rows, Vl,
+                           start, dloss, ctx.compute());
+  check_close("vocab loss dlogits", download(ctx, g_logits), d, tolerance<TestType>());
+}
+
 TEST_CASE("CUDA column sums repeat bitwise: the same inputs give the same gradients on every run", "[gpu][kernels]") {
   TESSEL_REQUIRE_GPU();
   DeviceContext ctx(0);
