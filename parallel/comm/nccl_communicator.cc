@@ -265,7 +265,9 @@ std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key, const 
   ncclComm_t sub = nullptr;
   check_nccl(ncclCommSplit(comm_, color, key, &sub, nullptr), "ncclCommSplit");
   recorder_.complete(seq);
-  return std::unique_ptr<Communicator>(new NcclCommunicator(sub, device_, name, timeout_s_));
+  std::unique_ptr<NcclCommunicator> group(new NcclCommunicator(sub, device_, name, timeout_s_));
+  group->set_compute_stream(compute_);  // ordered after the same compute work as this one
+  return group;
 }
 
 }  // namespace tessel

@@ -49,6 +49,7 @@ class NcclCommunicator final : public Communicator {
   std::shared_ptr<Work> barrier_async() override;
   // Blocking: the doubles go through a device buffer.
   void all_reduce_doubles(double* x, int n, ReduceOp op) override;
+  // Sub-groups share this communicator's compute stream.
   std::unique_ptr<Communicator> split(int color, int key, const std::string& name) override;
   FlightRecorder& recorder() override { return recorder_; }
 

@@ -13,6 +13,7 @@
 #include "core/model/transformer.h"
 #include "parallel/comm/single_communicator.h"
 #include "tests/core/emulated_device.h"
+#include "tests/train/checkpoint_relay.h"
 #include "train/checkpointer.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
@@ -77,38 +78,8 @@ TEST_CASE("checkpoints move between a device run and a CPU run bitwise, through 
   c.checkpoint.dir = dir;
   SingleCommunicator world;
   const Topology topology = Topology::from_config(c.parallel, 1, 0);
-  const TrainStep::BatchFn batches = synthetic_batches(c);
-  auto run = [&](RankModel& r, int64_t from, int64_t to) {
-    std::vector<double> losses;
-    for (int64_t s = from; s < to; ++s) losses.push_back(r.step->run(s, batches).loss);
-    return losses;
-  };
-  auto save = [&](RankModel& r, int64_t step) {
-    Checkpointer ck(c, world, r);
-    TrainingState state;
-    state.step = step;
-    state.optimizer_steps = r.step->optimizer_steps();
-    ck.save(state);
-    ck.wait();
-  };
-  auto load = [&](RankModel& r, int64_t step) {
-    Checkpointer ck(c, world, r);
-    ck.load(dir + "/step_0000000" + std::to_string(step));
-  };
-  // Reference: 4 steps on the CPU without interruption.
-  RankModel straight = RankModel::build(c, world, topology, nullptr);
-  const std::vector<double> want = run(straight, 0, 4);
   // 2 steps on the emulated device, saved; the CPU resumes for 1; a device resumes for the last.
-  RankModel dev = RankModel::build(c, world, topology, std::make_unique<EmulatedDevice>());
-  std::vector<double> got = run(dev, 0, 2);
-  save(dev, 2);
-  RankModel cpu = RankModel::build(c, world, topology, nullptr);
-  load(cpu, 2);
-  for (double l : run(cpu, 2, 3)) got.push_back(l);
-  save(cpu, 3);
-  RankModel dev2 = RankModel::build(c, world, topology, std::make_unique<EmulatedDevice>());
-  load(dev2, 3);
-  for (double l : run(dev2, 3, 4)) got.push_back(l);
+  const auto [want, got] = checkpoint_relay(c, world, topology);
   CHECK(got == want);
   std::filesystem::remove_all(dir);
 }
