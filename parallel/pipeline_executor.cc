@@ -8,8 +8,8 @@
 
 namespace tessel {
 ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std::vector<PipeAction>& actions,
-                              bool ends_as_layers) {
-  const std::vector<std::pair<int, int>> stages = partition_layers(static_cast<int>(layers), pp, v, ends_as_layers);
+                              const LayerSplit& split) {
+  const std::vector<std::pair<int, int>> stages = partition_layers(static_cast<int>(layers), pp, v, split);
   std::vector<int> alive(static_cast<size_t>(v), 0), peak(static_cast<size_t>(v), 1);
   for (const PipeAction& a : actions) {
     TESSEL_CHECK(a.chunk >= 0 && a.chunk < v) << "pipeline action on chunk " << a.chunk << " of " << v;

@@ -35,10 +35,10 @@
 namespace tessel {
 
 // The part of the model pipeline rank `rank` holds: chunk c is stage c·pp + rank of
-// partition_layers(layers, pp, v, ends_as_layers), with as many activation slots as `actions`
+// partition_layers(layers, pp, v, split), with as many activation slots as `actions`
 // (the rank's schedule) keeps micro-batches alive on it.
 ModelPart pipeline_model_part(int64_t layers, int pp, int v, int rank, const std::vector<PipeAction>& actions,
-                              bool ends_as_layers = false);
+                              const LayerSplit& split = {});
 
 class PipelineExecutor {
  public:

@@ -192,13 +192,30 @@ PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>&
   return sim;
 }
 
-std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v, bool ends_as_layers) {
+std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v, const LayerSplit& split) {
   const int stages = pp * v;
   TESSEL_CHECK(stages >= 1 && layers >= stages)
       << "model.layers (" << layers << ") is fewer than the " << stages << " pipeline stages (parallel.pp " << pp
       << " x parallel.virtual_stages " << v << "); hint: every stage needs at least one layer";
   std::vector<std::pair<int, int>> out;
-  if (ends_as_layers && stages > 1) {
+  if (!split.counts.empty()) {
+    int64_t sum = 0;
+    for (int64_t n : split.counts) {
+      TESSEL_CHECK(n >= 1) << "parallel.pipeline_split: a stage of " << n << " layers; every stage needs one";
+      sum += n;
+    }
+    TESSEL_CHECK(static_cast<int>(split.counts.size()) == stages && sum == layers)
+        << "parallel.pipeline_split lists " << split.counts.size() << " stages of " << sum << " layers in all, for "
+        << stages << " stages (parallel.pp " << pp << " x parallel.virtual_stages " << v << ") of model.layers "
+        << layers;
+    int first = 0;
+    for (int64_t n : split.counts) {
+      out.emplace_back(first, first + static_cast<int>(n));
+      first += static_cast<int>(n);
+    }
+    return out;
+  }
+  if (split.kind == PipelineSplit::kEndsAsLayers && stages > 1) {
     TESSEL_CHECK((layers + 2) % stages == 0 && (layers + 2) / stages >= 2)
         << "parallel.pipeline_split 'ends_as_layers': model.layers + 2 (" << layers + 2 << ") must be divisible by "
         << "parallel.pp (" << pp << ") x parallel.virtual_stages (" << v << ") = " << stages

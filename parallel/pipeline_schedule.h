@@ -58,10 +58,11 @@ struct PipelineSimulation {
 PipelineSimulation simulate_pipeline(const std::vector<std::vector<PipeAction>>& schedule, int pp, int v,
                                      double forward_cost = 1.0, double backward_cost = 2.0);
 
-// The first and one-past-last layer of each of the pp · v stages, in stage order: layers split
-// evenly (they must divide; the message says how). ends_as_layers: the embedding (on the first
-// stage) and the head (on the last) weigh as one layer each, so layers + 2 split evenly and
-// the two end stages hold one layer fewer (Megatron's account-for-embedding and -loss split).
-std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v, bool ends_as_layers = false);
+// The first and one-past-last layer of each of the pp · v stages, in stage order, as `split`
+// says: evenly (they must divide; the message says how); ends_as_layers: the embedding (on the
+// first stage) and the head (on the last) weigh as one layer each, so layers + 2 split evenly
+// and the two end stages hold one layer fewer (Megatron's account-for-embedding and -loss
+// split); or the listed counts, one per stage, adding up to `layers`.
+std::vector<std::pair<int, int>> partition_layers(int layers, int pp, int v, const LayerSplit& split = {});
 
 }  // namespace tessel

@@ -54,7 +54,7 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
                                       << "' would hang: " << r.schedule.stuck;
     actions = schedule[static_cast<size_t>(topology.coord(Axis::kPp))];
     part = pipeline_model_part(config.model.layers, pp, v, topology.coord(Axis::kPp), actions,
-                               config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers);
+                               config.parallel.pipeline_split);
   }
   // A device model's groups carry device tensors: NCCL, or staged over MPI (train/device_comm.h).
   const DeviceComm comm = r.device ? device_comm_here(config) : DeviceComm::kStaged;

@@ -145,10 +145,9 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
           pp, v, name_of(config.parallel.schedule), m, 100 * idle / (1 - idle), 100.0 * (pp - 1) / (m * v));
     }
     for (int stage = 0; stage < pp && writer_; ++stage) {
-      spdlog::info("pipeline rank {}: {}", stage,
-                   pipeline_model_part(config.model.layers, pp, v, stage, {},
-                                       config.parallel.pipeline_split == PipelineSplit::kEndsAsLayers)
-                       .describe());
+      spdlog::info(
+          "pipeline rank {}: {}", stage,
+          pipeline_model_part(config.model.layers, pp, v, stage, {}, config.parallel.pipeline_split).describe());
     }
   }
   if (r_.tp->size() > 1 || config.parallel.recompute != Recompute::kNone) {

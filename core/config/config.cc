@@ -50,6 +50,7 @@ class KeyCollector {
   void dp(const char* name, const int64_t&) { add(name); }
   void loss_scale(const char* name, const double&) { add(name); }
   void resume(const char* name, const CheckpointConfig&) { add(name); }
+  void layer_split(const char* name, const LayerSplit&) { add(name); }
   void sources(const char* name, const std::vector<DataSource>&) { add(name); }
 
  private:
@@ -233,6 +234,29 @@ class Parser {
     const std::string key = dotted(name);
     const std::string text = convert(key, *entry, static_cast<std::string*>(nullptr));
     if (!parse_name(text, &value)) fail(key, *entry) << invalid_choice_message(key, text, valid_names<E>());
+  }
+
+  void layer_split(const char* name, LayerSplit& split) {
+    const Entry* entry = lookup(name);
+    if (entry == nullptr) return;
+    split.counts.clear();
+    if (!entry->value.IsSequence()) {
+      choice(name, split.kind);
+      return;
+    }
+    const std::string key = dotted(name);
+    split.kind = PipelineSplit::kEven;
+    for (const YAML::Node& item : entry->value) {
+      int64_t n = 0;
+      if (!item.IsScalar() || !to_int64(item.Scalar(), n) || n < 1) {
+        fail(key, *entry) << key << ": expected " << join(valid_names<PipelineSplit>(), ", ")
+                          << ", or a list of each pipeline stage's layers (positive integers), found "
+                          << describe(entry->value);
+      }
+      split.counts.push_back(n);
+    }
+    if (split.counts.empty()) fail(key, *entry) << key << ": an empty list; expected each pipeline stage's layers";
+    record(key, *entry);
   }
 
   void preset(const char* name, ModelConfig& model) {

@@ -61,8 +61,9 @@ struct ParallelConfig {
   Schedule schedule = Schedule::k1F1B;
   int64_t virtual_stages = 1;
   // How layers are split into pipeline stages: even (the embedding and the head ride along
-  // with the first and last stage) | ends_as_layers (each of them weighs as one layer).
-  PipelineSplit pipeline_split = PipelineSplit::kEven;
+  // with the first and last stage) | ends_as_layers (each of them weighs as one layer) | a list
+  // of each stage's layers.
+  LayerSplit pipeline_split;
   ZeroStage zero = ZeroStage::k0;
   Recompute recompute = Recompute::kNone;
   double bucket_mb = 25.0;

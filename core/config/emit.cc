@@ -68,6 +68,15 @@ class YamlWriter {
   void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
   void dp(const char* name, int64_t value) { line(name, value == 0 ? "auto" : std::to_string(value)); }
   void loss_scale(const char* name, double value) { line(name, value == 0 ? "dynamic" : format_double(value)); }
+  void layer_split(const char* name, const LayerSplit& split) {
+    if (split.counts.empty()) {
+      choice(name, split.kind);
+      return;
+    }
+    std::string list;
+    for (int64_t n : split.counts) list += (list.empty() ? "" : ", ") + std::to_string(n);
+    line(name, "[" + list + "]");
+  }
   void resume(const char* name, const CheckpointConfig& checkpoint) {
     line(name, checkpoint.resume == ResumeMode::kPath ? quote(checkpoint.resume_path) : name_of(checkpoint.resume));
   }

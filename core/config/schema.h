@@ -14,6 +14,7 @@
 //   dp(name, int64_t&)               "auto" (stored as 0) or a positive integer
 //   loss_scale(name, double&)        "dynamic" (stored as 0) or a positive number
 //   resume(name, CheckpointConfig&)  "auto", "none" or a path
+//   layer_split(name, LayerSplit&)   a PipelineSplit's name, or a list of positive layer counts
 //   sources(name, std::vector<DataSource>&)
 // Stateless; safe from any thread.
 #pragma once
@@ -66,7 +67,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("sequence_parallel", c.parallel.sequence_parallel);
     v.choice("schedule", c.parallel.schedule);
     v.field("virtual_stages", c.parallel.virtual_stages);
-    v.choice("pipeline_split", c.parallel.pipeline_split);
+    v.layer_split("pipeline_split", c.parallel.pipeline_split);
     v.choice("zero", c.parallel.zero);
     v.choice("recompute", c.parallel.recompute);
     v.field("bucket_mb", c.parallel.bucket_mb);

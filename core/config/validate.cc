@@ -109,6 +109,13 @@ class Checker {
         << "; valid values: " << join(valid_names<E>());
   }
   void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
+  void layer_split(const char* name, const LayerSplit& split) {
+    choice(name, split.kind);
+    for (int64_t n : split.counts) {
+      TESSEL_CHECK(n >= 1) << at({section_ + "." + name}) << section_ << "." << name << ": a stage of " << n
+                           << " layers; every stage needs at least one";
+    }
+  }
   void dp(const char* name, int64_t value) {
     TESSEL_CHECK(value >= 0) << at({"parallel.dp"}) << "parallel.dp must be 'auto' (0) or a "
                              << "positive integer, found " << value;
@@ -234,14 +241,28 @@ void validate_config(const Config& c) {
       << "model chunks across pipeline ranks and needs parallel.pp >= 2, found " << p.pp
       << "; hint: set parallel.pp, or virtual_stages: 1 and schedule: 1f1b";
   const int64_t stages = p.pp * p.virtual_stages;
+  const std::vector<int64_t>& counts = p.pipeline_split.counts;
+  if (!counts.empty()) {
+    // Each stage's layers, as given: one count per stage, adding up to the model.
+    int64_t sum = 0;
+    for (int64_t n : counts) sum += n;
+    TESSEL_CHECK(static_cast<int64_t>(counts.size()) == stages)
+        << check.at({"parallel.pipeline_split", "parallel.pp", "parallel.virtual_stages"}) << "parallel.pipeline_split "
+        << "lists " << counts.size() << " stages, but parallel.pp (" << p.pp << ") x parallel.virtual_stages ("
+        << p.virtual_stages << ") = " << stages << "; hint: one layer count per stage, in stage order";
+    TESSEL_CHECK(sum == m.layers) << check.at({"parallel.pipeline_split", "model.layers"})
+                                  << "parallel.pipeline_split's layers add up to " << sum << ", but model.layers is "
+                                  << m.layers << "; hint: the stages' layers must add up to the model's";
+  }
+  const bool listed = !counts.empty();  // then nothing more is divided evenly
   // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
   // last stage hold one layer fewer than the others.
-  const bool ends = p.pipeline_split == PipelineSplit::kEndsAsLayers && stages > 1;
+  const bool ends = p.pipeline_split.kind == PipelineSplit::kEndsAsLayers && stages > 1 && counts.empty();
   std::string ends_valid;  // stage counts that split layers + 2 with a layer on every stage
   for (int64_t s = 2; s <= (m.layers + 2) / 2; ++s) {
     if ((m.layers + 2) % s == 0) ends_valid += (ends_valid.empty() ? "" : ", ") + std::to_string(s);
   }
-  TESSEL_CHECK(ends || stages <= m.layers)
+  TESSEL_CHECK(listed || ends || stages <= m.layers)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "parallel.pp (" << p.pp
       << ") x parallel.virtual_stages (" << p.virtual_stages << ") = " << stages << " pipeline stages exceed "
       << "model.layers (" << m.layers
@@ -253,7 +274,7 @@ void validate_config(const Config& c) {
       << ") = " << stages << " stages, with at least one layer on the first and the last; "
       << "hint: pp x virtual_stages among " << (ends_valid.empty() ? "none" : ends_valid)
       << ", or pipeline_split: even";
-  TESSEL_CHECK(ends || m.layers % stages == 0)
+  TESSEL_CHECK(listed || ends || m.layers % stages == 0)
       << check.at({"parallel.pp", "model.layers", "parallel.virtual_stages"}) << "model.layers (" << m.layers
       << ") must be divisible by parallel.pp (" << p.pp << ") x parallel.virtual_stages (" << p.virtual_stages
       << ") = " << stages << " so that every pipeline stage holds the same number of layers; valid pp x "

@@ -36,6 +36,15 @@ enum class LrSchedule { kConstant, kLinear, kCosine, kWsd };  // optim.schedule
 enum class TokenizerKind { kBytes, kGpt2 };                   // data.tokenizer
 enum class ResumeMode { kAuto, kNone, kPath };                // checkpoint.resume (kPath: a directory)
 
+// parallel.pipeline_split: how model.layers are cut into the pp x virtual_stages pipeline
+// stages: a rule (even, ends_as_layers) or, when `counts` is not empty, the layers of each stage
+// in stage order (a list in the YAML: [6, 6, 10, 10]), for stages on GPUs of unequal speed.
+struct LayerSplit {
+  PipelineSplit kind = PipelineSplit::kEven;
+  std::vector<int64_t> counts;
+  bool operator==(const LayerSplit& o) const { return kind == o.kind && counts == o.counts; }
+};
+
 template <typename E>
 struct EnumName {
   E value;

@@ -29,16 +29,36 @@ std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
           {"optimizer", optimizer}};
 }
 
-int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages) {
+int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split) {
   int64_t most = 0;
   for (int rank = 0; rank < pp; ++rank) {
-    const ModelPart part =
-        pp == 1 ? ModelPart::whole(model.layers) : pipeline_model_part(model.layers, pp, virtual_stages, rank, {});
+    const ModelPart part = pp == 1 ? ModelPart::whole(model.layers)
+                                   : pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
     int64_t n = 0;
     for (const ParamSpec& s : part_param_specs(model, part)) n += shape_numel(local_shape(s, tp));
     most = std::max(most, n);
   }
   return most;
+}
+
+namespace {
+
+// Layers on the pipeline rank that holds the most (all its chunks together).
+int most_layers_per_rank(const ModelConfig& model, const PlanLayout& L, const LayerSplit& split) {
+  if (L.pp == 1) return static_cast<int>(model.layers);
+  const std::vector<std::pair<int, int>> stages =
+      partition_layers(static_cast<int>(model.layers), L.pp, L.virtual_stages, split);
+  std::vector<int> per_rank(static_cast<size_t>(L.pp), 0);
+  for (size_t s = 0; s < stages.size(); ++s)
+    per_rank[s % static_cast<size_t>(L.pp)] += stages[s].second - stages[s].first;
+  return *std::max_element(per_rank.begin(), per_rank.end());
+}
+
+}  // namespace
+
+LayerSplit split_for(const Config& config, const PlanLayout& layout) {
+  const bool same = layout.pp == config.parallel.pp && layout.virtual_stages == config.parallel.virtual_stages;
+  return same ? config.parallel.pipeline_split : LayerSplit{};
 }
 
 int64_t model_parameters(const ModelConfig& model) {
@@ -123,10 +143,10 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, doubl
   const double T = sizes.T, C = sizes.C, H = sizes.H, KV = sizes.KV, D = sizes.D, F = sizes.F, V = sizes.V,
                Fp = sizes.Fp;
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
-  const int layers_per_stage = static_cast<int>(m.layers / L.pp);
+  const int layers_per_stage = most_layers_per_rank(m, L, split_for(config, L));
 
   // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
-  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages));
+  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split_for(config, L)));
   const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   memory.weights = params * a;
   memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
@@ -165,11 +185,11 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   const double T = sizes.T, C = sizes.C, H = sizes.H, KV = sizes.KV, D = sizes.D, F = sizes.F, V = sizes.V,
                Fp = sizes.Fp;
   const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
-  const int layers_per_stage = static_cast<int>(m.layers / L.pp);
+  const int layers_per_stage = most_layers_per_rank(m, L, split_for(config, L));
 
   const double workspace = fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
   e.memory = estimate_memory(config, L, workspace);
-  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages));
+  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split_for(config, L)));
   const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   const double qkv_local = (H / tp + 2 * std::max(KV / tp, 1.0)) * D;  // shared key/value heads held whole
   e.fits = e.memory.total() <= hw.memory_gb * 1e9 * (1 - margin);

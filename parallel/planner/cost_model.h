@@ -73,8 +73,12 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& layout, 
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, const HardwareProfile& hw,
                              double margin = 0.1);
 
-// Parameters of the stage that holds the most, on one tensor-parallel rank.
-int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages);
+// Parameters of the stage that holds the most, on one tensor-parallel rank, its layers cut as
+// `split` says (parallel.pipeline_split).
+int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split = {});
+// The config's parallel.pipeline_split where the layout has its pp and virtual_stages; an even
+// split for any other layout (a plan's candidates).
+LayerSplit split_for(const Config& config, const PlanLayout& layout);
 // Parameters of the whole model (tied embeddings once), as `tessel train` counts them.
 int64_t model_parameters(const ModelConfig& model);
 

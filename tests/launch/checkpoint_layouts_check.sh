@@ -5,8 +5,9 @@
 # checkpoint.async, so steps 11.. run while the save is written). From that
 # checkpoint, runs resume to step 20 on
 #   (a) the same layout: steps 11-20 bitwise equal to the uninterrupted run;
-#   (b) tp 1 x pp 1 x dp 4, (c) one rank, (d) tp 4: within 1e-5 relative (fp32, sums split
-#       over ranks in another order);
+#   (b) tp 1 x pp 1 x dp 4, (c) one rank, (d) tp 4, (e) pp 2 with stages of 1 and 3 layers
+#       (parallel.pipeline_split: [1, 3]): within 1e-5 relative (fp32, sums split over ranks
+#       in another order);
 # and `tessel ckpt verify` accepts the checkpoint. Then a piece damaged in one rank's file makes
 # every rank fall back to the previous checkpoint.
 #   tests/launch/checkpoint_layouts_check.sh TESSEL_BINARY
@@ -55,6 +56,8 @@ YAML
   resume c "$tessel" train "$dir/$arch.yaml"
   layout=(parallel.tp=4)
   resume d "$tessel" launch --nproc-per-node 4 "$dir/$arch.yaml"
+  layout=(parallel.pp=2 "parallel.pipeline_split=[1, 3]")
+  resume e "$tessel" launch --nproc-per-node 2 "$dir/$arch.yaml"
 
   python3 - "$arch" "$out" <<'PY'
 import json, sys
@@ -63,7 +66,7 @@ def losses(path):
     return {r["step"]: r["loss"] for r in map(json.loads, open(path))}
 full = losses(f"{out}/full/metrics.jsonl")
 assert sorted(full) == list(range(1, 21)), sorted(full)
-for leg in "abcd":
+for leg in "abcde":
     got = losses(f"{out}/{leg}/metrics.jsonl")
     assert sorted(got) == list(range(11, 21)), (leg, sorted(got))
     for step in range(11, 21):
@@ -72,7 +75,7 @@ for leg in "abcd":
             assert a == b, (arch, leg, step, a, b)
         else:
             assert abs(a - b) <= 1e-5 * abs(a), (arch, leg, step, a, b)
-print(f"{arch}: steps 11-20 resumed on 4 layouts match (same layout bitwise)")
+print(f"{arch}: steps 11-20 resumed on 5 layouts match (same layout bitwise)")
 PY
 done
 

@@ -102,11 +102,19 @@ TEST_CASE("impossible pipeline layouts are clear errors", "[cpu][pp]") {
                     Catch::Contains("micro-batches per step (6) to be a multiple of parallel.pp (4)"));
   CHECK_THROWS_WITH(build_pipeline_schedule(Schedule::k1F1B, 2, 2, 4), Catch::Contains("needs schedule 'interleaved'"));
   CHECK(partition_layers(8, 2, 2) == std::vector<std::pair<int, int>>{{0, 2}, {2, 4}, {4, 6}, {6, 8}});
+  // Listed counts, in stage order (interleaved: stage c·pp + r is chunk c of rank r).
+  CHECK(partition_layers(10, 2, 2, {PipelineSplit::kEven, {1, 3, 4, 2}}) ==
+        std::vector<std::pair<int, int>>{{0, 1}, {1, 4}, {4, 8}, {8, 10}});
+  CHECK_THROWS_WITH(partition_layers(10, 2, 1, {PipelineSplit::kEven, {4, 5}}),
+                    Catch::Contains("lists 2 stages of 9 layers in all, for 2 stages"));
   CHECK_THROWS_WITH(partition_layers(6, 4, 1),
                     Catch::Contains("model.layers (6) must be divisible by parallel.pp (4)"));
   CHECK_THROWS_WITH(partition_layers(2, 4, 1), Catch::Contains("fewer than the 4 pipeline stages"));
   // The embedding and the head weigh as a layer each: 12 units over 4 stages, 3 per stage.
-  CHECK(partition_layers(10, 4, 1, true) == std::vector<std::pair<int, int>>{{0, 2}, {2, 5}, {5, 8}, {8, 10}});
-  CHECK(partition_layers(6, 2, 2, true) == std::vector<std::pair<int, int>>{{0, 1}, {1, 3}, {3, 5}, {5, 6}});
-  CHECK_THROWS_WITH(partition_layers(8, 4, 1, true), Catch::Contains("model.layers + 2 (10) must be divisible"));
+  CHECK(partition_layers(10, 4, 1, {PipelineSplit::kEndsAsLayers, {}}) ==
+        std::vector<std::pair<int, int>>{{0, 2}, {2, 5}, {5, 8}, {8, 10}});
+  CHECK(partition_layers(6, 2, 2, {PipelineSplit::kEndsAsLayers, {}}) ==
+        std::vector<std::pair<int, int>>{{0, 1}, {1, 3}, {3, 5}, {5, 6}});
+  CHECK_THROWS_WITH(partition_layers(8, 4, 1, {PipelineSplit::kEndsAsLayers, {}}),
+                    Catch::Contains("model.layers + 2 (10) must be divisible"));
 }

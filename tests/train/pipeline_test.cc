@@ -46,9 +46,19 @@ TEST_CASE("pipeline parallel with each schedule follows one rank", "[mpi][pp]") 
       Config ten = tiny(arch, 10);
       const LayoutRun want10 = train_single_rank(ten);
       ten = layout(ten, 1, 4, Schedule::k1F1B);
-      ten.parallel.pipeline_split = PipelineSplit::kEndsAsLayers;
+      ten.parallel.pipeline_split.kind = PipelineSplit::kEndsAsLayers;
       INFO(arch << ": pp 4, 10 layers split with the ends as layers");
       compare_layout_runs(train_layout(ten, world), want10);
+      // Listed: stages of 1, 2, 3 and 4 layers (as for GPUs of four speeds).
+      ten.parallel.pipeline_split = {PipelineSplit::kEven, {1, 2, 3, 4}};
+      INFO(arch << ": pp 4, 10 layers split 1, 2, 3, 4");
+      compare_layout_runs(train_layout(ten, world), want10);
+    } else {
+      // Listed, interleaved: chunks of 1, 3, 2 and 2 layers over the two ranks.
+      INFO(arch << ": pp 2, interleaved, 8 layers split 1, 3, 2, 2");
+      Config uneven = layout(c, 1, 2, Schedule::kInterleaved, 2);
+      uneven.parallel.pipeline_split = {PipelineSplit::kEven, {1, 3, 2, 2}};
+      compare_layout_runs(train_layout(uneven, world), want);
     }
   }
 }

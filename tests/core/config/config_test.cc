@@ -335,6 +335,26 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
                  Contains("pp x virtual_stages among 2, 7, or pipeline_split: even"));
   CHECK(error_of("parallel:\n  pp: 7\n  pipeline_split: ends_as_layers\n") == "(no error)");
   CHECK_THAT(error_of("parallel:\n  pipeline_split: weighted\n"), Contains("valid values: even, ends_as_layers"));
+  // Each stage's layers, listed: for stages on GPUs of unequal speed.
+  const Config listed = parse("parallel:\n  pp: 4\n  pipeline_split: [2, 2, 4, 4]\n");
+  CHECK(listed.parallel.pipeline_split.counts == std::vector<int64_t>{2, 2, 4, 4});
+  CHECK_THAT(to_yaml(listed), Contains("pipeline_split: [2, 2, 4, 4]"));
+  CHECK(parse(to_yaml(listed)).parallel.pipeline_split == listed.parallel.pipeline_split);
+  CHECK(parse("parallel:\n  pp: 2\n", {"parallel.pipeline_split=[5, 7]"}).parallel.pipeline_split.counts ==
+        std::vector<int64_t>{5, 7});
+  // A name after a list (an override) drops the list.
+  CHECK(parse("parallel:\n  pp: 2\n  pipeline_split: [5, 7]\n", {"parallel.pipeline_split=even"})
+            .parallel.pipeline_split.counts.empty());
+  CHECK_THAT(error_of("parallel:\n  pp: 4\n  pipeline_split: [2, 2, 8]\n"),
+             Contains("cfg.yaml:3:19: parallel.pipeline_split lists 3 stages, but parallel.pp (4) x "
+                      "parallel.virtual_stages (1) = 4"));
+  CHECK_THAT(error_of("parallel:\n  pp: 2\n  pipeline_split: [2, 2]\n"),
+             Contains("parallel.pipeline_split's layers add up to 4, but model.layers is 12"));
+  CHECK_THAT(error_of("parallel:\n  pp: 2\n  pipeline_split: [0, 12]\n"),
+             Contains("parallel.pipeline_split: expected even, ends_as_layers, or a list of each pipeline stage's "
+                      "layers (positive integers), found"));
+  CHECK_THAT(error_of("parallel:\n  pp: 2\n  pipeline_split: []\n"), Contains("an empty list"));
+  CHECK_THAT(error_of("parallel:\n  pp: 2\n  pipeline_split: [a, b]\n"), Contains("positive integers"));
 
   // A config built in code has no lines to name, but gets the same checks.
   Config hand;
