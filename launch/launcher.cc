@@ -322,11 +322,10 @@ int launch_job(const LaunchRequest& r, const Config& config) {
     // The grid and the pipeline schedule are checked here too, so that a layout every rank
     // would refuse is one clear error before any rank starts.
     const Topology grid = Topology::from_config(config.parallel, plan.nodes * plan.nproc_per_node, 0);
-    check_batch_split(config.batch, grid.size(Axis::kDp));
-    if (grid.size(Axis::kPp) > 1) {
+    const std::vector<int64_t> micro_batches = micro_batches_per_replica(config.batch, grid.size(Axis::kDp));
+    for (int64_t m : grid.size(Axis::kPp) > 1 ? micro_batches : std::vector<int64_t>{}) {
       build_pipeline_schedule(config.parallel.schedule, grid.size(Axis::kPp),
-                              static_cast<int>(config.parallel.virtual_stages),
-                              static_cast<int>(config.batch.global / (config.batch.micro * grid.size(Axis::kDp))));
+                              static_cast<int>(config.parallel.virtual_stages), static_cast<int>(m));
     }
   }
   // A restarted job continues from the newest complete checkpoint.

@@ -49,8 +49,9 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
   return segments;
 }
 
-DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap)
-    : group_(group), store_(store), zero_(zero), overlap_(overlap) {
+DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap,
+                           ReduceOp reduce)
+    : group_(group), store_(store), zero_(zero), overlap_(overlap), reduce_(reduce) {
   const int64_t elems = static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float));
   buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
   works_.resize(buckets_.size());
@@ -83,10 +84,9 @@ void DataParallel::start_bucket(size_t b) {
   const Tensor grads = store_.grads().slice(bucket.begin, bucket.end);
   if (zero_ == ZeroStage::k2) {
     const int64_t s = (bucket.end - bucket.begin) / size();
-    works_[b] =
-        group_.reduce_scatter_async(grads, shard_grads_.slice(shard_offset(b), shard_offset(b) + s), ReduceOp::kAvg);
+    works_[b] = group_.reduce_scatter_async(grads, shard_grads_.slice(shard_offset(b), shard_offset(b) + s), reduce_);
   } else {
-    works_[b] = group_.all_reduce_async(grads, ReduceOp::kAvg);
+    works_[b] = group_.all_reduce_async(grads, reduce_);
   }
 }
 

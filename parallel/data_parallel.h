@@ -56,7 +56,10 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
 class DataParallel {
  public:
   // overlap: start buckets during backward (else all after it, in finish_gradient_sync).
-  DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap = true);
+  // reduce: how the replicas' gradients combine: kAvg (each replica's is a mean over equal
+  // shares of the batch) or kSum (each is already weighted by its share of the tokens).
+  DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap = true,
+               ReduceOp reduce = ReduceOp::kAvg);
 
   int size() const { return group_.size(); }
   int rank() const { return group_.rank(); }
@@ -100,6 +103,7 @@ class DataParallel {
   ParameterStore& store_;
   ZeroStage zero_;
   bool overlap_;
+  ReduceOp reduce_;
   std::vector<GradBucket> buckets_;
   std::vector<std::shared_ptr<Work>> works_;  // per bucket, this step
   size_t next_bucket_ = 0;                    // buckets [0, next_bucket_) are started

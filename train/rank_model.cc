@@ -42,8 +42,9 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   RankModel r;
   r.device = std::move(device);
   const int pp = topology.size(Axis::kPp), v = static_cast<int>(config.parallel.virtual_stages);
-  check_batch_split(config.batch, topology.size(Axis::kDp));
-  const int micro_batches = static_cast<int>(config.batch.global / (config.batch.micro * topology.size(Axis::kDp)));
+  // This replica's micro-batches per step (batch.shares, or an equal split).
+  const int micro_batches = static_cast<int>(micro_batches_per_replica(
+      config.batch, topology.size(Axis::kDp))[static_cast<size_t>(topology.coord(Axis::kDp))]);
   ModelPart part;
   std::vector<PipeAction> actions;
   if (pp > 1) {

@@ -27,11 +27,28 @@ TrainStep::BatchFn synthetic_batches(const Config& config) {
 }
 
 void check_batch_split(const BatchConfig& batch, int64_t dp) {
+  if (!batch.shares.empty()) {
+    TESSEL_CHECK(static_cast<int64_t>(batch.shares.size()) == dp)
+        << "batch.shares lists " << batch.shares.size() << " data-parallel replicas, but the layout has dp " << dp
+        << "; hint: one share (micro-batches per step) per replica";
+    int64_t micro_batches = 0;
+    for (int64_t n : batch.shares) micro_batches += n;
+    TESSEL_CHECK(micro_batches * batch.micro == batch.global)
+        << "batch.shares adds up to " << micro_batches << " micro-batches of " << batch.micro << ", not batch.global ("
+        << batch.global << ")";
+    return;
+  }
   TESSEL_CHECK(batch.global % (dp * batch.micro) == 0)
       << "batch.global (" << batch.global << ") must be divisible by dp (" << dp << ") x batch.micro (" << batch.micro
       << ") = " << dp * batch.micro << ": each data-parallel rank runs whole micro-batches; "
       << "hint: batch.global=" << std::max<int64_t>(1, batch.global / (dp * batch.micro)) * dp * batch.micro
       << ", or a batch.micro that divides " << batch.global / dp;
+}
+
+std::vector<int64_t> micro_batches_per_replica(const BatchConfig& batch, int64_t dp) {
+  check_batch_split(batch, dp);
+  if (!batch.shares.empty()) return batch.shares;
+  return std::vector<int64_t>(static_cast<size_t>(dp), batch.global / (dp * batch.micro));
 }
 
 TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group,
@@ -42,12 +59,17 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       group_(dp_group),
       tp_group_(tp_group != nullptr && tp_group->size() > 1 ? tp_group : nullptr),
       pipeline_(pipeline != nullptr && pipeline->group().size() > 1 ? pipeline : nullptr),
+      // Unequal shares: each replica's gradient is weighted by its share of the batch's tokens
+      // (scaled by 1 / the step's micro-batches), so the replicas' sum is the step's mean.
+      weighted_(!config.batch.shares.empty()),
       dp_(dp_group, model.parameters(), config.parallel.bucket_mb,
-          dp_group.size() > 1 ? config.parallel.zero : ZeroStage::k0, config.parallel.overlap_grad_reduce),
-      accumulation_(config.batch.global / (config.batch.micro * dp_group.size())),
+          dp_group.size() > 1 ? config.parallel.zero : ZeroStage::k0, config.parallel.overlap_grad_reduce,
+          weighted_ ? ReduceOp::kSum : ReduceOp::kAvg),
+      micro_batches_(micro_batches_per_replica(config.batch, dp_group.size())),
+      accumulation_(micro_batches_[static_cast<size_t>(dp_group.rank())]),
+      step_micro_batches_(config.batch.global / config.batch.micro),
       guard_(config.optim.max_skipped_steps),
       scaler_(config.precision.compute == Precision::kFp16, config.precision.loss_scale) {
-  check_batch_split(config.batch, dp_group.size());
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
   // The moments live beside the parameters.
@@ -99,14 +121,17 @@ void TrainStep::sum_tied_embedding_grads() {
 StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   ParameterStore& store = model_.parameters();
   const int64_t B = model_.micro_batch();
-  const uint64_t per_rank = static_cast<uint64_t>(config_.batch.global / group_.size());
-  const uint64_t first = static_cast<uint64_t>(step) * static_cast<uint64_t>(config_.batch.global) +
-                         static_cast<uint64_t>(group_.rank()) * per_rank;
+  // This replica's samples: after those of the replicas before it.
+  int64_t before = 0;
+  for (int r = 0; r < group_.rank(); ++r) before += micro_batches_[static_cast<size_t>(r)];
+  const uint64_t first =
+      static_cast<uint64_t>(step) * static_cast<uint64_t>(config_.batch.global) + static_cast<uint64_t>(before * B);
   store.zero_grads();
   double loss = 0;
   // The loss scale (a power of two, or 1) rides on the gradient's scale: exact in binary.
   const double loss_scale = scaler_.scale();
-  const float grad_scale = static_cast<float>(loss_scale / static_cast<double>(accumulation_));
+  const float grad_scale =
+      static_cast<float>(loss_scale / static_cast<double>(weighted_ ? step_micro_batches_ : accumulation_));
   if (pipeline_ != nullptr) {
     dp_.begin_micro_batch(true);  // the hook lets only the last micro-batch's backward through
     loss =
@@ -132,8 +157,8 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   dp_.finish_gradient_sync();
   StepResult r;
   r.comm_wait_s = dp_.exposed_wait_s();
-  r.loss = loss / static_cast<double>(accumulation_);
-  if (group_.size() > 1) group_.all_reduce_doubles(&r.loss, 1, ReduceOp::kAvg);
+  r.loss = loss / static_cast<double>(weighted_ ? step_micro_batches_ : accumulation_);
+  if (group_.size() > 1) group_.all_reduce_doubles(&r.loss, 1, weighted_ ? ReduceOp::kSum : ReduceOp::kAvg);
   double sum_of_squares = dp_.grad_sum_of_squares(counted_);
   if (tp_group_ != nullptr) tp_group_->all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
   if (pipeline_ != nullptr) pipeline_->group().all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);

@@ -103,8 +103,11 @@ class TrainStep {
   int64_t tied_end_ = 0;           // gradients below it wait for sum_tied_embedding_grads
   bool last_micro_batch_ = false;  // a pipeline backward of the step's last micro-batch is running
   std::vector<bool> counted_;      // per parameter: in this rank's share of the gradient norm
+  bool weighted_;                  // batch.shares: replicas of unequal shares
   DataParallel dp_;
-  int64_t accumulation_;
+  std::vector<int64_t> micro_batches_;  // per data-parallel replica, per step
+  int64_t accumulation_;                // this replica's
+  int64_t step_micro_batches_;          // all replicas'
   Tensor m_, v_;
   Tensor tokens_, targets_;             // (B, T) staging for one micro-batch (host)
   std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
@@ -120,5 +123,7 @@ TrainStep::BatchFn synthetic_batches(const Config& config);
 // Checks that batch.global splits into dp ranks × batch.micro × accumulation steps; the
 // message names the keys and the values that would work.
 void check_batch_split(const BatchConfig& batch, int64_t dp);
+// The micro-batches each of the dp replicas runs per step: batch.shares, or an equal split.
+std::vector<int64_t> micro_batches_per_replica(const BatchConfig& batch, int64_t dp);
 
 }  // namespace tessel

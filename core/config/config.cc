@@ -51,6 +51,7 @@ class KeyCollector {
   void loss_scale(const char* name, const double&) { add(name); }
   void resume(const char* name, const CheckpointConfig&) { add(name); }
   void layer_split(const char* name, const LayerSplit&) { add(name); }
+  void counts(const char* name, const std::vector<int64_t>&) { add(name); }
   void sources(const char* name, const std::vector<DataSource>&) { add(name); }
 
  private:
@@ -246,17 +247,35 @@ class Parser {
     }
     const std::string key = dotted(name);
     split.kind = PipelineSplit::kEven;
-    for (const YAML::Node& item : entry->value) {
-      int64_t n = 0;
-      if (!item.IsScalar() || !to_int64(item.Scalar(), n) || n < 1) {
-        fail(key, *entry) << key << ": expected " << join(valid_names<PipelineSplit>(), ", ")
-                          << ", or a list of each pipeline stage's layers (positive integers), found "
-                          << describe(entry->value);
-      }
-      split.counts.push_back(n);
+    if (!positive_integers(entry->value, &split.counts)) {
+      fail(key, *entry) << key << ": expected " << join(valid_names<PipelineSplit>(), ", ")
+                        << ", or a list of each pipeline stage's layers (positive integers), found "
+                        << describe(entry->value);
     }
     if (split.counts.empty()) fail(key, *entry) << key << ": an empty list; expected each pipeline stage's layers";
     record(key, *entry);
+  }
+
+  void counts(const char* name, std::vector<int64_t>& out) {
+    const Entry* entry = lookup(name);
+    if (entry == nullptr) return;
+    const std::string key = dotted(name);
+    if (!positive_integers(entry->value, &out)) {
+      fail(key, *entry) << key << ": expected a list of positive integers, found " << describe(entry->value);
+    }
+    record(key, *entry);
+  }
+
+  // A YAML sequence of integers >= 1 into *out (false, out unspecified, for anything else).
+  static bool positive_integers(const YAML::Node& node, std::vector<int64_t>* out) {
+    out->clear();
+    if (!node.IsSequence()) return false;
+    for (const YAML::Node& item : node) {
+      int64_t n = 0;
+      if (!item.IsScalar() || !to_int64(item.Scalar(), n) || n < 1) return false;
+      out->push_back(n);
+    }
+    return true;
   }
 
   void preset(const char* name, ModelConfig& model) {

@@ -78,6 +78,9 @@ struct ParallelConfig {
 struct BatchConfig {
   int64_t global = 8;  // sequences per optimizer step, all data-parallel ranks together
   int64_t micro = 8;   // sequences per micro-batch per data-parallel rank
+  // Micro-batches each data-parallel replica runs per step, when they differ (replicas on GPUs
+  // of unequal speed); empty: global / (dp · micro) each. Gradients are weighted by tokens.
+  std::vector<int64_t> shares;
 };
 
 struct PrecisionConfig {

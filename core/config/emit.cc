@@ -73,8 +73,11 @@ class YamlWriter {
       choice(name, split.kind);
       return;
     }
+    counts(name, split.counts);
+  }
+  void counts(const char* name, const std::vector<int64_t>& values) {
     std::string list;
-    for (int64_t n : split.counts) list += (list.empty() ? "" : ", ") + std::to_string(n);
+    for (int64_t n : values) list += (list.empty() ? "" : ", ") + std::to_string(n);
     line(name, "[" + list + "]");
   }
   void resume(const char* name, const CheckpointConfig& checkpoint) {

@@ -15,6 +15,7 @@
 //   loss_scale(name, double&)        "dynamic" (stored as 0) or a positive number
 //   resume(name, CheckpointConfig&)  "auto", "none" or a path
 //   layer_split(name, LayerSplit&)   a PipelineSplit's name, or a list of positive layer counts
+//   counts(name, std::vector<int64_t>&)  a list of positive integers ([] for none)
 //   sources(name, std::vector<DataSource>&)
 // Stateless; safe from any thread.
 #pragma once
@@ -79,6 +80,7 @@ void visit_config(Visitor& v, ConfigT& c) {
   v.section("batch", [&] {
     v.field("global", c.batch.global);
     v.field("micro", c.batch.micro);
+    v.counts("shares", c.batch.shares);
   });
   v.section("precision", [&] {
     v.choice("compute", c.precision.compute);

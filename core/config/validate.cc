@@ -109,6 +109,12 @@ class Checker {
         << "; valid values: " << join(valid_names<E>());
   }
   void preset(const char* name, const ModelConfig& model) { choice(name, model.arch); }
+  void counts(const char* name, const std::vector<int64_t>& values) {
+    for (int64_t n : values) {
+      TESSEL_CHECK(n >= 1) << at({section_ + "." + name}) << section_ << "." << name << ": " << n
+                           << " in the list; every entry must be a positive integer";
+    }
+  }
   void layer_split(const char* name, const LayerSplit& split) {
     choice(name, split.kind);
     for (int64_t n : split.counts) {
@@ -310,6 +316,18 @@ void validate_config(const Config& c) {
       << " or " << (b.global / b.micro + 1) * b.micro
       << ". (dp is not known until launch; then batch.global must also be divisible by "
       << "dp x batch.micro)";
+  if (!b.shares.empty()) {
+    int64_t micro_batches = 0;
+    for (int64_t n : b.shares) micro_batches += std::min<int64_t>(n, kMaxBatch);
+    TESSEL_CHECK(micro_batches * b.micro == b.global)
+        << check.at({"batch.shares", "batch.global", "batch.micro"}) << "batch.shares lists " << micro_batches
+        << " micro-batches of batch.micro (" << b.micro << ") = " << micro_batches * b.micro
+        << " sequences, but batch.global is " << b.global << "; hint: the shares are each data-parallel replica's "
+        << "micro-batches per step, adding up to batch.global / batch.micro = " << b.global / b.micro;
+    TESSEL_CHECK(c.parallel.dp == 0 || static_cast<int64_t>(b.shares.size()) == c.parallel.dp)
+        << check.at({"batch.shares", "parallel.dp"}) << "batch.shares lists " << b.shares.size()
+        << " data-parallel replicas, but parallel.dp is " << c.parallel.dp << "; hint: one share per replica";
+  }
 
   const OptimConfig& o = c.optim;
   check.positive("optim.lr", o.lr);

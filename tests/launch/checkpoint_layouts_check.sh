@@ -6,8 +6,9 @@
 # checkpoint, runs resume to step 20 on
 #   (a) the same layout: steps 11-20 bitwise equal to the uninterrupted run;
 #   (b) tp 1 x pp 1 x dp 4, (c) one rank, (d) tp 4, (e) pp 2 with stages of 1 and 3 layers
-#       (parallel.pipeline_split: [1, 3]): within 1e-5 relative (fp32, sums split over ranks
-#       in another order);
+#       (parallel.pipeline_split: [1, 3]), (f) dp 2 with 3 and 1 micro-batches per step
+#       (batch.shares: [3, 1]): within 1e-5 relative (fp32, sums split over ranks in another
+#       order);
 # and `tessel ckpt verify` accepts the checkpoint. Then a piece damaged in one rank's file makes
 # every rank fall back to the previous checkpoint.
 #   tests/launch/checkpoint_layouts_check.sh TESSEL_BINARY
@@ -58,6 +59,8 @@ YAML
   resume d "$tessel" launch --nproc-per-node 4 "$dir/$arch.yaml"
   layout=(parallel.pp=2 "parallel.pipeline_split=[1, 3]")
   resume e "$tessel" launch --nproc-per-node 2 "$dir/$arch.yaml"
+  layout=("batch.shares=[3, 1]")
+  resume f "$tessel" launch --nproc-per-node 2 "$dir/$arch.yaml"
 
   python3 - "$arch" "$out" <<'PY'
 import json, sys
@@ -66,7 +69,7 @@ def losses(path):
     return {r["step"]: r["loss"] for r in map(json.loads, open(path))}
 full = losses(f"{out}/full/metrics.jsonl")
 assert sorted(full) == list(range(1, 21)), sorted(full)
-for leg in "abcde":
+for leg in "abcdef":
     got = losses(f"{out}/{leg}/metrics.jsonl")
     assert sorted(got) == list(range(11, 21)), (leg, sorted(got))
     for step in range(11, 21):
@@ -75,7 +78,7 @@ for leg in "abcde":
             assert a == b, (arch, leg, step, a, b)
         else:
             assert abs(a - b) <= 1e-5 * abs(a), (arch, leg, step, a, b)
-print(f"{arch}: steps 11-20 resumed on 5 layouts match (same layout bitwise)")
+print(f"{arch}: steps 11-20 resumed on 6 layouts match (same layout bitwise)")
 PY
 done
 

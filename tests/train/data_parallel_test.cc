@@ -94,6 +94,49 @@ TEST_CASE("data parallel with zero 0, 1 and 2, with and without accumulation, fo
   }
 }
 
+TEST_CASE("replicas with unequal shares of the batch (batch.shares) follow one rank, gradients weighted by tokens",
+          "[mpi][dp]") {
+  MpiCommunicator& world = test_world();
+  const int P = world.size();
+  // 24 sequences in micro-batches of 2: 12 micro-batches, split unevenly (the first replica a
+  // GPU twice as fast as the others, say).
+  const std::vector<int64_t> shares = P == 2   ? std::vector<int64_t>{9, 3}
+                                      : P == 3 ? std::vector<int64_t>{6, 3, 3}
+                                               : std::vector<int64_t>{5, 1, 2, 4};
+  for (const std::string arch : {"gpt2", "llama"}) {
+    SingleCommunicator one;
+    const Run reference = train(tiny(arch, 24, 24, ZeroStage::k0), one);
+    for (ZeroStage zero : {ZeroStage::k0, ZeroStage::k2}) {
+      INFO(arch << " on " << P << " ranks, zero " << zero << ", shares of " << shares.front() << "...");
+      Config c = tiny(arch, 24, 2, zero);
+      c.batch.shares = shares;
+      const Run dp = train(c, world);
+      CHECK(max_relative(dp.losses, reference.losses) < 1e-5);
+      CHECK(max_relative(dp.norms, reference.norms) < 1e-4);
+      double worst = 0;
+      for (size_t i = 0; i < dp.params.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::abs(dp.params[i] - reference.params[i])));
+      }
+      CHECK(worst < 1e-4);
+    }
+  }
+}
+
+TEST_CASE("batch.shares must name every replica and add up to the batch", "[cpu][dp]") {
+  BatchConfig b;
+  b.global = 24;
+  b.micro = 2;
+  b.shares = {9, 3};
+  CHECK(micro_batches_per_replica(b, 2) == std::vector<int64_t>{9, 3});
+  CHECK_THROWS_WITH(micro_batches_per_replica(b, 3),
+                    Catch::Contains("batch.shares lists 2 data-parallel replicas, but the layout has dp 3"));
+  b.shares = {9, 2};
+  CHECK_THROWS_WITH(micro_batches_per_replica(b, 2),
+                    Catch::Contains("batch.shares adds up to 11 micro-batches of 2, not batch.global (24)"));
+  b.shares.clear();
+  CHECK(micro_batches_per_replica(b, 4) == std::vector<int64_t>{3, 3, 3, 3});
+}
+
 TEST_CASE("a data-parallel run is bitwise repeatable", "[mpi][dp]") {
   MpiCommunicator& world = test_world();
   const Config c = tiny("llama", 24, 24 / world.size() / 2, ZeroStage::k2);

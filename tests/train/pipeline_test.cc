@@ -86,6 +86,11 @@ TEST_CASE("pipeline parallel composes with tensor parallel (sequence parallel) a
       // ZeRO-2 leaves each rank only its shard of the reduced gradient: the curves say it all.
       compare_layout_runs(train_layout(pp_dp, world), want, zero < ZeroStage::k2);
     }
+    // Replicas of unequal shares: 1 and 3 micro-batches per step, each its own pipeline schedule.
+    INFO(arch << ": pp 2 x dp 2, batch.shares [1, 3]");
+    Config shares = layout(c, 1, 2, Schedule::k1F1B);
+    shares.batch.shares = {1, 3};
+    compare_layout_runs(train_layout(shares, world), want);
   }
 }
 

@@ -355,6 +355,17 @@ TEST_CASE("validation names keys, values and a fix", "[config]") {
                       "layers (positive integers), found"));
   CHECK_THAT(error_of("parallel:\n  pp: 2\n  pipeline_split: []\n"), Contains("an empty list"));
   CHECK_THAT(error_of("parallel:\n  pp: 2\n  pipeline_split: [a, b]\n"), Contains("positive integers"));
+  // Unequal shares of the batch, in micro-batches per data-parallel replica.
+  const Config shared = parse("batch:\n  global: 24\n  micro: 2\n  shares: [9, 3]\n");
+  CHECK(shared.batch.shares == std::vector<int64_t>{9, 3});
+  CHECK(parse(to_yaml(shared)).batch.shares == shared.batch.shares);
+  CHECK_THAT(to_yaml(Config()), Contains("shares: []"));
+  CHECK_THAT(error_of("batch:\n  global: 24\n  micro: 2\n  shares: [9, 2]\n"),
+             Contains("cfg.yaml:4:11: batch.shares lists 11 micro-batches of batch.micro (2) = 22 sequences, but "
+                      "batch.global is 24"));
+  CHECK_THAT(error_of("parallel:\n  dp: 3\nbatch:\n  global: 24\n  micro: 2\n  shares: [9, 3]\n"),
+             Contains("batch.shares lists 2 data-parallel replicas, but parallel.dp is 3"));
+  CHECK_THAT(error_of("batch:\n  shares: [1.5, 2]\n"), Contains("batch.shares: expected a list of positive integers"));
 
   // A config built in code has no lines to name, but gets the same checks.
   Config hand;
