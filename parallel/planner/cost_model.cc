@@ -133,34 +133,57 @@ PlanLayout layout_of(const Config& config, int dp) {
   return layout;
 }
 
-MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, double workspace_bytes) {
-  const ModelConfig& m = config.model;
-  MemoryBreakdown memory;
-  const bool fp32 = config.precision.compute == Precision::kFp32;
-  const double a = fp32 ? 4 : 2;  // bytes per activation and weight element
-  const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
-  const ModelSizes sizes = sizes_of(m);  // copied: C++17 lambdas cannot capture structured bindings
-  const double T = sizes.T, C = sizes.C, H = sizes.H, KV = sizes.KV, D = sizes.D, F = sizes.F, V = sizes.V,
-               Fp = sizes.Fp;
-  const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
-  const int layers_per_stage = most_layers_per_rank(m, L, split_for(config, L));
+namespace {
 
+// What the memory and the time estimates of a layout both derive from the config: computed once.
+struct LayoutSizes {
+  ModelSizes model;
+  bool fp32 = true;
+  double a = 4;                  // bytes per activation and weight element
+  int64_t micro_batches = 1;     // per replica and step
+  double tp = 1, N = 0, Nl = 0;  // rows of a micro-batch, and this rank's rows of the residual stream
+  int layers_per_stage = 0;      // on the pipeline rank that holds the most
+  double params = 0;             // of the stage that holds the most, on one tensor-parallel rank
+  double zero_div = 1;           // what ZeRO divides the optimizer state by
+  double qkv_local = 0;          // this rank's q, k and v width (shared key/value heads held whole)
+};
+
+LayoutSizes layout_sizes(const Config& config, const PlanLayout& L) {
+  const ModelConfig& m = config.model;
+  LayoutSizes s;
+  s.model = sizes_of(m);
+  s.fp32 = config.precision.compute == Precision::kFp32;
+  s.a = s.fp32 ? 4 : 2;
+  s.micro_batches = config.batch.global / (L.dp * L.micro);
+  s.tp = L.tp;
+  s.N = static_cast<double>(L.micro) * s.model.T;
+  s.Nl = L.sequence_parallel ? s.N / s.tp : s.N;
+  const LayerSplit split = split_for(config, L);
+  s.layers_per_stage = most_layers_per_rank(m, L, split);
+  s.params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split));
+  s.zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
+  s.qkv_local = (s.model.H / s.tp + 2 * std::max(s.model.KV / s.tp, 1.0)) * s.model.D;
+  return s;
+}
+
+MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, double workspace_bytes) {
+  MemoryBreakdown memory;
+  const bool fp32 = s.fp32;
+  const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, params = s.params, zero_div = s.zero_div;
+  const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, V = s.model.V,
+               Fp = s.model.Fp;
   // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
-  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split_for(config, L)));
-  const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   memory.weights = params * a;
   memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
   memory.optimizer = params * (fp32 ? 8 : 12) / zero_div;
   // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
   const double residual = Nl * C;
-  // Key/value heads fewer than the ranks are held whole by several ranks (shared).
-  const double kv_local = std::max(KV / tp, 1.0);
-  const double qkv_local = (H / tp + 2 * kv_local) * D;
-  double cache = Nl * C + 2 * Nl + N * qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
+  // Key/value heads fewer than the ranks are held whole by several ranks (shared): qkv_local.
+  double cache = Nl * C + 2 * Nl + N * s.qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
   if (L.recompute != Recompute::kSelective) cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
   const double per_layer = L.recompute == Recompute::kFull ? residual : residual + cache;
-  const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(micro_batches));
-  const double chunk_layers = static_cast<double>(layers_per_stage) / L.virtual_stages;
+  const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches));
+  const double chunk_layers = static_cast<double>(s.layers_per_stage) / L.virtual_stages;
   // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
   memory.activations =
       alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
@@ -171,27 +194,30 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, doubl
   return memory;
 }
 
+}  // namespace
+
+MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, double workspace_bytes) {
+  return memory_of(config, L, layout_sizes(config, L), workspace_bytes);
+}
+
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const HardwareProfile& hw, double margin) {
   const ModelConfig& m = config.model;
   PlanEstimate e;
   e.layout = L;
   const Precision precision = config.precision.compute;
-  const bool fp32 = precision == Precision::kFp32;
-  const double a = fp32 ? 4 : 2;  // bytes per activation and weight element
   const double peak = hw.peak_tflops(precision);
   const int world = L.tp * L.pp * L.dp;
-  const int64_t micro_batches = config.batch.global / (L.dp * L.micro);
-  const ModelSizes sizes = sizes_of(m);  // copied: C++17 lambdas cannot capture structured bindings
-  const double T = sizes.T, C = sizes.C, H = sizes.H, KV = sizes.KV, D = sizes.D, F = sizes.F, V = sizes.V,
-               Fp = sizes.Fp;
-  const double tp = L.tp, N = static_cast<double>(L.micro) * T, Nl = L.sequence_parallel ? N / tp : N;
-  const int layers_per_stage = most_layers_per_rank(m, L, split_for(config, L));
+  const LayoutSizes s = layout_sizes(config, L);
+  const bool fp32 = s.fp32;
+  const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, params = s.params, zero_div = s.zero_div;
+  const double qkv_local = s.qkv_local;
+  const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, V = s.model.V,
+               Fp = s.model.Fp;
+  const int64_t micro_batches = s.micro_batches;
+  const int layers_per_stage = s.layers_per_stage;
 
   const double workspace = fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
-  e.memory = estimate_memory(config, L, workspace);
-  const double params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split_for(config, L)));
-  const double zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
-  const double qkv_local = (H / tp + 2 * std::max(KV / tp, 1.0)) * D;  // shared key/value heads held whole
+  e.memory = memory_of(config, L, s, workspace);
   e.fits = e.memory.total() <= hw.memory_gb * 1e9 * (1 - margin);
 
   // Time of one micro-batch on one stage (its v chunks together).
