@@ -23,8 +23,12 @@ int main(int argc, char** argv) {
   // `tessel help train` and `tessel help` print like `tessel train --help` and `tessel --help`.
   if (first == "help" && argc >= 3) {
     const std::string usage = tessel::command_usage(argv[2]);
-    std::fputs(usage.empty() ? tessel::tessel_usage() : (usage + "\n").c_str(), stdout);
-    return usage.empty() ? 2 : 0;
+    if (usage.empty()) {
+      std::fprintf(stderr, "tessel: unknown command '%s'\n\n%s", argv[2], tessel::tessel_usage());
+      return 2;
+    }
+    std::fputs((usage + "\n").c_str(), stdout);
+    return 0;
   }
   if (argc < 2 || first == "--help" || first == "-h" || first == "help") {
     std::fputs(tessel::tessel_usage(), argc < 2 ? stderr : stdout);

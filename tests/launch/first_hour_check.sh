@@ -20,6 +20,8 @@ for command in train launch data generate eval bench plan tune ckpt; do
   "$tessel" help "$command" | cmp -s - "$dir/help.txt" || fail "tessel help $command differs from tessel $command --help"
 done
 "$tessel" data prepare --help | grep -q -- "--val-split documents|tokens" || fail "data prepare --help is not its usage"
+if "$tessel" help frobnicate > "$dir/unknown.txt" 2>&1; then fail "tessel help frobnicate exited 0"; fi
+grep -q "tessel: unknown command 'frobnicate'" "$dir/unknown.txt" || { cat "$dir/unknown.txt"; fail "tessel help of an unknown command did not say so"; }
 if "$tessel" data prepare --input x.txt --out "$dir/x" > "$dir/notok.txt" 2>&1; then fail "prepare without --tokenizer ran"; fi
 grep -q "missing --tokenizer bytes|gpt2" "$dir/notok.txt" || { cat "$dir/notok.txt"; fail "no --tokenizer message"; }
 
