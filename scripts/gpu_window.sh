@@ -140,6 +140,9 @@ sanitizer() {
 }
 
 layouts() {
+  # tessel launch runs the bundle's mpirun: its PATH and OPAL_PREFIX (each stage is its own shell).
+  # shellcheck source=/dev/null
+  source "$bundle/gpu_env.sh" "${TESSEL_PREFIX:-/tmp/tessel-prefix}"
   scripts/gpu_layouts.sh "$build/tessel" cuda /tmp/tessel-window-layouts > "$work/layouts.jsonl"
   local status=$?
   cat "$work/layouts.jsonl"
