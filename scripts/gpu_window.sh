@@ -35,7 +35,7 @@ work=$(mktemp -d /tmp/gpu-window.XXXXXX)
 build=$root/build-gpu
 started=$(date +%s)
 mkdir -p "$out" "$work/logs"
-cd "$root"
+cd "$root" || exit 1
 
 # --- bookkeeping: one line per stage in stages.tsv (name, status, seconds), logs in logs/ ---
 finish() {
