@@ -248,7 +248,8 @@ void validate_config(const Config& c) {
       << "; hint: set parallel.pp, or virtual_stages: 1 and schedule: 1f1b";
   const int64_t stages = p.pp * p.virtual_stages;
   const std::vector<int64_t>& counts = p.pipeline_split.counts;
-  if (!counts.empty()) {
+  const bool listed = !counts.empty();  // then nothing more is divided evenly
+  if (listed) {
     // Each stage's layers, as given: one count per stage, adding up to the model.
     int64_t sum = 0;
     for (int64_t n : counts) sum += n;
@@ -260,10 +261,9 @@ void validate_config(const Config& c) {
                                   << "parallel.pipeline_split's layers add up to " << sum << ", but model.layers is "
                                   << m.layers << "; hint: the stages' layers must add up to the model's";
   }
-  const bool listed = !counts.empty();  // then nothing more is divided evenly
   // ends_as_layers: the embedding and the head weigh as a layer each, so the first and the
   // last stage hold one layer fewer than the others.
-  const bool ends = p.pipeline_split.kind == PipelineSplit::kEndsAsLayers && stages > 1 && counts.empty();
+  const bool ends = p.pipeline_split.kind == PipelineSplit::kEndsAsLayers && stages > 1 && !listed;
   std::string ends_valid;  // stage counts that split layers + 2 with a layer on every stage
   for (int64_t s = 2; s <= (m.layers + 2) / 2; ++s) {
     if ((m.layers + 2) % s == 0) ends_valid += (ends_valid.empty() ? "" : ", ") + std::to_string(s);

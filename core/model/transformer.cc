@@ -177,7 +177,9 @@ float Transformer::mean_loss() {
 }
 
 void Transformer::head_loss(const Slot& s, const Tensor& targets, float dloss, bool backward) {
-  if (tp_.size() > 1) check_vocab_targets(targets, config_.vocab_size);  // while still on the host
+  // A device model's targets are checked here, while still on the host (vocab_parallel_loss
+  // checks CPU targets itself).
+  if (tp_.size() > 1 && device_ != nullptr) check_vocab_targets(targets, config_.vocab_size);
   const Tensor targets_flat = here(targets, targets_here_).reshape({B_ * T_});
   const Tensor* dx = backward ? &d_final_ : nullptr;
   const Tensor* dw = backward ? &head_grad() : nullptr;

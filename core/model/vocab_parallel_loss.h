@@ -21,7 +21,7 @@ namespace tessel {
 inline constexpr int64_t kLossChunkRows = 128;
 
 struct VocabParallelLossBuffers {
-  Tensor logits;                               // (kLossChunkRows, Vl)
+  Tensor logits;                               // (min(N, kLossChunkRows), Vl)
   Tensor row_max, local_max, row_sum, target;  // (N) each
   // On `device` (null: the CPU), logits in `values`, the rest F32.
   static VocabParallelLossBuffers allocate(int64_t N, int64_t Vl, DeviceBackend* device, DType values);

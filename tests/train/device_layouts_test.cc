@@ -111,6 +111,20 @@ TEST_CASE("tensor parallel on device tensors equals the CPU layout bitwise, with
   }
 }
 
+TEST_CASE("a device model under tensor parallelism refuses a target outside the vocabulary, naming it",
+          "[mpi][device][tp]") {
+  MpiCommunicator& world = test_world();
+  if (world.size() != 2) return;
+  const Config c = layout(tiny("gpt2"), 2, 1);
+  const Topology topology = Topology::from_config(c.parallel, world.size(), world.rank());
+  RankModel dev = RankModel::build(c, world, topology, std::make_unique<EmulatedDevice>());
+  const int64_t B = c.batch.micro, T = c.model.seq_len;
+  const Tensor tokens = Tensor::zeros({B, T}, DType::I32), targets = Tensor::zeros({B, T}, DType::I32);
+  targets.data<int32_t>()[5] = 64;  // vocab_size is 64
+  CHECK_THROWS_WITH(dev.model->forward_loss(tokens, targets),
+                    Catch::Contains("target id 64 at position 5 is outside the vocabulary [0, 64)"));
+}
+
 TEST_CASE("pipeline parallel on device tensors equals the CPU layout bitwise, every schedule", "[mpi][device][pp]") {
   MpiCommunicator& world = test_world();
   const int P = world.size();
