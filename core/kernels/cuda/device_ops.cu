@@ -265,15 +265,7 @@ void DeviceContext::vocab_loss_dlogits(const Tensor& logits, const Tensor& targe
   });
 }
 
-double DeviceContext::sum_of_squares(const Tensor& x) {
-  Tensor partials = empty({global_norm_partials()}, DType::F32);
-  Tensor sum = empty({1}, DType::F32);
-  cuda::sum_squares(ptr<float>(sum), ptr<float>(partials), ptr<float>(x), x.numel(), compute());
-  float host = 0.0f;
-  TESSEL_CUDA_CHECK(cudaMemcpyAsync(&host, sum.raw(), sizeof(float), cudaMemcpyDeviceToHost, compute()));
-  synchronize();
-  return host;
-}
+double DeviceContext::sum_of_squares(const Tensor& x) { return sums_of_squares({x}).front(); }
 
 std::vector<double> DeviceContext::sums_of_squares(const std::vector<Tensor>& pieces) {
   // One fixed-order reduction per piece into its own slot, queued back to back; one copy back.
