@@ -42,6 +42,7 @@ JsonValue candidate_json(const PlanEstimate& e) {
        {"step_time_s", num(t.total)},
        {"time_s", JsonValue::object({{"compute", num(t.compute)},
                                      {"memory_bound", num(t.memory_bound)},
+                                     {"overhead", num(t.overhead)},
                                      {"tp_comm", num(t.tp_comm)},
                                      {"pp_bubble", num(t.pp_bubble)},
                                      {"pp_comm", num(t.pp_comm)},

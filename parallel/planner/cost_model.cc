@@ -23,9 +23,13 @@ std::string PlanLayout::describe() const {
 }
 
 std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
-  return {{"compute", compute},          {"memory-bound kernels", memory_bound},
-          {"TP communication", tp_comm}, {"pipeline bubble", pp_bubble},
-          {"PP transfers", pp_comm},     {"DP communication", dp_exposed},
+  return {{"compute", compute},
+          {"memory-bound kernels", memory_bound},
+          {"kernel overheads", overhead},
+          {"TP communication", tp_comm},
+          {"pipeline bubble", pp_bubble},
+          {"PP transfers", pp_comm},
+          {"DP communication", dp_exposed},
           {"optimizer", optimizer}};
 }
 
@@ -43,15 +47,15 @@ int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_s
 
 namespace {
 
-// Layers on the pipeline rank that holds the most (all its chunks together).
-int most_layers_per_rank(const ModelConfig& model, const PlanLayout& L, const LayerSplit& split) {
-  if (L.pp == 1) return static_cast<int>(model.layers);
+// Layers on each pipeline rank (all its chunks together).
+std::vector<int> layers_per_rank(const ModelConfig& model, const PlanLayout& L, const LayerSplit& split) {
+  if (L.pp == 1) return {static_cast<int>(model.layers)};
   const std::vector<std::pair<int, int>> stages =
       partition_layers(static_cast<int>(model.layers), L.pp, L.virtual_stages, split);
   std::vector<int> per_rank(static_cast<size_t>(L.pp), 0);
   for (size_t s = 0; s < stages.size(); ++s)
     per_rank[s % static_cast<size_t>(L.pp)] += stages[s].second - stages[s].first;
-  return *std::max_element(per_rank.begin(), per_rank.end());
+  return per_rank;
 }
 
 }  // namespace
@@ -87,19 +91,55 @@ int peak_alive(Schedule schedule, int pp, int v, int m) {
   return peak;
 }
 
-// Seconds for a GEMM of (M x K) by (K x N): the roofline of its arithmetic intensity.
-double gemm_seconds(double M, double N, double K, double bytes_per_el, const HardwareProfile& hw, double peak_tflops) {
-  const double flops = 2 * M * N * K;
-  const double bytes = (M * K + K * N + M * N) * bytes_per_el;
-  const double compute = flops / (peak_tflops * 1e12 * hw.gemm_efficiency);
-  const double memory = bytes / (hw.memory_bw_gbs * 1e9);
+// GEMM kernels on a GPU compute output tiles of kTileRows x kTileCols, one tile per SM at a time
+// (cuBLAS's large Ampere and Hopper tiles); kSplitK is the smallest slice of K a split-K kernel
+// gives one SM.
+constexpr double kTileRows = 128, kTileCols = 256, kSplitK = 256;
+
+// Seconds for `batch` GEMMs of (M x K) by (K x N): the roofline of the shape. On a profile with
+// its SM count, the efficiency of large GEMMs shrinks by the share of the tiles computed that is
+// padding (tile quantisation) and of the SM slots of the last wave left idle (wave
+// quantisation); a GEMM of fewer tiles than SMs splits K to fill them, as far as K allows. The
+// tile is laid along whichever of M and N quantises better, as cuBLAS's heuristics would pick.
+double gemm_seconds(double M, double N, double K, double bytes_per_el, const HardwareProfile& hw, double peak_tflops,
+                    double batch = 1) {
+  double efficiency = hw.gemm_efficiency;
+  if (hw.sms > 0) {
+    const double sms = hw.sms;
+    auto quantised = [&](double rows, double cols) {
+      const double tiles = batch * std::ceil(rows / kTileRows) * std::ceil(cols / kTileCols);
+      const double slices =
+          tiles >= sms ? 1.0 : std::max(1.0, std::min(std::floor(sms / tiles), std::floor(K / kSplitK)));
+      const double work = tiles * slices;
+      const double waves = std::ceil(work / sms);
+      return batch * rows * cols / (tiles * kTileRows * kTileCols) * work / (waves * sms);
+    };
+    efficiency *= std::max(quantised(M, N), quantised(N, M));
+  }
+  const double flops = 2 * batch * M * N * K;
+  const double bytes = batch * (M * K + K * N + M * N) * bytes_per_el;
+  const double compute = flops / (peak_tflops * 1e12 * efficiency);
+  const double memory = bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency);
   return std::max(compute, memory);
 }
 
-// Ring all-reduce of `bytes` over n ranks on a link.
-double all_reduce_seconds(double bytes, int n, double bw_gbs, double latency_us) {
+// A forward GEMM (M x K) · (K x N) and its backward: the input gradient (M x N) · (N x K) and the
+// weight gradient (K x M) · (M x N).
+struct GemmTimes {
+  double forward = 0, backward = 0;
+};
+GemmTimes linear_seconds(double M, double N, double K, double a, const HardwareProfile& hw, double peak) {
+  return {gemm_seconds(M, N, K, a, hw, peak), gemm_seconds(M, K, N, a, hw, peak) + gemm_seconds(K, N, M, a, hw, peak)};
+}
+
+// Ring collectives over n ranks, `bytes` the whole tensor, at the link's NCCL bus bandwidth.
+double all_reduce_seconds(double bytes, int n, double busbw_gbs, double latency_us) {
   if (n <= 1) return 0;
-  return 2.0 * (n - 1) / n * bytes / (bw_gbs * 1e9) + 2.0 * (n - 1) * latency_us * 1e-6;
+  return 2.0 * (n - 1) / n * bytes / (busbw_gbs * 1e9) + 2.0 * (n - 1) * latency_us * 1e-6;
+}
+double all_gather_seconds(double bytes, int n, double busbw_gbs, double latency_us) {  // also reduce-scatter
+  if (n <= 1) return 0;
+  return (n - 1.0) / n * bytes / (busbw_gbs * 1e9) + (n - 1.0) * latency_us * 1e-6;
 }
 
 // The model's sizes as the formulas below name them: sequence T, width C, heads H, key/value
@@ -159,7 +199,8 @@ LayoutSizes layout_sizes(const Config& config, const PlanLayout& L) {
   s.N = static_cast<double>(L.micro) * s.model.T;
   s.Nl = L.sequence_parallel ? s.N / s.tp : s.N;
   const LayerSplit split = split_for(config, L);
-  s.layers_per_stage = most_layers_per_rank(m, L, split);
+  const std::vector<int> layers = layers_per_rank(m, L, split);
+  s.layers_per_stage = *std::max_element(layers.begin(), layers.end());
   s.params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split));
   s.zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   s.qkv_local = (s.model.H / s.tp + 2 * std::max(s.model.KV / s.tp, 1.0)) * s.model.D;
@@ -200,85 +241,202 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, doubl
   return memory_of(config, L, layout_sizes(config, L), workspace_bytes);
 }
 
-PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const HardwareProfile& hw, double margin) {
+namespace {
+
+// One layer's time on one micro-batch, forward and backward, split as TimeBreakdown splits a
+// step; `recompute` is what recomputation reruns before the backward.
+struct LayerTime {
+  double compute = 0, memory_bound = 0, overhead = 0, tp_comm = 0;
+  double total() const { return compute + memory_bound + overhead + tp_comm; }
+  LayerTime& operator+=(const LayerTime& o) {
+    compute += o.compute, memory_bound += o.memory_bound, overhead += o.overhead, tp_comm += o.tp_comm;
+    return *this;
+  }
+};
+LayerTime operator*(double k, LayerTime t) {
+  t.compute *= k, t.memory_bound *= k, t.overhead *= k, t.tp_comm *= k;
+  return t;
+}
+
+struct LayerCost {
+  LayerTime forward, backward, recompute;
+};
+
+// Kernels of one layer's forward (norms, GEMMs, attention, activation, residuals, RoPE) and
+// backward; unfused attention adds its batched GEMMs, softmax and dropout.
+constexpr double kLayerKernelsForward = 12, kLayerKernelsBackward = 24, kUnfusedAttentionKernels = 4;
+
+LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSizes& s, const HardwareProfile& hw,
+                     const Implementation& impl) {
+  const ModelConfig& m = config.model;
+  const double peak = hw.peak_tflops(config.precision.compute);
+  const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, b = static_cast<double>(L.micro);
+  const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, Fp = s.model.Fp;
+  const double hbm = hw.memory_bw_gbs * 1e9 * hw.memory_efficiency;
+  LayerCost cost;
+  // The four projections: q, k, v; attention output; FFN input (gate | up); FFN output.
+  for (const GemmTimes& g :
+       {linear_seconds(N, s.qkv_local, C, a, hw, peak), linear_seconds(N, C, H * D / tp, a, hw, peak),
+        linear_seconds(N, Fp / tp, C, a, hw, peak), linear_seconds(N, C, F / tp, a, hw, peak)}) {
+    cost.forward.compute += g.forward;
+    cost.backward.compute += g.backward;
+  }
+  // Attention core, per (sequence, head) pair of this rank.
+  const double heads = b * H / tp;
+  LayerTime attention_fwd, attention_bwd;
+  if (impl.attention == AttentionImpl::kFused) {
+    // Causal, fused: 4·T²·D FLOPs per head halved by the mask; backward 2.5x forward (five
+    // matmuls to two). FlashAttention-2 reports 50-73% of the A100's peak forward, less backward:
+    // 0.6 of the GEMM efficiency, an assumption until tessel bench kernels measures it.
+    const double flops = 2.0 * heads * T * T * D;
+    attention_fwd.compute = flops / (peak * 1e12 * hw.gemm_efficiency * 0.6);
+    attention_bwd.compute = 2.5 * attention_fwd.compute;
+  } else {
+    // Scores Q·Kᵀ and output P·V as batched GEMMs over the whole T x T (the mask applied after);
+    // backward: dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q. Between them the scaled, masked
+    // softmax and dropout read and write the T x T matrix: forward 2 + 3 passes of a bytes and a
+    // one-byte mask, backward 3 + 2.
+    attention_fwd.compute = gemm_seconds(T, T, D, a, hw, peak, heads) + gemm_seconds(T, D, T, a, hw, peak, heads);
+    attention_bwd.compute = gemm_seconds(T, T, D, a, hw, peak, heads) + 3 * gemm_seconds(T, D, T, a, hw, peak, heads);
+    // The context is then copied from (head, position) to (position, head) order: read and
+    // written once each way.
+    const double scores = heads * T * T;
+    attention_fwd.memory_bound = ((5 * a + 1) * scores + 2 * N * H * D / tp * a) / hbm;
+    attention_bwd.memory_bound = ((5 * a + 1) * scores + 2 * N * H * D / tp * a) / hbm;
+    attention_fwd.overhead = kUnfusedAttentionKernels * hw.kernel_overhead_us * 1e-6;
+    attention_bwd.overhead = 2 * attention_fwd.overhead;
+  }
+  cost.forward += attention_fwd;
+  cost.backward += attention_bwd;
+  // Memory-bound kernels by the bytes they move: two norms (read, write), two residual adds
+  // (two reads, a write), the activation (reads the FFN input, writes its output), RoPE (q and
+  // k in place); backward reads the gradient and the saved input and writes a gradient: twice.
+  double elements = 4 * Nl * C + 6 * Nl * C + N * (Fp + F) / tp;
+  if (m.position == Position::kRope) elements += 2 * N * (s.qkv_local - std::max(s.model.KV / tp, 1.0) * D);
+  cost.forward.memory_bound += elements * a / hbm;
+  cost.backward.memory_bound += 2 * elements * a / hbm;
+  if (impl.hidden_dropout) {  // two masks of Nl·C bytes: written forward, read backward
+    cost.forward.memory_bound += 2 * Nl * C / hbm;
+    cost.backward.memory_bound += 2 * Nl * C / hbm;
+  }
+  cost.forward.overhead += kLayerKernelsForward * hw.kernel_overhead_us * 1e-6;
+  cost.backward.overhead += kLayerKernelsBackward * hw.kernel_overhead_us * 1e-6;
+  // Tensor parallel: per layer forward two all-reduces of (N, C), or with sequence parallelism
+  // two all-gathers and two reduce-scatters; backward two all-reduces, or two reduce-scatters
+  // and four all-gathers (the gradients, and the inputs gathered again for the weight
+  // gradients: core/model/block.cc). Not overlapped with compute.
+  if (L.tp > 1) {
+    const bool inside = L.tp <= hw.gpus_per_node;
+    const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
+    const double latency = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
+    const double bytes = N * C * a;
+    if (L.sequence_parallel) {
+      const double one = all_gather_seconds(bytes, L.tp, busbw, latency);
+      cost.forward.tp_comm = 4 * one;
+      cost.backward.tp_comm = 6 * one;
+    } else {
+      const double one = all_reduce_seconds(bytes, L.tp, busbw, latency);
+      cost.forward.tp_comm = 2 * one;
+      cost.backward.tp_comm = 2 * one;
+    }
+  }
+  if (L.recompute == Recompute::kSelective) cost.recompute = attention_fwd;
+  if (L.recompute == Recompute::kFull) cost.recompute = cost.forward;
+  return cost;
+}
+
+// The output layer (last stage): the logits GEMM forward and backward, and the loss's passes
+// over the fp32 logits (softmax, its gradient).
+LayerTime head_cost(const Config& config, const LayoutSizes& s, const HardwareProfile& hw) {
+  const double peak = hw.peak_tflops(config.precision.compute);
+  const GemmTimes g = linear_seconds(s.N, s.model.V / s.tp, s.model.C, s.a, hw, peak);
+  LayerTime t;
+  t.compute = g.forward + g.backward;
+  t.memory_bound = 4 * s.N * s.model.V / s.tp * 4 / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency);
+  t.overhead = 8 * hw.kernel_overhead_us * 1e-6;
+  return t;
+}
+
+}  // namespace
+
+PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const HardwareProfile& hw, double margin,
+                             const Implementation& impl) {
   const ModelConfig& m = config.model;
   PlanEstimate e;
   e.layout = L;
-  const Precision precision = config.precision.compute;
-  const double peak = hw.peak_tflops(precision);
+  const double peak = hw.peak_tflops(config.precision.compute);
   const int world = L.tp * L.pp * L.dp;
   const LayoutSizes s = layout_sizes(config, L);
-  const bool fp32 = s.fp32;
-  const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, params = s.params, zero_div = s.zero_div;
-  const double qkv_local = s.qkv_local;
-  const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, V = s.model.V,
-               Fp = s.model.Fp;
-  const int64_t micro_batches = s.micro_batches;
-  const int layers_per_stage = s.layers_per_stage;
+  const double a = s.a, Nl = s.Nl, C = s.model.C;
 
-  const double workspace = fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
+  const double workspace =
+      s.fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
   e.memory = memory_of(config, L, s, workspace);
   e.fits = e.memory.total() <= hw.memory_gb * 1e9 * (1 - margin);
 
-  // Time of one micro-batch on one stage (its v chunks together).
-  const double layers = static_cast<double>(layers_per_stage);
-  auto gemms = [&](double rows) {  // forward GEMMs of one layer
-    return gemm_seconds(rows, qkv_local, C, a, hw, peak) + gemm_seconds(rows, C, H * D / tp, a, hw, peak) +
-           gemm_seconds(rows, Fp / tp, C, a, hw, peak) + gemm_seconds(rows, C, F / tp, a, hw, peak);
-  };
-  const double attention_flops =
-      2.0 * static_cast<double>(L.micro) * (H / tp) * T * T * D;  // causal: half of 4·B·H·T²·D
-  // Fused attention reaches less of the peak than large GEMMs (FlashAttention-2 reports 50-70% of
-  // peak forward, less backward): 0.6 of the GEMM efficiency, an assumption until measured.
-  const double attention = attention_flops / (peak * 1e12 * hw.gemm_efficiency * 0.6);
-  const double fwd_layer = gemms(N) + attention;
-  double recompute = 0;
-  if (L.recompute == Recompute::kSelective) recompute = attention;
-  if (L.recompute == Recompute::kFull) recompute = fwd_layer;
-  const double head_fwd = gemm_seconds(N, V / tp, C, a, hw, peak);
-  const double compute_mb = layers * (3 * fwd_layer + recompute) + 3 * head_fwd / L.pp;
-  const double bytes_layer = (12 * Nl * C + 4 * N * Fp / tp + 2 * N * H * D / tp) * a;  // forward; backward twice
-  const double memory_mb = layers * 3 * bytes_layer / (hw.memory_bw_gbs * 1e9);
-  const bool tp_inside = L.tp <= hw.gpus_per_node;
-  const double tp_bw = tp_inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
-  const double tp_lat = tp_inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
-  // 2 collectives of (N, C) per layer forward, 2 backward (all-reduce, or reduce-scatter + all-gather).
-  const double tp_mb = L.tp > 1 ? layers * 4 * all_reduce_seconds(N * C * a, L.tp, tp_bw, tp_lat) : 0;
-  const double t_mb = compute_mb + memory_mb + tp_mb;
-  const double m_ = static_cast<double>(micro_batches);
-  e.time.compute = compute_mb * m_;
-  e.time.memory_bound = memory_mb * m_;
-  e.time.tp_comm = tp_mb * m_;
-  e.time.pp_bubble = L.pp > 1 ? t_mb * (L.pp - 1) / L.virtual_stages : 0;
+  // One micro-batch on each pipeline rank (all its chunks): its layers, and the output layer on
+  // the last. The slowest rank sets the pace of the steady state; the fill and drain pass
+  // through every other rank once, v chunks at a time.
+  const LayerCost layer = layer_cost(config, L, s, hw, impl);
+  const LayerTime per_layer = [&] {
+    LayerTime t = layer.forward;
+    t += layer.backward;
+    t += layer.recompute;
+    return t;
+  }();
+  const LayerTime head = head_cost(config, s, hw);
+  const std::vector<int> layers = layers_per_rank(m, L, split_for(config, L));
+  std::vector<LayerTime> rank(layers.size());
+  for (size_t r = 0; r < layers.size(); ++r) {
+    rank[r] = static_cast<double>(layers[r]) * per_layer;
+    if (r + 1 == layers.size()) rank[r] += head;
+  }
+  const auto slowest = std::max_element(rank.begin(), rank.end(),
+                                        [](const LayerTime& x, const LayerTime& y) { return x.total() < y.total(); });
+  double others = 0;
+  for (const LayerTime& t : rank) others += t.total();
+  others -= slowest->total();
+
+  const double m_ = static_cast<double>(s.micro_batches);
+  e.time.compute = slowest->compute * m_;
+  e.time.memory_bound = slowest->memory_bound * m_;
+  e.time.overhead = slowest->overhead * m_;
+  e.time.tp_comm = slowest->tp_comm * m_;
+  e.time.pp_bubble = others / L.virtual_stages;
   if (L.pp > 1) {
-    const bool pp_inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
-    const double bw = pp_inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
-    const double lat = pp_inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
-    const double transfer = Nl * C * a / (bw * 1e9) + lat * 1e-6;
+    const bool inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
+    const double bw = inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
+    const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
+    double transfer = Nl * C * a / (bw * 1e9) + lat * 1e-6;
+    if (impl.pp_scatter_gather && !L.sequence_parallel && L.tp > 1)  // 1/tp sent, then gathered in the node
+      transfer = Nl * C * a / L.tp / (bw * 1e9) + lat * 1e-6 +
+                 all_gather_seconds(Nl * C * a, L.tp, hw.intra_node_busbw_gbs, hw.intra_node_latency_us);
     e.time.pp_comm = 2 * (m_ * L.virtual_stages + L.pp - 1) * transfer;
   }
   // Data parallel: fp32 gradients reduced during the last micro-batch's backward.
   if (L.dp > 1) {
-    const bool dp_inside = L.tp * L.dp <= hw.gpus_per_node;
-    const double bw = dp_inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
-    const double lat = dp_inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
-    double reduce = all_reduce_seconds(params * 4, L.dp, bw, lat);
+    const bool inside = L.tp * L.dp <= hw.gpus_per_node;
+    const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
+    const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
+    double reduce = all_reduce_seconds(s.params * 4, L.dp, busbw, lat);
     if (L.zero == ZeroStage::k2) reduce /= 2;  // reduce-scatter only
-    const double hidden = config.parallel.overlap_grad_reduce ? 2 * (compute_mb + memory_mb) / 3 : 0;
-    const double gather = L.zero >= ZeroStage::k1 ? (L.dp - 1.0) / L.dp * params * a / (bw * 1e9) : 0;
+    const double hidden = config.parallel.overlap_grad_reduce ? layer.backward.total() * s.layers_per_stage : 0;
+    const double gather = L.zero >= ZeroStage::k1 ? all_gather_seconds(s.params * a, L.dp, busbw, lat) : 0;
     e.time.dp_exposed = std::max(0.0, reduce - hidden) + gather;
   }
   // AdamW reads and writes weights, gradients, moments (and master weights) of its shard.
-  e.time.optimizer = params / zero_div * (fp32 ? 24 : 34) / (hw.memory_bw_gbs * 1e9);
-  e.time.total = e.time.compute + e.time.memory_bound + e.time.tp_comm + e.time.pp_bubble + e.time.pp_comm +
-                 e.time.dp_exposed + e.time.optimizer;
+  const double optimizer_bytes = impl.optimizer_bytes_per_param > 0 ? impl.optimizer_bytes_per_param : s.fp32 ? 24 : 34;
+  e.time.optimizer = s.params / s.zero_div * optimizer_bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency);
+  double total = 0;
+  for (const auto& [name, seconds] : e.time.parts()) total += seconds;
+  e.time.total = total;
   const std::vector<std::pair<std::string, double>> parts = e.time.parts();
   e.time.bottleneck =
       std::max_element(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
 
   const double n_total = static_cast<double>(model_parameters(m));
-  const double tokens = static_cast<double>(config.batch.global) * T;
-  const double flops = (6 * n_total + 6 * static_cast<double>(m.layers) * T * C) * tokens;
+  const double tokens = static_cast<double>(config.batch.global) * s.model.T;
+  const double flops = (6 * n_total + 6 * static_cast<double>(m.layers) * s.model.T * C) * tokens;
   e.tokens_per_s = tokens / e.time.total;
   e.tflops_per_gpu = flops / e.time.total / world / 1e12;
   e.mfu = e.tflops_per_gpu / peak;

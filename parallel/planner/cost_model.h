@@ -39,7 +39,8 @@ struct MemoryBreakdown {  // bytes per GPU, on the stage that needs the most
 
 struct TimeBreakdown {      // seconds per step
   double compute = 0;       // GEMMs and attention, forward, backward and recomputation
-  double memory_bound = 0;  // norms, activations, residuals, RoPE, the loss
+  double memory_bound = 0;  // norms, activations, residuals, RoPE, the loss (and unfused attention's softmax)
+  double overhead = 0;      // per-kernel launch gaps and ramps
   double tp_comm = 0;       // tensor-parallel collectives (not overlapped)
   double pp_bubble = 0;     // pipeline fill and drain
   double pp_comm = 0;       // activations and gradients between stages
@@ -48,8 +49,9 @@ struct TimeBreakdown {      // seconds per step
   double total = 0;
   std::string bottleneck;  // the largest part
 
-  // The parts above by name ("compute", "memory-bound kernels", "TP communication", "pipeline
-  // bubble", "PP transfers", "DP communication", "optimizer"), in that order.
+  // The parts above by name ("compute", "memory-bound kernels", "kernel overheads", "TP
+  // communication", "pipeline bubble", "PP transfers", "DP communication", "optimizer"), in that
+  // order.
   std::vector<std::pair<std::string, double>> parts() const;
 };
 
@@ -59,6 +61,27 @@ struct PlanEstimate {
   TimeBreakdown time;
   double tokens_per_s = 0, tflops_per_gpu = 0, mfu = 0;
   bool fits = false;  // memory within the GPU's, with the safety margin
+};
+
+// How the framework that runs a layout implements what the cost model cannot read off the
+// config. The defaults are Tessel's own; tests/planner/ sets them for published runs of other
+// frameworks.
+enum class AttentionImpl {
+  kFused,    // flash-style: the T x T scores stay on chip; causal work skipped (Tessel)
+  kUnfused,  // two batched GEMMs around a softmax (and dropout) that write the T x T scores
+};
+struct Implementation {
+  AttentionImpl attention = AttentionImpl::kFused;
+  // Pipeline transfers without sequence parallelism send 1/tp of the activations and all-gather
+  // them within the node (Megatron-LM's scatter-gather); Tessel sends them whole.
+  bool pp_scatter_gather = false;
+  // Dropout on the residual branches (fused with the bias and the residual add): a one-byte mask
+  // per element written forward and read backward. Tessel trains without dropout.
+  bool hidden_dropout = false;
+  // Bytes the optimizer step moves per parameter of its shard; 0: Tessel's AdamW (24 in fp32:
+  // weights, gradients, two moments read and three written; 34 in bf16/fp16 with the fp32
+  // master weights and the low-precision copy).
+  double optimizer_bytes_per_param = 0;
 };
 
 // The layout `config.parallel` and batch.micro describe, with `dp` data-parallel replicas.
@@ -71,7 +94,7 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& layout, 
 // The estimate of `layout` for config.model, batch.global and precision.compute on `gpus` GPUs
 // (= tp · pp · dp). margin: the share of GPU memory kept free.
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, const HardwareProfile& hw,
-                             double margin = 0.1);
+                             double margin = 0.1, const Implementation& impl = {});
 
 // Parameters of the stage that holds the most, on one tensor-parallel rank, its layers cut as
 // `split` says (parallel.pipeline_split).

@@ -77,6 +77,16 @@ HardwareProfile load_hardware(const std::string& name_or_path) {
   h.intra_node_latency_us = number(y["intra_node_latency_us"], "intra_node_latency_us");
   h.inter_node_bw_gbs = number(y["inter_node_bw_gbs"], "inter_node_bw_gbs");
   h.inter_node_latency_us = number(y["inter_node_latency_us"], "inter_node_latency_us");
+  // Optional refinements; absent, the model is the plain roofline of the figures above.
+  if (y["sms"]) h.sms = static_cast<int>(number(y["sms"], "sms"));
+  if (y["memory_efficiency"]) h.memory_efficiency = number(y["memory_efficiency"], "memory_efficiency");
+  if (y["kernel_overhead_us"]) h.kernel_overhead_us = number(y["kernel_overhead_us"], "kernel_overhead_us");
+  h.intra_node_busbw_gbs =
+      y["intra_node_busbw_gbs"] ? number(y["intra_node_busbw_gbs"], "intra_node_busbw_gbs") : h.intra_node_bw_gbs;
+  h.inter_node_busbw_gbs =
+      y["inter_node_busbw_gbs"] ? number(y["inter_node_busbw_gbs"], "inter_node_busbw_gbs") : h.inter_node_bw_gbs;
+  TESSEL_CHECK(h.gemm_efficiency <= 1 && h.memory_efficiency <= 1)
+      << path << ": gemm_efficiency and memory_efficiency are shares of the peak, at most 1";
   return h;
 }
 

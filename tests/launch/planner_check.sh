@@ -142,7 +142,7 @@ best = re.search(r"^- best: .*?MFU ([0-9]+)%; of its (\S+) s step", text, re.M)
 assert row and best, text
 step, mfu = float(row.group(1)), float(row.group(2))
 assert abs(round(mfu) - int(best.group(1))) <= 1 and abs(mfu - 100 * cal["candidates"][0]["mfu"]) < 0.05, (row.groups(), best.groups())
-assert abs(step - float(best.group(2))) <= 0.005 * step, (row.groups(), best.groups())
+assert abs(step - float(best.group(2))) <= 0.0005 + 0.005 * step, (row.groups(), best.groups())  # the table has 3 decimals
 assert cal["reasons"][0].startswith("best: ") and f"MFU {round(100 * cal['candidates'][0]['mfu'])}%" in cal["reasons"][0]
 PY
 # The same record on h100-sxm does not scale a 70B plan, and the plan says why.
