@@ -59,7 +59,8 @@ JsonValue candidate_json(const PlanEstimate& e) {
 int run_plan_command(const std::vector<std::string>& args) { return run_plan_command(args, std::cout); }
 
 int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
-  const ParsedArgs a = parse_args(args, "tessel plan", {"--gpus", "--hardware", "--top", "--format", "--margin"});
+  const ParsedArgs a =
+      parse_args(args, "tessel plan", {"--gpus", "--hardware", "--framework", "--top", "--format", "--margin"});
   TESSEL_CHECK(a.positional.size() == 1 && a.has("--gpus") && a.has("--hardware")) << command_usage("plan");
   const Config config = load_config(a.positional[0], a.overrides);
   const int gpus = static_cast<int>(a.get_int("--gpus", 0, 1, kMaxGpus));
@@ -69,11 +70,18 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   TESSEL_CHECK(format == "table" || format == "json") << "--format must be table or json, got '" << format << "'";
   TESSEL_CHECK(top >= 1 && margin >= 0 && margin < 1) << "--top must be at least 1 and --margin in [0, 1)";
   const HardwareProfile hw = load_hardware(a.get("--hardware", ""));
+  const Framework framework = a.has("--framework") ? load_framework(a.get("--framework", "")) : Framework{};
   // One calibrated path: the ratio goes into plan_layouts, so the table, the reasons, the
-  // warnings and the JSON all read the same scaled estimates.
+  // warnings and the JSON all read the same scaled estimates. Calibrations are of Tessel's own
+  // runs (tessel tune): another framework's plan is not scaled by them.
   const ModelShape shape = ModelShape::of(config);
-  const Calibration calibration = read_calibration(calibration_file(hw.name), hw.name, shape);
-  const Plan plan = plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin, calibration.ratio);
+  Calibration calibration = read_calibration(calibration_file(hw.name), hw.name, shape);
+  if (framework.name != Framework{}.name) {
+    calibration = Calibration{};
+    calibration.note = "no calibration: tessel tune's records measure Tessel, not " + framework.name;
+  }
+  const Plan plan =
+      plan_layouts(config, gpus, hw, fixed_knobs(a.overrides, config), margin, calibration.ratio, framework);
   const size_t shown = std::min<size_t>(plan.ranked.size(), static_cast<size_t>(top));
   // The best layout as --set overrides for tessel train or tessel launch, after the plan's own
   // (model, batch) overrides: the run then trains the model planned, on the layout planned.
@@ -89,6 +97,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
                {{"config", JsonValue::string(config.source)},
                 {"gpus", JsonValue::integer(gpus)},
                 {"hardware", JsonValue::string(hw.name)},
+                {"framework", JsonValue::string(framework.name)},
                 {"precision", JsonValue::string(name_of(config.precision.compute))},
                 {"model", shape.to_json()},
                 {"calibration",
@@ -108,8 +117,9 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
         << "\n";
     return 0;
   }
-  out << config.source << " on " << gpus << " x " << hw.name << " (" << config.precision.compute << ", batch "
-      << config.batch.global << " x " << config.model.seq_len << " tokens, "
+  out << config.source << " on " << gpus << " x " << hw.name
+      << (framework.name != Framework{}.name ? " with " + framework.name : std::string()) << " ("
+      << config.precision.compute << ", batch " << config.batch.global << " x " << config.model.seq_len << " tokens, "
       << parameter_count(static_cast<double>(shape.parameters)) << " parameters): " << plan.considered
       << " layouts considered, " << plan.ranked.size() << " fit\n";
   out << calibration.note << "\n\n";

@@ -51,9 +51,10 @@ const std::map<std::string, std::string>& usages() {
   Each prints JSON lines (docs/performance.md).)"},
       {"plan",
        R"(usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json]
-                   [--margin F]
+                   [--margin F] [--framework NAME]
   Predicted memory and speed of every layout of the config's model on N GPUs of a hardware
-  profile (configs/hardware), best first, with the --set line of the best (docs/planner.md).)"},
+  profile (configs/hardware), best first, with the --set line of the best (docs/planner.md).
+  --framework plans another framework's runs (configs/frameworks; default tessel).)"},
       {"tune", R"(usage: tessel tune CONFIG [--gpus N] [--hardware NAME] [--top K] [--steps S] [--set key=value ...]
                    [--out FILE]
   Runs the top K planned layouts on this machine for S steps each, prints predicted against

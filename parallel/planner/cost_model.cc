@@ -96,13 +96,11 @@ int peak_alive(Schedule schedule, int pp, int v, int m) {
 // gives one SM.
 constexpr double kTileRows = 128, kTileCols = 256, kSplitK = 256;
 
-// Seconds for `batch` GEMMs of (M x K) by (K x N): the roofline of the shape. On a profile with
-// its SM count, the efficiency of large GEMMs shrinks by the share of the tiles computed that is
-// padding (tile quantisation) and of the SM slots of the last wave left idle (wave
-// quantisation); a GEMM of fewer tiles than SMs splits K to fill them, as far as K allows. The
-// tile is laid along whichever of M and N quantises better, as cuBLAS's heuristics would pick.
+}  // namespace
+
+// The tile is laid along whichever of M and N quantises better, as cuBLAS's heuristics would pick.
 double gemm_seconds(double M, double N, double K, double bytes_per_el, const HardwareProfile& hw, double peak_tflops,
-                    double batch = 1) {
+                    double batch) {
   double efficiency = hw.gemm_efficiency;
   if (hw.sms > 0) {
     const double sms = hw.sms;
@@ -122,6 +120,8 @@ double gemm_seconds(double M, double N, double K, double bytes_per_el, const Har
   const double memory = bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency);
   return std::max(compute, memory);
 }
+
+namespace {
 
 // A forward GEMM (M x K) · (K x N) and its backward: the input gradient (M x N) · (N x K) and the
 // weight gradient (K x M) · (M x N).
@@ -267,7 +267,7 @@ struct LayerCost {
 constexpr double kLayerKernelsForward = 12, kLayerKernelsBackward = 24, kUnfusedAttentionKernels = 4;
 
 LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSizes& s, const HardwareProfile& hw,
-                     const Implementation& impl) {
+                     const Framework& framework) {
   const ModelConfig& m = config.model;
   const double peak = hw.peak_tflops(config.precision.compute);
   const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, b = static_cast<double>(L.micro);
@@ -284,7 +284,7 @@ LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSize
   // Attention core, per (sequence, head) pair of this rank.
   const double heads = b * H / tp;
   LayerTime attention_fwd, attention_bwd;
-  if (impl.attention == AttentionImpl::kFused) {
+  if (framework.attention == AttentionImpl::kFused) {
     // Causal, fused: 4·T²·D FLOPs per head halved by the mask; backward 2.5x forward (five
     // matmuls to two). FlashAttention-2 reports 50-73% of the A100's peak forward, less backward:
     // 0.6 of the GEMM efficiency, an assumption until tessel bench kernels measures it.
@@ -315,7 +315,7 @@ LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSize
   if (m.position == Position::kRope) elements += 2 * N * (s.qkv_local - std::max(s.model.KV / tp, 1.0) * D);
   cost.forward.memory_bound += elements * a / hbm;
   cost.backward.memory_bound += 2 * elements * a / hbm;
-  if (impl.hidden_dropout) {  // two masks of Nl·C bytes: written forward, read backward
+  if (framework.hidden_dropout) {  // two masks of Nl·C bytes: written forward, read backward
     cost.forward.memory_bound += 2 * Nl * C / hbm;
     cost.backward.memory_bound += 2 * Nl * C / hbm;
   }
@@ -360,7 +360,7 @@ LayerTime head_cost(const Config& config, const LayoutSizes& s, const HardwarePr
 }  // namespace
 
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const HardwareProfile& hw, double margin,
-                             const Implementation& impl) {
+                             const Framework& framework) {
   const ModelConfig& m = config.model;
   PlanEstimate e;
   e.layout = L;
@@ -377,7 +377,7 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   // One micro-batch on each pipeline rank (all its chunks): its layers, and the output layer on
   // the last. The slowest rank sets the pace of the steady state; the fill and drain pass
   // through every other rank once, v chunks at a time.
-  const LayerCost layer = layer_cost(config, L, s, hw, impl);
+  const LayerCost layer = layer_cost(config, L, s, hw, framework);
   const LayerTime per_layer = [&] {
     LayerTime t = layer.forward;
     t += layer.backward;
@@ -408,7 +408,7 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
     const double bw = inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
     const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
     double transfer = Nl * C * a / (bw * 1e9) + lat * 1e-6;
-    if (impl.pp_scatter_gather && !L.sequence_parallel && L.tp > 1)  // 1/tp sent, then gathered in the node
+    if (framework.pp_scatter_gather && !L.sequence_parallel && L.tp > 1)  // 1/tp sent, then gathered in the node
       transfer = Nl * C * a / L.tp / (bw * 1e9) + lat * 1e-6 +
                  all_gather_seconds(Nl * C * a, L.tp, hw.intra_node_busbw_gbs, hw.intra_node_latency_us);
     e.time.pp_comm = 2 * (m_ * L.virtual_stages + L.pp - 1) * transfer;
@@ -425,7 +425,9 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
     e.time.dp_exposed = std::max(0.0, reduce - hidden) + gather;
   }
   // AdamW reads and writes weights, gradients, moments (and master weights) of its shard.
-  const double optimizer_bytes = impl.optimizer_bytes_per_param > 0 ? impl.optimizer_bytes_per_param : s.fp32 ? 24 : 34;
+  const double optimizer_bytes = framework.optimizer_bytes_per_param > 0 ? framework.optimizer_bytes_per_param
+                                 : s.fp32                                ? 24
+                                                                         : 34;
   e.time.optimizer = s.params / s.zero_div * optimizer_bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency);
   double total = 0;
   for (const auto& [name, seconds] : e.time.parts()) total += seconds;

@@ -18,6 +18,7 @@
 
 #include "core/config/config.h"
 #include "core/config/values.h"
+#include "parallel/planner/framework.h"
 #include "parallel/planner/hardware.h"
 
 namespace tessel {
@@ -63,27 +64,6 @@ struct PlanEstimate {
   bool fits = false;  // memory within the GPU's, with the safety margin
 };
 
-// How the framework that runs a layout implements what the cost model cannot read off the
-// config. The defaults are Tessel's own; tests/planner/ sets them for published runs of other
-// frameworks.
-enum class AttentionImpl {
-  kFused,    // flash-style: the T x T scores stay on chip; causal work skipped (Tessel)
-  kUnfused,  // two batched GEMMs around a softmax (and dropout) that write the T x T scores
-};
-struct Implementation {
-  AttentionImpl attention = AttentionImpl::kFused;
-  // Pipeline transfers without sequence parallelism send 1/tp of the activations and all-gather
-  // them within the node (Megatron-LM's scatter-gather); Tessel sends them whole.
-  bool pp_scatter_gather = false;
-  // Dropout on the residual branches (fused with the bias and the residual add): a one-byte mask
-  // per element written forward and read backward. Tessel trains without dropout.
-  bool hidden_dropout = false;
-  // Bytes the optimizer step moves per parameter of its shard; 0: Tessel's AdamW (24 in fp32:
-  // weights, gradients, two moments read and three written; 34 in bf16/fp16 with the fp32
-  // master weights and the low-precision copy).
-  double optimizer_bytes_per_param = 0;
-};
-
 // The layout `config.parallel` and batch.micro describe, with `dp` data-parallel replicas.
 PlanLayout layout_of(const Config& config, int dp);
 
@@ -94,7 +74,7 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& layout, 
 // The estimate of `layout` for config.model, batch.global and precision.compute on `gpus` GPUs
 // (= tp · pp · dp). margin: the share of GPU memory kept free.
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, const HardwareProfile& hw,
-                             double margin = 0.1, const Implementation& impl = {});
+                             double margin = 0.1, const Framework& framework = {});
 
 // Parameters of the stage that holds the most, on one tensor-parallel rank, its layers cut as
 // `split` says (parallel.pipeline_split).
@@ -104,6 +84,14 @@ int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_s
 LayerSplit split_for(const Config& config, const PlanLayout& layout);
 // Parameters of the whole model (tied embeddings once), as `tessel train` counts them.
 int64_t model_parameters(const ModelConfig& model);
+
+// Seconds for `batch` GEMMs of (M x K) by (K x N) with elements of `bytes_per_el` bytes: the
+// roofline of the shape against peak_tflops · gemm_efficiency and the memory bandwidth. On a
+// profile with its SM count, output tiles of 128 x 256 run one per SM at a time: the padding of
+// the last tile (tile quantisation) and the idle SMs of the last wave (wave quantisation) cost
+// their share; fewer tiles than SMs split K to fill them, as far as K allows.
+double gemm_seconds(double M, double N, double K, double bytes_per_el, const HardwareProfile& hw, double peak_tflops,
+                    double batch = 1);
 
 // The shortest step, in seconds, whose time the model can predict: below it, what the model
 // leaves out (kernel launches, thread start-up, framework and MPI latencies) dominates. `tessel

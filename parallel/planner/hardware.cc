@@ -1,12 +1,9 @@
 #include "parallel/planner/hardware.h"
 
-#include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 
-#include <yaml-cpp/yaml.h>
-
 #include "core/error.h"
+#include "parallel/planner/profile_file.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
@@ -21,48 +18,18 @@ double HardwareProfile::peak_tflops(Precision precision) const {
 }
 
 std::string hardware_dir() {
-  const char* env = std::getenv("TESSEL_HARDWARE_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return TESSEL_HARDWARE_DIR;  // configs/hardware of the source tree, set by the build
+  return profile_dir("TESSEL_HARDWARE_DIR", TESSEL_HARDWARE_DIR);  // configs/hardware of the source tree
 }
 
-std::vector<std::string> known_hardware() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(hardware_dir(), ec)) {
-    if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> known_hardware() { return profile_names(hardware_dir()); }
 
 HardwareProfile load_hardware(const std::string& name_or_path) {
-  const bool is_path = name_or_path.find('/') != std::string::npos || fs::path(name_or_path).extension() == ".yaml";
-  const std::string path = is_path ? name_or_path : (fs::path(hardware_dir()) / (name_or_path + ".yaml")).string();
-  if (!fs::exists(path)) {
-    std::string known;
-    for (const std::string& n : known_hardware()) known += (known.empty() ? "" : ", ") + n;
-    TESSEL_FAIL() << "unknown hardware '" << name_or_path << "'; known: " << (known.empty() ? "(none found)" : known)
-                  << " (profiles in " << hardware_dir() << "), or give a path to a profile .yaml";
-  }
-  YAML::Node y;
-  try {
-    y = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    TESSEL_FAIL() << path << ":" << e.mark.line + 1 << ": " << e.msg;
-  }
+  const ProfileFile file = load_profile_file(hardware_dir(), name_or_path, "hardware");
+  const YAML::Node& y = file.yaml;
+  const std::string& path = file.path;
   HardwareProfile h;
   h.path = path;
-  auto number = [&](const YAML::Node& n, const std::string& key) {
-    TESSEL_CHECK(n && n.IsScalar()) << path << ": missing '" << key << "' (a number)";
-    try {
-      const double v = n.as<double>();
-      TESSEL_CHECK(v > 0) << path << ": '" << key << "' must be positive, found " << v;
-      return v;
-    } catch (const YAML::Exception&) {
-      TESSEL_FAIL() << path << ": '" << key << "' must be a number, found '" << n.Scalar() << "'";
-    }
-  };
+  auto number = [&](const YAML::Node& n, const std::string& key) { return profile_number(n, key, path); };
   h.name = y["name"] ? y["name"].as<std::string>() : fs::path(path).stem().string();
   const YAML::Node peak = y["peak_tflops"];
   TESSEL_CHECK(peak && peak.IsMap()) << path << ": missing 'peak_tflops: {bf16, fp16, fp32}'";

@@ -89,7 +89,12 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
         std::vector<std::pair<Schedule, int>> schedules = {{Schedule::k1F1B, 1}};
         if (pp > 1) {
           schedules.push_back({Schedule::kGpipe, 1});
-          for (int v : {2, 4}) {
+          // 2 and 4 virtual stages searched; any other count when the user fixes it.
+          std::vector<int> counts = {2, 4};
+          if (fixed.virtual_stages && *fixed.virtual_stages > 1 && *fixed.virtual_stages != 2 &&
+              *fixed.virtual_stages != 4)
+            counts = {*fixed.virtual_stages};
+          for (int v : counts) {
             if (m.layers % (pp * v) == 0 && mbs % pp == 0) schedules.push_back({Schedule::kInterleaved, v});
           }
         }
@@ -138,14 +143,14 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
 }
 
 Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
-                  double margin, double time_scale) {
+                  double margin, double time_scale, const Framework& framework) {
   TESSEL_CHECK(time_scale > 0 && std::isfinite(time_scale))
       << "plan_layouts: time_scale " << time_scale << ", expected a positive measured / predicted ratio";
   const std::vector<PlanLayout> layouts = enumerate_layouts(config, gpus, fixed);
   // Calibrated before anything is ranked or explained: one set of figures for all that follows.
   std::vector<PlanEstimate> all;
   for (const PlanLayout& l : layouts) {
-    all.push_back(estimate_layout(config, l, hw, margin));
+    all.push_back(estimate_layout(config, l, hw, margin, framework));
     scale_times(all.back(), time_scale);
   }
   Plan plan;

@@ -58,8 +58,9 @@ constexpr double kMemoryWarningShare = 0.9;
 // Estimates every layout, multiplies every time by `time_scale` (measured / predicted, from a
 // calibration; throughput, TFLOP/s and MFU go the other way), ranks those that fit, and explains
 // and checks the best on those scaled figures. Throws when none fits, naming the smallest memory
-// per GPU a layout would need.
+// per GPU a layout would need. `framework`: whose implementation runs the layouts (Tessel's by
+// default).
 Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, const PlanConstraints& fixed,
-                  double margin = 0.1, double time_scale = 1.0);
+                  double margin = 0.1, double time_scale = 1.0, const Framework& framework = {});
 
 }  // namespace tessel

@@ -2,6 +2,9 @@
 // the enumerator's layouts; its errors.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "core/model/transformer.h"
 #include "parallel/planner/planner.h"
 #include "tests/parallel/mpi_world.h"
@@ -154,4 +157,54 @@ TEST_CASE("activation memory under tensor and sequence parallelism is what a sha
     l.sequence_parallel = true;
     CHECK(estimate_layout(tiny("gpt2"), l, hw).memory.activations == 13056 * 4);
   }
+}
+
+TEST_CASE("GEMM shapes: tile and wave quantisation, and the framework's attention and optimizer", "[cpu][planner]") {
+  const HardwareProfile a100 = load_hardware("a100-80gb");
+  REQUIRE(a100.sms == 108);
+  // A 175B layer's shapes on tp 8: the same layout with the framework of the published runs
+  // (unfused attention with its T x T passes, dropout masks, a heavier optimizer) is slower.
+  const Config c = parse_config(
+      "model: {arch: gpt2, layers: 8, d_model: 12288, heads: 96, kv_heads: 96, ffn_dim: 49152, vocab_size: 51200, "
+      "seq_len: 2048}\nbatch: {global: 8, micro: 1}\nprecision: {compute: fp16}\n",
+      "big.yaml");
+  const PlanLayout l = layout(8, 1, 1, ZeroStage::k0, Recompute::kNone, 1);
+  const PlanEstimate tessel = estimate_layout(c, l, a100);
+  const PlanEstimate megatron = estimate_layout(c, l, a100, 0.1, load_framework("megatron-lm-2022"));
+  CHECK(megatron.time.compute > tessel.time.compute);  // no causal half skipped
+  CHECK(megatron.time.memory_bound > 1.5 * tessel.time.memory_bound);
+  CHECK(megatron.time.optimizer == Approx(tessel.time.optimizer * 50 / 34));
+  CHECK(megatron.time.tp_comm == tessel.time.tp_comm);
+  // Without its SM count the profile is the plain roofline; with it, every GEMM loses the idle
+  // slots of its last wave: never faster.
+  HardwareProfile plain = a100;
+  plain.sms = 0;
+  CHECK(estimate_layout(c, l, plain).time.compute < tessel.time.compute);
+  // Wave quantisation: 108 tiles of 128 x 256 fill the 108 SMs once; one tile more takes a
+  // second wave, as long as twice the rows do.
+  const double K = 8192, one_wave = gemm_seconds(128 * 108, 256, K, 2, a100, 312);
+  CHECK(gemm_seconds(128 * 109, 256, K, 2, a100, 312) == Approx(2 * one_wave));
+  CHECK(gemm_seconds(128 * 216, 256, K, 2, a100, 312) == Approx(2 * one_wave));
+  CHECK(one_wave == Approx(2 * 128 * 108 * 256 * K / (312e12 * a100.gemm_efficiency)));
+  // Tile quantisation: 100 rows cost a whole tile of 128.
+  CHECK(gemm_seconds(100 * 108, 256, K, 2, a100, 312) == Approx(one_wave));
+}
+
+TEST_CASE("framework profiles: the shipped ones load, bad ones are errors naming the file", "[cpu][planner][errors]") {
+  CHECK(load_framework("tessel").attention == AttentionImpl::kFused);
+  const Framework m = load_framework("megatron-lm-2022");
+  CHECK((m.attention == AttentionImpl::kUnfused && m.pp_scatter_gather && m.hidden_dropout));
+  CHECK(m.optimizer_bytes_per_param == 50);
+  CHECK_THROWS_WITH(load_framework("deepspeed-9"),
+                    Catch::Contains("unknown framework 'deepspeed-9'") && Catch::Contains("megatron-lm-2022, tessel"));
+  const std::string dir = (std::filesystem::temp_directory_path() / "tessel-test-frameworks").string();
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/bad.yaml") << "name: bad\nattention: flash\n";
+  CHECK_THROWS_WITH(load_framework(dir + "/bad.yaml"),
+                    Catch::Contains("bad.yaml:2: 'attention' must be fused or unfused, found 'flash'"));
+  std::ofstream(dir + "/typo.yaml") << "name: typo\nhiden_dropout: true\n";
+  CHECK_THROWS_WITH(load_framework(dir + "/typo.yaml"), Catch::Contains("typo.yaml:2: unknown key 'hiden_dropout'"));
+  std::ofstream(dir + "/flag.yaml") << "hidden_dropout: yes please\n";
+  CHECK_THROWS_WITH(load_framework(dir + "/flag.yaml"), Catch::Contains("'hidden_dropout' must be true or false"));
+  std::filesystem::remove_all(dir);
 }
