@@ -33,19 +33,20 @@ std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
           {"optimizer", optimizer}};
 }
 
-int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split) {
-  int64_t most = 0;
-  for (int rank = 0; rank < pp; ++rank) {
-    const ModelPart part = pp == 1 ? ModelPart::whole(model.layers)
-                                   : pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
-    int64_t n = 0;
-    for (const ParamSpec& s : part_param_specs(model, part)) n += shape_numel(local_shape(s, tp));
-    most = std::max(most, n);
-  }
-  return most;
+int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                        int rank) {
+  const ModelPart part = pp == 1 ? ModelPart::whole(model.layers)
+                                 : pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
+  int64_t n = 0;
+  for (const ParamSpec& s : part_param_specs(model, part)) n += shape_numel(local_shape(s, tp));
+  return n;
 }
 
-namespace {
+int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split) {
+  int64_t most = 0;
+  for (int rank = 0; rank < pp; ++rank) most = std::max(most, rank_parameters(model, tp, pp, virtual_stages, split, rank));
+  return most;
+}
 
 // Layers on each pipeline rank (all its chunks together).
 std::vector<int> layers_per_rank(const ModelConfig& model, const PlanLayout& L, const LayerSplit& split) {
@@ -57,8 +58,6 @@ std::vector<int> layers_per_rank(const ModelConfig& model, const PlanLayout& L, 
     per_rank[s % static_cast<size_t>(L.pp)] += stages[s].second - stages[s].first;
   return per_rank;
 }
-
-}  // namespace
 
 LayerSplit split_for(const Config& config, const PlanLayout& layout) {
   const bool same = layout.pp == config.parallel.pp && layout.virtual_stages == config.parallel.virtual_stages;
@@ -73,22 +72,21 @@ int64_t model_parameters(const ModelConfig& model) {
 
 namespace {
 
-// Peak micro-batch chunks alive on stage 0 for a schedule (cached: the simulation is the same
-// for every model).
-int peak_alive(Schedule schedule, int pp, int v, int m) {
+// Peak micro-batch chunks alive on pipeline rank `rank` for a schedule (cached: the simulation
+// is the same for every model).
+int peak_alive(Schedule schedule, int pp, int v, int m, int rank = 0) {
   // GPipe runs every forward first; the other schedules' peak stops growing once the pipeline
   // is full, so a long step is simulated as one of 4·pp·v micro-batches.
   if (schedule == Schedule::kGpipe) return m;
   m = std::min(m, 4 * pp * v);
   static std::mutex mutex;
-  static std::map<std::tuple<Schedule, int, int, int>, int> cache;
+  static std::map<std::tuple<Schedule, int, int, int>, std::vector<int>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   const auto key = std::make_tuple(schedule, pp, v, m);
   auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  const int peak = simulate_pipeline(build_pipeline_schedule(schedule, pp, v, m), pp, v).peak_alive[0];
-  cache[key] = peak;
-  return peak;
+  if (it == cache.end())
+    it = cache.emplace(key, simulate_pipeline(build_pipeline_schedule(schedule, pp, v, m), pp, v).peak_alive).first;
+  return it->second[static_cast<size_t>(rank)];
 }
 
 // GEMM kernels on a GPU compute output tiles of kTileRows x kTileCols, one tile per SM at a time
@@ -121,6 +119,15 @@ double gemm_seconds(double M, double N, double K, double bytes_per_el, const Har
   return std::max(compute, memory);
 }
 
+double all_reduce_seconds(double bytes, int n, double busbw_gbs, double latency_us) {
+  if (n <= 1) return 0;
+  return 2.0 * (n - 1) / n * bytes / (busbw_gbs * 1e9) + 2.0 * (n - 1) * latency_us * 1e-6;
+}
+double all_gather_seconds(double bytes, int n, double busbw_gbs, double latency_us) {  // also reduce-scatter
+  if (n <= 1) return 0;
+  return (n - 1.0) / n * bytes / (busbw_gbs * 1e9) + (n - 1.0) * latency_us * 1e-6;
+}
+
 namespace {
 
 // A forward GEMM (M x K) · (K x N) and its backward: the input gradient (M x N) · (N x K) and the
@@ -130,16 +137,6 @@ struct GemmTimes {
 };
 GemmTimes linear_seconds(double M, double N, double K, double a, const HardwareProfile& hw, double peak) {
   return {gemm_seconds(M, N, K, a, hw, peak), gemm_seconds(M, K, N, a, hw, peak) + gemm_seconds(K, N, M, a, hw, peak)};
-}
-
-// Ring collectives over n ranks, `bytes` the whole tensor, at the link's NCCL bus bandwidth.
-double all_reduce_seconds(double bytes, int n, double busbw_gbs, double latency_us) {
-  if (n <= 1) return 0;
-  return 2.0 * (n - 1) / n * bytes / (busbw_gbs * 1e9) + 2.0 * (n - 1) * latency_us * 1e-6;
-}
-double all_gather_seconds(double bytes, int n, double busbw_gbs, double latency_us) {  // also reduce-scatter
-  if (n <= 1) return 0;
-  return (n - 1.0) / n * bytes / (busbw_gbs * 1e9) + (n - 1.0) * latency_us * 1e-6;
 }
 
 // The model's sizes as the formulas below name them: sequence T, width C, heads H, key/value
@@ -207,10 +204,18 @@ LayoutSizes layout_sizes(const Config& config, const PlanLayout& L) {
   return s;
 }
 
-MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, double workspace_bytes) {
+// What one pipeline rank holds: its parameters (one tensor-parallel rank's), its layers and the
+// micro-batch chunks alive on it at the peak.
+struct RankHolding {
+  double params = 0;
+  int layers = 0, alive = 1;
+};
+
+MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, const RankHolding& r,
+                          double workspace_bytes) {
   MemoryBreakdown memory;
   const bool fp32 = s.fp32;
-  const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, params = s.params, zero_div = s.zero_div;
+  const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, params = r.params, zero_div = s.zero_div;
   const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, V = s.model.V,
                Fp = s.model.Fp;
   // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
@@ -223,11 +228,10 @@ MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const Layou
   double cache = Nl * C + 2 * Nl + N * s.qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
   if (L.recompute != Recompute::kSelective) cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
   const double per_layer = L.recompute == Recompute::kFull ? residual : residual + cache;
-  const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches));
-  const double chunk_layers = static_cast<double>(s.layers_per_stage) / L.virtual_stages;
+  const double chunk_layers = static_cast<double>(r.layers) / L.virtual_stages;
   // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
   memory.activations =
-      alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
+      r.alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
   // The classifier's logits chunk and the head's gradient input (last stage; taken as the larger stage).
   const double head = N * std::min(V / tp, 8192.0) * 4 + N * C * 4;
   memory.buffers = 2 * config.parallel.bucket_mb * 1048576.0 * (L.dp > 1) + 2 * Nl * C * a * (L.pp > 1) + head;
@@ -235,10 +239,29 @@ MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const Layou
   return memory;
 }
 
+// The bound every rank's memory is under: the most parameters, the most layers and stage 0's
+// peak of micro-batches alive, whichever ranks they are on.
+RankHolding worst_rank(const PlanLayout& L, const LayoutSizes& s) {
+  const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches));
+  return {s.params, s.layers_per_stage, alive};
+}
+
 }  // namespace
 
 MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, double workspace_bytes) {
-  return memory_of(config, L, layout_sizes(config, L), workspace_bytes);
+  const LayoutSizes s = layout_sizes(config, L);
+  return memory_of(config, L, s, worst_rank(L, s), workspace_bytes);
+}
+
+MemoryBreakdown estimate_rank_memory(const Config& config, const PlanLayout& L, int rank, double workspace_bytes) {
+  const LayoutSizes s = layout_sizes(config, L);
+  const LayerSplit split = split_for(config, L);
+  RankHolding r;
+  r.params = static_cast<double>(rank_parameters(config.model, L.tp, L.pp, L.virtual_stages, split, rank));
+  r.layers = layers_per_rank(config.model, L, split)[static_cast<size_t>(rank)];
+  r.alive = L.pp == 1 ? 1
+                      : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches), rank);
+  return memory_of(config, L, s, r, workspace_bytes);
 }
 
 namespace {
@@ -359,37 +382,81 @@ LayerTime head_cost(const Config& config, const LayoutSizes& s, const HardwarePr
 
 }  // namespace
 
+double rank_micro_batch_seconds(const Config& config, const PlanLayout& L, const HardwareProfile& hw, int layers,
+                                bool head, const Framework& framework) {
+  const LayoutSizes s = layout_sizes(config, L);
+  const LayerCost c = layer_cost(config, L, s, hw, framework);
+  double t = layers * (c.forward.total() + c.backward.total() + c.recompute.total());
+  if (head) t += head_cost(config, s, hw).total();
+  return t;
+}
+
+double device_workspace_bytes(const Config& config, const HardwareProfile& hw) {
+  return config.precision.compute == Precision::kFp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);
+}
+
+Placement placement_on(const PlanLayout& L, const HardwareProfile& hw) {
+  Placement p;
+  p.rank.assign(static_cast<size_t>(L.pp), &hw);
+  const bool inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
+  p.next.assign(static_cast<size_t>(std::max(0, L.pp - 1)),
+                inside ? Link{hw.intra_node_bw_gbs, hw.intra_node_latency_us}
+                       : Link{hw.inter_node_bw_gbs, hw.inter_node_latency_us});
+  return p;
+}
+
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const HardwareProfile& hw, double margin,
                              const Framework& framework) {
+  return estimate_placed(config, L, placement_on(L, hw), margin, framework);
+}
+
+PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Placement& place, double margin,
+                             const Framework& framework) {
+  TESSEL_CHECK(place.rank.size() == static_cast<size_t>(L.pp) && place.next.size() + 1 == place.rank.size())
+      << "estimate_placed: a placement of " << place.rank.size() << " ranks and " << place.next.size()
+      << " links for pp " << L.pp;
   const ModelConfig& m = config.model;
   PlanEstimate e;
   e.layout = L;
-  const double peak = hw.peak_tflops(config.precision.compute);
   const int world = L.tp * L.pp * L.dp;
   const LayoutSizes s = layout_sizes(config, L);
   const double a = s.a, Nl = s.Nl, C = s.model.C;
+  const LayerSplit split = split_for(config, L);
+  const std::vector<int> layers = layers_per_rank(m, L, split);
+  const bool one_kind = std::all_of(place.rank.begin(), place.rank.end(),
+                                    [&](const HardwareProfile* h) { return h == place.rank.front(); });
 
-  const double workspace =
-      s.fp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);  // cuBLAS workspace, allocator slack
-  e.memory = memory_of(config, L, s, workspace);
-  e.fits = e.memory.total() <= hw.memory_gb * 1e9 * (1 - margin);
+  // Memory: on one kind of GPU, the bound every rank is under; on several, each rank against its
+  // own GPU's memory, the one nearest its limit reported.
+  if (one_kind) {
+    const HardwareProfile& hw = *place.rank.front();
+    e.memory = memory_of(config, L, s, worst_rank(L, s), device_workspace_bytes(config, hw));
+    e.fits = e.memory.total() <= hw.memory_gb * 1e9 * (1 - margin);
+  } else {
+    double worst_share = -1;
+    e.fits = true;
+    for (int r = 0; r < L.pp; ++r) {
+      const HardwareProfile& hw = *place.rank[static_cast<size_t>(r)];
+      const MemoryBreakdown mem = estimate_rank_memory(config, L, r, device_workspace_bytes(config, hw));
+      const double share = mem.total() / (hw.memory_gb * 1e9);
+      e.fits = e.fits && share <= 1 - margin;
+      if (share > worst_share) worst_share = share, e.memory = mem;
+    }
+  }
 
   // One micro-batch on each pipeline rank (all its chunks): its layers, and the output layer on
-  // the last. The slowest rank sets the pace of the steady state; the fill and drain pass
-  // through every other rank once, v chunks at a time.
-  const LayerCost layer = layer_cost(config, L, s, hw, framework);
-  const LayerTime per_layer = [&] {
-    LayerTime t = layer.forward;
-    t += layer.backward;
-    t += layer.recompute;
-    return t;
-  }();
-  const LayerTime head = head_cost(config, s, hw);
-  const std::vector<int> layers = layers_per_rank(m, L, split_for(config, L));
+  // the last, each on its rank's GPU. The slowest rank sets the pace of the steady state; the
+  // fill and drain pass through every other rank once, v chunks at a time.
   std::vector<LayerTime> rank(layers.size());
+  std::vector<LayerCost> layer(layers.size());
   for (size_t r = 0; r < layers.size(); ++r) {
+    const HardwareProfile& hw = *place.rank[r];
+    layer[r] = layer_cost(config, L, s, hw, framework);
+    LayerTime per_layer = layer[r].forward;
+    per_layer += layer[r].backward;
+    per_layer += layer[r].recompute;
     rank[r] = static_cast<double>(layers[r]) * per_layer;
-    if (r + 1 == layers.size()) rank[r] += head;
+    if (r + 1 == layers.size()) rank[r] += head_cost(config, s, hw);
   }
   const auto slowest = std::max_element(rank.begin(), rank.end(),
                                         [](const LayerTime& x, const LayerTime& y) { return x.total() < y.total(); });
@@ -403,32 +470,42 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   e.time.overhead = slowest->overhead * m_;
   e.time.tp_comm = slowest->tp_comm * m_;
   e.time.pp_bubble = others / L.virtual_stages;
-  if (L.pp > 1) {
-    const bool inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
-    const double bw = inside ? hw.intra_node_bw_gbs : hw.inter_node_bw_gbs;
-    const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
-    double transfer = Nl * C * a / (bw * 1e9) + lat * 1e-6;
+  // Activations and gradients between stages, at the pace of the slowest link.
+  double transfer = 0;
+  for (size_t r = 0; r + 1 < place.rank.size(); ++r) {
+    const Link& link = place.next[r];
+    const HardwareProfile& hw = *place.rank[r];
+    double t = Nl * C * a / (link.bw_gbs * 1e9) + link.latency_us * 1e-6;
     if (framework.pp_scatter_gather && !L.sequence_parallel && L.tp > 1)  // 1/tp sent, then gathered in the node
-      transfer = Nl * C * a / L.tp / (bw * 1e9) + lat * 1e-6 +
-                 all_gather_seconds(Nl * C * a, L.tp, hw.intra_node_busbw_gbs, hw.intra_node_latency_us);
-    e.time.pp_comm = 2 * (m_ * L.virtual_stages + L.pp - 1) * transfer;
+      t = Nl * C * a / L.tp / (link.bw_gbs * 1e9) + link.latency_us * 1e-6 +
+          all_gather_seconds(Nl * C * a, L.tp, hw.intra_node_busbw_gbs, hw.intra_node_latency_us);
+    transfer = std::max(transfer, t);
   }
-  // Data parallel: fp32 gradients reduced during the last micro-batch's backward.
-  if (L.dp > 1) {
-    const bool inside = L.tp * L.dp <= hw.gpus_per_node;
-    const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
-    const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
-    double reduce = all_reduce_seconds(s.params * 4, L.dp, busbw, lat);
-    if (L.zero == ZeroStage::k2) reduce /= 2;  // reduce-scatter only
-    const double hidden = config.parallel.overlap_grad_reduce ? layer.backward.total() * s.layers_per_stage : 0;
-    const double gather = L.zero >= ZeroStage::k1 ? all_gather_seconds(s.params * a, L.dp, busbw, lat) : 0;
-    e.time.dp_exposed = std::max(0.0, reduce - hidden) + gather;
-  }
-  // AdamW reads and writes weights, gradients, moments (and master weights) of its shard.
+  e.time.pp_comm = 2 * (m_ * L.virtual_stages + L.pp - 1) * transfer;
+  // Per pipeline rank, on its own GPUs: fp32 gradients reduced over the data-parallel replicas
+  // during the last micro-batch's backward (ZeRO's all-gather after), and the optimizer step
+  // (AdamW reads and writes weights, gradients, moments and master weights of its shard).
   const double optimizer_bytes = framework.optimizer_bytes_per_param > 0 ? framework.optimizer_bytes_per_param
                                  : s.fp32                                ? 24
                                                                          : 34;
-  e.time.optimizer = s.params / s.zero_div * optimizer_bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency);
+  for (int r = 0; r < L.pp; ++r) {
+    const HardwareProfile& hw = *place.rank[static_cast<size_t>(r)];
+    const double params = one_kind ? s.params
+                                   : static_cast<double>(rank_parameters(m, L.tp, L.pp, L.virtual_stages, split, r));
+    if (L.dp > 1) {
+      const bool inside = L.tp * L.dp <= hw.gpus_per_node;
+      const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
+      const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
+      double reduce = all_reduce_seconds(params * 4, L.dp, busbw, lat);
+      if (L.zero == ZeroStage::k2) reduce /= 2;  // reduce-scatter only
+      const double backward = layer[static_cast<size_t>(r)].backward.total();
+      const double hidden = config.parallel.overlap_grad_reduce ? backward * (one_kind ? s.layers_per_stage : layers[r]) : 0;
+      const double gather = L.zero >= ZeroStage::k1 ? all_gather_seconds(params * a, L.dp, busbw, lat) : 0;
+      e.time.dp_exposed = std::max(e.time.dp_exposed, std::max(0.0, reduce - hidden) + gather);
+    }
+    e.time.optimizer = std::max(e.time.optimizer, params / s.zero_div * optimizer_bytes /
+                                                      (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency));
+  }
   double total = 0;
   for (const auto& [name, seconds] : e.time.parts()) total += seconds;
   e.time.total = total;
@@ -436,6 +513,8 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& L, const Ha
   e.time.bottleneck =
       std::max_element(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
 
+  double peak = 0;  // the ranks' mean
+  for (const HardwareProfile* hw : place.rank) peak += hw->peak_tflops(config.precision.compute) / L.pp;
   const double n_total = static_cast<double>(model_parameters(m));
   const double tokens = static_cast<double>(config.batch.global) * s.model.T;
   const double flops = (6 * n_total + 6 * static_cast<double>(m.layers) * s.model.T * C) * tokens;

@@ -71,11 +71,48 @@ PlanLayout layout_of(const Config& config, int dp);
 // `workspace_bytes` for the device's workspace and the allocator's slack (0 on the CPU).
 MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& layout, double workspace_bytes);
 
+// The memory of pipeline rank `rank` alone: its parameters, its layers and the micro-batches
+// alive on it (estimate_memory bounds every rank at once).
+MemoryBreakdown estimate_rank_memory(const Config& config, const PlanLayout& layout, int rank, double workspace_bytes);
+// The device's workspace and allocator slack a rank needs besides the model (1 GiB on GPUs).
+double device_workspace_bytes(const Config& config, const HardwareProfile& hw);
+
+// Seconds of one micro-batch's forward and backward (with recomputation) through `layers` layers
+// of the layout on `hw`, and the output layer when `head`: a pipeline rank's share of a step.
+double rank_micro_batch_seconds(const Config& config, const PlanLayout& layout, const HardwareProfile& hw, int layers,
+                                bool head, const Framework& framework = {});
+// Ring collectives over n ranks of `bytes` (the whole tensor) at a link's bus bandwidth.
+double all_reduce_seconds(double bytes, int n, double busbw_gbs, double latency_us);
+double all_gather_seconds(double bytes, int n, double busbw_gbs, double latency_us);  // and reduce-scatter
+
+// Where a layout's pipeline ranks run: each rank's GPU (all its tensor- and data-parallel ranks
+// on one kind), and the link each rank's activations cross to the next.
+struct Link {
+  double bw_gbs = 0, latency_us = 0;  // per GPU, each direction
+};
+struct Placement {
+  std::vector<const HardwareProfile*> rank;  // pp entries, not owned
+  std::vector<Link> next;                    // pp - 1 entries: rank r to r + 1
+};
+// Every rank on `hw`; neighbouring stages within a node when two stages' GPUs fit in one.
+Placement placement_on(const PlanLayout& layout, const HardwareProfile& hw);
+// The estimate of a layout whose pipeline ranks may run on different GPUs (a mixed cluster):
+// each rank's time on its own GPU, the slowest setting the pace; each rank's memory against its
+// own GPU's. estimate_layout is this on one kind.
+PlanEstimate estimate_placed(const Config& config, const PlanLayout& layout, const Placement& placement,
+                             double margin = 0.1, const Framework& framework = {});
+
 // The estimate of `layout` for config.model, batch.global and precision.compute on `gpus` GPUs
 // (= tp · pp · dp). margin: the share of GPU memory kept free.
 PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, const HardwareProfile& hw,
                              double margin = 0.1, const Framework& framework = {});
 
+// Parameters of pipeline rank `rank` (all its chunks), on one tensor-parallel rank, its layers
+// cut as `split` says (parallel.pipeline_split).
+int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                        int rank);
+// Layers on each pipeline rank (all its chunks together).
+std::vector<int> layers_per_rank(const ModelConfig& model, const PlanLayout& layout, const LayerSplit& split);
 // Parameters of the stage that holds the most, on one tensor-parallel rank, its layers cut as
 // `split` says (parallel.pipeline_split).
 int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split = {});
