@@ -12,6 +12,7 @@
 #include "launch/cli_args.h"
 #include "launch/launcher.h"
 #include "parallel/planner/calibration.h"
+#include "parallel/planner/cluster_plan.h"
 #include "parallel/planner/planner.h"
 
 namespace tessel {
@@ -54,13 +55,103 @@ JsonValue candidate_json(const PlanEstimate& e) {
        {"mfu", num(e.mfu)}});
 }
 
+JsonValue cluster_candidate_json(const ClusterCandidate& c) {
+  JsonValue::Array set, placement;
+  for (const std::string& o : c.set) set.push_back(JsonValue::string(o));
+  for (const std::string& p : c.placement) placement.push_back(JsonValue::string(p));
+  JsonValue::Object o = candidate_json(c.estimate).as_object();
+  o.insert(o.begin(), {"strategy", JsonValue::string(c.strategy)});
+  o.insert(o.begin() + 1, {"gpus", JsonValue::integer(c.gpus)});
+  o.push_back({"placement", JsonValue::array(std::move(placement))});
+  o.push_back({"set", JsonValue::array(std::move(set))});
+  return JsonValue::object(std::move(o));
+}
+
+// tessel plan CONFIG --cluster FILE: the best plan for a cluster of node groups of different GPUs
+// (parallel/planner/cluster_plan.h), against the best on each group alone and the cluster
+// planned as its slowest kind. No calibration: a tessel tune record measures one kind.
+int run_cluster_plan(const ParsedArgs& a, std::ostream& out) {
+  const Config config = load_config(a.positional[0], a.overrides);
+  const Cluster cluster = load_cluster(a.get("--cluster", ""));
+  const Framework framework = a.has("--framework") ? load_framework(a.get("--framework", "")) : Framework{};
+  const double margin = a.get_double("--margin", 0.1);
+  const std::string format = a.get("--format", "table");
+  TESSEL_CHECK(format == "table" || format == "json") << "--format must be table or json, got '" << format << "'";
+  TESSEL_CHECK(margin >= 0 && margin < 1) << "--margin must be in [0, 1)";
+  TESSEL_CHECK(!a.has("--top"))
+      << "--top lists a ranking of one kind of GPU; --cluster prints the best of each kind of plan";
+  const ClusterPlan plan = plan_cluster(config, cluster, fixed_knobs(a.overrides, config), margin, framework);
+  const ClusterCandidate& best = *plan.best();
+  std::vector<std::string> set = other_overrides(a.overrides);
+  for (const std::string& o : best.set) set.push_back(o);
+  std::vector<const ClusterCandidate*> rows;
+  for (const ClusterCandidate& c : plan.mixed) rows.push_back(&c);
+  for (const ClusterCandidate& c : plan.alone) rows.push_back(&c);
+  if (plan.as_slowest) rows.push_back(&*plan.as_slowest);
+  if (format == "json") {
+    JsonValue::Array groups, candidates, reasons, set_json;
+    for (const ClusterGroup& g : cluster.groups)
+      groups.push_back(JsonValue::object({{"name", JsonValue::string(g.name)},
+                                          {"hardware", JsonValue::string(g.hw.name)},
+                                          {"nodes", JsonValue::integer(g.nodes)},
+                                          {"gpus", JsonValue::integer(g.gpus())}}));
+    for (const ClusterCandidate* c : rows) candidates.push_back(cluster_candidate_json(*c));
+    for (const std::string& r : plan.reasons) reasons.push_back(JsonValue::string(r));
+    for (const std::string& o : set) set_json.push_back(JsonValue::string(o));
+    out << JsonValue::object({{"config", JsonValue::string(config.source)},
+                              {"cluster", JsonValue::string(cluster.path)},
+                              {"groups", JsonValue::array(std::move(groups))},
+                              {"gpus", JsonValue::integer(cluster.gpus())},
+                              {"framework", JsonValue::string(framework.name)},
+                              {"precision", JsonValue::string(name_of(config.precision.compute))},
+                              {"considered", JsonValue::integer(plan.considered)},
+                              {"best", cluster_candidate_json(best)},
+                              {"candidates", JsonValue::array(std::move(candidates))},
+                              {"reasons", JsonValue::array(std::move(reasons))},
+                              {"set", JsonValue::array(std::move(set_json))}})
+               .dump()
+        << "\n";
+    return 0;
+  }
+  out << config.source << " on " << cluster.path << ":";
+  for (const ClusterGroup& g : cluster.groups)
+    out << (&g == &cluster.groups.front() ? " " : ", ") << g.nodes << " nodes of " << g.hw.name << " (" << g.name
+        << ", " << g.gpus() << " GPUs)";
+  out << "; " << config.precision.compute << ", batch " << config.batch.global << " x " << config.model.seq_len
+      << " tokens, " << parameter_count(static_cast<double>(model_parameters(config.model))) << " parameters; "
+      << plan.considered << " placements of every group considered\n\n";
+  char line[320];
+  std::snprintf(line, sizeof(line), "%-24s %5s  %-60s %8s %9s %11s  %s\n", "plan", "GPUs", "layout", "GB/GPU", "step s",
+                "tokens/s", "bottleneck");
+  out << line;
+  for (const ClusterCandidate* c : rows) {
+    const PlanEstimate& e = c->estimate;
+    std::snprintf(line, sizeof(line), "%-24s %5d  %-60s %8.1f %9.3f %11.0f  %s%s\n", c->strategy.c_str(), c->gpus,
+                  e.layout.describe().c_str(), e.memory.total() / 1e9, e.time.total, e.tokens_per_s,
+                  e.time.bottleneck.c_str(), c == &best ? "  <- best" : "");
+    out << line;
+  }
+  out << "\n";
+  for (const std::string& r : plan.reasons) out << "- " << r << "\n";
+  out << "\nplacement of the best (list the hosts in this order in the hostfile):\n";
+  for (const std::string& p : best.placement) out << "  " << p << "\n";
+  out << "\nthe best plan, for tessel launch: --set " << shell_join(set) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_plan_command(const std::vector<std::string>& args) { return run_plan_command(args, std::cout); }
 
 int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
-  const ParsedArgs a =
-      parse_args(args, "tessel plan", {"--gpus", "--hardware", "--framework", "--top", "--format", "--margin"});
+  const ParsedArgs a = parse_args(
+      args, "tessel plan", {"--gpus", "--hardware", "--cluster", "--framework", "--top", "--format", "--margin"});
+  if (a.has("--cluster")) {
+    TESSEL_CHECK(a.positional.size() == 1 && !a.has("--gpus") && !a.has("--hardware"))
+        << "--cluster gives the GPUs and their hardware: it replaces --gpus and --hardware\n"
+        << command_usage("plan");
+    return run_cluster_plan(a, out);
+  }
   TESSEL_CHECK(a.positional.size() == 1 && a.has("--gpus") && a.has("--hardware")) << command_usage("plan");
   const Config config = load_config(a.positional[0], a.overrides);
   const int gpus = static_cast<int>(a.get_int("--gpus", 0, 1, kMaxGpus));

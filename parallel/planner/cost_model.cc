@@ -33,18 +33,42 @@ std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
           {"optimizer", optimizer}};
 }
 
-int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
-                        int rank) {
-  const ModelPart part = pp == 1 ? ModelPart::whole(model.layers)
-                                 : pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
+namespace {
+
+int64_t local_parameters(const ModelConfig& model, const ModelPart& part, int tp) {
   int64_t n = 0;
   for (const ParamSpec& s : part_param_specs(model, part)) n += shape_numel(local_shape(s, tp));
   return n;
 }
 
+}  // namespace
+
+int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                        int rank) {
+  // Every layer holds the same parameters, so a rank's are its layers' count times one layer's,
+  // plus the embedding and the output layer (with its own copy of a tied embedding) where it
+  // holds them: counted on a model of one layer, not by listing all of its layers.
+  ModelConfig one_layer = model;
+  one_layer.layers = 1;
+  ModelPart layer;
+  layer.chunks = {ModelChunk{0, 1, 1}};
+  layer.embedding = layer.head = false;
+  const int64_t per_layer = local_parameters(one_layer, layer, tp);
+  if (pp == 1) return local_parameters(one_layer, ModelPart::whole(1), tp) + (model.layers - 1) * per_layer;
+  const ModelPart part = pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
+  int64_t layers = 0;
+  for (const ModelChunk& c : part.chunks) layers += c.end_layer - c.first_layer;
+  ModelPart ends;
+  ends.chunks = {ModelChunk{0, 0, 1}};
+  ends.embedding = part.embedding;
+  ends.head = part.head;
+  return layers * per_layer + (part.embedding || part.head ? local_parameters(one_layer, ends, tp) : 0);
+}
+
 int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split) {
   int64_t most = 0;
-  for (int rank = 0; rank < pp; ++rank) most = std::max(most, rank_parameters(model, tp, pp, virtual_stages, split, rank));
+  for (int rank = 0; rank < pp; ++rank)
+    most = std::max(most, rank_parameters(model, tp, pp, virtual_stages, split, rank));
   return most;
 }
 
@@ -64,11 +88,7 @@ LayerSplit split_for(const Config& config, const PlanLayout& layout) {
   return same ? config.parallel.pipeline_split : LayerSplit{};
 }
 
-int64_t model_parameters(const ModelConfig& model) {
-  int64_t n = 0;
-  for (const ParamSpec& s : part_param_specs(model, ModelPart::whole(model.layers))) n += shape_numel(s.shape);
-  return n;
-}
+int64_t model_parameters(const ModelConfig& model) { return rank_parameters(model, 1, 1, 1, {}, 0); }
 
 namespace {
 
@@ -185,7 +205,9 @@ struct LayoutSizes {
   double qkv_local = 0;          // this rank's q, k and v width (shared key/value heads held whole)
 };
 
-LayoutSizes layout_sizes(const Config& config, const PlanLayout& L) {
+// count_parameters: false when only the time of a layer is needed: no parameters or layers per
+// stage (which need the layers split as the config says).
+LayoutSizes layout_sizes(const Config& config, const PlanLayout& L, bool count_parameters = true) {
   const ModelConfig& m = config.model;
   LayoutSizes s;
   s.model = sizes_of(m);
@@ -195,10 +217,12 @@ LayoutSizes layout_sizes(const Config& config, const PlanLayout& L) {
   s.tp = L.tp;
   s.N = static_cast<double>(L.micro) * s.model.T;
   s.Nl = L.sequence_parallel ? s.N / s.tp : s.N;
-  const LayerSplit split = split_for(config, L);
-  const std::vector<int> layers = layers_per_rank(m, L, split);
-  s.layers_per_stage = *std::max_element(layers.begin(), layers.end());
-  s.params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split));
+  if (count_parameters) {
+    const LayerSplit split = split_for(config, L);
+    const std::vector<int> layers = layers_per_rank(m, L, split);
+    s.layers_per_stage = *std::max_element(layers.begin(), layers.end());
+    s.params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split));
+  }
   s.zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   s.qkv_local = (s.model.H / s.tp + 2 * std::max(s.model.KV / s.tp, 1.0)) * s.model.D;
   return s;
@@ -253,15 +277,23 @@ MemoryBreakdown estimate_memory(const Config& config, const PlanLayout& L, doubl
   return memory_of(config, L, s, worst_rank(L, s), workspace_bytes);
 }
 
-MemoryBreakdown estimate_rank_memory(const Config& config, const PlanLayout& L, int rank, double workspace_bytes) {
-  const LayoutSizes s = layout_sizes(config, L);
-  const LayerSplit split = split_for(config, L);
+namespace {
+
+// What pipeline rank `rank` holds under `split`.
+RankHolding holding_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, const LayerSplit& split,
+                       int rank) {
   RankHolding r;
   r.params = static_cast<double>(rank_parameters(config.model, L.tp, L.pp, L.virtual_stages, split, rank));
   r.layers = layers_per_rank(config.model, L, split)[static_cast<size_t>(rank)];
-  r.alive = L.pp == 1 ? 1
-                      : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches), rank);
-  return memory_of(config, L, s, r, workspace_bytes);
+  r.alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches), rank);
+  return r;
+}
+
+}  // namespace
+
+MemoryBreakdown estimate_rank_memory(const Config& config, const PlanLayout& L, int rank, double workspace_bytes) {
+  const LayoutSizes s = layout_sizes(config, L);
+  return memory_of(config, L, s, holding_of(config, L, s, split_for(config, L), rank), workspace_bytes);
 }
 
 namespace {
@@ -384,7 +416,7 @@ LayerTime head_cost(const Config& config, const LayoutSizes& s, const HardwarePr
 
 double rank_micro_batch_seconds(const Config& config, const PlanLayout& L, const HardwareProfile& hw, int layers,
                                 bool head, const Framework& framework) {
-  const LayoutSizes s = layout_sizes(config, L);
+  const LayoutSizes s = layout_sizes(config, L, /*count_parameters=*/false);
   const LayerCost c = layer_cost(config, L, s, hw, framework);
   double t = layers * (c.forward.total() + c.backward.total() + c.recompute.total());
   if (head) t += head_cost(config, s, hw).total();
@@ -399,9 +431,9 @@ Placement placement_on(const PlanLayout& L, const HardwareProfile& hw) {
   Placement p;
   p.rank.assign(static_cast<size_t>(L.pp), &hw);
   const bool inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
-  p.next.assign(static_cast<size_t>(std::max(0, L.pp - 1)),
-                inside ? Link{hw.intra_node_bw_gbs, hw.intra_node_latency_us}
-                       : Link{hw.inter_node_bw_gbs, hw.inter_node_latency_us});
+  p.next.assign(static_cast<size_t>(std::max(0, L.pp - 1)), inside
+                                                                ? Link{hw.intra_node_bw_gbs, hw.intra_node_latency_us}
+                                                                : Link{hw.inter_node_bw_gbs, hw.inter_node_latency_us});
   return p;
 }
 
@@ -425,6 +457,7 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
   const std::vector<int> layers = layers_per_rank(m, L, split);
   const bool one_kind = std::all_of(place.rank.begin(), place.rank.end(),
                                     [&](const HardwareProfile* h) { return h == place.rank.front(); });
+  std::vector<RankHolding> held(static_cast<size_t>(L.pp));  // each rank's, on several kinds of GPU
 
   // Memory: on one kind of GPU, the bound every rank is under; on several, each rank against its
   // own GPU's memory, the one nearest its limit reported.
@@ -437,7 +470,9 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
     e.fits = true;
     for (int r = 0; r < L.pp; ++r) {
       const HardwareProfile& hw = *place.rank[static_cast<size_t>(r)];
-      const MemoryBreakdown mem = estimate_rank_memory(config, L, r, device_workspace_bytes(config, hw));
+      held[static_cast<size_t>(r)] = holding_of(config, L, s, split, r);
+      const MemoryBreakdown mem =
+          memory_of(config, L, s, held[static_cast<size_t>(r)], device_workspace_bytes(config, hw));
       const double share = mem.total() / (hw.memory_gb * 1e9);
       e.fits = e.fits && share <= 1 - margin;
       if (share > worst_share) worst_share = share, e.memory = mem;
@@ -490,8 +525,7 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
                                                                          : 34;
   for (int r = 0; r < L.pp; ++r) {
     const HardwareProfile& hw = *place.rank[static_cast<size_t>(r)];
-    const double params = one_kind ? s.params
-                                   : static_cast<double>(rank_parameters(m, L.tp, L.pp, L.virtual_stages, split, r));
+    const double params = one_kind ? s.params : held[static_cast<size_t>(r)].params;
     if (L.dp > 1) {
       const bool inside = L.tp * L.dp <= hw.gpus_per_node;
       const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
@@ -499,12 +533,13 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
       double reduce = all_reduce_seconds(params * 4, L.dp, busbw, lat);
       if (L.zero == ZeroStage::k2) reduce /= 2;  // reduce-scatter only
       const double backward = layer[static_cast<size_t>(r)].backward.total();
-      const double hidden = config.parallel.overlap_grad_reduce ? backward * (one_kind ? s.layers_per_stage : layers[r]) : 0;
+      const double hidden =
+          config.parallel.overlap_grad_reduce ? backward * (one_kind ? s.layers_per_stage : layers[r]) : 0;
       const double gather = L.zero >= ZeroStage::k1 ? all_gather_seconds(params * a, L.dp, busbw, lat) : 0;
       e.time.dp_exposed = std::max(e.time.dp_exposed, std::max(0.0, reduce - hidden) + gather);
     }
-    e.time.optimizer = std::max(e.time.optimizer, params / s.zero_div * optimizer_bytes /
-                                                      (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency));
+    e.time.optimizer = std::max(
+        e.time.optimizer, params / s.zero_div * optimizer_bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency));
   }
   double total = 0;
   for (const auto& [name, seconds] : e.time.parts()) total += seconds;

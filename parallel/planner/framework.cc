@@ -37,9 +37,9 @@ Framework load_framework(const std::string& name_or_path) {
   };
   if (file.yaml["name"]) f.name = file.yaml["name"].Scalar();
   if (const YAML::Node a = file.yaml["attention"]) {
-    TESSEL_CHECK(a.Scalar() == "fused" || a.Scalar() == "unfused") << file.path << ":" << a.Mark().line + 1
-                                                                   << ": 'attention' must be fused or unfused, found '"
-                                                                   << a.Scalar() << "'";
+    TESSEL_CHECK(a.Scalar() == "fused" || a.Scalar() == "unfused")
+        << file.path << ":" << a.Mark().line + 1 << ": 'attention' must be fused or unfused, found '" << a.Scalar()
+        << "'";
     f.attention = a.Scalar() == "fused" ? AttentionImpl::kFused : AttentionImpl::kUnfused;
   }
   f.pp_scatter_gather = flag("pp_scatter_gather");

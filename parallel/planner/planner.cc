@@ -53,7 +53,8 @@ void scale_times(PlanEstimate& e, double ratio) {
 
 }  // namespace
 
-std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed) {
+std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed,
+                                          bool uneven_stages) {
   const ModelConfig& m = config.model;
   TESSEL_CHECK(gpus >= 1) << "--gpus must be at least 1, got " << gpus;
   // Fixed knobs that cannot go together on this many GPUs.
@@ -99,7 +100,7 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
           }
         }
         for (const auto& [schedule, v] : schedules) {
-          if (m.layers % (pp * v) != 0) {
+          if (m.layers % (pp * v) != 0 && !(uneven_stages && v == 1 && pp <= m.layers)) {
             why.push_back("pp " + std::to_string(pp) + " does not divide model.layers");
             continue;
           }

@@ -39,8 +39,11 @@ PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Con
 // Every layout on `gpus` GPUs that Tessel can run for config.model and batch.global: tp divides
 // heads, key/value heads (or shares them), ffn_dim, vocab_size and (with sequence parallelism)
 // seq_len; layers split over pp × virtual stages; batch.global over dp × micro; interleaving
-// needs micro-batches a multiple of pp. Throws when there is none, saying why.
-std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed);
+// needs micro-batches a multiple of pp. uneven_stages: pp need only be at most the layers
+// without interleaving (the caller splits them with parallel.pipeline_split). Throws when there
+// is none, saying why.
+std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const PlanConstraints& fixed,
+                                          bool uneven_stages = false);
 
 struct Plan {
   std::vector<PlanEstimate> ranked;   // layouts that fit, fastest first

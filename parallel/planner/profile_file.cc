@@ -31,8 +31,9 @@ ProfileFile load_profile_file(const std::string& dir, const std::string& name_or
   if (!fs::exists(file.path)) {
     std::string known;
     for (const std::string& n : profile_names(dir)) known += (known.empty() ? "" : ", ") + n;
-    TESSEL_FAIL() << "unknown " << kind << " '" << name_or_path << "'; known: " << (known.empty() ? "(none found)" : known)
-                  << " (profiles in " << dir << "), or give a path to a profile .yaml";
+    TESSEL_FAIL() << "unknown " << kind << " '" << name_or_path
+                  << "'; known: " << (known.empty() ? "(none found)" : known) << " (profiles in " << dir
+                  << "), or give a path to a profile .yaml";
   }
   try {
     file.yaml = YAML::LoadFile(file.path);
