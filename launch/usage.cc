@@ -52,8 +52,11 @@ const std::map<std::string, std::string>& usages() {
       {"plan",
        R"(usage: tessel plan CONFIG --gpus N --hardware NAME [--set key=value ...] [--top K] [--format table|json]
                    [--margin F] [--framework NAME]
+       tessel plan CONFIG --cluster FILE [--set key=value ...] [--format table|json] [--margin F]
   Predicted memory and speed of every layout of the config's model on N GPUs of a hardware
   profile (configs/hardware), best first, with the --set line of the best (docs/planner.md).
+  --cluster plans for node groups of different GPUs (a YAML file of groups: hardware and nodes):
+  the best plan using every group, against each group alone and all GPUs as the slowest kind.
   --framework plans another framework's runs (configs/frameworks; default tessel).)"},
       {"tune", R"(usage: tessel tune CONFIG [--gpus N] [--hardware NAME] [--top K] [--steps S] [--set key=value ...]
                    [--out FILE]
@@ -89,6 +92,7 @@ Commands:
   bench comm [--max-mb M]                     all-reduce time and bandwidth by message size (under mpirun)
   bench checkpoint CONFIG [--set ...]         checkpoint save/load GB/s, sync and async (--saves N --dir DIR)
   plan CONFIG --gpus N --hardware NAME        predicted memory and speed of every layout, best first
+                                              (--cluster FILE: a cluster of mixed GPUs)
   tune CONFIG [--top K] [--steps S]           run the top planned layouts here, predicted against measured
   ckpt verify|inspect CHECKPOINT              check every checksum of a checkpoint / describe it
   ckpt export CHECKPOINT --format hf --out DIR  Hugging Face config.json + model.safetensors (+ tokenizer)

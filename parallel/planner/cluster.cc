@@ -68,8 +68,8 @@ Cluster load_cluster(const std::string& path) {
       TESSEL_FAIL() << at(path, g["hardware"]) << e.what();
     }
     const YAML::Node nodes = g["nodes"];
-    TESSEL_CHECK(nodes && nodes.IsScalar()) << at(path, g) << "the group has no 'nodes' (how many nodes of "
-                                            << group.hw.name << ")";
+    TESSEL_CHECK(nodes && nodes.IsScalar())
+        << at(path, g) << "the group has no 'nodes' (how many nodes of " << group.hw.name << ")";
     double n = 0;
     try {
       n = nodes.as<double>();
@@ -94,7 +94,8 @@ Cluster load_cluster(const std::string& path) {
     TESSEL_CHECK(link.IsMap()) << at(path, link) << "'between_groups' is a map {bw_gbs, latency_us}";
     only_keys(path, link, {"bw_gbs", "latency_us"}, "between_groups");
     if (link["bw_gbs"]) c.between_bw_gbs = profile_number(link["bw_gbs"], "between_groups.bw_gbs", path);
-    if (link["latency_us"]) c.between_latency_us = profile_number(link["latency_us"], "between_groups.latency_us", path);
+    if (link["latency_us"])
+      c.between_latency_us = profile_number(link["latency_us"], "between_groups.latency_us", path);
   }
   return c;
 }

@@ -199,13 +199,15 @@ std::optional<ClusterCandidate> replicas_per_group(const Config& config, const C
   e.time.optimizer = optimizer;
   e.time.total = slowest + e.time.dp_exposed + e.time.optimizer;
   const double tokens = static_cast<double>(config.batch.global * config.model.seq_len);
-  const double flops_per_token = 6.0 * static_cast<double>(model_parameters(config.model)) +
-                                 6.0 * static_cast<double>(config.model.layers * config.model.seq_len * config.model.d_model);
+  const double flops_per_token =
+      6.0 * static_cast<double>(model_parameters(config.model)) +
+      6.0 * static_cast<double>(config.model.layers * config.model.seq_len * config.model.d_model);
   e.layout = L;
   e.tokens_per_s = tokens / e.time.total;
   e.tflops_per_gpu = flops_per_token * tokens / e.time.total / cluster.gpus() / 1e12;
   double peak = 0;
-  for (const ClusterGroup& g : cluster.groups) peak += g.hw.peak_tflops(config.precision.compute) * g.gpus() / cluster.gpus();
+  for (const ClusterGroup& g : cluster.groups)
+    peak += g.hw.peak_tflops(config.precision.compute) * g.gpus() / cluster.gpus();
   e.mfu = e.tflops_per_gpu / peak;
   out.strategy = "replicas per group";
   out.gpus = cluster.gpus();
@@ -222,14 +224,17 @@ std::optional<ClusterCandidate> replicas_per_group(const Config& config, const C
     std::ostringstream text;
     text << group_label(group) << ": " << ranks_of(static_cast<int>(first) * per_replica, replicas * per_replica)
          << ", " << replicas << (replicas > 1 ? " replicas of " : " replica of ")
-         << (equal ? std::to_string(mine.front()) : list_of(mine)) << " micro-batches" << (equal && replicas > 1 ? " each" : "");
+         << (equal ? std::to_string(mine.front()) : list_of(mine)) << " micro-batches"
+         << (equal && replicas > 1 ? " each" : "");
     out.placement.push_back(text.str());
     first += static_cast<size_t>(replicas);
   }
   return out;
 }
 
-bool faster(const ClusterCandidate& x, const ClusterCandidate& y) { return x.estimate.time.total < y.estimate.time.total; }
+bool faster(const ClusterCandidate& x, const ClusterCandidate& y) {
+  return x.estimate.time.total < y.estimate.time.total;
+}
 
 ClusterCandidate single_kind(const Plan& plan, const std::string& strategy, int gpus, const std::string& where) {
   ClusterCandidate c;
@@ -284,7 +289,8 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
   };
   for (const PlanLayout& L : layouts) {
     if (cluster.groups.size() > 1 && L.pp > 1 && L.virtual_stages == 1 && L.schedule == Schedule::k1F1B)
-      for (const std::vector<size_t>& order : orders) consider(stages_across(config, cluster, L, order, margin, framework));
+      for (const std::vector<size_t>& order : orders)
+        consider(stages_across(config, cluster, L, order, margin, framework));
     // Interleaving needs every replica's micro-batches a multiple of pp, which uneven shares break.
     const bool even = config.model.layers % (L.pp * L.virtual_stages) == 0;
     if (cluster.groups.size() > 1 && L.dp > 1 && L.schedule != Schedule::kInterleaved && even)
@@ -310,8 +316,8 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
     as_slowest.inter_node_latency_us = std::max(as_slowest.inter_node_latency_us, cluster.between_latency_us);
     try {
       const Plan all = plan_layouts(config, cluster.gpus(), as_slowest, fixed, margin, 1.0, framework);
-      plan.as_slowest = single_kind(all, "all as " + slowest->hw.name, cluster.gpus(),
-                                    "every GPU planned as " + slowest->hw.name);
+      plan.as_slowest =
+          single_kind(all, "all as " + slowest->hw.name, cluster.gpus(), "every GPU planned as " + slowest->hw.name);
     } catch (const Error& e) {
       why_not.push_back("all as " + slowest->hw.name + ": " + e.what());
     }
@@ -326,8 +332,8 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
   plan.reasons.push_back("best: " + describe(*best));
   auto gain = [&](const ClusterCandidate& c, const std::string& what) {
     std::ostringstream s;
-    s << std::setprecision(3) << best->estimate.tokens_per_s / c.estimate.tokens_per_s << "x the throughput of "
-      << what << " (" << describe(c) << ")";
+    s << std::setprecision(3) << best->estimate.tokens_per_s / c.estimate.tokens_per_s << "x the throughput of " << what
+      << " (" << describe(c) << ")";
     plan.reasons.push_back(s.str());
   };
   const ClusterCandidate* best_alone = nullptr;
@@ -344,8 +350,9 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
     plan.reasons.push_back(s.str());
   }
   if (plan.mixed.empty())
-    plan.reasons.push_back("no plan using every group fits: the groups' GPU counts must each hold whole pipeline "
-                           "stages or whole replicas of a layout");
+    plan.reasons.push_back(
+        "no plan using every group fits: the groups' GPU counts must each hold whole pipeline "
+        "stages or whole replicas of a layout");
   for (const std::string& w : why_not) plan.reasons.push_back(w);
   return plan;
 }

@@ -13,7 +13,12 @@
 #      calibration;
 #   5. calibration per model: a record of the tiny model scales its next plan, table, best line
 #      and JSON alike; the same record on h100-sxm is not used for the 70B model, and the plan
-#      says why; a file of the first format (no model) is read and not used.
+#      says why; a file of the first format (no model) is read and not used;
+#   6. mixed clusters (--cluster): the 70B model on 4 nodes of H800 and 8 of H20 uses every GPU
+#      and beats each kind alone and the cluster planned as all H20; on a cluster of this
+#      machine's ranks at two speeds, each plan that uses both groups runs under tessel launch
+#      exactly as its --set line says, its losses equal to one rank's; bad cluster files and
+#      flags are errors naming the file and line.
 #   tests/launch/planner_check.sh TESSEL_BINARY SOURCE_DIR
 set -euo pipefail
 tessel=$1
@@ -162,4 +167,72 @@ echo '{"hardware": "cpu-local", "ratios": [1.5, 2.5, 2.0]}' > "$dir/calibration/
 grep -q "^calibration in $dir/calibration/cpu-local.json not used: it is of the first format" "$dir/old.txt" \
   || { cat "$dir/old.txt"; fail "a first-format calibration file was not announced as unused"; }
 grep -q "times scaled" "$dir/old.txt" && fail "a first-format calibration file scaled the plan"
+
+# 6. Mixed clusters.
+cat > "$dir/mixed.yaml" <<YAML
+groups:
+  - {name: fast, hardware: h800, nodes: 4}
+  - {name: big, hardware: h20, nodes: 8}
+YAML
+"$tessel" plan "$src/configs/llama-70b.yaml" --cluster "$dir/mixed.yaml" --set batch.global=768 --format json \
+  > "$dir/mixed.json" || fail "the mixed cluster plan"
+python3 - "$dir/mixed.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+best = plan["best"]
+assert plan["gpus"] == 96 and best["gpus"] == 96, (plan["gpus"], best["gpus"])
+assert best["strategy"] in ("stages across groups", "replicas per group"), best["strategy"]
+others = [c for c in plan["candidates"] if c["strategy"].endswith(" alone") or c["strategy"].startswith("all as ")]
+assert {c["strategy"] for c in others} == {"fast alone", "big alone", "all as h20"}, others
+for c in others:
+    assert best["tokens_per_s"] > c["tokens_per_s"], (best, c)
+assert any(s.startswith(("batch.shares=", "parallel.pipeline_split=")) for s in plan["set"]), plan["set"]
+assert "batch.global=768" in plan["set"] and any(s.startswith("parallel.order=") for s in plan["set"]), plan["set"]
+PY
+# This machine's ranks at two speeds: each mixed plan's --set line runs under tessel launch.
+make_dataset "$tessel" "$dir"
+sed -e 's/^name: cpu-local/name: cpu-half/' -e 's/^peak_tflops: .*/peak_tflops: {bf16: 0.04, fp16: 0.04, fp32: 0.04}/' \
+  "$src/configs/hardware/cpu-local.yaml" > "$dir/cpu-half.yaml"
+cat > "$dir/cpus.yaml" <<YAML
+groups:
+  - {name: quick, hardware: cpu-local, nodes: 1}
+  - {name: slow, hardware: $dir/cpu-half.yaml, nodes: 1}
+YAML
+cat > "$dir/small.yaml" <<YAML
+run: {steps: 3, log_every: 1, seed: 5}
+model: {arch: llama, vocab_size: 260, seq_len: 32, layers: 6, d_model: 64, heads: 4, kv_heads: 2, ffn_dim: 128}
+batch: {global: 16, micro: 2}
+optim: {lr: 3.0e-3, warmup_steps: 1}
+parallel: {bucket_mb: 0.01}
+data: {train: [{path: $dir/ds_train, weight: 1.0}], tokenizer: bytes}
+checkpoint: {resume: none}
+logging: {tensorboard: false}
+YAML
+"$tessel" plan "$dir/small.yaml" --cluster "$dir/cpus.yaml" --format json > "$dir/cpus.json" || fail "the CPU cluster plan"
+"$tessel" train "$dir/small.yaml" --set run.out_dir="$dir/one" > "$dir/one.log" 2>&1 || { cat "$dir/one.log"; fail "one rank"; }
+python3 - "$dir/cpus.json" > "$dir/mixed_sets.txt" <<'PY'
+import json, sys
+for c in json.load(open(sys.argv[1]))["candidates"]:
+    if c["strategy"] in ("stages across groups", "replicas per group"):
+        print(c["strategy"].split()[0] + "\t" + " ".join(c["set"]))
+PY
+[ "$(wc -l < "$dir/mixed_sets.txt")" = 2 ] || { cat "$dir/cpus.json"; fail "expected both ways of using the two groups"; }
+while IFS=$'\t' read -r name set; do
+  read -r -a overrides <<< "$set"
+  "$tessel" launch --nproc-per-node 4 "$dir/small.yaml" --set run.out_dir="$dir/$name" "${overrides[@]}" \
+    < /dev/null > "$dir/$name.log" 2>&1 || { cat "$dir/$name.log"; fail "the $name plan's --set line under tessel launch: $set"; }
+  python3 - "$dir/one/metrics.jsonl" "$dir/$name/metrics.jsonl" "$name" <<'PY'
+import json, sys
+one, got = ({r["step"]: r["loss"] for r in map(json.loads, open(p)) if "loss" in r} for p in sys.argv[1:3])
+assert sorted(one) == sorted(got) == [1, 2, 3], (sorted(one), sorted(got))
+for step in one:
+    assert abs(got[step] - one[step]) <= 1e-5 * abs(one[step]), (sys.argv[3], step, got[step], one[step])
+PY
+done < "$dir/mixed_sets.txt"
+expect_error "cluster.*replaces --gpus and --hardware" \
+  "$tessel" plan "$src/configs/llama-70b.yaml" --cluster "$dir/mixed.yaml" --gpus 8
+printf 'groups:\n  - {hardware: h800, nodes: 4}\n  - {hardware: h2O, nodes: 8}\n' > "$dir/typo.yaml"
+expect_error "typo.yaml:3: unknown hardware 'h2O'; known: " "$tessel" plan "$src/configs/llama-70b.yaml" --cluster "$dir/typo.yaml"
+printf 'groups:\n  - {hardware: h800, nodes: 0}\n' > "$dir/zero.yaml"
+expect_error "zero.yaml:2: a group of 0 nodes" "$tessel" plan "$src/configs/llama-70b.yaml" --cluster "$dir/zero.yaml"
 echo "plan and tune: ok"

@@ -28,8 +28,9 @@ Config llama_13b() {
 }  // namespace
 
 TEST_CASE("cluster files: groups of nodes, and clear errors", "[cpu][planner][errors]") {
-  const Cluster c = load_cluster(write_cluster("ok", "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
-                                                    "  - {hardware: h20, nodes: 4}\nbetween_groups: {bw_gbs: 25}\n"));
+  const Cluster c = load_cluster(write_cluster("ok",
+                                               "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
+                                               "  - {hardware: h20, nodes: 4}\nbetween_groups: {bw_gbs: 25}\n"));
   REQUIRE(c.groups.size() == 2);
   CHECK(c.groups[0].name == "fast");
   CHECK(c.groups[1].name == "h20");  // the hardware's name when none is given
@@ -45,15 +46,17 @@ TEST_CASE("cluster files: groups of nodes, and clear errors", "[cpu][planner][er
   CHECK_THROWS_WITH(load_cluster(write_cluster("empty", "groups: []\n")), Catch::Contains("'groups' must list"));
   CHECK_THROWS_WITH(load_cluster(write_cluster("key", "groups:\n  - {hardware: h800, node: 2}\n")),
                     Catch::Contains("unknown key 'node' in a group; expected hardware, name, nodes"));
-  CHECK_THROWS_WITH(load_cluster(write_cluster("twice", "groups:\n  - {hardware: h800, nodes: 1}\n"
-                                                        "  - {hardware: h800, nodes: 2}\n")),
+  CHECK_THROWS_WITH(load_cluster(write_cluster("twice",
+                                               "groups:\n  - {hardware: h800, nodes: 1}\n"
+                                               "  - {hardware: h800, nodes: 2}\n")),
                     Catch::Contains("two groups are named 'h800'"));
   CHECK_THROWS_WITH(load_cluster("/nonexistent/cluster.yaml"), Catch::Contains("cannot read the cluster file"));
 }
 
 TEST_CASE("a mixed cluster's plans use every group and beat each kind alone", "[cpu][planner]") {
-  const Cluster cluster = load_cluster(write_cluster("mixed", "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
-                                                              "  - {name: big, hardware: h20, nodes: 4}\n"));
+  const Cluster cluster = load_cluster(write_cluster("mixed",
+                                                     "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
+                                                     "  - {name: big, hardware: h20, nodes: 4}\n"));
   const Config config = llama_13b();
   const ClusterPlan plan = plan_cluster(config, cluster, {});
   REQUIRE(plan.mixed.size() == 2);
@@ -87,13 +90,15 @@ TEST_CASE("a mixed cluster's plans use every group and beat each kind alone", "[
   }
   // Against each kind alone, the gains are in the reasons.
   bool gain = false;
-  for (const std::string& r : plan.reasons) gain = gain || r.find("x the throughput of the best plan on one kind") != std::string::npos;
+  for (const std::string& r : plan.reasons)
+    gain = gain || r.find("x the throughput of the best plan on one kind") != std::string::npos;
   CHECK(gain);
 }
 
 TEST_CASE("balanced stages: a stage of the slow kind takes about as long as one of the fast", "[cpu][planner]") {
-  const Cluster cluster = load_cluster(write_cluster("stages", "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
-                                                               "  - {name: big, hardware: h20, nodes: 4}\n"));
+  const Cluster cluster = load_cluster(write_cluster("stages",
+                                                     "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
+                                                     "  - {name: big, hardware: h20, nodes: 4}\n"));
   const Config config = llama_13b();
   const ClusterPlan plan = plan_cluster(config, cluster, {});
   const ClusterCandidate* stages = nullptr;
