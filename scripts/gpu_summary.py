@@ -118,6 +118,12 @@ def main():
                             "median_step_s": sorted(times)[len(times) // 2],
                             "median_tokens_per_s": sorted(m.get("tokens_per_s", 0) for m in metrics[1:] or metrics)[
                                 len(metrics[1:] or metrics) // 2]}
+    calibrate = json_lines(os.path.join(work, "calibrate.json"))
+    if calibrate:
+        summary["calibrate"] = calibrate[-1]
+        ratios = re.findall(r"^ +[0-9]+ +tp .*? ([0-9.]+)$", read(os.path.join(work, "tune.txt")), re.M)
+        if ratios:
+            summary["calibrate"]["tune_ratios"] = [float(r) for r in ratios]
     layouts = json_lines(os.path.join(work, "layouts.jsonl"))
     if layouts:
         summary["layouts"] = layouts

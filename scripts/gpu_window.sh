@@ -9,6 +9,10 @@
 #   layouts    tp, pp and tp x pp x dp with 2, 4 and 8 ranks sharing the GPU through the staged
 #              communicator, fp32 and bf16, against the CPU's curve (scripts/gpu_layouts.sh)
 #   kernels    tessel bench kernels against PyTorch's kernels, gpt2-124m and llama-1b
+#   calibrate  those rates as the h200 profile's measured constants (scripts/gpu_calibrate.py:
+#              h200.yaml in the archive, to commit as configs/hardware/h200.yaml), then tessel
+#              tune of a small model on the GPU against that profile (its predicted / measured
+#              ratios in calibration/h200.json)
 #   step       the training step against torch_gpt.py --compile, gpt2-124m and llama-1b
 #   train      GPT-2 124M trained for TRAIN_STEPS (40) bf16 steps on the demo's text
 #   hf         that run exported to Hugging Face and loaded by the real transformers
@@ -28,7 +32,7 @@
 set -uo pipefail
 bundle=$(cd "${1:?usage: scripts/gpu_window.sh BUNDLE [STAGE...]}" && pwd)
 shift
-stages=" ${*:-probe build tests layouts kernels step train hf sanitizer} "
+stages=" ${*:-probe build tests layouts kernels calibrate step train hf sanitizer} "
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-window}
 work=$(mktemp -d /tmp/gpu-window.XXXXXX)
@@ -158,6 +162,21 @@ kernels() {
   return $status
 }
 
+calibrate() {
+  ls "$work"/kernels_*.jsonl > /dev/null 2>&1 || { echo "no output of the kernels stage"; return 1; }
+  local device
+  device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  python3 scripts/gpu_calibrate.py configs/hardware/h200.yaml "$work"/kernels_*.jsonl --date "$(date -u +%F)" \
+    --commit "${WINDOW_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null)}" --device "${device:-GPU}" \
+    > "$work/h200.yaml" 2> "$work/calibrate.json" || { cat "$work/calibrate.json"; return 1; }
+  cat "$work/calibrate.json"
+  TESSEL_CALIBRATION_DIR="$work/calibration" "$build/tessel" tune configs/gpt2-124m.yaml --gpus 1 \
+    --hardware "$work/h200.yaml" --top 3 --steps 5 --set run.device=cuda precision.compute=bf16 \
+    run.attention="${STEP_ATTENTION:-flash}" batch.global=32 batch.micro=8 run.out_dir=/tmp/tessel-window-tune \
+    | tee "$work/tune.txt"
+  return "${PIPESTATUS[0]}"
+}
+
 step() {
   local status=0
   for name in gpt2-124m llama-1b; do
@@ -191,7 +210,7 @@ hf() {
 }
 
 export bundle root out work build
-export -f probe build_all gpu_tests sanitizer layouts kernels step train hf
+export -f probe build_all gpu_tests sanitizer layouts kernels calibrate step train hf
 run_stage probe 30 probe
 run_stage build 300 build_all || stopped="the build failed"
 if [[ $stages == *" build "* ]] && [ -z "$stopped" ] &&
@@ -205,6 +224,7 @@ fi
 run_stage tests 150 gpu_tests
 run_stage layouts 120 layouts
 run_stage kernels 120 kernels
+run_stage calibrate 90 calibrate
 run_stage step 240 step
 run_stage train 150 train
 run_stage hf 120 hf

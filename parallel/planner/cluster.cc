@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
 
 #include <yaml-cpp/yaml.h>
 
@@ -24,17 +25,6 @@ std::string at(const std::string& path, const YAML::Node& n) {
   return path + ":" + std::to_string(n.Mark().line + 1) + ": ";
 }
 
-void only_keys(const std::string& path, const YAML::Node& map, const std::set<std::string>& keys,
-               const std::string& what) {
-  for (const auto& kv : map) {
-    const std::string key = kv.first.Scalar();
-    if (keys.count(key) == 1) continue;
-    std::string known;
-    for (const std::string& k : keys) known += (known.empty() ? "" : ", ") + k;
-    TESSEL_FAIL() << at(path, kv.first) << "unknown key '" << key << "' in " << what << "; expected " << known;
-  }
-}
-
 }  // namespace
 
 Cluster load_cluster(const std::string& path) {
@@ -48,7 +38,7 @@ Cluster load_cluster(const std::string& path) {
     TESSEL_FAIL() << path << ":" << e.mark.line + 1 << ": " << e.msg;
   }
   TESSEL_CHECK(y.IsMap()) << path << ": a cluster file is a map with 'groups' (and 'between_groups')";
-  only_keys(path, y, {"groups", "between_groups"}, "the cluster file");
+  only_known_keys(path, y, {"groups", "between_groups"}, "the cluster file");
   const YAML::Node groups = y["groups"];
   TESSEL_CHECK(groups && groups.IsSequence() && groups.size() > 0)
       << path << ": 'groups' must list the node groups, e.g. groups: [{hardware: h800, nodes: 4}, {hardware: h20, "
@@ -58,7 +48,7 @@ Cluster load_cluster(const std::string& path) {
   std::set<std::string> names;
   for (const YAML::Node& g : groups) {
     TESSEL_CHECK(g.IsMap()) << at(path, g) << "a group is a map {name, hardware, nodes}";
-    only_keys(path, g, {"name", "hardware", "nodes"}, "a group");
+    only_known_keys(path, g, {"hardware", "name", "nodes"}, "a group");
     TESSEL_CHECK(g["hardware"] && g["hardware"].IsScalar())
         << at(path, g) << "the group has no 'hardware' (a profile name from configs/hardware, or a path)";
     ClusterGroup group;
@@ -92,7 +82,7 @@ Cluster load_cluster(const std::string& path) {
   }
   if (const YAML::Node link = y["between_groups"]) {
     TESSEL_CHECK(link.IsMap()) << at(path, link) << "'between_groups' is a map {bw_gbs, latency_us}";
-    only_keys(path, link, {"bw_gbs", "latency_us"}, "between_groups");
+    only_known_keys(path, link, {"bw_gbs", "latency_us"}, "between_groups");
     if (link["bw_gbs"]) c.between_bw_gbs = profile_number(link["bw_gbs"], "between_groups.bw_gbs", path);
     if (link["latency_us"])
       c.between_latency_us = profile_number(link["latency_us"], "between_groups.latency_us", path);

@@ -341,10 +341,10 @@ LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSize
   LayerTime attention_fwd, attention_bwd;
   if (framework.attention == AttentionImpl::kFused) {
     // Causal, fused: 4·T²·D FLOPs per head halved by the mask; backward 2.5x forward (five
-    // matmuls to two). FlashAttention-2 reports 50-73% of the A100's peak forward, less backward:
-    // 0.6 of the GEMM efficiency, an assumption until tessel bench kernels measures it.
+    // matmuls to two), at the profile's attention_efficiency of the GEMM rate (FlashAttention-2
+    // reports 50-73% of the A100's peak forward, less backward: 0.6 unless measured).
     const double flops = 2.0 * heads * T * T * D;
-    attention_fwd.compute = flops / (peak * 1e12 * hw.gemm_efficiency * 0.6);
+    attention_fwd.compute = flops / (peak * 1e12 * hw.gemm_efficiency * hw.attention_efficiency);
     attention_bwd.compute = 2.5 * attention_fwd.compute;
   } else {
     // Scores Q·Kᵀ and output P·V as batched GEMMs over the whole T x T (the mask applied after);

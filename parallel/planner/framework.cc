@@ -1,7 +1,6 @@
 #include "parallel/planner/framework.h"
 
 #include <filesystem>
-#include <set>
 
 #include "core/error.h"
 #include "parallel/planner/profile_file.h"
@@ -16,14 +15,9 @@ std::vector<std::string> known_frameworks() { return profile_names(framework_dir
 
 Framework load_framework(const std::string& name_or_path) {
   const ProfileFile file = load_profile_file(framework_dir(), name_or_path, "framework");
-  const std::set<std::string> keys = {"name", "attention", "pp_scatter_gather", "hidden_dropout",
-                                      "optimizer_bytes_per_param"};
-  for (const auto& kv : file.yaml) {
-    const std::string key = kv.first.as<std::string>();
-    TESSEL_CHECK(keys.count(key) == 1) << file.path << ":" << kv.first.Mark().line + 1 << ": unknown key '" << key
-                                       << "'; a framework profile has name, attention, pp_scatter_gather, "
-                                          "hidden_dropout and optimizer_bytes_per_param";
-  }
+  only_known_keys(file.path, file.yaml,
+                  {"name", "attention", "pp_scatter_gather", "hidden_dropout", "optimizer_bytes_per_param"},
+                  "a framework profile");
   Framework f;
   f.path = file.path;
   f.name = std::filesystem::path(file.path).stem().string();

@@ -27,6 +27,12 @@ HardwareProfile load_hardware(const std::string& name_or_path) {
   const ProfileFile file = load_profile_file(hardware_dir(), name_or_path, "hardware");
   const YAML::Node& y = file.yaml;
   const std::string& path = file.path;
+  only_known_keys(
+      path, y,
+      {"name", "peak_tflops", "gemm_efficiency", "attention_efficiency", "sms", "memory_gb", "memory_bw_gbs",
+       "memory_efficiency", "kernel_overhead_us", "gpus_per_node", "intra_node_bw_gbs", "intra_node_busbw_gbs",
+       "intra_node_latency_us", "inter_node_bw_gbs", "inter_node_busbw_gbs", "inter_node_latency_us"},
+      "a hardware profile");
   HardwareProfile h;
   h.path = path;
   auto number = [&](const YAML::Node& n, const std::string& key) { return profile_number(n, key, path); };
@@ -46,14 +52,15 @@ HardwareProfile load_hardware(const std::string& name_or_path) {
   h.inter_node_latency_us = number(y["inter_node_latency_us"], "inter_node_latency_us");
   // Optional refinements; absent, the model is the plain roofline of the figures above.
   if (y["sms"]) h.sms = static_cast<int>(number(y["sms"], "sms"));
+  if (y["attention_efficiency"]) h.attention_efficiency = number(y["attention_efficiency"], "attention_efficiency");
   if (y["memory_efficiency"]) h.memory_efficiency = number(y["memory_efficiency"], "memory_efficiency");
   if (y["kernel_overhead_us"]) h.kernel_overhead_us = number(y["kernel_overhead_us"], "kernel_overhead_us");
   h.intra_node_busbw_gbs =
       y["intra_node_busbw_gbs"] ? number(y["intra_node_busbw_gbs"], "intra_node_busbw_gbs") : h.intra_node_bw_gbs;
   h.inter_node_busbw_gbs =
       y["inter_node_busbw_gbs"] ? number(y["inter_node_busbw_gbs"], "inter_node_busbw_gbs") : h.inter_node_bw_gbs;
-  TESSEL_CHECK(h.gemm_efficiency <= 1 && h.memory_efficiency <= 1)
-      << path << ": gemm_efficiency and memory_efficiency are shares of the peak, at most 1";
+  TESSEL_CHECK(h.gemm_efficiency <= 1 && h.memory_efficiency <= 1 && h.attention_efficiency <= 1)
+      << path << ": gemm_efficiency, memory_efficiency and attention_efficiency are shares of a peak, at most 1";
   return h;
 }
 

@@ -13,11 +13,12 @@ struct HardwareProfile {
   std::string name;
   std::string path;                                                         // the file it was read from
   double peak_tflops_bf16 = 0, peak_tflops_fp16 = 0, peak_tflops_fp32 = 0;  // dense
-  double gemm_efficiency = 0.8;   // of peak reached by large, well-shaped GEMMs
-  int sms = 0;                    // streaming multiprocessors, for wave quantisation (0: none, a CPU)
-  double memory_efficiency = 1;   // share of memory_bw_gbs that streaming (memory-bound) kernels reach
-  double kernel_overhead_us = 0;  // per kernel: the launch gap and the ramp of a kernel's first and last wave
-  double memory_gb = 0;           // per GPU
+  double gemm_efficiency = 0.8;       // of peak reached by large, well-shaped GEMMs
+  double attention_efficiency = 0.6;  // fused attention's FLOP rate as a share of large GEMMs'
+  int sms = 0;                        // streaming multiprocessors, for wave quantisation (0: none, a CPU)
+  double memory_efficiency = 1;       // share of memory_bw_gbs that streaming (memory-bound) kernels reach
+  double kernel_overhead_us = 0;      // per kernel: the launch gap and the ramp of a kernel's first and last wave
+  double memory_gb = 0;               // per GPU
   double memory_bw_gbs = 0;
   int gpus_per_node = 8;
   double intra_node_bw_gbs = 0, intra_node_latency_us = 0;  // per GPU, each direction

@@ -44,6 +44,18 @@ ProfileFile load_profile_file(const std::string& dir, const std::string& name_or
   return file;
 }
 
+void only_known_keys(const std::string& path, const YAML::Node& map, const std::vector<std::string>& keys,
+                     const std::string& what) {
+  for (const auto& kv : map) {
+    const std::string key = kv.first.Scalar();
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+    std::string known;
+    for (const std::string& k : keys) known += (known.empty() ? "" : ", ") + k;
+    TESSEL_FAIL() << path << ":" << kv.first.Mark().line + 1 << ": unknown key '" << key << "' in " << what
+                  << "; expected " << known;
+  }
+}
+
 double profile_number(const YAML::Node& node, const std::string& key, const std::string& path) {
   TESSEL_CHECK(node && node.IsScalar()) << path << ": missing '" << key << "' (a number)";
   try {

@@ -23,6 +23,11 @@ struct ProfileFile {
 // a file that is not YAML, one naming the file and line.
 ProfileFile load_profile_file(const std::string& dir, const std::string& name_or_path, const std::string& kind);
 
+// An error naming the file and line of the first key of `map` not in `keys` ("unknown key 'x'
+// in <what>; expected a, b, c"): a misspelt key is never silently ignored.
+void only_known_keys(const std::string& path, const YAML::Node& map, const std::vector<std::string>& keys,
+                     const std::string& what);
+
 // A positive number under `key` of `node` (a profile's field), or an error naming the file.
 double profile_number(const YAML::Node& node, const std::string& key, const std::string& path);
 

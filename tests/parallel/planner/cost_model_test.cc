@@ -206,5 +206,9 @@ TEST_CASE("framework profiles: the shipped ones load, bad ones are errors naming
   CHECK_THROWS_WITH(load_framework(dir + "/typo.yaml"), Catch::Contains("typo.yaml:2: unknown key 'hiden_dropout'"));
   std::ofstream(dir + "/flag.yaml") << "hidden_dropout: yes please\n";
   CHECK_THROWS_WITH(load_framework(dir + "/flag.yaml"), Catch::Contains("'hidden_dropout' must be true or false"));
+  // Hardware profiles too: a misspelt constant is an error, not a silent default.
+  std::ofstream(dir + "/gpu.yaml") << "peak_tflops: {bf16: 1, fp16: 1, fp32: 1}\ngemm_eficiency: 0.9\n";
+  CHECK_THROWS_WITH(load_hardware(dir + "/gpu.yaml"),
+                    Catch::Contains("gpu.yaml:2: unknown key 'gemm_eficiency' in a hardware profile; expected name"));
   std::filesystem::remove_all(dir);
 }
