@@ -25,6 +25,12 @@ Config llama_13b() {
       "13b.yaml");
 }
 
+// 16 H800s and 32 H20s.
+Cluster h800_h20() {
+  return load_cluster(write_cluster("mixed", "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
+                                             "  - {name: big, hardware: h20, nodes: 4}\n"));
+}
+
 }  // namespace
 
 TEST_CASE("cluster files: groups of nodes, and clear errors", "[cpu][planner][errors]") {
@@ -54,9 +60,7 @@ TEST_CASE("cluster files: groups of nodes, and clear errors", "[cpu][planner][er
 }
 
 TEST_CASE("a mixed cluster's plans use every group and beat each kind alone", "[cpu][planner]") {
-  const Cluster cluster = load_cluster(write_cluster("mixed",
-                                                     "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
-                                                     "  - {name: big, hardware: h20, nodes: 4}\n"));
+  const Cluster cluster = h800_h20();
   const Config config = llama_13b();
   const ClusterPlan plan = plan_cluster(config, cluster, {});
   REQUIRE(plan.mixed.size() == 2);
@@ -96,9 +100,7 @@ TEST_CASE("a mixed cluster's plans use every group and beat each kind alone", "[
 }
 
 TEST_CASE("balanced stages: a stage of the slow kind takes about as long as one of the fast", "[cpu][planner]") {
-  const Cluster cluster = load_cluster(write_cluster("stages",
-                                                     "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
-                                                     "  - {name: big, hardware: h20, nodes: 4}\n"));
+  const Cluster cluster = h800_h20();
   const Config config = llama_13b();
   const ClusterPlan plan = plan_cluster(config, cluster, {});
   const ClusterCandidate* stages = nullptr;
