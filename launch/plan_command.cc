@@ -115,8 +115,8 @@ int run_cluster_plan(const ParsedArgs& a, std::ostream& out) {
   }
   out << config.source << " on " << cluster.path << ":";
   for (const ClusterGroup& g : cluster.groups)
-    out << (&g == &cluster.groups.front() ? " " : ", ") << g.nodes << " nodes of " << g.hw.name << " (" << g.name
-        << ", " << g.gpus() << " GPUs)";
+    out << (&g == &cluster.groups.front() ? " " : ", ") << g.nodes << (g.nodes == 1 ? " node of " : " nodes of ")
+        << g.hw.name << " (" << g.name << ", " << g.gpus() << " GPUs)";
   out << "; " << config.precision.compute << ", batch " << config.batch.global << " x " << config.model.seq_len
       << " tokens, " << parameter_count(static_cast<double>(model_parameters(config.model))) << " parameters; "
       << plan.considered << " placements of every group considered\n\n";

@@ -311,22 +311,32 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
     }
   }
   if (cluster.groups.size() > 1) {
+    // The slowest kind's speed, and the least memory of any group's GPUs: a layout planned so
+    // must fit on every GPU it runs on.
     HardwareProfile as_slowest = slowest->hw;
+    for (const ClusterGroup& g : cluster.groups) as_slowest.memory_gb = std::min(as_slowest.memory_gb, g.hw.memory_gb);
     as_slowest.inter_node_bw_gbs = std::min(as_slowest.inter_node_bw_gbs, cluster.between_bw_gbs);
     as_slowest.inter_node_latency_us = std::max(as_slowest.inter_node_latency_us, cluster.between_latency_us);
     try {
       const Plan all = plan_layouts(config, cluster.gpus(), as_slowest, fixed, margin, 1.0, framework);
       plan.as_slowest =
-          single_kind(all, "all as " + slowest->hw.name, cluster.gpus(), "every GPU planned as " + slowest->hw.name);
+          single_kind(all, "all as " + slowest->hw.name, cluster.gpus(),
+                      "every GPU planned as " + slowest->hw.name + ", with the least memory of any group's");
     } catch (const Error& e) {
       why_not.push_back("all as " + slowest->hw.name + ": " + e.what());
     }
   }
+  if (plan.mixed.empty() && cluster.groups.size() > 1)
+    why_not.insert(why_not.begin(),
+                   "using every group: no layout fits whose pipeline stages or data-parallel "
+                   "replicas each lie whole within a group (" +
+                       std::to_string(plan.considered) + " placements tried)");
   const ClusterCandidate* best = plan.best();
   if (best == nullptr) {
     std::string all;
     for (const std::string& w : why_not) all += "\n  " + w;
-    TESSEL_FAIL() << "no plan fits the cluster of " << cluster.path << ":" << all;
+    TESSEL_FAIL() << "no plan fits the cluster of " << cluster.path << ":" << all
+                  << "\nhint: more nodes, a smaller model or batch, or a profile with more memory";
   }
   // Reasons: the best, and its gain over the plans of one kind.
   plan.reasons.push_back("best: " + describe(*best));
@@ -349,10 +359,6 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
       << "% longer";
     plan.reasons.push_back(s.str());
   }
-  if (plan.mixed.empty())
-    plan.reasons.push_back(
-        "no plan using every group fits: the groups' GPU counts must each hold whole pipeline "
-        "stages or whole replicas of a layout");
   for (const std::string& w : why_not) plan.reasons.push_back(w);
   return plan;
 }

@@ -27,8 +27,9 @@ Config llama_13b() {
 
 // 16 H800s and 32 H20s.
 Cluster h800_h20() {
-  return load_cluster(write_cluster("mixed", "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
-                                             "  - {name: big, hardware: h20, nodes: 4}\n"));
+  return load_cluster(write_cluster("mixed",
+                                    "groups:\n  - {name: fast, hardware: h800, nodes: 2}\n"
+                                    "  - {name: big, hardware: h20, nodes: 4}\n"));
 }
 
 }  // namespace
