@@ -22,6 +22,8 @@ build: setup
 
 test: build tokenizer
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@echo "The planner against published runs (tests/planner, docs/planner.md):"
+	@$(BUILD)/tests/tests_planner --reporter compact "tessel plan predicts published step times*" | grep -v "^Passed"
 
 demo: build
 	@bash scripts/setup.sh --demo
