@@ -1,16 +1,19 @@
 // The planner's cost model: memory per GPU and time per step of one training layout of a model
-// on a hardware profile, from first principles (docs/planner.md has the equations).
+// on a hardware profile (or, for a mixed cluster, each pipeline rank on its own), from first
+// principles (docs/planner.md has the equations, and tests/planner/ the published runs it is
+// checked against).
 //
 // Memory follows what Tessel allocates: weights, gradients and AdamW state (sharded by ZeRO as
 // parallel/data_parallel.h shards them), each block's activation cache for the micro-batches a
-// pipeline schedule keeps alive on stage 0 (from the schedule itself, parallel/pipeline_schedule.h),
-// with tensor and sequence parallelism and recomputation, the classifier's workspace,
-// communication buffers and a fixed workspace. Time adds, per micro-batch and stage, GEMMs
-// (a roofline of each GEMM's shape against the profile's peak and memory bandwidth), attention,
-// memory-bound kernels by bytes moved, recomputation and tensor-parallel collectives; the
-// pipeline multiplies by micro-batches and adds its bubble and transfers; then the
-// data-parallel reduction not hidden behind the last micro-batch's backward, ZeRO's parameter
-// all-gather and the optimizer. Pure functions.
+// pipeline schedule keeps alive (from the schedule itself, parallel/pipeline_schedule.h), with
+// tensor and sequence parallelism and recomputation, the classifier's workspace, communication
+// buffers and a fixed workspace. Time adds, per micro-batch and pipeline rank, each GEMM forward
+// and backward (a roofline of its shape, with tile and wave quantisation on the profile's SMs),
+// attention as the framework implements it (framework.h), memory-bound kernels by bytes moved,
+// per-kernel overheads, recomputation and tensor-parallel collectives at NCCL's bus bandwidth;
+// the slowest rank sets the pipeline's pace, the others add the bubble, the links the
+// transfers; then the data-parallel reduction not hidden behind the last micro-batch's backward,
+// ZeRO's parameter all-gather and the optimizer. Pure functions.
 #pragma once
 
 #include <string>
