@@ -93,6 +93,22 @@ class Communicator {
   void broadcast(const Tensor& x, int root) { broadcast_async(x, root)->wait(); }
   void send_recv(const std::vector<P2POp>& ops) { send_recv_async(ops)->wait(); }
   void barrier() { barrier_async()->wait(); }
+
+  // All-to-all with a count per pair of ranks (expert parallelism's dispatch and combine), made
+  // of one batch of sends and receives, as NCCL makes its own, so every backend has it: this
+  // rank sends rows [Σ_{j<i} send_rows[j], + send_rows[i]) of `in` to rank i and receives
+  // recv_rows[i] rows from rank i into `out`, in rank order. Rows run along the first dimension;
+  // `in` and `out` have the same dtype and row width and hold at least the rows counted. Pairs
+  // with no rows exchange nothing. recv_rows must be what the others send (all_to_all_counts).
+  std::shared_ptr<Work> all_to_all_async(const Tensor& in, const std::vector<int64_t>& send_rows, const Tensor& out,
+                                         const std::vector<int64_t>& recv_rows);
+  void all_to_all(const Tensor& in, const std::vector<int64_t>& send_rows, const Tensor& out,
+                  const std::vector<int64_t>& recv_rows) {
+    all_to_all_async(in, send_rows, out, recv_rows)->wait();
+  }
+  // The rows this rank receives from each rank, from the rows each sends it (one collective of
+  // size² doubles; every rank calls it).
+  std::vector<int64_t> all_to_all_counts(const std::vector<int64_t>& send_rows);
 };
 
 // Shape and dtype checks shared by the backends; `what` names the operation in messages.

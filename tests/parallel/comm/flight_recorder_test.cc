@@ -40,3 +40,15 @@ TEST_CASE("a group of one copies, keeps, and meets its own sends", "[cpu][comm]"
   CHECK_THROWS_WITH(c.send_recv({{P2POp::kRecv, got, 0, 8}}), Catch::Contains("no matching send"));
   CHECK(c.recorder().last_seq() == 4);
 }
+
+TEST_CASE("a group of one's all_to_all keeps its own rows", "[cpu][comm]") {
+  SingleCommunicator c;
+  Tensor in = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2});
+  CHECK(c.all_to_all_counts({2}) == std::vector<int64_t>{2});
+  Tensor out = Tensor::zeros({2, 2}, DType::F32);
+  c.all_to_all(in, {2}, out, {2});
+  CHECK(out.data<float>()[3] == 4.0f);
+  Tensor none = Tensor::zeros({0, 2}, DType::F32);
+  c.all_to_all(in, {0}, none, {0});  // nothing to exchange: no operation posted
+  CHECK_THROWS_WITH(c.all_to_all(in, {-1}, out, {2}), Catch::Contains("send_rows[0] is -1, a negative count"));
+}

@@ -178,3 +178,44 @@ TEST_CASE("a collective a peer never joins fails after parallel.timeout_s, namin
   }
   CHECK(x.data<float>()[0] == static_cast<float>(world.size()));
 }
+
+TEST_CASE("all_to_all sends each rank its own count of rows (zero counts included)", "[mpi][comm]") {
+  MpiCommunicator& world = test_world();
+  const int P = world.size(), r = world.rank();
+  constexpr int64_t kWidth = 3;
+  // Rank r sends (r + j) % 3 rows to rank j (some pairs nothing), each row holding (sender,
+  // receiver, row) so that every element says where it should land.
+  std::vector<int64_t> send_rows(static_cast<size_t>(P));
+  int64_t total = 0;
+  for (int j = 0; j < P; ++j) total += send_rows[static_cast<size_t>(j)] = (r + j) % 3;
+  Tensor in = Tensor::zeros({total + 1, kWidth}, DType::F32);  // a spare row, never sent
+  int64_t row = 0;
+  for (int j = 0; j < P; ++j)
+    for (int64_t k = 0; k < send_rows[static_cast<size_t>(j)]; ++k, ++row) {
+      in.data<float>()[row * kWidth + 0] = static_cast<float>(r);
+      in.data<float>()[row * kWidth + 1] = static_cast<float>(j);
+      in.data<float>()[row * kWidth + 2] = static_cast<float>(k);
+    }
+  const std::vector<int64_t> recv_rows = world.all_to_all_counts(send_rows);
+  int64_t received = 0;
+  for (int i = 0; i < P; ++i) {
+    CHECK(recv_rows[static_cast<size_t>(i)] == (i + r) % 3);
+    received += recv_rows[static_cast<size_t>(i)];
+  }
+  Tensor out = Tensor::zeros({received, kWidth}, DType::F32);
+  for (int64_t i = 0; i < out.numel(); ++i) out.data<float>()[i] = -1.0f;
+  world.all_to_all(in, send_rows, out, recv_rows);
+  row = 0;
+  for (int i = 0; i < P; ++i)
+    for (int64_t k = 0; k < recv_rows[static_cast<size_t>(i)]; ++k, ++row) {
+      CHECK(out.data<float>()[row * kWidth + 0] == static_cast<float>(i));
+      CHECK(out.data<float>()[row * kWidth + 1] == static_cast<float>(r));
+      CHECK(out.data<float>()[row * kWidth + 2] == static_cast<float>(k));
+    }
+  // Counts that do not match the group, or overrun the tensor, are errors before anything is sent.
+  const std::vector<int64_t> one_more(static_cast<size_t>(P + 1), 0);
+  CHECK_THROWS_WITH(world.all_to_all(in, one_more, out, recv_rows),
+                    Catch::Contains("send_rows lists " + std::to_string(P + 1) + " counts for a group of"));
+  std::vector<int64_t> too_many(static_cast<size_t>(P), total + 5);
+  CHECK_THROWS_WITH(world.all_to_all(in, too_many, out, recv_rows), Catch::Contains("rows of a tensor of"));
+}
