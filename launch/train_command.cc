@@ -16,6 +16,7 @@
 #include "parallel/topology.h"
 #include "train/environment.h"
 #include "train/memory_check.h"
+#include "train/run_limit.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
 #include "train/world.h"
@@ -106,7 +107,13 @@ int run_train_command(const std::vector<std::string>& args) {
                           config.run.device == RunDevice::kCuda ? device_memory_here(me.local_world_size, me.local_rank)
                                                                 : host_memory(me.local_world_size));
         trainer = std::make_unique<Trainer>(config, world.comm(), topology);
-        const TrainSummary s = trainer->run([&] { return stop.requested(); });
+        RunLimit limit(config.run);
+        const TrainSummary s = trainer->run([&] {
+          if (stop.requested()) return true;
+          if (!limit.step_done()) return false;
+          spdlog::info("{}", limit.reason());
+          return true;
+        });
         if (s.losses.empty()) return 0;  // nothing to train: run() said why
         spdlog::info("loss {:.4f} -> {:.4f} over steps {}..{}; checkpoint {}", s.first_loss, s.last_loss,
                      s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);

@@ -30,6 +30,10 @@ struct RunConfig {
   RunDevice device = RunDevice::kAuto;
   AttentionKernelChoice attention = AttentionKernelChoice::kAuto;  // cuda only: auto | reference | flash
   int threads = 0;                                                 // CPU threads per rank; 0: all cores / local ranks
+  // Stop early, with a checkpoint, after this many steps of this run or this many minutes since
+  // it started (0: no limit): a job's time limit, without changing the schedule of run.steps.
+  int64_t exit_after_steps = 0;
+  double exit_after_minutes = 0;
 };
 
 struct ModelConfig {

@@ -41,6 +41,8 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.choice("device", c.run.device);
     v.choice("attention", c.run.attention);
     v.field("threads", c.run.threads);
+    v.field("exit_after_steps", c.run.exit_after_steps);
+    v.field("exit_after_minutes", c.run.exit_after_minutes);
   });
   v.section("model", [&] {
     // First, so that the preset is in place before any explicitly set knob is parsed.

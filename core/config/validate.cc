@@ -157,6 +157,8 @@ void validate_config(const Config& c) {
   check.at_least("run.eval_every", run.eval_every, 0, " (0 turns evaluation off)");
   check.at_least("run.eval_batches", run.eval_batches, 1);
   check.at_least("run.threads", run.threads, 0, " (0 uses all cores shared among local ranks)");
+  check.at_least("run.exit_after_steps", run.exit_after_steps, 0, " (0: no limit)");
+  check.non_negative("run.exit_after_minutes", run.exit_after_minutes);
 
   const ModelConfig& m = c.model;
   check.at_least("model.vocab_size", m.vocab_size, 1);
