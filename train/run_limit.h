@@ -14,7 +14,8 @@ namespace tessel {
 
 class RunLimit {
  public:
-  explicit RunLimit(const RunConfig& run, std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
+  explicit RunLimit(const RunConfig& run,
+                    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
   // Counts one more step of this run; true once a limit is reached.
   bool step_done();
   // "run.exit_after_steps (3) reached after 3 steps" or "... (0.5 minutes) ...": empty before.
