@@ -81,13 +81,9 @@ std::optional<ClusterCandidate> stages_across(const Config& config, const Cluste
     const ClusterGroup& group = cluster.groups[g];
     if (group.gpus() % per_stage != 0) return std::nullopt;
     for (int k = 0; k < group.gpus() / per_stage; ++k) {
-      if (!place.rank.empty()) {
-        const bool same = group_of_rank.back() == g;
-        const bool inside = same && 2 * per_stage <= group.hw.gpus_per_node;
-        place.next.push_back(!same    ? Link{cluster.between_bw_gbs, cluster.between_latency_us}
-                             : inside ? Link{group.hw.intra_node_bw_gbs, group.hw.intra_node_latency_us}
-                                      : Link{group.hw.inter_node_bw_gbs, group.hw.inter_node_latency_us});
-      }
+      if (!place.rank.empty())
+        place.next.push_back(group_of_rank.back() == g ? stage_link(L, group.hw)
+                                                       : Link{cluster.between_bw_gbs, cluster.between_latency_us});
       place.rank.push_back(&group.hw);
       group_of_rank.push_back(g);
     }
@@ -199,12 +195,9 @@ std::optional<ClusterCandidate> replicas_per_group(const Config& config, const C
   e.time.optimizer = optimizer;
   e.time.total = slowest + e.time.dp_exposed + e.time.optimizer;
   const double tokens = static_cast<double>(config.batch.global * config.model.seq_len);
-  const double flops_per_token =
-      6.0 * static_cast<double>(model_parameters(config.model)) +
-      6.0 * static_cast<double>(config.model.layers * config.model.seq_len * config.model.d_model);
   e.layout = L;
   e.tokens_per_s = tokens / e.time.total;
-  e.tflops_per_gpu = flops_per_token * tokens / e.time.total / cluster.gpus() / 1e12;
+  e.tflops_per_gpu = model_flops_per_token(config.model) * tokens / e.time.total / cluster.gpus() / 1e12;
   double peak = 0;
   for (const ClusterGroup& g : cluster.groups)
     peak += g.hw.peak_tflops(config.precision.compute) * g.gpus() / cluster.gpus();

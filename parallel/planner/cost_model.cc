@@ -90,6 +90,11 @@ LayerSplit split_for(const Config& config, const PlanLayout& layout) {
 
 int64_t model_parameters(const ModelConfig& model) { return rank_parameters(model, 1, 1, 1, {}, 0); }
 
+double model_flops_per_token(const ModelConfig& model) {
+  return 6.0 * static_cast<double>(model_parameters(model)) +
+         6.0 * static_cast<double>(model.layers * model.seq_len * model.d_model);
+}
+
 namespace {
 
 // Peak micro-batch chunks alive on pipeline rank `rank` for a schedule (cached: the simulation
@@ -427,13 +432,16 @@ double device_workspace_bytes(const Config& config, const HardwareProfile& hw) {
   return config.precision.compute == Precision::kFp32 && hw.name == "cpu-local" ? 0.0 : 1.0 * (1 << 30);
 }
 
+Link stage_link(const PlanLayout& L, const HardwareProfile& hw) {
+  const bool inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
+  return inside ? Link{hw.intra_node_bw_gbs, hw.intra_node_latency_us}
+                : Link{hw.inter_node_bw_gbs, hw.inter_node_latency_us};
+}
+
 Placement placement_on(const PlanLayout& L, const HardwareProfile& hw) {
   Placement p;
   p.rank.assign(static_cast<size_t>(L.pp), &hw);
-  const bool inside = L.tp * L.dp * 2 <= hw.gpus_per_node;  // neighbouring stages on one node
-  p.next.assign(static_cast<size_t>(std::max(0, L.pp - 1)), inside
-                                                                ? Link{hw.intra_node_bw_gbs, hw.intra_node_latency_us}
-                                                                : Link{hw.inter_node_bw_gbs, hw.inter_node_latency_us});
+  p.next.assign(static_cast<size_t>(std::max(0, L.pp - 1)), stage_link(L, hw));
   return p;
 }
 
@@ -550,9 +558,8 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
 
   double peak = 0;  // the ranks' mean
   for (const HardwareProfile* hw : place.rank) peak += hw->peak_tflops(config.precision.compute) / L.pp;
-  const double n_total = static_cast<double>(model_parameters(m));
   const double tokens = static_cast<double>(config.batch.global) * s.model.T;
-  const double flops = (6 * n_total + 6 * static_cast<double>(m.layers) * s.model.T * C) * tokens;
+  const double flops = model_flops_per_token(m) * tokens;
   e.tokens_per_s = tokens / e.time.total;
   e.tflops_per_gpu = flops / e.time.total / world / 1e12;
   e.mfu = e.tflops_per_gpu / peak;

@@ -97,7 +97,10 @@ struct Placement {
   std::vector<const HardwareProfile*> rank;  // pp entries, not owned
   std::vector<Link> next;                    // pp - 1 entries: rank r to r + 1
 };
-// Every rank on `hw`; neighbouring stages within a node when two stages' GPUs fit in one.
+// The link between two neighbouring stages of one kind of GPU: within a node when two stages'
+// GPUs (tp · dp each) fit in one, else between nodes.
+Link stage_link(const PlanLayout& layout, const HardwareProfile& hw);
+// Every rank on `hw`, each stage linked to the next by stage_link.
 Placement placement_on(const PlanLayout& layout, const HardwareProfile& hw);
 // The estimate of a layout whose pipeline ranks may run on different GPUs (a mixed cluster):
 // each rank's time on its own GPU, the slowest setting the pace; each rank's memory against its
@@ -124,6 +127,8 @@ int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_s
 LayerSplit split_for(const Config& config, const PlanLayout& layout);
 // Parameters of the whole model (tied embeddings once), as `tessel train` counts them.
 int64_t model_parameters(const ModelConfig& model);
+// Model FLOPs per token, 6·N_params + 6·L·T·C, as `tessel train` reports them.
+double model_flops_per_token(const ModelConfig& model);
 
 // Seconds for `batch` GEMMs of (M x K) by (K x N) with elements of `bytes_per_el` bytes: the
 // roofline of the shape against peak_tflops · gemm_efficiency and the memory bandwidth. On a
