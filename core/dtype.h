@@ -28,6 +28,10 @@ constexpr DType dtype_of<float>() {
   return DType::F32;
 }
 template <>
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
+template <>
 constexpr DType dtype_of<int32_t>() {
   return DType::I32;
 }

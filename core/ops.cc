@@ -392,6 +392,55 @@ void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) {
   cpu::residual_forward(out.data<float>(), a.data<float>(), b.data<float>(), out.numel());
 }
 
+namespace {
+
+// The (M) rows/scale and (rows, C) operands of the MoE permutation ops, checked.
+void check_permutation(const char* op, Operands& o, const Tensor& permuted, const Tensor& tokens, const Tensor& rows,
+                       const Tensor* scale) {
+  o.i32(rows, "rows");
+  if (scale != nullptr) o.f32(*scale, "scale");
+  TESSEL_CHECK(o.on_cpu()) << op << ": Mixture-of-Experts layers run on the CPU backend only for now; "
+                           << "hint: run.device: cpu";
+  TESSEL_CHECK(permuted.dim() == 2 && tokens.dim() == 2 && permuted.size(1) == tokens.size(1))
+      << op << ": expected (M, C) and (N, C), got " << permuted.str() << " and " << tokens.str();
+  expect_numel(rows, permuted.size(0), op, "rows");
+  if (scale != nullptr) expect_numel(*scale, permuted.size(0), op, "scale");
+  const int32_t* r = rows.data<int32_t>();
+  for (int64_t i = 0; i < rows.numel(); ++i) {
+    TESSEL_CHECK(r[i] >= 0 && r[i] < tokens.size(0))
+        << op << ": rows[" << i << "] = " << r[i] << " is outside [0, " << tokens.size(0) << ")";
+  }
+}
+
+}  // namespace
+
+void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale) {
+  const char* op = "moe_gather_rows";
+  Operands o(op);
+  o.value(out, "out").value(inp, "inp");
+  check_permutation(op, o, out, inp, rows, scale);
+  cpu::moe_gather_rows(out.data<float>(), inp.data<float>(), rows.data<int32_t>(),
+                       scale ? scale->data<float>() : nullptr, out.size(0), out.size(1));
+}
+
+void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale) {
+  const char* op = "moe_scatter_add_rows";
+  Operands o(op);
+  o.value(out, "out").value(inp, "inp");
+  check_permutation(op, o, inp, out, rows, scale);
+  cpu::moe_scatter_add_rows(out.data<float>(), inp.data<float>(), rows.data<int32_t>(),
+                            scale ? scale->data<float>() : nullptr, inp.size(0), inp.size(1));
+}
+
+void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows) {
+  const char* op = "moe_row_dots";
+  Operands o(op);
+  o.value(a, "a").value(b, "b").f32(out, "out");
+  check_permutation(op, o, a, b, rows, nullptr);
+  expect_numel(out, a.size(0), op, "out");
+  cpu::moe_row_dots(out.data<float>(), a.data<float>(), b.data<float>(), rows.data<int32_t>(), a.size(0), a.size(1));
+}
+
 int64_t classifier_workspace_numel(int64_t N, int64_t V) { return cpu::classifier_workspace_floats(N, V); }
 
 void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,

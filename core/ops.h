@@ -61,6 +61,12 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
 
 void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b);
 
+// Mixture-of-Experts token permutation (cpu_kernels.h): rows I32 (M), scale F32 (M) or null.
+// CPU tensors only for now; a device's tensors are refused with a message.
+void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale);
+void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale);
+void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows);
+
 // losses (N); dx and dweight may both be null (evaluation only). workspace: F32 of at least
 // classifier_workspace_numel(N, V) elements, owned by the caller.
 int64_t classifier_workspace_numel(int64_t N, int64_t V);

@@ -51,6 +51,7 @@ std::string ConsoleSink::next_line(const StepMetrics& m) {
       format_duration(m.eta_s));
   if (const double* eval = m.find("eval_loss")) line += fmt::format(" | eval loss {:.4f}", *eval);
   if (const double* scale = m.find("loss_scale")) line += fmt::format(" | loss scale {:g}", *scale);
+  if (const double* aux = m.find("aux_loss")) line += fmt::format(" | aux {:.4f}", *aux);
   if (m.overflow)
     line += " | SKIPPED (fp16 overflow: loss scale halved)";
   else if (m.skipped)

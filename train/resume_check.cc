@@ -55,6 +55,19 @@ std::vector<std::string> model_changes(const ModelConfig& saved, const ModelConf
   if (now.position == Position::kRope) d.compare("model.rope_theta", saved.rope_theta, now.rope_theta);
   d.compare("model.bias", saved.bias, now.bias);
   d.compare("model.tie_embeddings", saved.tie_embeddings, now.tie_embeddings);
+  const MoeConfig &a = saved.moe, &b = now.moe;
+  d.compare("model.moe.experts", a.experts, b.experts);
+  if (b.enabled()) {
+    d.compare("model.moe.top_k", a.top_k, b.top_k);
+    d.compare("model.moe.shared_experts", a.shared_experts, b.shared_experts);
+    d.compare("model.moe.expert_ffn_dim", a.expert_width(saved.ffn_dim), b.expert_width(now.ffn_dim));
+    d.compare("model.moe.shared_ffn_dim", a.shared_width(saved.ffn_dim), b.shared_width(now.ffn_dim));
+    d.compare("model.moe.router", a.router, b.router);
+    d.compare("model.moe.norm_topk", a.norm_topk, b.norm_topk);
+    d.compare("model.moe.balance", a.balance, b.balance);
+    d.compare("model.moe.every", a.every, b.every);
+    d.compare("model.moe.first_dense", a.first_dense, b.first_dense);
+  }
   return d.take();
 }
 

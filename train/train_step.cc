@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/model/init_rng.h"
@@ -169,11 +170,13 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   // A non-finite loss is not an overflow (no scale fixes a forward NaN): the guard's.
   if (scaler_.overflowed(std::isfinite(r.loss) && !std::isfinite(sum_of_squares), step)) {
     r.skipped = r.overflow = true;
+    finish_moe_step(r, false);
     return r;
   }
   // Every rank sees the same loss and norm, so every rank takes the same decision.
   if (guard_.should_skip(r.loss, r.grad_norm, step)) {
     r.skipped = true;
+    finish_moe_step(r, false);
     return r;
   }
   ++optimizer_steps_;
@@ -188,7 +191,80 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   // With a compute copy (bf16 weights of fp32 masters) the update rewrites both.
   adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s, store.compute_params());
   dp_.gather_params();
+  finish_moe_step(r, true);
   return r;
+}
+
+void TrainStep::finish_moe_step(StepResult& r, bool applied) {
+  const MoeConfig& moe = config_.model.moe;
+  if (!moe.enabled()) return;
+  std::vector<MoeLayerStats>& stats = model_.moe_stats();
+  // Summed over the data-parallel ranks in rank order (the same bits on every rank).
+  std::vector<double> mine;
+  for (const MoeLayerStats& s : stats) {
+    const std::vector<double> packed = s.pack();
+    mine.insert(mine.end(), packed.begin(), packed.end());
+  }
+  if (group_.size() > 1 && !mine.empty()) {
+    const int64_t n = static_cast<int64_t>(mine.size());
+    const Tensor in = Tensor::empty({n}, DType::F64);
+    const Tensor all = Tensor::empty({n * group_.size()}, DType::F64);
+    std::copy(mine.begin(), mine.end(), in.data<double>());
+    group_.all_gather(in, all);
+    const double* a = all.data<double>();
+    for (int64_t i = 0; i < n; ++i) {
+      double sum = 0;
+      for (int rank = 0; rank < group_.size(); ++rank) sum += a[rank * n + i];
+      mine[static_cast<size_t>(i)] = sum;
+    }
+    size_t at = 0;
+    for (MoeLayerStats& s : stats) {
+      const size_t size = s.pack().size();
+      s.unpack(std::vector<double>(mine.begin() + static_cast<std::ptrdiff_t>(at),
+                                   mine.begin() + static_cast<std::ptrdiff_t>(at + size)));
+      at += size;
+    }
+  }
+  const std::vector<Tensor> biases = model_.selection_biases();
+  if (applied && moe.balance == MoeBalance::kAuxFree) {
+    for (size_t i = 0; i < stats.size(); ++i) {
+      update_selection_bias(biases[i].data<float>(), stats[i].chosen, moe.bias_update_rate);
+    }
+  }
+  // Every MoE layer of the model: this part's filled in, the others' by their stages.
+  std::vector<int64_t> layers;
+  for (int64_t i = 0; i < config_.model.layers; ++i) {
+    if (moe.is_moe_layer(i)) layers.push_back(i);
+  }
+  constexpr size_t kFields = 6;
+  std::vector<double> table(layers.size() * kFields, 0.0);
+  for (size_t i = 0; i < stats.size(); ++i) {
+    const MoeLayerStats& s = stats[i];
+    const size_t row = static_cast<size_t>(std::lower_bound(layers.begin(), layers.end(), s.layer) - layers.begin());
+    double* t = table.data() + row * kFields;
+    t[0] = s.micro_batches > 0 ? s.aux_loss / s.micro_batches : 0;
+    t[1] = *std::max_element(s.computed.begin(), s.computed.end());
+    t[2] = std::accumulate(s.computed.begin(), s.computed.end(), 0.0) / static_cast<double>(s.computed.size());
+    t[3] = s.dropped;
+    t[4] = s.rerouted;
+    if (i < biases.size()) {
+      double sq = 0;
+      const float* b = biases[i].data<float>();
+      for (int64_t e = 0; e < biases[i].numel(); ++e) sq += static_cast<double>(b[e]) * b[e];
+      t[5] = std::sqrt(sq);
+    }
+  }
+  if (pipeline_ != nullptr && !table.empty()) {
+    pipeline_->group().all_reduce_doubles(table.data(), static_cast<int>(table.size()), ReduceOp::kSum);
+  }
+  r.aux_loss = 0;
+  r.moe.clear();
+  for (size_t row = 0; row < layers.size(); ++row) {
+    const double* t = table.data() + row * kFields;
+    r.moe.push_back({layers[row], t[0], t[1], t[2], t[3], t[4], t[5]});
+    r.aux_loss += t[0];
+  }
+  for (MoeLayerStats& s : stats) s.clear();
 }
 
 std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments(const Tensor& m, const Tensor& v) const {

@@ -39,6 +39,16 @@
 
 namespace tessel {
 
+// One MoE layer's routing over a step, all data-parallel ranks (metrics.jsonl, TensorBoard).
+struct MoeLayerSummary {
+  int64_t layer = 0;
+  double aux_loss = 0;     // per micro-batch (with the coefficient)
+  double max_tokens = 0;   // assignments the busiest expert computed
+  double mean_tokens = 0;  // assignments per expert
+  double dropped = 0, rerouted = 0;
+  double bias_norm = 0;  // aux_free: the selection bias's L2 norm after the step's update
+};
+
 struct StepResult {
   double loss = 0;       // mean over the step's tokens, all data-parallel ranks
   double grad_norm = 0;  // before clipping
@@ -47,6 +57,10 @@ struct StepResult {
   bool overflow = false;   // skipped as an fp16 overflow of the dynamic loss scale (not a non-finite step)
   double loss_scale = 1;   // the scale this step ran with (fp16; 1 otherwise)
   double comm_wait_s = 0;  // data-parallel reduction not hidden behind backward
+  // model.moe: the aux loss per micro-batch summed over layers (the loss above is the language
+  // model's alone), and every MoE layer of the model (all pipeline stages), in layer order.
+  double aux_loss = 0;
+  std::vector<MoeLayerSummary> moe;
 };
 
 class TrainStep {
@@ -92,6 +106,10 @@ class TrainStep {
  private:
   // Sums the tied embedding's gradient between the first and the last pipeline stage.
   void sum_tied_embedding_grads();
+  // model.moe: sums the step's routing over the data-parallel ranks, moves aux_free's selection
+  // biases when the update was applied, fills r.aux_loss and r.moe (over every pipeline stage)
+  // and starts the next step's counts.
+  void finish_moe_step(StepResult& r, bool applied);
 
   Config config_;
   Transformer& model_;

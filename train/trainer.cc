@@ -195,6 +195,21 @@ StepMetrics Trainer::step_metrics(const StepResult& r, double step_s, double eva
               {"skipped", r.skipped ? 1.0 : 0.0, ""}};
   if (r_.dp->size() > 1) m.values.push_back({"comm_wait_s", r.comm_wait_s, ""});
   if (r_.step->scaler().enabled()) m.values.push_back({"loss_scale", r.loss_scale, ""});
+  if (c.model.moe.enabled()) {
+    // The aux loss over every MoE layer, then each layer's expert load (assignments per expert
+    // over the step, all ranks), its dropped and re-routed assignments and aux_free's bias.
+    m.values.push_back({"aux_loss", r.aux_loss, "train/aux_loss"});
+    for (const MoeLayerSummary& l : r.moe) {
+      const std::string key = "moe." + std::to_string(l.layer) + ".", tag = "moe/" + std::to_string(l.layer) + "/";
+      m.values.push_back({key + "max_tokens", l.max_tokens, tag + "max_tokens"});
+      m.values.push_back({key + "mean_tokens", l.mean_tokens, tag + "mean_tokens"});
+      m.values.push_back({key + "dropped", l.dropped, tag + "dropped"});
+      m.values.push_back({key + "rerouted", l.rerouted, tag + "rerouted"});
+      m.values.push_back({key + "aux_loss", l.aux_loss, tag + "aux_loss"});
+      if (c.model.moe.balance == MoeBalance::kAuxFree)
+        m.values.push_back({key + "bias_norm", l.bias_norm, tag + "bias_norm"});
+    }
+  }
   if (!std::isnan(eval_loss)) m.values.push_back({"eval_loss", eval_loss, "eval/loss"});
   return m;
 }

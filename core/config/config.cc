@@ -38,6 +38,15 @@ class KeyCollector {
     out_.sections.push_back(name);
     body();
   }
+  template <typename Body>
+  void subsection(const char* name, Body&& body) {
+    add(name);
+    const std::string parent = section_;
+    section_ = parent + "." + name;
+    out_.keys[section_];
+    body();
+    section_ = parent;
+  }
   template <typename T>
   void field(const char* name, const T&) {
     add(name);
@@ -219,6 +228,29 @@ class Parser {
       }
     }
     body();
+  }
+  // A map inside the section (model.moe): its keys are checked and parsed like a section's.
+  template <typename Body>
+  void subsection(const char* name, Body&& body) {
+    const std::string parent = section_;
+    const std::string key = dotted(name);
+    std::vector<Entry> outer = entries_;
+    entries_.clear();
+    if (const Entry* entry = find(outer, name)) {
+      const YAML::Node& node = entry->value;
+      if (node.IsMap()) {
+        entries_ = entries_of(node, key);
+        check_keys(key, entries_);
+        record(key, *entry);
+      } else if (!node.IsNull()) {
+        fail(key, *entry) << key << ": expected a map of keys (" << join(schema_.keys.at(key)) << "), found "
+                          << describe(node);
+      }
+    }
+    section_ = key;
+    body();
+    section_ = parent;
+    entries_ = std::move(outer);
   }
 
   template <typename T>
@@ -555,17 +587,25 @@ Override parse_override(const std::string& text, const SchemaKeys& schema) {
     if (dot == std::string::npos) break;
     begin = dot + 1;
   }
+  const bool nested = out.path.size() == 3 && schema.keys.count(out.path[0] + "." + out.path[1]) != 0;
   for (const std::string& part : out.path) {
-    TESSEL_CHECK(!part.empty() && out.path.size() <= 2)
-        << where << "the key '" << key << "' must be SECTION.KEY (e.g. optim.lr) or SECTION";
+    TESSEL_CHECK(!part.empty() && (out.path.size() <= 2 || nested))
+        << where << "the key '" << key << "' must be SECTION.KEY (e.g. optim.lr), SECTION, or SECTION.MAP.KEY "
+        << "for a map of keys (e.g. model.moe.experts)";
   }
   const std::vector<std::string>& sections = schema.sections;
   TESSEL_CHECK(std::find(sections.begin(), sections.end(), out.path[0]) != sections.end())
       << where << unknown_key_message(schema, "", out.path[0]);
-  if (out.path.size() == 2) {
+  if (out.path.size() >= 2) {
     const std::vector<std::string>& keys = schema.keys.at(out.path[0]);
     TESSEL_CHECK(std::find(keys.begin(), keys.end(), out.path[1]) != keys.end())
         << where << unknown_key_message(schema, out.path[0], out.path[1]);
+  }
+  if (nested) {
+    const std::string map = out.path[0] + "." + out.path[1];
+    const std::vector<std::string>& keys = schema.keys.at(map);
+    TESSEL_CHECK(std::find(keys.begin(), keys.end(), out.path[2]) != keys.end())
+        << where << unknown_key_message(schema, map, out.path[2]);
   }
   try {
     out.value = YAML::Load(value);
@@ -599,7 +639,21 @@ void apply_override(YAML::Node& root, const Override& override, const std::strin
                                << override.path[1] << "': '" << section << "' at " << mark_text(source, node.Mark())
                                << " is " << kind_name(node) << ", not a map of keys";
   }
-  root[section][override.path[1]] = override.value;
+  if (override.path.size() == 2) {
+    root[section][override.path[1]] = override.value;
+    return;
+  }
+  const std::string& map = override.path[1];
+  const YAML::Node inner = child(root[section], map);
+  if (!inner.IsDefined() || inner.IsNull()) {
+    root[section][map] = YAML::Node(YAML::NodeType::Map);
+  } else {
+    TESSEL_CHECK(inner.IsMap()) << "override '" << override.text << "': cannot set '" << section << "." << map << "."
+                                << override.path[2] << "': '" << section << "." << map << "' at "
+                                << mark_text(source, inner.Mark()) << " is " << kind_name(inner)
+                                << ", not a map of keys";
+  }
+  root[section][map][override.path[2]] = override.value;
 }
 
 }  // namespace
@@ -624,9 +678,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
     const Override override = parse_override(text, schema);
     apply_override(root, override, name);
     std::string key = override.path[0];
-    if (override.path.size() == 2) {
-      key += "." + override.path[1];
-    } else {  // a whole section replaced: earlier overrides inside it are gone
+    for (size_t i = 1; i < override.path.size(); ++i) key += "." + override.path[i];
+    if (override.path.size() < 3) {  // a whole section replaced: earlier overrides inside it are gone
       for (auto it = overridden.begin(); it != overridden.end();) {
         it = it->first.rfind(key + ".", 0) == 0 ? overridden.erase(it) : std::next(it);
       }

@@ -36,6 +36,35 @@ struct RunConfig {
   double exit_after_minutes = 0;
 };
 
+// model.moe: a Mixture-of-Experts FFN in place of the dense one (core/model/moe_layer.h).
+// Absent or experts 0: a dense model.
+struct MoeConfig {
+  int64_t experts = 0;         // routed experts E
+  int64_t top_k = 2;           // experts per token
+  int64_t shared_experts = 0;  // always-on experts, run as one FFN of shared_ffn_dim
+  int64_t expert_ffn_dim = 0;  // one routed expert's FFN width; 0: model.ffn_dim
+  int64_t shared_ffn_dim = 0;  // the shared FFN's width; 0: expert_ffn_dim × shared_experts
+  MoeRouter router = MoeRouter::kSoftmax;
+  bool norm_topk = true;       // renormalise the top-k weights to sum to 1
+  double capacity_factor = 0;  // 0: dropless; else each expert takes ceil(cf · tokens · k / E) per micro-batch
+  MoeOverflow overflow = MoeOverflow::kDrop;  // past capacity: drop, or re-route to an expert with room
+  MoeBalance balance = MoeBalance::kAux;
+  double aux_loss_coeff = 0.01;
+  double bias_update_rate = 0.001;  // aux_free: the per-expert selection bias moves this much per step
+  int64_t every = 1;                // layers first_dense, first_dense + every, ... are MoE
+  int64_t first_dense = 0;          // leading dense layers
+
+  bool enabled() const { return experts > 0; }
+  bool is_moe_layer(int64_t layer) const {
+    return enabled() && layer >= first_dense && (layer - first_dense) % every == 0;
+  }
+  int64_t expert_width(int64_t ffn_dim) const { return expert_ffn_dim > 0 ? expert_ffn_dim : ffn_dim; }
+  int64_t shared_width(int64_t ffn_dim) const {
+    if (shared_experts == 0) return 0;
+    return shared_ffn_dim > 0 ? shared_ffn_dim : expert_width(ffn_dim) * shared_experts;
+  }
+};
+
 struct ModelConfig {
   Arch arch = Arch::kGpt2;  // preset for the knobs below
   int64_t vocab_size = 50257;
@@ -53,6 +82,7 @@ struct ModelConfig {
   bool bias = true;
   bool tie_embeddings = true;
   double init_std = 0.02;
+  MoeConfig moe;
 
   int64_t head_dim() const { return d_model / heads; }  // D
 };

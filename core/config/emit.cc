@@ -55,6 +55,13 @@ class YamlWriter {
     out_ << name << ":\n";
     body();
   }
+  template <typename Body>
+  void subsection(const char* name, Body&& body) {
+    out_ << indent_ << name << ":\n";
+    indent_ += "  ";
+    body();
+    indent_.resize(indent_.size() - 2);
+  }
   void field(const char* name, const std::string& value) { line(name, quote(value)); }
   void field(const char* name, int64_t value) { line(name, std::to_string(value)); }
   void field(const char* name, uint64_t value) { line(name, std::to_string(value)); }
@@ -88,9 +95,9 @@ class YamlWriter {
       line(name, "[]");
       return;
     }
-    out_ << "  " << name << ":\n";
+    out_ << indent_ << name << ":\n";
     for (const DataSource& source : sources) {
-      out_ << "    - {path: " << quote(source.path);
+      out_ << indent_ << "  - {path: " << quote(source.path);
       if (source.weight) out_ << ", weight: " << format_double(*source.weight);
       out_ << "}\n";
     }
@@ -99,9 +106,10 @@ class YamlWriter {
   std::string text() const { return out_.str(); }
 
  private:
-  void line(const char* name, const std::string& value) { out_ << "  " << name << ": " << value << "\n"; }
+  void line(const char* name, const std::string& value) { out_ << indent_ << name << ": " << value << "\n"; }
 
   std::ostringstream out_;
+  std::string indent_ = "  ";
 };
 
 }  // namespace

@@ -8,6 +8,8 @@
 //
 // A visitor provides:
 //   section(name, body)              body() visits the section's keys
+//   subsection(name, body)           a key of the section that is itself a map of keys
+//                                    (model.moe); its keys are "section.name.key"
 //   field(name, T&)                  T is std::string, int64_t, uint64_t, int, double or bool
 //   choice(name, E&)                 an enum of core/config/values.h, written by its name
 //   preset(name, ModelConfig&)       model.arch: choosing it resets the knobs it presets
@@ -62,6 +64,22 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("bias", c.model.bias);
     v.field("tie_embeddings", c.model.tie_embeddings);
     v.field("init_std", c.model.init_std);
+    v.subsection("moe", [&] {
+      v.field("experts", c.model.moe.experts);
+      v.field("top_k", c.model.moe.top_k);
+      v.field("shared_experts", c.model.moe.shared_experts);
+      v.field("expert_ffn_dim", c.model.moe.expert_ffn_dim);
+      v.field("shared_ffn_dim", c.model.moe.shared_ffn_dim);
+      v.choice("router", c.model.moe.router);
+      v.field("norm_topk", c.model.moe.norm_topk);
+      v.field("capacity_factor", c.model.moe.capacity_factor);
+      v.choice("overflow", c.model.moe.overflow);
+      v.choice("balance", c.model.moe.balance);
+      v.field("aux_loss_coeff", c.model.moe.aux_loss_coeff);
+      v.field("bias_update_rate", c.model.moe.bias_update_rate);
+      v.field("every", c.model.moe.every);
+      v.field("first_dense", c.model.moe.first_dense);
+    });
   });
   v.section("parallel", [&] {
     v.field("tp", c.parallel.tp);

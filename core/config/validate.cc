@@ -100,6 +100,13 @@ class Checker {
     section_ = name;
     body();
   }
+  template <typename Body>
+  void subsection(const char* name, Body&& body) {
+    const std::string parent = section_;
+    section_ = parent + "." + name;
+    body();
+    section_ = parent;
+  }
   template <typename T>
   void field(const char*, const T&) {}
   template <typename E>
@@ -192,6 +199,44 @@ void validate_config(const Config& c) {
       << "model.position 'rope' rotates pairs of channels, so head_dim = d_model / heads must be "
       << "even, found " << m.d_model << " / " << m.heads << " = " << m.head_dim()
       << "; hint: change model.heads or model.d_model, or use position: learned";
+
+  const MoeConfig& e = m.moe;
+  check.at_least("model.moe.experts", e.experts, 0, " (0: a dense model)");
+  check.at_most("model.moe.experts", e.experts, kMaxShapeDim, "a larger shape overflows size arithmetic");
+  if (e.enabled()) {
+    check.at_least("model.moe.top_k", e.top_k, 1);
+    TESSEL_CHECK(e.top_k <= e.experts) << check.at({"model.moe.top_k", "model.moe.experts"}) << "model.moe.top_k ("
+                                       << e.top_k << ") exceeds model.moe.experts (" << e.experts
+                                       << "): each token picks top_k different experts; valid top_k: 1 to "
+                                       << e.experts;
+    check.at_least("model.moe.shared_experts", e.shared_experts, 0, " (0: no shared expert)");
+    check.at_least("model.moe.expert_ffn_dim", e.expert_ffn_dim, 0, " (0: model.ffn_dim)");
+    check.at_least("model.moe.shared_ffn_dim", e.shared_ffn_dim, 0, " (0: expert_ffn_dim x shared_experts)");
+    check.at_most("model.moe.expert_ffn_dim", e.expert_ffn_dim, kMaxShapeDim,
+                  "a larger shape overflows size arithmetic");
+    check.at_most("model.moe.shared_ffn_dim", e.shared_ffn_dim, kMaxShapeDim,
+                  "a larger shape overflows size arithmetic");
+    check.at_most("model.moe.shared_experts", e.shared_experts, kMaxShapeDim,
+                  "a larger shape overflows size arithmetic");
+    check.non_negative("model.moe.capacity_factor", e.capacity_factor);
+    check.non_negative("model.moe.aux_loss_coeff", e.aux_loss_coeff);
+    check.non_negative("model.moe.bias_update_rate", e.bias_update_rate);
+    check.at_least("model.moe.every", e.every, 1);
+    check.at_least("model.moe.first_dense", e.first_dense, 0);
+    TESSEL_CHECK(e.first_dense < m.layers)
+        << check.at({"model.moe.first_dense", "model.layers"}) << "model.moe.first_dense (" << e.first_dense
+        << ") leaves no MoE layer in "
+        << "model.layers (" << m.layers << "); hint: at most " << m.layers - 1 << ", or experts: 0 for a dense model";
+    TESSEL_CHECK(m.arch == Arch::kLlama) << check.at({"model.moe.experts", "model.arch"})
+                                         << "model.moe needs arch: llama (experts are named and laid out as "
+                                         << "Mixtral's and Qwen2-MoE's), found arch '" << name_of(m.arch)
+                                         << "'; hint: set model.arch: llama";
+    TESSEL_CHECK(e.expert_width(m.ffn_dim) % c.parallel.tp == 0 && e.shared_width(m.ffn_dim) % c.parallel.tp == 0)
+        << check.at({"parallel.tp", "model.moe.expert_ffn_dim", "model.moe.shared_ffn_dim"})
+        << "the experts' FFN width (" << e.expert_width(m.ffn_dim) << ") and the shared FFN's ("
+        << e.shared_width(m.ffn_dim) << ") must be divisible by parallel.tp (" << c.parallel.tp
+        << "): tensor parallelism splits every expert like a dense FFN";
+  }
 
   const ParallelConfig& p = c.parallel;
   check.at_least("parallel.tp", p.tp, 1);

@@ -34,6 +34,9 @@ enum class Recompute { kNone, kSelective, kFull };            // parallel.recomp
 enum class Precision { kFp32, kBf16, kFp16 };                 // precision.compute
 enum class LrSchedule { kConstant, kLinear, kCosine, kWsd };  // optim.schedule
 enum class TokenizerKind { kBytes, kGpt2 };                   // data.tokenizer
+enum class MoeRouter { kSoftmax, kSigmoid };                  // model.moe.router
+enum class MoeOverflow { kDrop, kReroute };                   // model.moe.overflow
+enum class MoeBalance { kAux, kAuxFree, kNone };              // model.moe.balance
 enum class ResumeMode { kAuto, kNone, kPath };                // checkpoint.resume (kPath: a directory)
 
 // parallel.pipeline_split: how model.layers are cut into the pp x virtual_stages pipeline
@@ -77,6 +80,19 @@ struct EnumNames<Norm> {
 template <>
 struct EnumNames<Activation> {
   static constexpr EnumName<Activation> kAll[] = {{Activation::kGelu, "gelu"}, {Activation::kSwiGlu, "swiglu"}};
+};
+template <>
+struct EnumNames<MoeRouter> {
+  static constexpr EnumName<MoeRouter> kAll[] = {{MoeRouter::kSoftmax, "softmax"}, {MoeRouter::kSigmoid, "sigmoid"}};
+};
+template <>
+struct EnumNames<MoeOverflow> {
+  static constexpr EnumName<MoeOverflow> kAll[] = {{MoeOverflow::kDrop, "drop"}, {MoeOverflow::kReroute, "reroute"}};
+};
+template <>
+struct EnumNames<MoeBalance> {
+  static constexpr EnumName<MoeBalance> kAll[] = {
+      {MoeBalance::kAux, "aux"}, {MoeBalance::kAuxFree, "aux_free"}, {MoeBalance::kNone, "none"}};
 };
 template <>
 struct EnumNames<Position> {

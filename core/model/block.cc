@@ -42,11 +42,12 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
   d.KV = c.kv_heads >= P ? c.kv_heads / P : 1;  // fewer kv heads than ranks: one, shared
   d.F = c.ffn_dim / P;
   d.ffn_in = c.activation == Activation::kSwiGlu ? 2 * d.F : d.F;
+  d.moe = MoeDims::of(c, static_cast<int>(P));
   return d;
 }
 
 BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention, DeviceBackend* device,
-                                DType values) {
+                                DType values, bool dense, bool moe) {
   BlockCache k;
   k.ln1 = empty_on(device, {d.Nl, d.C}, values);
   k.ln1_mean = empty_on(device, {d.Nl}, DType::F32);
@@ -60,8 +61,11 @@ BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool s
   k.ln2 = empty_on(device, {d.Nl, d.C}, values);
   k.ln2_mean = empty_on(device, {d.Nl}, DType::F32);
   k.ln2_rstd = empty_on(device, {d.Nl}, DType::F32);
-  k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, values);
-  k.ffn_act = empty_on(device, {d.N, d.F}, values);
+  if (dense) {
+    k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, values);
+    k.ffn_act = empty_on(device, {d.N, d.F}, values);
+  }
+  if (moe) k.moe = MoeCache::allocate(d.moe, d.N, d.C);
   return k;
 }
 
@@ -71,10 +75,11 @@ int64_t BlockCache::bytes() const {
        {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &lse, &x_mid, &ln2, &ln2_mean, &ln2_rstd, &ffn_pre, &ffn_act}) {
     if (t->defined()) n += static_cast<int64_t>(t->nbytes());
   }
-  return n;
+  return n + moe.bytes();
 }
 
-BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device, DType values) {
+BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device, DType values,
+                                    bool moe) {
   BlockScratch s;
   s.d_ln = empty_on(device, {d.Nl, d.C}, values);
   s.d_qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, values);
@@ -85,10 +90,14 @@ BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, De
   s.partial = empty_on(device, {d.N, d.C}, values);
   s.att = empty_on(device, {d.N, d.H * d.D}, values);
   s.lse = empty_on(device, {B, d.H, T}, DType::F32);
+  if (moe) {
+    s.moe = MoeScratch::allocate(d.moe, d.N, d.C);
+    s.moe_in = empty_on(device, {d.N, d.C}, values);
+  }
   return s;
 }
 
-Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp)
+Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp, MoeLayerStats* moe_stats)
     : config_(c), tp_(tp), H_(c.heads / tp.size()), KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1) {
   const ModelNames n = model_names(c);
   const bool layernorm = c.norm == Norm::kLayerNorm;
@@ -109,6 +118,10 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
     qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.k_proj"), c.bias, {H * D, qkv_width}));
     qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.v_proj"), c.bias, {(H + KV) * D, qkv_width}));
     attn_out_ = linear_ref(store, n.layer(layer, "", "self_attn.o_proj"), c.bias, {});
+    if (c.moe.is_moe_layer(layer)) {
+      moe_ = std::make_unique<MoeFfn>(c, store, layer, tp, moe_stats);
+      return;
+    }
     if (c.activation == Activation::kSwiGlu) {
       ffn_in_.push_back(linear_ref(store, n.layer(layer, "", "mlp.gate_proj"), c.bias, {0, 2 * F}));
       ffn_in_.push_back(linear_ref(store, n.layer(layer, "", "mlp.up_proj"), c.bias, {F, 2 * F}));
@@ -170,34 +183,46 @@ void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, Bloc
   ops::residual_forward(k.x_mid, k.x_mid, x_in);
   norm_forward(ln2_, k.ln2, k.ln2_mean, k.ln2_rstd, k.x_mid);
   const Tensor& ln2 = full_rows(k.ln2, s.full);
-  for (const LinearRef& l : ffn_in_) linear_forward(l, k.ffn_pre, ln2);
-  if (c.activation == Activation::kSwiGlu) {
-    ops::swiglu_forward(k.ffn_act, k.ffn_pre);
+  if (moe_) {
+    moe_->forward(ln2, sp ? s.partial : x_out, k.moe);
   } else {
-    ops::gelu_forward(k.ffn_act, k.ffn_pre);
+    for (const LinearRef& l : ffn_in_) linear_forward(l, k.ffn_pre, ln2);
+    if (c.activation == Activation::kSwiGlu) {
+      ops::swiglu_forward(k.ffn_act, k.ffn_pre);
+    } else {
+      ops::gelu_forward(k.ffn_act, k.ffn_pre);
+    }
+    linear_forward(ffn_out_, sp ? s.partial : x_out, k.ffn_act, tp_.rank() == 0);
   }
-  linear_forward(ffn_out_, sp ? s.partial : x_out, k.ffn_act, tp_.rank() == 0);
   tp_.reduce_to_local(sp ? s.partial : x_out, x_out);
   ops::residual_forward(x_out, x_out, k.x_mid);
 }
 
-void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k, BlockScratch& s, int64_t B,
-                     int64_t T) const {
+void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k, BlockScratch& s, int64_t B, int64_t T,
+                     float grad_scale) const {
   const ModelConfig& c = config_;
   const bool sp = tp_.sequence_parallel();
   // FFN branch: dx is the gradient of x_out, which flows unchanged to x_mid (residual) and
   // into the FFN output projection (which needs it for all N rows).
   const Tensor& d_out = full_rows(dx, s.full);
-  linear_backward(ffn_out_, &s.d_ffn_act, d_out, k.ffn_act, false);
-  if (c.activation == Activation::kSwiGlu) {
-    ops::swiglu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
-  } else {
-    ops::gelu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
-  }
-  // The column-parallel input gradient is a partial sum over the group's shares of F.
-  const Tensor& ln2 = full_rows(k.ln2, s.full);
   const Tensor& d_ln_full = sp ? s.partial : s.d_ln;
-  for (size_t i = 0; i < ffn_in_.size(); ++i) linear_backward(ffn_in_[i], &d_ln_full, s.d_ffn_pre, ln2, i > 0);
+  if (moe_) {
+    // The MoE layer needs its output's gradient and its input at once: the input is gathered
+    // into its own buffer.
+    const Tensor& h = sp ? s.moe_in : k.ln2;
+    if (sp) tp_.gather_to_full(k.ln2, s.moe_in);
+    moe_->backward(d_ln_full, d_out, h, k.moe, s.moe, grad_scale);
+  } else {
+    linear_backward(ffn_out_, &s.d_ffn_act, d_out, k.ffn_act, false);
+    if (c.activation == Activation::kSwiGlu) {
+      ops::swiglu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
+    } else {
+      ops::gelu_backward(s.d_ffn_pre, k.ffn_pre, s.d_ffn_act);
+    }
+    // The column-parallel input gradient is a partial sum over the group's shares of F.
+    const Tensor& ln2 = full_rows(k.ln2, s.full);
+    for (size_t i = 0; i < ffn_in_.size(); ++i) linear_backward(ffn_in_[i], &d_ln_full, s.d_ffn_pre, ln2, i > 0);
+  }
   tp_.reduce_to_local(d_ln_full, s.d_ln);
   norm_backward(ln2_, dx, s.d_ln, k.x_mid, k.ln2_mean, k.ln2_rstd);  // dx += ...: now d x_mid
   // Attention branch; selective recomputation reruns the attention core first.

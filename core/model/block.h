@@ -17,9 +17,11 @@
 // per layer: backward reruns the attention core from the stored q, k, v.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/model/moe_layer.h"
 #include "core/model/param_specs.h"
 #include "core/model/tp_context.h"
 #include "core/ops.h"
@@ -43,6 +45,7 @@ struct NormRef {
 // parallelism).
 struct BlockDims {
   int64_t N = 0, Nl = 0, C = 0, D = 0, H = 0, KV = 0, F = 0, ffn_in = 0;
+  MoeDims moe;  // the MoE layers' sizes (E = 0 for a dense model)
   static BlockDims of(const ModelConfig& c, int64_t B, int64_t T, const TpContext& tp);
 };
 
@@ -53,13 +56,16 @@ struct BlockCache {
   Tensor att, lse;                 // (N, H·D), (B, H, T); undefined with selective recompute
   Tensor x_mid;                    // (Nl, C) residual stream after attention
   Tensor ln2, ln2_mean, ln2_rstd;  // (Nl, C), (Nl), (Nl)
-  Tensor ffn_pre;                  // (N, F) or (N, 2F) for SwiGLU (gate | up)
-  Tensor ffn_act;                  // (N, F)
+  Tensor ffn_pre;                  // (N, F) or (N, 2F) for SwiGLU (gate | up); dense FFN only
+  Tensor ffn_act;                  // (N, F); dense FFN only
+  MoeCache moe;                    // MoE FFN only
 
   // device: where the buffers live (core/device_backend.h); null: CPU memory. values: the
-  // activations' type (statistics — means, rstds, logsumexps — are always F32).
+  // activations' type (statistics — means, rstds, logsumexps — are always F32). dense, moe:
+  // which FFN's activations to hold (both for a cache shared by both kinds of layer).
   static BlockCache allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
-                             DeviceBackend* device = nullptr, DType values = DType::F32);
+                             DeviceBackend* device = nullptr, DType values = DType::F32, bool dense = true,
+                             bool moe = false);
   int64_t bytes() const;  // activation memory held
 };
 
@@ -73,22 +79,29 @@ struct BlockScratch {
   Tensor full;       // (N, C): gathered norm output or output gradient (sequence parallel)
   Tensor partial;    // (N, C): a parallel layer's partial sums before their reduction
   Tensor att, lse;   // (N, H·D), (B, H, T): the recomputed attention core (selective)
+  MoeScratch moe;    // MoE layers only
+  Tensor moe_in;     // (N, C): the MoE layer's gathered input in backward (sequence parallel)
 
   static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device = nullptr,
-                               DType values = DType::F32);
+                               DType values = DType::F32, bool moe = false);
 };
 
 class Block {
  public:
   // tp: the tensor-parallel context, shared with the model and outliving the block.
-  Block(const ModelConfig& config, const ParameterStore& store, int64_t layer, TpContext& tp);
+  // moe_stats: where an MoE layer records its routing (model.moe; null for a dense layer).
+  Block(const ModelConfig& config, const ParameterStore& store, int64_t layer, TpContext& tp,
+        MoeLayerStats* moe_stats = nullptr);
 
   // x_in, x_out: (Nl, C). Fills cache.
   void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, BlockScratch& scratch, int64_t B,
                int64_t T) const;
-  // dx: on entry the gradient w.r.t. x_out, on return the gradient w.r.t. x_in.
+  // dx: on entry the gradient w.r.t. x_out, on return the gradient w.r.t. x_in. grad_scale:
+  // the micro-batch's loss scale, for the gradients of losses the block adds itself (MoE aux).
   void backward(const Tensor& dx, const Tensor& x_in, const BlockCache& cache, BlockScratch& scratch, int64_t B,
-                int64_t T) const;
+                int64_t T, float grad_scale = 1.0f) const;
+  bool is_moe() const { return moe_ != nullptr; }
+  const MoeFfn* moe() const { return moe_.get(); }
   // Gradients that are per-rank partial sums until reduced, summed once per optimizer step
   // (after the last micro-batch's backward): with sequence parallelism the norms' (each rank
   // saw its positions only); with key/value heads shared by several ranks, those projections'
@@ -115,8 +128,9 @@ class Block {
   NormRef ln1_, ln2_;
   std::vector<LinearRef> qkv_;  // c_attn, or q, k, v
   LinearRef attn_out_;
-  std::vector<LinearRef> ffn_in_;  // c_fc, or gate, up (or up alone)
+  std::vector<LinearRef> ffn_in_;  // c_fc, or gate, up (or up alone); dense FFN
   LinearRef ffn_out_;
+  std::unique_ptr<MoeFfn> moe_;  // the MoE FFN in place of the dense one
 };
 
 // Shared helpers for the norms outside blocks (the final norm).

@@ -78,6 +78,23 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
       linear("mlp.c_fc", "", C, swiglu ? 2 * F : F, true, std_, i,
              swiglu ? std::vector<int64_t>{F, F} : std::vector<int64_t>{});
       linear("mlp.c_proj", "", F, C, false, out_std, i);
+    } else if (c.moe.is_moe_layer(i)) {
+      // Qwen2-MoE's names (core/model/moe_layer.h); experts have no biases. The router is
+      // replicated over tensor-parallel ranks, every expert split like a dense FFN.
+      const MoeConfig& moe = c.moe;
+      add(n.layer(i, "", "mlp.gate.weight"), {moe.experts, C}, -1, InitKind::kNormal, std_, true);
+      if (moe.balance == MoeBalance::kAuxFree) {
+        add(n.layer(i, "", "mlp.gate.e_score_correction_bias"), {moe.experts}, -1, InitKind::kZeros, 0, false);
+      }
+      auto ffn = [&](const std::string& prefix, int64_t width) {
+        if (swiglu) add(n.layer(i, "", prefix + "gate_proj.weight"), {width, C}, 0, InitKind::kNormal, std_, true);
+        add(n.layer(i, "", prefix + "up_proj.weight"), {width, C}, 0, InitKind::kNormal, std_, true);
+        add(n.layer(i, "", prefix + "down_proj.weight"), {C, width}, 1, InitKind::kNormal, out_std, true);
+      };
+      for (int64_t e = 0; e < moe.experts; ++e) {
+        ffn("mlp.experts." + std::to_string(e) + ".", moe.expert_width(F));
+      }
+      if (moe.shared_width(F) > 0) ffn("mlp.shared_expert.", moe.shared_width(F));
     } else {
       if (swiglu) {
         linear("", "mlp.gate_proj", C, F, true, std_, i);
@@ -91,6 +108,18 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
   norm(n.final_norm_w, n.final_norm_b);
   if (!c.tie_embeddings) add(n.lm_head, {c.vocab_size, C}, 0, InitKind::kNormal, std_, true);
   return specs;
+}
+
+int64_t active_parameters(const ModelConfig& c) {
+  int64_t n = 0;
+  for (const ParamSpec& s : transformer_param_specs(c)) n += shape_numel(s.shape);
+  if (!c.moe.enabled()) return n;
+  const int64_t projections = c.activation == Activation::kSwiGlu ? 3 : 2;
+  const int64_t expert = projections * c.d_model * c.moe.expert_width(c.ffn_dim);
+  for (int64_t i = 0; i < c.layers; ++i) {
+    if (c.moe.is_moe_layer(i)) n -= (c.moe.experts - c.moe.top_k) * expert;
+  }
+  return n;
 }
 
 }  // namespace tessel

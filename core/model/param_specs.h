@@ -24,5 +24,8 @@ struct ModelNames {
 
 ModelNames model_names(const ModelConfig& config);
 std::vector<ParamSpec> transformer_param_specs(const ModelConfig& config);
+// The parameters one token passes through: all of them for a dense model; with model.moe,
+// each MoE layer counts top_k of its routed experts (and its router and shared experts).
+int64_t active_parameters(const ModelConfig& config);
 
 }  // namespace tessel

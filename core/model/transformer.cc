@@ -41,6 +41,20 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
   }
 
   const BlockDims d = BlockDims::of(config, B_, T_, tp_);
+  // MoE layers: their statistics live here, one per MoE layer of the part, made before the
+  // blocks that point at them.
+  bool any_dense = false, any_moe = false;
+  for (const ModelChunk& mc : part_.chunks) {
+    for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
+      const bool moe = config.moe.is_moe_layer(i);
+      any_moe = any_moe || moe;
+      any_dense = any_dense || !moe;
+      if (moe) moe_stats_.emplace_back();
+    }
+  }
+  TESSEL_CHECK(!any_moe || device_ == nullptr)
+      << "model.moe: Mixture-of-Experts layers run on the CPU backend only for now; hint: run.device: cpu";
+  size_t next_stats = 0;
   const int64_t N = d.N, Nl = d.Nl, C = config.d_model;
   const bool store_attention = o.recompute != Recompute::kSelective;
   for (size_t c = 0; c < part_.chunks.size(); ++c) {
@@ -54,7 +68,8 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
     chunk.head = c + 1 == part_.chunks.size() && part_.head;
     chunk.first_block = blocks_.size();
     for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
-      blocks_.emplace_back(config, store_, i, tp_);
+      MoeLayerStats* stats = config.moe.is_moe_layer(i) ? &moe_stats_[next_stats++] : nullptr;
+      blocks_.emplace_back(config, store_, i, tp_, stats);
       block_offsets_.push_back(store_.entry(n.layer(i, "ln_1.weight", "input_layernorm.weight")).offset);
     }
     chunk.end_block = blocks_.size();
@@ -63,8 +78,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
       Slot s;
       for (int64_t i = mc.first_layer; i <= mc.end_layer; ++i) s.residual.push_back(make({Nl, C}, values_));
       if (!recompute_full_) {
-        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i)
-          s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_));
+        for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
+          const bool moe = config.moe.is_moe_layer(i);
+          s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_, !moe, moe));
+        }
       }
       if (device_ != nullptr && chunk.embedding) s.tokens = make({B_, T_}, DType::I32);
       if (chunk.head) {
@@ -78,8 +95,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
     chunks_.push_back(std::move(chunk));
   }
   // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
-  if (recompute_full_) full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_, values_);
-  scratch_ = BlockScratch::allocate(d, B_, T_, device_, values_);
+  if (recompute_full_) {
+    full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_, values_, any_dense, any_moe);
+  }
+  scratch_ = BlockScratch::allocate(d, B_, T_, device_, values_, any_moe);
   if (part_.embedding && tp_.size() > 1) embed_full_ = make({N, C}, values_);
   if (part_.head) {
     losses_ = make({N}, DType::F32);
@@ -229,7 +248,7 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
       // chunk's output is no longer read once the backward of what follows it is done).
       blocks_[i].forward(s.residual[k], s.residual.back(), kc, scratch_, B_, T_);
     }
-    blocks_[i].backward(dx_, s.residual[k], kc, scratch_, B_, T_);
+    blocks_[i].backward(dx_, s.residual[k], kc, scratch_, B_, T_, grad_scale);
     if (reduce_partial_grads_) blocks_[i].reduce_partial_grads();
     if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
@@ -313,7 +332,16 @@ int64_t Transformer::num_parameters() const {
 }
 
 double Transformer::flops_per_token() const {
-  return 6.0 * static_cast<double>(num_parameters()) + 6.0 * static_cast<double>(config_.layers * T_ * config_.d_model);
+  return 6.0 * static_cast<double>(active_parameters(config_)) +
+         6.0 * static_cast<double>(config_.layers * T_ * config_.d_model);
+}
+
+std::vector<Tensor> Transformer::selection_biases() const {
+  std::vector<Tensor> biases;
+  for (const Block& b : blocks_) {
+    if (b.is_moe() && b.moe()->selection_bias().defined()) biases.push_back(b.moe()->selection_bias());
+  }
+  return biases;
 }
 
 }  // namespace tessel

@@ -123,9 +123,16 @@ class Transformer {
   // attention is causal). For generation; whole model only.
   std::vector<float> logits_at(const Tensor& tokens, int64_t position);
 
-  // Model FLOPs per token for training, 6·N + 6·L·T·C (llm.c's count; N = all parameters of
-  // the whole model, not of this shard).
+  // Model FLOPs per token for training, 6·N + 6·L·T·C (llm.c's count; N = the parameters of
+  // the whole model a token passes through, not of this shard: an MoE layer's top_k routed
+  // experts, not all of them).
   double flops_per_token() const;
+
+  // MoE layers of this part: their routing over the step so far (core/model/moe_layer.h), in
+  // layer order, and aux_free's selection biases (E each), in the same order. Empty for a dense
+  // model.
+  std::vector<MoeLayerStats>& moe_stats() { return moe_stats_; }
+  std::vector<Tensor> selection_biases() const;
   int64_t num_parameters() const;  // of the whole model, without the flat-buffer padding
 
  private:
@@ -172,6 +179,7 @@ class Transformer {
   int64_t vocab_start_ = 0;  // first vocabulary row this rank holds
   bool reduce_partial_grads_ = true;
   ParameterStore store_;
+  std::vector<MoeLayerStats> moe_stats_;  // before blocks_: MoE blocks point into it
   std::vector<Block> blocks_;
   Tensor wte_, dwte_;          // (V, C)
   Tensor wpe_, dwpe_;          // (T, C), learned positions only

@@ -32,6 +32,12 @@ LLAMA = dict(model_type="llama", vocab_size=96, max_position_embeddings=16, hidd
              num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_hidden_layers=2,
              intermediate_size=64, rms_norm_eps=1e-5, rope_theta=10000.0,
              tie_word_embeddings=False, batch_size=2, seq_len=16)
+# The LLaMA above with an MoE FFN in both layers (Qwen2-MoE names, no shared-expert gate):
+# 8 routed experts of width 16, top-2 renormalised, one shared expert of width 32, dropless,
+# Switch/Megatron aux loss with coefficient 0.01 added to the loss once per layer.
+MOE = dict(LLAMA, model_type="llama-moe", num_experts=8, num_experts_per_tok=2,
+           moe_intermediate_size=16, shared_expert_intermediate_size=32, norm_topk_prob=True,
+           router_aux_loss_coef=0.01)
 
 
 # ---- parameters -------------------------------------------------------------------------------
@@ -67,6 +73,27 @@ def llama_shapes(c):
                    (p + "mlp.up_proj.weight", (F_, C)),
                    (p + "mlp.down_proj.weight", (C, F_))]
     shapes += [("model.norm.weight", (C,)), ("lm_head.weight", (V, C))]
+    return shapes
+
+
+def moe_shapes(c):
+    C, L, E = c["hidden_size"], c["num_hidden_layers"], c["num_experts"]
+    Fe, Fs = c["moe_intermediate_size"], c["shared_expert_intermediate_size"]
+    dense = llama_shapes(c)
+    shapes = []
+    for name, shape in dense:
+        if ".mlp." not in name:
+            shapes.append((name, shape))
+        elif name.endswith("mlp.gate_proj.weight"):
+            p = name[: -len("gate_proj.weight")]
+            shapes.append((p + "gate.weight", (E, C)))
+            for e in range(E):
+                q = p + f"experts.{e}."
+                shapes += [(q + "gate_proj.weight", (Fe, C)), (q + "up_proj.weight", (Fe, C)),
+                           (q + "down_proj.weight", (C, Fe))]
+            q = p + "shared_expert."
+            shapes += [(q + "gate_proj.weight", (Fs, C)), (q + "up_proj.weight", (Fs, C)),
+                       (q + "down_proj.weight", (C, Fs))]
     return shapes
 
 
@@ -176,6 +203,58 @@ def llama_forward(P, c, tokens):
     return x @ P["lm_head.weight"].t()
 
 
+def swiglu_ffn(P, p, h):
+    return (F.silu(h @ P[p + "gate_proj.weight"].t()) * (h @ P[p + "up_proj.weight"].t())) @ \
+        P[p + "down_proj.weight"].t()
+
+
+def moe_ffn(P, p, h, c):
+    """h: [N, C]. Returns (output, aux loss). Top-k by probability (ties: lower index),
+    weights renormalised over the k; the aux loss is coeff * E / (N^2 k) * sum_e count_e * P_e."""
+    N, E, K = h.shape[0], c["num_experts"], c["num_experts_per_tok"]
+    probs = (h @ P[p + "mlp.gate.weight"].t()).softmax(dim=-1)
+    top = torch.topk(probs.detach(), K, dim=-1).indices          # [N, K], not differentiated
+    w = probs.gather(1, top)
+    if c["norm_topk_prob"]:
+        w = w / w.sum(dim=-1, keepdim=True)
+    y = swiglu_ffn(P, p + "mlp.shared_expert.", h)
+    for e in range(E):
+        token, slot = (top == e).nonzero(as_tuple=True)
+        if len(token) == 0:
+            continue
+        out = swiglu_ffn(P, p + f"mlp.experts.{e}.", h[token])
+        y = y.index_add(0, token, w[token, slot].unsqueeze(-1) * out)
+    counts = F.one_hot(top, E).sum(dim=(0, 1)).to(DTYPE)           # top-k choices per expert
+    aux = c["router_aux_loss_coef"] * E / (N * N * K) * (counts * probs.sum(dim=0)).sum()
+    return y, aux
+
+
+def moe_forward(P, c, tokens):
+    """The LLaMA forward with MoE FFNs; returns (logits, summed aux loss)."""
+    B, T = tokens.shape
+    C, H, KV, D = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    eps, theta = c["rms_norm_eps"], c["rope_theta"]
+    x = P["model.embed_tokens.weight"][tokens]
+    aux_total = torch.zeros((), dtype=DTYPE)
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rms_norm(x, P[p + "input_layernorm.weight"], eps)
+        q = (h @ P[p + "self_attn.q_proj.weight"].t()).view(B, T, H, D).transpose(1, 2)
+        k = (h @ P[p + "self_attn.k_proj.weight"].t()).view(B, T, KV, D).transpose(1, 2)
+        v = (h @ P[p + "self_attn.v_proj.weight"].t()).view(B, T, KV, D).transpose(1, 2)
+        q, k = rope(q, theta), rope(k, theta)
+        k = k.repeat_interleave(H // KV, dim=1)
+        v = v.repeat_interleave(H // KV, dim=1)
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
+        x = x + y @ P[p + "self_attn.o_proj.weight"].t()
+        h = rms_norm(x, P[p + "post_attention_layernorm.weight"], eps)
+        y, aux = moe_ffn(P, p, h.reshape(B * T, C), c)
+        x = x + y.view(B, T, C)
+        aux_total = aux_total + aux
+    x = rms_norm(x, P["model.norm.weight"], eps)
+    return x @ P["lm_head.weight"].t(), aux_total
+
+
 def loss_of(logits, targets):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
@@ -190,9 +269,16 @@ def make(c, shapes, forward):
     targets = torch.randint(0, V, (B, T), generator=g)
 
     out = {name: P[name].detach().clone() for name, _ in shapes}  # initial weights
-    logits = forward(P, c, tokens)
-    loss = loss_of(logits, targets)
-    loss.backward()
+    # An MoE forward also returns its aux loss: "loss" stays the cross-entropy, "aux_loss" is
+    # stored beside it, and every gradient (and the AdamW curve's updates) is of their sum.
+    def total(logits_aux):
+        if isinstance(logits_aux, tuple):
+            return logits_aux[0], loss_of(logits_aux[0], targets), logits_aux[1]
+        return logits_aux, loss_of(logits_aux, targets), None
+    logits, loss, aux = total(forward(P, c, tokens))
+    (loss if aux is None else loss + aux).backward()
+    if aux is not None:
+        out["aux_loss"] = aux.detach().reshape(1)
     out["tokens"] = tokens.to(torch.int32)
     out["targets"] = targets.to(torch.int32)
     out["logits"] = logits.detach()
@@ -211,8 +297,13 @@ def make(c, shapes, forward):
     curve, norms = [], []
     for _ in range(STEPS):
         opt.zero_grad(set_to_none=True)
-        l = loss_of(forward(P, c, tokens), targets)
-        l.backward()
+        _, l, aux = total(forward(P, c, tokens))
+        (l if aux is None else l + aux).backward()
+        # An expert no token chose gets no gradient in torch (None: AdamW would skip it, moments
+        # and decay included); Tessel's flat buffers give it a zero gradient, as Megatron's do.
+        for p in P.values():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
         norm = torch.nn.utils.clip_grad_norm_(list(P.values()), OPT["clip"])
         curve.append(l.item())
         norms.append(norm.item())
@@ -260,7 +351,8 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else here
     for file, c, shapes, forward in (("gpt2_tiny.safetensors", GPT2, gpt2_shapes(GPT2), gpt2_forward),
                                      ("llama_tiny.safetensors", LLAMA, llama_shapes(LLAMA),
-                                      llama_forward)):
+                                      llama_forward),
+                                     ("moe_tiny.safetensors", MOE, moe_shapes(MOE), moe_forward)):
         tensors, meta = make(c, shapes, forward)
         path = os.path.join(out_dir, file)
         save_safetensors(path, tensors, meta)

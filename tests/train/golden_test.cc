@@ -27,15 +27,19 @@ optim: {lr: 1.0e-2, schedule: constant, warmup_steps: 0, beta1: 0.9, beta2: 0.95
 run: {steps: 10}
 data: {train: [unused]}
 )";
-  yaml.replace(yaml.find("ARCH"), 4, arch);
-  yaml.replace(yaml.find("KV FFN"), 6,
-               arch == "gpt2" ? "ffn_dim: 128" : "kv_heads: 2, ffn_dim: 64, rope_theta: 10000.0");
+  yaml.replace(yaml.find("ARCH"), 4, arch == "moe" ? "llama" : arch);
+  // "moe": the LLaMA with an MoE FFN in both layers (make_golden.py's MOE).
+  const std::string moe =
+      ", moe: {experts: 8, top_k: 2, shared_experts: 1, expert_ffn_dim: 16, shared_ffn_dim: 32, "
+      "aux_loss_coeff: 0.01}";
+  yaml.replace(
+      yaml.find("KV FFN"), 6,
+      arch == "gpt2" ? "ffn_dim: 128" : "kv_heads: 2, ffn_dim: 64, rope_theta: 10000.0" + (arch == "moe" ? moe : ""));
   return parse_config(yaml, "golden-" + arch);
 }
 
 std::string golden_path(const std::string& arch) {
-  return std::string(TESSEL_TEST_DATA_DIR) + "/golden/" + (arch == "gpt2" ? "gpt2_tiny" : "llama_tiny") +
-         ".safetensors";
+  return std::string(TESSEL_TEST_DATA_DIR) + "/golden/" + arch + "_tiny.safetensors";
 }
 
 // Max |a - b| / max(max |b|, floor): one relative error per tensor, so that small entries of a
@@ -65,8 +69,8 @@ std::unique_ptr<Transformer> golden_model(const Config& config, const Safetensor
 
 }  // namespace
 
-TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2 and LLaMA", "[cpu][golden]") {
-  for (const std::string arch : {"gpt2", "llama"}) {
+TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2, LLaMA and MoE LLaMA", "[cpu][golden]") {
+  for (const std::string arch : {"gpt2", "llama", "moe"}) {
     INFO("arch " << arch);
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));
@@ -90,6 +94,13 @@ TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2 and LLaM
     model.parameters().zero_grads();
     const float loss = model.forward_backward(tokens, targets, 1.0f);
     CHECK(loss == Approx(golden.get("loss").data<float>()[0]).epsilon(1e-6));
+    if (arch == "moe") {
+      // The aux loss, summed over both MoE layers; the gradients below are of loss + aux.
+      double aux = 0;
+      for (const MoeLayerStats& s : model.moe_stats()) aux += s.aux_loss;
+      CHECK(aux == Approx(golden.get("aux_loss").data<float>()[0]).epsilon(1e-5));
+      CHECK(aux > 0.015);  // two layers near balance: about 2 x 0.01
+    }
     for (const ParamEntry& e : model.parameters().entries()) {
       INFO("gradient of " << e.spec.name);
       const Tensor ref = golden.get("grad." + e.spec.name);
@@ -101,7 +112,7 @@ TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2 and LLaM
 }
 
 TEST_CASE("10 AdamW steps with clipping and decoupled decay follow PyTorch's loss curve", "[cpu][golden]") {
-  for (const std::string arch : {"gpt2", "llama"}) {
+  for (const std::string arch : {"gpt2", "llama", "moe"}) {
     INFO("arch " << arch);
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));

@@ -78,6 +78,15 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
                         int64_t T, int64_t H, int64_t KV, int64_t D);
 
+// ---- Mixture-of-Experts permutation. rows (M): the token (row of the (N, C) side) of each of
+// the M permuted rows; scale (M) or null (all 1).
+//   gather:      out (M, C) = scale[r] · inp[rows[r]]
+//   scatter_add: out (N, C)[rows[r]] += scale[r] · inp[r], rows added in order r = 0, 1, ...
+//   row_dots:    out (M) = a[r] · b[rows[r]] (a (M, C), b (N, C)), summed in double
+void moe_gather_rows(float* out, const float* inp, const int32_t* rows, const float* scale, int64_t M, int64_t C);
+void moe_scatter_add_rows(float* out, const float* inp, const int32_t* rows, const float* scale, int64_t M, int64_t C);
+void moe_row_dots(float* out, const float* a, const float* b, const int32_t* rows, int64_t M, int64_t C);
+
 // ---- residual: out = a + b (out may alias a or b). Its backward is the identity on both inputs.
 void residual_forward(float* out, const float* a, const float* b, int64_t n);
 

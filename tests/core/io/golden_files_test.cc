@@ -10,7 +10,7 @@
 namespace tessel {
 namespace {
 
-void check_golden(const std::string& file, const std::string& model_type, size_t num_parameters) {
+void check_golden(const std::string& file, const std::string& model_type, size_t num_parameters, size_t extra = 0) {
   const std::string path = std::string(TESSEL_TEST_DATA_DIR) + "/golden/" + file;
   SafetensorsFile f(path);
   INFO(path);
@@ -31,7 +31,8 @@ void check_golden(const std::string& file, const std::string& model_type, size_t
     ++params;
   }
   CHECK(params == num_parameters);
-  CHECK(f.names().size() == 2 * num_parameters + 6);  // + tokens targets logits loss curve norm
+  // + tokens targets logits loss curve norm, and `extra` (an MoE model's aux_loss)
+  CHECK(f.names().size() == 2 * num_parameters + 6 + extra);
 
   const Tensor tokens = f.get("tokens");
   const Tensor targets = f.get("targets");
@@ -76,6 +77,14 @@ TEST_CASE("golden GPT-2 tiny file is complete and self-consistent", "[io][golden
 TEST_CASE("golden LLaMA tiny file is complete and self-consistent", "[io][golden]") {
   // embed_tokens, norm, lm_head + 9 per layer x 2 layers.
   check_golden("llama_tiny.safetensors", "llama", 3 + 9 * 2);
+}
+
+TEST_CASE("golden MoE LLaMA tiny file is complete and self-consistent", "[io][golden]") {
+  // embed_tokens, norm, lm_head + per layer: 2 norms, 4 attention, the router, 8 experts x 3
+  // and the shared expert's 3, x 2 layers; and the aux loss.
+  check_golden("moe_tiny.safetensors", "llama-moe", 3 + (2 + 4 + 1 + 8 * 3 + 3) * 2, 1);
+  SafetensorsFile f(std::string(TESSEL_TEST_DATA_DIR) + "/golden/moe_tiny.safetensors");
+  CHECK(f.get("aux_loss").data<float>()[0] > 0.0f);
 }
 
 }  // namespace
