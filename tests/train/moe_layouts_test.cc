@@ -1,0 +1,100 @@
+// Mixture-of-Experts layers in every layout against the single-rank run. Under mpirun ([mpi]
+// with 2 and 4 ranks, [mpi8] with 8): every rank runs the single-rank reference in-process,
+// then the same training as one rank of a tp × pp × dp grid built as `tessel train` builds it,
+// and compares the loss curve over 20 steps and every gathered gradient after step 1. The
+// router runs on every tensor-parallel rank alike and each expert is split like a dense FFN, so
+// the routing (and the aux loss) is the same in every layout.
+#include <catch2/catch.hpp>
+
+#include "tests/parallel/mpi_world.h"
+#include "tests/train/layout_run.h"
+
+using namespace tessel;
+
+namespace {
+
+// The layout tests' tiny LLaMA (4 layers, GQA) with 8 experts of width 16, top-2, one shared
+// expert, dropless, aux balancing; `moe` adds or overrides model.moe keys.
+Config tiny_moe(const std::string& moe = "") {
+  Config c = tiny_layout_config("llama", "heads: 4, kv_heads: 2", 4, 8, 2);
+  return parse_config(to_yaml(c), "tiny-moe.yaml",
+                      {"model.moe={experts: 8, top_k: 2, shared_experts: 1, expert_ffn_dim: 16, aux_loss_coeff: 0.01" +
+                       moe + "}"});
+}
+
+Config layout(Config c, int tp, int pp, int dp = 0) {
+  c.parallel.tp = tp;
+  c.parallel.pp = pp;
+  c.parallel.dp = dp;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("MoE: tp 2, pp 2 and dp 2 follow one rank", "[mpi][moe]") {
+  MpiCommunicator& world = test_world();
+  if (world.size() != 2) return;
+  const Config c = tiny_moe();
+  const LayoutRun want = train_single_rank(c);
+  REQUIRE(want.losses.back() < want.losses.front() - 0.5);  // the reference really trains
+  {
+    INFO("tp 2, sequence parallel");
+    Config tp = layout(c, 2, 1);
+    tp.parallel.sequence_parallel = true;
+    compare_layout_runs(train_layout(tp, world), want);
+  }
+  {
+    INFO("pp 2, 1f1b, recompute full");
+    Config pp = layout(c, 1, 2);
+    pp.parallel.recompute = Recompute::kFull;
+    compare_layout_runs(train_layout(pp, world), want);
+  }
+  {
+    INFO("dp 2, zero 1");
+    Config dp = layout(c, 1, 1);
+    dp.parallel.zero = ZeroStage::k1;
+    compare_layout_runs(train_layout(dp, world), want);
+  }
+}
+
+TEST_CASE("MoE: tp 2 x pp 2, pp 2 x dp 2 and dp 4 follow one rank, with capacity and aux-free balancing too",
+          "[mpi][moe]") {
+  MpiCommunicator& world = test_world();
+  if (world.size() != 4) return;
+  for (const std::string variant : {"", ", capacity_factor: 1.0, overflow: reroute, balance: aux_free, "
+                                        "bias_update_rate: 0.01, first_dense: 1, every: 2"}) {
+    INFO("model.moe" << (variant.empty() ? " (dropless, aux)" : variant));
+    const Config c = tiny_moe(variant);
+    const LayoutRun want = train_single_rank(c);
+    {
+      INFO("tp 2 x pp 2, sequence parallel, recompute selective");
+      Config tp_pp = layout(c, 2, 2);
+      tp_pp.parallel.sequence_parallel = true;
+      tp_pp.parallel.recompute = Recompute::kSelective;
+      compare_layout_runs(train_layout(tp_pp, world), want);
+    }
+    {
+      INFO("pp 2 x dp 2, zero 2");
+      Config pp_dp = layout(c, 1, 2);
+      pp_dp.parallel.zero = ZeroStage::k2;
+      compare_layout_runs(train_layout(pp_dp, world), want, false);
+    }
+    {
+      INFO("dp 4, zero 1");
+      Config dp = layout(c, 1, 1);
+      dp.parallel.zero = ZeroStage::k1;
+      compare_layout_runs(train_layout(dp, world), want);
+    }
+  }
+}
+
+TEST_CASE("MoE: tp 2 x pp 2 x dp 2 with zero 1 follows one rank", "[mpi8][moe]") {
+  MpiCommunicator& world = test_world();
+  REQUIRE(world.size() == 8);
+  const Config c = tiny_moe();
+  const LayoutRun want = train_single_rank(c);
+  Config three_d = layout(c, 2, 2);
+  three_d.parallel.zero = ZeroStage::k1;
+  three_d.parallel.sequence_parallel = true;
+  compare_layout_runs(train_layout(three_d, world), want);
+}
