@@ -55,6 +55,7 @@ std::vector<std::string> model_changes(const ModelConfig& saved, const ModelConf
   if (now.position == Position::kRope) d.compare("model.rope_theta", saved.rope_theta, now.rope_theta);
   d.compare("model.bias", saved.bias, now.bias);
   d.compare("model.tie_embeddings", saved.tie_embeddings, now.tie_embeddings);
+  d.compare("model.cla_share", saved.cla_share, now.cla_share);
   const MoeConfig &a = saved.moe, &b = now.moe;
   d.compare("model.moe.experts", a.experts, b.experts);
   if (b.enabled()) {

@@ -83,6 +83,11 @@ struct ModelConfig {
   bool tie_embeddings = true;
   double init_std = 0.02;
   MoeConfig moe;
+  // Cross-layer attention (Hunyuan-Large's CLA): each group of cla_share consecutive layers
+  // shares the keys and values of its first layer, and the others have no k/v projections.
+  int64_t cla_share = 1;
+  // The layer whose keys and values layer `layer` attends with (itself when it computes them).
+  int64_t kv_source(int64_t layer) const { return layer - layer % cla_share; }
 
   int64_t head_dim() const { return d_model / heads; }  // D
 };

@@ -80,6 +80,7 @@ void visit_config(Visitor& v, ConfigT& c) {
       v.field("every", c.model.moe.every);
       v.field("first_dense", c.model.moe.first_dense);
     });
+    v.field("cla_share", c.model.cla_share);
   });
   v.section("parallel", [&] {
     v.field("tp", c.parallel.tp);

@@ -238,6 +238,17 @@ void validate_config(const Config& c) {
         << "): tensor parallelism splits every expert like a dense FFN";
   }
 
+  check.at_least("model.cla_share", m.cla_share, 1, " (1: every layer computes its own keys and values)");
+  if (m.cla_share > 1) {
+    TESSEL_CHECK(m.arch == Arch::kLlama) << check.at({"model.cla_share", "model.arch"})
+                                         << "model.cla_share needs arch: llama (separate k/v projections), found '"
+                                         << name_of(m.arch) << "'";
+    TESSEL_CHECK(m.layers % m.cla_share == 0)
+        << check.at({"model.cla_share", "model.layers"}) << "model.cla_share (" << m.cla_share
+        << ") must divide model.layers (" << m.layers << "): layers share keys and values in groups of cla_share; "
+        << "valid cla_share: " << divisors(m.layers);
+  }
+
   const ParallelConfig& p = c.parallel;
   check.at_least("parallel.tp", p.tp, 1);
   check.at_least("parallel.pp", p.pp, 1);
@@ -332,6 +343,33 @@ void validate_config(const Config& c) {
       << ") must be divisible by parallel.pp (" << p.pp << ") x parallel.virtual_stages (" << p.virtual_stages
       << ") = " << stages << " so that every pipeline stage holds the same number of layers; valid pp x "
       << "virtual_stages: " << divisors(m.layers);
+
+  if (m.cla_share > 1 && stages > 1) {
+    // The first layer of every stage, as the runtime splits them (core/model/model_part.h).
+    std::vector<int64_t> firsts;
+    if (listed) {
+      int64_t at = 0;
+      for (int64_t n : counts) {
+        firsts.push_back(at);
+        at += n;
+      }
+    } else if (ends) {
+      const int64_t per = (m.layers + 2) / stages;
+      for (int64_t s = 0, at = 0; s < stages; ++s) {
+        firsts.push_back(at);
+        at += per - (s == 0 || s + 1 == stages ? 1 : 0);
+      }
+    } else {
+      for (int64_t s = 0; s < stages; ++s) firsts.push_back(s * (m.layers / stages));
+    }
+    for (size_t s = 0; s < firsts.size(); ++s) {
+      TESSEL_CHECK(firsts[s] % m.cla_share == 0)
+          << check.at({"model.cla_share", "parallel.pp", "parallel.pipeline_split"}) << "pipeline stage " << s
+          << " starts at layer " << firsts[s] << ", inside a group of model.cla_share (" << m.cla_share
+          << ") layers that share keys and values; hint: split the layers so that every stage starts at a "
+          << "multiple of " << m.cla_share;
+    }
+  }
 
   const BatchConfig& b = c.batch;
   check.at_least("batch.global", b.global, 1);

@@ -17,6 +17,38 @@ LinearRef linear_ref(const ParameterStore& store, const std::string& prefix, boo
   return l;
 }
 
+// Columns [first, first + narrow.size(1)) of every row of wide (N, W) and the rows of narrow:
+// copied (add false) or added (add true), into wide or out of it.
+void move_columns(const Tensor& wide, const Tensor& narrow, int64_t first, bool into_wide, bool add) {
+  const int64_t N = wide.size(0), W = wide.size(1), w = narrow.size(1);
+  if (wide.device().is_cpu()) {
+    float* a = wide.data<float>();
+    float* b = narrow.data<float>();
+    for (int64_t r = 0; r < N; ++r) {
+      float* x = a + r * W + first;
+      float* y = b + r * w;
+      for (int64_t i = 0; i < w; ++i) {
+        if (into_wide) {
+          x[i] = add ? x[i] + y[i] : y[i];
+        } else {
+          y[i] = add ? y[i] + x[i] : x[i];
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t r = 0; r < N; ++r) {  // a device's rows: one queued copy or add each
+    const Tensor x = wide.view(r * W + first, {w}), y = narrow.view(r * w, {w});
+    const Tensor& to = into_wide ? x : y;
+    const Tensor& from = into_wide ? y : x;
+    if (add) {
+      ops::residual_forward(to, to, from);
+    } else {
+      to.copy_from(from);
+    }
+  }
+}
+
 }  // namespace
 
 NormRef norm_ref(const ParameterStore& store, const std::string& weight_name, const std::string& bias_name,
@@ -98,7 +130,11 @@ BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, De
 }
 
 Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp, MoeLayerStats* moe_stats)
-    : config_(c), tp_(tp), H_(c.heads / tp.size()), KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1) {
+    : config_(c),
+      tp_(tp),
+      H_(c.heads / tp.size()),
+      KV_(c.kv_heads >= tp.size() ? c.kv_heads / tp.size() : 1),
+      kv_source_(c.kv_source(layer) == layer) {
   const ModelNames n = model_names(c);
   const bool layernorm = c.norm == Norm::kLayerNorm;
   const int64_t D = c.head_dim(), H = H_, KV = KV_, F = c.ffn_dim / tp.size();
@@ -115,8 +151,10 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
     ffn_out_ = linear_ref(store, n.layer(layer, "mlp.c_proj", ""), c.bias, {});
   } else {
     qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.q_proj"), c.bias, {0, qkv_width}));
-    qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.k_proj"), c.bias, {H * D, qkv_width}));
-    qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.v_proj"), c.bias, {(H + KV) * D, qkv_width}));
+    if (kv_source_) {
+      qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.k_proj"), c.bias, {H * D, qkv_width}));
+      qkv_.push_back(linear_ref(store, n.layer(layer, "", "self_attn.v_proj"), c.bias, {(H + KV) * D, qkv_width}));
+    }
     attn_out_ = linear_ref(store, n.layer(layer, "", "self_attn.o_proj"), c.bias, {});
     if (c.moe.is_moe_layer(layer)) {
       moe_ = std::make_unique<MoeFfn>(c, store, layer, tp, moe_stats);
@@ -166,8 +204,8 @@ const Tensor& Block::full_rows(const Tensor& local, const Tensor& scratch) const
   return scratch;
 }
 
-void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, BlockScratch& s, int64_t B,
-                    int64_t T) const {
+void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, BlockScratch& s, int64_t B, int64_t T,
+                    const Tensor* shared_kv) const {
   const ModelConfig& c = config_;
   const bool sp = tp_.sequence_parallel();
   const Tensor& att = k.att.defined() ? k.att : s.att;
@@ -176,6 +214,9 @@ void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, Bloc
   const Tensor& ln1 = full_rows(k.ln1, s.full);
   for (const LinearRef& l : qkv_) linear_forward(l, k.qkv, ln1);
   if (c.position == Position::kRope) ops::rope_forward(k.qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
+  // Cross-layer attention: the group's first layer hands its rotated keys and values on; the
+  // others take them in place of their own (their k/v columns held nothing).
+  if (shared_kv != nullptr) move_columns(k.qkv, *shared_kv, H_ * c.head_dim(), !kv_source_, false);
   ops::attention_forward(att, lse, k.qkv, B, T, H_, KV_);
   // x_mid = x_in + att · W_o: the (partial) projection, reduced over the group, then the residual.
   linear_forward(attn_out_, sp ? s.partial : k.x_mid, att, tp_.rank() == 0);
@@ -199,7 +240,7 @@ void Block::forward(const Tensor& x_in, const Tensor& x_out, BlockCache& k, Bloc
 }
 
 void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k, BlockScratch& s, int64_t B, int64_t T,
-                     float grad_scale) const {
+                     float grad_scale, const Tensor* d_shared_kv) const {
   const ModelConfig& c = config_;
   const bool sp = tp_.sequence_parallel();
   // FFN branch: dx is the gradient of x_out, which flows unchanged to x_mid (residual) and
@@ -232,6 +273,10 @@ void Block::backward(const Tensor& dx, const Tensor& x_in, const BlockCache& k, 
   const Tensor& d_mid = full_rows(dx, s.full);
   linear_backward(attn_out_, &s.d_att, d_mid, att, false);
   ops::attention_backward(s.d_qkv, s.d_att, k.qkv, att, lse, B, T, H_, KV_);
+  // Cross-layer attention: the other layers' key/value gradients gather in d_shared_kv, and the
+  // group's first layer adds them to its own (all before RoPE's backward: the keys were shared
+  // rotated).
+  if (d_shared_kv != nullptr) move_columns(s.d_qkv, *d_shared_kv, H_ * c.head_dim(), kv_source_, true);
   if (c.position == Position::kRope) ops::rope_backward(s.d_qkv, B, T, H_, KV_, static_cast<float>(c.rope_theta));
   const Tensor& ln1 = full_rows(k.ln1, s.full);
   for (size_t i = 0; i < qkv_.size(); ++i) linear_backward(qkv_[i], &d_ln_full, s.d_qkv, ln1, i > 0);

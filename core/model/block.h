@@ -93,13 +93,19 @@ class Block {
   Block(const ModelConfig& config, const ParameterStore& store, int64_t layer, TpContext& tp,
         MoeLayerStats* moe_stats = nullptr);
 
-  // x_in, x_out: (Nl, C). Fills cache.
-  void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, BlockScratch& scratch, int64_t B,
-               int64_t T) const;
+  // x_in, x_out: (Nl, C). Fills cache. shared_kv (N, 2·KV·D), with model.cla_share > 1: the
+  // keys and values (after RoPE) of the layer's group, which its first layer writes and the
+  // others attend with.
+  void forward(const Tensor& x_in, const Tensor& x_out, BlockCache& cache, BlockScratch& scratch, int64_t B, int64_t T,
+               const Tensor* shared_kv = nullptr) const;
   // dx: on entry the gradient w.r.t. x_out, on return the gradient w.r.t. x_in. grad_scale:
   // the micro-batch's loss scale, for the gradients of losses the block adds itself (MoE aux).
+  // d_shared_kv (N, 2·KV·D), with model.cla_share > 1: the gradient of the group's shared keys
+  // and values, which the other layers add to (backward runs them first) and the group's
+  // first layer takes in.
   void backward(const Tensor& dx, const Tensor& x_in, const BlockCache& cache, BlockScratch& scratch, int64_t B,
-                int64_t T, float grad_scale = 1.0f) const;
+                int64_t T, float grad_scale = 1.0f, const Tensor* d_shared_kv = nullptr) const;
+  bool kv_source() const { return kv_source_; }
   bool is_moe() const { return moe_ != nullptr; }
   const MoeFfn* moe() const { return moe_.get(); }
   // Gradients that are per-rank partial sums until reduced, summed once per optimizer step
@@ -124,6 +130,7 @@ class Block {
   ModelConfig config_;
   TpContext& tp_;
   int64_t H_, KV_;  // this rank's query and key/value heads
+  bool kv_source_;  // computes its keys and values (false: attends with its CLA group's first layer's)
   ops::WeightLayout layout_;
   NormRef ln1_, ln2_;
   std::vector<LinearRef> qkv_;  // c_attn, or q, k, v

@@ -66,10 +66,13 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
       linear("attn.c_proj", "", H * D, C, false, out_std, i);
     } else {
       linear("", "self_attn.q_proj", C, H * D, true, std_, i);
-      linear("", "self_attn.k_proj", C, KV * D, true, std_, i);
-      linear("", "self_attn.v_proj", C, KV * D, true, std_, i);
-      // Fewer key/value heads than tensor-parallel ranks: each head is shared by several.
-      for (size_t back = c.bias ? 4 : 2; back > 0; --back) specs[specs.size() - back].shard_heads = KV;
+      // Cross-layer attention: only the first layer of each group projects keys and values.
+      if (c.kv_source(i) == i) {
+        linear("", "self_attn.k_proj", C, KV * D, true, std_, i);
+        linear("", "self_attn.v_proj", C, KV * D, true, std_, i);
+        // Fewer key/value heads than tensor-parallel ranks: each head is shared by several.
+        for (size_t back = c.bias ? 4 : 2; back > 0; --back) specs[specs.size() - back].shard_heads = KV;
+      }
       linear("", "self_attn.o_proj", H * D, C, false, out_std, i);
     }
     norm(n.layer(i, "ln_2.weight", "post_attention_layernorm.weight"),

@@ -67,6 +67,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
     chunk.embedding = c == 0 && part_.embedding;
     chunk.head = c + 1 == part_.chunks.size() && part_.head;
     chunk.first_block = blocks_.size();
+    chunk.first_layer = mc.first_layer;
+    TESSEL_CHECK(mc.first_layer % config.cla_share == 0 && mc.end_layer % config.cla_share == 0)
+        << "model chunk of layers [" << mc.first_layer << ", " << mc.end_layer
+        << ") splits a group of model.cla_share (" << config.cla_share << ") layers that share keys and values";
     for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
       MoeLayerStats* stats = config.moe.is_moe_layer(i) ? &moe_stats_[next_stats++] : nullptr;
       blocks_.emplace_back(config, store_, i, tp_, stats);
@@ -84,6 +88,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
         }
       }
       if (device_ != nullptr && chunk.embedding) s.tokens = make({B_, T_}, DType::I32);
+      if (config.cla_share > 1) {
+        for (int64_t g = mc.first_layer; g < mc.end_layer; g += config.cla_share)
+          s.shared_kv.push_back(make({N, 2 * d.KV * d.D}, values_));
+      }
       if (chunk.head) {
         s.final_ln = make({Nl, C}, values_);
         s.final_mean = make({Nl}, DType::F32);
@@ -116,6 +124,7 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
     }
   }
   dx_ = make({Nl, C}, values_);
+  if (config.cla_share > 1) d_shared_kv_ = make({N, 2 * d.KV * d.D}, values_);
   if (part_.head || (part_.embedding && tp_.sequence_parallel())) d_final_ = make({N, C}, values_);
   if (part_.head) d_final_local_ = tp_.sequence_parallel() ? make({Nl, C}, values_) : d_final_;
 }
@@ -171,7 +180,7 @@ void Transformer::forward_chunk(int chunk, int index, const Tensor& tokens) {
   }
   for (size_t i = c.first_block; i < c.end_block; ++i) {
     const size_t k = i - c.first_block;
-    blocks_[i].forward(s.residual[k], s.residual[k + 1], cache(s, k), scratch_, B_, T_);
+    blocks_[i].forward(s.residual[k], s.residual[k + 1], cache(s, k), scratch_, B_, T_, shared_kv(s, c, k));
   }
   if (!c.head) return;
   const float eps = static_cast<float>(config_.norm_eps);
@@ -246,9 +255,13 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
     if (recompute_full_) {
       // Rebuild this block's activations from its saved input; x_out is scratch here (the
       // chunk's output is no longer read once the backward of what follows it is done).
-      blocks_[i].forward(s.residual[k], s.residual.back(), kc, scratch_, B_, T_);
+      blocks_[i].forward(s.residual[k], s.residual.back(), kc, scratch_, B_, T_, shared_kv(s, c, k));
     }
-    blocks_[i].backward(dx_, s.residual[k], kc, scratch_, B_, T_, grad_scale);
+    // A CLA group's backward starts at its last layer, with no key/value gradient yet.
+    const int64_t layer = c.first_layer + static_cast<int64_t>(k);
+    if (config_.cla_share > 1 && layer % config_.cla_share == config_.cla_share - 1) d_shared_kv_.fill_zero();
+    blocks_[i].backward(dx_, s.residual[k], kc, scratch_, B_, T_, grad_scale,
+                        config_.cla_share > 1 ? &d_shared_kv_ : nullptr);
     if (reduce_partial_grads_) blocks_[i].reduce_partial_grads();
     if (grad_ready_) grad_ready_(block_offsets_[i]);
   }
@@ -269,6 +282,11 @@ float Transformer::backward_chunk(int chunk, int index, const Tensor& tokens, co
   if (c.head) loss = mean_loss();
   release(s);
   return loss;
+}
+
+const Tensor* Transformer::shared_kv(Slot& s, const Chunk& c, size_t k) const {
+  if (config_.cla_share == 1) return nullptr;
+  return &s.shared_kv[k / static_cast<size_t>(config_.cla_share)];  // chunks start at a group's first layer
 }
 
 void Transformer::release(Slot& s) {

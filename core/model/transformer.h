@@ -143,10 +143,12 @@ class Transformer {
     Tensor final_ln, final_mean, final_rstd;  // (Nl, C), (Nl), (Nl): the head's chunk only
     Tensor final_full;                        // (N, C): final_ln gathered (sequence parallel)
     Tensor tokens;                            // (B, T) I32: a device model's copy of forward's host tokens
+    std::vector<Tensor> shared_kv;            // model.cla_share > 1: (N, 2·KV·D) per group of layers
     bool live = false;                        // between forward and backward
   };
   struct Chunk {
     size_t first_block = 0, end_block = 0;  // indexes into blocks_
+    int64_t first_layer = 0;                // the model layer of blocks_[first_block]
     int64_t first_offset = 0;               // where its parameters start in the flat buffers
     bool embedding = false, head = false;
     std::vector<Slot> slots;
@@ -154,6 +156,9 @@ class Transformer {
   Slot& slot(int chunk, int index);
   BlockCache& cache(Slot& s, size_t layer_in_chunk);
   void release(Slot& s);  // the slot's micro-batch is done with
+  // Cross-layer attention: the shared keys and values of layer `layer` (chunk-relative block
+  // `k`) in slot s, or null without CLA.
+  const Tensor* shared_kv(Slot& s, const Chunk& c, size_t k) const;
   void check_tokens(const Tensor& t) const;
   // Per-row losses into losses_ from slot s's final norm output; with `backward`, d_final_ gets
   // the gradient of its final_full and the head weight's gradient accumulates.
@@ -204,6 +209,7 @@ class Transformer {
   Tensor dx_;                            // (Nl, C) gradient of the residual stream
   Tensor d_final_;                       // (N, C) gradient of the head's input
   Tensor d_final_local_;                 // (Nl, C): its reduction over the group
+  Tensor d_shared_kv_;                   // (N, 2·KV·D): a CLA group's key/value gradient in backward
 };
 
 }  // namespace tessel

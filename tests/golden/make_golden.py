@@ -32,6 +32,9 @@ LLAMA = dict(model_type="llama", vocab_size=96, max_position_embeddings=16, hidd
              num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_hidden_layers=2,
              intermediate_size=64, rms_norm_eps=1e-5, rope_theta=10000.0,
              tie_word_embeddings=False, batch_size=2, seq_len=16)
+# The LLaMA above with cross-layer attention (Hunyuan-Large's CLA): layer 1 attends with layer
+# 0's keys and values and has no k/v projections.
+CLA = dict(LLAMA, model_type="llama-cla", cla_share_factor=2)
 # The LLaMA above with an MoE FFN in both layers (Qwen2-MoE names, no shared-expert gate):
 # 8 routed experts of width 16, top-2 renormalised, one shared expert of width 32, dropless,
 # Switch/Megatron aux loss with coefficient 0.01 added to the loss once per layer.
@@ -95,6 +98,15 @@ def moe_shapes(c):
             shapes += [(q + "gate_proj.weight", (Fs, C)), (q + "up_proj.weight", (Fs, C)),
                        (q + "down_proj.weight", (C, Fs))]
     return shapes
+
+
+def cla_shapes(c):
+    k = c["cla_share_factor"]
+    def kept(name):
+        if ".self_attn.k_proj." not in name and ".self_attn.v_proj." not in name:
+            return True
+        return int(name.split(".")[2]) % k == 0
+    return [(name, shape) for name, shape in llama_shapes(c) if kept(name)]
 
 
 def is_norm(name):
@@ -178,23 +190,34 @@ def rope(x, theta):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
-def llama_forward(P, c, tokens):
-    B, T = tokens.shape
-    C, H, KV, D = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+def llama_attention(P, p, x, c, shared):
+    """x + the attention of layer prefix p. With cross-layer attention (cla_share_factor k), a
+    layer whose index is not a multiple of k has no k/v projections and attends with the rotated
+    keys and values of its group's first layer: `shared` carries them, and is returned."""
+    B, T, _ = x.shape
+    H, KV, D = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
     eps, theta = c["rms_norm_eps"], c["rope_theta"]
-    x = P["model.embed_tokens.weight"][tokens]
-    for i in range(c["num_hidden_layers"]):
-        p = f"model.layers.{i}."
-        h = rms_norm(x, P[p + "input_layernorm.weight"], eps)
-        q = (h @ P[p + "self_attn.q_proj.weight"].t()).view(B, T, H, D).transpose(1, 2)
+    h = rms_norm(x, P[p + "input_layernorm.weight"], eps)
+    q = rope((h @ P[p + "self_attn.q_proj.weight"].t()).view(B, T, H, D).transpose(1, 2), theta)
+    if p + "self_attn.k_proj.weight" in P:
         k = (h @ P[p + "self_attn.k_proj.weight"].t()).view(B, T, KV, D).transpose(1, 2)
         v = (h @ P[p + "self_attn.v_proj.weight"].t()).view(B, T, KV, D).transpose(1, 2)
-        q, k = rope(q, theta), rope(k, theta)
-        # GQA: query head h reads kv head h // (H / KV).
-        k = k.repeat_interleave(H // KV, dim=1)
-        v = v.repeat_interleave(H // KV, dim=1)
-        y = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
-        x = x + y @ P[p + "self_attn.o_proj.weight"].t()
+        shared = (rope(k, theta), v)
+    k, v = shared
+    # GQA: query head h reads kv head h // (H / KV).
+    k = k.repeat_interleave(H // KV, dim=1)
+    v = v.repeat_interleave(H // KV, dim=1)
+    y = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
+    return x + y @ P[p + "self_attn.o_proj.weight"].t(), shared
+
+
+def llama_forward(P, c, tokens):
+    eps = c["rms_norm_eps"]
+    x = P["model.embed_tokens.weight"][tokens]
+    shared = None
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        x, shared = llama_attention(P, p, x, c, shared)
         h = rms_norm(x, P[p + "post_attention_layernorm.weight"], eps)
         g = F.silu(h @ P[p + "mlp.gate_proj.weight"].t())
         u = h @ P[p + "mlp.up_proj.weight"].t()
@@ -232,21 +255,13 @@ def moe_ffn(P, p, h, c):
 def moe_forward(P, c, tokens):
     """The LLaMA forward with MoE FFNs; returns (logits, summed aux loss)."""
     B, T = tokens.shape
-    C, H, KV, D = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
-    eps, theta = c["rms_norm_eps"], c["rope_theta"]
+    C, eps = c["hidden_size"], c["rms_norm_eps"]
     x = P["model.embed_tokens.weight"][tokens]
     aux_total = torch.zeros((), dtype=DTYPE)
+    shared = None
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        h = rms_norm(x, P[p + "input_layernorm.weight"], eps)
-        q = (h @ P[p + "self_attn.q_proj.weight"].t()).view(B, T, H, D).transpose(1, 2)
-        k = (h @ P[p + "self_attn.k_proj.weight"].t()).view(B, T, KV, D).transpose(1, 2)
-        v = (h @ P[p + "self_attn.v_proj.weight"].t()).view(B, T, KV, D).transpose(1, 2)
-        q, k = rope(q, theta), rope(k, theta)
-        k = k.repeat_interleave(H // KV, dim=1)
-        v = v.repeat_interleave(H // KV, dim=1)
-        y = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
-        x = x + y @ P[p + "self_attn.o_proj.weight"].t()
+        x, shared = llama_attention(P, p, x, c, shared)
         h = rms_norm(x, P[p + "post_attention_layernorm.weight"], eps)
         y, aux = moe_ffn(P, p, h.reshape(B * T, C), c)
         x = x + y.view(B, T, C)
@@ -352,7 +367,8 @@ def main():
     for file, c, shapes, forward in (("gpt2_tiny.safetensors", GPT2, gpt2_shapes(GPT2), gpt2_forward),
                                      ("llama_tiny.safetensors", LLAMA, llama_shapes(LLAMA),
                                       llama_forward),
-                                     ("moe_tiny.safetensors", MOE, moe_shapes(MOE), moe_forward)):
+                                     ("moe_tiny.safetensors", MOE, moe_shapes(MOE), moe_forward),
+                                     ("cla_tiny.safetensors", CLA, cla_shapes(CLA), llama_forward)):
         tensors, meta = make(c, shapes, forward)
         path = os.path.join(out_dir, file)
         save_safetensors(path, tensors, meta)

@@ -88,4 +88,8 @@ expect_error "unknown key 'model.moe.exprts'; did you mean 'model.moe.experts'?"
 expect_error "model.moe.router" model.moe.router=top1
 expect_error "the experts' FFN width (18) and the shared FFN's (18) must be divisible by parallel.tp (4)" \
   parallel.tp=4 model.moe.expert_ffn_dim=18
-echo "MoE config errors: top_k > experts, capacity_factor < 0, a GPT-2 arch, a misspelt key, a bad router, tp"
+expect_error "model.cla_share (3) must divide model.layers (4)" model.cla_share=3
+expect_error "pipeline stage 1 starts at layer 1, inside a group of model.cla_share (2) layers" model.cla_share=2 \
+  parallel.pp=2 "parallel.pipeline_split=[1, 3]"
+echo "MoE and CLA config errors: top_k > experts, capacity_factor < 0, a GPT-2 arch, a misspelt key, a bad router, tp,"
+echo "  cla_share not dividing the layers, a pipeline stage splitting a CLA pair"

@@ -27,14 +27,16 @@ optim: {lr: 1.0e-2, schedule: constant, warmup_steps: 0, beta1: 0.9, beta2: 0.95
 run: {steps: 10}
 data: {train: [unused]}
 )";
-  yaml.replace(yaml.find("ARCH"), 4, arch == "moe" ? "llama" : arch);
-  // "moe": the LLaMA with an MoE FFN in both layers (make_golden.py's MOE).
+  yaml.replace(yaml.find("ARCH"), 4, arch == "gpt2" ? arch : "llama");
+  // "moe": the LLaMA with an MoE FFN in both layers (make_golden.py's MOE); "cla": with
+  // cross-layer attention, layer 1 attending with layer 0's keys and values.
   const std::string moe =
       ", moe: {experts: 8, top_k: 2, shared_experts: 1, expert_ffn_dim: 16, shared_ffn_dim: 32, "
       "aux_loss_coeff: 0.01}";
-  yaml.replace(
-      yaml.find("KV FFN"), 6,
-      arch == "gpt2" ? "ffn_dim: 128" : "kv_heads: 2, ffn_dim: 64, rope_theta: 10000.0" + (arch == "moe" ? moe : ""));
+  yaml.replace(yaml.find("KV FFN"), 6,
+               arch == "gpt2" ? "ffn_dim: 128"
+                              : "kv_heads: 2, ffn_dim: 64, rope_theta: 10000.0" + (arch == "moe" ? moe : "") +
+                                    (arch == "cla" ? ", cla_share: 2" : ""));
   return parse_config(yaml, "golden-" + arch);
 }
 
@@ -69,8 +71,9 @@ std::unique_ptr<Transformer> golden_model(const Config& config, const Safetensor
 
 }  // namespace
 
-TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2, LLaMA and MoE LLaMA", "[cpu][golden]") {
-  for (const std::string arch : {"gpt2", "llama", "moe"}) {
+TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2, LLaMA, MoE LLaMA and CLA LLaMA",
+          "[cpu][golden]") {
+  for (const std::string arch : {"gpt2", "llama", "moe", "cla"}) {
     INFO("arch " << arch);
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));
@@ -112,7 +115,7 @@ TEST_CASE("logits, loss and every gradient match PyTorch for tiny GPT-2, LLaMA a
 }
 
 TEST_CASE("10 AdamW steps with clipping and decoupled decay follow PyTorch's loss curve", "[cpu][golden]") {
-  for (const std::string arch : {"gpt2", "llama", "moe"}) {
+  for (const std::string arch : {"gpt2", "llama", "moe", "cla"}) {
     INFO("arch " << arch);
     const Config config = tiny_config(arch);
     SafetensorsFile golden(golden_path(arch));

@@ -14,12 +14,14 @@ using namespace tessel;
 namespace {
 
 // The layout tests' tiny LLaMA (4 layers, GQA) with 8 experts of width 16, top-2, one shared
-// expert, dropless, aux balancing; `moe` adds or overrides model.moe keys.
-Config tiny_moe(const std::string& moe = "") {
+// expert, dropless, aux balancing; `moe` adds or overrides model.moe keys; cla_share 2: layer
+// pairs share keys and values (cross-layer attention).
+Config tiny_moe(const std::string& moe = "", int cla_share = 1) {
   Config c = tiny_layout_config("llama", "heads: 4, kv_heads: 2", 4, 8, 2);
-  return parse_config(to_yaml(c), "tiny-moe.yaml",
-                      {"model.moe={experts: 8, top_k: 2, shared_experts: 1, expert_ffn_dim: 16, aux_loss_coeff: 0.01" +
-                       moe + "}"});
+  return parse_config(
+      to_yaml(c), "tiny-moe.yaml",
+      {"model.moe={experts: 8, top_k: 2, shared_experts: 1, expert_ffn_dim: 16, aux_loss_coeff: 0.01" + moe + "}",
+       "model.cla_share=" + std::to_string(cla_share)});
 }
 
 Config layout(Config c, int tp, int pp, int dp = 0) {
@@ -31,40 +33,44 @@ Config layout(Config c, int tp, int pp, int dp = 0) {
 
 }  // namespace
 
-TEST_CASE("MoE: tp 2, pp 2 and dp 2 follow one rank", "[mpi][moe]") {
+TEST_CASE("MoE: tp 2, pp 2 and dp 2 follow one rank, without and with cross-layer attention", "[mpi][moe]") {
   MpiCommunicator& world = test_world();
   if (world.size() != 2) return;
-  const Config c = tiny_moe();
-  const LayoutRun want = train_single_rank(c);
-  REQUIRE(want.losses.back() < want.losses.front() - 0.5);  // the reference really trains
-  {
-    INFO("tp 2, sequence parallel");
-    Config tp = layout(c, 2, 1);
-    tp.parallel.sequence_parallel = true;
-    compare_layout_runs(train_layout(tp, world), want);
-  }
-  {
-    INFO("pp 2, 1f1b, recompute full");
-    Config pp = layout(c, 1, 2);
-    pp.parallel.recompute = Recompute::kFull;
-    compare_layout_runs(train_layout(pp, world), want);
-  }
-  {
-    INFO("dp 2, zero 1");
-    Config dp = layout(c, 1, 1);
-    dp.parallel.zero = ZeroStage::k1;
-    compare_layout_runs(train_layout(dp, world), want);
+  for (int cla : {1, 2}) {
+    INFO("model.cla_share " << cla);
+    const Config c = tiny_moe("", cla);
+    const LayoutRun want = train_single_rank(c);
+    REQUIRE(want.losses.back() < want.losses.front() - 0.5);  // the reference really trains
+    {
+      INFO("tp 2, sequence parallel");
+      Config tp = layout(c, 2, 1);
+      tp.parallel.sequence_parallel = true;
+      compare_layout_runs(train_layout(tp, world), want);
+    }
+    {
+      INFO("pp 2, 1f1b, recompute full");
+      Config pp = layout(c, 1, 2);
+      pp.parallel.recompute = Recompute::kFull;
+      compare_layout_runs(train_layout(pp, world), want);
+    }
+    {
+      INFO("dp 2, zero 1");
+      Config dp = layout(c, 1, 1);
+      dp.parallel.zero = ZeroStage::k1;
+      compare_layout_runs(train_layout(dp, world), want);
+    }
   }
 }
 
-TEST_CASE("MoE: tp 2 x pp 2, pp 2 x dp 2 and dp 4 follow one rank, with capacity and aux-free balancing too",
+TEST_CASE("MoE: tp 2 x pp 2, pp 2 x dp 2 and dp 4 follow one rank, also with capacity, aux-free balancing and CLA",
           "[mpi][moe]") {
   MpiCommunicator& world = test_world();
   if (world.size() != 4) return;
-  for (const std::string variant : {"", ", capacity_factor: 1.0, overflow: reroute, balance: aux_free, "
-                                        "bias_update_rate: 0.01, first_dense: 1, every: 2"}) {
-    INFO("model.moe" << (variant.empty() ? " (dropless, aux)" : variant));
-    const Config c = tiny_moe(variant);
+  for (const std::string variant : {"",
+                                    ", capacity_factor: 1.0, overflow: reroute, balance: aux_free, "
+                                    "bias_update_rate: 0.01, first_dense: 1, every: 2"}) {
+    INFO("model.moe" << (variant.empty() ? " (dropless, aux)" : variant + ", model.cla_share 2"));
+    const Config c = tiny_moe(variant, variant.empty() ? 1 : 2);
     const LayoutRun want = train_single_rank(c);
     {
       INFO("tp 2 x pp 2, sequence parallel, recompute selective");
@@ -88,10 +94,10 @@ TEST_CASE("MoE: tp 2 x pp 2, pp 2 x dp 2 and dp 4 follow one rank, with capacity
   }
 }
 
-TEST_CASE("MoE: tp 2 x pp 2 x dp 2 with zero 1 follows one rank", "[mpi8][moe]") {
+TEST_CASE("MoE with cross-layer attention: tp 2 x pp 2 x dp 2 with zero 1 follows one rank", "[mpi8][moe]") {
   MpiCommunicator& world = test_world();
   REQUIRE(world.size() == 8);
-  const Config c = tiny_moe();
+  const Config c = tiny_moe("", 2);
   const LayoutRun want = train_single_rank(c);
   Config three_d = layout(c, 2, 2);
   three_d.parallel.zero = ZeroStage::k1;

@@ -79,6 +79,11 @@ TEST_CASE("golden LLaMA tiny file is complete and self-consistent", "[io][golden
   check_golden("llama_tiny.safetensors", "llama", 3 + 9 * 2);
 }
 
+TEST_CASE("golden CLA LLaMA tiny file is complete and self-consistent", "[io][golden]") {
+  // The LLaMA tiny file's 21 parameters less layer 1's k_proj and v_proj.
+  check_golden("cla_tiny.safetensors", "llama-cla", 3 + 9 * 2 - 2);
+}
+
 TEST_CASE("golden MoE LLaMA tiny file is complete and self-consistent", "[io][golden]") {
   // embed_tokens, norm, lm_head + per layer: 2 norms, 4 attention, the router, 8 experts x 3
   // and the shared expert's 3, x 2 layers; and the aux loss.
