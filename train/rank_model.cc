@@ -73,7 +73,19 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
         << "pipeline schedule '" << config.parallel.schedule << "' cannot run over NCCL: " << r.schedule.out_of_order;
     r.pp_gradients = group(Axis::kPp, "pp gradients");
   }
+  const int ep = static_cast<int>(config.parallel.ep);
+  if (ep > 1) {
+    TESSEL_CHECK(r.dp->size() % ep == 0)
+        << "parallel.ep (" << ep << ") must divide the data-parallel ranks (" << r.dp->size()
+        << "): expert-parallel groups are taken from them; hint: launch a multiple of tp x pp x ep ranks ("
+        << topology.size(Axis::kTp) * pp * ep << ")";
+    TESSEL_CHECK(!r.device) << "parallel.ep: Mixture-of-Experts layers run on the CPU backend only for now; "
+                            << "hint: run.device: cpu";
+    // Consecutive data-parallel ranks form a group.
+    r.ep = r.dp->split(r.dp->rank() / ep, r.dp->rank() % ep, "ep");
+  }
   TransformerOptions options(config.batch.micro, config.model.seq_len);
+  options.ep_group = r.ep.get();
   options.recompute = config.parallel.recompute;
   options.param_multiple = bucket_multiple(r.dp->size());
   options.tp_group = r.tp.get();

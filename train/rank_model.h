@@ -24,6 +24,7 @@ struct RankModel {
   // the device (whose memory holds the model) last.
   std::unique_ptr<DeviceBackend> device;  // run.device=cuda: this rank's GPU; null: the CPU
   std::unique_ptr<Communicator> tp, dp, pp;
+  std::unique_ptr<Communicator> ep;            // parallel.ep > 1: this rank's expert-parallel group, split from dp
   std::unique_ptr<Communicator> pp_gradients;  // NCCL pipelines: the gradients' own link (else null)
   std::unique_ptr<Transformer> model;
   std::unique_ptr<PipelineExecutor> pipeline;  // pp > 1

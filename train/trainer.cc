@@ -217,7 +217,7 @@ StepMetrics Trainer::step_metrics(const StepResult& r, double step_s, double eva
 std::string Trainer::flight_records() const {
   const std::string prefix = "  ";
   std::string out = "communicator '" + world_.name() + "':\n" + world_.recorder().dump(prefix);
-  for (const std::unique_ptr<Communicator>* group : {&r_.tp, &r_.dp, &r_.pp}) {
+  for (const std::unique_ptr<Communicator>* group : {&r_.tp, &r_.dp, &r_.pp, &r_.ep}) {
     if (*group) out += "communicator '" + (*group)->name() + "':\n" + (*group)->recorder().dump(prefix);
   }
   return out;

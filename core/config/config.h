@@ -96,6 +96,8 @@ struct ParallelConfig {
   int64_t tp = 1;
   int64_t pp = 1;
   int64_t dp = 0;  // 0 means auto: world size / (tp * pp)
+  // Expert parallelism: MoE experts split over groups of ep data-parallel ranks (core/model/moe_layer.h).
+  int64_t ep = 1;
   bool sequence_parallel = false;
   Schedule schedule = Schedule::k1F1B;
   int64_t virtual_stages = 1;

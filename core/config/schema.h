@@ -86,6 +86,7 @@ void visit_config(Visitor& v, ConfigT& c) {
     v.field("tp", c.parallel.tp);
     v.field("pp", c.parallel.pp);
     v.dp("dp", c.parallel.dp);
+    v.field("ep", c.parallel.ep);
     v.field("sequence_parallel", c.parallel.sequence_parallel);
     v.choice("schedule", c.parallel.schedule);
     v.field("virtual_stages", c.parallel.virtual_stages);

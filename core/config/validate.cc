@@ -371,6 +371,25 @@ void validate_config(const Config& c) {
     }
   }
 
+  check.at_least("parallel.ep", p.ep, 1);
+  check.at_most("parallel.ep", p.ep, kMaxParallelDegree, "more ranks than any cluster has");
+  if (p.ep > 1) {
+    TESSEL_CHECK(m.moe.enabled()) << check.at({"parallel.ep", "model.moe.experts"}) << "parallel.ep (" << p.ep
+                                  << ") splits MoE experts, but the model has none (model.moe.experts is 0); "
+                                  << "hint: set model.moe, or parallel.ep: 1";
+    TESSEL_CHECK(m.moe.experts % p.ep == 0)
+        << check.at({"parallel.ep", "model.moe.experts"}) << "model.moe.experts (" << m.moe.experts
+        << ") must be divisible by parallel.ep (" << p.ep << "): each expert-parallel rank computes an equal share; "
+        << "valid ep: " << divisors(m.moe.experts);
+    TESSEL_CHECK(p.dp == 0 || p.dp % p.ep == 0)
+        << check.at({"parallel.ep", "parallel.dp"}) << "parallel.ep (" << p.ep << ") must divide parallel.dp (" << p.dp
+        << "): expert-parallel groups are taken from the data-parallel ranks; valid ep: " << divisors(p.dp);
+    TESSEL_CHECK(c.batch.shares.empty())
+        << check.at({"parallel.ep", "batch.shares"}) << "parallel.ep (" << p.ep << ") exchanges tokens between "
+        << "data-parallel ranks in every MoE layer, so they must run the same micro-batches: batch.shares is not "
+        << "supported with it; hint: remove batch.shares, or set parallel.ep: 1";
+  }
+
   const BatchConfig& b = c.batch;
   check.at_least("batch.global", b.global, 1);
   check.at_least("batch.micro", b.micro, 1);

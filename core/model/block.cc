@@ -79,7 +79,7 @@ BlockDims BlockDims::of(const ModelConfig& c, int64_t B, int64_t T, const TpCont
 }
 
 BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention, DeviceBackend* device,
-                                DType values, bool dense, bool moe) {
+                                DType values, bool dense, bool moe, int ep) {
   BlockCache k;
   k.ln1 = empty_on(device, {d.Nl, d.C}, values);
   k.ln1_mean = empty_on(device, {d.Nl}, DType::F32);
@@ -97,7 +97,7 @@ BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool s
     k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, values);
     k.ffn_act = empty_on(device, {d.N, d.F}, values);
   }
-  if (moe) k.moe = MoeCache::allocate(d.moe, d.N, d.C);
+  if (moe) k.moe = MoeCache::allocate(d.moe, d.N, d.C, ep);
   return k;
 }
 
@@ -111,7 +111,7 @@ int64_t BlockCache::bytes() const {
 }
 
 BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device, DType values,
-                                    bool moe) {
+                                    bool moe, int ep) {
   BlockScratch s;
   s.d_ln = empty_on(device, {d.Nl, d.C}, values);
   s.d_qkv = empty_on(device, {d.N, (d.H + 2 * d.KV) * d.D}, values);
@@ -123,13 +123,14 @@ BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, De
   s.att = empty_on(device, {d.N, d.H * d.D}, values);
   s.lse = empty_on(device, {B, d.H, T}, DType::F32);
   if (moe) {
-    s.moe = MoeScratch::allocate(d.moe, d.N, d.C);
+    s.moe = MoeScratch::allocate(d.moe, d.N, d.C, ep);
     s.moe_in = empty_on(device, {d.N, d.C}, values);
   }
   return s;
 }
 
-Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp, MoeLayerStats* moe_stats)
+Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, TpContext& tp, MoeLayerStats* moe_stats,
+             Communicator* ep_group)
     : config_(c),
       tp_(tp),
       H_(c.heads / tp.size()),
@@ -157,7 +158,7 @@ Block::Block(const ModelConfig& c, const ParameterStore& store, int64_t layer, T
     }
     attn_out_ = linear_ref(store, n.layer(layer, "", "self_attn.o_proj"), c.bias, {});
     if (c.moe.is_moe_layer(layer)) {
-      moe_ = std::make_unique<MoeFfn>(c, store, layer, tp, moe_stats);
+      moe_ = std::make_unique<MoeFfn>(c, store, layer, tp, moe_stats, ep_group);
       return;
     }
     if (c.activation == Activation::kSwiGlu) {

@@ -65,7 +65,7 @@ struct BlockCache {
   // which FFN's activations to hold (both for a cache shared by both kinds of layer).
   static BlockCache allocate(const BlockDims& d, int64_t B, int64_t T, bool store_attention,
                              DeviceBackend* device = nullptr, DType values = DType::F32, bool dense = true,
-                             bool moe = false);
+                             bool moe = false, int ep = 1);
   int64_t bytes() const;  // activation memory held
 };
 
@@ -83,15 +83,16 @@ struct BlockScratch {
   Tensor moe_in;     // (N, C): the MoE layer's gathered input in backward (sequence parallel)
 
   static BlockScratch allocate(const BlockDims& d, int64_t B, int64_t T, DeviceBackend* device = nullptr,
-                               DType values = DType::F32, bool moe = false);
+                               DType values = DType::F32, bool moe = false, int ep = 1);
 };
 
 class Block {
  public:
   // tp: the tensor-parallel context, shared with the model and outliving the block.
   // moe_stats: where an MoE layer records its routing (model.moe; null for a dense layer).
+  // ep_group: its expert-parallel group (null: none).
   Block(const ModelConfig& config, const ParameterStore& store, int64_t layer, TpContext& tp,
-        MoeLayerStats* moe_stats = nullptr);
+        MoeLayerStats* moe_stats = nullptr, Communicator* ep_group = nullptr);
 
   // x_in, x_out: (Nl, C). Fills cache. shared_kv (N, 2·KV·D), with model.cla_share > 1: the
   // keys and values (after RoPE) of the layer's group, which its first layer writes and the

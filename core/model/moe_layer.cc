@@ -49,16 +49,26 @@ MoeDims MoeDims::of(const ModelConfig& c, int tp_size) {
   return d;
 }
 
-MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C) {
+MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) {
   MoeCache k;
-  const int64_t M = N * d.K;
+  const int64_t M = N * d.K, R = M * ep;
   k.logits = Tensor::empty({N, d.E}, DType::F32);
   k.rows = Tensor::empty({M}, DType::I32);
   k.weights = Tensor::empty({M}, DType::F32);
   k.x = Tensor::empty({M, C}, DType::F32);
-  k.pre = Tensor::empty({M, d.fe_in}, DType::F32);
-  k.act = Tensor::empty({M, d.Fe}, DType::F32);
   k.out = Tensor::empty({M, C}, DType::F32);
+  k.lpre = Tensor::empty({R, d.fe_in}, DType::F32);
+  k.lact = Tensor::empty({R, d.Fe}, DType::F32);
+  if (ep > 1) {
+    k.lx = Tensor::empty({R, C}, DType::F32);
+    k.lout = Tensor::empty({R, C}, DType::F32);
+    k.recv = Tensor::empty({R, C}, DType::F32);
+    k.perm = Tensor::empty({R}, DType::I32);
+    k.inv_perm = Tensor::empty({R}, DType::I32);
+  } else {
+    k.lx = k.x;
+    k.lout = k.out;
+  }
   if (d.Fs > 0) {
     k.shared_pre = Tensor::empty({N, d.fs_in}, DType::F32);
     k.shared_act = Tensor::empty({N, d.Fs}, DType::F32);
@@ -68,21 +78,31 @@ MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C) {
 
 int64_t MoeCache::bytes() const {
   int64_t n = 0;
-  for (const Tensor* t : {&logits, &rows, &weights, &x, &pre, &act, &out, &shared_pre, &shared_act}) {
+  for (const Tensor* t :
+       {&logits, &rows, &weights, &x, &out, &lpre, &lact, &shared_pre, &shared_act, &recv, &perm, &inv_perm}) {
     if (t->defined()) n += static_cast<int64_t>(t->nbytes());
   }
+  if (recv.defined()) n += static_cast<int64_t>(lx.nbytes() + lout.nbytes());  // not aliases with ep
   return n;
 }
 
-MoeScratch MoeScratch::allocate(const MoeDims& d, int64_t N, int64_t C) {
+MoeScratch MoeScratch::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) {
   MoeScratch s;
-  const int64_t M = N * d.K;
+  const int64_t M = N * d.K, R = M * ep;
   s.d_logits = Tensor::empty({N, d.E}, DType::F32);
   s.d_weights = Tensor::empty({M}, DType::F32);
   s.d_x = Tensor::empty({M, C}, DType::F32);
   s.d_out = Tensor::empty({M, C}, DType::F32);
-  s.d_pre = Tensor::empty({M, d.fe_in}, DType::F32);
-  s.d_act = Tensor::empty({M, d.Fe}, DType::F32);
+  s.d_lpre = Tensor::empty({R, d.fe_in}, DType::F32);
+  s.d_lact = Tensor::empty({R, d.Fe}, DType::F32);
+  if (ep > 1) {
+    s.d_lout = Tensor::empty({R, C}, DType::F32);
+    s.d_lx = Tensor::empty({R, C}, DType::F32);
+    s.d_recv = Tensor::empty({R, C}, DType::F32);
+  } else {
+    s.d_lout = s.d_out;
+    s.d_lx = s.d_x;
+  }
   if (d.Fs > 0) {
     s.d_shared_pre = Tensor::empty({N, d.fs_in}, DType::F32);
     s.d_shared_act = Tensor::empty({N, d.Fs}, DType::F32);
@@ -91,12 +111,13 @@ MoeScratch MoeScratch::allocate(const MoeDims& d, int64_t N, int64_t C) {
 }
 
 MoeFfn::MoeFfn(const ModelConfig& c, const ParameterStore& store, int64_t layer, const TpContext& tp,
-               MoeLayerStats* stats)
+               MoeLayerStats* stats, Communicator* ep)
     : config_(c.moe),
       swiglu_(c.activation == Activation::kSwiGlu),
       tp_(tp),
       stats_(stats),
-      dims_(MoeDims::of(c, tp.size())) {
+      dims_(MoeDims::of(c, tp.size())),
+      ep_(ep != nullptr && ep->size() > 1 ? ep : nullptr) {
   const ModelNames n = model_names(c);
   const std::string mlp = n.layer(layer, "", "mlp.");
   router_ = store.compute_param(mlp + "gate.weight");
@@ -116,6 +137,13 @@ MoeFfn::MoeFfn(const ModelConfig& c, const ParameterStore& store, int64_t layer,
   for (int64_t e = 0; e < dims_.E; ++e) experts_.push_back(expert(mlp + "experts." + std::to_string(e) + "."));
   has_shared_ = dims_.Fs > 0;
   if (has_shared_) shared_ = expert(mlp + "shared_expert.");
+  local_experts_ = dims_.E;
+  if (ep_ != nullptr) {
+    TESSEL_CHECK(dims_.E % ep_->size() == 0)
+        << "model.moe.experts (" << dims_.E << ") must be divisible by parallel.ep (" << ep_->size() << ")";
+    local_experts_ = dims_.E / ep_->size();
+    first_expert_ = ep_->rank() * local_experts_;
+  }
   if (stats_ != nullptr) {
     stats_->layer = layer;
     stats_->chosen.assign(static_cast<size_t>(dims_.E), 0.0);
@@ -152,6 +180,51 @@ void MoeFfn::expert_backward(const Expert& e, const Tensor& dx, const Tensor& dy
   }
 }
 
+void MoeFfn::plan_exchange(MoeCache& k) const {
+  const MoeRouting& r = k.routing;
+  const int P = ep_->size();
+  const int64_t E = dims_.E, El = local_experts_;
+  // Every rank's rows per expert, so that each owner knows what arrives from whom.
+  const Tensor mine = Tensor::empty({E}, DType::F64);
+  const Tensor all = Tensor::empty({E * P}, DType::F64);
+  for (int64_t e = 0; e < E; ++e) {
+    mine.data<double>()[e] =
+        static_cast<double>(r.offsets[static_cast<size_t>(e) + 1] - r.offsets[static_cast<size_t>(e)]);
+  }
+  ep_->all_gather(mine, all);
+  const double* counts = all.data<double>();  // counts[q · E + e]: rank q's rows for expert e
+  k.send_rows.assign(static_cast<size_t>(P), 0);
+  k.recv_rows.assign(static_cast<size_t>(P), 0);
+  for (int q = 0; q < P; ++q) {
+    k.send_rows[static_cast<size_t>(q)] =
+        r.offsets[static_cast<size_t>((q + 1) * El)] - r.offsets[static_cast<size_t>(q * El)];
+    for (int64_t e = first_expert_; e < first_expert_ + El; ++e) {
+      k.recv_rows[static_cast<size_t>(q)] += static_cast<int64_t>(counts[q * E + e]);
+    }
+  }
+  // Received rows are rank-major (then expert); local rows expert-major (then rank).
+  std::vector<int64_t> start(static_cast<size_t>(P), 0);
+  for (int q = 1; q < P; ++q)
+    start[static_cast<size_t>(q)] = start[static_cast<size_t>(q) - 1] + k.recv_rows[static_cast<size_t>(q) - 1];
+  k.local_offsets.assign(static_cast<size_t>(El + 1), 0);
+  int32_t* perm = k.perm.data<int32_t>();
+  int32_t* inv = k.inv_perm.data<int32_t>();
+  int64_t i = 0;
+  for (int64_t el = 0; el < El; ++el) {
+    for (int q = 0; q < P; ++q) {
+      int64_t at = start[static_cast<size_t>(q)];
+      for (int64_t before = 0; before < el; ++before)
+        at += static_cast<int64_t>(counts[q * E + first_expert_ + before]);
+      const int64_t n = static_cast<int64_t>(counts[q * E + first_expert_ + el]);
+      for (int64_t j = 0; j < n; ++j, ++i) {
+        perm[i] = static_cast<int32_t>(at + j);
+        inv[at + j] = static_cast<int32_t>(i);
+      }
+    }
+    k.local_offsets[static_cast<size_t>(el) + 1] = i;
+  }
+}
+
 void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   const int64_t N = h.size(0), C = h.size(1), K = dims_.K;
   ops::matmul_forward(k.logits, h, router_, nullptr, kLayout);
@@ -165,20 +238,39 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
     rows[i] = static_cast<int32_t>(a / K);
     weights[i] = r.weight[static_cast<size_t>(a)];
   }
+  if (M > 0) ops::moe_gather_rows(k.x.view(0, {M, C}), h, k.rows.view(0, {M}), nullptr);
+  // Dispatch: the rows go to their experts' owners while the shared expert runs.
+  std::shared_ptr<Work> dispatch;
+  if (ep_ != nullptr) {
+    plan_exchange(k);
+    dispatch = ep_->all_to_all_async(k.x, k.send_rows, k.recv, k.recv_rows);
+  } else {
+    k.local_offsets = r.offsets;
+  }
   if (has_shared_) {
     expert_forward(shared_, h, k.shared_pre, k.shared_act, out);
   } else {
     out.fill_zero();
   }
-  if (M == 0) return;
-  ops::moe_gather_rows(k.x.view(0, {M, C}), h, k.rows.view(0, {M}), nullptr);
-  for (int64_t e = 0; e < dims_.E; ++e) {
-    const int64_t first = r.offsets[static_cast<size_t>(e)], m = r.offsets[static_cast<size_t>(e) + 1] - first;
-    if (m == 0) continue;
-    expert_forward(experts_[static_cast<size_t>(e)], k.x.view(first * C, {m, C}),
-                   k.pre.view(first * dims_.fe_in, {m, dims_.fe_in}), k.act.view(first * dims_.Fe, {m, dims_.Fe}),
-                   k.out.view(first * C, {m, C}));
+  const int64_t L = k.local_offsets.back();  // local rows
+  if (dispatch) {
+    dispatch->wait();
+    if (L > 0) ops::moe_gather_rows(k.lx.view(0, {L, C}), k.recv, k.perm.view(0, {L}), nullptr);
   }
+  for (int64_t el = 0; el + 1 < static_cast<int64_t>(k.local_offsets.size()); ++el) {
+    const int64_t first = k.local_offsets[static_cast<size_t>(el)],
+                  m = k.local_offsets[static_cast<size_t>(el) + 1] - first;
+    if (m == 0) continue;
+    expert_forward(experts_[static_cast<size_t>(first_expert_ + el)], k.lx.view(first * C, {m, C}),
+                   k.lpre.view(first * dims_.fe_in, {m, dims_.fe_in}), k.lact.view(first * dims_.Fe, {m, dims_.Fe}),
+                   k.lout.view(first * C, {m, C}));
+  }
+  if (ep_ != nullptr) {
+    // Combine: the outputs back to the ranks whose tokens they are, in their expert-major order.
+    if (L > 0) ops::moe_gather_rows(k.recv.view(0, {L, C}), k.lout.view(0, {L, C}), k.inv_perm.view(0, {L}), nullptr);
+    ep_->all_to_all(k.recv, k.recv_rows, k.out, k.send_rows);
+  }
+  if (M == 0) return;
   const Tensor weights_used = k.weights.view(0, {M});
   ops::moe_scatter_add_rows(out, k.out.view(0, {M, C}), k.rows.view(0, {M}), &weights_used);
 }
@@ -187,7 +279,7 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
                       float grad_scale) const {
   const int64_t N = h.size(0), C = h.size(1), K = dims_.K;
   const MoeRouting& r = k.routing;
-  const int64_t M = r.rows();
+  const int64_t M = r.rows(), L = k.local_offsets.back();
   const Tensor rows = k.rows.view(0, {M});
   if (M > 0) {
     // The combine y += w · out: d w = dout · out (summed over the group: out is a partial sum),
@@ -198,18 +290,32 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
     tp_.all_reduce(d_weights);
     ops::moe_gather_rows(s.d_out.view(0, {M, C}), dout, rows, &weights);
   }
+  // The outputs' gradients to the experts' owners, while the shared expert's backward runs.
+  std::shared_ptr<Work> to_owners;
+  if (ep_ != nullptr) to_owners = ep_->all_to_all_async(s.d_out, k.send_rows, s.d_recv, k.recv_rows);
   if (has_shared_) {
     expert_backward(shared_, dh, dout, h, k.shared_pre, k.shared_act, s.d_shared_pre, s.d_shared_act);
   } else {
     dh.fill_zero();
   }
-  for (int64_t e = 0; e < dims_.E; ++e) {
-    const int64_t first = r.offsets[static_cast<size_t>(e)], m = r.offsets[static_cast<size_t>(e) + 1] - first;
+  if (to_owners) {
+    to_owners->wait();
+    if (L > 0) ops::moe_gather_rows(s.d_lout.view(0, {L, C}), s.d_recv, k.perm.view(0, {L}), nullptr);
+  }
+  for (int64_t el = 0; el + 1 < static_cast<int64_t>(k.local_offsets.size()); ++el) {
+    const int64_t first = k.local_offsets[static_cast<size_t>(el)],
+                  m = k.local_offsets[static_cast<size_t>(el) + 1] - first;
     if (m == 0) continue;
-    expert_backward(experts_[static_cast<size_t>(e)], s.d_x.view(first * C, {m, C}), s.d_out.view(first * C, {m, C}),
-                    k.x.view(first * C, {m, C}), k.pre.view(first * dims_.fe_in, {m, dims_.fe_in}),
-                    k.act.view(first * dims_.Fe, {m, dims_.Fe}), s.d_pre.view(first * dims_.fe_in, {m, dims_.fe_in}),
-                    s.d_act.view(first * dims_.Fe, {m, dims_.Fe}));
+    expert_backward(experts_[static_cast<size_t>(first_expert_ + el)], s.d_lx.view(first * C, {m, C}),
+                    s.d_lout.view(first * C, {m, C}), k.lx.view(first * C, {m, C}),
+                    k.lpre.view(first * dims_.fe_in, {m, dims_.fe_in}), k.lact.view(first * dims_.Fe, {m, dims_.Fe}),
+                    s.d_lpre.view(first * dims_.fe_in, {m, dims_.fe_in}),
+                    s.d_lact.view(first * dims_.Fe, {m, dims_.Fe}));
+  }
+  if (ep_ != nullptr) {
+    // The inputs' gradients back to the tokens' ranks.
+    if (L > 0) ops::moe_gather_rows(s.d_recv.view(0, {L, C}), s.d_lx.view(0, {L, C}), k.inv_perm.view(0, {L}), nullptr);
+    ep_->all_to_all(s.d_recv, k.recv_rows, s.d_x, k.send_rows);
   }
   if (M > 0) ops::moe_scatter_add_rows(dh, s.d_x.view(0, {M, C}), rows, nullptr);
   // The router: every rank of the group computes the same logits' gradient; rank 0 adds its

@@ -14,6 +14,15 @@
 // The combine weights' gradient is a dot with the expert's output, a partial sum too: it is
 // summed over the group before the router's backward, whose input gradient rank 0 adds.
 //
+// Expert parallelism (parallel.ep): the ranks of an expert-parallel group (taken from the
+// data-parallel ranks) each compute E / ep of the experts, for the tokens of every rank of the
+// group. A rank's expert-major rows go to the experts' owners in one all-to-all (dispatch, which
+// the shared expert's forward overlaps), come back in another (combine), and the gradients take
+// the same way back. Every rank still holds every expert's weights (the store is laid out alike
+// on all data-parallel ranks, so gradient reduction, ZeRO and checkpoints work unchanged): a
+// rank's gradient of another rank's expert is zero, and the data-parallel mean of the owners'
+// gradients is the single-rank gradient.
+//
 // The step's routing counts (per expert, dropped, rerouted, the aux loss) are recorded into a
 // MoeLayerStats during backward, once per micro-batch however often forward runs
 // (recomputation, evaluation).
@@ -53,18 +62,28 @@ struct MoeDims {
   static MoeDims of(const ModelConfig& c, int tp_size);
 };
 
-// Activations of one MoE layer for one micro-batch.
+// Activations of one MoE layer for one micro-batch. Without expert parallelism the local rows
+// are the rows themselves (lx is x, and so on); with it, they are the rows this rank's experts
+// compute, received from the group.
 struct MoeCache {
   Tensor logits;  // (N, E)
   MoeRouting routing;
-  Tensor rows;                    // I32 (N·k): the token of each expert-major row (routing.rows() used)
-  Tensor weights;                 // (N·k): the combine weight of each expert-major row
-  Tensor x;                       // (N·k, C): the gathered inputs
-  Tensor pre, act;                // (N·k, fe_in), (N·k, Fe)
-  Tensor out;                     // (N·k, C): the experts' outputs
-  Tensor shared_pre, shared_act;  // (N, fs_in), (N, Fs); undefined without shared experts
+  Tensor rows;                         // I32 (N·k): the token of each expert-major row (routing.rows() used)
+  Tensor weights;                      // (N·k): the combine weight of each expert-major row
+  Tensor x;                            // (N·k, C): the gathered inputs
+  Tensor pre, act;                     // (N·k, fe_in), (N·k, Fe)
+  Tensor out;                          // (N·k, C): the experts' outputs
+  Tensor shared_pre, shared_act;       // (N, fs_in), (N, Fs); undefined without shared experts
+  std::vector<int64_t> local_offsets;  // (local experts + 1): each local expert's local rows
+  Tensor lx, lpre, lact, lout;         // (rows, ...): the local experts' inputs, activations, outputs
+  // Expert parallelism only: rows sent to and received from each rank of the group, the rows as
+  // received (rank-major; also the outputs sent back), and the permutations between them:
+  // local row i is received row perm[i], received row j is local row inv_perm[j].
+  std::vector<int64_t> send_rows, recv_rows;
+  Tensor recv, perm, inv_perm;
 
-  static MoeCache allocate(const MoeDims& d, int64_t N, int64_t C);
+  // ep: the expert-parallel degree (a rank may receive up to ep · N · k rows).
+  static MoeCache allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1);
   int64_t bytes() const;
 };
 
@@ -74,15 +93,17 @@ struct MoeScratch {
   Tensor d_x, d_out;    // (N·k, C)
   Tensor d_pre, d_act;  // (N·k, fe_in), (N·k, Fe)
   Tensor d_shared_pre, d_shared_act;
+  Tensor d_lout, d_lx, d_lpre, d_lact, d_recv;  // the local rows' (aliases of the above without ep)
 
-  static MoeScratch allocate(const MoeDims& d, int64_t N, int64_t C);
+  static MoeScratch allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1);
 };
 
 class MoeFfn {
  public:
-  // stats: where backward records the routing (owned by the model, outliving the layer).
+  // stats: where backward records the routing (owned by the model, outliving the layer). ep:
+  // the expert-parallel group (null: none), outliving the layer.
   MoeFfn(const ModelConfig& config, const ParameterStore& store, int64_t layer, const TpContext& tp,
-         MoeLayerStats* stats);
+         MoeLayerStats* stats, Communicator* ep = nullptr);
 
   // h (N, C): the normed input, all rows. out (N, C): overwritten with this rank's partial sum.
   void forward(const Tensor& h, const Tensor& out, MoeCache& cache) const;
@@ -104,12 +125,18 @@ class MoeFfn {
   void expert_forward(const Expert& e, const Tensor& x, const Tensor& pre, const Tensor& act, const Tensor& y) const;
   void expert_backward(const Expert& e, const Tensor& dx, const Tensor& dy, const Tensor& x, const Tensor& pre,
                        const Tensor& act, const Tensor& d_pre, const Tensor& d_act) const;
+  // Expert parallelism: the group's counts, the rows each rank sends and receives, and the
+  // permutations between received and local rows, into k.
+  void plan_exchange(MoeCache& k) const;
 
   MoeConfig config_;
   bool swiglu_;
   const TpContext& tp_;
   MoeLayerStats* stats_;
   MoeDims dims_;
+  Communicator* ep_;          // null: every expert computes here
+  int64_t first_expert_ = 0;  // this rank's experts: [first_expert_, + local_experts_)
+  int64_t local_experts_ = 0;
   Tensor router_, d_router_;  // (E, C)
   Tensor bias_;               // (E), aux_free only
   std::vector<Expert> experts_;

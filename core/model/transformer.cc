@@ -55,6 +55,7 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
   TESSEL_CHECK(!any_moe || device_ == nullptr)
       << "model.moe: Mixture-of-Experts layers run on the CPU backend only for now; hint: run.device: cpu";
   size_t next_stats = 0;
+  const int ep = o.ep_group != nullptr ? o.ep_group->size() : 1;
   const int64_t N = d.N, Nl = d.Nl, C = config.d_model;
   const bool store_attention = o.recompute != Recompute::kSelective;
   for (size_t c = 0; c < part_.chunks.size(); ++c) {
@@ -73,7 +74,7 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
         << ") splits a group of model.cla_share (" << config.cla_share << ") layers that share keys and values";
     for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
       MoeLayerStats* stats = config.moe.is_moe_layer(i) ? &moe_stats_[next_stats++] : nullptr;
-      blocks_.emplace_back(config, store_, i, tp_, stats);
+      blocks_.emplace_back(config, store_, i, tp_, stats, o.ep_group);
       block_offsets_.push_back(store_.entry(n.layer(i, "ln_1.weight", "input_layernorm.weight")).offset);
     }
     chunk.end_block = blocks_.size();
@@ -84,7 +85,7 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
       if (!recompute_full_) {
         for (int64_t i = mc.first_layer; i < mc.end_layer; ++i) {
           const bool moe = config.moe.is_moe_layer(i);
-          s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_, !moe, moe));
+          s.caches.push_back(BlockCache::allocate(d, B_, T_, store_attention, device_, values_, !moe, moe, ep));
         }
       }
       if (device_ != nullptr && chunk.embedding) s.tokens = make({B_, T_}, DType::I32);
@@ -104,9 +105,9 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
   }
   // Full recomputation rebuilds a block's cache in backward: one cache serves every slot.
   if (recompute_full_) {
-    full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_, values_, any_dense, any_moe);
+    full_cache_ = BlockCache::allocate(d, B_, T_, store_attention, device_, values_, any_dense, any_moe, ep);
   }
-  scratch_ = BlockScratch::allocate(d, B_, T_, device_, values_, any_moe);
+  scratch_ = BlockScratch::allocate(d, B_, T_, device_, values_, any_moe, ep);
   if (part_.embedding && tp_.size() > 1) embed_full_ = make({N, C}, values_);
   if (part_.head) {
     losses_ = make({N}, DType::F32);

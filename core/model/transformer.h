@@ -47,6 +47,8 @@ struct TransformerOptions {
   // T over it.
   Communicator* tp_group = nullptr;
   bool sequence_parallel = false;
+  // The expert-parallel group of MoE layers (null: none; core/model/moe_layer.h).
+  Communicator* ep_group = nullptr;
   ModelPart part;  // the layers this rank holds; empty chunks: all of them, one activation slot
   // The backend whose memory holds the parameters, gradients and activations, and whose kernels
   // run the ops (core/device_backend.h); null: the CPU. Tokens and targets may be passed in from

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mixture-of-Experts end to end through `tessel`: a tiny MoE LLaMA (8 experts, top-2, a shared
 # expert, capacity 1.25 with re-routing, aux-free balancing, dense first layer) trains 12 steps
-# on one rank; the same run goes 4 steps on tp 2 x dp 2 (zero 1), resumes for 4 on tp 2 x pp 2,
-# then for the last 4 on one rank. Each leg saves its checkpoint (run.exit_after_steps) and the
+# on one rank; the same run goes 4 steps on ep 4 (zero 1), resumes for 4 on ep 2 x tp 2 (sequence
+# parallel), then for the last 4 on one rank. Each leg saves its checkpoint (run.exit_after_steps) and the
 # next reads it in its own layout: experts, router and the aux-free selection bias by their
 # Hugging Face names. The chained curve equals the straight one within 1e-5 relative, and
 # metrics.jsonl records every MoE layer's load. Bad MoE configs get their errors before anything
@@ -39,10 +39,10 @@ YAML
 grep -q "aux 0" "$dir/straight.log" || { cat "$dir/straight.log"; fail "the progress line shows no aux loss"; }
 
 chain=$dir/chain
+"$tessel" launch --nproc-per-node 4 "$dir/moe.yaml" --set run.out_dir="$chain" run.exit_after_steps=4 parallel.ep=4 \
+  parallel.zero=1 > "$dir/leg1.log" 2>&1 || { cat "$dir/leg1.log"; fail "leg 1: ep 4"; }
 "$tessel" launch --nproc-per-node 4 "$dir/moe.yaml" --set run.out_dir="$chain" run.exit_after_steps=4 parallel.tp=2 \
-  parallel.zero=1 parallel.sequence_parallel=true > "$dir/leg1.log" 2>&1 || { cat "$dir/leg1.log"; fail "leg 1: tp 2 x dp 2"; }
-"$tessel" launch --nproc-per-node 4 "$dir/moe.yaml" --set run.out_dir="$chain" run.exit_after_steps=4 parallel.tp=2 \
-  parallel.pp=2 > "$dir/leg2.log" 2>&1 || { cat "$dir/leg2.log"; fail "leg 2: tp 2 x pp 2"; }
+  parallel.ep=2 parallel.sequence_parallel=true > "$dir/leg2.log" 2>&1 || { cat "$dir/leg2.log"; fail "leg 2: ep 2 x tp 2"; }
 grep -q "resumed from .*step_00000004 at step 4" "$dir/leg2.log" || { cat "$dir/leg2.log"; fail "leg 2 did not resume at step 4"; }
 "$tessel" train "$dir/moe.yaml" --set run.out_dir="$chain" > "$dir/leg3.log" 2>&1 || { cat "$dir/leg3.log"; fail "leg 3: one rank"; }
 grep -q "resumed from .*step_00000008 at step 8" "$dir/leg3.log" || { cat "$dir/leg3.log"; fail "leg 3 did not resume at step 8"; }
@@ -69,7 +69,7 @@ for layer in (1, 2, 3):
     assert mean + r[f"moe.{layer}.dropped"] / 8 == 64, (layer, mean, r[f"moe.{layer}.dropped"])
     assert 64 <= most <= 80, (layer, most)  # capacity ceil(1.25 * 64 * 2 / 8) = 20 per micro-batch
     assert r[f"moe.{layer}.bias_norm"] > 0, layer
-print("MoE: 12 steps on tp 2 x dp 2, then tp 2 x pp 2, then one rank follow the one-rank curve within 1e-5;",
+print("MoE: 12 steps on ep 4, then ep 2 x tp 2, then one rank follow the one-rank curve within 1e-5;",
       "loss", straight[1]["loss"], "->", straight[12]["loss"])
 PY
 
@@ -89,7 +89,15 @@ expect_error "model.moe.router" model.moe.router=top1
 expect_error "the experts' FFN width (18) and the shared FFN's (18) must be divisible by parallel.tp (4)" \
   parallel.tp=4 model.moe.expert_ffn_dim=18
 expect_error "model.cla_share (3) must divide model.layers (4)" model.cla_share=3
+expect_error "model.moe.experts (8) must be divisible by parallel.ep (3)" parallel.ep=3
+expect_error "parallel.ep (2) splits MoE experts, but the model has none" parallel.ep=2 model.moe.experts=0
+expect_error "batch.shares is not supported with it" parallel.ep=2 "batch.shares=[2, 2]"
+if "$tessel" launch --nproc-per-node 2 "$dir/moe.yaml" --set run.out_dir="$dir/bad" parallel.ep=4 > "$dir/bad.log" 2>&1; then
+  fail "ep 4 on 2 data-parallel ranks was accepted"
+fi
+grep -qF "parallel.ep (4) must divide the data-parallel ranks (2)" "$dir/bad.log" || { cat "$dir/bad.log"; fail "ep above dp: no clear error"; }
 expect_error "pipeline stage 1 starts at layer 1, inside a group of model.cla_share (2) layers" model.cla_share=2 \
   parallel.pp=2 "parallel.pipeline_split=[1, 3]"
 echo "MoE and CLA config errors: top_k > experts, capacity_factor < 0, a GPT-2 arch, a misspelt key, a bad router, tp,"
-echo "  cla_share not dividing the layers, a pipeline stage splitting a CLA pair"
+echo "  cla_share not dividing the layers, a pipeline stage splitting a CLA pair, experts not divisible by ep,"
+echo "  ep without experts, ep with batch.shares, ep not dividing the data-parallel ranks"

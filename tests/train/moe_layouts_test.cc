@@ -24,16 +24,16 @@ Config tiny_moe(const std::string& moe = "", int cla_share = 1) {
        "model.cla_share=" + std::to_string(cla_share)});
 }
 
-Config layout(Config c, int tp, int pp, int dp = 0) {
+Config layout(Config c, int tp, int pp, int ep = 1) {
   c.parallel.tp = tp;
   c.parallel.pp = pp;
-  c.parallel.dp = dp;
+  c.parallel.ep = ep;
   return c;
 }
 
 }  // namespace
 
-TEST_CASE("MoE: tp 2, pp 2 and dp 2 follow one rank, without and with cross-layer attention", "[mpi][moe]") {
+TEST_CASE("MoE: tp 2, pp 2, dp 2 and ep 2 follow one rank, without and with cross-layer attention", "[mpi][moe]") {
   MpiCommunicator& world = test_world();
   if (world.size() != 2) return;
   for (int cla : {1, 2}) {
@@ -59,11 +59,17 @@ TEST_CASE("MoE: tp 2, pp 2 and dp 2 follow one rank, without and with cross-laye
       dp.parallel.zero = ZeroStage::k1;
       compare_layout_runs(train_layout(dp, world), want);
     }
+    {
+      INFO("ep 2");
+      compare_layout_runs(train_layout(layout(c, 1, 1, 2), world), want);
+    }
   }
 }
 
-TEST_CASE("MoE: tp 2 x pp 2, pp 2 x dp 2 and dp 4 follow one rank, also with capacity, aux-free balancing and CLA",
-          "[mpi][moe]") {
+TEST_CASE(
+    "MoE: tp 2 x pp 2, pp 2 x dp 2, dp 4, ep 4, ep 2 in dp 4, tp 2 x ep 2 and pp 2 x ep 2 follow one rank, also "
+    "with capacity, aux-free balancing and CLA",
+    "[mpi][moe]") {
   MpiCommunicator& world = test_world();
   if (world.size() != 4) return;
   for (const std::string variant : {"",
@@ -91,16 +97,42 @@ TEST_CASE("MoE: tp 2 x pp 2, pp 2 x dp 2 and dp 4 follow one rank, also with cap
       dp.parallel.zero = ZeroStage::k1;
       compare_layout_runs(train_layout(dp, world), want);
     }
+    {
+      INFO("ep 4");
+      compare_layout_runs(train_layout(layout(c, 1, 1, 4), world), want);
+    }
+    {
+      INFO("ep 2 within dp 4 (each expert computed on two ranks), zero 1");
+      Config ep = layout(c, 1, 1, 2);
+      ep.parallel.zero = ZeroStage::k1;
+      compare_layout_runs(train_layout(ep, world), want);
+    }
+    {
+      INFO("tp 2 x ep 2, sequence parallel");
+      Config tp_ep = layout(c, 2, 1, 2);
+      tp_ep.parallel.sequence_parallel = true;
+      compare_layout_runs(train_layout(tp_ep, world), want);
+    }
+    {
+      INFO("pp 2 x ep 2, recompute full");
+      Config pp_ep = layout(c, 1, 2, 2);
+      pp_ep.parallel.recompute = Recompute::kFull;
+      compare_layout_runs(train_layout(pp_ep, world), want);
+    }
   }
 }
 
-TEST_CASE("MoE with cross-layer attention: tp 2 x pp 2 x dp 2 with zero 1 follows one rank", "[mpi8][moe]") {
+TEST_CASE("MoE with cross-layer attention: tp 2 x pp 2 x dp 2 with zero 1 follows one rank, with ep 1 and ep 2",
+          "[mpi8][moe]") {
   MpiCommunicator& world = test_world();
   REQUIRE(world.size() == 8);
   const Config c = tiny_moe("", 2);
   const LayoutRun want = train_single_rank(c);
-  Config three_d = layout(c, 2, 2);
-  three_d.parallel.zero = ZeroStage::k1;
-  three_d.parallel.sequence_parallel = true;
-  compare_layout_runs(train_layout(three_d, world), want);
+  for (int ep : {1, 2}) {
+    INFO("tp 2 x pp 2 x dp 2, ep " << ep);
+    Config three_d = layout(c, 2, 2, ep);
+    three_d.parallel.zero = ZeroStage::k1;
+    three_d.parallel.sequence_parallel = true;
+    compare_layout_runs(train_layout(three_d, world), want);
+  }
 }
