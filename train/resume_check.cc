@@ -63,6 +63,7 @@ std::vector<std::string> model_changes(const ModelConfig& saved, const ModelConf
     d.compare("model.moe.shared_experts", a.shared_experts, b.shared_experts);
     d.compare("model.moe.expert_ffn_dim", a.expert_width(saved.ffn_dim), b.expert_width(now.ffn_dim));
     d.compare("model.moe.shared_ffn_dim", a.shared_width(saved.ffn_dim), b.shared_width(now.ffn_dim));
+    d.compare("model.moe.shared_gate", a.shared_gate, b.shared_gate);
     d.compare("model.moe.router", a.router, b.router);
     d.compare("model.moe.norm_topk", a.norm_topk, b.norm_topk);
     d.compare("model.moe.balance", a.balance, b.balance);

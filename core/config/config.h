@@ -44,6 +44,7 @@ struct MoeConfig {
   int64_t shared_experts = 0;  // always-on experts, run as one FFN of shared_ffn_dim
   int64_t expert_ffn_dim = 0;  // one routed expert's FFN width; 0: model.ffn_dim
   int64_t shared_ffn_dim = 0;  // the shared FFN's width; 0: expert_ffn_dim × shared_experts
+  bool shared_gate = false;    // Qwen2-MoE: the shared FFN's output times sigmoid(x · w) per token
   MoeRouter router = MoeRouter::kSoftmax;
   bool norm_topk = true;       // renormalise the top-k weights to sum to 1
   double capacity_factor = 0;  // 0: dropless; else each expert takes ceil(cf · tokens · k / E) per micro-batch

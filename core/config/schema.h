@@ -70,6 +70,7 @@ void visit_config(Visitor& v, ConfigT& c) {
       v.field("shared_experts", c.model.moe.shared_experts);
       v.field("expert_ffn_dim", c.model.moe.expert_ffn_dim);
       v.field("shared_ffn_dim", c.model.moe.shared_ffn_dim);
+      v.field("shared_gate", c.model.moe.shared_gate);
       v.choice("router", c.model.moe.router);
       v.field("norm_topk", c.model.moe.norm_topk);
       v.field("capacity_factor", c.model.moe.capacity_factor);

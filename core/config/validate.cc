@@ -218,6 +218,10 @@ void validate_config(const Config& c) {
                   "a larger shape overflows size arithmetic");
     check.at_most("model.moe.shared_experts", e.shared_experts, kMaxShapeDim,
                   "a larger shape overflows size arithmetic");
+    TESSEL_CHECK(!e.shared_gate || e.shared_width(m.ffn_dim) > 0)
+        << check.at({"model.moe.shared_gate", "model.moe.shared_experts"}) << "model.moe.shared_gate gates the "
+        << "shared expert, but there is none (model.moe.shared_experts is 0); hint: set shared_experts, or "
+        << "shared_gate: false";
     check.non_negative("model.moe.capacity_factor", e.capacity_factor);
     check.non_negative("model.moe.aux_loss_coeff", e.aux_loss_coeff);
     check.non_negative("model.moe.bias_update_rate", e.bias_update_rate);

@@ -1,5 +1,7 @@
 #include "core/model/moe_layer.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/model/param_specs.h"
 #include "core/ops.h"
@@ -46,6 +48,7 @@ MoeDims MoeDims::of(const ModelConfig& c, int tp_size) {
   d.Fs = c.moe.shared_width(c.ffn_dim) / tp_size;
   d.fe_in = in * d.Fe;
   d.fs_in = in * d.Fs;
+  d.gate = c.moe.shared_gate;
   return d;
 }
 
@@ -72,6 +75,12 @@ MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) {
   if (d.Fs > 0) {
     k.shared_pre = Tensor::empty({N, d.fs_in}, DType::F32);
     k.shared_act = Tensor::empty({N, d.Fs}, DType::F32);
+  }
+  if (d.gate) {
+    k.shared_out = Tensor::empty({N, C}, DType::F32);
+    k.gate = Tensor::empty({N, 1}, DType::F32);
+    k.tokens = Tensor::empty({N}, DType::I32);
+    for (int64_t n = 0; n < N; ++n) k.tokens.data<int32_t>()[n] = static_cast<int32_t>(n);
   }
   return k;
 }
@@ -107,6 +116,10 @@ MoeScratch MoeScratch::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) 
     s.d_shared_pre = Tensor::empty({N, d.fs_in}, DType::F32);
     s.d_shared_act = Tensor::empty({N, d.Fs}, DType::F32);
   }
+  if (d.gate) {
+    s.d_shared = Tensor::empty({N, C}, DType::F32);
+    s.d_gate = Tensor::empty({N, 1}, DType::F32);
+  }
   return s;
 }
 
@@ -137,6 +150,10 @@ MoeFfn::MoeFfn(const ModelConfig& c, const ParameterStore& store, int64_t layer,
   for (int64_t e = 0; e < dims_.E; ++e) experts_.push_back(expert(mlp + "experts." + std::to_string(e) + "."));
   has_shared_ = dims_.Fs > 0;
   if (has_shared_) shared_ = expert(mlp + "shared_expert.");
+  if (config_.shared_gate) {
+    gate_ = store.compute_param(mlp + "shared_expert_gate.weight");
+    d_gate_ = store.grad(mlp + "shared_expert_gate.weight");
+  }
   local_experts_ = dims_.E;
   if (ep_ != nullptr) {
     TESSEL_CHECK(dims_.E % ep_->size() == 0)
@@ -247,7 +264,15 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   } else {
     k.local_offsets = r.offsets;
   }
-  if (has_shared_) {
+  if (gate_.defined()) {
+    // Qwen2-MoE: the shared expert's output times sigmoid(h · gate), token by token.
+    expert_forward(shared_, h, k.shared_pre, k.shared_act, k.shared_out);
+    ops::matmul_forward(k.gate, h, gate_, nullptr, kLayout);
+    float* g = k.gate.data<float>();
+    for (int64_t n = 0; n < N; ++n) g[n] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(g[n]))));
+    const Tensor gate = k.gate.reshape({N});
+    ops::moe_gather_rows(out, k.shared_out, k.tokens, &gate);
+  } else if (has_shared_) {
     expert_forward(shared_, h, k.shared_pre, k.shared_act, out);
   } else {
     out.fill_zero();
@@ -293,8 +318,21 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   // The outputs' gradients to the experts' owners, while the shared expert's backward runs.
   std::shared_ptr<Work> to_owners;
   if (ep_ != nullptr) to_owners = ep_->all_to_all_async(s.d_out, k.send_rows, s.d_recv, k.recv_rows);
+  const Tensor* shared_dout = &dout;
+  if (gate_.defined()) {
+    // d gate = dout · shared_out (summed over the group: shared_out is a partial sum), through
+    // the sigmoid; the shared expert sees dout times the gate.
+    const Tensor d_gate = s.d_gate.reshape({N}), gate = k.gate.reshape({N});
+    ops::moe_row_dots(d_gate, k.shared_out, dout, k.tokens);
+    tp_.all_reduce(d_gate);
+    float* dg = d_gate.data<float>();
+    const float* g = gate.data<float>();
+    for (int64_t n = 0; n < N; ++n) dg[n] *= g[n] * (1.0f - g[n]);
+    ops::moe_gather_rows(s.d_shared, dout, k.tokens, &gate);
+    shared_dout = &s.d_shared;
+  }
   if (has_shared_) {
-    expert_backward(shared_, dh, dout, h, k.shared_pre, k.shared_act, s.d_shared_pre, s.d_shared_act);
+    expert_backward(shared_, dh, *shared_dout, h, k.shared_pre, k.shared_act, s.d_shared_pre, s.d_shared_act);
   } else {
     dh.fill_zero();
   }
@@ -325,6 +363,9 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   for (int64_t i = 0; i < M; ++i) d_weight[static_cast<size_t>(r.assignment[static_cast<size_t>(i)])] = dw[i];
   route_backward(config_, r, d_weight.data(), grad_scale, s.d_logits.data<float>());
   ops::matmul_backward(tp_.rank() == 0 ? &dh : nullptr, d_router_, nullptr, s.d_logits, h, router_, kLayout, true);
+  if (gate_.defined()) {
+    ops::matmul_backward(tp_.rank() == 0 ? &dh : nullptr, d_gate_, nullptr, s.d_gate, h, gate_, kLayout, true);
+  }
 
   if (stats_ != nullptr) {
     for (int64_t e = 0; e < dims_.E; ++e) {

@@ -6,7 +6,8 @@
 // expert by expert (the permutation), each routed expert (mlp.experts.E.{gate,up,down}_proj, a
 // SwiGLU FFN of width expert_ffn_dim; up/down with GELU) runs as one GEMM per projection over
 // its rows, and the weighted outputs are scattered back and added to the shared expert's
-// (mlp.shared_expert.*, every token, width shared_ffn_dim). Experts have no biases.
+// (mlp.shared_expert.*, every token, width shared_ffn_dim; with shared_gate, Qwen2-MoE's, times
+// sigmoid(h · mlp.shared_expert_gate) per token). Experts have no biases.
 //
 // Tensor parallelism splits every expert's F like a dense FFN (gate/up column-parallel, down
 // row-parallel), so the layer's output is a partial sum over the group that the block reduces
@@ -59,6 +60,7 @@ struct MoeDims {
   int64_t E = 0, K = 0;
   int64_t Fe = 0, Fs = 0;        // a routed expert's and the shared FFN's width (local)
   int64_t fe_in = 0, fs_in = 0;  // their input projections' width: 2F with SwiGLU, else F
+  bool gate = false;  // the shared expert has a sigmoid gate (model.moe.shared_gate)
   static MoeDims of(const ModelConfig& c, int tp_size);
 };
 
@@ -71,9 +73,9 @@ struct MoeCache {
   Tensor rows;                         // I32 (N·k): the token of each expert-major row (routing.rows() used)
   Tensor weights;                      // (N·k): the combine weight of each expert-major row
   Tensor x;                            // (N·k, C): the gathered inputs
-  Tensor pre, act;                     // (N·k, fe_in), (N·k, Fe)
   Tensor out;                          // (N·k, C): the experts' outputs
   Tensor shared_pre, shared_act;       // (N, fs_in), (N, Fs); undefined without shared experts
+  Tensor shared_out, gate, tokens;     // shared_gate: (N, C) the shared FFN's output, (N, 1) its gate, I32 (N) 0..N-1
   std::vector<int64_t> local_offsets;  // (local experts + 1): each local expert's local rows
   Tensor lx, lpre, lact, lout;         // (rows, ...): the local experts' inputs, activations, outputs
   // Expert parallelism only: rows sent to and received from each rank of the group, the rows as
@@ -91,8 +93,8 @@ struct MoeScratch {
   Tensor d_logits;      // (N, E)
   Tensor d_weights;     // (N·k): per expert-major row
   Tensor d_x, d_out;    // (N·k, C)
-  Tensor d_pre, d_act;  // (N·k, fe_in), (N·k, Fe)
   Tensor d_shared_pre, d_shared_act;
+  Tensor d_shared, d_gate;  // shared_gate: (N, C) the shared FFN's output gradient, (N, 1) the gate logits'
   Tensor d_lout, d_lx, d_lpre, d_lact, d_recv;  // the local rows' (aliases of the above without ep)
 
   static MoeScratch allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1);
@@ -139,6 +141,7 @@ class MoeFfn {
   int64_t local_experts_ = 0;
   Tensor router_, d_router_;  // (E, C)
   Tensor bias_;               // (E), aux_free only
+  Tensor gate_, d_gate_;      // (1, C): the shared expert's gate, shared_gate only
   std::vector<Expert> experts_;
   Expert shared_;
   bool has_shared_ = false;

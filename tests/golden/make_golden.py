@@ -35,9 +35,9 @@ LLAMA = dict(model_type="llama", vocab_size=96, max_position_embeddings=16, hidd
 # The LLaMA above with cross-layer attention (Hunyuan-Large's CLA): layer 1 attends with layer
 # 0's keys and values and has no k/v projections.
 CLA = dict(LLAMA, model_type="llama-cla", cla_share_factor=2)
-# The LLaMA above with an MoE FFN in both layers (Qwen2-MoE names, no shared-expert gate):
-# 8 routed experts of width 16, top-2 renormalised, one shared expert of width 32, dropless,
-# Switch/Megatron aux loss with coefficient 0.01 added to the loss once per layer.
+# The LLaMA above with an MoE FFN in both layers (Qwen2-MoE names and layout): 8 routed experts
+# of width 16, top-2 renormalised, one shared expert of width 32 behind Qwen2-MoE's sigmoid gate,
+# dropless, Switch/Megatron aux loss with coefficient 0.01 added to the loss once per layer.
 MOE = dict(LLAMA, model_type="llama-moe", num_experts=8, num_experts_per_tok=2,
            moe_intermediate_size=16, shared_expert_intermediate_size=32, norm_topk_prob=True,
            router_aux_loss_coef=0.01)
@@ -96,7 +96,7 @@ def moe_shapes(c):
                            (q + "down_proj.weight", (C, Fe))]
             q = p + "shared_expert."
             shapes += [(q + "gate_proj.weight", (Fs, C)), (q + "up_proj.weight", (Fs, C)),
-                       (q + "down_proj.weight", (C, Fs))]
+                       (q + "down_proj.weight", (C, Fs)), (p + "shared_expert_gate.weight", (1, C))]
     return shapes
 
 
@@ -240,7 +240,7 @@ def moe_ffn(P, p, h, c):
     w = probs.gather(1, top)
     if c["norm_topk_prob"]:
         w = w / w.sum(dim=-1, keepdim=True)
-    y = swiglu_ffn(P, p + "mlp.shared_expert.", h)
+    y = torch.sigmoid(h @ P[p + "mlp.shared_expert_gate.weight"].t()) * swiglu_ffn(P, p + "mlp.shared_expert.", h)
     for e in range(E):
         token, slot = (top == e).nonzero(as_tuple=True)
         if len(token) == 0:

@@ -32,7 +32,7 @@ data: {train: [unused]}
   // cross-layer attention, layer 1 attending with layer 0's keys and values.
   const std::string moe =
       ", moe: {experts: 8, top_k: 2, shared_experts: 1, expert_ffn_dim: 16, shared_ffn_dim: 32, "
-      "aux_loss_coeff: 0.01}";
+      "shared_gate: true, aux_loss_coeff: 0.01}";
   yaml.replace(yaml.find("KV FFN"), 6,
                arch == "gpt2" ? "ffn_dim: 128"
                               : "kv_heads: 2, ffn_dim: 64, rope_theta: 10000.0" + (arch == "moe" ? moe : "") +

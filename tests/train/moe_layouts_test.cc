@@ -74,7 +74,7 @@ TEST_CASE(
   if (world.size() != 4) return;
   for (const std::string variant : {"",
                                     ", capacity_factor: 1.0, overflow: reroute, balance: aux_free, "
-                                    "bias_update_rate: 0.01, first_dense: 1, every: 2"}) {
+                                    "bias_update_rate: 0.01, first_dense: 1, every: 2, shared_gate: true"}) {
     INFO("model.moe" << (variant.empty() ? " (dropless, aux)" : variant + ", model.cla_share 2"));
     const Config c = tiny_moe(variant, variant.empty() ? 1 : 2);
     const LayoutRun want = train_single_rank(c);

@@ -86,8 +86,8 @@ TEST_CASE("golden CLA LLaMA tiny file is complete and self-consistent", "[io][go
 
 TEST_CASE("golden MoE LLaMA tiny file is complete and self-consistent", "[io][golden]") {
   // embed_tokens, norm, lm_head + per layer: 2 norms, 4 attention, the router, 8 experts x 3
-  // and the shared expert's 3, x 2 layers; and the aux loss.
-  check_golden("moe_tiny.safetensors", "llama-moe", 3 + (2 + 4 + 1 + 8 * 3 + 3) * 2, 1);
+  // and the shared expert's 3 and its gate, x 2 layers; and the aux loss.
+  check_golden("moe_tiny.safetensors", "llama-moe", 3 + (2 + 4 + 1 + 8 * 3 + 3 + 1) * 2, 1);
   SafetensorsFile f(std::string(TESSEL_TEST_DATA_DIR) + "/golden/moe_tiny.safetensors");
   CHECK(f.get("aux_loss").data<float>()[0] > 0.0f);
 }
