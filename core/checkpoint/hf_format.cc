@@ -25,6 +25,53 @@ void require(bool ok, const std::string& arch, const std::string& what) {
                    << " model; hint: export models whose config matches the " << arch << " family";
 }
 
+// Which transformers class an MoE model exports as: Mixtral (no shared expert, every layer MoE)
+// or Qwen2-MoE (a gated shared expert; dense layers through mlp_only_layers). Throws naming
+// what neither can represent.
+bool exports_as_mixtral(const ModelConfig& m) {
+  const MoeConfig& e = m.moe;
+  const std::string family = e.shared_width(m.ffn_dim) > 0 ? "Qwen2-MoE" : "Mixtral";
+  require(m.cla_share == 1, family, "cla_share=" + std::to_string(m.cla_share) + " (cross-layer attention)");
+  require(e.router == MoeRouter::kSoftmax, family, "moe.router=sigmoid");
+  require(e.balance != MoeBalance::kAuxFree, family, "moe.balance=aux_free (its selection bias)");
+  require(!m.bias, family, "bias=true (an o_proj or expert bias)");
+  if (e.shared_width(m.ffn_dim) == 0) {
+    require(e.every == 1 && e.first_dense == 0, family, "moe.every/first_dense (dense layers)");
+    require(e.norm_topk, family, "moe.norm_topk=false");
+    return true;
+  }
+  require(e.shared_gate, family, "moe.shared_gate=false (Qwen2-MoE gates its shared expert)");
+  return false;
+}
+
+// A Tessel parameter's name in the exported family: Mixtral's block_sparse_moe names; the same
+// name elsewhere.
+std::string hf_name(bool mixtral, const std::string& name) {
+  if (!mixtral) return name;
+  const size_t at = name.find(".mlp.");
+  if (at == std::string::npos) return name;
+  std::string rest = name.substr(at + 5);
+  for (const auto& [from, to] :
+       {std::pair<const char*, const char*>{"gate_proj.", "w1."}, {"down_proj.", "w2."}, {"up_proj.", "w3."}}) {
+    const size_t p = rest.find(from);
+    if (rest.rfind("experts.", 0) == 0 && p != std::string::npos) rest.replace(p, std::strlen(from), to);
+  }
+  return name.substr(0, at) + ".block_sparse_moe." + rest;
+}
+
+// The Tessel name of a tensor in a Hugging Face file: hf_name undone.
+std::string tessel_name_of(const std::string& name) {
+  const size_t at = name.find(".block_sparse_moe.");
+  if (at == std::string::npos) return name;
+  std::string rest = name.substr(at + 18);
+  for (const auto& [from, to] :
+       {std::pair<const char*, const char*>{"w1.", "gate_proj."}, {"w2.", "down_proj."}, {"w3.", "up_proj."}}) {
+    const size_t p = rest.find(from);
+    if (rest.rfind("experts.", 0) == 0 && p != std::string::npos) rest.replace(p, std::strlen(from), to);
+  }
+  return name.substr(0, at) + ".mlp." + rest;
+}
+
 }  // namespace
 
 std::string hf_config_json(const ModelConfig& m) {
@@ -71,6 +118,42 @@ std::string hf_config_json(const ModelConfig& m) {
          {"initializer_range", JsonValue::number(m.init_std)},
          {"tie_word_embeddings", JsonValue::boolean(m.tie_embeddings)},
          {"torch_dtype", JsonValue::string("float32")}};
+    if (m.moe.enabled()) {
+      const MoeConfig& e = m.moe;
+      const bool mixtral = exports_as_mixtral(m);
+      const auto set = [&](const std::string& key, JsonValue value) {
+        for (auto& [k, v] : o) {
+          if (k == key) {
+            v = std::move(value);
+            return;
+          }
+        }
+        o.emplace_back(key, std::move(value));
+      };
+      set("architectures",
+          JsonValue::array({JsonValue::string(mixtral ? "MixtralForCausalLM" : "Qwen2MoeForCausalLM")}));
+      set("model_type", JsonValue::string(mixtral ? "mixtral" : "qwen2_moe"));
+      set("num_experts_per_tok", JsonValue::integer(e.top_k));
+      set("router_aux_loss_coef", JsonValue::number(e.aux_loss_coeff));
+      if (mixtral) {
+        set("intermediate_size", JsonValue::integer(e.expert_width(m.ffn_dim)));
+        set("num_local_experts", JsonValue::integer(e.experts));
+      } else {
+        std::vector<JsonValue> dense;
+        for (int64_t i = 0; i < m.layers; ++i) {
+          if (!e.is_moe_layer(i)) dense.push_back(JsonValue::integer(i));
+        }
+        set("num_experts", JsonValue::integer(e.experts));
+        set("moe_intermediate_size", JsonValue::integer(e.expert_width(m.ffn_dim)));
+        set("shared_expert_intermediate_size", JsonValue::integer(e.shared_width(m.ffn_dim)));
+        set("norm_topk_prob", JsonValue::boolean(e.norm_topk));
+        set("decoder_sparse_step", JsonValue::integer(1));
+        set("mlp_only_layers", JsonValue::array(std::move(dense)));
+        set("use_sliding_window", JsonValue::boolean(false));
+      }
+    } else {
+      require(m.cla_share == 1, "LLaMA", "cla_share=" + std::to_string(m.cla_share) + " (cross-layer attention)");
+    }
   }
   return JsonValue::object(std::move(o)).dump() + "\n";
 }
@@ -84,16 +167,33 @@ std::vector<std::string> export_hf(const ModelConfig& model, const ParameterStor
   TESSEL_CHECK(!ec) << "cannot create '" << out_dir << "': " << ec.message();
   write_file_atomic((fs::path(out_dir) / "config.json").string(), config);
   std::vector<std::string> written = {"config.json"};
-  // Shards in parameter order, each up to max_shard_bytes (a larger tensor gets one of its own).
-  std::vector<std::vector<const ParamEntry*>> shards(1);
-  uint64_t in_shard = 0, total = 0;
+  // The tensors under their names in the family: Mixtral renames its experts; Qwen2-MoE's
+  // attention always has q/k/v biases, which a Tessel model without biases exports as zeros.
+  const bool mixtral = model.moe.enabled() && exports_as_mixtral(model);
+  const bool qkv_zero_bias = model.moe.enabled() && !mixtral;
+  std::vector<std::pair<std::string, Tensor>> items;
   for (const ParamEntry& e : whole.entries()) {
-    const uint64_t bytes = static_cast<uint64_t>(e.numel) * sizeof(float);
+    items.emplace_back(hf_name(mixtral, e.spec.name), whole.param(e.spec.name));
+    const std::string v = ".self_attn.v_proj.weight";
+    if (qkv_zero_bias && ends_with(e.spec.name, v)) {
+      const std::string layer = e.spec.name.substr(0, e.spec.name.size() - v.size());
+      for (const char* proj : {"q_proj", "k_proj", "v_proj"}) {
+        const std::string name = layer + ".self_attn." + proj + ".weight";
+        items.emplace_back(layer + ".self_attn." + proj + ".bias",
+                           Tensor::zeros({whole.entry(name).spec.shape[0]}, DType::F32));
+      }
+    }
+  }
+  // Shards in parameter order, each up to max_shard_bytes (a larger tensor gets one of its own).
+  std::vector<std::vector<const std::pair<std::string, Tensor>*>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (const auto& item : items) {
+    const uint64_t bytes = static_cast<uint64_t>(item.second.numel()) * sizeof(float);
     if (in_shard > 0 && in_shard + bytes > max_shard_bytes) {
       shards.emplace_back();
       in_shard = 0;
     }
-    shards.back().push_back(&e);
+    shards.back().push_back(&item);
     in_shard += bytes;
     total += bytes;
   }
@@ -106,9 +206,9 @@ std::vector<std::string> export_hf(const ModelConfig& model, const ParameterStor
       std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", k + 1, shards.size());
     }
     SafetensorsWriter w;
-    for (const ParamEntry* e : shards[k]) {
-      w.add(e->spec.name, whole.param(e->spec.name));
-      weight_map.emplace_back(e->spec.name, JsonValue::string(name));
+    for (const auto* item : shards[k]) {
+      w.add(item->first, item->second);
+      weight_map.emplace_back(item->first, JsonValue::string(name));
     }
     w.write((fs::path(out_dir) / name).string());
     written.push_back(name);
@@ -197,7 +297,7 @@ ModelConfig read_hf_config(const std::string& dir) {
     const JsonValue* act = c.find("activation_function");
     TESSEL_CHECK(act == nullptr || act->as_string() == "gelu_new" || act->as_string() == "gelu_pytorch_tanh")
         << file << ": activation_function '" << act->as_string() << "'; Tessel's GPT-2 uses the tanh GELU (gelu_new)";
-  } else if (type->as_string() == "llama") {
+  } else if (type->as_string() == "llama" || type->as_string() == "mixtral" || type->as_string() == "qwen2_moe") {
     m.arch = Arch::kLlama;
     m.vocab_size = get_size(c, "vocab_size", file, -1, kMaxVocabSize);
     m.seq_len = get_size(c, "max_position_embeddings", file);
@@ -223,8 +323,52 @@ ModelConfig read_hf_config(const std::string& dir) {
     const JsonValue* act = c.find("hidden_act");
     TESSEL_CHECK(act == nullptr || act->as_string() == "silu")
         << file << ": hidden_act '" << act->as_string() << "'; Tessel's LLaMA uses SwiGLU (silu)";
+    if (type->as_string() == "mixtral") {
+      // Every layer MoE, no shared expert; intermediate_size is one expert's width.
+      m.moe.experts = get_size(c, "num_local_experts", file);
+      m.moe.top_k = get_size(c, "num_experts_per_tok", file);
+      m.moe.expert_ffn_dim = m.ffn_dim;
+      m.moe.aux_loss_coeff = get_double(c, "router_aux_loss_coef", 0.01);
+      m.bias = false;
+    } else if (type->as_string() == "qwen2_moe") {
+      m.moe.experts = get_size(c, "num_experts", file);
+      m.moe.top_k = get_size(c, "num_experts_per_tok", file);
+      m.moe.expert_ffn_dim = get_size(c, "moe_intermediate_size", file);
+      m.moe.shared_ffn_dim = get_size(c, "shared_expert_intermediate_size", file);
+      m.moe.shared_experts = 1;
+      m.moe.shared_gate = true;
+      m.moe.norm_topk = get_bool(c, "norm_topk_prob", false);
+      m.moe.aux_loss_coeff = get_double(c, "router_aux_loss_coef", 0.001);
+      m.bias = false;  // q/k/v biases must be zero (checked with the weights)
+      // Dense layers: those in mlp_only_layers (decoder_sparse_step 1), or before the first MoE
+      // layer with a step > 1; Tessel's first_dense and every must describe the same set.
+      const int64_t step = get_size(c, "decoder_sparse_step", file, 1);
+      std::vector<bool> dense(static_cast<size_t>(m.layers), false);
+      if (const JsonValue* only = c.find("mlp_only_layers"); only != nullptr && only->is_array()) {
+        for (const JsonValue& v : only->as_array()) {
+          const int64_t i = v.as_int();
+          TESSEL_CHECK(i >= 0 && i < m.layers) << file << ": mlp_only_layers holds " << i << ", not a layer index";
+          dense[static_cast<size_t>(i)] = true;
+        }
+      }
+      for (int64_t i = 0; i < m.layers; ++i)
+        dense[static_cast<size_t>(i)] = dense[static_cast<size_t>(i)] || (i + 1) % step != 0;
+      int64_t first = 0;
+      while (first < m.layers && dense[static_cast<size_t>(first)]) ++first;
+      TESSEL_CHECK(first < m.layers) << file << ": every layer is dense (mlp_only_layers, decoder_sparse_step)";
+      m.moe.first_dense = first;
+      m.moe.every = step;
+      for (int64_t i = 0; i < m.layers; ++i) {
+        TESSEL_CHECK(m.moe.is_moe_layer(i) == !dense[static_cast<size_t>(i)])
+            << file << ": the dense layers (mlp_only_layers "
+            << "and decoder_sparse_step " << step << ") are not leading layers followed by every " << step
+            << "-th layer, which is what Tessel's "
+            << "model.moe.first_dense and every describe";
+      }
+    }
   } else {
-    TESSEL_FAIL() << file << ": model_type '" << type->as_string() << "'; Tessel imports gpt2 and llama";
+    TESSEL_FAIL() << file << ": model_type '" << type->as_string()
+                  << "'; Tessel imports gpt2, llama, mixtral and qwen2_moe";
   }
   m.init_std = get_double(c, "initializer_range", 0.02);
   return m;
@@ -266,9 +410,26 @@ void read_hf_weights(const std::string& dir, ParameterStore& whole) {
     opened.push_back(std::make_unique<SafetensorsFile>(f));
     for (const std::string& name : opened.back()->names()) {
       // GPT-2 checkpoints saved from GPT2Model drop the "transformer." prefix.
-      const std::string tessel_name =
-          whole.has(name) || !whole.has("transformer." + name) ? name : "transformer." + name;
+      std::string tessel_name = tessel_name_of(name);
+      if (!whole.has(tessel_name) && whole.has("transformer." + name)) tessel_name = "transformer." + name;
       where[tessel_name] = {opened.back().get(), name};
+    }
+  }
+  // Biases the model has no place for (Qwen2-MoE's q/k/v biases under model.bias false) must be
+  // zero: anything else would be lost.
+  for (const auto& [name, at] : where) {
+    if (whole.has(name) || !ends_with(name, "_proj.bias")) continue;
+    const SafetensorsFile& f = *at.first;
+    const SafetensorsTensorInfo& info = f.info(at.second);
+    TESSEL_CHECK(info.dtype_name == "F32" || info.dtype_name == "BF16" || info.dtype_name == "F16")
+        << f.path() << ": tensor '" << info.name << "' is " << info.dtype_name << "; Tessel reads F32, BF16 and F16";
+    const int64_t n = shape_numel(info.shape), width = info.dtype_name == "F32" ? 4 : 2;
+    const uint8_t* raw = f.raw(info.name);
+    for (int64_t i = 0; i < n * width; ++i) {
+      TESSEL_CHECK(raw[i] == 0 || (width == 4 && i % 4 == 3 && raw[i] == 0x80) ||
+                   (width == 2 && i % 2 == 1 && raw[i] == 0x80))
+          << f.path() << ": tensor '" << info.name << "' is not zero, and the model Tessel reads has no biases "
+          << "there (model.bias false); importing it would drop them";
     }
   }
   for (const ParamEntry& e : whole.entries()) {

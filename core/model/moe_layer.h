@@ -60,7 +60,7 @@ struct MoeDims {
   int64_t E = 0, K = 0;
   int64_t Fe = 0, Fs = 0;        // a routed expert's and the shared FFN's width (local)
   int64_t fe_in = 0, fs_in = 0;  // their input projections' width: 2F with SwiGLU, else F
-  bool gate = false;  // the shared expert has a sigmoid gate (model.moe.shared_gate)
+  bool gate = false;             // the shared expert has a sigmoid gate (model.moe.shared_gate)
   static MoeDims of(const ModelConfig& c, int tp_size);
 };
 
@@ -90,9 +90,9 @@ struct MoeCache {
 };
 
 struct MoeScratch {
-  Tensor d_logits;      // (N, E)
-  Tensor d_weights;     // (N·k): per expert-major row
-  Tensor d_x, d_out;    // (N·k, C)
+  Tensor d_logits;    // (N, E)
+  Tensor d_weights;   // (N·k): per expert-major row
+  Tensor d_x, d_out;  // (N·k, C)
   Tensor d_shared_pre, d_shared_act;
   Tensor d_shared, d_gate;  // shared_gate: (N, C) the shared FFN's output gradient, (N, 1) the gate logits'
   Tensor d_lout, d_lx, d_lpre, d_lact, d_recv;  // the local rows' (aliases of the above without ep)

@@ -98,7 +98,8 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
         ffn("mlp.experts." + std::to_string(e) + ".", moe.expert_width(F));
       }
       if (moe.shared_width(F) > 0) ffn("mlp.shared_expert.", moe.shared_width(F));
-      if (moe.shared_gate) add(n.layer(i, "", "mlp.shared_expert_gate.weight"), {1, C}, -1, InitKind::kNormal, std_, true);
+      if (moe.shared_gate)
+        add(n.layer(i, "", "mlp.shared_expert_gate.weight"), {1, C}, -1, InitKind::kNormal, std_, true);
     } else {
       if (swiglu) {
         linear("", "mlp.gate_proj", C, F, true, std_, i);

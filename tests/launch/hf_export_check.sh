@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Hugging Face export and import end to end, for a tiny GPT-2 and a tiny LLaMA (grouped-query
-# attention, untied head) trained a few steps:
+# Hugging Face export and import end to end, for a tiny GPT-2, a tiny LLaMA (grouped-query
+# attention, untied head) and two tiny MoE LLaMAs exported as Mixtral (MixtralForCausalLM) and
+# Qwen2-MoE (Qwen2MoeForCausalLM: a gated shared expert, a dense first layer, zero q/k/v biases)
+# trained a few steps:
 #   1. `tessel ckpt export --format hf` writes config.json + model.safetensors that an
 #      independent reader (tests/launch/hf_reference.py, checking the safetensors rules) loads,
 #      and its reference forward, written from the Hugging Face layout with Debian's
@@ -23,12 +25,16 @@ make_dataset "$tessel" "$dir"
 printf 'And God said, Let there be light: and.' > "$dir/one.txt"
 "$tessel" data prepare --input "$dir/one.txt" --tokenizer bytes --out "$dir/one" > /dev/null
 
-for arch in gpt2 llama; do
-  kv=4 tie=true
-  [ "$arch" = llama ] && kv=2 tie=false
+for arch in gpt2 llama mixtral qwen2moe; do
+  kv=4 tie=true family=$arch moe=""
+  [ "$arch" != gpt2 ] && kv=2 tie=false family=llama
+  # Mixtral: every layer MoE, no shared expert. Qwen2-MoE: a gated shared expert, layer 0 dense,
+  # top-k weights not renormalised.
+  [ "$arch" = mixtral ] && moe=", moe: {experts: 4, top_k: 2, expert_ffn_dim: 32}"
+  [ "$arch" = qwen2moe ] && moe=", moe: {experts: 4, top_k: 2, expert_ffn_dim: 16, shared_experts: 1, shared_ffn_dim: 32, shared_gate: true, norm_topk: false, first_dense: 1}"
   cat > "$dir/$arch.yaml" <<YAML
 run: {steps: 6, log_every: 6, seed: 9}
-model: {arch: $arch, vocab_size: 260, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: $kv, ffn_dim: 64, tie_embeddings: $tie}
+model: {arch: $family, vocab_size: 260, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: $kv, ffn_dim: 64, tie_embeddings: $tie$moe}
 batch: {global: 4, micro: 4}
 optim: {lr: 3.0e-3, warmup_steps: 1, decay_steps: 6}
 data: {train: [{path: $dir/ds_train, weight: 1.0}], tokenizer: bytes}

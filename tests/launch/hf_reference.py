@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A reference GPT-2 / LLaMA forward written from the Hugging Face layout (REFERENCE.md), sharing
+"""A reference GPT-2 / LLaMA / Mixtral / Qwen2-MoE forward written from the Hugging Face layout
+(REFERENCE.md; Mixtral's and Qwen2-MoE's modeling files for the MoE blocks), sharing
 no code with Tessel, over an exported directory (config.json + model.safetensors or shards with
 model.safetensors.index.json). Its safetensors reader checks the format's rules itself.
 
@@ -90,6 +91,46 @@ def gpt2_logits(c, w, idx):
     return x @ p("wte.weight").T
 
 
+def swiglu(lin, m, gate, up, down):
+    return lin(F.silu(lin(m, gate)) * lin(m, up), down)
+
+
+def ffn(c, w, pre, i, m, lin):
+    """The layer's MLP: LLaMA's, or an MoE block as MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock
+    compute it (softmax router, top-k, Mixtral always renormalising, Qwen2-MoE when
+    norm_topk_prob; Qwen2-MoE's shared expert times sigmoid of its gate)."""
+    kind = c["model_type"]
+    if kind == "qwen2_moe":
+        step = c.get("decoder_sparse_step", 1)
+        sparse = i not in c.get("mlp_only_layers", []) and (i + 1) % step == 0
+        if not sparse:
+            kind = "llama"
+    if kind == "llama":
+        return swiglu(lin, m, pre + "mlp.gate_proj.weight", pre + "mlp.up_proj.weight", pre + "mlp.down_proj.weight")
+    K = c["num_experts_per_tok"]
+    if kind == "mixtral":
+        E, moe = c["num_local_experts"], pre + "block_sparse_moe."
+        names = lambda e: [moe + f"experts.{e}.{n}.weight" for n in ("w1", "w3", "w2")]
+        normalise = True
+    else:
+        E, moe = c["num_experts"], pre + "mlp."
+        names = lambda e: [moe + f"experts.{e}.{n}.weight" for n in ("gate_proj", "up_proj", "down_proj")]
+        normalise = c.get("norm_topk_prob", False)
+    probs = torch.softmax(lin(m, moe + "gate.weight"), dim=-1, dtype=torch.float)
+    top_w, top_e = torch.topk(probs, K, dim=-1)
+    if normalise:
+        top_w = top_w / top_w.sum(dim=-1, keepdim=True)
+    y = torch.zeros_like(m)
+    for t in range(m.shape[0]):
+        for j in range(K):
+            y[t] += top_w[t, j] * swiglu(lin, m[t : t + 1], *names(int(top_e[t, j])))[0]
+    if kind == "qwen2_moe":
+        shared = swiglu(lin, m, moe + "shared_expert.gate_proj.weight", moe + "shared_expert.up_proj.weight",
+                        moe + "shared_expert.down_proj.weight")
+        y = y + torch.sigmoid(lin(m, moe + "shared_expert_gate.weight")) * shared
+    return y
+
+
 def llama_logits(c, w, idx):
     T = idx.shape[0]
     C, H, KV = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
@@ -115,8 +156,7 @@ def llama_logits(c, w, idx):
         y = torch.softmax(s.masked_fill(mask, float("-inf")), -1) @ v
         x = x + lin(y.transpose(0, 1).reshape(T, H * D), pre + "self_attn.o_proj.weight")
         m = rms(x, w[pre + "post_attention_layernorm.weight"])
-        m = F.silu(lin(m, pre + "mlp.gate_proj.weight")) * lin(m, pre + "mlp.up_proj.weight")
-        x = x + lin(m, pre + "mlp.down_proj.weight")
+        x = x + ffn(c, w, pre, i, m, lin)
     x = rms(x, w["model.norm.weight"])
     head = w["model.embed_tokens.weight"] if c.get("tie_word_embeddings") else w["lm_head.weight"]
     return x @ head.T

@@ -73,6 +73,13 @@ print("MoE: 12 steps on ep 4, then ep 2 x tp 2, then one rank follow the one-ran
       "loss", straight[1]["loss"], "->", straight[12]["loss"])
 PY
 
+# A model no Hugging Face class represents is refused by export, naming what is in the way.
+if "$tessel" ckpt export "$chain/checkpoints" --format hf --out "$dir/hf" > "$dir/export.log" 2>&1; then
+  fail "exported an aux-free MoE as a Hugging Face model"
+fi
+grep -qF "model.moe.balance=aux_free (its selection bias) cannot be exported as a Hugging Face Qwen2-MoE model" \
+  "$dir/export.log" || { cat "$dir/export.log"; fail "export of an aux-free MoE: no clear error"; }
+
 # Bad MoE configs: refused before anything runs, naming the key and what would work.
 expect_error() {  # message, then --set arguments
   local message=$1; shift
