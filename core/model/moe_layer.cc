@@ -87,8 +87,8 @@ MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) {
 
 int64_t MoeCache::bytes() const {
   int64_t n = 0;
-  for (const Tensor* t :
-       {&logits, &rows, &weights, &x, &out, &lpre, &lact, &shared_pre, &shared_act, &recv, &perm, &inv_perm}) {
+  for (const Tensor* t : {&logits, &rows, &weights, &x, &out, &lpre, &lact, &shared_pre, &shared_act, &recv, &perm,
+                          &inv_perm, &shared_out, &gate, &tokens}) {
     if (t->defined()) n += static_cast<int64_t>(t->nbytes());
   }
   if (recv.defined()) n += static_cast<int64_t>(lx.nbytes() + lout.nbytes());  // not aliases with ep

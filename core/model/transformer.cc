@@ -339,6 +339,7 @@ int64_t Transformer::activation_bytes() const {
     const Slot& s = c.slots[0];
     for (const BlockCache& k : s.caches) n += k.bytes();
     for (const Tensor& r : s.residual) n += static_cast<int64_t>(r.nbytes());
+    for (const Tensor& kv : s.shared_kv) n += static_cast<int64_t>(kv.nbytes());
   }
   if (recompute_full_) n += full_cache_.bytes();
   return n;

@@ -19,17 +19,15 @@ std::string PlanLayout::describe() const {
   s << "tp " << tp << " x pp " << pp << " x dp " << dp << ", micro " << micro;
   if (pp > 1) s << ", " << schedule << (virtual_stages > 1 ? " v" + std::to_string(virtual_stages) : "");
   s << ", zero " << zero << ", " << recompute << (sequence_parallel ? ", sp" : "");
+  if (ep > 1) s << ", ep " << ep;
   return s.str();
 }
 
 std::vector<std::pair<std::string, double>> TimeBreakdown::parts() const {
-  return {{"compute", compute},
-          {"memory-bound kernels", memory_bound},
-          {"kernel overheads", overhead},
-          {"TP communication", tp_comm},
-          {"pipeline bubble", pp_bubble},
-          {"PP transfers", pp_comm},
-          {"DP communication", dp_exposed},
+  return {{"compute", compute},           {"memory-bound kernels", memory_bound},
+          {"kernel overheads", overhead}, {"TP communication", tp_comm},
+          {"EP all-to-all", ep_comm},     {"pipeline bubble", pp_bubble},
+          {"PP transfers", pp_comm},      {"DP communication", dp_exposed},
           {"optimizer", optimizer}};
 }
 
@@ -43,26 +41,64 @@ int64_t local_parameters(const ModelConfig& model, const ModelPart& part, int tp
 
 }  // namespace
 
-int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
-                        int rank) {
-  // Every layer holds the same parameters, so a rank's are its layers' count times one layer's,
-  // plus the embedding and the output layer (with its own copy of a tied embedding) where it
-  // holds them: counted on a model of one layer, not by listing all of its layers.
-  ModelConfig one_layer = model;
-  one_layer.layers = 1;
+namespace {
+
+// One layer's parameters on one tensor-parallel rank, by kind: dense or MoE FFN, and whether it
+// projects its own keys and values (cross-layer attention shares them). Counted on models of one
+// layer, not by listing every layer of the model.
+struct LayerParameters {
+  int64_t dense = 0, moe = 0;  // with their own k/v projections
+  int64_t kv = 0;              // the k/v projections, which the later layers of a CLA group lack
+  int64_t of(const ModelConfig& model, int64_t layer) const {
+    return (model.moe.is_moe_layer(layer) ? moe : dense) - (model.kv_source(layer) == layer ? 0 : kv);
+  }
+};
+
+LayerParameters layer_parameters(const ModelConfig& model, int tp) {
+  ModelConfig one = model;
+  one.layers = 1;
+  one.cla_share = 1;
   ModelPart layer;
   layer.chunks = {ModelChunk{0, 1, 1}};
   layer.embedding = layer.head = false;
-  const int64_t per_layer = local_parameters(one_layer, layer, tp);
-  if (pp == 1) return local_parameters(one_layer, ModelPart::whole(1), tp) + (model.layers - 1) * per_layer;
-  const ModelPart part = pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
-  int64_t layers = 0;
-  for (const ModelChunk& c : part.chunks) layers += c.end_layer - c.first_layer;
+  LayerParameters p;
+  ModelConfig dense = one;
+  dense.moe = MoeConfig{};
+  p.dense = local_parameters(dense, layer, tp);
+  if (model.moe.enabled()) {
+    ModelConfig moe = one;
+    moe.moe.first_dense = 0;
+    moe.moe.every = 1;
+    p.moe = local_parameters(moe, layer, tp);
+  }
+  // k and v: (C + bias) · KV·D each, a rank holding its heads (a shared head whole).
+  const int64_t kv_local = std::max<int64_t>(model.kv_heads / tp, 1) * model.head_dim();
+  p.kv = model.arch == Arch::kGpt2 ? 0 : 2 * (model.d_model + (model.bias ? 1 : 0)) * kv_local;
+  return p;
+}
+
+}  // namespace
+
+int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                        int rank) {
+  // A rank's parameters are its layers' (each of its kind) plus the embedding and the output
+  // layer (with its own copy of a tied embedding) where it holds them.
+  const LayerParameters per = layer_parameters(model, tp);
+  ModelConfig one_layer = model;
+  one_layer.layers = 1;
+  one_layer.cla_share = 1;
+  one_layer.moe = MoeConfig{};
+  const ModelPart part =
+      pp == 1 ? ModelPart::whole(model.layers) : pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
+  int64_t n = 0;
+  for (const ModelChunk& c : part.chunks) {
+    for (int64_t i = c.first_layer; i < c.end_layer; ++i) n += per.of(model, i);
+  }
   ModelPart ends;
   ends.chunks = {ModelChunk{0, 0, 1}};
   ends.embedding = part.embedding;
   ends.head = part.head;
-  return layers * per_layer + (part.embedding || part.head ? local_parameters(one_layer, ends, tp) : 0);
+  return n + (part.embedding || part.head ? local_parameters(one_layer, ends, tp) : 0);
 }
 
 int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split) {
@@ -91,8 +127,16 @@ LayerSplit split_for(const Config& config, const PlanLayout& layout) {
 int64_t model_parameters(const ModelConfig& model) { return rank_parameters(model, 1, 1, 1, {}, 0); }
 
 double model_flops_per_token(const ModelConfig& model) {
-  return 6.0 * static_cast<double>(model_parameters(model)) +
-         6.0 * static_cast<double>(model.layers * model.seq_len * model.d_model);
+  // A token passes through top_k of an MoE layer's routed experts, not all of them.
+  double active = static_cast<double>(model_parameters(model));
+  if (model.moe.enabled()) {
+    const double projections = model.activation == Activation::kSwiGlu ? 3 : 2;
+    const double expert = projections * static_cast<double>(model.d_model * model.moe.expert_width(model.ffn_dim));
+    for (int64_t i = 0; i < model.layers; ++i) {
+      if (model.moe.is_moe_layer(i)) active -= static_cast<double>(model.moe.experts - model.moe.top_k) * expert;
+    }
+  }
+  return 6.0 * active + 6.0 * static_cast<double>(model.layers * model.seq_len * model.d_model);
 }
 
 namespace {
@@ -160,6 +204,7 @@ namespace {
 struct GemmTimes {
   double forward = 0, backward = 0;
 };
+GemmTimes operator*(double k, GemmTimes g) { return {k * g.forward, k * g.backward}; }
 GemmTimes linear_seconds(double M, double N, double K, double a, const HardwareProfile& hw, double peak) {
   return {gemm_seconds(M, N, K, a, hw, peak), gemm_seconds(M, K, N, a, hw, peak) + gemm_seconds(K, N, M, a, hw, peak)};
 }
@@ -192,6 +237,8 @@ PlanLayout layout_of(const Config& config, int dp) {
   layout.zero = p.zero;
   layout.recompute = p.recompute;
   layout.sequence_parallel = p.sequence_parallel;
+  layout.ep = static_cast<int>(p.ep);
+  layout.moe = config.model.moe.enabled();
   return layout;
 }
 
@@ -208,6 +255,10 @@ struct LayoutSizes {
   double params = 0;             // of the stage that holds the most, on one tensor-parallel rank
   double zero_div = 1;           // what ZeRO divides the optimizer state by
   double qkv_local = 0;          // this rank's q, k and v width (shared key/value heads held whole)
+  // MoE: the share of layers that are MoE, and their sizes (tensor-parallel shares of F).
+  double moe_share = 0, E = 0, K = 0, Fe = 0, Fep = 0, Fs = 0, Fsp = 0;
+  // Cross-layer attention: the share of layers that project their own keys and values.
+  double kv_share = 1;
 };
 
 // count_parameters: false when only the time of a layer is needed: no parameters or layers per
@@ -230,6 +281,19 @@ LayoutSizes layout_sizes(const Config& config, const PlanLayout& L, bool count_p
   }
   s.zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   s.qkv_local = (s.model.H / s.tp + 2 * std::max(s.model.KV / s.tp, 1.0)) * s.model.D;
+  if (m.moe.enabled()) {
+    int64_t moe_layers = 0;
+    for (int64_t i = 0; i < m.layers; ++i) moe_layers += m.moe.is_moe_layer(i) ? 1 : 0;
+    const double in = m.activation == Activation::kSwiGlu ? 2 : 1;
+    s.moe_share = static_cast<double>(moe_layers) / static_cast<double>(m.layers);
+    s.E = static_cast<double>(m.moe.experts);
+    s.K = static_cast<double>(m.moe.top_k);
+    s.Fe = static_cast<double>(m.moe.expert_width(m.ffn_dim)) / s.tp;
+    s.Fep = in * s.Fe;
+    s.Fs = static_cast<double>(m.moe.shared_width(m.ffn_dim)) / s.tp;
+    s.Fsp = in * s.Fs;
+  }
+  s.kv_share = 1.0 / static_cast<double>(m.cla_share);
   return s;
 }
 
@@ -254,13 +318,25 @@ MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const Layou
   // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
   const double residual = Nl * C;
   // Key/value heads fewer than the ranks are held whole by several ranks (shared): qkv_local.
-  double cache = Nl * C + 2 * Nl + N * s.qkv_local + Nl * C + Nl * C + 2 * Nl + N * Fp / tp + N * F / tp;
-  if (L.recompute != Recompute::kSelective) cache += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
-  const double per_layer = L.recompute == Recompute::kFull ? residual : residual + cache;
+  // The FFN's: dense, or an MoE layer's (core/model/moe_layer.h: router logits, the gathered
+  // rows and their outputs, the experts' activations for up to ep · N · k rows received, with ep
+  // the rows as received and the local copies, the shared expert's), mixed as the layers are.
+  const double NK = N * s.K, R = L.ep * NK;  // assignments, and the rows a rank may receive
+  const double moe_ffn = N * s.E + 2 * NK + 2 * NK * C + R * (s.Fep + s.Fe) + N * (s.Fsp + s.Fs) +
+                         (L.ep > 1 ? 3 * R * C + 2 * R : 0) + (config.model.moe.shared_gate ? N * C + 2 * N : 0);
+  const double dense_ffn = N * Fp / tp + N * F / tp;
+  double base = Nl * C + 2 * Nl + N * s.qkv_local + Nl * C + Nl * C + 2 * Nl;
+  if (L.recompute != Recompute::kSelective) base += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
+  // Per layer, the kinds mixed as the layers are; full recomputation's one cache holds both.
+  const double cache = base + (1 - s.moe_share) * dense_ffn + s.moe_share * moe_ffn;
+  const double one_cache = base + (s.moe_share < 1 ? dense_ffn : 0) + (s.moe_share > 0 ? moe_ffn : 0);
+  // Cross-layer attention keeps each group's shared keys and values beside the residual stream.
+  const double shared_kv = s.kv_share < 1 ? s.kv_share * N * 2 * std::max(s.model.KV / tp, 1.0) * D : 0;
+  const double per_layer = (L.recompute == Recompute::kFull ? residual : residual + cache) + shared_kv;
   const double chunk_layers = static_cast<double>(r.layers) / L.virtual_stages;
   // Each chunk also keeps its output (the next stage's input); full recomputation one cache.
   memory.activations =
-      r.alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? cache * a : 0);
+      r.alive * (chunk_layers * per_layer + residual) * a + (L.recompute == Recompute::kFull ? one_cache * a : 0);
   // The classifier's logits chunk and the head's gradient input (last stage; taken as the larger stage).
   const double head = N * std::min(V / tp, 8192.0) * 4 + N * C * 4;
   memory.buffers = 2 * config.parallel.bucket_mb * 1048576.0 * (L.dp > 1) + 2 * Nl * C * a * (L.pp > 1) + head;
@@ -306,15 +382,16 @@ namespace {
 // One layer's time on one micro-batch, forward and backward, split as TimeBreakdown splits a
 // step; `recompute` is what recomputation reruns before the backward.
 struct LayerTime {
-  double compute = 0, memory_bound = 0, overhead = 0, tp_comm = 0;
-  double total() const { return compute + memory_bound + overhead + tp_comm; }
+  double compute = 0, memory_bound = 0, overhead = 0, tp_comm = 0, ep_comm = 0;
+  double total() const { return compute + memory_bound + overhead + tp_comm + ep_comm; }
   LayerTime& operator+=(const LayerTime& o) {
     compute += o.compute, memory_bound += o.memory_bound, overhead += o.overhead, tp_comm += o.tp_comm;
+    ep_comm += o.ep_comm;
     return *this;
   }
 };
 LayerTime operator*(double k, LayerTime t) {
-  t.compute *= k, t.memory_bound *= k, t.overhead *= k, t.tp_comm *= k;
+  t.compute *= k, t.memory_bound *= k, t.overhead *= k, t.tp_comm *= k, t.ep_comm *= k;
   return t;
 }
 
@@ -326,6 +403,36 @@ struct LayerCost {
 // backward; unfused attention adds its batched GEMMs, softmax and dropout.
 constexpr double kLayerKernelsForward = 12, kLayerKernelsBackward = 24, kUnfusedAttentionKernels = 4;
 
+// An MoE FFN's forward (or backward) on one micro-batch: the router; the routed experts as one
+// GEMM per expert and projection over its rows (N·k/E per expert when balanced, or with ep
+// its E/ep experts over the ep·N·k/E rows the group sends each); the shared expert; the
+// permutations and activations by their bytes; a few kernels per expert; with ep, the dispatch
+// and combine all-to-alls of (ep−1)/ep of the rows, inside a node when tp · ep GPUs fit in one.
+LayerTime moe_cost(const PlanLayout& L, const LayoutSizes& s, const HardwareProfile& hw, double peak, bool backward) {
+  const double a = s.a, N = s.N, C = s.model.C, ep = L.ep, NK = N * s.K;
+  const double rows = ep * NK / s.E, experts = s.E / ep;
+  const auto pick = [&](const GemmTimes& g) { return backward ? g.backward : g.forward; };
+  LayerTime t;
+  t.compute =
+      pick(linear_seconds(N, s.E, C, a, hw, peak)) +
+      experts * (pick(linear_seconds(rows, s.Fep, C, a, hw, peak)) + pick(linear_seconds(rows, C, s.Fe, a, hw, peak)));
+  if (s.Fs > 0) {
+    t.compute += pick(linear_seconds(N, s.Fsp, C, a, hw, peak)) + pick(linear_seconds(N, C, s.Fs, a, hw, peak));
+  }
+  const double hbm = hw.memory_bw_gbs * 1e9 * hw.memory_efficiency;
+  const double permuted = (ep > 1 ? 8 : 4) * NK * C, activation = ep * NK * (s.Fep + s.Fe) + N * (s.Fsp + s.Fs);
+  t.memory_bound = (backward ? 2 : 1) * (permuted + activation) * a / hbm;
+  t.overhead = (backward ? 2 : 1) * (4 * experts + 8) * hw.kernel_overhead_us * 1e-6;
+  if (L.ep > 1) {
+    const bool inside = L.tp * L.ep <= hw.gpus_per_node;
+    const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
+    const double latency = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
+    const double one = NK * C * a * (ep - 1) / ep / (busbw * 1e9) + latency * 1e-6;
+    t.ep_comm = 2 * one;  // dispatch and combine (backward: the gradients both ways)
+  }
+  return t;
+}
+
 LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSizes& s, const HardwareProfile& hw,
                      const Framework& framework) {
   const ModelConfig& m = config.model;
@@ -334,12 +441,27 @@ LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSize
   const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, Fp = s.model.Fp;
   const double hbm = hw.memory_bw_gbs * 1e9 * hw.memory_efficiency;
   LayerCost cost;
-  // The four projections: q, k, v; attention output; FFN input (gate | up); FFN output.
-  for (const GemmTimes& g :
-       {linear_seconds(N, s.qkv_local, C, a, hw, peak), linear_seconds(N, C, H * D / tp, a, hw, peak),
-        linear_seconds(N, Fp / tp, C, a, hw, peak), linear_seconds(N, C, F / tp, a, hw, peak)}) {
+  // The attention projections: q, k, v (k and v only on the layers of a CLA group that project
+  // them); the attention output.
+  // One fused GEMM when every layer projects its keys and values; with CLA, q and the k/v of a
+  // group's first layer apart.
+  const double kv_width = s.kv_share < 1 ? 2 * std::max(s.model.KV / tp, 1.0) * D : 0;
+  std::vector<GemmTimes> projections = {linear_seconds(N, s.qkv_local - kv_width, C, a, hw, peak),
+                                        linear_seconds(N, C, H * D / tp, a, hw, peak)};
+  if (kv_width > 0) projections.push_back(s.kv_share * linear_seconds(N, kv_width, C, a, hw, peak));
+  for (const GemmTimes& g : projections) {
     cost.forward.compute += g.forward;
     cost.backward.compute += g.backward;
+  }
+  // The FFN: dense (input gate | up, output), or MoE, weighted by the share of each kind.
+  for (const GemmTimes& g : {linear_seconds(N, Fp / tp, C, a, hw, peak), linear_seconds(N, C, F / tp, a, hw, peak)}) {
+    cost.forward.compute += (1 - s.moe_share) * g.forward;
+    cost.backward.compute += (1 - s.moe_share) * g.backward;
+  }
+  if (s.moe_share > 0) {
+    const LayerTime moe_fwd = moe_cost(L, s, hw, peak, false), moe_bwd = moe_cost(L, s, hw, peak, true);
+    cost.forward += s.moe_share * moe_fwd;
+    cost.backward += s.moe_share * moe_bwd;
   }
   // Attention core, per (sequence, head) pair of this rank.
   const double heads = b * H / tp;
@@ -371,7 +493,7 @@ LayerCost layer_cost(const Config& config, const PlanLayout& L, const LayoutSize
   // Memory-bound kernels by the bytes they move: two norms (read, write), two residual adds
   // (two reads, a write), the activation (reads the FFN input, writes its output), RoPE (q and
   // k in place); backward reads the gradient and the saved input and writes a gradient: twice.
-  double elements = 4 * Nl * C + 6 * Nl * C + N * (Fp + F) / tp;
+  double elements = 4 * Nl * C + 6 * Nl * C + (1 - s.moe_share) * N * (Fp + F) / tp;
   if (m.position == Position::kRope) elements += 2 * N * (s.qkv_local - std::max(s.model.KV / tp, 1.0) * D);
   cost.forward.memory_bound += elements * a / hbm;
   cost.backward.memory_bound += 2 * elements * a / hbm;
@@ -512,6 +634,7 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
   e.time.memory_bound = slowest->memory_bound * m_;
   e.time.overhead = slowest->overhead * m_;
   e.time.tp_comm = slowest->tp_comm * m_;
+  e.time.ep_comm = slowest->ep_comm * m_;
   e.time.pp_bubble = others / L.virtual_stages;
   // Activations and gradients between stages, at the pace of the slowest link.
   double transfer = 0;

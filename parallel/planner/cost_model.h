@@ -33,6 +33,8 @@ struct PlanLayout {
   ZeroStage zero = ZeroStage::k0;
   Recompute recompute = Recompute::kNone;
   bool sequence_parallel = false;
+  int ep = 1;                    // expert parallelism: MoE experts' compute split over ep data-parallel ranks
+  bool moe = false;              // the model has MoE layers (its --set line then names ep)
   std::string describe() const;  // "tp 8 x pp 4 x dp 2, micro 1, 1f1b, zero 1, selective, sp"
 };
 
@@ -46,6 +48,7 @@ struct TimeBreakdown {      // seconds per step
   double memory_bound = 0;  // norms, activations, residuals, RoPE, the loss (and unfused attention's softmax)
   double overhead = 0;      // per-kernel launch gaps and ramps
   double tp_comm = 0;       // tensor-parallel collectives (not overlapped)
+  double ep_comm = 0;       // MoE dispatch and combine all-to-alls (expert parallelism)
   double pp_bubble = 0;     // pipeline fill and drain
   double pp_comm = 0;       // activations and gradients between stages
   double dp_exposed = 0;    // gradient reduction not hidden behind backward, ZeRO's all-gather
@@ -54,8 +57,8 @@ struct TimeBreakdown {      // seconds per step
   std::string bottleneck;  // the largest part
 
   // The parts above by name ("compute", "memory-bound kernels", "kernel overheads", "TP
-  // communication", "pipeline bubble", "PP transfers", "DP communication", "optimizer"), in that
-  // order.
+  // communication", "EP all-to-all", "pipeline bubble", "PP transfers", "DP communication",
+  // "optimizer"), in that order.
   std::vector<std::pair<std::string, double>> parts() const;
 };
 
@@ -127,7 +130,8 @@ int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_s
 LayerSplit split_for(const Config& config, const PlanLayout& layout);
 // Parameters of the whole model (tied embeddings once), as `tessel train` counts them.
 int64_t model_parameters(const ModelConfig& model);
-// Model FLOPs per token, 6·N_params + 6·L·T·C, as `tessel train` reports them.
+// Model FLOPs per token, 6·N_params + 6·L·T·C, as `tessel train` reports them (N_params: the
+// parameters a token passes through, top_k of an MoE layer's routed experts).
 double model_flops_per_token(const ModelConfig& model);
 
 // Seconds for `batch` GEMMs of (M x K) by (K x N) with elements of `bytes_per_el` bytes: the

@@ -42,8 +42,8 @@ std::string secs(double s) {
 // Times by `ratio`, rates by its inverse; memory and the bottleneck stay (all parts scale alike).
 void scale_times(PlanEstimate& e, double ratio) {
   TimeBreakdown& t = e.time;
-  for (double* x :
-       {&t.compute, &t.memory_bound, &t.tp_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed, &t.optimizer, &t.total}) {
+  for (double* x : {&t.compute, &t.memory_bound, &t.tp_comm, &t.ep_comm, &t.pp_bubble, &t.pp_comm, &t.dp_exposed,
+                    &t.optimizer, &t.total}) {
     *x *= ratio;
   }
   e.tokens_per_s /= ratio;
@@ -112,17 +112,24 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
               if (!allowed(fixed.recompute, recompute)) continue;
               for (bool sp : {false, true}) {
                 if ((sp && (tp == 1 || m.seq_len % tp != 0)) || !allowed(fixed.sequence_parallel, sp)) continue;
-                PlanLayout l;
-                l.tp = static_cast<int>(tp);
-                l.pp = static_cast<int>(pp);
-                l.dp = static_cast<int>(dp);
-                l.virtual_stages = v;
-                l.schedule = pp > 1 ? schedule : Schedule::k1F1B;
-                l.micro = micro;
-                l.zero = zero;
-                l.recompute = recompute;
-                l.sequence_parallel = sp;
-                out.push_back(l);
+                // Expert parallelism: MoE models only, over divisors of dp that divide the experts.
+                for (int64_t ep : m.moe.enabled() ? divisors(dp) : std::vector<int64_t>{1}) {
+                  if (m.moe.enabled() && m.moe.experts % ep != 0) continue;
+                  if (!allowed(fixed.ep, static_cast<int>(ep))) continue;
+                  PlanLayout l;
+                  l.tp = static_cast<int>(tp);
+                  l.pp = static_cast<int>(pp);
+                  l.dp = static_cast<int>(dp);
+                  l.virtual_stages = v;
+                  l.schedule = pp > 1 ? schedule : Schedule::k1F1B;
+                  l.micro = micro;
+                  l.zero = zero;
+                  l.recompute = recompute;
+                  l.sequence_parallel = sp;
+                  l.ep = static_cast<int>(ep);
+                  l.moe = m.moe.enabled();
+                  out.push_back(l);
+                }
               }
             }
           }
@@ -180,9 +187,9 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
   std::ostringstream why;
   why << "best: " << best.layout.describe() << ": " << std::lround(best.tokens_per_s) << " tokens/s, MFU "
       << pct(best.mfu) << "; of its " << secs(t.total) << " step, compute " << pct(t.compute / t.total)
-      << ", TP communication " << pct(t.tp_comm / t.total) << ", pipeline bubble " << pct(t.pp_bubble / t.total)
-      << ", DP communication " << pct(t.dp_exposed / t.total) << "; " << gb(best.memory.total()) << " of "
-      << gb(hw.memory_gb * 1e9) << " per GPU";
+      << ", TP communication " << pct(t.tp_comm / t.total) << ", EP all-to-all " << pct(t.ep_comm / t.total)
+      << ", pipeline bubble " << pct(t.pp_bubble / t.total) << ", DP communication " << pct(t.dp_exposed / t.total)
+      << "; " << gb(best.memory.total()) << " of " << gb(hw.memory_gb * 1e9) << " per GPU";
   plan.reasons.push_back(why.str());
   // Common alternatives: the best layout of each family, and why it loses.
   const int gpn = hw.gpus_per_node;
@@ -251,20 +258,23 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
 }
 
 std::vector<std::string> layout_overrides(const PlanLayout& l) {
-  return {"parallel.tp=" + std::to_string(l.tp),
-          "parallel.pp=" + std::to_string(l.pp),
-          "parallel.dp=" + std::to_string(l.dp),
-          std::string("parallel.zero=") + name_of(l.zero),
-          std::string("parallel.schedule=") + name_of(l.schedule),
-          "parallel.virtual_stages=" + std::to_string(l.virtual_stages),
-          std::string("parallel.recompute=") + name_of(l.recompute),
-          std::string("parallel.sequence_parallel=") + (l.sequence_parallel ? "true" : "false"),
-          "batch.micro=" + std::to_string(l.micro)};
+  std::vector<std::string> set = {"parallel.tp=" + std::to_string(l.tp),
+                                  "parallel.pp=" + std::to_string(l.pp),
+                                  "parallel.dp=" + std::to_string(l.dp),
+                                  std::string("parallel.zero=") + name_of(l.zero),
+                                  std::string("parallel.schedule=") + name_of(l.schedule),
+                                  "parallel.virtual_stages=" + std::to_string(l.virtual_stages),
+                                  std::string("parallel.recompute=") + name_of(l.recompute),
+                                  std::string("parallel.sequence_parallel=") + (l.sequence_parallel ? "true" : "false"),
+                                  "batch.micro=" + std::to_string(l.micro)};
+  if (l.moe) set.push_back("parallel.ep=" + std::to_string(l.ep));
+  return set;
 }
 
 bool is_layout_knob(const std::string& key) {
-  for (const char* k : {"parallel.tp", "parallel.pp", "parallel.dp", "parallel.zero", "parallel.virtual_stages",
-                        "parallel.schedule", "parallel.recompute", "parallel.sequence_parallel", "batch.micro"}) {
+  for (const char* k :
+       {"parallel.tp", "parallel.pp", "parallel.dp", "parallel.zero", "parallel.virtual_stages", "parallel.schedule",
+        "parallel.recompute", "parallel.sequence_parallel", "batch.micro", "parallel.ep"}) {
     if (key == k) return true;
   }
   return false;
@@ -291,6 +301,7 @@ PlanConstraints fixed_knobs(const std::vector<std::string>& overrides, const Con
     if (key == "parallel.recompute") f.recompute = c.parallel.recompute;
     if (key == "parallel.sequence_parallel") f.sequence_parallel = c.parallel.sequence_parallel;
     if (key == "batch.micro") f.micro = c.batch.micro;
+    if (key == "parallel.ep") f.ep = static_cast<int>(c.parallel.ep);
   }
   return f;
 }

@@ -20,9 +20,10 @@ struct PlanConstraints {
   std::optional<Schedule> schedule;
   std::optional<Recompute> recompute;
   std::optional<bool> sequence_parallel;
+  std::optional<int> ep;
 };
 
-// Whether a config key is a knob the planner searches (tp, pp, dp, zero, virtual_stages,
+// Whether a config key is a knob the planner searches (tp, pp, dp, ep, zero, virtual_stages,
 // schedule, recompute, sequence_parallel under parallel.*, and batch.micro).
 bool is_layout_knob(const std::string& key);
 // The --set overrides that select `layout` in `tessel train` (or `tessel bench step`): every

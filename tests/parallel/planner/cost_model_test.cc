@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/model/transformer.h"
 #include "parallel/planner/planner.h"
@@ -82,6 +83,59 @@ TEST_CASE("activation memory is what the model allocates, for each recomputation
   const double a1 = estimate_layout(c, one_f, hw).memory.activations;
   const double ag = estimate_layout(c, gpipe, hw).memory.activations;
   CHECK(ag == Approx(a1 * 8 / 2));
+}
+
+TEST_CASE("MoE and CLA: activation memory is what the model allocates; parameters all held, FLOPs active",
+          "[cpu][planner]") {
+  const HardwareProfile hw = load_hardware("cpu-local");
+  for (const std::string extra : {"moe: {experts: 4, top_k: 2, shared_experts: 1, expert_ffn_dim: 16}",
+                                  "moe: {experts: 4, top_k: 1, shared_experts: 1, shared_gate: true, first_dense: 1}, "
+                                  "cla_share: 2"}) {
+    const Config c = parse_config(
+        "model: {arch: llama, vocab_size: 64, seq_len: 16, layers: 4, d_model: 32, heads: 4, "
+        "kv_heads: 2, ffn_dim: 64, " +
+            extra + "}\nbatch: {global: 8, micro: 2}\n",
+        "tiny-moe.yaml");
+    for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+      INFO(extra << ", recompute " << recompute);
+      TransformerOptions options(2, 16);
+      options.recompute = recompute;
+      Transformer model(c.model, options);
+      const PlanEstimate e = estimate_layout(c, layout(1, 1, 1, ZeroStage::k0, recompute), hw);
+      CHECK(e.memory.activations == static_cast<double>(model.activation_bytes()));
+      // Every expert is held; a token passes through top_k of them.
+      CHECK(model_parameters(c.model) == model.num_parameters());
+      CHECK(model_flops_per_token(c.model) == Approx(model.flops_per_token()).epsilon(1e-12));
+      CHECK(model_flops_per_token(c.model) < 6.0 * static_cast<double>(model.num_parameters()));
+    }
+    // Pipeline stages hold their own layers' parameters (dense, MoE, with or without k/v).
+    int64_t sum = 0;
+    for (int rank = 0; rank < 2; ++rank) sum += rank_parameters(c.model, 1, 2, 1, {}, rank);
+    CHECK(sum == model_parameters(c.model));
+  }
+}
+
+TEST_CASE("MoE: ep is searched for MoE models only, and its all-to-all crosses nodes past a node", "[cpu][planner]") {
+  const Config moe = parse_config(
+      "model: {arch: llama, vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, heads: 4, kv_heads: 2, ffn_dim: 64, "
+      "moe: {experts: 8, top_k: 2}}\nbatch: {global: 16, micro: 2}\n",
+      "tiny-moe.yaml");
+  std::set<int> eps;
+  for (const PlanLayout& l : enumerate_layouts(moe, 8, {})) {
+    eps.insert(l.ep);
+    CHECK(l.dp % l.ep == 0);
+  }
+  CHECK(eps == std::set<int>{1, 2, 4, 8});
+  for (const PlanLayout& l : enumerate_layouts(tiny("llama"), 8, {})) CHECK(l.ep == 1);
+  HardwareProfile hw = load_hardware("h100-sxm");
+  PlanLayout l = layout(1, 1, 8);
+  l.ep = 1;
+  CHECK(estimate_layout(moe, l, hw).time.ep_comm == 0);
+  l.ep = 8;
+  const double inside = estimate_layout(moe, l, hw).time.ep_comm;
+  CHECK(inside > 0);
+  hw.gpus_per_node = 4;  // the 8 ranks of the group now span two nodes
+  CHECK(estimate_layout(moe, l, hw).time.ep_comm > inside);
 }
 
 TEST_CASE("the enumerator lists only valid layouts and holds fixed knobs", "[cpu][planner]") {
