@@ -259,6 +259,8 @@ void TrainStep::finish_moe_step(StepResult& r, bool applied) {
   }
   r.aux_loss = 0;
   r.moe.clear();
+  r.moe_exchange_s = 0;
+  for (const MoeLayerStats& st : stats) r.moe_exchange_s += st.exchange_s;
   for (size_t row = 0; row < layers.size(); ++row) {
     const double* t = table.data() + row * kFields;
     r.moe.push_back({layers[row], t[0], t[1], t[2], t[3], t[4], t[5]});

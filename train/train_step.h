@@ -61,6 +61,7 @@ struct StepResult {
   // model's alone), and every MoE layer of the model (all pipeline stages), in layer order.
   double aux_loss = 0;
   std::vector<MoeLayerSummary> moe;
+  double moe_exchange_s = 0;  // expert parallelism: this rank's time in dispatch and combine
 };
 
 class TrainStep {

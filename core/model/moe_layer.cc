@@ -1,5 +1,6 @@
 #include "core/model/moe_layer.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "core/error.h"
@@ -9,6 +10,10 @@
 namespace tessel {
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 constexpr ops::WeightLayout kLayout = ops::WeightLayout::kOutIn;  // experts are LLaMA-family nn.Linear
 
 }  // namespace
@@ -16,7 +21,7 @@ constexpr ops::WeightLayout kLayout = ops::WeightLayout::kOutIn;  // experts are
 void MoeLayerStats::clear() {
   std::fill(chosen.begin(), chosen.end(), 0.0);
   std::fill(computed.begin(), computed.end(), 0.0);
-  dropped = rerouted = aux_loss = micro_batches = 0;
+  dropped = rerouted = aux_loss = micro_batches = exchange_s = 0;
 }
 
 std::vector<double> MoeLayerStats::pack() const {
@@ -258,9 +263,12 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   if (M > 0) ops::moe_gather_rows(k.x.view(0, {M, C}), h, k.rows.view(0, {M}), nullptr);
   // Dispatch: the rows go to their experts' owners while the shared expert runs.
   std::shared_ptr<Work> dispatch;
+  k.exchange_s = 0;
   if (ep_ != nullptr) {
+    const auto t0 = std::chrono::steady_clock::now();
     plan_exchange(k);
     dispatch = ep_->all_to_all_async(k.x, k.send_rows, k.recv, k.recv_rows);
+    k.exchange_s += seconds_since(t0);
   } else {
     k.local_offsets = r.offsets;
   }
@@ -279,7 +287,9 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   }
   const int64_t L = k.local_offsets.back();  // local rows
   if (dispatch) {
+    const auto t0 = std::chrono::steady_clock::now();
     dispatch->wait();
+    k.exchange_s += seconds_since(t0);
     if (L > 0) ops::moe_gather_rows(k.lx.view(0, {L, C}), k.recv, k.perm.view(0, {L}), nullptr);
   }
   for (int64_t el = 0; el + 1 < static_cast<int64_t>(k.local_offsets.size()); ++el) {
@@ -293,7 +303,9 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   if (ep_ != nullptr) {
     // Combine: the outputs back to the ranks whose tokens they are, in their expert-major order.
     if (L > 0) ops::moe_gather_rows(k.recv.view(0, {L, C}), k.lout.view(0, {L, C}), k.inv_perm.view(0, {L}), nullptr);
+    const auto t0 = std::chrono::steady_clock::now();
     ep_->all_to_all(k.recv, k.recv_rows, k.out, k.send_rows);
+    k.exchange_s += seconds_since(t0);
   }
   if (M == 0) return;
   const Tensor weights_used = k.weights.view(0, {M});
@@ -317,7 +329,12 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   }
   // The outputs' gradients to the experts' owners, while the shared expert's backward runs.
   std::shared_ptr<Work> to_owners;
-  if (ep_ != nullptr) to_owners = ep_->all_to_all_async(s.d_out, k.send_rows, s.d_recv, k.recv_rows);
+  double exchange_s = k.exchange_s;
+  if (ep_ != nullptr) {
+    const auto t0 = std::chrono::steady_clock::now();
+    to_owners = ep_->all_to_all_async(s.d_out, k.send_rows, s.d_recv, k.recv_rows);
+    exchange_s += seconds_since(t0);
+  }
   const Tensor* shared_dout = &dout;
   if (gate_.defined()) {
     // d gate = dout · shared_out (summed over the group: shared_out is a partial sum), through
@@ -337,7 +354,9 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
     dh.fill_zero();
   }
   if (to_owners) {
+    const auto t0 = std::chrono::steady_clock::now();
     to_owners->wait();
+    exchange_s += seconds_since(t0);
     if (L > 0) ops::moe_gather_rows(s.d_lout.view(0, {L, C}), s.d_recv, k.perm.view(0, {L}), nullptr);
   }
   for (int64_t el = 0; el + 1 < static_cast<int64_t>(k.local_offsets.size()); ++el) {
@@ -353,7 +372,9 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   if (ep_ != nullptr) {
     // The inputs' gradients back to the tokens' ranks.
     if (L > 0) ops::moe_gather_rows(s.d_recv.view(0, {L, C}), s.d_lx.view(0, {L, C}), k.inv_perm.view(0, {L}), nullptr);
+    const auto t0 = std::chrono::steady_clock::now();
     ep_->all_to_all(s.d_recv, k.recv_rows, s.d_x, k.send_rows);
+    exchange_s += seconds_since(t0);
   }
   if (M > 0) ops::moe_scatter_add_rows(dh, s.d_x.view(0, {M, C}), rows, nullptr);
   // The router: every rank of the group computes the same logits' gradient; rank 0 adds its
@@ -377,6 +398,7 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
     stats_->rerouted += static_cast<double>(r.rerouted);
     stats_->aux_loss += r.aux_loss;
     stats_->micro_batches += 1;
+    stats_->exchange_s += exchange_s;
   }
 }
 

@@ -48,6 +48,7 @@ struct MoeLayerStats {
   double dropped = 0, rerouted = 0;
   double aux_loss = 0;  // summed over micro-batches (with the coefficient)
   double micro_batches = 0;
+  double exchange_s = 0;  // expert parallelism: this rank's time in dispatch and combine (not reduced)
 
   void clear();
   // Everything above as one flat list of numbers, and back (to reduce over ranks).
@@ -83,6 +84,7 @@ struct MoeCache {
   // local row i is received row perm[i], received row j is local row inv_perm[j].
   std::vector<int64_t> send_rows, recv_rows;
   Tensor recv, perm, inv_perm;
+  double exchange_s = 0;  // forward's time in the exchanges, recorded with backward's
 
   // ep: the expert-parallel degree (a rank may receive up to ep · N · k rows).
   static MoeCache allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1);

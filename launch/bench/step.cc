@@ -50,7 +50,7 @@ int run_bench_step(const std::vector<std::string>& args) {
     Transformer& model = *r.model;
     TrainStep& step = *r.step;
     const TrainStep::BatchFn fill = synthetic_batches(config);
-    std::vector<double> times, waits, bubbles;
+    std::vector<double> times, waits, bubbles, exchanges;
     std::vector<double> stage_busy(static_cast<size_t>(r.pp->size()), 0.0);  // summed over timed steps
     StepResult result;
     for (int64_t i = 0; i < warmup + steps; ++i) {
@@ -61,6 +61,7 @@ int run_bench_step(const std::vector<std::string>& args) {
       if (i >= warmup) {
         times.push_back(dt);
         waits.push_back(result.comm_wait_s);
+        exchanges.push_back(result.moe_exchange_s);
         if (r.pipeline) {
           // The pipeline bubble as Megatron counts it: the stages' idle time over their busy
           // time, idle = stages x the slowest stage's schedule time - busy.
@@ -92,7 +93,7 @@ int run_bench_step(const std::vector<std::string>& args) {
     } else {
       line.add("device", "cpu");
     }
-    line.add("ranks", world.comm().size()).add("tp", r.tp->size());
+    line.add("ranks", world.comm().size()).add("tp", r.tp->size()).add("ep", r.ep ? r.ep->size() : 1);
     if (r.pipeline) {
       const int pp = r.pp->size(), v = static_cast<int>(config.parallel.virtual_stages),
                 m = r.pipeline->micro_batches();
@@ -119,6 +120,7 @@ int run_bench_step(const std::vector<std::string>& args) {
         .add("zero", zero_stage(step.data_parallel().zero()))
         .add("ms_per_step", step_s * 1000, 3)
         .add("comm_wait_ms", median(waits) * 1000, 3)
+        .add("moe_exchange_ms", median(exchanges) * 1000, 3)
         .add("tokens_per_s", tokens / step_s, 1)
         .add("tflops", model.flops_per_token() * tokens / step_s / 1e12, 4)
         .add("loss", result.loss, 4)
