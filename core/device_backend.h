@@ -80,6 +80,14 @@ class DeviceBackend {
   virtual void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                   const Tensor& lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D) = 0;
   virtual void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // Mixture-of-Experts permutation (core/ops.h): rows I32 (M) and scale F32 (M) or null on the
+  // device; the scatter's out has N rows.
+  virtual void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale, int64_t M,
+                               int64_t C) = 0;
+  virtual void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale,
+                                    int64_t N, int64_t M, int64_t C) = 0;
+  virtual void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows, int64_t M,
+                            int64_t C) = 0;
   // Bytes of workspace classifier_forward_backward needs for N rows of a V-word vocabulary
   // whose activations are stored in `element_bytes`-byte elements.
   virtual int64_t classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const = 0;

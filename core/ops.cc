@@ -399,12 +399,11 @@ void check_permutation(const char* op, Operands& o, const Tensor& permuted, cons
                        const Tensor* scale) {
   o.i32(rows, "rows");
   if (scale != nullptr) o.f32(*scale, "scale");
-  TESSEL_CHECK(o.on_cpu()) << op << ": Mixture-of-Experts layers run on the CPU backend only for now; "
-                           << "hint: run.device: cpu";
   TESSEL_CHECK(permuted.dim() == 2 && tokens.dim() == 2 && permuted.size(1) == tokens.size(1))
       << op << ": expected (M, C) and (N, C), got " << permuted.str() << " and " << tokens.str();
   expect_numel(rows, permuted.size(0), op, "rows");
   if (scale != nullptr) expect_numel(*scale, permuted.size(0), op, "scale");
+  if (!o.on_cpu()) return;  // a device's row indices are the caller's to get right (not read back here)
   const int32_t* r = rows.data<int32_t>();
   for (int64_t i = 0; i < rows.numel(); ++i) {
     TESSEL_CHECK(r[i] >= 0 && r[i] < tokens.size(0))
@@ -419,6 +418,10 @@ void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, c
   Operands o(op);
   o.value(out, "out").value(inp, "inp");
   check_permutation(op, o, out, inp, rows, scale);
+  if (!o.on_cpu()) {
+    o.backend()->moe_gather_rows(out, inp, rows, scale, out.size(0), out.size(1));
+    return;
+  }
   cpu::moe_gather_rows(out.data<float>(), inp.data<float>(), rows.data<int32_t>(),
                        scale ? scale->data<float>() : nullptr, out.size(0), out.size(1));
 }
@@ -428,6 +431,10 @@ void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& ro
   Operands o(op);
   o.value(out, "out").value(inp, "inp");
   check_permutation(op, o, inp, out, rows, scale);
+  if (!o.on_cpu()) {
+    o.backend()->moe_scatter_add_rows(out, inp, rows, scale, out.size(0), inp.size(0), inp.size(1));
+    return;
+  }
   cpu::moe_scatter_add_rows(out.data<float>(), inp.data<float>(), rows.data<int32_t>(),
                             scale ? scale->data<float>() : nullptr, inp.size(0), inp.size(1));
 }
@@ -438,6 +445,10 @@ void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Ten
   o.value(a, "a").value(b, "b").f32(out, "out");
   check_permutation(op, o, a, b, rows, nullptr);
   expect_numel(out, a.size(0), op, "out");
+  if (!o.on_cpu()) {
+    o.backend()->moe_row_dots(out, a, b, rows, a.size(0), a.size(1));
+    return;
+  }
   cpu::moe_row_dots(out.data<float>(), a.data<float>(), b.data<float>(), rows.data<int32_t>(), a.size(0), a.size(1));
 }
 

@@ -61,8 +61,8 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
 
 void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b);
 
-// Mixture-of-Experts token permutation (cpu_kernels.h): rows I32 (M), scale F32 (M) or null.
-// CPU tensors only for now; a device's tensors are refused with a message.
+// Mixture-of-Experts token permutation (cpu_kernels.h): rows I32 (M), scale F32 (M) or null, on
+// the same side as the values.
 void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale);
 void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale);
 void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows);

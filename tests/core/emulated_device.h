@@ -136,6 +136,21 @@ class EmulatedDevice final : public DeviceBackend {
     note("residual_forward n" + n(out.numel()));
     if (f32(out)) cpu::residual_forward(f(out), f(a), f(b), out.numel());
   }
+  void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale, int64_t M,
+                       int64_t C) override {
+    note("moe_gather_rows M" + n(M) + " C" + n(C) + (scale ? " scale" : ""));
+    if (f32(out)) cpu::moe_gather_rows(f(out), f(inp), i(rows), scale ? f(*scale) : nullptr, M, C);
+  }
+  void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale, int64_t N,
+                            int64_t M, int64_t C) override {
+    note("moe_scatter_add_rows N" + n(N) + " M" + n(M) + " C" + n(C) + (scale ? " scale" : ""));
+    if (f32(out)) cpu::moe_scatter_add_rows(f(out), f(inp), i(rows), scale ? f(*scale) : nullptr, M, C);
+  }
+  void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows, int64_t M,
+                    int64_t C) override {
+    note("moe_row_dots M" + n(M) + " C" + n(C));
+    if (f32(a)) cpu::moe_row_dots(f(out), f(a), f(b), i(rows), M, C);
+  }
   int64_t classifier_workspace_bytes(int64_t N, int64_t V, int64_t) const override {
     return cpu::classifier_workspace_floats(N, V) * static_cast<int64_t>(sizeof(float));
   }

@@ -151,6 +151,17 @@ void vocab_loss_dlogits(T* logits, const int32_t* targets, const float* row_max,
 template <typename T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream);
 
+// ---- Mixture-of-Experts permutation (moe.cu), as cpu_kernels.h's moe_*: out has N rows for the
+// scatter; scale may be null. The scatter adds rows in the CPU's order (deterministic).
+template <typename T>
+void moe_gather_rows(T* out, const T* inp, const int32_t* rows, const float* scale, int64_t M, int64_t C,
+                     cudaStream_t stream);
+template <typename T>
+void moe_scatter_add_rows(T* out, const T* inp, const int32_t* rows, const float* scale, int64_t N, int64_t M,
+                          int64_t C, cudaStream_t stream);
+template <typename T>
+void moe_row_dots(float* out, const T* a, const T* b, const int32_t* rows, int64_t M, int64_t C, cudaStream_t stream);
+
 // ---- bias gradient (bias_grad.cu): dbias (OC) += column sums of dout (N rows, stride ldd);
 // scratch: column_sum_scratch_floats(N, OC).
 template <typename T>

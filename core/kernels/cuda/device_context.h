@@ -102,6 +102,12 @@ class DeviceContext final : public DeviceBackend {
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                           const Tensor& lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D) override;
   void residual_forward(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale, int64_t M,
+                       int64_t C) override;
+  void moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale, int64_t N,
+                            int64_t M, int64_t C) override;
+  void moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows, int64_t M,
+                    int64_t C) override;
   int64_t classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const override;
   void classifier_forward_backward(const Tensor& losses, const Tensor* dx, const Tensor* dweight, const Tensor& x,
                                    const Tensor& weight, const Tensor& targets, int64_t N, int64_t C, int64_t V,

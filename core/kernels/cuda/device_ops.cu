@@ -222,6 +222,32 @@ void DeviceContext::residual_forward(const Tensor& out, const Tensor& a, const T
   });
 }
 
+void DeviceContext::moe_gather_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale,
+                                    int64_t M, int64_t C) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::moe_gather_rows(ptr<T>(out), ptr<T>(inp), ptr<int32_t>(rows), scale ? ptr<float>(*scale) : nullptr, M, C,
+                          compute());
+  });
+}
+
+void DeviceContext::moe_scatter_add_rows(const Tensor& out, const Tensor& inp, const Tensor& rows, const Tensor* scale,
+                                         int64_t N, int64_t M, int64_t C) {
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::moe_scatter_add_rows(ptr<T>(out), ptr<T>(inp), ptr<int32_t>(rows), scale ? ptr<float>(*scale) : nullptr, N, M,
+                               C, compute());
+  });
+}
+
+void DeviceContext::moe_row_dots(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& rows, int64_t M,
+                                 int64_t C) {
+  with_storage_type(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::moe_row_dots(ptr<float>(out), ptr<T>(a), ptr<T>(b), ptr<int32_t>(rows), M, C, compute());
+  });
+}
+
 int64_t DeviceContext::classifier_workspace_bytes(int64_t N, int64_t V, int64_t element_bytes) const {
   return static_cast<int64_t>(cuda::classifier_workspace_bytes(N, V, static_cast<size_t>(element_bytes)));
 }

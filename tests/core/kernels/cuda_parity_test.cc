@@ -47,6 +47,53 @@ ColumnScratch column_scratch(DeviceContext& ctx, int sums, int64_t N, int64_t C)
 
 }  // namespace
 
+TEMPLATE_TEST_CASE("CUDA MoE permutation matches the CPU: gather, ordered scatter-add, row dots", "[gpu][kernels][moe]",
+                   float, __nv_bfloat16) {
+  TESSEL_REQUIRE_GPU();
+  DeviceContext ctx(0);
+  // 70 tokens, top-3 of 5 experts: 210 expert-major rows (each token's rows spread over the
+  // list, some tokens with fewer after drops), C 300 across the 256-thread blocks.
+  const int64_t N = 70, C = 300;
+  std::vector<int32_t> rows;
+  for (int64_t e = 0; e < 5; ++e) {
+    for (int64_t t = 0; t < N; ++t) {
+      if ((t + e) % 5 < 3 && (t * 7 + e) % 11 != 0) rows.push_back(static_cast<int32_t>(t));
+    }
+  }
+  const int64_t M = static_cast<int64_t>(rows.size());
+  const auto inp = rounded<TestType>(random_vector(N * C, 201)), perm = rounded<TestType>(random_vector(M * C, 202));
+  const auto base = rounded<TestType>(random_vector(N * C, 203));
+  const std::vector<float> scale = random_vector(M, 204);
+  Tensor g_rows = upload_tokens(ctx, rows), g_scale = upload<TestType>(ctx, scale, true);
+  {
+    std::vector<float> out(M * C);
+    cpu::moe_gather_rows(out.data(), inp.data(), rows.data(), scale.data(), M, C);
+    Tensor g_out = ctx.empty({M * C}, storage_dtype<TestType>());
+    cuda::moe_gather_rows(ptr<TestType>(g_out), ptr<TestType>(upload<TestType>(ctx, inp)), ptr<int32_t>(g_rows),
+                          ptr<float>(g_scale), M, C, ctx.compute());
+    check_close("moe_gather_rows", download(ctx, g_out), out, tolerance<TestType>());
+  }
+  {
+    std::vector<float> out = base;
+    cpu::moe_scatter_add_rows(out.data(), perm.data(), rows.data(), scale.data(), M, C);
+    Tensor g_out = upload<TestType>(ctx, base);
+    cuda::moe_scatter_add_rows(ptr<TestType>(g_out), ptr<TestType>(upload<TestType>(ctx, perm)), ptr<int32_t>(g_rows),
+                               ptr<float>(g_scale), N, M, C, ctx.compute());
+    const std::vector<float> got = download(ctx, g_out);
+    check_close("moe_scatter_add_rows", got, out, tolerance<TestType>());
+    // The same rows in the same order: fp32 gives the CPU's bits, and every run the same.
+    if (std::is_same<TestType, float>::value) CHECK(got == out);
+  }
+  {
+    std::vector<float> out(M);
+    cpu::moe_row_dots(out.data(), perm.data(), inp.data(), rows.data(), M, C);
+    Tensor g_out = ctx.empty({M}, DType::F32);
+    cuda::moe_row_dots(ptr<float>(g_out), ptr<TestType>(upload<TestType>(ctx, perm)),
+                       ptr<TestType>(upload<TestType>(ctx, inp)), ptr<int32_t>(g_rows), M, C, ctx.compute());
+    check_close("moe_row_dots", download(ctx, g_out), out, kFp32Tolerance);
+  }
+}
+
 TEMPLATE_TEST_CASE("CUDA embedding matches the CPU, vocab shard and positions included", "[gpu][kernels]", float,
                    __nv_bfloat16) {
   TESSEL_REQUIRE_GPU();

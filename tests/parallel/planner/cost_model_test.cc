@@ -85,8 +85,10 @@ TEST_CASE("activation memory is what the model allocates, for each recomputation
   CHECK(ag == Approx(a1 * 8 / 2));
 }
 
-TEST_CASE("MoE and CLA: activation memory is what the model allocates; parameters all held, FLOPs active",
-          "[cpu][planner]") {
+TEST_CASE(
+    "MoE and CLA: activation memory is what the model allocates; every expert held and the active ones counted in "
+    "FLOPs",
+    "[cpu][planner]") {
   const HardwareProfile hw = load_hardware("cpu-local");
   for (const std::string extra : {"moe: {experts: 4, top_k: 2, shared_experts: 1, expert_ffn_dim: 16}",
                                   "moe: {experts: 4, top_k: 1, shared_experts: 1, shared_gate: true, first_dense: 1}, "
