@@ -86,8 +86,8 @@ TEST_CASE("activation memory is what the model allocates, for each recomputation
 }
 
 TEST_CASE(
-    "MoE and CLA: activation memory is what the model allocates; every expert held and the active ones counted in "
-    "FLOPs",
+    "MoE and CLA: activation memory is what the model allocates and every expert is held with the active ones "
+    "counted in FLOPs",
     "[cpu][planner]") {
   const HardwareProfile hw = load_hardware("cpu-local");
   for (const std::string extra : {"moe: {experts: 4, top_k: 2, shared_experts: 1, expert_ffn_dim: 16}",
