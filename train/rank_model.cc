@@ -79,8 +79,8 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
         << "parallel.ep (" << ep << ") must divide the data-parallel ranks (" << r.dp->size()
         << "): expert-parallel groups are taken from them; hint: launch a multiple of tp x pp x ep ranks ("
         << topology.size(Axis::kTp) * pp * ep << ")";
-    TESSEL_CHECK(!r.device) << "parallel.ep: Mixture-of-Experts layers run on the CPU backend only for now; "
-                            << "hint: run.device: cpu";
+    TESSEL_CHECK(!r.device) << "parallel.ep (" << ep << ") runs on the CPU backend only for now (MoE layers "
+                            << "run on a GPU without it); hint: run.device: cpu, or parallel.ep: 1";
     // Consecutive data-parallel ranks form a group.
     r.ep = r.dp->split(r.dp->rank() / ep, r.dp->rank() % ep, "ep");
   }

@@ -228,7 +228,11 @@ void TrainStep::finish_moe_step(StepResult& r, bool applied) {
   const std::vector<Tensor> biases = model_.selection_biases();
   if (applied && moe.balance == MoeBalance::kAuxFree) {
     for (size_t i = 0; i < stats.size(); ++i) {
-      update_selection_bias(biases[i].data<float>(), stats[i].chosen, moe.bias_update_rate);
+      // A device's bias is moved on the host and copied back (E numbers per layer).
+      const Tensor host = biases[i].device().is_cpu() ? biases[i] : Tensor::empty(biases[i].shape(), DType::F32);
+      if (host.raw() != biases[i].raw()) host.copy_from(biases[i]);
+      update_selection_bias(host.data<float>(), stats[i].chosen, moe.bias_update_rate);
+      if (host.raw() != biases[i].raw()) biases[i].copy_from(host);
     }
   }
   // Every MoE layer of the model: this part's filled in, the others' by their stages.
@@ -249,7 +253,9 @@ void TrainStep::finish_moe_step(StepResult& r, bool applied) {
     t[4] = s.rerouted;
     if (i < biases.size()) {
       double sq = 0;
-      const float* b = biases[i].data<float>();
+      const Tensor host = biases[i].device().is_cpu() ? biases[i] : Tensor::empty(biases[i].shape(), DType::F32);
+      if (host.raw() != biases[i].raw()) host.copy_from(biases[i]);
+      const float* b = host.data<float>();
       for (int64_t e = 0; e < biases[i].numel(); ++e) sq += static_cast<double>(b[e]) * b[e];
       t[5] = std::sqrt(sq);
     }

@@ -97,7 +97,7 @@ BlockCache BlockCache::allocate(const BlockDims& d, int64_t B, int64_t T, bool s
     k.ffn_pre = empty_on(device, {d.N, d.ffn_in}, values);
     k.ffn_act = empty_on(device, {d.N, d.F}, values);
   }
-  if (moe) k.moe = MoeCache::allocate(d.moe, d.N, d.C, ep);
+  if (moe) k.moe = MoeCache::allocate(d.moe, d.N, d.C, ep, device, values);
   return k;
 }
 
@@ -123,7 +123,7 @@ BlockScratch BlockScratch::allocate(const BlockDims& d, int64_t B, int64_t T, De
   s.att = empty_on(device, {d.N, d.H * d.D}, values);
   s.lse = empty_on(device, {B, d.H, T}, DType::F32);
   if (moe) {
-    s.moe = MoeScratch::allocate(d.moe, d.N, d.C, ep);
+    s.moe = MoeScratch::allocate(d.moe, d.N, d.C, ep, device, values);
     s.moe_in = empty_on(device, {d.N, d.C}, values);
   }
   return s;

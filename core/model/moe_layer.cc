@@ -57,73 +57,115 @@ MoeDims MoeDims::of(const ModelConfig& c, int tp_size) {
   return d;
 }
 
-MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) {
+Staged Staged::make(DeviceBackend* device, const Shape& shape, DType dtype) {
+  Staged t;
+  t.dev = empty_on(device, shape, dtype);
+  if (device == nullptr) {
+    t.host = t.dev;
+    return t;
+  }
+  const bool narrow = dtype == DType::BF16 || dtype == DType::F16;
+  t.host = Tensor::empty(shape, narrow ? DType::F32 : dtype);
+  if (narrow) t.wide = device->empty(shape, DType::F32);
+  return t;
+}
+
+void Staged::read() const {
+  if (host.raw() == dev.raw()) return;
+  if (wide.defined()) {
+    dev.storage()->backend()->cast(wide, dev);
+    host.copy_from(wide);
+  } else {
+    host.copy_from(dev);
+  }
+}
+
+void Staged::write() const {
+  if (host.raw() == dev.raw()) return;
+  if (wide.defined()) {
+    wide.copy_from(host);
+    dev.storage()->backend()->cast(dev, wide);
+  } else {
+    dev.copy_from(host);
+  }
+}
+
+int64_t Staged::bytes() const { return dev.defined() ? static_cast<int64_t>(dev.nbytes()) : 0; }
+
+MoeCache MoeCache::allocate(const MoeDims& d, int64_t N, int64_t C, int ep, DeviceBackend* device, DType values) {
   MoeCache k;
   const int64_t M = N * d.K, R = M * ep;
-  k.logits = Tensor::empty({N, d.E}, DType::F32);
-  k.rows = Tensor::empty({M}, DType::I32);
-  k.weights = Tensor::empty({M}, DType::F32);
-  k.x = Tensor::empty({M, C}, DType::F32);
-  k.out = Tensor::empty({M, C}, DType::F32);
-  k.lpre = Tensor::empty({R, d.fe_in}, DType::F32);
-  k.lact = Tensor::empty({R, d.Fe}, DType::F32);
+  const auto make = [&](const Shape& shape) { return empty_on(device, shape, values); };
+  k.logits = Staged::make(device, {N, d.E}, values);
+  k.rows = Staged::make(device, {M}, DType::I32);
+  k.weights = Staged::make(device, {M}, DType::F32);
+  k.x = make({M, C});
+  k.out = make({M, C});
+  k.lpre = make({R, d.fe_in});
+  k.lact = make({R, d.Fe});
   if (ep > 1) {
-    k.lx = Tensor::empty({R, C}, DType::F32);
-    k.lout = Tensor::empty({R, C}, DType::F32);
-    k.recv = Tensor::empty({R, C}, DType::F32);
-    k.perm = Tensor::empty({R}, DType::I32);
-    k.inv_perm = Tensor::empty({R}, DType::I32);
+    k.lx = make({R, C});
+    k.lout = make({R, C});
+    k.recv = make({R, C});
+    k.perm = Staged::make(device, {R}, DType::I32);
+    k.inv_perm = Staged::make(device, {R}, DType::I32);
+    k.counts = Staged::make(device, {d.E}, DType::F64);
+    k.all_counts = Staged::make(device, {d.E * ep}, DType::F64);
   } else {
     k.lx = k.x;
     k.lout = k.out;
   }
   if (d.Fs > 0) {
-    k.shared_pre = Tensor::empty({N, d.fs_in}, DType::F32);
-    k.shared_act = Tensor::empty({N, d.Fs}, DType::F32);
+    k.shared_pre = make({N, d.fs_in});
+    k.shared_act = make({N, d.Fs});
   }
   if (d.gate) {
-    k.shared_out = Tensor::empty({N, C}, DType::F32);
-    k.gate = Tensor::empty({N, 1}, DType::F32);
-    k.tokens = Tensor::empty({N}, DType::I32);
-    for (int64_t n = 0; n < N; ++n) k.tokens.data<int32_t>()[n] = static_cast<int32_t>(n);
+    k.shared_out = make({N, C});
+    k.gate_logit = Staged::make(device, {N, 1}, values);
+    k.gate = Staged::make(device, {N}, DType::F32);
+    k.tokens = Staged::make(device, {N}, DType::I32);
+    for (int64_t n = 0; n < N; ++n) k.tokens.host.data<int32_t>()[n] = static_cast<int32_t>(n);
+    k.tokens.write();
   }
   return k;
 }
 
 int64_t MoeCache::bytes() const {
   int64_t n = 0;
-  for (const Tensor* t : {&logits, &rows, &weights, &x, &out, &lpre, &lact, &shared_pre, &shared_act, &recv, &perm,
-                          &inv_perm, &shared_out, &gate, &tokens}) {
+  for (const Tensor* t : {&x, &out, &lpre, &lact, &shared_pre, &shared_act, &recv, &shared_out}) {
     if (t->defined()) n += static_cast<int64_t>(t->nbytes());
   }
+  for (const Staged* t : {&logits, &rows, &weights, &perm, &inv_perm, &gate_logit, &gate, &tokens}) n += t->bytes();
   if (recv.defined()) n += static_cast<int64_t>(lx.nbytes() + lout.nbytes());  // not aliases with ep
   return n;
 }
 
-MoeScratch MoeScratch::allocate(const MoeDims& d, int64_t N, int64_t C, int ep) {
+MoeScratch MoeScratch::allocate(const MoeDims& d, int64_t N, int64_t C, int ep, DeviceBackend* device, DType values) {
   MoeScratch s;
   const int64_t M = N * d.K, R = M * ep;
-  s.d_logits = Tensor::empty({N, d.E}, DType::F32);
-  s.d_weights = Tensor::empty({M}, DType::F32);
-  s.d_x = Tensor::empty({M, C}, DType::F32);
-  s.d_out = Tensor::empty({M, C}, DType::F32);
-  s.d_lpre = Tensor::empty({R, d.fe_in}, DType::F32);
-  s.d_lact = Tensor::empty({R, d.Fe}, DType::F32);
+  const auto make = [&](const Shape& shape) { return empty_on(device, shape, values); };
+  s.d_logits = Staged::make(device, {N, d.E}, values);
+  s.d_weights = Staged::make(device, {M}, DType::F32);
+  s.d_x = make({M, C});
+  s.d_out = make({M, C});
+  s.d_lpre = make({R, d.fe_in});
+  s.d_lact = make({R, d.Fe});
   if (ep > 1) {
-    s.d_lout = Tensor::empty({R, C}, DType::F32);
-    s.d_lx = Tensor::empty({R, C}, DType::F32);
-    s.d_recv = Tensor::empty({R, C}, DType::F32);
+    s.d_lout = make({R, C});
+    s.d_lx = make({R, C});
+    s.d_recv = make({R, C});
   } else {
     s.d_lout = s.d_out;
     s.d_lx = s.d_x;
   }
   if (d.Fs > 0) {
-    s.d_shared_pre = Tensor::empty({N, d.fs_in}, DType::F32);
-    s.d_shared_act = Tensor::empty({N, d.Fs}, DType::F32);
+    s.d_shared_pre = make({N, d.fs_in});
+    s.d_shared_act = make({N, d.Fs});
   }
   if (d.gate) {
-    s.d_shared = Tensor::empty({N, C}, DType::F32);
-    s.d_gate = Tensor::empty({N, 1}, DType::F32);
+    s.d_shared = make({N, C});
+    s.d_gate = Staged::make(device, {N}, DType::F32);
+    s.d_gate_logit = Staged::make(device, {N, 1}, values);
   }
   return s;
 }
@@ -140,7 +182,10 @@ MoeFfn::MoeFfn(const ModelConfig& c, const ParameterStore& store, int64_t layer,
   const std::string mlp = n.layer(layer, "", "mlp.");
   router_ = store.compute_param(mlp + "gate.weight");
   d_router_ = store.grad(mlp + "gate.weight");
-  if (config_.balance == MoeBalance::kAuxFree) bias_ = store.param(mlp + "gate.e_score_correction_bias");
+  if (config_.balance == MoeBalance::kAuxFree) {
+    bias_ = store.param(mlp + "gate.e_score_correction_bias");
+    bias_host_ = bias_.device().is_cpu() ? bias_ : Tensor::empty(bias_.shape(), DType::F32);
+  }
   auto expert = [&](const std::string& prefix) {
     Expert e;
     for (const char* p :
@@ -207,14 +252,14 @@ void MoeFfn::plan_exchange(MoeCache& k) const {
   const int P = ep_->size();
   const int64_t E = dims_.E, El = local_experts_;
   // Every rank's rows per expert, so that each owner knows what arrives from whom.
-  const Tensor mine = Tensor::empty({E}, DType::F64);
-  const Tensor all = Tensor::empty({E * P}, DType::F64);
   for (int64_t e = 0; e < E; ++e) {
-    mine.data<double>()[e] =
+    k.counts.host.data<double>()[e] =
         static_cast<double>(r.offsets[static_cast<size_t>(e) + 1] - r.offsets[static_cast<size_t>(e)]);
   }
-  ep_->all_gather(mine, all);
-  const double* counts = all.data<double>();  // counts[q · E + e]: rank q's rows for expert e
+  k.counts.write();
+  ep_->all_gather(k.counts.dev, k.all_counts.dev);
+  k.all_counts.read();
+  const double* counts = k.all_counts.host.data<double>();  // counts[q · E + e]: rank q's rows for expert e
   k.send_rows.assign(static_cast<size_t>(P), 0);
   k.recv_rows.assign(static_cast<size_t>(P), 0);
   for (int q = 0; q < P; ++q) {
@@ -229,8 +274,8 @@ void MoeFfn::plan_exchange(MoeCache& k) const {
   for (int q = 1; q < P; ++q)
     start[static_cast<size_t>(q)] = start[static_cast<size_t>(q) - 1] + k.recv_rows[static_cast<size_t>(q) - 1];
   k.local_offsets.assign(static_cast<size_t>(El + 1), 0);
-  int32_t* perm = k.perm.data<int32_t>();
-  int32_t* inv = k.inv_perm.data<int32_t>();
+  int32_t* perm = k.perm.host.data<int32_t>();
+  int32_t* inv = k.inv_perm.host.data<int32_t>();
   int64_t i = 0;
   for (int64_t el = 0; el < El; ++el) {
     for (int q = 0; q < P; ++q) {
@@ -245,22 +290,29 @@ void MoeFfn::plan_exchange(MoeCache& k) const {
     }
     k.local_offsets[static_cast<size_t>(el) + 1] = i;
   }
+  k.perm.write();
+  k.inv_perm.write();
 }
 
 void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   const int64_t N = h.size(0), C = h.size(1), K = dims_.K;
-  ops::matmul_forward(k.logits, h, router_, nullptr, kLayout);
-  k.routing = route_tokens(config_, k.logits.data<float>(), bias_.defined() ? bias_.data<float>() : nullptr, N);
+  ops::matmul_forward(k.logits.dev, h, router_, nullptr, kLayout);
+  k.logits.read();
+  if (bias_.defined() && bias_host_.raw() != bias_.raw()) bias_host_.copy_from(bias_);
+  k.routing =
+      route_tokens(config_, k.logits.host.data<float>(), bias_.defined() ? bias_host_.data<float>() : nullptr, N);
   const MoeRouting& r = k.routing;
   const int64_t M = r.rows();
-  int32_t* rows = k.rows.data<int32_t>();
-  float* weights = k.weights.data<float>();
+  int32_t* rows = k.rows.host.data<int32_t>();
+  float* weights = k.weights.host.data<float>();
   for (int64_t i = 0; i < M; ++i) {
     const int32_t a = r.assignment[static_cast<size_t>(i)];
     rows[i] = static_cast<int32_t>(a / K);
     weights[i] = r.weight[static_cast<size_t>(a)];
   }
-  if (M > 0) ops::moe_gather_rows(k.x.view(0, {M, C}), h, k.rows.view(0, {M}), nullptr);
+  k.rows.write();
+  k.weights.write();
+  if (M > 0) ops::moe_gather_rows(k.x.view(0, {M, C}), h, k.rows.dev.view(0, {M}), nullptr);
   // Dispatch: the rows go to their experts' owners while the shared expert runs.
   std::shared_ptr<Work> dispatch;
   k.exchange_s = 0;
@@ -275,11 +327,13 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   if (gate_.defined()) {
     // Qwen2-MoE: the shared expert's output times sigmoid(h · gate), token by token.
     expert_forward(shared_, h, k.shared_pre, k.shared_act, k.shared_out);
-    ops::matmul_forward(k.gate, h, gate_, nullptr, kLayout);
-    float* g = k.gate.data<float>();
-    for (int64_t n = 0; n < N; ++n) g[n] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(g[n]))));
-    const Tensor gate = k.gate.reshape({N});
-    ops::moe_gather_rows(out, k.shared_out, k.tokens, &gate);
+    ops::matmul_forward(k.gate_logit.dev, h, gate_, nullptr, kLayout);
+    k.gate_logit.read();
+    const float* z = k.gate_logit.host.data<float>();
+    float* g = k.gate.host.data<float>();
+    for (int64_t n = 0; n < N; ++n) g[n] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(z[n]))));
+    k.gate.write();
+    ops::moe_gather_rows(out, k.shared_out, k.tokens.dev, &k.gate.dev);
   } else if (has_shared_) {
     expert_forward(shared_, h, k.shared_pre, k.shared_act, out);
   } else {
@@ -290,7 +344,7 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
     const auto t0 = std::chrono::steady_clock::now();
     dispatch->wait();
     k.exchange_s += seconds_since(t0);
-    if (L > 0) ops::moe_gather_rows(k.lx.view(0, {L, C}), k.recv, k.perm.view(0, {L}), nullptr);
+    if (L > 0) ops::moe_gather_rows(k.lx.view(0, {L, C}), k.recv, k.perm.dev.view(0, {L}), nullptr);
   }
   for (int64_t el = 0; el + 1 < static_cast<int64_t>(k.local_offsets.size()); ++el) {
     const int64_t first = k.local_offsets[static_cast<size_t>(el)],
@@ -302,14 +356,16 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   }
   if (ep_ != nullptr) {
     // Combine: the outputs back to the ranks whose tokens they are, in their expert-major order.
-    if (L > 0) ops::moe_gather_rows(k.recv.view(0, {L, C}), k.lout.view(0, {L, C}), k.inv_perm.view(0, {L}), nullptr);
+    if (L > 0) {
+      ops::moe_gather_rows(k.recv.view(0, {L, C}), k.lout.view(0, {L, C}), k.inv_perm.dev.view(0, {L}), nullptr);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     ep_->all_to_all(k.recv, k.recv_rows, k.out, k.send_rows);
     k.exchange_s += seconds_since(t0);
   }
   if (M == 0) return;
-  const Tensor weights_used = k.weights.view(0, {M});
-  ops::moe_scatter_add_rows(out, k.out.view(0, {M, C}), k.rows.view(0, {M}), &weights_used);
+  const Tensor weights_used = k.weights.dev.view(0, {M});
+  ops::moe_scatter_add_rows(out, k.out.view(0, {M, C}), k.rows.dev.view(0, {M}), &weights_used);
 }
 
 void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, const MoeCache& k, MoeScratch& s,
@@ -317,12 +373,12 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   const int64_t N = h.size(0), C = h.size(1), K = dims_.K;
   const MoeRouting& r = k.routing;
   const int64_t M = r.rows(), L = k.local_offsets.back();
-  const Tensor rows = k.rows.view(0, {M});
+  const Tensor rows = k.rows.dev.view(0, {M});
   if (M > 0) {
     // The combine y += w · out: d w = dout · out (summed over the group: out is a partial sum),
     // d out = w · dout.
-    const Tensor d_weights = s.d_weights.view(0, {M});
-    const Tensor weights = k.weights.view(0, {M});
+    const Tensor d_weights = s.d_weights.dev.view(0, {M});
+    const Tensor weights = k.weights.dev.view(0, {M});
     ops::moe_row_dots(d_weights, k.out.view(0, {M, C}), dout, rows);
     tp_.all_reduce(d_weights);
     ops::moe_gather_rows(s.d_out.view(0, {M, C}), dout, rows, &weights);
@@ -339,13 +395,15 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   if (gate_.defined()) {
     // d gate = dout · shared_out (summed over the group: shared_out is a partial sum), through
     // the sigmoid; the shared expert sees dout times the gate.
-    const Tensor d_gate = s.d_gate.reshape({N}), gate = k.gate.reshape({N});
-    ops::moe_row_dots(d_gate, k.shared_out, dout, k.tokens);
-    tp_.all_reduce(d_gate);
-    float* dg = d_gate.data<float>();
-    const float* g = gate.data<float>();
-    for (int64_t n = 0; n < N; ++n) dg[n] *= g[n] * (1.0f - g[n]);
-    ops::moe_gather_rows(s.d_shared, dout, k.tokens, &gate);
+    ops::moe_row_dots(s.d_gate.dev, k.shared_out, dout, k.tokens.dev);
+    tp_.all_reduce(s.d_gate.dev);
+    s.d_gate.read();
+    const float* dg = s.d_gate.host.data<float>();
+    const float* g = k.gate.host.data<float>();
+    float* dz = s.d_gate_logit.host.data<float>();
+    for (int64_t n = 0; n < N; ++n) dz[n] = dg[n] * g[n] * (1.0f - g[n]);
+    s.d_gate_logit.write();
+    ops::moe_gather_rows(s.d_shared, dout, k.tokens.dev, &k.gate.dev);
     shared_dout = &s.d_shared;
   }
   if (has_shared_) {
@@ -357,7 +415,7 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
     const auto t0 = std::chrono::steady_clock::now();
     to_owners->wait();
     exchange_s += seconds_since(t0);
-    if (L > 0) ops::moe_gather_rows(s.d_lout.view(0, {L, C}), s.d_recv, k.perm.view(0, {L}), nullptr);
+    if (L > 0) ops::moe_gather_rows(s.d_lout.view(0, {L, C}), s.d_recv, k.perm.dev.view(0, {L}), nullptr);
   }
   for (int64_t el = 0; el + 1 < static_cast<int64_t>(k.local_offsets.size()); ++el) {
     const int64_t first = k.local_offsets[static_cast<size_t>(el)],
@@ -371,7 +429,9 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   }
   if (ep_ != nullptr) {
     // The inputs' gradients back to the tokens' ranks.
-    if (L > 0) ops::moe_gather_rows(s.d_recv.view(0, {L, C}), s.d_lx.view(0, {L, C}), k.inv_perm.view(0, {L}), nullptr);
+    if (L > 0) {
+      ops::moe_gather_rows(s.d_recv.view(0, {L, C}), s.d_lx.view(0, {L, C}), k.inv_perm.dev.view(0, {L}), nullptr);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     ep_->all_to_all(s.d_recv, k.recv_rows, s.d_x, k.send_rows);
     exchange_s += seconds_since(t0);
@@ -380,12 +440,15 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
   // The router: every rank of the group computes the same logits' gradient; rank 0 adds its
   // share of the input gradient (dh is summed over the group).
   std::vector<float> d_weight(static_cast<size_t>(N * K), 0.f);
-  const float* dw = s.d_weights.data<float>();
+  if (M > 0) s.d_weights.read();
+  const float* dw = s.d_weights.host.data<float>();
   for (int64_t i = 0; i < M; ++i) d_weight[static_cast<size_t>(r.assignment[static_cast<size_t>(i)])] = dw[i];
-  route_backward(config_, r, d_weight.data(), grad_scale, s.d_logits.data<float>());
-  ops::matmul_backward(tp_.rank() == 0 ? &dh : nullptr, d_router_, nullptr, s.d_logits, h, router_, kLayout, true);
+  route_backward(config_, r, d_weight.data(), grad_scale, s.d_logits.host.data<float>());
+  s.d_logits.write();
+  ops::matmul_backward(tp_.rank() == 0 ? &dh : nullptr, d_router_, nullptr, s.d_logits.dev, h, router_, kLayout, true);
   if (gate_.defined()) {
-    ops::matmul_backward(tp_.rank() == 0 ? &dh : nullptr, d_gate_, nullptr, s.d_gate, h, gate_, kLayout, true);
+    ops::matmul_backward(tp_.rank() == 0 ? &dh : nullptr, d_gate_, nullptr, s.d_gate_logit.dev, h, gate_, kLayout,
+                         true);
   }
 
   if (stats_ != nullptr) {

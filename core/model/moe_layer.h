@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/device_backend.h"
 #include "core/model/moe_router.h"
 #include "core/model/parameters.h"
 #include "core/model/tp_context.h"
@@ -65,41 +66,60 @@ struct MoeDims {
   static MoeDims of(const ModelConfig& c, int tp_size);
 };
 
+// A small tensor that both the host (routing) and the layer's ops work on: `dev` where the model
+// computes, `host` in CPU memory; on the CPU both are one tensor and nothing is copied. On a
+// device, read() brings dev to the host (through `wide`, an F32 device tensor, when dev holds a
+// narrower float type) and write() takes the host's values back.
+struct Staged {
+  Tensor dev, host, wide;
+  static Staged make(DeviceBackend* device, const Shape& shape, DType dtype);
+  void read() const;
+  void write() const;
+  bool defined() const { return dev.defined(); }
+  int64_t bytes() const;  // of the device tensor (what the layer keeps where it computes)
+};
+
 // Activations of one MoE layer for one micro-batch. Without expert parallelism the local rows
 // are the rows themselves (lx is x, and so on); with it, they are the rows this rank's experts
 // compute, received from the group.
 struct MoeCache {
-  Tensor logits;  // (N, E)
+  Staged logits;  // (N, E), values
   MoeRouting routing;
-  Tensor rows;                         // I32 (N·k): the token of each expert-major row (routing.rows() used)
-  Tensor weights;                      // (N·k): the combine weight of each expert-major row
+  Staged rows;                         // I32 (N·k): the token of each expert-major row (routing.rows() used)
+  Staged weights;                      // F32 (N·k): the combine weight of each expert-major row
   Tensor x;                            // (N·k, C): the gathered inputs
   Tensor out;                          // (N·k, C): the experts' outputs
   Tensor shared_pre, shared_act;       // (N, fs_in), (N, Fs); undefined without shared experts
-  Tensor shared_out, gate, tokens;     // shared_gate: (N, C) the shared FFN's output, (N, 1) its gate, I32 (N) 0..N-1
+  Tensor shared_out;                   // shared_gate: (N, C) the shared FFN's output
+  Staged gate_logit, gate, tokens;     // shared_gate: (N, 1) values and F32, I32 (N) 0..N-1
   std::vector<int64_t> local_offsets;  // (local experts + 1): each local expert's local rows
   Tensor lx, lpre, lact, lout;         // (rows, ...): the local experts' inputs, activations, outputs
   // Expert parallelism only: rows sent to and received from each rank of the group, the rows as
   // received (rank-major; also the outputs sent back), and the permutations between them:
   // local row i is received row perm[i], received row j is local row inv_perm[j].
   std::vector<int64_t> send_rows, recv_rows;
-  Tensor recv, perm, inv_perm;
-  double exchange_s = 0;  // forward's time in the exchanges, recorded with backward's
+  Tensor recv;
+  Staged perm, inv_perm, counts, all_counts;  // counts: F64 (E) and (ep · E), the group's rows per expert
+  double exchange_s = 0;                      // forward's time in the exchanges, recorded with backward's
 
-  // ep: the expert-parallel degree (a rank may receive up to ep · N · k rows).
-  static MoeCache allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1);
+  // ep: the expert-parallel degree (a rank may receive up to ep · N · k rows). device, values:
+  // where the activations live and their type (core/model/block.h).
+  static MoeCache allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1, DeviceBackend* device = nullptr,
+                           DType values = DType::F32);
   int64_t bytes() const;
 };
 
 struct MoeScratch {
-  Tensor d_logits;    // (N, E)
-  Tensor d_weights;   // (N·k): per expert-major row
+  Staged d_logits;    // (N, E), values
+  Staged d_weights;   // F32 (N·k): per expert-major row
   Tensor d_x, d_out;  // (N·k, C)
   Tensor d_shared_pre, d_shared_act;
-  Tensor d_shared, d_gate;  // shared_gate: (N, C) the shared FFN's output gradient, (N, 1) the gate logits'
+  Tensor d_shared;                              // shared_gate: (N, C) the shared FFN's output gradient
+  Staged d_gate, d_gate_logit;                  // shared_gate: F32 (N) the gate's gradient, (N, 1) values its logit's
   Tensor d_lout, d_lx, d_lpre, d_lact, d_recv;  // the local rows' (aliases of the above without ep)
 
-  static MoeScratch allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1);
+  static MoeScratch allocate(const MoeDims& d, int64_t N, int64_t C, int ep = 1, DeviceBackend* device = nullptr,
+                             DType values = DType::F32);
 };
 
 class MoeFfn {
@@ -117,8 +137,8 @@ class MoeFfn {
   void backward(const Tensor& dh, const Tensor& dout, const Tensor& h, const MoeCache& cache, MoeScratch& scratch,
                 float grad_scale) const;
 
-  // aux_free's per-expert selection bias (E), a parameter the optimizer leaves alone (its
-  // gradient is zero); undefined for other balancing.
+  // aux_free's per-expert selection bias (E, F32, where the parameters live), a parameter the
+  // optimizer leaves alone (its gradient is zero); undefined for other balancing.
   const Tensor& selection_bias() const { return bias_; }
 
  private:
@@ -143,6 +163,7 @@ class MoeFfn {
   int64_t local_experts_ = 0;
   Tensor router_, d_router_;  // (E, C)
   Tensor bias_;               // (E), aux_free only
+  Tensor bias_host_;          // its copy on the host, read before each routing (a device's)
   Tensor gate_, d_gate_;      // (1, C): the shared expert's gate, shared_gate only
   std::vector<Expert> experts_;
   Expert shared_;

@@ -52,8 +52,6 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
       if (moe) moe_stats_.emplace_back();
     }
   }
-  TESSEL_CHECK(!any_moe || device_ == nullptr)
-      << "model.moe: Mixture-of-Experts layers run on the CPU backend only for now; hint: run.device: cpu";
   size_t next_stats = 0;
   const int ep = o.ep_group != nullptr ? o.ep_group->size() : 1;
   const int64_t N = d.N, Nl = d.Nl, C = config.d_model;

@@ -17,9 +17,14 @@ using testing::EmulatedDevice;
 
 namespace {
 
+// "moe": the LLaMA with 4 experts (top-2, a gated shared expert, aux-free balancing) in its
+// last two layers.
 ModelConfig tiny(const std::string& arch) {
-  const std::string yaml =
-      "model: {arch: " + arch + ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2}\n";
+  const std::string moe = arch == "moe" ? ", moe: {experts: 4, top_k: 2, shared_experts: 1, shared_gate: true, "
+                                          "expert_ffn_dim: 8, balance: aux_free, first_dense: 1}"
+                                        : "";
+  const std::string yaml = "model: {arch: " + std::string(arch == "moe" ? "llama" : arch) +
+                           ", vocab_size: 40, seq_len: 8, layers: 3, d_model: 16, heads: 4, kv_heads: 2" + moe + "}\n";
   return parse_config(yaml, "tiny").model;
 }
 
@@ -81,6 +86,43 @@ TEST_CASE("a model on a device backend matches the CPU model bitwise and reads b
   }
 }
 
+TEST_CASE("an MoE model with CLA on a device backend matches the CPU model bitwise", "[cpu][model][device][moe]") {
+  // The routing reads the router's logits (and the gate's, and the selection bias) on the host
+  // and hands the routing back: the device model still reproduces the CPU's bits.
+  const ModelConfig c =
+      parse_config(
+          "model: {arch: llama, vocab_size: 40, seq_len: 8, layers: 4, d_model: 16, heads: 4, kv_heads: 2, "
+          "cla_share: 2, moe: {experts: 4, top_k: 2, shared_experts: 1, shared_gate: true, expert_ffn_dim: 8, "
+          "capacity_factor: 1.0, overflow: reroute, balance: aux_free, first_dense: 1}}\n",
+          "tiny-moe")
+          .model;
+  for (Recompute recompute : {Recompute::kNone, Recompute::kFull}) {
+    INFO("recompute " << recompute);
+    EmulatedDevice device;
+    TransformerOptions cpu_options(2, 8);
+    cpu_options.recompute = recompute;
+    Transformer cpu(c, cpu_options);
+    TransformerOptions dev_options(2, 8);
+    dev_options.recompute = recompute;
+    dev_options.device = &device;
+    Transformer dev(c, dev_options);
+    cpu.parameters().initialize(5);
+    dev.parameters().initialize(5);
+    cpu.parameters().zero_grads();
+    dev.parameters().zero_grads();
+    for (uint64_t mb = 0; mb < 2; ++mb) {
+      const Tensor tokens = random_tokens(10 + mb), targets = random_tokens(20 + mb);
+      CHECK(cpu.forward_backward(tokens, targets, 0.5f) ==
+            dev.forward_backward(on(device, tokens), on(device, targets), 0.5f));
+    }
+    CHECK(same_bits(cpu.parameters().grads(), dev.parameters().grads()));
+    REQUIRE(cpu.moe_stats().size() == 3);
+    for (size_t i = 0; i < 3; ++i) CHECK(cpu.moe_stats()[i].pack() == dev.moe_stats()[i].pack());
+    REQUIRE(dev.selection_biases().size() == 3);
+    CHECK(dev.selection_biases()[0].device() == Device::cuda(0));
+  }
+}
+
 TEST_CASE("a model on a device backend keeps several activation slots in flight like the CPU model",
           "[cpu][model][device]") {
   EmulatedDevice device;
@@ -116,7 +158,7 @@ TEST_CASE("a bf16 or fp16 model on a device keeps fp32 masters, gradients and st
   // this checks the plumbing: ops.cc refuses any op whose operands mix the compute type with
   // F32 where they should not, so running every path without an error is the assertion.
   for (const DType compute : {DType::BF16, DType::F16}) {
-    for (const std::string arch : {"gpt2", "llama"}) {
+    for (const std::string arch : {"gpt2", "llama", "moe"}) {
       for (Recompute recompute : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
         INFO(dtype_name(compute) << " " << arch << ", recompute " << recompute);
         EmulatedDevice device;
