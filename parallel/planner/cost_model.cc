@@ -323,7 +323,7 @@ MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const Layou
   // the rows as received and the local copies, the shared expert's), mixed as the layers are.
   const double NK = N * s.K, R = L.ep * NK;  // assignments, and the rows a rank may receive
   const double moe_ffn = N * s.E + 2 * NK + 2 * NK * C + R * (s.Fep + s.Fe) + N * (s.Fsp + s.Fs) +
-                         (L.ep > 1 ? 3 * R * C + 2 * R : 0) + (config.model.moe.shared_gate ? N * C + 2 * N : 0);
+                         (L.ep > 1 ? 3 * R * C + 2 * R : 0) + (config.model.moe.shared_gate ? N * C + 3 * N : 0);
   const double dense_ffn = N * Fp / tp + N * F / tp;
   double base = Nl * C + 2 * Nl + N * s.qkv_local + Nl * C + Nl * C + 2 * Nl;
   if (L.recompute != Recompute::kSelective) base += N * H * D / tp + static_cast<double>(L.micro) * H / tp * T;
