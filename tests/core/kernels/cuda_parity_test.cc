@@ -794,13 +794,20 @@ TEMPLATE_TEST_CASE("ops on a DeviceContext's tensors run the CUDA kernels: a lay
               std::vector<float>(hlse.data<float>(), hlse.data<float>() + B * H * T), tolerance<TestType>());
 }
 
-TEST_CASE("a tiny GPT-2 and LLaMA on the GPU in fp32 match the CPU model's loss and gradients", "[gpu][model]") {
+TEST_CASE("a tiny GPT-2, LLaMA and MoE LLaMA with CLA on the GPU in fp32 match the CPU model's loss and gradients",
+          "[gpu][model]") {
   TESSEL_REQUIRE_GPU();
-  for (const std::string arch : {"gpt2", "llama"}) {
+  for (const std::string arch : {"gpt2", "llama", "moe"}) {
     INFO(arch);
-    const ModelConfig config = parse_config("model: {arch: " + arch +
+    // "moe": 4 experts (top-2, a gated shared expert, aux-free balancing) and layer pairs sharing
+    // keys and values; the routing runs on the host between the device's kernels.
+    const std::string moe = arch == "moe" ? ", cla_share: 2, moe: {experts: 4, top_k: 2, shared_experts: 1, "
+                                            "shared_gate: true, expert_ffn_dim: 32, balance: aux_free}"
+                                          : "";
+    const ModelConfig config = parse_config("model: {arch: " + std::string(arch == "moe" ? "llama" : arch) +
                                                 ", vocab_size: 96, seq_len: 40, layers: 2, d_model: 64, heads: 4, "
-                                                "kv_heads: 2}\n",
+                                                "kv_heads: 2" +
+                                                moe + "}\n",
                                             "tiny")
                                    .model;
     DeviceContext ctx(0);
