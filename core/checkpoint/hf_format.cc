@@ -134,7 +134,7 @@ std::string hf_config_json(const ModelConfig& m) {
           JsonValue::array({JsonValue::string(mixtral ? "MixtralForCausalLM" : "Qwen2MoeForCausalLM")}));
       set("model_type", JsonValue::string(mixtral ? "mixtral" : "qwen2_moe"));
       set("num_experts_per_tok", JsonValue::integer(e.top_k));
-      set("router_aux_loss_coef", JsonValue::number(e.aux_loss_coeff));
+      set("router_aux_loss_coef", JsonValue::number(e.balance == MoeBalance::kAux ? e.aux_loss_coeff : 0.0));
       if (mixtral) {
         set("intermediate_size", JsonValue::integer(e.expert_width(m.ffn_dim)));
         set("num_local_experts", JsonValue::integer(e.experts));
@@ -353,17 +353,20 @@ ModelConfig read_hf_config(const std::string& dir) {
       }
       for (int64_t i = 0; i < m.layers; ++i)
         dense[static_cast<size_t>(i)] = dense[static_cast<size_t>(i)] || (i + 1) % step != 0;
-      int64_t first = 0;
-      while (first < m.layers && dense[static_cast<size_t>(first)]) ++first;
-      TESSEL_CHECK(first < m.layers) << file << ": every layer is dense (mlp_only_layers, decoder_sparse_step)";
-      m.moe.first_dense = first;
-      m.moe.every = step;
+      std::vector<int64_t> sparse;
+      for (int64_t i = 0; i < m.layers; ++i) {
+        if (!dense[static_cast<size_t>(i)]) sparse.push_back(i);
+      }
+      TESSEL_CHECK(!sparse.empty()) << file << ": every layer is dense (mlp_only_layers, decoder_sparse_step)";
+      // Tessel's first_dense and every: the first MoE layer, and the gap to the next (past the
+      // last layer when there is one MoE layer).
+      m.moe.first_dense = sparse[0];
+      m.moe.every = sparse.size() > 1 ? sparse[1] - sparse[0] : m.layers - sparse[0];
       for (int64_t i = 0; i < m.layers; ++i) {
         TESSEL_CHECK(m.moe.is_moe_layer(i) == !dense[static_cast<size_t>(i)])
-            << file << ": the dense layers (mlp_only_layers "
-            << "and decoder_sparse_step " << step << ") are not leading layers followed by every " << step
-            << "-th layer, which is what Tessel's "
-            << "model.moe.first_dense and every describe";
+            << file << ": the MoE layers (those not in mlp_only_layers, with decoder_sparse_step " << step
+            << ") are not every " << m.moe.every << "-th layer from layer " << m.moe.first_dense
+            << ", which is what Tessel's model.moe.first_dense and every describe";
       }
     }
   } else {

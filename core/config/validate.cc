@@ -218,6 +218,10 @@ void validate_config(const Config& c) {
                   "a larger shape overflows size arithmetic");
     check.at_most("model.moe.shared_experts", e.shared_experts, kMaxShapeDim,
                   "a larger shape overflows size arithmetic");
+    TESSEL_CHECK(e.shared_ffn_dim == 0 || e.shared_experts > 0)
+        << check.at({"model.moe.shared_ffn_dim", "model.moe.shared_experts"}) << "model.moe.shared_ffn_dim ("
+        << e.shared_ffn_dim << ") sizes the shared expert, but there is none (model.moe.shared_experts is 0); "
+        << "hint: set shared_experts: 1, or drop shared_ffn_dim";
     TESSEL_CHECK(!e.shared_gate || e.shared_width(m.ffn_dim) > 0)
         << check.at({"model.moe.shared_gate", "model.moe.shared_experts"}) << "model.moe.shared_gate gates the "
         << "shared expert, but there is none (model.moe.shared_experts is 0); hint: set shared_experts, or "
@@ -399,6 +403,21 @@ void validate_config(const Config& c) {
   check.at_least("batch.micro", b.micro, 1);
   check.at_most("batch.global", b.global, kMaxBatch, "a larger batch overflows size arithmetic");
   check.at_most("batch.micro", b.micro, kMaxBatch, "a larger batch overflows size arithmetic");
+  if (e.enabled()) {
+    check.fits_int64({{"model.layers", m.layers},
+                      {"model.moe.experts", e.experts},
+                      {"model.d_model", m.d_model},
+                      {"model.moe.expert_ffn_dim", e.expert_width(m.ffn_dim)}},
+                     48, "experts' weights, gradients and AdamW moments");
+    // Routed rows are indexed with 32-bit integers: every rank of an expert-parallel group may
+    // receive all of the group's assignments.
+    const double rows = static_cast<double>(p.ep) * static_cast<double>(b.micro) * static_cast<double>(m.seq_len) *
+                        static_cast<double>(e.top_k);
+    TESSEL_CHECK(rows < 2147483648.0) << check.at({"batch.micro", "model.seq_len", "model.moe.top_k", "parallel.ep"})
+                                      << "parallel.ep x batch.micro x model.seq_len x model.moe.top_k = " << rows
+                                      << " routed rows per MoE layer exceed the 2^31 a rank indexes; hint: a smaller "
+                                      << "batch.micro or parallel.ep";
+  }
   // The largest buffers a rank allocates, before the planner's estimate says whether they fit.
   check.fits_int64({{"model.vocab_size", m.vocab_size}, {"model.d_model", m.d_model}}, 16,
                    "embedding's weights, "

@@ -299,8 +299,10 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
   ops::matmul_forward(k.logits.dev, h, router_, nullptr, kLayout);
   k.logits.read();
   if (bias_.defined() && bias_host_.raw() != bias_.raw()) bias_host_.copy_from(bias_);
+  MoeConfig routing = config_;
+  if (dropless_) routing.capacity_factor = 0;
   k.routing =
-      route_tokens(config_, k.logits.host.data<float>(), bias_.defined() ? bias_host_.data<float>() : nullptr, N);
+      route_tokens(routing, k.logits.host.data<float>(), bias_.defined() ? bias_host_.data<float>() : nullptr, N);
   const MoeRouting& r = k.routing;
   const int64_t M = r.rows();
   int32_t* rows = k.rows.host.data<int32_t>();

@@ -137,6 +137,10 @@ class MoeFfn {
   void backward(const Tensor& dh, const Tensor& dout, const Tensor& h, const MoeCache& cache, MoeScratch& scratch,
                 float grad_scale) const;
 
+  // Generation: route without capacity (every token its top-k), as Hugging Face models run;
+  // otherwise the padding after a prompt would take capacity from it.
+  void set_dropless(bool on) const { dropless_ = on; }
+
   // aux_free's per-expert selection bias (E, F32, where the parameters live), a parameter the
   // optimizer leaves alone (its gradient is zero); undefined for other balancing.
   const Tensor& selection_bias() const { return bias_; }
@@ -158,8 +162,9 @@ class MoeFfn {
   const TpContext& tp_;
   MoeLayerStats* stats_;
   MoeDims dims_;
-  Communicator* ep_;          // null: every expert computes here
-  int64_t first_expert_ = 0;  // this rank's experts: [first_expert_, + local_experts_)
+  Communicator* ep_;               // null: every expert computes here
+  mutable bool dropless_ = false;  // set_dropless
+  int64_t first_expert_ = 0;       // this rank's experts: [first_expert_, + local_experts_)
   int64_t local_experts_ = 0;
   Tensor router_, d_router_;  // (E, C)
   Tensor bias_;               // (E), aux_free only

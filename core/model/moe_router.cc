@@ -49,7 +49,10 @@ MoeRouting route_tokens(const MoeConfig& c, const float* logits, const float* bi
   r.original = r.expert;
 
   if (c.capacity_factor > 0) {
-    const int64_t capacity = static_cast<int64_t>(std::ceil(c.capacity_factor * static_cast<double>(N * K) / E));
+    // No expert can take more than all N·k assignments: a larger factor is dropless (and would
+    // overflow the conversion).
+    const double wanted = std::ceil(c.capacity_factor * static_cast<double>(N * K) / static_cast<double>(E));
+    const int64_t capacity = static_cast<int64_t>(std::min(wanted, static_cast<double>(N * K)));
     std::vector<int64_t> taken(static_cast<size_t>(E), 0);
     for (int64_t j = 0; j < K; ++j) {
       for (int64_t n = 0; n < N; ++n) {

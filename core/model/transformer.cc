@@ -313,7 +313,14 @@ std::vector<float> Transformer::logits_at(const Tensor& tokens, int64_t position
   TESSEL_CHECK(tp_.size() == 1 && part_.is_whole(config_.layers))
       << "logits_at runs on a whole model, not a tensor- or pipeline-parallel part";
   TESSEL_CHECK(position >= 0 && position < T_) << "position " << position << " outside [0, " << T_ << ")";
+  // MoE layers route without capacity here: the positions after `position` must not matter.
+  for (const Block& b : blocks_) {
+    if (b.is_moe()) b.moe()->set_dropless(true);
+  }
   forward_chunk(0, 0, tokens);
+  for (const Block& b : blocks_) {
+    if (b.is_moe()) b.moe()->set_dropless(false);
+  }
   release(chunks_[0].slots[0]);
   const int64_t C = config_.d_model, V = config_.vocab_size;
   const Tensor row = chunks_[0].slots[0].final_ln.view(position * C, {1, C});

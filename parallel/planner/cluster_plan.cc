@@ -263,7 +263,9 @@ ClusterPlan plan_cluster(const Config& config, const Cluster& cluster, const Pla
   // Mixed: every layout of the whole cluster's GPU count, placed both ways.
   std::vector<PlanLayout> layouts;
   try {
-    layouts = enumerate_layouts(config, cluster.gpus(), fixed, /*uneven_stages=*/true);
+    PlanConstraints knobs = fixed;
+    knobs.ep_searched = false;  // parallel.ep runs on the CPU backend only for now
+    layouts = enumerate_layouts(config, cluster.gpus(), knobs, /*uneven_stages=*/true);
   } catch (const Error& e) {
     why_not.push_back(std::string("no layout of all ") + std::to_string(cluster.gpus()) + " GPUs: " + e.what());
   }

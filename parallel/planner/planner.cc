@@ -100,6 +100,12 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
           }
         }
         for (const auto& [schedule, v] : schedules) {
+          // Cross-layer attention: every stage must start at a group's first layer.
+          if (m.cla_share > 1 && (m.layers % (pp * v) != 0 || (m.layers / (pp * v)) % m.cla_share != 0)) {
+            why.push_back("pp " + std::to_string(pp) + " x " + std::to_string(v) +
+                          " stages split a group of model.cla_share layers");
+            continue;
+          }
           if (m.layers % (pp * v) != 0 && !(uneven_stages && v == 1 && pp <= m.layers)) {
             why.push_back("pp " + std::to_string(pp) + " does not divide model.layers");
             continue;
@@ -113,7 +119,7 @@ std::vector<PlanLayout> enumerate_layouts(const Config& config, int gpus, const 
               for (bool sp : {false, true}) {
                 if ((sp && (tp == 1 || m.seq_len % tp != 0)) || !allowed(fixed.sequence_parallel, sp)) continue;
                 // Expert parallelism: MoE models only, over divisors of dp that divide the experts.
-                for (int64_t ep : m.moe.enabled() ? divisors(dp) : std::vector<int64_t>{1}) {
+                for (int64_t ep : m.moe.enabled() && fixed.ep_searched ? divisors(dp) : std::vector<int64_t>{1}) {
                   if (m.moe.enabled() && m.moe.experts % ep != 0) continue;
                   if (!allowed(fixed.ep, static_cast<int>(ep))) continue;
                   PlanLayout l;
@@ -154,7 +160,9 @@ Plan plan_layouts(const Config& config, int gpus, const HardwareProfile& hw, con
                   double margin, double time_scale, const Framework& framework) {
   TESSEL_CHECK(time_scale > 0 && std::isfinite(time_scale))
       << "plan_layouts: time_scale " << time_scale << ", expected a positive measured / predicted ratio";
-  const std::vector<PlanLayout> layouts = enumerate_layouts(config, gpus, fixed);
+  PlanConstraints knobs = fixed;
+  knobs.ep_searched = fixed.ep_searched && hw.name == "cpu-local";  // parallel.ep: CPU backend only for now
+  const std::vector<PlanLayout> layouts = enumerate_layouts(config, gpus, knobs);
   // Calibrated before anything is ranked or explained: one set of figures for all that follows.
   std::vector<PlanEstimate> all;
   for (const PlanLayout& l : layouts) {

@@ -21,6 +21,9 @@ struct PlanConstraints {
   std::optional<Recompute> recompute;
   std::optional<bool> sequence_parallel;
   std::optional<int> ep;
+  // Whether ep > 1 is searched for MoE models: parallel.ep runs on the CPU backend only for now,
+  // so plans for GPUs (plan_layouts with another profile than cpu-local) keep ep 1.
+  bool ep_searched = true;
 };
 
 // Whether a config key is a knob the planner searches (tp, pp, dp, ep, zero, virtual_stages,

@@ -26,15 +26,15 @@ printf 'And God said, Let there be light: and.' > "$dir/one.txt"
 "$tessel" data prepare --input "$dir/one.txt" --tokenizer bytes --out "$dir/one" > /dev/null
 
 for arch in gpt2 llama mixtral qwen2moe; do
-  kv=4 tie=true family=$arch moe=""
+  kv=4 tie=true family=$arch moe="" layers=2
   [ "$arch" != gpt2 ] && kv=2 tie=false family=llama
-  # Mixtral: every layer MoE, no shared expert. Qwen2-MoE: a gated shared expert, layer 0 dense,
-  # top-k weights not renormalised.
+  # Mixtral: every layer MoE, no shared expert. Qwen2-MoE: a gated shared expert, layers 0 and 2
+  # dense (mlp_only_layers), top-k weights not renormalised.
   [ "$arch" = mixtral ] && moe=", moe: {experts: 4, top_k: 2, expert_ffn_dim: 32}"
-  [ "$arch" = qwen2moe ] && moe=", moe: {experts: 4, top_k: 2, expert_ffn_dim: 16, shared_experts: 1, shared_ffn_dim: 32, shared_gate: true, norm_topk: false, first_dense: 1}"
+  [ "$arch" = qwen2moe ] && layers=4 moe=", moe: {experts: 4, top_k: 2, expert_ffn_dim: 16, shared_experts: 1, shared_ffn_dim: 32, shared_gate: true, norm_topk: false, first_dense: 1, every: 2}"
   cat > "$dir/$arch.yaml" <<YAML
 run: {steps: 6, log_every: 6, seed: 9}
-model: {arch: $family, vocab_size: 260, seq_len: 32, layers: 2, d_model: 32, heads: 4, kv_heads: $kv, ffn_dim: 64, tie_embeddings: $tie$moe}
+model: {arch: $family, vocab_size: 260, seq_len: 32, layers: $layers, d_model: 32, heads: 4, kv_heads: $kv, ffn_dim: 64, tie_embeddings: $tie$moe}
 batch: {global: 4, micro: 4}
 optim: {lr: 3.0e-3, warmup_steps: 1, decay_steps: 6}
 data: {train: [{path: $dir/ds_train, weight: 1.0}], tokenizer: bytes}

@@ -90,6 +90,8 @@ expect_error() {  # message, then --set arguments
 }
 expect_error "model.moe.top_k (9) exceeds model.moe.experts (8)" model.moe.top_k=9
 expect_error "model.moe.capacity_factor" model.moe.capacity_factor=-1
+expect_error "model.moe.shared_ffn_dim (32) sizes the shared expert, but there is none" model.moe.shared_experts=0 \
+  model.moe.shared_ffn_dim=32
 expect_error "model.moe needs arch: llama" model.arch=gpt2
 expect_error "unknown key 'model.moe.exprts'; did you mean 'model.moe.experts'?" model.moe.exprts=4
 expect_error "model.moe.router" model.moe.router=top1
@@ -105,6 +107,7 @@ fi
 grep -qF "parallel.ep (4) must divide the data-parallel ranks (2)" "$dir/bad.log" || { cat "$dir/bad.log"; fail "ep above dp: no clear error"; }
 expect_error "pipeline stage 1 starts at layer 1, inside a group of model.cla_share (2) layers" model.cla_share=2 \
   parallel.pp=2 "parallel.pipeline_split=[1, 3]"
-echo "MoE and CLA config errors: top_k > experts, capacity_factor < 0, a GPT-2 arch, a misspelt key, a bad router, tp,"
+echo "MoE and CLA config errors: top_k > experts, capacity_factor < 0, a shared width without a shared expert,"
+echo "  a GPT-2 arch, a misspelt key, a bad router, tp,"
 echo "  cla_share not dividing the layers, a pipeline stage splitting a CLA pair, experts not divisible by ep,"
 echo "  ep without experts, ep with batch.shares, ep not dividing the data-parallel ranks"

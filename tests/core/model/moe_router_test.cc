@@ -49,6 +49,13 @@ TEST_CASE("capacity drops, or re-routes to the best expert with room, in slot-ma
     CHECK(r.assignment == std::vector<int32_t>{0, 2, 1});  // expert-major: e0 t0, e1 t2, e2 t1
   }
   {
+    INFO("a capacity factor past every assignment is dropless, not an overflow");
+    c.capacity_factor = 1e30;
+    const MoeRouting r = route_tokens(c, logits.data(), nullptr, 4);
+    CHECK(r.expert == std::vector<int32_t>{0, 0, 0, 1});
+    CHECK(r.dropped + r.rerouted == 0);
+  }
+  {
     INFO("dropless: everyone gets their first choice");
     c.capacity_factor = 0;
     const MoeRouting r = route_tokens(c, logits.data(), nullptr, 4);
