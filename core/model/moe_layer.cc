@@ -4,15 +4,12 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/measure.h"
 #include "core/model/param_specs.h"
 #include "core/ops.h"
 
 namespace tessel {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 constexpr ops::WeightLayout kLayout = ops::WeightLayout::kOutIn;  // experts are LLaMA-family nn.Linear
 
