@@ -50,10 +50,22 @@ std::vector<AdamWSegment> zero_shard_segments(const std::vector<ParamEntry>& ent
 }
 
 DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap,
-                           ReduceOp reduce)
-    : group_(group), store_(store), zero_(zero), overlap_(overlap), reduce_(reduce) {
+                           ReduceOp reduce, GradBucket range, double grad_scale)
+    : group_(group),
+      store_(store),
+      zero_(zero),
+      overlap_(overlap),
+      reduce_(reduce),
+      range_(range.end < 0 ? GradBucket{range.begin, store.numel()} : range),
+      grad_scale_(grad_scale) {
+  TESSEL_CHECK(range_.begin >= 0 && range_.begin <= range_.end && range_.end <= store.numel())
+      << "DataParallel: range [" << range_.begin << ", " << range_.end << ") outside the store's " << store.numel()
+      << " elements";
+  TESSEL_CHECK(grad_scale_ == 1.0 || store.grads().device().is_cpu())
+      << "DataParallel: a gradient scale applies to host buffers only";
   const int64_t elems = static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float));
-  buckets_ = make_grad_buckets(store.numel(), elems, bucket_multiple(group.size()));
+  buckets_ = make_grad_buckets(range_.end - range_.begin, elems, bucket_multiple(group.size()));
+  for (GradBucket& b : buckets_) b.begin += range_.begin, b.end += range_.begin;
   works_.resize(buckets_.size());
   if (zero_ == ZeroStage::k2) {
     // Beside the gradients: on their device when they have one.
@@ -63,7 +75,10 @@ DataParallel::DataParallel(Communicator& group, ParameterStore& store, double bu
   }
 }
 
-int64_t DataParallel::state_numel() const { return zero_ == ZeroStage::k0 ? store_.numel() : store_.numel() / size(); }
+int64_t DataParallel::state_numel() const {
+  const int64_t n = range_.end - range_.begin;
+  return zero_ == ZeroStage::k0 ? n : n / size();
+}
 
 int64_t DataParallel::shard_offset(size_t b) const {
   int64_t packed = 0;
@@ -97,18 +112,27 @@ void DataParallel::grads_ready_from(int64_t offset) {
 
 void DataParallel::finish_gradient_sync() {
   exposed_wait_s_ = 0;
-  if (size() == 1) return;
-  while (next_bucket_ < buckets_.size()) start_bucket(next_bucket_++);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (const std::shared_ptr<Work>& w : works_) w->wait();
-  exposed_wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (size() > 1) {
+    while (next_bucket_ < buckets_.size()) start_bucket(next_bucket_++);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const std::shared_ptr<Work>& w : works_) w->wait();
+    exposed_wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  if (grad_scale_ != 1.0) {
+    // What this rank's update reads: its ZeRO-2 shard, or the range.
+    const Tensor g = zero_ == ZeroStage::k2 ? shard_grads_ : store_.grads().slice(range_.begin, range_.end);
+    float* p = g.data<float>();
+    const float k = static_cast<float>(grad_scale_);
+    for (int64_t i = 0; i < g.numel(); ++i) p[i] *= k;
+  }
 }
 
 std::vector<AdamWSegment> DataParallel::optimizer_segments(double weight_decay) const {
   if (zero_ == ZeroStage::k0) {
     std::vector<AdamWSegment> segments;
     for (const ParamEntry& e : store_.entries()) {
-      segments.push_back({e.offset, e.numel, e.spec.weight_decay ? weight_decay : 0.0, -1, -1});
+      if (e.offset < range_.begin || e.offset >= range_.end) continue;
+      segments.push_back({e.offset, e.numel, e.spec.weight_decay ? weight_decay : 0.0, -1, e.offset - range_.begin});
     }
     return segments;
   }
@@ -121,11 +145,12 @@ double DataParallel::grad_sum_of_squares(const std::vector<bool>& counted) {
   const bool all = counted.empty();
   if (zero_ < ZeroStage::k2) {
     // The counted parameters' views, reduced together: on a device one wait for all of them.
-    if (all) return sum_of_squares(store_.grads());
+    if (all) return sum_of_squares(store_.grads().slice(range_.begin, range_.end));
     std::vector<Tensor> pieces;
     const std::vector<ParamEntry>& entries = store_.entries();
     for (size_t k = 0; k < entries.size(); ++k) {
-      if (counted[k]) pieces.push_back(store_.grads().view(entries[k].offset, {entries[k].numel}));
+      const bool inside = entries[k].offset >= range_.begin && entries[k].offset < range_.end;
+      if (counted[k] && inside) pieces.push_back(store_.grads().view(entries[k].offset, {entries[k].numel}));
     }
     return sum_of_squares(pieces);
   }
@@ -157,7 +182,8 @@ void DataParallel::gather_params() {
 
 void DataParallel::state_from_full(const Tensor& full, const Tensor& shard) const {
   if (zero_ == ZeroStage::k0) {
-    if (shard.raw() != full.raw()) shard.copy_from(full);
+    const Tensor mine = full.slice(range_.begin, range_.end);
+    if (shard.raw() != mine.raw()) shard.copy_from(mine);
     return;
   }
   for (size_t b = 0; b < buckets_.size(); ++b) {

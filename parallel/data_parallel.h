@@ -17,7 +17,12 @@
 //           gradient (shard_grads()), then as zero 1.
 // On the CPU the parameters are fp32 and are their own master weights, so the shard's state is
 // the two AdamW moments. The buffers' length must be a multiple of bucket_multiple(dp).
-// Not thread-safe; every rank of the group calls the same methods in the same order.
+//
+// A DataParallel covers one range of the store's buffers: all of it, or, under expert
+// parallelism, either the replicated parameters (over the data-parallel group) or the routed
+// experts' region (over the expert-data-parallel group: the ranks that hold the same experts).
+// Its optimizer state, shard or not, is laid out for its range alone. Not thread-safe; every
+// rank of the group calls the same methods in the same order.
 #pragma once
 
 #include <chrono>
@@ -58,13 +63,17 @@ class DataParallel {
   // overlap: start buckets during backward (else all after it, in finish_gradient_sync).
   // reduce: how the replicas' gradients combine: kAvg (each replica's is a mean over equal
   // shares of the batch) or kSum (each is already weighted by its share of the tokens).
+  // range: the flat elements [begin, end) this group reduces (default: the whole store), a
+  // multiple of bucket_multiple(group size) long. grad_scale multiplies the reduced gradient
+  // (host buffers only): 1 / ep for routed experts, whose local gradient sums ep replicas' tokens.
   DataParallel(Communicator& group, ParameterStore& store, double bucket_mb, ZeroStage zero, bool overlap = true,
-               ReduceOp reduce = ReduceOp::kAvg);
+               ReduceOp reduce = ReduceOp::kAvg, GradBucket range = {0, -1}, double grad_scale = 1.0);
 
   int size() const { return group_.size(); }
   int rank() const { return group_.rank(); }
   ZeroStage zero() const { return zero_; }
   const std::vector<GradBucket>& buckets() const { return buckets_; }
+  const GradBucket& range() const { return range_; }
 
   // Before each micro-batch's forward/backward; `sync`: the step's last micro-batch, whose
   // backward reduces the accumulated gradients.
@@ -77,13 +86,14 @@ class DataParallel {
   // behind backward.
   double exposed_wait_s() const { return exposed_wait_s_; }
 
-  // Elements of the optimizer state on this rank: all of them at zero 0, a 1/dp shard else.
+  // Elements of the optimizer state on this rank: the range's at zero 0, a 1/dp shard else.
   int64_t state_numel() const;
-  // The AdamW segments this rank updates, and the gradient buffer they read.
+  // The AdamW segments this rank updates (state offsets within this group's state), and the
+  // gradient buffer they read.
   std::vector<AdamWSegment> optimizer_segments(double weight_decay) const;
   const Tensor& optimizer_grads() const;  // F32 (state_numel or the store's numel)
-  // Σ g² of the reduced gradient over the parameters whose `counted` flag (by entry index)
-  // is set, over the whole data-parallel group: identical on every rank of it. Empty
+  // Σ g² of the reduced gradient over the range's parameters whose `counted` flag (by entry
+  // index) is set, over the whole data-parallel group: identical on every rank of it. Empty
   // `counted`: every parameter. (Tensor parallelism counts a replicated parameter on one
   // rank only, then sums over its own group.)
   double grad_sum_of_squares(const std::vector<bool>& counted = {});
@@ -91,7 +101,7 @@ class DataParallel {
   void gather_params();
 
   // Optimizer state from the full form (the store's numel, laid out like the parameters, as a
-  // checkpoint is read) into its shard form (state_numel). Checkpoints are written from the
+  // checkpoint is read) into this group's form (state_numel). Checkpoints are written from the
   // shards themselves (TrainStep::state_segments).
   void state_from_full(const Tensor& full, const Tensor& shard) const;
 
@@ -104,6 +114,8 @@ class DataParallel {
   ZeroStage zero_;
   bool overlap_;
   ReduceOp reduce_;
+  GradBucket range_;
+  double grad_scale_;
   std::vector<GradBucket> buckets_;
   std::vector<std::shared_ptr<Work>> works_;  // per bucket, this step
   size_t next_bucket_ = 0;                    // buckets [0, next_bucket_) are started

@@ -81,11 +81,14 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
         << topology.size(Axis::kTp) * pp * ep << ")";
     TESSEL_CHECK(!r.device) << "parallel.ep (" << ep << ") runs on the CPU backend only for now (MoE layers "
                             << "run on a GPU without it); hint: run.device: cpu, or parallel.ep: 1";
-    // Consecutive data-parallel ranks form a group.
+    // Consecutive data-parallel ranks form a group; the ranks at the same place in each group
+    // hold the same experts.
     r.ep = r.dp->split(r.dp->rank() / ep, r.dp->rank() % ep, "ep");
+    r.edp = r.dp->split(r.dp->rank() % ep, r.dp->rank() / ep, "expert dp");
   }
   TransformerOptions options(config.batch.micro, config.model.seq_len);
   options.ep_group = r.ep.get();
+  if (r.edp) options.expert_param_multiple = bucket_multiple(r.edp->size());
   options.recompute = config.parallel.recompute;
   options.param_multiple = bucket_multiple(r.dp->size());
   options.tp_group = r.tp.get();
@@ -96,7 +99,7 @@ RankModel RankModel::build(const Config& config, Communicator& world, const Topo
   r.model = std::make_unique<Transformer>(config.model, options);
   r.model->parameters().initialize(config.run.seed);
   if (pp > 1) r.pipeline = std::make_unique<PipelineExecutor>(*r.model, *r.pp, actions, v, r.pp_gradients.get());
-  r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get());
+  r.step = std::make_unique<TrainStep>(config, *r.model, *r.dp, r.tp.get(), r.pipeline.get(), r.ep.get(), r.edp.get());
   r.grid.tp = r.tp->size();
   r.grid.pp = r.pp->size();
   r.grid.dp = r.dp->size();
@@ -113,6 +116,8 @@ RankCheckpoint RankModel::checkpoint_part() {
   if (device) {
     // The checkpoint writer reads host memory: mirror the weights and the moments there.
     if (!host_params) {
+      // One region: expert parallelism (a region of its own for the experts) runs on the CPU only.
+      TESSEL_CHECK(!source->has_expert_region()) << "a device model with an expert region";
       std::vector<ParamSpec> specs;
       for (const ParamEntry& e : source->entries()) specs.push_back(e.spec);
       host_params =
@@ -131,11 +136,20 @@ RankCheckpoint RankModel::checkpoint_part() {
   for (const ParamEntry& e : store.entries()) {
     own.push_back(tp->rank() % shard_replicas(e.spec, tp->size()) == 0 && !model->is_tied_copy(e.spec.name));
   }
+  // A routed expert split over expert-parallel ranks is written by the ranks that hold it: the
+  // first of its expert-data-parallel group, or each ZeRO shard's.
+  const DataParallel* experts = step->expert_data_parallel();
+  const bool expert_first = experts != nullptr && edp->rank() == 0;
+  const bool expert_sharded = experts != nullptr && experts->zero() != ZeroStage::k0;
+  const auto is_expert = [&](size_t entry) { return experts != nullptr && store.entries()[entry].spec.expert >= 0; };
   RankCheckpoint part;
   part.params = &store;
-  if (dp->rank() == 0) part.write_params = own;
+  part.write_params.assign(own.size(), false);
+  for (size_t k = 0; k < own.size(); ++k)
+    part.write_params[k] = own[k] && (is_expert(k) ? expert_first : dp->rank() == 0);
   for (const RankCheckpoint::StateSegment& s : segments) {
-    if (own[s.entry] && (dp->rank() == 0 || grid.zero > 0)) part.state.push_back(s);
+    const bool writes = is_expert(s.entry) ? expert_first || expert_sharded : dp->rank() == 0 || grid.zero > 0;
+    if (own[s.entry] && writes) part.state.push_back(s);
   }
   return part;
 }
@@ -143,6 +157,12 @@ RankCheckpoint RankModel::checkpoint_part() {
 void RankModel::gather_whole(const Tensor& local_values, const ParameterStore& whole,
                              const Tensor& whole_values) const {
   gather_shards(model->parameters(), local_values, whole, whole_values, tp.get());
+  // Each expert-parallel rank filled in its routed experts: the sum over the group has them all.
+  if (ep && ep->size() > 1) {
+    for (const ParamEntry& e : whole.entries()) {
+      if (e.spec.expert >= 0) ep->all_reduce(whole_values.view(e.offset, {e.numel}), ReduceOp::kSum);
+    }
+  }
   // Each stage now holds its parameters whole and zeros elsewhere: the sum over the stages is
   // the model. A tied embedding's copy on the last stage is left out (the first stage's
   // counts). Parameter by parameter, so each stays within MPI's element count.

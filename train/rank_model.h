@@ -24,7 +24,10 @@ struct RankModel {
   // the device (whose memory holds the model) last.
   std::unique_ptr<DeviceBackend> device;  // run.device=cuda: this rank's GPU; null: the CPU
   std::unique_ptr<Communicator> tp, dp, pp;
-  std::unique_ptr<Communicator> ep;            // parallel.ep > 1: this rank's expert-parallel group, split from dp
+  // parallel.ep > 1: this rank's expert-parallel group (consecutive data-parallel ranks, which
+  // split the routed experts), and its expert-data-parallel group (the data-parallel ranks at the
+  // same place in theirs, which hold the same experts); both split from dp.
+  std::unique_ptr<Communicator> ep, edp;
   std::unique_ptr<Communicator> pp_gradients;  // NCCL pipelines: the gradients' own link (else null)
   std::unique_ptr<Transformer> model;
   std::unique_ptr<PipelineExecutor> pipeline;  // pp > 1
@@ -45,11 +48,13 @@ struct RankModel {
   bool holds_part() const { return tp->size() > 1 || pp->size() > 1; }
   // whole_values := values laid out like this rank's parameters (weights, gradients or
   // moments), assembled into whole tensors laid out like `whole` (a store of every parameter,
-  // without tensor parallelism). Collective over the tensor- and pipeline-parallel groups.
+  // without tensor parallelism). Collective over the tensor-, expert- and pipeline-parallel
+  // groups.
   void gather_whole(const Tensor& local_values, const ParameterStore& whole, const Tensor& whole_values) const;
   const CheckpointLayout& layout() const { return grid; }
   // What this rank writes into a checkpoint: weights on data-parallel replica 0 and moments on
-  // every ZeRO shard (on replica 0 without ZeRO), each value once: a replicated parameter from
+  // every ZeRO shard (on replica 0 without ZeRO), each value once (a routed expert from the
+  // first rank of its expert-data-parallel group, or each of its ZeRO shards): a replicated parameter from
   // tensor-parallel rank 0 of those holding it, a tied embedding from the first stage. A
   // device's weights and moments are first copied into host mirrors, which the part points to.
   RankCheckpoint checkpoint_part();

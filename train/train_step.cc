@@ -53,7 +53,7 @@ std::vector<int64_t> micro_batches_per_replica(const BatchConfig& batch, int64_t
 }
 
 TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group,
-                     PipelineExecutor* pipeline)
+                     PipelineExecutor* pipeline, Communicator* ep_group, Communicator* expert_dp_group)
     : config_(config),
       model_(model),
       device_(model.parameters().params().storage()->backend()),
@@ -65,7 +65,7 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       weighted_(!config.batch.shares.empty()),
       dp_(dp_group, model.parameters(), config.parallel.bucket_mb,
           dp_group.size() > 1 ? config.parallel.zero : ZeroStage::k0, config.parallel.overlap_grad_reduce,
-          weighted_ ? ReduceOp::kSum : ReduceOp::kAvg),
+          weighted_ ? ReduceOp::kSum : ReduceOp::kAvg, GradBucket{0, model.parameters().expert_begin()}),
       micro_batches_(micro_batches_per_replica(config.batch, dp_group.size())),
       accumulation_(micro_batches_[static_cast<size_t>(dp_group.rank())]),
       step_micro_batches_(config.batch.global / config.batch.micro),
@@ -73,15 +73,33 @@ TrainStep::TrainStep(const Config& config, Transformer& model, Communicator& dp_
       scaler_(config.precision.compute == Precision::kFp16, config.precision.loss_scale) {
   TESSEL_CHECK(pipeline_ == nullptr || pipeline_->micro_batches() == accumulation_)
       << "pipeline schedule of " << pipeline_->micro_batches() << " micro-batches for a step of " << accumulation_;
-  // The moments live beside the parameters.
-  m_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
-  v_ = zeros_on(device_, {dp_.state_numel()}, DType::F32);
+  const ParameterStore& store = model.parameters();
+  if (store.has_expert_region()) {
+    // Expert parallelism: each routed expert lives on one rank of its expert-parallel group, and
+    // its gradient (the tokens of all ep replicas) averages over the ranks that hold it, then
+    // divides by ep: the mean over every replica, as for the other parameters.
+    TESSEL_CHECK(ep_group != nullptr && expert_dp_group != nullptr && !weighted_)
+        << "a model split over expert-parallel ranks needs its expert-parallel and expert-data-parallel groups, "
+        << "and equal shares of the batch";
+    ep_group_ = ep_group;
+    edp_ = std::make_unique<DataParallel>(*expert_dp_group, model.parameters(), config.parallel.bucket_mb,
+                                          expert_dp_group->size() > 1 ? config.parallel.zero : ZeroStage::k0, false,
+                                          ReduceOp::kAvg, GradBucket{store.expert_begin(), store.numel()},
+                                          1.0 / static_cast<double>(ep_group->size()));
+  }
+  // The moments live beside the parameters: the replicated parameters', then the experts'.
+  const int64_t state = dp_.state_numel() + (edp_ ? edp_->state_numel() : 0);
+  m_ = zeros_on(device_, {state}, DType::F32);
+  v_ = zeros_on(device_, {state}, DType::F32);
   const int64_t B = model.micro_batch(), T = model.seq_len();
   tokens_ = Tensor::empty({B, T}, DType::I32);
   targets_ = Tensor::empty({B, T}, DType::I32);
 
   segments_ = dp_.optimizer_segments(config.optim.weight_decay);
-  const ParameterStore& store = model.parameters();
+  if (edp_) {
+    expert_segments_ = edp_->optimizer_segments(config.optim.weight_decay);
+    for (AdamWSegment& seg : expert_segments_) seg.state_offset += dp_.state_numel();
+  }
   const std::string wte = model_names(config.model).wte;
   const bool tied_copy =
       pipeline_ != nullptr && config.model.tie_embeddings && (model.part().embedding || model.part().head);
@@ -156,11 +174,21 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
     }
   }
   dp_.finish_gradient_sync();
+  if (edp_) {
+    edp_->begin_micro_batch(true);  // every bucket starts here, after backward
+    edp_->finish_gradient_sync();
+  }
   StepResult r;
-  r.comm_wait_s = dp_.exposed_wait_s();
+  r.comm_wait_s = dp_.exposed_wait_s() + (edp_ ? edp_->exposed_wait_s() : 0);
   r.loss = loss / static_cast<double>(weighted_ ? step_micro_batches_ : accumulation_);
   if (group_.size() > 1) group_.all_reduce_doubles(&r.loss, 1, weighted_ ? ReduceOp::kSum : ReduceOp::kAvg);
   double sum_of_squares = dp_.grad_sum_of_squares(counted_);
+  if (edp_) {
+    // Each expert-parallel rank's experts, then all of them.
+    double experts = edp_->grad_sum_of_squares(counted_);
+    ep_group_->all_reduce_doubles(&experts, 1, ReduceOp::kSum);
+    sum_of_squares += experts;
+  }
   if (tp_group_ != nullptr) tp_group_->all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
   if (pipeline_ != nullptr) pipeline_->group().all_reduce_doubles(&sum_of_squares, 1, ReduceOp::kSum);
   r.grad_norm = std::sqrt(sum_of_squares) / loss_scale;
@@ -191,6 +219,10 @@ StepResult TrainStep::run(int64_t step, const BatchFn& fill) {
   // With a compute copy (bf16 weights of fp32 masters) the update rewrites both.
   adamw_update_segments(store.params(), dp_.optimizer_grads(), m_, v_, segments_, s, store.compute_params());
   dp_.gather_params();
+  if (edp_) {
+    adamw_update_segments(store.params(), edp_->optimizer_grads(), m_, v_, expert_segments_, s, store.compute_params());
+    edp_->gather_params();
+  }
   finish_moe_step(r, true);
   return r;
 }
@@ -278,7 +310,9 @@ void TrainStep::finish_moe_step(StepResult& r, bool applied) {
 std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments(const Tensor& m, const Tensor& v) const {
   const std::vector<ParamEntry>& entries = model_.parameters().entries();
   std::vector<RankCheckpoint::StateSegment> out;
-  for (const AdamWSegment& s : segments_) {
+  std::vector<AdamWSegment> all = segments_;
+  all.insert(all.end(), expert_segments_.begin(), expert_segments_.end());
+  for (const AdamWSegment& s : all) {
     // The parameter holding the segment (segments never cross parameters).
     const auto it = std::upper_bound(entries.begin(), entries.end(), s.offset,
                                      [](int64_t offset, const ParamEntry& e) { return offset < e.offset; });
@@ -291,8 +325,13 @@ std::vector<RankCheckpoint::StateSegment> TrainStep::state_segments(const Tensor
 }
 
 void TrainStep::load_full_adam_state(const Tensor& m, const Tensor& v) {
-  dp_.state_from_full(m, m_);
-  dp_.state_from_full(v, v_);
+  const int64_t n = dp_.state_numel();
+  dp_.state_from_full(m, m_.slice(0, n));
+  dp_.state_from_full(v, v_.slice(0, n));
+  if (edp_) {
+    edp_->state_from_full(m, m_.slice(n, m_.numel()));
+    edp_->state_from_full(v, v_.slice(n, v_.numel()));
+  }
 }
 
 }  // namespace tessel

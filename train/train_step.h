@@ -71,8 +71,13 @@ class TrainStep {
   // the model's tensor-parallel group, or null; the gradient norm sums over it, counting each
   // replicated parameter once. pipeline: runs the micro-batches when pp > 1 (null: none); the
   // model is then its part.
+  // ep_group and expert_dp_group (expert parallelism, when the model's store has an expert
+  // region): the ranks that split the routed experts, and those that hold the same ones (the
+  // data-parallel group's ranks at the same place in their expert-parallel group). The routed
+  // experts then reduce and shard their optimizer state over expert_dp_group.
   TrainStep(const Config& config, Transformer& model, Communicator& dp_group, Communicator* tp_group = nullptr,
-            PipelineExecutor* pipeline = nullptr);
+            PipelineExecutor* pipeline = nullptr, Communicator* ep_group = nullptr,
+            Communicator* expert_dp_group = nullptr);
 
   // Fills one micro-batch, tokens and targets I32 (B, T), with global samples
   // [first, first + B).
@@ -83,8 +88,8 @@ class TrainStep {
   StepResult run(int64_t step, const BatchFn& fill);
 
   // AdamW moments as this rank holds them: (numel of the parameter buffer) at zero 0, its
-  // shard else. load_full_adam_state takes them laid out like the parameters (from a
-  // checkpoint) and keeps this rank's part.
+  // shard else; with an expert region, the replicated parameters' state, then the experts'. load_full_adam_state takes
+  // them laid out like the parameters (from a checkpoint) and keeps this rank's part.
   void load_full_adam_state(const Tensor& m, const Tensor& v);
   // The AdamW moments this rank holds, by parameter (every element of each at zero 0, its
   // shard's parts else), pointing into the live buffers: what a checkpoint stores.
@@ -102,6 +107,8 @@ class TrainStep {
   LossScaler& scaler() { return scaler_; }
   int64_t accumulation_steps() const { return accumulation_; }
   DataParallel& data_parallel() { return dp_; }
+  // The routed experts' reduction (expert parallelism), or null.
+  const DataParallel* expert_data_parallel() const { return edp_.get(); }
   PipelineExecutor* pipeline() { return pipeline_; }
 
  private:
@@ -118,19 +125,22 @@ class TrainStep {
   Communicator& group_;
   Communicator* tp_group_;
   PipelineExecutor* pipeline_;
-  Tensor tied_grad_, tied_peer_;   // this stage's tied embedding gradient, and room for the other's
-  int64_t tied_end_ = 0;           // gradients below it wait for sum_tied_embedding_grads
-  bool last_micro_batch_ = false;  // a pipeline backward of the step's last micro-batch is running
-  std::vector<bool> counted_;      // per parameter: in this rank's share of the gradient norm
-  bool weighted_;                  // batch.shares: replicas of unequal shares
-  DataParallel dp_;
+  Tensor tied_grad_, tied_peer_;        // this stage's tied embedding gradient, and room for the other's
+  int64_t tied_end_ = 0;                // gradients below it wait for sum_tied_embedding_grads
+  bool last_micro_batch_ = false;       // a pipeline backward of the step's last micro-batch is running
+  std::vector<bool> counted_;           // per parameter: in this rank's share of the gradient norm
+  bool weighted_;                       // batch.shares: replicas of unequal shares
+  DataParallel dp_;                     // the replicated parameters (all of them without an expert region)
+  Communicator* ep_group_ = nullptr;    // with an expert region: the experts' split ...
+  std::unique_ptr<DataParallel> edp_;   // ... and their reduction over the ranks holding the same ones
   std::vector<int64_t> micro_batches_;  // per data-parallel replica, per step
   int64_t accumulation_;                // this replica's
   int64_t step_micro_batches_;          // all replicas'
   Tensor m_, v_;
-  Tensor tokens_, targets_;             // (B, T) staging for one micro-batch (host)
-  std::vector<AdamWSegment> segments_;  // what this rank updates, with each parameter's decay
-  int64_t optimizer_steps_ = 0;         // updates applied (skipped steps excluded): AdamW's t
+  Tensor tokens_, targets_;                    // (B, T) staging for one micro-batch (host)
+  std::vector<AdamWSegment> segments_;         // what this rank updates, with each parameter's decay
+  std::vector<AdamWSegment> expert_segments_;  // the same in the expert region, state after dp_'s
+  int64_t optimizer_steps_ = 0;                // updates applied (skipped steps excluded): AdamW's t
   StepGuard guard_;
   LossScaler scaler_;  // fp16: the loss scale (optim/loss_scaler.h); disabled otherwise
 };

@@ -161,6 +161,15 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
         r_.dp->size(), r_.step->data_parallel().buckets().size(), config.parallel.bucket_mb,
         zero_stage(r_.step->data_parallel().zero()), static_cast<double>(r_.step->optimizer_state_bytes()) / (1 << 20));
   }
+  if (const DataParallel* experts = r_.step->expert_data_parallel()) {
+    const ParameterStore& store = r_.model->parameters();
+    spdlog::info(
+        "expert parallel {}: {} of {} routed experts per MoE layer on each rank ({:.1f} MiB of weights), reduced over "
+        "{} rank(s) holding the same ones, zero {}",
+        r_.ep->size(), config.model.moe.experts / r_.ep->size(), config.model.moe.experts,
+        static_cast<double>(store.numel() - store.expert_begin()) * 4 / (1 << 20), experts->size(),
+        zero_stage(experts->zero()));
+  }
   checkpointer_ = std::make_unique<Checkpointer>(config, world, r_, std::move(data));
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/error.h"
 #include "core/model/param_specs.h"
 
 namespace tessel {
@@ -31,7 +32,11 @@ std::string ModelPart::describe() const {
   return out.str();
 }
 
-std::vector<ParamSpec> part_param_specs(const ModelConfig& config, const ModelPart& part) {
+std::vector<ParamSpec> part_param_specs(const ModelConfig& config, const ModelPart& part, int ep_rank, int ep_size) {
+  TESSEL_CHECK(ep_size >= 1 && ep_rank >= 0 && ep_rank < ep_size && config.moe.experts % ep_size == 0)
+      << "expert-parallel rank " << ep_rank << " of " << ep_size << " for " << config.moe.experts
+      << " experts; hint: parallel.ep must divide model.moe.experts";
+  const int64_t local_experts = config.moe.experts / ep_size;
   const ModelNames n = model_names(config);
   auto holds_layer = [&](int64_t layer) {
     for (const ModelChunk& c : part.chunks) {
@@ -52,6 +57,7 @@ std::vector<ParamSpec> part_param_specs(const ModelConfig& config, const ModelPa
       // A layer's parameters: its index follows the family's prefix.
       const std::string prefix = n.hf_gpt2 ? "transformer.h." : "model.layers.";
       keep = holds_layer(std::stoll(s.name.substr(prefix.size())));
+      if (s.expert >= 0 && s.expert / local_experts != ep_rank) keep = false;
     }
     if (keep) out.push_back(std::move(s));
   }

@@ -37,7 +37,10 @@ struct ModelPart {
 
 // The parameters `part` holds, in transformer_param_specs' order (so the embedding comes
 // first). A last stage whose output layer is tied to the embedding holds its own copy of the
-// embedding weight, under the embedding's name, at the front of its buffers.
-std::vector<ParamSpec> part_param_specs(const ModelConfig& config, const ModelPart& part);
+// embedding weight, under the embedding's name, at the front of its buffers. With expert
+// parallelism (ep_size > 1) rank ep_rank of the expert-parallel group holds only its routed
+// experts: the ep_rank-th 1/ep_size of each MoE layer's, in order.
+std::vector<ParamSpec> part_param_specs(const ModelConfig& config, const ModelPart& part, int ep_rank = 0,
+                                        int ep_size = 1);
 
 }  // namespace tessel

@@ -194,7 +194,6 @@ MoeFfn::MoeFfn(const ModelConfig& c, const ParameterStore& store, int64_t layer,
     e.d_down = store.grad(prefix + "down_proj.weight");
     return e;
   };
-  for (int64_t e = 0; e < dims_.E; ++e) experts_.push_back(expert(mlp + "experts." + std::to_string(e) + "."));
   has_shared_ = dims_.Fs > 0;
   if (has_shared_) shared_ = expert(mlp + "shared_expert.");
   if (config_.shared_gate) {
@@ -207,6 +206,10 @@ MoeFfn::MoeFfn(const ModelConfig& c, const ParameterStore& store, int64_t layer,
         << "model.moe.experts (" << dims_.E << ") must be divisible by parallel.ep (" << ep_->size() << ")";
     local_experts_ = dims_.E / ep_->size();
     first_expert_ = ep_->rank() * local_experts_;
+  }
+  // The store holds this rank's routed experts (all of them without expert parallelism).
+  for (int64_t e = first_expert_; e < first_expert_ + local_experts_; ++e) {
+    experts_.push_back(expert(mlp + "experts." + std::to_string(e) + "."));
   }
   if (stats_ != nullptr) {
     stats_->layer = layer;
@@ -349,7 +352,7 @@ void MoeFfn::forward(const Tensor& h, const Tensor& out, MoeCache& k) const {
     const int64_t first = k.local_offsets[static_cast<size_t>(el)],
                   m = k.local_offsets[static_cast<size_t>(el) + 1] - first;
     if (m == 0) continue;
-    expert_forward(experts_[static_cast<size_t>(first_expert_ + el)], k.lx.view(first * C, {m, C}),
+    expert_forward(experts_[static_cast<size_t>(el)], k.lx.view(first * C, {m, C}),
                    k.lpre.view(first * dims_.fe_in, {m, dims_.fe_in}), k.lact.view(first * dims_.Fe, {m, dims_.Fe}),
                    k.lout.view(first * C, {m, C}));
   }
@@ -420,10 +423,9 @@ void MoeFfn::backward(const Tensor& dh, const Tensor& dout, const Tensor& h, con
     const int64_t first = k.local_offsets[static_cast<size_t>(el)],
                   m = k.local_offsets[static_cast<size_t>(el) + 1] - first;
     if (m == 0) continue;
-    expert_backward(experts_[static_cast<size_t>(first_expert_ + el)], s.d_lx.view(first * C, {m, C}),
-                    s.d_lout.view(first * C, {m, C}), k.lx.view(first * C, {m, C}),
-                    k.lpre.view(first * dims_.fe_in, {m, dims_.fe_in}), k.lact.view(first * dims_.Fe, {m, dims_.Fe}),
-                    s.d_lpre.view(first * dims_.fe_in, {m, dims_.fe_in}),
+    expert_backward(experts_[static_cast<size_t>(el)], s.d_lx.view(first * C, {m, C}), s.d_lout.view(first * C, {m, C}),
+                    k.lx.view(first * C, {m, C}), k.lpre.view(first * dims_.fe_in, {m, dims_.fe_in}),
+                    k.lact.view(first * dims_.Fe, {m, dims_.Fe}), s.d_lpre.view(first * dims_.fe_in, {m, dims_.fe_in}),
                     s.d_lact.view(first * dims_.Fe, {m, dims_.Fe}));
   }
   if (ep_ != nullptr) {

@@ -166,11 +166,11 @@ class MoeFfn {
   mutable bool dropless_ = false;  // set_dropless
   int64_t first_expert_ = 0;       // this rank's experts: [first_expert_, + local_experts_)
   int64_t local_experts_ = 0;
-  Tensor router_, d_router_;  // (E, C)
-  Tensor bias_;               // (E), aux_free only
-  Tensor bias_host_;          // its copy on the host, read before each routing (a device's)
-  Tensor gate_, d_gate_;      // (1, C): the shared expert's gate, shared_gate only
-  std::vector<Expert> experts_;
+  Tensor router_, d_router_;     // (E, C)
+  Tensor bias_;                  // (E), aux_free only
+  Tensor bias_host_;             // its copy on the host, read before each routing (a device's)
+  Tensor gate_, d_gate_;         // (1, C): the shared expert's gate, shared_gate only
+  std::vector<Expert> experts_;  // this rank's routed experts, from first_expert_ on
   Expert shared_;
   bool has_shared_ = false;
 };

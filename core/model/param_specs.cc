@@ -95,7 +95,9 @@ std::vector<ParamSpec> transformer_param_specs(const ModelConfig& c) {
         add(n.layer(i, "", prefix + "down_proj.weight"), {C, width}, 1, InitKind::kNormal, out_std, true);
       };
       for (int64_t e = 0; e < moe.experts; ++e) {
+        const size_t first = specs.size();
         ffn("mlp.experts." + std::to_string(e) + ".", moe.expert_width(F));
+        for (size_t k = first; k < specs.size(); ++k) specs[k].expert = e;
       }
       if (moe.shared_width(F) > 0) ffn("mlp.shared_expert.", moe.shared_width(F));
       if (moe.shared_gate)

@@ -1,5 +1,7 @@
 #include "core/model/parameters.h"
 
+#include <algorithm>
+
 #include "core/device_backend.h"
 #include "core/model/shard.h"
 
@@ -17,29 +19,47 @@ float initial_value(uint64_t seed, const ParamSpec& spec, int64_t index) {
 }
 
 ParameterStore::ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple, int tp_rank, int tp_size,
-                               DeviceBackend* device, DType compute)
+                               DeviceBackend* device, DType compute, int64_t expert_multiple)
     : tp_rank_(tp_rank), tp_size_(tp_size), compute_dtype_(compute) {
   TESSEL_CHECK(compute == DType::F32 || ((compute == DType::BF16 || compute == DType::F16) && device != nullptr))
       << "ParameterStore: compute type " << dtype_name(compute) << (device == nullptr ? " on the CPU" : "")
       << "; the CPU computes in F32, a device in F32, BF16 or F16";
   TESSEL_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size)
       << "ParameterStore: tensor-parallel rank " << tp_rank << " of " << tp_size;
-  TESSEL_CHECK(total_multiple >= 1) << "ParameterStore: total_multiple must be positive, got " << total_multiple;
+  TESSEL_CHECK(total_multiple >= 1 && expert_multiple >= 0)
+      << "ParameterStore: total_multiple must be positive and expert_multiple not negative, got " << total_multiple
+      << " and " << expert_multiple;
+  // An expert region: the routed experts after the rest, each part in its given order.
+  if (expert_multiple > 0) {
+    std::stable_partition(specs.begin(), specs.end(), [](const ParamSpec& s) { return s.expert < 0; });
+  }
+  const auto round_up = [](int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; };
   // Each parameter starts on a 16-element boundary so vectorized loops over one parameter
   // start aligned; the padding is zero and never read as a parameter.
   constexpr int64_t kAlign = 16;
+  bool in_experts = false;
   for (auto& spec : specs) {
     TESSEL_CHECK(index_.count(spec.name) == 0) << "parameter '" << spec.name << "' declared twice";
+    if (expert_multiple > 0 && spec.expert >= 0 && !in_experts) {
+      numel_ = round_up(numel_, total_multiple);
+      expert_begin_ = numel_;
+      in_experts = true;
+    }
     ParamEntry e;
     e.shape = local_shape(spec, tp_size);
     e.numel = shape_numel(e.shape);
     e.offset = numel_;
     e.spec = std::move(spec);
-    numel_ += (e.numel + kAlign - 1) / kAlign * kAlign;
+    numel_ += round_up(e.numel, kAlign);
     index_[e.spec.name] = entries_.size();
     entries_.push_back(std::move(e));
   }
-  numel_ = (numel_ + total_multiple - 1) / total_multiple * total_multiple;
+  if (in_experts) {
+    numel_ = expert_begin_ + round_up(numel_ - expert_begin_, expert_multiple);
+  } else {
+    numel_ = round_up(numel_, total_multiple);
+    expert_begin_ = numel_;
+  }
   params_ = zeros_on(device, {numel_}, DType::F32);
   grads_ = zeros_on(device, {numel_}, DType::F32);
   if (compute != DType::F32) compute_params_ = zeros_on(device, {numel_}, compute);

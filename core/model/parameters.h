@@ -34,6 +34,9 @@ struct ParamSpec {
   // there are tensor-parallel ranks (grouped-query key/value projections): then each head is
   // held whole by tp / shard_heads ranks. 0: no such limit.
   int64_t shard_heads = 0;
+  // Routed expert `expert` of an MoE layer (mlp.experts.E.*), -1: not one. Expert parallelism
+  // holds each routed expert on one rank of its group, in a region of the buffers of its own.
+  int64_t expert = -1;
 };
 
 struct ParamEntry {
@@ -55,8 +58,12 @@ class ParameterStore {
   // `compute`: the type the model computes in. F32: the weights are used as they are; BF16 or
   // F16 (device only): the F32 weights are master weights, and a copy in that type, laid out
   // alike, is what the forward and backward read (compute_param).
+  // `expert_multiple` > 0 (expert parallelism): the routed experts (ParamSpec::expert) are laid
+  // out after every other parameter, in a region of their own whose length is a multiple of it
+  // (they reduce over another data-parallel group); the rest is then padded to total_multiple.
+  // 0: every parameter in the given order, one region.
   explicit ParameterStore(std::vector<ParamSpec> specs, int64_t total_multiple = 1, int tp_rank = 0, int tp_size = 1,
-                          DeviceBackend* device = nullptr, DType compute = DType::F32);
+                          DeviceBackend* device = nullptr, DType compute = DType::F32, int64_t expert_multiple = 0);
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }
@@ -73,6 +80,10 @@ class ParameterStore {
   const Tensor& params() const { return params_; }  // (numel)
   const Tensor& grads() const { return grads_; }    // (numel)
   int64_t numel() const { return numel_; }
+  // The routed experts' region [expert_begin(), numel()) when the store has one (see the
+  // constructor); otherwise empty, expert_begin() == numel(). Every other parameter lies below.
+  int64_t expert_begin() const { return expert_begin_; }
+  bool has_expert_region() const { return expert_begin_ < numel_; }
   int tp_rank() const { return tp_rank_; }
   int tp_size() const { return tp_size_; }
 
@@ -85,6 +96,7 @@ class ParameterStore {
   std::vector<ParamEntry> entries_;
   std::unordered_map<std::string, size_t> index_;
   int64_t numel_ = 0;
+  int64_t expert_begin_ = 0;
   int tp_rank_ = 0;
   int tp_size_ = 1;
   Tensor params_;

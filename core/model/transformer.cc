@@ -14,7 +14,10 @@ Transformer::Transformer(const ModelConfig& config, const TransformerOptions& o)
       recompute_full_(o.recompute == Recompute::kFull),
       tp_(o.tp_group, o.sequence_parallel, o.micro_batch, o.seq_len, config.d_model, config.kv_heads, o.device,
           o.compute),
-      store_(part_param_specs(config, part_), o.param_multiple, tp_.rank(), tp_.size(), o.device, o.compute) {
+      store_(part_param_specs(config, part_, o.ep_group != nullptr ? o.ep_group->rank() : 0,
+                              o.ep_group != nullptr ? o.ep_group->size() : 1),
+             o.param_multiple, tp_.rank(), tp_.size(), o.device, o.compute,
+             o.ep_group != nullptr && o.ep_group->size() > 1 ? o.expert_param_multiple : 0) {
   const int64_t seq_len = o.seq_len;
   TESSEL_CHECK(seq_len <= config.seq_len || config.position == Position::kRope)
       << "sequence length " << seq_len << " exceeds model.seq_len " << config.seq_len << " learned positions";

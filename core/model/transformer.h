@@ -47,8 +47,11 @@ struct TransformerOptions {
   // T over it.
   Communicator* tp_group = nullptr;
   bool sequence_parallel = false;
-  // The expert-parallel group of MoE layers (null: none; core/model/moe_layer.h).
+  // The expert-parallel group of MoE layers (null: none; core/model/moe_layer.h). With more than
+  // one rank the store holds this rank's routed experts only, in an expert region whose length
+  // is a multiple of expert_param_multiple (ParameterStore).
   Communicator* ep_group = nullptr;
+  int64_t expert_param_multiple = 1;
   ModelPart part;  // the layers this rank holds; empty chunks: all of them, one activation slot
   // The backend whose memory holds the parameters, gradients and activations, and whose kernels
   // run the ops (core/device_backend.h); null: the CPU. Tokens and targets may be passed in from

@@ -48,9 +48,15 @@ namespace {
 // layer, not by listing every layer of the model.
 struct LayerParameters {
   int64_t dense = 0, moe = 0;  // with their own k/v projections
+  int64_t routed = 0;          // of moe, the routed experts' (all of them)
   int64_t kv = 0;              // the k/v projections, which the later layers of a CLA group lack
-  int64_t of(const ModelConfig& model, int64_t layer) const {
-    return (model.moe.is_moe_layer(layer) ? moe : dense) - (model.kv_source(layer) == layer ? 0 : kv);
+  // Layer `layer`'s, holding 1/ep of the routed experts.
+  int64_t of(const ModelConfig& model, int64_t layer, int ep) const {
+    return (model.moe.is_moe_layer(layer) ? moe - routed + routed / ep : dense) -
+           (model.kv_source(layer) == layer ? 0 : kv);
+  }
+  int64_t experts_of(const ModelConfig& model, int64_t layer, int ep) const {
+    return model.moe.is_moe_layer(layer) ? routed / ep : 0;
   }
 };
 
@@ -70,6 +76,8 @@ LayerParameters layer_parameters(const ModelConfig& model, int tp) {
     moe.moe.first_dense = 0;
     moe.moe.every = 1;
     p.moe = local_parameters(moe, layer, tp);
+    for (const ParamSpec& spec : part_param_specs(moe, layer))
+      if (spec.expert >= 0) p.routed += shape_numel(local_shape(spec, tp));
   }
   // k and v: (C + bias) · KV·D each, a rank holding its heads (a shared head whole).
   const int64_t kv_local = std::max<int64_t>(model.kv_heads / tp, 1) * model.head_dim();
@@ -79,32 +87,50 @@ LayerParameters layer_parameters(const ModelConfig& model, int tp) {
 
 }  // namespace
 
-int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
-                        int rank) {
+namespace {
+
+// rank_parameters (experts = false) or rank_expert_parameters.
+int64_t count_rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                              int rank, int ep, bool experts) {
   // A rank's parameters are its layers' (each of its kind) plus the embedding and the output
   // layer (with its own copy of a tied embedding) where it holds them.
   const LayerParameters per = layer_parameters(model, tp);
-  ModelConfig one_layer = model;
-  one_layer.layers = 1;
-  one_layer.cla_share = 1;
-  one_layer.moe = MoeConfig{};
   const ModelPart part =
       pp == 1 ? ModelPart::whole(model.layers) : pipeline_model_part(model.layers, pp, virtual_stages, rank, {}, split);
   int64_t n = 0;
   for (const ModelChunk& c : part.chunks) {
-    for (int64_t i = c.first_layer; i < c.end_layer; ++i) n += per.of(model, i);
+    for (int64_t i = c.first_layer; i < c.end_layer; ++i)
+      n += experts ? per.experts_of(model, i, ep) : per.of(model, i, ep);
   }
+  if (experts || !(part.embedding || part.head)) return n;
+  ModelConfig one_layer = model;
+  one_layer.layers = 1;
+  one_layer.cla_share = 1;
+  one_layer.moe = MoeConfig{};
   ModelPart ends;
   ends.chunks = {ModelChunk{0, 0, 1}};
   ends.embedding = part.embedding;
   ends.head = part.head;
-  return n + (part.embedding || part.head ? local_parameters(one_layer, ends, tp) : 0);
+  return n + local_parameters(one_layer, ends, tp);
 }
 
-int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split) {
+}  // namespace
+
+int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split, int rank,
+                        int ep) {
+  return count_rank_parameters(model, tp, pp, virtual_stages, split, rank, ep, false);
+}
+
+int64_t rank_expert_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                               int rank, int ep) {
+  return count_rank_parameters(model, tp, pp, virtual_stages, split, rank, ep, true);
+}
+
+int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                         int ep) {
   int64_t most = 0;
   for (int rank = 0; rank < pp; ++rank)
-    most = std::max(most, rank_parameters(model, tp, pp, virtual_stages, split, rank));
+    most = std::max(most, rank_parameters(model, tp, pp, virtual_stages, split, rank, ep));
   return most;
 }
 
@@ -253,6 +279,7 @@ struct LayoutSizes {
   double tp = 1, N = 0, Nl = 0;  // rows of a micro-batch, and this rank's rows of the residual stream
   int layers_per_stage = 0;      // on the pipeline rank that holds the most
   double params = 0;             // of the stage that holds the most, on one tensor-parallel rank
+  double expert_params = 0;      // of those, the routed experts' (1/ep of them)
   double zero_div = 1;           // what ZeRO divides the optimizer state by
   double qkv_local = 0;          // this rank's q, k and v width (shared key/value heads held whole)
   // MoE: the share of layers that are MoE, and their sizes (tensor-parallel shares of F).
@@ -277,7 +304,12 @@ LayoutSizes layout_sizes(const Config& config, const PlanLayout& L, bool count_p
     const LayerSplit split = split_for(config, L);
     const std::vector<int> layers = layers_per_rank(m, L, split);
     s.layers_per_stage = *std::max_element(layers.begin(), layers.end());
-    s.params = static_cast<double>(stage_parameters(m, L.tp, L.pp, L.virtual_stages, split));
+    for (int rank = 0; rank < L.pp; ++rank) {
+      const double params = static_cast<double>(rank_parameters(m, L.tp, L.pp, L.virtual_stages, split, rank, L.ep));
+      if (params <= s.params) continue;
+      s.params = params;
+      s.expert_params = static_cast<double>(rank_expert_parameters(m, L.tp, L.pp, L.virtual_stages, split, rank, L.ep));
+    }
   }
   s.zero_div = L.zero >= ZeroStage::k1 ? L.dp : 1;
   s.qkv_local = (s.model.H / s.tp + 2 * std::max(s.model.KV / s.tp, 1.0)) * s.model.D;
@@ -302,19 +334,26 @@ LayoutSizes layout_sizes(const Config& config, const PlanLayout& L, bool count_p
 struct RankHolding {
   double params = 0;
   int layers = 0, alive = 1;
+  double expert_params = 0;  // of params, the routed experts' (1/ep of them)
 };
+
+// What ZeRO divides the routed experts' optimizer state by: the ranks holding the same experts.
+double expert_zero_div(const PlanLayout& L) { return L.zero >= ZeroStage::k1 ? static_cast<double>(L.dp) / L.ep : 1; }
 
 MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, const RankHolding& r,
                           double workspace_bytes) {
   MemoryBreakdown memory;
   const bool fp32 = s.fp32;
   const double a = s.a, tp = s.tp, N = s.N, Nl = s.Nl, params = r.params, zero_div = s.zero_div;
+  // Routed experts under expert parallelism reduce and shard over the dp / ep ranks that hold them.
+  const double experts = r.expert_params, replicated = params - experts, edp = static_cast<double>(L.dp) / L.ep;
   const double T = s.model.T, C = s.model.C, H = s.model.H, D = s.model.D, F = s.model.F, V = s.model.V,
                Fp = s.model.Fp;
   // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
   memory.weights = params * a;
-  memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? params * 4 / L.dp : 0);  // ZeRO-2 adds its shard buffer
-  memory.optimizer = params * (fp32 ? 8 : 12) / zero_div;
+  // ZeRO-2 adds its shard buffer.
+  memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? replicated * 4 / L.dp + experts * 4 / edp : 0);
+  memory.optimizer = (replicated / zero_div + experts / expert_zero_div(L)) * (fp32 ? 8 : 12);
   // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
   const double residual = Nl * C;
   // Key/value heads fewer than the ranks are held whole by several ranks (shared): qkv_local.
@@ -348,7 +387,7 @@ MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const Layou
 // peak of micro-batches alive, whichever ranks they are on.
 RankHolding worst_rank(const PlanLayout& L, const LayoutSizes& s) {
   const int alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches));
-  return {s.params, s.layers_per_stage, alive};
+  return {s.params, s.layers_per_stage, alive, s.expert_params};
 }
 
 }  // namespace
@@ -364,7 +403,9 @@ namespace {
 RankHolding holding_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, const LayerSplit& split,
                        int rank) {
   RankHolding r;
-  r.params = static_cast<double>(rank_parameters(config.model, L.tp, L.pp, L.virtual_stages, split, rank));
+  r.params = static_cast<double>(rank_parameters(config.model, L.tp, L.pp, L.virtual_stages, split, rank, L.ep));
+  r.expert_params =
+      static_cast<double>(rank_expert_parameters(config.model, L.tp, L.pp, L.virtual_stages, split, rank, L.ep));
   r.layers = layers_per_rank(config.model, L, split)[static_cast<size_t>(rank)];
   r.alive = L.pp == 1 ? 1 : peak_alive(L.schedule, L.pp, L.virtual_stages, static_cast<int>(s.micro_batches), rank);
   return r;
@@ -657,20 +698,31 @@ PlanEstimate estimate_placed(const Config& config, const PlanLayout& L, const Pl
   for (int r = 0; r < L.pp; ++r) {
     const HardwareProfile& hw = *place.rank[static_cast<size_t>(r)];
     const double params = one_kind ? s.params : held[static_cast<size_t>(r)].params;
+    // Routed experts under expert parallelism: reduced over the dp / ep ranks holding them, after
+    // backward (not overlapped), and sharded over those by ZeRO.
+    const double experts = one_kind ? s.expert_params : held[static_cast<size_t>(r)].expert_params;
+    const double replicated = params - experts;
+    const int edp = L.dp / L.ep;
     if (L.dp > 1) {
       const bool inside = L.tp * L.dp <= hw.gpus_per_node;
       const double busbw = inside ? hw.intra_node_busbw_gbs : hw.inter_node_busbw_gbs;
       const double lat = inside ? hw.intra_node_latency_us : hw.inter_node_latency_us;
-      double reduce = all_reduce_seconds(params * 4, L.dp, busbw, lat);
-      if (L.zero == ZeroStage::k2) reduce /= 2;  // reduce-scatter only
+      const double half = L.zero == ZeroStage::k2 ? 0.5 : 1;  // reduce-scatter only
+      const double reduce = all_reduce_seconds(replicated * 4, L.dp, busbw, lat) * half;
+      const double expert_reduce = edp > 1 ? all_reduce_seconds(experts * 4, edp, busbw, lat) * half : 0;
       const double backward = layer[static_cast<size_t>(r)].backward.total();
       const double hidden =
           config.parallel.overlap_grad_reduce ? backward * (one_kind ? s.layers_per_stage : layers[r]) : 0;
-      const double gather = L.zero >= ZeroStage::k1 ? all_gather_seconds(params * a, L.dp, busbw, lat) : 0;
-      e.time.dp_exposed = std::max(e.time.dp_exposed, std::max(0.0, reduce - hidden) + gather);
+      double gather = 0;
+      if (L.zero >= ZeroStage::k1) {
+        gather = all_gather_seconds(replicated * a, L.dp, busbw, lat) +
+                 (edp > 1 ? all_gather_seconds(experts * a, edp, busbw, lat) : 0);
+      }
+      e.time.dp_exposed = std::max(e.time.dp_exposed, std::max(0.0, reduce - hidden) + expert_reduce + gather);
     }
-    e.time.optimizer = std::max(
-        e.time.optimizer, params / s.zero_div * optimizer_bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency));
+    const double updated = replicated / s.zero_div + experts / expert_zero_div(L);
+    e.time.optimizer =
+        std::max(e.time.optimizer, updated * optimizer_bytes / (hw.memory_bw_gbs * 1e9 * hw.memory_efficiency));
   }
   double total = 0;
   for (const auto& [name, seconds] : e.time.parts()) total += seconds;

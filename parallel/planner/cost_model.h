@@ -117,14 +117,19 @@ PlanEstimate estimate_layout(const Config& config, const PlanLayout& layout, con
                              double margin = 0.1, const Framework& framework = {});
 
 // Parameters of pipeline rank `rank` (all its chunks), on one tensor-parallel rank, its layers
-// cut as `split` says (parallel.pipeline_split).
-int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
-                        int rank);
+// cut as `split` says (parallel.pipeline_split); with expert parallelism (ep > 1) its 1/ep of
+// each MoE layer's routed experts.
+int64_t rank_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split, int rank,
+                        int ep = 1);
+// Of those, the routed experts' (0 for a dense model).
+int64_t rank_expert_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split,
+                               int rank, int ep = 1);
 // Layers on each pipeline rank (all its chunks together).
 std::vector<int> layers_per_rank(const ModelConfig& model, const PlanLayout& layout, const LayerSplit& split);
 // Parameters of the stage that holds the most, on one tensor-parallel rank, its layers cut as
 // `split` says (parallel.pipeline_split).
-int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split = {});
+int64_t stage_parameters(const ModelConfig& model, int tp, int pp, int virtual_stages, const LayerSplit& split = {},
+                         int ep = 1);
 // The config's parallel.pipeline_split where the layout has its pp and virtual_stages; an even
 // split for any other layout (a plan's candidates).
 LayerSplit split_for(const Config& config, const PlanLayout& layout);

@@ -2,7 +2,8 @@
 # Mixture-of-Experts end to end through `tessel`: a tiny MoE LLaMA (8 experts, top-2, a shared
 # expert, capacity 1.25 with re-routing, aux-free balancing, dense first layer) trains 12 steps
 # on one rank; the same run goes 4 steps on ep 4 (zero 1), resumes for 4 on ep 2 x tp 2 (sequence
-# parallel), then for the last 4 on one rank. Each leg saves its checkpoint (run.exit_after_steps) and the
+# parallel), then for the last 4 on one rank; and 6 steps with each expert held by two of four
+# ranks (ep 2, ZeRO-2), then 6 on one rank. Each leg saves its checkpoint (run.exit_after_steps) and the
 # next reads it in its own layout: experts, router and the aux-free selection bias by their
 # Hugging Face names. The chained curve equals the straight one within 1e-5 relative, and
 # metrics.jsonl records every MoE layer's load. Bad MoE configs get their errors before anything
@@ -47,6 +48,14 @@ grep -q "resumed from .*step_00000004 at step 4" "$dir/leg2.log" || { cat "$dir/
 "$tessel" train "$dir/moe.yaml" --set run.out_dir="$chain" > "$dir/leg3.log" 2>&1 || { cat "$dir/leg3.log"; fail "leg 3: one rank"; }
 grep -q "resumed from .*step_00000008 at step 8" "$dir/leg3.log" || { cat "$dir/leg3.log"; fail "leg 3 did not resume at step 8"; }
 "$tessel" ckpt verify "$chain/checkpoints/step_00000008" > "$dir/verify.log" || { cat "$dir/verify.log"; fail "ckpt verify"; }
+# Each expert held by two of four ranks, their moments ZeRO-2 shards of the two: 6 steps, then
+# one rank for the rest.
+sharded=$dir/sharded
+"$tessel" launch --nproc-per-node 4 "$dir/moe.yaml" --set run.out_dir="$sharded" run.exit_after_steps=6 parallel.ep=2 \
+  parallel.zero=2 > "$dir/sharded1.log" 2>&1 || { cat "$dir/sharded1.log"; fail "ep 2 in dp 4, zero 2"; }
+"$tessel" ckpt verify "$sharded/checkpoints/step_00000006" > "$dir/verify.log" || { cat "$dir/verify.log"; fail "ckpt verify (ep 2, zero 2)"; }
+"$tessel" train "$dir/moe.yaml" --set run.out_dir="$sharded" > "$dir/sharded2.log" 2>&1 || { cat "$dir/sharded2.log"; fail "one rank after ep 2, zero 2"; }
+grep -q "resumed from .*step_00000006 at step 6" "$dir/sharded2.log" || { cat "$dir/sharded2.log"; fail "no resume at step 6"; }
 
 python3 - "$dir" <<'PY'
 import json, sys
@@ -54,10 +63,12 @@ d = sys.argv[1]
 def records(path):
     return {r["step"]: r for r in map(json.loads, open(path))}
 straight, chain = records(f"{d}/straight/metrics.jsonl"), records(f"{d}/chain/metrics.jsonl")
-assert sorted(straight) == sorted(chain) == list(range(1, 13)), (sorted(straight), sorted(chain))
+sharded = records(f"{d}/sharded/metrics.jsonl")
+assert sorted(straight) == sorted(chain) == sorted(sharded) == list(range(1, 13)), (sorted(straight), sorted(chain))
 for step in range(1, 13):
-    a, b = straight[step]["loss"], chain[step]["loss"]
-    assert abs(a - b) <= 1e-5 * abs(a), ("loss", step, a, b)
+    for other in (chain, sharded):
+        a, b = straight[step]["loss"], other[step]["loss"]
+        assert abs(a - b) <= 1e-5 * abs(a), ("loss", step, a, b)
     a, b = straight[step]["aux_loss"], chain[step]["aux_loss"]
     assert a == 0 and b == 0, ("aux_free adds no aux loss", step, a, b)
 r = straight[12]
@@ -69,7 +80,8 @@ for layer in (1, 2, 3):
     assert mean + r[f"moe.{layer}.dropped"] / 8 == 64, (layer, mean, r[f"moe.{layer}.dropped"])
     assert 64 <= most <= 80, (layer, most)  # capacity ceil(1.25 * 64 * 2 / 8) = 20 per micro-batch
     assert r[f"moe.{layer}.bias_norm"] > 0, layer
-print("MoE: 12 steps on ep 4, then ep 2 x tp 2, then one rank follow the one-rank curve within 1e-5;",
+print("MoE: 12 steps on ep 4, then ep 2 x tp 2, then one rank, and on ep 2 in dp 4 (zero 2) then one rank,",
+      "follow the one-rank curve within 1e-5;",
       "loss", straight[1]["loss"], "->", straight[12]["loss"])
 PY
 

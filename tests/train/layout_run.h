@@ -34,6 +34,7 @@ struct LayoutRun {
   std::vector<double> losses;
   std::vector<double> grad_norms;
   std::vector<float> grads_after_step1;  // whole tensors, laid out as on one rank
+  int64_t routed_expert_params = 0;      // the routed experts' parameters this rank holds
 };
 
 // Trains `c` as this rank of the config's grid over `world` (a group of one: the reference).
@@ -45,6 +46,9 @@ inline LayoutRun train_layout(const Config& c, Communicator& world) {
     fill_synthetic_tokens(first, tokens, targets, 5, 13);
   };
   LayoutRun run;
+  for (const ParamEntry& e : r.model->parameters().entries()) {
+    if (e.spec.expert >= 0) ++run.routed_expert_params;
+  }
   for (int64_t s = 0; s < c.run.steps; ++s) {
     const StepResult result = r.step->run(s, fill);
     run.losses.push_back(result.loss);

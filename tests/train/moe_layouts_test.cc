@@ -1,7 +1,8 @@
 // Mixture-of-Experts layers in every layout against the single-rank run. Under mpirun ([mpi]
 // with 2 and 4 ranks, [mpi8] with 8): every rank runs the single-rank reference in-process,
 // then the same training as one rank of a tp × pp × dp grid built as `tessel train` builds it,
-// and compares the loss curve over 20 steps and every gathered gradient after step 1. The
+// and compares the loss curve over 20 steps and every gathered gradient after step 1. With
+// expert parallelism each rank also holds only its 1/ep of the routed experts. The
 // router runs on every tensor-parallel rank alike and each expert is split like a dense FFN, so
 // the routing (and the aux loss) is the same in every layout.
 #include <catch2/catch.hpp>
@@ -61,7 +62,9 @@ TEST_CASE("MoE: tp 2, pp 2, dp 2 and ep 2 follow one rank, without and with cros
     }
     {
       INFO("ep 2");
-      compare_layout_runs(train_layout(layout(c, 1, 1, 2), world), want);
+      const LayoutRun got = train_layout(layout(c, 1, 1, 2), world);
+      compare_layout_runs(got, want);
+      CHECK(got.routed_expert_params * 2 == want.routed_expert_params);  // each rank holds half the experts
     }
   }
 }
@@ -99,13 +102,17 @@ TEST_CASE(
     }
     {
       INFO("ep 4");
-      compare_layout_runs(train_layout(layout(c, 1, 1, 4), world), want);
+      const LayoutRun got = train_layout(layout(c, 1, 1, 4), world);
+      compare_layout_runs(got, want);
+      CHECK(got.routed_expert_params * 4 == want.routed_expert_params);
     }
-    {
-      INFO("ep 2 within dp 4 (each expert computed on two ranks), zero 1");
+    for (const ZeroStage zero : {ZeroStage::k1, ZeroStage::k2}) {
+      INFO("ep 2 within dp 4 (each expert held by two ranks), zero " << zero_stage(zero));
       Config ep = layout(c, 1, 1, 2);
-      ep.parallel.zero = ZeroStage::k1;
-      compare_layout_runs(train_layout(ep, world), want);
+      ep.parallel.zero = zero;
+      const LayoutRun got = train_layout(ep, world);
+      compare_layout_runs(got, want, zero == ZeroStage::k1);
+      CHECK(got.routed_expert_params * 2 == want.routed_expert_params);
     }
     {
       INFO("tp 2 x ep 2, sequence parallel");

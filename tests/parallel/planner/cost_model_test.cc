@@ -6,6 +6,8 @@
 #include <fstream>
 #include <set>
 
+#include "core/model/model_part.h"
+#include "core/model/shard.h"
 #include "core/model/transformer.h"
 #include "parallel/planner/planner.h"
 #include "tests/parallel/mpi_world.h"
@@ -114,6 +116,26 @@ TEST_CASE(
     int64_t sum = 0;
     for (int rank = 0; rank < 2; ++rank) sum += rank_parameters(c.model, 1, 2, 1, {}, rank);
     CHECK(sum == model_parameters(c.model));
+    // Expert parallelism: each rank holds what its part's parameter list holds, 1/ep of the
+    // routed experts; ZeRO shards their moments over the dp / ep ranks holding the same ones.
+    for (const int tp : {1, 2}) {
+      for (const int ep : {2, 4}) {
+        INFO("tp " << tp << ", ep " << ep);
+        int64_t held = 0, experts = 0;
+        for (const ParamSpec& spec : part_param_specs(c.model, ModelPart::whole(4), 1, ep)) {
+          held += shape_numel(local_shape(spec, tp));
+          if (spec.expert >= 0) experts += shape_numel(local_shape(spec, tp));
+        }
+        CHECK(rank_parameters(c.model, tp, 1, 1, {}, 0, ep) == held);
+        CHECK(rank_expert_parameters(c.model, tp, 1, 1, {}, 0, ep) == experts);
+        CHECK(experts * ep == rank_expert_parameters(c.model, tp, 1, 1, {}, 0, 1));
+        PlanLayout split = layout(tp, 1, 4, ZeroStage::k1);
+        split.ep = ep;
+        const double replicated = static_cast<double>(held - experts);
+        CHECK(estimate_layout(c, split, hw).memory.optimizer ==
+              Approx(8 * (replicated / 4 + static_cast<double>(experts) / (4.0 / ep))));
+      }
+    }
   }
 }
 
