@@ -16,7 +16,7 @@
 //   zero 2  reduce-scatter instead of all-reduce: each rank receives only its shard's averaged
 //           gradient (shard_grads()), then as zero 1.
 // On the CPU the parameters are fp32 and are their own master weights, so the shard's state is
-// the two AdamW moments. The buffers' length must be a multiple of bucket_multiple(dp).
+// the two AdamW moments. The range's length must be a multiple of bucket_multiple(dp).
 //
 // A DataParallel covers one range of the store's buffers: all of it, or, under expert
 // parallelism, either the replicated parameters (over the data-parallel group) or the routed

@@ -338,6 +338,7 @@ struct RankHolding {
 };
 
 // What ZeRO divides the routed experts' optimizer state by: the ranks holding the same experts.
+// (No sharding with one holder: the runtime then runs zero 0 on them.)
 double expert_zero_div(const PlanLayout& L) { return L.zero >= ZeroStage::k1 ? static_cast<double>(L.dp) / L.ep : 1; }
 
 MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const LayoutSizes& s, const RankHolding& r,
@@ -351,8 +352,9 @@ MemoryBreakdown memory_of(const Config& config, const PlanLayout& L, const Layou
                Fp = s.model.Fp;
   // Memory: Tessel keeps fp32 gradients and (in bf16/fp16) fp32 master weights with the moments.
   memory.weights = params * a;
-  // ZeRO-2 adds its shard buffer.
-  memory.gradients = params * 4 + (L.zero == ZeroStage::k2 ? replicated * 4 / L.dp + experts * 4 / edp : 0);
+  // ZeRO-2 adds its shard buffers (the experts' only when more than one rank holds them).
+  memory.gradients =
+      params * 4 + (L.zero == ZeroStage::k2 ? replicated * 4 / L.dp + (edp > 1 ? experts * 4 / edp : 0) : 0);
   memory.optimizer = (replicated / zero_div + experts / expert_zero_div(L)) * (fp32 ? 8 : 12);
   // One layer's activations kept for backward, per micro-batch (core/model/block.h's cache).
   const double residual = Nl * C;

@@ -70,7 +70,8 @@ TEST_CASE("MoE: tp 2, pp 2, dp 2 and ep 2 follow one rank, without and with cros
 }
 
 TEST_CASE(
-    "MoE: tp 2 x pp 2, pp 2 x dp 2, dp 4, ep 4, ep 2 in dp 4, tp 2 x ep 2 and pp 2 x ep 2 follow one rank, also "
+    "MoE: tp 2 x pp 2, pp 2 x dp 2, dp 4, ep 4, ep 2 in dp 4, tp 2 x ep 2 and pp 2 x ep 2 (also with a dense first "
+    "stage) follow one rank, also "
     "with capacity, aux-free balancing and CLA",
     "[mpi][moe]") {
   MpiCommunicator& world = test_world();
@@ -127,6 +128,12 @@ TEST_CASE(
       compare_layout_runs(train_layout(pp_ep, world), want);
     }
   }
+  // A first stage of dense layers only: its store has no expert region while the second's has.
+  const Config dense_first = tiny_moe(", first_dense: 2");
+  INFO("pp 2 x ep 2, model.moe.first_dense 2, zero 1");
+  Config pp_ep = layout(dense_first, 1, 2, 2);
+  pp_ep.parallel.zero = ZeroStage::k1;
+  compare_layout_runs(train_layout(pp_ep, world), train_single_rank(dense_first));
 }
 
 TEST_CASE("MoE with cross-layer attention: tp 2 x pp 2 x dp 2 with zero 1 follows one rank, with ep 1 and ep 2",

@@ -132,8 +132,12 @@ TEST_CASE(
         PlanLayout split = layout(tp, 1, 4, ZeroStage::k1);
         split.ep = ep;
         const double replicated = static_cast<double>(held - experts);
-        CHECK(estimate_layout(c, split, hw).memory.optimizer ==
-              Approx(8 * (replicated / 4 + static_cast<double>(experts) / (4.0 / ep))));
+        const MemoryBreakdown m = estimate_layout(c, split, hw).memory;
+        CHECK(m.optimizer == Approx(8 * (replicated / 4 + static_cast<double>(experts) / (4.0 / ep))));
+        // ZeRO-2's shard buffers: the experts' only where more than one rank holds them.
+        split.zero = ZeroStage::k2;
+        const double shards = replicated / 4 + (ep < 4 ? static_cast<double>(experts) / (4.0 / ep) : 0);
+        CHECK(estimate_layout(c, split, hw).memory.gradients == Approx(4 * (static_cast<double>(held) + shards)));
       }
     }
   }
