@@ -13,8 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -26,6 +29,7 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/version.h"
 #include "launch/cli_args.h"
 
 extern char** environ;
@@ -44,25 +48,56 @@ const char* const kForwarded[] = {"PATH",
                                   "SPDLOG_LEVEL"};
 const char* const kForwardedPrefixes[] = {"TESSEL_", "NCCL_", "OMPI_MCA_"};
 
-// Host names of an OpenMPI hostfile ("name [slots=N] ...", '#' comments), in file order.
-std::vector<std::string> hostfile_hosts(const std::string& path) {
+// A line of an OpenMPI hostfile: "name [slots=N] [max_slots=M] ...", '#' comments.
+struct HostfileEntry {
+  std::string name;
+  int slots = 0;  // 0: not given
+  int line = 0;
+};
+
+std::vector<HostfileEntry> hostfile_entries(const std::string& path) {
   std::ifstream in(path);
   TESSEL_CHECK(in.good()) << "--hostfile " << path << ": cannot be read (" << std::strerror(errno)
                           << "); hint: one host per line, e.g. 'node01 slots=8'";
-  std::vector<std::string> hosts;
+  std::vector<HostfileEntry> hosts;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     line = line.substr(0, line.find('#'));
     std::stringstream words(line);
-    std::string name;
-    if (words >> name) hosts.push_back(name);
+    HostfileEntry e;
+    e.line = number;
+    if (!(words >> e.name)) continue;
+    for (std::string word; words >> word;) {
+      if (word.rfind("slots=", 0) != 0) continue;
+      const std::string value = word.substr(6);
+      char* end = nullptr;
+      const long slots = std::strtol(value.c_str(), &end, 10);
+      TESSEL_CHECK(!value.empty() && *end == '\0' && slots >= 1 && slots <= 1 << 20)
+          << path << ":" << number << ": '" << word << "' for host " << e.name
+          << " is not a slot count; hint: slots=N with N >= 1, e.g. 'node01 slots=8'";
+      e.slots = static_cast<int>(slots);
+    }
+    hosts.push_back(e);
   }
   TESSEL_CHECK(!hosts.empty()) << "--hostfile " << path
                                << " names no host; hint: one host per line, e.g. 'node01 slots=8'";
   return hosts;
 }
 
-bool is_local(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
+// Host names of an OpenMPI hostfile, in file order.
+std::vector<std::string> hostfile_hosts(const std::string& path) {
+  std::vector<std::string> hosts;
+  for (const HostfileEntry& e : hostfile_entries(path)) hosts.push_back(e.name);
+  return hosts;
+}
+
+// This machine: localhost, a loopback address, or its own host name.
+bool is_local(const std::string& host) {
+  if (host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1") return true;
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return host == name;
+}
 
 // Whether a TCP connection to one of `info`'s addresses opens within `timeout_ms`; `error`
 // gets the last failure.
@@ -112,6 +147,87 @@ void check_hosts_reachable(const std::vector<std::string>& hosts, const std::str
     TESSEL_CHECK(ok) << "host '" << host << "' (from " << from << ") is not reachable on its ssh port " << port << " ("
                      << error << "); mpirun starts its daemons there through ssh; hint: check that the node is up and "
                      << "runs sshd (TESSEL_LAUNCH_SSH_PORT sets another port, 0 skips this check)";
+  }
+}
+
+// Runs argv (found on PATH) with stdin empty and stdout and stderr captured into *output, for at
+// most timeout_s seconds; returns its exit status, or -1 when it ran out of time and was killed.
+int run_captured(const std::vector<std::string>& argv, int timeout_s, std::string* output) {
+  int fds[2];
+  TESSEL_CHECK(pipe(fds) == 0) << "tessel launch: pipe failed: " << std::strerror(errno);
+  const pid_t child = fork();
+  TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
+  if (child == 0) {
+    setpgid(0, 0);  // its own group: a timeout kills what it started too
+    const int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    std::vector<char*> cargv;
+    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  bool timed_out = false;
+  for (char buffer[4096];;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p = {fds[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t got = read(fds[0], buffer, sizeof(buffer));
+    if (got <= 0) break;
+    output->append(buffer, static_cast<size_t>(got));
+  }
+  close(fds[0]);
+  if (timed_out) kill(-child, SIGKILL);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Before mpirun starts: every other host runs the same Tessel build at the same path, asked
+// through the command mpirun starts its daemons with (OMPI_MCA_plm_rsh_agent, else ssh, in
+// batch mode so that it never waits for a password). A host that runs another build, or none,
+// or does not answer in 30 s is named with what it said.
+void check_remote_builds(const std::vector<std::string>& hosts, const std::string& from, const std::string& tessel,
+                         const EnvLookup& env) {
+  std::vector<std::string> agent = {"ssh"};
+  if (const char* a = env("OMPI_MCA_plm_rsh_agent"); a != nullptr && *a != '\0') {
+    std::stringstream words(std::string(a).substr(0, std::string(a).find(':')));
+    agent.clear();
+    for (std::string w; words >> w;) agent.push_back(w);
+    if (agent.empty()) agent = {"ssh"};
+  }
+  const std::string program = agent[0].substr(agent[0].rfind('/') + 1);
+  if (program == "ssh") agent.insert(agent.end(), {"-o", "BatchMode=yes", "-o", "ConnectTimeout=10"});
+  const std::string mine = tessel_version_line();
+  for (const std::string& host : hosts) {
+    if (is_local(host)) continue;
+    std::vector<std::string> argv = agent;
+    argv.insert(argv.end(), {host, tessel, "--version"});
+    std::string output;
+    const int status = run_captured(argv, 30, &output);
+    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+    TESSEL_CHECK(status != -1) << "host '" << host << "' (from " << from << ") did not answer `" << shell_join(argv)
+                               << "` within 30 s; hint: check that passwordless ssh to it works";
+    TESSEL_CHECK(status == 0) << "host '" << host << "' (from " << from << ") cannot run " << tessel << " (`"
+                              << shell_join(argv) << "` exited with " << status << ": " << output
+                              << "); hint: install Tessel at the same path on every host, and check "
+                              << "passwordless ssh to it";
+    TESSEL_CHECK(output == mine) << "host '" << host << "' (from " << from << ") runs " << output << " at " << tessel
+                                 << ", but this launcher is " << mine
+                                 << "; hint: install the same build at the same path on every host";
   }
 }
 
@@ -186,14 +302,29 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
   }
   TESSEL_CHECK(n >= 1) << "--nproc-per-node must be at least 1, got " << n;
   plan.nproc_per_node = n;
+  if (!r.hostfile.empty()) {
+    for (const HostfileEntry& e : hostfile_entries(r.hostfile)) {
+      TESSEL_CHECK(e.slots == 0 || e.slots >= n)
+          << r.hostfile << ":" << e.line << ": host " << e.name << " has slots=" << e.slots << ", but " << n
+          << " ranks go on each host (--nproc-per-node); hint: run at most " << e.slots
+          << " per node, or raise its slots if it has the cores";
+    }
+  }
+  if (slurm && host.env("SLURM_NTASKS") != nullptr) {
+    const int64_t tasks = std::atoll(host.env("SLURM_NTASKS"));
+    TESSEL_CHECK(static_cast<int64_t>(n) * plan.nodes <= tasks)
+        << "the Slurm allocation has " << tasks << " task(s) on " << plan.nodes << " node(s) (SLURM_NTASKS), but " << n
+        << " ranks per node need " << static_cast<int64_t>(n) * plan.nodes
+        << "; hint: allocate more (sbatch --nodes/--ntasks-per-node), or set --nproc-per-node";
+  }
   const int64_t world = static_cast<int64_t>(n) * plan.nodes;
-  TESSEL_CHECK(world % grid == 0) << plan.nodes << " node(s) x " << n << " ranks = " << world
-                                  << " ranks, which is not divisible by parallel.tp (" << parallel.tp
+  TESSEL_CHECK(world % grid == 0) << plan.nodes << " node(s) x " << n << " ranks = " << world << " ranks on "
+                                  << plan.where << ", which is not divisible by parallel.tp (" << parallel.tp
                                   << ") x parallel.pp (" << parallel.pp << ") = " << grid
                                   << "; hint: set --nproc-per-node so that nodes x N is a multiple of " << grid;
   TESSEL_CHECK(parallel.dp == 0 || world == grid * parallel.dp)
-      << plan.nodes << " node(s) x " << n << " ranks = " << world
-      << " ranks, but parallel.tp x pp x dp = " << parallel.tp << " x " << parallel.pp << " x " << parallel.dp << " = "
+      << plan.nodes << " node(s) x " << n << " ranks = " << world << " ranks on " << plan.where
+      << ", but parallel.tp x pp x dp = " << parallel.tp << " x " << parallel.pp << " x " << parallel.dp << " = "
       << grid * parallel.dp << "; hint: set parallel.dp=auto, or launch " << grid * parallel.dp << " ranks";
 
   // Threads: the user's OMP_NUM_THREADS, else this node's cores shared by its ranks.
@@ -337,8 +468,9 @@ int launch_job(const LaunchRequest& r, const Config& config) {
     std::printf("%s\n", shell_join(plan.argv).c_str());
     return 0;
   }
-  check_hosts_reachable(r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts,
-                        r.hostfile.empty() ? "--hosts" : r.hostfile);
+  const std::vector<std::string> hosts = r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts;
+  check_hosts_reachable(hosts, r.hostfile.empty() ? "--hosts" : r.hostfile);
+  check_remote_builds(hosts, r.hostfile.empty() ? "--hosts" : r.hostfile, host.tessel, host.env);
   spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
                plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));
   for (int attempt = 0;; ++attempt) {

@@ -12,6 +12,7 @@ packages=(
   g++ make cmake ninja-build pkg-config
   libopenblas-openmp-dev      # sgemm for the CPU kernels, sharing OpenMP's thread pool
   openmpi-bin libopenmpi-dev  # mpirun and MPI for multi-rank runs
+  openssh-server openssh-client iproute2  # the tests' cluster of network-namespace hosts (tests/cluster)
   libyaml-cpp-dev             # configs
   libspdlog-dev               # logging
   libprotobuf-dev protobuf-compiler  # TensorBoard events, checkpoint manifests

@@ -1,18 +1,24 @@
 #include "train/world.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/version.h"
 #include "parallel/comm/mpi_communicator.h"
 #include "parallel/comm/single_communicator.h"
 
 namespace tessel {
 
 World::World(double timeout_s) : identity_(rank_identity_from_environment()) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
   if (identity_.world_size == 1) {
     comm_ = std::make_unique<SingleCommunicator>();
+    placement_ = {{host}, {tessel_version_line()}};
     return;
   }
   runtime_ = std::make_unique<MpiRuntime>();
@@ -21,6 +27,9 @@ World::World(double timeout_s) : identity_(rank_identity_from_environment()) {
       << identity_.source << " launcher variables say rank " << identity_.rank << " of " << identity_.world_size
       << "; hint: start the ranks with mpirun or tessel launch (or srun with OpenMPI's PMIx support)";
   comm_ = MpiCommunicator::world(*runtime_, timeout_s);
+  placement_ = gather_rank_placement(*comm_, host, tessel_version_line());
+  check_same_build(placement_);
+  if (comm_->rank() == 0) spdlog::info("{} ranks on {}", comm_->size(), placement_.describe());
 }
 
 World::~World() {

@@ -1,7 +1,8 @@
 // World: the ranks of this job as this process sees them. Launched as several ranks (mpirun,
 // `tessel launch`, srun), it starts MPI and communicates over it; alone, it is a group of one
 // and MPI is never touched. Owned by the command that needs it; communicators split from it
-// must be destroyed first.
+// must be destroyed first. Distributed, it first gathers every rank's host and build: ranks of
+// different Tessel builds refuse to start (train/rank_placement.h).
 #pragma once
 
 #include <functional>
@@ -11,6 +12,7 @@
 #include "core/comm/communicator.h"
 #include "parallel/comm/mpi_runtime.h"
 #include "parallel/rank_identity.h"
+#include "train/rank_placement.h"
 
 namespace tessel {
 
@@ -23,6 +25,8 @@ class World {
   Communicator& comm() { return *comm_; }
   const RankIdentity& identity() const { return identity_; }
   bool distributed() const { return runtime_ != nullptr; }
+  // Every rank's host and build (one entry when alone).
+  const RankPlacement& placement() const { return placement_; }
 
   // Ends the job with `code`: MPI_Abort when distributed (so no rank waits on this one),
   // else exit.
@@ -37,6 +41,7 @@ class World {
   RankIdentity identity_;
   std::unique_ptr<MpiRuntime> runtime_;
   std::unique_ptr<Communicator> comm_;
+  RankPlacement placement_;
 };
 
 }  // namespace tessel
