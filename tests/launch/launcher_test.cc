@@ -119,6 +119,28 @@ TEST_CASE("launch errors: grid mismatch, bad hostfile, no mpirun", "[cpu][launch
   LaunchHost none = machine(env);
   none.mpirun.clear();
   CHECK_THROWS_WITH(plan_launch(request(2), ParallelConfig{}, none), Catch::Contains("openmpi-bin"));
+
+  // A hostfile whose host has fewer slots than the ranks per node, or a bad slot count.
+  TempDir dir("tessel-launch");
+  r = request(4);
+  r.hosts.clear();
+  r.hostfile = dir.path() + "/hosts";
+  std::ofstream(r.hostfile) << "n01 slots=8\nn02 slots=2 # small\n";
+  CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)),
+                    Catch::Contains("hosts:2: host n02 has slots=2, but 4 ranks go on each host"));
+  std::ofstream(r.hostfile) << "n01 slots=many\n";
+  CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)),
+                    Catch::Contains("hosts:1: 'slots=many' for host n01 is not a slot count"));
+  // A Slurm allocation smaller than the layout.
+  env.vars = {{"SLURM_JOB_ID", "77"}, {"SLURM_NNODES", "2"}, {"SLURM_NTASKS", "4"}, {"SLURM_NTASKS_PER_NODE", "2"}};
+  ParallelConfig eight;
+  eight.dp = 8;
+  CHECK_THROWS_WITH(plan_launch(request(0), eight, machine(env)),
+                    Catch::Contains("2 node(s) x 2 ranks = 4 ranks on the Slurm allocation (2 nodes)") &&
+                        Catch::Contains("parallel.tp x pp x dp = 1 x 1 x 8 = 8"));
+  CHECK_THROWS_WITH(plan_launch(request(4), ParallelConfig{}, machine(env)),
+                    Catch::Contains("the Slurm allocation has 4 task(s) on 2 node(s) (SLURM_NTASKS), but 4 ranks per "
+                                    "node need 8"));
 }
 
 TEST_CASE("shell_join quotes what a shell would split", "[cpu][launch]") {
