@@ -377,6 +377,7 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   sigprocmask(SIG_BLOCK, &signals, &previous);  // delivered to the loop below, not the default handler
   const pid_t child = fork();
   TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
@@ -406,9 +407,10 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
     const int sig = sigtimedwait(&signals, &info, &wait);
     if (sig <= 0) continue;
     // The first SIGINT/SIGTERM asks the ranks to save a checkpoint and stop (SIGUSR1, which
-    // mpirun passes on to every rank); a second one stops the job at once.
-    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
-    if (!*signalled) {
+    // mpirun passes on to every rank); a second one stops the job at once. SIGUSR1 (Slurm's
+    // warning before a time limit, sbatch --signal=B:USR1@120) only ever asks for the stop.
+    const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1";
+    if (!*signalled || sig == SIGUSR1) {
       std::fprintf(stderr,
                    "tessel launch: %s received: the ranks save a checkpoint and stop (send it again to stop "
                    "at once)\n",

@@ -9,7 +9,7 @@
 // (parallel/rank_identity.h). The launcher sets the per-rank OpenMP/BLAS threads to the node's
 // cores ÷ N unless OMP_NUM_THREADS is set, forwards the environment Tessel and its libraries
 // read, adds --allow-run-as-root as root and --oversubscribe when N exceeds the cores, streams
-// the ranks' output (every log line carries its rank), forwards SIGINT/SIGTERM to mpirun and
+// the ranks' output (every log line carries its rank), forwards SIGINT/SIGTERM/SIGUSR1 to mpirun and
 // returns the job's exit status. mpirun ends the whole job when any rank dies, and a rank that
 // fails with an error aborts the job itself (train/world.h), so no rank waits forever.
 // With --max-restarts K, a job that fails (not one stopped by a signal to the launcher) is

@@ -6,7 +6,7 @@
 #      continues it;
 #   2. SIGKILL of one of four ranks ends the job in seconds, non-zero, naming the rank; with
 #      --max-restarts 1 the job comes back from its newest checkpoint and finishes;
-#   3. SIGTERM to the launcher: every rank saves a checkpoint after the same step, exit 0;
+#   3. SIGTERM or SIGUSR1 to the launcher: every rank saves a checkpoint after the same step, exit 0;
 #   4. an unresolvable host, a host that refuses ssh and a world that does not fit the grid are clear errors.
 #   tests/launch/launch_check.sh TESSEL_BINARY
 set -euo pipefail
@@ -123,17 +123,20 @@ grep -q "restarting the job (1 of --max-restarts 1)" "$dir/restart.log" || { cat
 grep -q "resumed from .* at step [1-9]" "$dir/restart.log" || { cat "$dir/restart.log"; fail "the restart did not resume"; }
 grep -q "stop requested: saving a checkpoint" "$dir/restart.log" || { cat "$dir/restart.log"; fail "the restarted job did not train on"; }
 
-# 3. SIGTERM to the launcher (Slurm's preemption notice): checkpoint, clean exit.
-"$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run6" run.steps=100000 batch.micro=2 \
-  run.log_every=20 > "$dir/term.log" 2>&1 &
-launcher=$!
-wait_for "$dir/term.log" "step .*40/100000"
-kill -TERM "$launcher"
-term_status=0
-wait "$launcher" || term_status=$?
-[ "$term_status" -eq 0 ] || { cat "$dir/term.log"; fail "SIGTERM: exit status $term_status, expected 0 after a clean stop"; }
-grep -q "stop requested: saving a checkpoint at step" "$dir/term.log" || { cat "$dir/term.log"; fail "SIGTERM: no clean stop"; }
-ls "$dir/run6/checkpoints" | grep -q "step_" || fail "SIGTERM: no checkpoint written"
+# 3. SIGTERM to the launcher (Slurm's preemption notice), or SIGUSR1 (sbatch --signal=B:USR1@120
+# before a time limit): checkpoint, clean exit, so that a requeued job resumes.
+for sig in TERM USR1; do
+  "$tessel" launch --nproc-per-node 2 "$dir/tiny.yaml" --set run.out_dir="$dir/run6$sig" run.steps=100000 batch.micro=2 \
+    run.log_every=20 > "$dir/term.log" 2>&1 &
+  launcher=$!
+  wait_for "$dir/term.log" "step .*40/100000"
+  kill -$sig "$launcher"
+  term_status=0
+  wait "$launcher" || term_status=$?
+  [ "$term_status" -eq 0 ] || { cat "$dir/term.log"; fail "SIG$sig: exit status $term_status, expected 0 after a clean stop"; }
+  grep -q "stop requested: saving a checkpoint at step" "$dir/term.log" || { cat "$dir/term.log"; fail "SIG$sig: no clean stop"; }
+  ls "$dir/run6$sig/checkpoints" | grep -q "step_" || fail "SIG$sig: no checkpoint written"
+done
 
 # 4. Errors before anything starts.
 out=$("$tessel" launch --hosts no-such-host.invalid --nproc-per-node 1 "$dir/tiny.yaml" 2>&1) && fail "unresolvable host accepted"
