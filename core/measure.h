@@ -15,6 +15,11 @@ inline double seconds_since(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
+// Wall-clock seconds since the Unix epoch: a time other processes (and hosts) can compare.
+inline double epoch_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 // The median of `x` (the mean of the two middle values for an even count); 0 when empty.
 inline double median(std::vector<double> x) {
   if (x.empty()) return 0;

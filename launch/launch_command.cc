@@ -11,7 +11,8 @@ namespace tessel {
 
 LaunchRequest parse_launch_request(const std::vector<std::string>& args) {
   const ParsedArgs a =
-      parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts"}, {"--dry-run"});
+      parse_args(args, "tessel launch", {"--nproc-per-node", "--hosts", "--hostfile", "--max-restarts", "--min-hosts"},
+                 {"--dry-run"});
   TESSEL_CHECK(a.positional.size() == 1) << command_usage("launch");
   LaunchRequest r;
   r.config = a.positional[0];
@@ -22,6 +23,7 @@ LaunchRequest parse_launch_request(const std::vector<std::string>& args) {
   r.hostfile = a.get("--hostfile", "");
   r.dry_run = a.has("--dry-run");
   r.max_restarts = static_cast<int>(a.get_int("--max-restarts", 0, 0, kMaxRestarts));
+  r.min_hosts = static_cast<int>(a.get_int("--min-hosts", 0, 1, 1 << 20));
   return r;
 }
 

@@ -1,7 +1,9 @@
 #include "launch/launcher.h"
 
+#include "launch/job_health.h"
 #include "parallel/pipeline_schedule.h"
 #include "parallel/topology.h"
+#include "train/heartbeat.h"
 #include "train/train_step.h"
 
 #include <netdb.h>
@@ -19,7 +21,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -29,12 +34,14 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/measure.h"
 #include "core/version.h"
 #include "launch/cli_args.h"
 
 extern char** environ;
 
 namespace tessel {
+namespace fs = std::filesystem;
 namespace {
 
 // Variables the ranks' libraries read, forwarded to every node when set here. Names starting
@@ -130,23 +137,39 @@ bool connects(const addrinfo* info, int timeout_ms, std::string* error) {
 // Fails before mpirun starts when a host name does not resolve, or its ssh port (mpirun starts
 // its daemons through ssh; TESSEL_LAUNCH_SSH_PORT, 0 to skip) does not answer: mpirun's own
 // report of an unreachable node is a page of daemon errors, after a long wait.
-void check_hosts_reachable(const std::vector<std::string>& hosts, const std::string& from) {
+std::string ssh_port() {
   const char* port_env = std::getenv("TESSEL_LAUNCH_SSH_PORT");
-  const std::string port = port_env != nullptr ? port_env : "22";
+  return port_env != nullptr ? port_env : "22";
+}
+
+// Whether `host` resolves and answers on its ssh port within 3 s (always, for this machine or
+// with TESSEL_LAUNCH_SSH_PORT=0); *error says why not.
+bool host_answers(const std::string& host, std::string* error) {
+  if (is_local(host)) return true;
+  const std::string port = ssh_port();
+  addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* info = nullptr;
+  const int rc = getaddrinfo(host.c_str(), port == "0" ? nullptr : port.c_str(), &hints, &info);
+  if (rc != 0) {
+    *error = std::string("cannot be resolved: ") + gai_strerror(rc) + "; hint: check the name, or give its IP address";
+    return false;
+  }
+  std::string why;
+  const bool ok = port == "0" || connects(info, 3000, &why);
+  freeaddrinfo(info);
+  if (!ok) {
+    *error = "is not reachable on its ssh port " + port + " (" + why +
+             "); mpirun starts its daemons there through ssh; hint: check that the node is up and runs sshd "
+             "(TESSEL_LAUNCH_SSH_PORT sets another port, 0 skips this check)";
+  }
+  return ok;
+}
+
+void check_hosts_reachable(const std::vector<std::string>& hosts, const std::string& from) {
   for (const std::string& host : hosts) {
-    if (is_local(host)) continue;
-    addrinfo hints = {};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* info = nullptr;
-    const int rc = getaddrinfo(host.c_str(), port == "0" ? nullptr : port.c_str(), &hints, &info);
-    TESSEL_CHECK(rc == 0) << "host '" << host << "' (from " << from << ") cannot be resolved: " << gai_strerror(rc)
-                          << "; hint: check the name, or give its IP address";
     std::string error;
-    const bool ok = port == "0" || connects(info, 3000, &error);
-    freeaddrinfo(info);
-    TESSEL_CHECK(ok) << "host '" << host << "' (from " << from << ") is not reachable on its ssh port " << port << " ("
-                     << error << "); mpirun starts its daemons there through ssh; hint: check that the node is up and "
-                     << "runs sshd (TESSEL_LAUNCH_SSH_PORT sets another port, 0 skips this check)";
+    TESSEL_CHECK(host_answers(host, &error)) << "host '" << host << "' (from " << from << ") " << error;
   }
 }
 
@@ -273,6 +296,8 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
       << "tessel launch needs OpenMPI's mpirun, which is not on PATH; hint: install it (Debian: openmpi-bin, "
       << "which scripts/setup.sh installs), or start the ranks yourself with srun or mpirun";
   TESSEL_CHECK(r.hosts.empty() || r.hostfile.empty()) << "give --hosts or --hostfile, not both";
+  TESSEL_CHECK(r.min_hosts == 0 || !r.hosts.empty() || !r.hostfile.empty())
+      << "--min-hosts needs the hosts listed (--hosts or --hostfile): it restarts a job on those that remain";
   LaunchPlan plan;
   std::vector<std::string> hosts = r.hosts;
   const bool slurm = host.env("SLURM_JOB_ID") != nullptr && r.hosts.empty() && r.hostfile.empty();
@@ -291,6 +316,8 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
   } else {
     plan.where = "this node";
   }
+  TESSEL_CHECK(r.min_hosts <= plan.nodes) << "--min-hosts " << r.min_hosts << " is more than the " << plan.nodes
+                                          << " host(s) given; hint: at most " << plan.nodes;
 
   // Ranks per node: asked for, or Slurm's, or what the config's grid needs.
   const int64_t grid = parallel.tp * parallel.pp;
@@ -359,6 +386,7 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
     }
   }
   for (const std::string& name : forwarded) a.insert(a.end(), {"-x", name});
+  for (const std::string& var : r.env) a.insert(a.end(), {"-x", var});
   a.insert(a.end(), {host.tessel, "train", r.config});
   if (!r.overrides.empty()) {
     a.push_back("--set");
@@ -369,9 +397,11 @@ LaunchPlan plan_launch(const LaunchRequest& r, const ParallelConfig& parallel, c
 
 namespace {
 
-// Runs argv, forwarding SIGINT and SIGTERM to it; returns its exit status (128 + signal when
-// a signal ended it). *signalled: whether the launcher was asked to stop.
-int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
+// Runs argv, forwarding SIGINT, SIGTERM and SIGUSR1 to it; returns its exit status (128 +
+// signal when a signal ended it). *signalled: whether the launcher was asked to stop. `watch`
+// is asked about once a second; when it says so, the child's process group is killed (mpirun
+// can wait forever on the daemon of a host that is gone).
+int run_supervised(const std::vector<std::string>& argv, bool* signalled, const std::function<bool()>& watch) {
   *signalled = false;
   sigset_t signals, previous;
   sigemptyset(&signals);
@@ -395,9 +425,18 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled) {
     _exit(127);
   }
   int status = 0;
+  auto next_watch = std::chrono::steady_clock::now();
+  bool killed = false;
   for (;;) {
     const pid_t done = waitpid(child, &status, WNOHANG);
     if (done == child) break;
+    if (watch && !killed && std::chrono::steady_clock::now() >= next_watch) {
+      next_watch += std::chrono::seconds(1);
+      if (watch()) {
+        kill(-child, SIGKILL);
+        killed = true;
+      }
+    }
     if (done < 0 && errno != EINTR) {
       status = 1 << 8;  // the child cannot be waited for: report failure
       break;
@@ -461,29 +500,122 @@ int launch_job(const LaunchRequest& r, const Config& config) {
                               static_cast<int>(config.parallel.virtual_stages), static_cast<int>(m));
     }
   }
-  // A restarted job continues from the newest complete checkpoint.
-  LaunchRequest again = r;
-  again.overrides.push_back("checkpoint.resume=auto");
-  const LaunchPlan restart = plan_launch(again, config.parallel, host);
-
   if (r.dry_run) {
     std::printf("%s\n", shell_join(plan.argv).c_str());
     return 0;
   }
+  const std::string from = r.hostfile.empty() ? "--hosts" : r.hostfile;
   const std::vector<std::string> hosts = r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts;
-  check_hosts_reachable(hosts, r.hostfile.empty() ? "--hosts" : r.hostfile);
-  check_remote_builds(hosts, r.hostfile.empty() ? "--hosts" : r.hostfile, host.tessel, host.env);
+  check_hosts_reachable(hosts, from);
+  check_remote_builds(hosts, from, host.tessel, host.env);
   spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
                plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));
+
+  // Each attempt's ranks beat into the run's directory (train/heartbeat.h): a failure is seen
+  // there even when mpirun cannot end the job (it waits on the daemon of a host that is gone),
+  // and the ranks that stopped first are named.
+  const std::string beats_dir = heartbeat_dir(config.run.out_dir);
+  constexpr double kGraceS = 5;  // after a rank's failure, mpirun's time to end the job
+  constexpr double kStaleS = 3;  // beats (1 s apart) this much older than the failure: stopped
+  const double job_start = epoch_seconds();
+  LaunchRequest current = r;  // with fewer hosts after a restart without the lost ones
+  ParallelConfig parallel = config.parallel;
+  std::vector<std::string> live_hosts = hosts;
+  LaunchPlan attempt_plan = plan;
   for (int attempt = 0;; ++attempt) {
+    std::error_code ec;
+    fs::remove_all(beats_dir, ec);
     bool signalled = false;
-    const int status = run_supervised(attempt == 0 ? plan.argv : restart.argv, &signalled);
+    double failure_seen = 0;
+    JobWatch watch(kStaleS);
+    const int status = run_supervised(attempt_plan.argv, &signalled, [&] {
+      watch.observe(read_heartbeats(beats_dir));
+      const JobHealth& h = watch.health();
+      if (!h.failed) return false;
+      const double now = epoch_seconds();
+      if (failure_seen == 0) failure_seen = now;
+      if (now - failure_seen < kGraceS) return false;
+      spdlog::error(
+          "a rank failed {:.0f} s ago and mpirun has not ended the job (a host that is gone holds it "
+          "up): stopping it",
+          now - failure_seen);
+      return true;
+    });
     if (status == 0) return 0;
-    spdlog::error("the job failed with exit status {}{}", status,
-                  plan.nodes > 1 ? "; if a node could not be reached, check passwordless ssh to it and that "
-                                   "tessel is at the same path there"
-                                 : "");
+    const double ended = epoch_seconds();
+    const std::vector<RankBeat> beats = read_heartbeats(beats_dir);
+    watch.observe(beats);
+    const JobHealth health = job_health(beats);
+    // Which hosts still answer, asked once (up to 3 s each).
+    std::map<std::string, bool> answers;
+    const auto answering = [&](const std::string& h) {
+      auto it = answers.find(h);
+      if (it == answers.end()) {
+        std::string error;
+        it = answers.emplace(h, host_answers(h, &error)).first;
+      }
+      return it->second;
+    };
+    std::vector<std::string> lost;
+    const std::string report = beats.empty() ? ""
+                                             : describe_failure(beats, attempt_plan.nodes * attempt_plan.nproc_per_node,
+                                                                watch, kStaleS, answering, &lost);
+    spdlog::error("the job failed with exit status {}{}{}", status, report.empty() ? "" : ": " + report,
+                  attempt_plan.nodes > 1 && report.empty()
+                      ? "; if a node could not be reached, check passwordless ssh to it and that tessel is at the "
+                        "same path there"
+                      : "");
     if (signalled || attempt >= r.max_restarts) return status;
+
+    // The next attempt's hosts: those that still answer. Going on with fewer takes --min-hosts;
+    // the global batch stays, so fewer data-parallel replicas take more micro-batches each.
+    std::vector<std::string> remaining;
+    for (const std::string& h : live_hosts) {
+      if (answering(h)) {
+        remaining.push_back(h);
+      } else if (std::find(lost.begin(), lost.end(), h) == lost.end()) {
+        lost.push_back(h);
+      }
+    }
+    if (!live_hosts.empty() && remaining.size() < live_hosts.size()) {
+      const int n = attempt_plan.nproc_per_node;
+      const int64_t grid = parallel.tp * parallel.pp;
+      const int64_t dp = static_cast<int64_t>(remaining.size()) * n / grid;
+      if (r.min_hosts == 0 || static_cast<int>(remaining.size()) < r.min_hosts) {
+        spdlog::error("not restarting: {} of {} hosts answer (lost: {}){}", remaining.size(), live_hosts.size(),
+                      shell_join(lost),
+                      r.min_hosts == 0 ? "; hint: --min-hosts K restarts on the hosts that remain when K or more do"
+                                       : ", fewer than --min-hosts " + std::to_string(r.min_hosts));
+        return status;
+      }
+      if (static_cast<int64_t>(remaining.size()) * n % grid != 0 || dp < 1 ||
+          config.batch.global % (dp * config.batch.micro) != 0) {
+        spdlog::error(
+            "not restarting on the {} hosts that remain: {} ranks do not make whole replicas of tp x pp = "
+            "{} whose micro-batches divide batch.global ({}) over dp {}",
+            remaining.size(), remaining.size() * n, grid, config.batch.global, dp);
+        return status;
+      }
+      spdlog::warn("restarting without {}: {} hosts, dp {} -> {} ({} micro-batches of accumulation per replica)",
+                   shell_join(lost), remaining.size(), parallel.dp > 0 ? std::to_string(parallel.dp) : "auto", dp,
+                   config.batch.global / (dp * config.batch.micro));
+      live_hosts = remaining;
+      current.hosts = remaining;
+      current.hostfile.clear();
+      current.nproc_per_node = n;
+      parallel.dp = dp;
+      current.overrides.push_back("parallel.dp=" + std::to_string(dp));
+    }
+    // A restarted job continues from the newest complete checkpoint, and learns what it lost.
+    LaunchRequest again = current;
+    again.overrides.push_back("checkpoint.resume=auto");
+    char failed_at[32];
+    std::snprintf(failed_at, sizeof(failed_at), "%.3f", health.failed ? health.failed_at : ended);
+    char started[32];
+    std::snprintf(started, sizeof(started), "%.3f", job_start);
+    again.env = {"TESSEL_RESTARTS=" + std::to_string(attempt + 1), std::string("TESSEL_FAILED_AT=") + failed_at,
+                 "TESSEL_FAILED_STEP=" + std::to_string(health.last_step), std::string("TESSEL_JOB_START=") + started};
+    attempt_plan = plan_launch(again, parallel, host);
     spdlog::warn("restarting the job ({} of --max-restarts {}) from the newest complete checkpoint", attempt + 1,
                  r.max_restarts);
   }

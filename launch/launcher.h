@@ -1,6 +1,7 @@
 // `tessel launch`: starts the ranks of a job through OpenMPI's mpirun and supervises them.
 //
-//   tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run]
+//   tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--min-hosts K]
+//                 [--dry-run]
 //                 CONFIG [--set ...]
 //
 // One node by default; --hosts or --hostfile for several (N ranks on each); inside a Slurm
@@ -13,7 +14,13 @@
 // returns the job's exit status. mpirun ends the whole job when any rank dies, and a rank that
 // fails with an error aborts the job itself (train/world.h), so no rank waits forever.
 // With --max-restarts K, a job that fails (not one stopped by a signal to the launcher) is
-// started again, up to K times, resuming from the newest complete checkpoint.
+// started again, up to K times, resuming from the newest complete checkpoint. The ranks beat
+// into run.out_dir/heartbeats (train/heartbeat.h): when one fails and mpirun has not ended the
+// job 5 s later (it waits on a host that is gone), the launcher kills it, and its error names
+// the ranks and hosts that stopped beating first. A restart skips hosts that no longer answer
+// when --min-hosts K allows (K or more remain), with fewer data-parallel replicas and more
+// accumulation for the same global batch; it tells the ranks what was lost (TESSEL_RESTARTS,
+// TESSEL_FAILED_AT, TESSEL_FAILED_STEP, TESSEL_JOB_START) for their goodput.
 #pragma once
 
 #include <string>
@@ -31,7 +38,9 @@ struct LaunchRequest {
   std::vector<std::string> hosts;      // --hosts
   std::string hostfile;                // --hostfile
   int max_restarts = 0;
+  int min_hosts = 0;  // a restart may go on with the hosts that answer when at least this many do (0: all)
   bool dry_run = false;
+  std::vector<std::string> env;  // NAME=VALUE for every rank (the launcher's own, for a restart)
 };
 
 // The request of `tessel launch`'s arguments (CONFIG, the flags, --set); throws naming the flag.

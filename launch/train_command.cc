@@ -15,6 +15,7 @@
 #include "parallel/planner/cost_model.h"
 #include "parallel/topology.h"
 #include "train/environment.h"
+#include "train/heartbeat.h"
 #include "train/memory_check.h"
 #include "train/run_limit.h"
 #include "train/stop_signal.h"
@@ -98,6 +99,13 @@ int run_train_command(const std::vector<std::string>& args) {
   }
   std::unique_ptr<Trainer> trainer;
   StopSignal stop;  // SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step, then exit 0
+  // Distributed, each rank beats for the launcher (train/heartbeat.h).
+  std::unique_ptr<Heartbeat> heartbeat;
+  if (world.distributed()) {
+    const int rank = world.comm().rank();
+    heartbeat =
+        std::make_unique<Heartbeat>(config.run.out_dir, rank, world.placement().hosts[static_cast<size_t>(rank)]);
+  }
   return world.run_or_abort(
       [&] {
         // Host memory backs every tensor of a CPU run; a GPU's own memory, shared by the ranks
@@ -109,6 +117,7 @@ int run_train_command(const std::vector<std::string>& args) {
         trainer = std::make_unique<Trainer>(config, world.comm(), topology);
         RunLimit limit(config.run);
         const TrainSummary s = trainer->run([&] {
+          if (heartbeat) heartbeat->set_step(trainer->state().step);
           if (stop.requested()) return true;
           if (!limit.step_done()) return false;
           spdlog::info("{}", limit.reason());
@@ -119,7 +128,10 @@ int run_train_command(const std::vector<std::string>& args) {
                      s.first_step + 1, s.last_step, s.checkpoint.empty() ? "(none)" : s.checkpoint);
         return 0;
       },
-      [&] { return trainer ? trainer->flight_records() : world.comm().recorder().dump("  "); });
+      [&] { return trainer ? trainer->flight_records() : world.comm().recorder().dump("  "); },
+      [&](const std::string& error) {
+        if (heartbeat) heartbeat->failed(error);
+      });
 }
 
 }  // namespace tessel

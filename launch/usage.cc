@@ -15,13 +15,15 @@ const std::map<std::string, std::string>& usages() {
                     memory estimate for this layout on NAME (configs/hardware; default
                     cpu-local, h200 for run.device: cuda), then exit without training)"},
       {"launch",
-       R"(usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run]
-                     CONFIG [--set key=value ...]
+       R"(usage: tessel launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K]
+                     [--min-hosts K] [--dry-run] CONFIG [--set key=value ...]
   Starts a multi-rank training job through mpirun and supervises it.
   --nproc-per-node N   ranks per host (default: the config's grid split over the hosts, or
                        Slurm's tasks per node inside an allocation)
   --hosts h1,h2        hosts to run on; --hostfile F: one host per line (mpirun's format)
   --max-restarts K     restart a failed job up to K times, resuming from its newest checkpoint
+  --min-hosts K        a restart may leave out hosts that no longer answer while K or more
+                       remain (fewer data-parallel replicas, the same global batch)
   --dry-run            print the mpirun command line and exit)"},
       {"data", R"(usage:
   tessel data prepare --input FILE... --tokenizer bytes|gpt2 --out PREFIX
@@ -81,7 +83,8 @@ const char* tessel_usage() {
 
 Commands:
   train CONFIG [--set key=value ...]          train a model from a YAML config (one rank, or each rank of a job)
-  launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--dry-run] CONFIG [--set ...]
+  launch [--nproc-per-node N] [--hosts h1,h2 | --hostfile F] [--max-restarts K] [--min-hosts K] [--dry-run]
+         CONFIG [--set ...]
                                               start a multi-rank training job through mpirun
   data prepare --input FILE... --tokenizer T --out PREFIX
                                               turn text into a token dataset (.bin/.idx)

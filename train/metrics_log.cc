@@ -55,6 +55,18 @@ void MetricsLog::log(int64_t step, const std::vector<std::pair<std::string, doub
   }
 }
 
+double sum_metric(const std::string& path, const std::string& key) {
+  if (!path_exists(path)) return 0;
+  std::istringstream in(read_file(path));
+  double sum = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const JsonValue record = parse_json(line, path);
+    if (const JsonValue* v = record.find(key); v != nullptr && v->is_number()) sum += v->as_double();
+  }
+  return sum;
+}
+
 void truncate_metrics_after(const std::string& path, int64_t step) {
   if (!path_exists(path)) return;
   std::istringstream in(read_file(path));

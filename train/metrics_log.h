@@ -40,6 +40,9 @@ class MetricsLog final : public MetricsSink {
 // step 0), so a resumed run continues the file without repeating steps. No file: nothing to do.
 void truncate_metrics_after(const std::string& path, int64_t step);
 
+// The sum of `key` over the lines of a metrics file that have it (0 when there is no file).
+double sum_metric(const std::string& path, const std::string& key);
+
 // The line log() writes, newline included (exposed for tests and other writers).
 std::string metrics_line(int64_t step, const std::vector<std::pair<std::string, double>>& fields);
 

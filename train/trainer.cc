@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/io/file.h"
+#include "core/measure.h"
 #include "data/dataset_identity.h"
 #include "parallel/pipeline_schedule.h"
 #include "train/metrics_log.h"
@@ -174,13 +175,17 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
   sinks_.push_back(std::make_unique<ConsoleSink>());
+  double productive_before = 0;  // the step times metrics.jsonl keeps from before this attempt
   if (config.logging.jsonl) {
     // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
     const std::string path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
     truncate_metrics_after(path, state_.step);
+    productive_before = sum_metric(path, "step_time_s");
     sinks_.push_back(std::make_unique<MetricsLog>(path));
   }
   if (config.logging.tensorboard) sinks_.push_back(std::make_unique<TensorBoardWriter>(config.run.out_dir));
+  goodput_ = std::make_unique<Goodput>([](const char* name) { return static_cast<const char*>(std::getenv(name)); },
+                                       state_.step, productive_before, epoch_seconds());
 }
 
 Trainer::~Trainer() = default;
@@ -226,7 +231,7 @@ StepMetrics Trainer::step_metrics(const StepResult& r, double step_s, double eva
 std::string Trainer::flight_records() const {
   const std::string prefix = "  ";
   std::string out = "communicator '" + world_.name() + "':\n" + world_.recorder().dump(prefix);
-  for (const std::unique_ptr<Communicator>* group : {&r_.tp, &r_.dp, &r_.pp, &r_.ep}) {
+  for (const std::unique_ptr<Communicator>* group : {&r_.tp, &r_.dp, &r_.pp, &r_.ep, &r_.edp}) {
     if (*group) out += "communicator '" + (*group)->name() + "':\n" + (*group)->recorder().dump(prefix);
   }
   return out;
@@ -311,7 +316,9 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
     }
     if (!sinks_.empty()) {
       const double per_step = timed_steps > 0 ? elapsed_steps_time / timed_steps : dt;
-      const StepMetrics m = step_metrics(r, dt, eval_loss, per_step * static_cast<double>(c.run.steps - state_.step));
+      StepMetrics m = step_metrics(r, dt, eval_loss, per_step * static_cast<double>(c.run.steps - state_.step));
+      for (const auto& [name, value] : goodput_->after_step(dt, epoch_seconds(), state_.step == c.run.steps))
+        m.values.push_back({name, value, ""});
       for (const std::unique_ptr<MetricsSink>& sink : sinks_) sink->write(m);
     }
     checkpointer_->poll();  // publishes a background save once every rank has written it
@@ -348,6 +355,7 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
   }
   spdlog::info("{}: {} steps in {}", summary.stopped ? "stopped" : "done", state_.step - summary.first_step,
                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()));
+  if (goodput_) spdlog::info("goodput: {}", goodput_->summary(epoch_seconds()));
   return summary;
 }
 

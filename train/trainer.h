@@ -24,6 +24,7 @@
 #include "parallel/topology.h"
 #include "train/checkpointer.h"
 #include "train/evaluation.h"
+#include "train/goodput.h"
 #include "train/metrics.h"
 #include "train/rank_model.h"
 #include "train/train_step.h"
@@ -77,6 +78,7 @@ class Trainer {
   std::unique_ptr<Sampler> train_;
   std::unique_ptr<Sampler> val_;
   std::vector<std::unique_ptr<MetricsSink>> sinks_;  // rank 0: console, metrics.jsonl, TensorBoard
+  std::unique_ptr<Goodput> goodput_;                 // rank 0: restarts and productive time (train/goodput.h)
   TrainingState state_;
 };
 

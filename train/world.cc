@@ -36,11 +36,13 @@ World::~World() {
   comm_.reset();  // before the runtime it runs on
 }
 
-int World::run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records) {
+int World::run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records,
+                        const std::function<void(const std::string&)>& on_failure) {
   if (!distributed()) return body();
   try {
     return body();
   } catch (const std::exception& e) {
+    if (on_failure) on_failure(e.what());
     spdlog::error("rank {} failed: {}", comm_->rank(), e.what());
     spdlog::error("last collectives of rank {} (the first PENDING one is where it stopped):\n{}", comm_->rank(),
                   records ? records() : comm_->recorder().dump("  "));

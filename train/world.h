@@ -35,7 +35,9 @@ class World {
   // Runs `body` and returns its status. Alone, errors propagate. Distributed, an error is
   // logged with the flight records (`records()`, or the world communicator's when empty) and
   // the job is aborted: one rank failing must not leave the others waiting in a collective.
-  int run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records = {});
+  // `on_failure` (when given) gets the error first, e.g. to record it in the rank's heartbeat.
+  int run_or_abort(const std::function<int()>& body, const std::function<std::string()>& records = {},
+                   const std::function<void(const std::string&)>& on_failure = {});
 
  private:
   RankIdentity identity_;
