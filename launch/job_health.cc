@@ -8,23 +8,11 @@
 
 #include "core/io/file.h"
 #include "core/io/json.h"
+#include "core/strings.h"
 
 namespace tessel {
 namespace fs = std::filesystem;
 namespace {
-
-// "2-3" or "0, 4" of sorted ranks.
-std::string ranges(const std::vector<int>& ranks) {
-  std::ostringstream out;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t j = i;
-    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
-    out << (i > 0 ? ", " : "") << ranks[i];
-    if (j > i) out << "-" << ranks[j];
-    i = j + 1;
-  }
-  return out.str();
-}
 
 std::string rank_word(const std::vector<int>& ranks) { return ranks.size() > 1 ? "ranks " : "rank "; }
 
@@ -93,8 +81,8 @@ void JobWatch::observe(const std::vector<RankBeat>& beats) {
   if (health_.failed) return;  // what came before the failure is what counts
   health_ = job_health(beats);
   for (const Stopped& s : lagging(beats, stale_s_)) {
-    auto it = std::find_if(stopped_.begin(), stopped_.end(),
-                           [&](const Stopped& t) { return t.beat.rank == s.beat.rank; });
+    auto it =
+        std::find_if(stopped_.begin(), stopped_.end(), [&](const Stopped& t) { return t.beat.rank == s.beat.rank; });
     if (it == stopped_.end()) {
       stopped_.push_back(s);
     } else {
@@ -103,8 +91,8 @@ void JobWatch::observe(const std::vector<RankBeat>& beats) {
   }
 }
 
-std::string describe_failure(const std::vector<RankBeat>& beats, int world_size, const JobWatch& watch,
-                             double stale_s, const std::function<bool(const std::string&)>& reachable,
+std::string describe_failure(const std::vector<RankBeat>& beats, int world_size, const JobWatch& watch, double stale_s,
+                             const std::function<bool(const std::string&)>& reachable,
                              std::vector<std::string>* lost_hosts) {
   std::ostringstream out;
   const RankBeat* first = nullptr;
@@ -122,7 +110,7 @@ std::string describe_failure(const std::vector<RankBeat>& beats, int world_size,
   for (int r = 0; r < world_size; ++r) {
     if (std::none_of(beats.begin(), beats.end(), [r](const RankBeat& b) { return b.rank == r; })) silent.push_back(r);
   }
-  if (!silent.empty()) out << "\n  " << rank_word(silent) << ranges(silent) << " never started beating";
+  if (!silent.empty()) out << "\n  " << rank_word(silent) << number_ranges(silent) << " never started beating";
   // Ranks that stopped beating, by host.
   std::vector<JobWatch::Stopped> stopped = watch.stopped();
   if (stopped.empty()) stopped = lagging(beats, stale_s);
@@ -143,8 +131,8 @@ std::string describe_failure(const std::vector<RankBeat>& beats, int world_size,
     }
     if (ranks.empty()) continue;
     std::sort(ranks.begin(), ranks.end());
-    out << "\n  " << rank_word(ranks) << ranges(ranks) << " on " << host << " stopped beating after step " << step
-        << " (" << seconds(lag) << " behind the others before the failure)";
+    out << "\n  " << rank_word(ranks) << number_ranges(ranks) << " on " << host << " stopped beating after step "
+        << step << " (" << seconds(lag) << " behind the others before the failure)";
     if (static_cast<int>(ranks.size()) == ranks_on[host] && reachable && !reachable(host)) {
       out << ": host " << host << " no longer answers; it is gone (or its network is)";
       if (lost_hosts != nullptr) lost_hosts->push_back(host);

@@ -57,8 +57,8 @@ class JobWatch {
 // ranks that never beat, and those the watch saw stop (or, when it saw none, whose last beat
 // lags the freshest by `stale_s`), grouped by host. A host all of whose ranks stopped and that
 // `reachable` says no longer answers is gone; *lost_hosts gets those.
-std::string describe_failure(const std::vector<RankBeat>& beats, int world_size, const JobWatch& watch,
-                             double stale_s, const std::function<bool(const std::string&)>& reachable,
+std::string describe_failure(const std::vector<RankBeat>& beats, int world_size, const JobWatch& watch, double stale_s,
+                             const std::function<bool(const std::string&)>& reachable,
                              std::vector<std::string>* lost_hosts);
 
 }  // namespace tessel

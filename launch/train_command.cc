@@ -114,7 +114,7 @@ int run_train_command(const std::vector<std::string>& args) {
         check_memory_fits(config, topology.size(Axis::kDp), MemoryUse::kTraining,
                           config.run.device == RunDevice::kCuda ? device_memory_here(me.local_world_size, me.local_rank)
                                                                 : host_memory(me.local_world_size));
-        trainer = std::make_unique<Trainer>(config, world.comm(), topology);
+        trainer = std::make_unique<Trainer>(config, world.comm(), topology, world.placement().hosts);
         RunLimit limit(config.run);
         const TrainSummary s = trainer->run([&] {
           if (heartbeat) heartbeat->set_step(trainer->state().step);

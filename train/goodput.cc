@@ -53,8 +53,8 @@ std::string Goodput::summary(double now) const {
   if (restarts_ > 0) {
     std::snprintf(text, sizeof(text),
                   "%d restart%s, %lld step%s recomputed, %.1f s from the failure to the first step after resuming; ",
-                  restarts_, restarts_ == 1 ? "" : "s", static_cast<long long>(steps_lost_), steps_lost_ == 1 ? "" : "s",
-                  recovery_s_);
+                  restarts_, restarts_ == 1 ? "" : "s", static_cast<long long>(steps_lost_),
+                  steps_lost_ == 1 ? "" : "s", recovery_s_);
   } else {
     text[0] = '\0';
   }

@@ -36,11 +36,11 @@ class Goodput {
 
  private:
   int restarts_ = 0;
-  double failed_at_ = 0;      // 0: this attempt is not a restart
-  int64_t steps_lost_ = 0;    // recomputed after the resume
+  double failed_at_ = 0;    // 0: this attempt is not a restart
+  int64_t steps_lost_ = 0;  // recomputed after the resume
   double job_start_ = 0;
   double productive_s_ = 0;
-  double recovery_s_ = -1;    // failure to the first step after resuming; < 0: not yet
+  double recovery_s_ = -1;  // failure to the first step after resuming; < 0: not yet
   bool first_step_ = true;
 };
 

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "train/straggler.h"
+
 namespace tessel {
 
 const double* StepMetrics::find(const std::string& name) const {
@@ -52,6 +54,9 @@ std::string ConsoleSink::next_line(const StepMetrics& m) {
   if (const double* eval = m.find("eval_loss")) line += fmt::format(" | eval loss {:.4f}", *eval);
   if (const double* scale = m.find("loss_scale")) line += fmt::format(" | loss scale {:g}", *scale);
   if (const double* aux = m.find("aux_loss")) line += fmt::format(" | aux {:.4f}", *aux);
+  // train/straggler.h: the slowest rank, when it holds the others up.
+  if (const double* slowdown = m.find("straggler_slowdown"); slowdown != nullptr && *slowdown >= kStragglerThreshold)
+    line += fmt::format(" | straggler rank {:.0f} {:.2f}x", value("straggler_rank"), *slowdown);
   if (m.overflow)
     line += " | SKIPPED (fp16 overflow: loss scale halved)";
   else if (m.skipped)

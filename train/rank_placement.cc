@@ -4,24 +4,12 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace tessel {
 namespace {
 
 constexpr int64_t kField = 256;  // bytes per string, the last always 0
-
-// "0-1, 4, 6-7" of sorted ranks.
-std::string rank_ranges(const std::vector<int>& ranks) {
-  std::ostringstream out;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t j = i;
-    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
-    out << (i > 0 ? ", " : "") << ranks[i];
-    if (j > i) out << "-" << ranks[j];
-    i = j + 1;
-  }
-  return out.str();
-}
 
 // Ranks of each value, the values in the order of their first rank.
 std::vector<std::pair<std::string, std::vector<int>>> group_ranks(const std::vector<std::string>& values) {
@@ -41,7 +29,7 @@ std::string RankPlacement::describe() const {
   const auto groups = group_ranks(hosts);
   for (size_t g = 0; g < groups.size(); ++g) {
     out << (g > 0 ? ", " : "") << groups[g].first << " (rank" << (groups[g].second.size() > 1 ? "s " : " ")
-        << rank_ranges(groups[g].second) << ")";
+        << number_ranges(groups[g].second) << ")";
   }
   return out.str();
 }
@@ -51,7 +39,7 @@ std::string RankPlacement::ranks_on(const std::string& host) const {
   for (size_t r = 0; r < hosts.size(); ++r) {
     if (hosts[r] == host) ranks.push_back(static_cast<int>(r));
   }
-  return rank_ranges(ranks);
+  return number_ranges(ranks);
 }
 
 RankPlacement gather_rank_placement(Communicator& world, const std::string& host, const std::string& build) {
@@ -84,7 +72,7 @@ void check_same_build(const RankPlacement& placement) {
       if (std::find(hosts.begin(), hosts.end(), placement.hosts[static_cast<size_t>(r)]) == hosts.end())
         hosts.push_back(placement.hosts[static_cast<size_t>(r)]);
     }
-    out << "\n  " << build << ": rank" << (ranks.size() > 1 ? "s " : " ") << rank_ranges(ranks) << " on ";
+    out << "\n  " << build << ": rank" << (ranks.size() > 1 ? "s " : " ") << number_ranges(ranks) << " on ";
     for (size_t h = 0; h < hosts.size(); ++h) out << (h > 0 ? ", " : "") << hosts[h];
   }
   TESSEL_FAIL() << "the ranks of this job run different Tessel builds:" << out.str()

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -104,7 +105,8 @@ std::vector<DirLock> lock_run_directories(const Config& config) {
 
 }  // namespace
 
-Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology)
+Trainer::Trainer(const Config& config, Communicator& world, const Topology& topology,
+                 std::vector<std::string> rank_hosts)
     : config_(config), world_(world), topology_(topology), writer_(world.rank() == 0) {
   check_batch_split(config.batch, topology.size(Axis::kDp));
   check_device(config);
@@ -171,6 +173,7 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
         static_cast<double>(store.numel() - store.expert_begin()) * 4 / (1 << 20), experts->size(),
         zero_stage(experts->zero()));
   }
+  if (world.size() > 1) straggler_ = std::make_unique<StragglerMonitor>(world, std::move(rank_hosts));
   checkpointer_ = std::make_unique<Checkpointer>(config, world, r_, std::move(data));
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
@@ -301,6 +304,20 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
     });
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     ++state_.step;
+    // Every rank, at the steps the progress line shows: who held the others up.
+    std::optional<StragglerMonitor::Report> straggler;
+    if (straggler_) {
+      straggler_->add(dt - r.comm_wait_s);
+      if (state_.step % c.run.log_every == 0 || state_.step == c.run.steps) {
+        straggler = straggler_->gather();
+        if (writer_ && straggler->straggling) {
+          spdlog::warn(
+              "straggler: rank {}{} worked {:.2f}x the median rank's time over the last steps (its step "
+              "time less its wait for the gradient reduction); the others wait for it",
+              straggler->rank, straggler->host.empty() ? "" : " on " + straggler->host, straggler->slowdown);
+        }
+      }
+    }
     state_.consumed_samples = static_cast<uint64_t>(state_.step * c.batch.global);
     if (state_.step > summary.first_step + 1) {  // the first step warms caches: not in the ETA
       elapsed_steps_time += dt;
@@ -319,6 +336,10 @@ TrainSummary Trainer::run(const std::function<bool()>& stop_requested) {
       StepMetrics m = step_metrics(r, dt, eval_loss, per_step * static_cast<double>(c.run.steps - state_.step));
       for (const auto& [name, value] : goodput_->after_step(dt, epoch_seconds(), state_.step == c.run.steps))
         m.values.push_back({name, value, ""});
+      if (straggler) {
+        m.values.push_back({"straggler_rank", static_cast<double>(straggler->rank), ""});
+        m.values.push_back({"straggler_slowdown", straggler->slowdown, "train/straggler_slowdown"});
+      }
       for (const std::unique_ptr<MetricsSink>& sink : sinks_) sink->write(m);
     }
     checkpointer_->poll();  // publishes a background save once every rank has written it

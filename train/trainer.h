@@ -27,6 +27,7 @@
 #include "train/goodput.h"
 #include "train/metrics.h"
 #include "train/rank_model.h"
+#include "train/straggler.h"
 #include "train/train_step.h"
 
 namespace tessel {
@@ -44,8 +45,10 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  // world: every rank of the job (a SingleCommunicator alone); topology: this rank's place.
-  Trainer(const Config& config, Communicator& world, const Topology& topology);
+  // world: every rank of the job (a SingleCommunicator alone); topology: this rank's place;
+  // rank_hosts: every rank's host (World::placement), to name a straggler's.
+  Trainer(const Config& config, Communicator& world, const Topology& topology,
+          std::vector<std::string> rank_hosts = {});
   ~Trainer();
 
   // Trains to run.steps. `stop_requested`, polled after every step (and agreed on by all
@@ -78,7 +81,9 @@ class Trainer {
   std::unique_ptr<Sampler> train_;
   std::unique_ptr<Sampler> val_;
   std::vector<std::unique_ptr<MetricsSink>> sinks_;  // rank 0: console, metrics.jsonl, TensorBoard
-  std::unique_ptr<Goodput> goodput_;                 // rank 0: restarts and productive time (train/goodput.h)
+  std::unique_ptr<Goodput> goodput_;
+  std::unique_ptr<StragglerMonitor> straggler_;  // several ranks: the slowest one (train/straggler.h) // rank 0:
+                                                 // restarts and productive time (train/goodput.h)
   TrainingState state_;
 };
 

@@ -9,6 +9,8 @@
 #   cluster_hostfile SLOTS          # an OpenMPI hostfile of every host, SLOTS each, on stdout
 #   cluster_overlay I SRC DST       # host I sees file SRC at DST (another binary at the same path)
 #   cluster_overlay_off I DST       # ... and DST again
+#   cluster_kill I                  # host I dies: its link down, everything in it killed
+#   cluster_revive I                # ... and comes back (link up, a fresh sshd)
 #   cluster_down                    # kills what runs in the hosts and deletes them
 # cluster_up traps EXIT, INT and TERM to run cluster_down and then CLUSTER_CLEANUP (a command the
 # caller may set, e.g. removing its own files).
@@ -69,6 +71,30 @@ cluster_run() {
 cluster_hostfile() {
   local i
   for ((i = 1; i <= CLUSTER_HOSTS; i++)); do echo "h$i slots=$1"; done
+}
+
+# Host I comes back after cluster_kill: its link up and a fresh sshd.
+cluster_revive() {
+  local i=$1 ns
+  ns=$(cluster_ns "$i")
+  ip -n "$CLUSTER_PREFIX-switch" link set "h$i" up
+  ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec /usr/sbin/sshd -D -e -f "$1"' "h$i" \
+    "$CLUSTER_DIR/sshd_h$i.conf" > /dev/null 2>> "$CLUSTER_DIR/sshd_h$i.log" &
+  CLUSTER_SSHD_PIDS[$((i - 1))]=$!
+  disown $!
+  local tries=0
+  until cluster_run 1 ssh -F "$CLUSTER_DIR/ssh_config" "h$i" true 2>/dev/null; do
+    tries=$((tries + 1))
+    [ $tries -lt 50 ] || { echo "cluster: host h$i does not come back" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+# Host I dies: its link goes down and everything running in it (sshd, ranks) is killed.
+cluster_kill() {
+  local pid
+  ip -n "$CLUSTER_PREFIX-switch" link set "h$1" down
+  for pid in $(ip netns pids "$(cluster_ns "$1")"); do kill -9 "$pid" 2>/dev/null || true; done
 }
 
 # Host I's sessions run in its sshd's mount namespace (`ip netns exec` gave it one of its own):
@@ -135,7 +161,7 @@ StrictModes no
 MaxStartups 100
 EOF
     ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec /usr/sbin/sshd -D -e -f "$1"' "h$i" \
-      "$CLUSTER_DIR/sshd_h$i.conf" 2> "$CLUSTER_DIR/sshd_h$i.log" &
+      "$CLUSTER_DIR/sshd_h$i.conf" > /dev/null 2> "$CLUSTER_DIR/sshd_h$i.log" &
     CLUSTER_SSHD_PIDS+=($!)
     disown $!  # reaped in cluster_down, without the shell's job report
   done

@@ -8,6 +8,8 @@
 #      metrics.jsonl records the restart, the steps recomputed, the recovery time and the goodput.
 #   2. A hung rank (SIGSTOP, on this machine): the others time out, the launcher names the
 #      stopped rank, and the job restarts and finishes.
+#   3. A straggler (a rank held to a third of a CPU): the progress line, a warning and
+#      metrics.jsonl name its rank and host and its slowdown.
 #   tests/cluster/faults_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$(realpath "$1")
@@ -19,51 +21,20 @@ dir=$(mktemp -d)
 CLUSTER_CLEANUP='pkill -KILL -f "$dir/" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"'
 export OMP_NUM_THREADS=1
 cluster_up 2 "$dir/cluster"
-# Text a tiny model cannot learn by heart in 150 steps (the layouts' sums, taken in another
-# order, then stay within 1e-5 of each other; a memorized text would amplify them).
-python3 - "$dir" <<'PY'
-import random, sys
-r = random.Random(7)
-words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 8))) for _ in range(400)]
-for f in range(20):
-    with open(f"{sys.argv[1]}/{f}.txt", "w") as out:
-        out.write(" ".join(r.choice(words) for _ in range(4000)) + "\n")
-PY
-"$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" > /dev/null
+make_random_dataset "$tessel" "$dir"
 steps=150
-cat > "$dir/tiny.yaml" <<YAML
-run: {steps: $steps, log_every: 10, seed: 3}
-model: {arch: llama, vocab_size: 260, seq_len: 64, layers: 4, d_model: 64, heads: 4, kv_heads: 2, ffn_dim: 128}
-batch: {global: 32, micro: 2}
-optim: {lr: 1.0e-3, warmup_steps: 2}
-data: {train: [{path: $dir/ds_train, weight: 1.0}], tokenizer: bytes}
-logging: {tensorboard: false}
-checkpoint: {every: 20}
-parallel: {timeout_s: 5}
-YAML
+fault_config "$dir" $steps > "$dir/tiny.yaml"
 "$tessel" train "$dir/tiny.yaml" --set run.out_dir="$dir/straight" > "$dir/straight.log" 2>&1 \
   || { cat "$dir/straight.log"; fail "the uninterrupted run"; }
-
-# The step a rank's heartbeat last reported (0 before its first beat).
-beat_step() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$1" 2>/dev/null || echo 0; }
-wait_step() {  # wait_step HEARTBEAT STEP: at most 120 s
-  local i
-  for ((i = 0; i < 1200; i++)); do
-    [ "$(beat_step "$1")" -ge "$2" ] && return 0
-    sleep 0.1
-  done
-  fail "no heartbeat reached step $2 in $1"
-}
 
 # 1. Host h2 dies.
 cluster_hostfile 2 > "$dir/hostfile"
 cluster_run 1 "$tessel" launch --max-restarts 1 --min-hosts 1 --hostfile "$dir/hostfile" --nproc-per-node 2 \
   "$dir/tiny.yaml" --set run.out_dir="$dir/hostdeath" parallel.dp=4 > "$dir/hostdeath.log" 2>&1 &
 launcher=$!
-wait_step "$dir/hostdeath/heartbeats/rank_00003.json" 40
+wait_beat_step "$dir/hostdeath/heartbeats/rank_00003.json" 40
 killed_at=$(date +%s.%N)
-ip -n "$CLUSTER_PREFIX-switch" link set h2 down
-for pid in $(ip netns pids "$(cluster_ns 2)"); do kill -9 "$pid" 2>/dev/null || true; done
+cluster_kill 2
 status=0
 wait "$launcher" || status=$?
 [ "$status" -eq 0 ] || { cat "$dir/hostdeath.log"; fail "host death: the restarted job exited $status"; }
@@ -77,8 +48,8 @@ grep -q "resumed from .*step_[0-9]* at step [1-9]" "$log" || { cat "$log"; fail 
 "$tessel" launch --max-restarts 1 --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/hung" parallel.dp=4 \
   > "$dir/hung.log" 2>&1 &
 launcher=$!
-wait_step "$dir/hung/heartbeats/rank_00003.json" 40
-hung_pid=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$dir/hung/heartbeats/rank_00003.json")
+wait_beat_step "$dir/hung/heartbeats/rank_00003.json" 40
+hung_pid=$(beat_pid "$dir/hung/heartbeats/rank_00003.json")
 stopped_at=$(date +%s.%N)
 kill -STOP "$hung_pid"
 status=0
@@ -87,6 +58,24 @@ wait "$launcher" || status=$?
 grep -q "rank 3 on $(hostname) stopped beating .*its process hung, stopped or died" "$dir/hung.log" \
   || { cat "$dir/hung.log"; fail "hung rank: rank 3 not named"; }
 grep -q "restarting the job (1 of --max-restarts 1)" "$dir/hung.log" || { cat "$dir/hung.log"; fail "hung rank: no restart"; }
+
+# 3. A straggler: rank 2 gets a third of a CPU (stopped 30 ms of every 45) for 6 s.
+"$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/slow" parallel.dp=4 checkpoint.every=0 \
+  > "$dir/slow.log" 2>&1 &
+launcher=$!
+wait_beat_step "$dir/slow/heartbeats/rank_00002.json" 30
+slow_pid=$(beat_pid "$dir/slow/heartbeats/rank_00002.json")
+end=$((SECONDS + 6))
+while [ $SECONDS -lt $end ] && kill -STOP "$slow_pid" 2>/dev/null; do
+  sleep 0.03
+  kill -CONT "$slow_pid" 2>/dev/null || break
+  sleep 0.015
+done
+kill -CONT "$slow_pid" 2>/dev/null || true
+wait "$launcher" || { cat "$dir/slow.log"; fail "straggler: the job failed"; }
+grep -q "straggler: rank 2 on $(hostname) worked [0-9.]*x the median" "$dir/slow.log" \
+  || { cat "$dir/slow.log"; fail "straggler: no warning naming rank 2 and its host"; }
+grep -q "| straggler rank 2 [0-9.]*x" "$dir/slow.log" || { cat "$dir/slow.log"; fail "straggler: not in the progress line"; }
 
 python3 - "$dir" "$steps" "$killed_at" "$stopped_at" <<'PY'
 import json, re, sys, datetime
@@ -112,4 +101,8 @@ for run, fault_at in (("hostdeath", killed_at), ("hung", stopped_at)):
     print(f"{run}: the uninterrupted curve within {worst:.1e}; failure reported {detected - fault_at:.1f} s after the "
           f"fault, first step after resuming {rec['recovery_s']:.1f} s after the failure, {rec['steps_recomputed']:.0f} "
           f"steps recomputed, goodput {last['goodput']:.2f}")
+slow = [r for r in records("slow") if r.get("straggler_rank") == 2 and r["straggler_slowdown"] >= 1.5]
+assert slow, "no logged step names rank 2 as the straggler"
+print(f"straggler: rank 2 reported at {len(slow)} logged steps, up to {max(r['straggler_slowdown'] for r in slow):.2f}x "
+      f"the median rank")
 PY

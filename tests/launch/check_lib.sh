@@ -12,3 +12,48 @@ make_dataset() {
   done
   "$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" "$@" > /dev/null
 }
+
+# make_random_dataset TESSEL DIR: 80k words drawn from 400 made-up ones, prepared with the byte
+# tokenizer as DIR/ds_train: text a tiny model cannot learn by heart in a few hundred steps, so
+# that layouts whose sums run in another order stay within 1e-5 of each other (a memorized text
+# would amplify the differences).
+make_random_dataset() {
+  local tessel=$1 dir=$2
+  python3 - "$dir" <<'PY'
+import random, sys
+r = random.Random(7)
+words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 8))) for _ in range(400)]
+for f in range(20):
+    with open(f"{sys.argv[1]}/{f}.txt", "w") as out:
+        out.write(" ".join(r.choice(words) for _ in range(4000)) + "\n")
+PY
+  "$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" > /dev/null
+}
+
+# The step a rank's heartbeat (run.out_dir/heartbeats/rank_N.json) last reported; 0 before.
+beat_step() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$1" 2>/dev/null || echo 0; }
+beat_pid() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$1"; }
+# wait_beat_step HEARTBEAT STEP: until the rank has finished STEP (at most 120 s).
+wait_beat_step() {
+  local i
+  for ((i = 0; i < 1200; i++)); do
+    [ "$(beat_step "$1")" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "no heartbeat reached step $2 in $1"
+}
+
+# fault_config DIR STEPS: the fault tests' run on make_random_dataset's text (dp 4 takes 8
+# micro-batches of 2 per step; a checkpoint every 20 steps; collectives time out after 5 s).
+fault_config() {
+  cat <<YAML
+run: {steps: $2, log_every: 10, seed: 3}
+model: {arch: llama, vocab_size: 260, seq_len: 64, layers: 4, d_model: 64, heads: 4, kv_heads: 2, ffn_dim: 128}
+batch: {global: 32, micro: 2}
+optim: {lr: 1.0e-3, warmup_steps: 2}
+data: {train: [{path: $1/ds_train, weight: 1.0}], tokenizer: bytes}
+logging: {tensorboard: false}
+checkpoint: {every: 20}
+parallel: {timeout_s: 5}
+YAML
+}
