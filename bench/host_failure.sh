@@ -33,7 +33,7 @@ for ((t = 1; t <= trials; t++)); do
   cluster_run 1 "$tessel" launch --max-restarts 1 --min-hosts 1 --hostfile "$dir/hostfile" --nproc-per-node 2 \
     "$dir/tiny.yaml" --set run.out_dir="$run" parallel.dp=4 > "$run.log" 2>&1 &
   launcher=$!
-  wait_beat_step "$run/heartbeats/rank_00003.json" "$kill_step"
+  wait_beat_step "$run" 3 "$kill_step"
   fault=$(date +%s.%N)
   cluster_kill 2
   status=0

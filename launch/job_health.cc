@@ -80,6 +80,9 @@ std::vector<JobWatch::Stopped> lagging(const std::vector<RankBeat>& beats, doubl
 void JobWatch::observe(const std::vector<RankBeat>& beats) {
   if (health_.failed) return;  // what came before the failure is what counts
   health_ = job_health(beats);
+  // Before a failure a rank that beats again was only slow; at the failure the ranks seen stopped
+  // stay (the job's cleanup may wake a stopped rank for a last beat).
+  if (!health_.failed) stopped_.clear();
   for (const Stopped& s : lagging(beats, stale_s_)) {
     auto it =
         std::find_if(stopped_.begin(), stopped_.end(), [&](const Stopped& t) { return t.beat.rank == s.beat.rank; });

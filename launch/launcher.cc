@@ -173,20 +173,24 @@ void check_hosts_reachable(const std::vector<std::string>& hosts, const std::str
   }
 }
 
-// Runs argv (found on PATH) with stdin empty and stdout and stderr captured into *output, for at
-// most timeout_s seconds; returns its exit status, or -1 when it ran out of time and was killed.
-int run_captured(const std::vector<std::string>& argv, int timeout_s, std::string* output) {
-  int fds[2];
-  TESSEL_CHECK(pipe(fds) == 0) << "tessel launch: pipe failed: " << std::strerror(errno);
+// Runs argv (found on PATH) with stdin empty, its stdout captured into *out and its stderr into
+// *err, for at most timeout_s seconds; returns its exit status, or -1 when it ran out of time
+// and was killed (with what it started). Ends when the program exits, even if something it
+// started keeps the pipes open.
+int run_captured(const std::vector<std::string>& argv, int timeout_s, std::string* out, std::string* err) {
+  int pipes[2][2];
+  TESSEL_CHECK(pipe(pipes[0]) == 0 && pipe(pipes[1]) == 0) << "tessel launch: pipe failed: " << std::strerror(errno);
   const pid_t child = fork();
   TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
   if (child == 0) {
     setpgid(0, 0);  // its own group: a timeout kills what it started too
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int null = open("/dev/null", O_RDONLY);
     dup2(null, 0);
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    close(fds[0]);
+    close(null);
+    dup2(pipes[0][1], 1);
+    dup2(pipes[1][1], 2);
+    for (auto& p : pipes) close(p[0]), close(p[1]);
     std::vector<char*> cargv;
     for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
@@ -194,35 +198,43 @@ int run_captured(const std::vector<std::string>& argv, int timeout_s, std::strin
     std::fprintf(stderr, "cannot run %s: %s\n", cargv[0], std::strerror(errno));
     _exit(127);
   }
-  close(fds[1]);
+  for (auto& p : pipes) close(p[1]);
+  std::string* sinks[2] = {out, err};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  bool timed_out = false;
-  for (char buffer[4096];;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p = {fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t got = read(fds[0], buffer, sizeof(buffer));
-    if (got <= 0) break;
-    output->append(buffer, static_cast<size_t>(got));
-  }
-  close(fds[0]);
-  if (timed_out) kill(-child, SIGKILL);
   int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  bool exited = false;
+  char buffer[4096];
+  // Reads what is there now from both pipes, waiting at most wait_ms for it.
+  const auto drain = [&](int wait_ms) {
+    pollfd p[2] = {{pipes[0][0], POLLIN, 0}, {pipes[1][0], POLLIN, 0}};
+    if (poll(p, 2, wait_ms) <= 0) return;
+    for (int k = 0; k < 2; ++k) {
+      if ((p[k].revents & POLLIN) == 0) continue;
+      const ssize_t got = read(pipes[k][0], buffer, sizeof(buffer));
+      if (got > 0) sinks[k]->append(buffer, static_cast<size_t>(got));
+    }
+  };
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    drain(100);
+    exited = waitpid(child, &status, WNOHANG) == child;
   }
-  if (timed_out) return -1;
+  if (exited) {
+    drain(0);
+  } else {
+    kill(-child, SIGKILL);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  for (auto& p : pipes) close(p[0]);
+  if (!exited) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // Before mpirun starts: every other host runs the same Tessel build at the same path, asked
 // through the command mpirun starts its daemons with (OMPI_MCA_plm_rsh_agent, else ssh, in
 // batch mode so that it never waits for a password). A host that runs another build, or none,
-// or does not answer in 30 s is named with what it said.
+// or does not answer in 30 s is named with what it said. The version line is looked for among
+// the lines on stdout (a login banner or ssh's warnings on stderr do not matter).
 void check_remote_builds(const std::vector<std::string>& hosts, const std::string& from, const std::string& tessel,
                          const EnvLookup& env) {
   std::vector<std::string> agent = {"ssh"};
@@ -233,24 +245,36 @@ void check_remote_builds(const std::vector<std::string>& hosts, const std::strin
     if (agent.empty()) agent = {"ssh"};
   }
   const std::string program = agent[0].substr(agent[0].rfind('/') + 1);
-  if (program == "ssh") agent.insert(agent.end(), {"-o", "BatchMode=yes", "-o", "ConnectTimeout=10"});
+  if (program == "ssh") agent.insert(agent.begin() + 1, {"-o", "BatchMode=yes", "-o", "ConnectTimeout=10"});
   const std::string mine = tessel_version_line();
   for (const std::string& host : hosts) {
     if (is_local(host)) continue;
     std::vector<std::string> argv = agent;
     argv.insert(argv.end(), {host, tessel, "--version"});
-    std::string output;
-    const int status = run_captured(argv, 30, &output);
-    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+    std::string out, err;
+    const int status = run_captured(argv, 30, &out, &err);
+    const auto trimmed = [](std::string s) {
+      while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+      return s;
+    };
     TESSEL_CHECK(status != -1) << "host '" << host << "' (from " << from << ") did not answer `" << shell_join(argv)
                                << "` within 30 s; hint: check that passwordless ssh to it works";
     TESSEL_CHECK(status == 0) << "host '" << host << "' (from " << from << ") cannot run " << tessel << " (`"
-                              << shell_join(argv) << "` exited with " << status << ": " << output
+                              << shell_join(argv) << "` exited with " << status << ": " << trimmed(err + out)
                               << "); hint: install Tessel at the same path on every host, and check "
                               << "passwordless ssh to it";
-    TESSEL_CHECK(output == mine) << "host '" << host << "' (from " << from << ") runs " << output << " at " << tessel
-                                 << ", but this launcher is " << mine
-                                 << "; hint: install the same build at the same path on every host";
+    std::stringstream lines(out);
+    std::string line, last;
+    bool same = false;
+    while (std::getline(lines, line)) {
+      line = trimmed(line);
+      if (line.empty()) continue;
+      last = line;
+      same = same || line == mine;
+    }
+    TESSEL_CHECK(same) << "host '" << host << "' (from " << from << ") runs " << last << " at " << tessel
+                       << ", but this launcher is " << mine
+                       << "; hint: install the same build at the same path on every host";
   }
 }
 
@@ -514,15 +538,25 @@ int launch_job(const LaunchRequest& r, const Config& config) {
   // Each attempt's ranks beat into the run's directory (train/heartbeat.h): a failure is seen
   // there even when mpirun cannot end the job (it waits on the daemon of a host that is gone),
   // and the ranks that stopped first are named.
-  const std::string beats_dir = heartbeat_dir(config.run.out_dir);
+  // Each attempt beats into a directory of its own (TESSEL_HEARTBEAT_DIR), so that another
+  // launch of the same run directory never mixes its beats with these.
+  char self[256] = {};
+  gethostname(self, sizeof(self) - 1);
+  const std::string job_id = std::string(self) + "-" + std::to_string(getpid());
+  const std::string beats_root = fs::absolute(heartbeat_dir(config.run.out_dir)).string();
   constexpr double kGraceS = 5;  // after a rank's failure, mpirun's time to end the job
   constexpr double kStaleS = 3;  // beats (1 s apart) this much older than the failure: stopped
   const double job_start = epoch_seconds();
   LaunchRequest current = r;  // with fewer hosts after a restart without the lost ones
   ParallelConfig parallel = config.parallel;
   std::vector<std::string> live_hosts = hosts;
-  LaunchPlan attempt_plan = plan;
+  std::vector<std::string> restart_env;  // what a restarted attempt learns of the failure
   for (int attempt = 0;; ++attempt) {
+    const std::string beats_dir = beats_root + "/" + job_id + "-" + std::to_string(attempt);
+    LaunchRequest a = current;
+    a.env = restart_env;
+    a.env.push_back("TESSEL_HEARTBEAT_DIR=" + beats_dir);
+    const LaunchPlan attempt_plan = plan_launch(a, parallel, host);
     std::error_code ec;
     fs::remove_all(beats_dir, ec);
     bool signalled = false;
@@ -541,11 +575,28 @@ int launch_job(const LaunchRequest& r, const Config& config) {
           now - failure_seen);
       return true;
     });
+    const std::vector<RankBeat> beats = read_heartbeats(beats_dir);
+    fs::remove_all(beats_dir, ec);
     if (status == 0) return 0;
     const double ended = epoch_seconds();
-    const std::vector<RankBeat> beats = read_heartbeats(beats_dir);
+    // mpirun's daemons put every rank in a process group of its own: a rank of this host that
+    // outlived the job (stopped, or hung in the kernel) still holds the run's lock and memory.
+    for (const RankBeat& b : beats) {
+      if (b.host != self || b.pid <= 1) continue;
+      std::ifstream proc("/proc/" + std::to_string(b.pid) + "/cmdline");
+      const std::string cmdline((std::istreambuf_iterator<char>(proc)), std::istreambuf_iterator<char>());
+      if (cmdline.find("tessel") != std::string::npos && kill(static_cast<pid_t>(b.pid), SIGKILL) == 0)
+        spdlog::warn("rank {} (pid {}) outlived the job: killed", b.rank, b.pid);
+    }
     watch.observe(beats);
     const JobHealth health = job_health(beats);
+    // Ranks report the host name they see; the hosts were named in --hosts/--hostfile, N ranks
+    // each in order: probe those names.
+    std::map<std::string, std::string> listed;
+    for (const RankBeat& b : beats) {
+      const size_t i = static_cast<size_t>(b.rank / attempt_plan.nproc_per_node);
+      if (i < live_hosts.size()) listed[b.host] = live_hosts[i];
+    }
     // Which hosts still answer, asked once (up to 3 s each).
     std::map<std::string, bool> answers;
     const auto answering = [&](const std::string& h) {
@@ -556,10 +607,14 @@ int launch_job(const LaunchRequest& r, const Config& config) {
       }
       return it->second;
     };
+    const auto probe = [&](const std::string& h) {
+      const auto it = listed.find(h);
+      return answering(it != listed.end() ? it->second : h);
+    };
     std::vector<std::string> lost;
     const std::string report = beats.empty() ? ""
                                              : describe_failure(beats, attempt_plan.nodes * attempt_plan.nproc_per_node,
-                                                                watch, kStaleS, answering, &lost);
+                                                                watch, kStaleS, probe, &lost);
     spdlog::error("the job failed with exit status {}{}{}", status, report.empty() ? "" : ": " + report,
                   attempt_plan.nodes > 1 && report.empty()
                       ? "; if a node could not be reached, check passwordless ssh to it and that tessel is at the "
@@ -589,11 +644,13 @@ int launch_job(const LaunchRequest& r, const Config& config) {
         return status;
       }
       if (static_cast<int64_t>(remaining.size()) * n % grid != 0 || dp < 1 ||
-          config.batch.global % (dp * config.batch.micro) != 0) {
+          config.batch.global % (dp * config.batch.micro) != 0 || dp % config.parallel.ep != 0 ||
+          !config.batch.shares.empty()) {
         spdlog::error(
             "not restarting on the {} hosts that remain: {} ranks do not make whole replicas of tp x pp = "
-            "{} whose micro-batches divide batch.global ({}) over dp {}",
-            remaining.size(), remaining.size() * n, grid, config.batch.global, dp);
+            "{} whose micro-batches divide batch.global ({}) over dp {}, with parallel.ep ({}) dividing dp "
+            "and no batch.shares",
+            remaining.size(), remaining.size() * n, grid, config.batch.global, dp, config.parallel.ep);
         return status;
       }
       spdlog::warn("restarting without {}: {} hosts, dp {} -> {} ({} micro-batches of accumulation per replica)",
@@ -607,15 +664,14 @@ int launch_job(const LaunchRequest& r, const Config& config) {
       current.overrides.push_back("parallel.dp=" + std::to_string(dp));
     }
     // A restarted job continues from the newest complete checkpoint, and learns what it lost.
-    LaunchRequest again = current;
-    again.overrides.push_back("checkpoint.resume=auto");
+    if (attempt == 0) current.overrides.push_back("checkpoint.resume=auto");
     char failed_at[32];
     std::snprintf(failed_at, sizeof(failed_at), "%.3f", health.failed ? health.failed_at : ended);
     char started[32];
     std::snprintf(started, sizeof(started), "%.3f", job_start);
-    again.env = {"TESSEL_RESTARTS=" + std::to_string(attempt + 1), std::string("TESSEL_FAILED_AT=") + failed_at,
-                 "TESSEL_FAILED_STEP=" + std::to_string(health.last_step), std::string("TESSEL_JOB_START=") + started};
-    attempt_plan = plan_launch(again, parallel, host);
+    restart_env = {"TESSEL_RESTARTS=" + std::to_string(attempt + 1), std::string("TESSEL_FAILED_AT=") + failed_at,
+                   "TESSEL_FAILED_STEP=" + std::to_string(health.last_step),
+                   std::string("TESSEL_JOB_START=") + started};
     spdlog::warn("restarting the job ({} of --max-restarts {}) from the newest complete checkpoint", attempt + 1,
                  r.max_restarts);
   }

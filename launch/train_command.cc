@@ -115,6 +115,7 @@ int run_train_command(const std::vector<std::string>& args) {
                           config.run.device == RunDevice::kCuda ? device_memory_here(me.local_world_size, me.local_rank)
                                                                 : host_memory(me.local_world_size));
         trainer = std::make_unique<Trainer>(config, world.comm(), topology, world.placement().hosts);
+        if (heartbeat) heartbeat->set_step(trainer->state().step);  // a resumed run's first beats
         RunLimit limit(config.run);
         const TrainSummary s = trainer->run([&] {
           if (heartbeat) heartbeat->set_step(trainer->state().step);

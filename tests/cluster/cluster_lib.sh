@@ -202,7 +202,6 @@ cluster_down() {
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "/etc/netns/$ns"
   done
-  for pid in "${CLUSTER_SSHD_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   ip netns del "$CLUSTER_PREFIX-switch" 2>/dev/null || true
   CLUSTER_HOSTS=0
 }

@@ -32,7 +32,7 @@ cluster_hostfile 2 > "$dir/hostfile"
 cluster_run 1 "$tessel" launch --max-restarts 1 --min-hosts 1 --hostfile "$dir/hostfile" --nproc-per-node 2 \
   "$dir/tiny.yaml" --set run.out_dir="$dir/hostdeath" parallel.dp=4 > "$dir/hostdeath.log" 2>&1 &
 launcher=$!
-wait_beat_step "$dir/hostdeath/heartbeats/rank_00003.json" 40
+wait_beat_step "$dir/hostdeath" 3 40
 killed_at=$(date +%s.%N)
 cluster_kill 2
 status=0
@@ -48,8 +48,8 @@ grep -q "resumed from .*step_[0-9]* at step [1-9]" "$log" || { cat "$log"; fail 
 "$tessel" launch --max-restarts 1 --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/hung" parallel.dp=4 \
   > "$dir/hung.log" 2>&1 &
 launcher=$!
-wait_beat_step "$dir/hung/heartbeats/rank_00003.json" 40
-hung_pid=$(beat_pid "$dir/hung/heartbeats/rank_00003.json")
+wait_beat_step "$dir/hung" 3 40
+hung_pid=$(beat_pid "$dir/hung" 3)
 stopped_at=$(date +%s.%N)
 kill -STOP "$hung_pid"
 status=0
@@ -63,8 +63,8 @@ grep -q "restarting the job (1 of --max-restarts 1)" "$dir/hung.log" || { cat "$
 "$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/slow" parallel.dp=4 checkpoint.every=0 \
   > "$dir/slow.log" 2>&1 &
 launcher=$!
-wait_beat_step "$dir/slow/heartbeats/rank_00002.json" 30
-slow_pid=$(beat_pid "$dir/slow/heartbeats/rank_00002.json")
+wait_beat_step "$dir/slow" 2 30
+slow_pid=$(beat_pid "$dir/slow" 2)
 end=$((SECONDS + 6))
 while [ $SECONDS -lt $end ] && kill -STOP "$slow_pid" 2>/dev/null; do
   sleep 0.03

@@ -30,17 +30,25 @@ PY
   "$tessel" data prepare --input "$dir"/*.txt --tokenizer bytes --out "$dir/ds" > /dev/null
 }
 
-# The step a rank's heartbeat (run.out_dir/heartbeats/rank_N.json) last reported; 0 before.
-beat_step() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$1" 2>/dev/null || echo 0; }
-beat_pid() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$1"; }
-# wait_beat_step HEARTBEAT STEP: until the rank has finished STEP (at most 120 s).
+# A rank's heartbeat under a run directory: RUN/heartbeats/<job>/rank_N.json as `tessel launch`
+# lays them out (the newest job's), or RUN/heartbeats/rank_N.json.
+beat_file() {
+  local f
+  f=$(ls -t "$1"/heartbeats/*/"$(printf 'rank_%05d.json' "$2")" "$1/heartbeats/$(printf 'rank_%05d.json' "$2")" \
+    2>/dev/null | head -1)
+  echo "${f:-/nonexistent}"
+}
+# The step (or pid) a rank's heartbeat last reported; 0 before its first beat.
+beat_step() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$(beat_file "$1" "$2")" 2>/dev/null || echo 0; }
+beat_pid() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$(beat_file "$1" "$2")"; }
+# wait_beat_step RUN RANK STEP: until the rank has finished STEP (at most 120 s).
 wait_beat_step() {
   local i
   for ((i = 0; i < 1200; i++)); do
-    [ "$(beat_step "$1")" -ge "$2" ] && return 0
+    [ "$(beat_step "$1" "$2")" -ge "$3" ] && return 0
     sleep 0.1
   done
-  fail "no heartbeat reached step $2 in $1"
+  fail "no heartbeat of rank $2 under $1 reached step $3"
 }
 
 # fault_config DIR STEPS: the fault tests' run on make_random_dataset's text (dp 4 takes 8

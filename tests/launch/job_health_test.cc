@@ -60,6 +60,13 @@ TEST_CASE("job health: ranks that stop beating before a failure are named by hos
       after, 4, watch, 3.0, [&](const std::string& h) { return up[h]; }, &lost);
   CHECK_THAT(hung, Catch::Contains("their processes hung, stopped or died"));
   CHECK(lost.empty());
+
+  // A rank that lagged once but beats again before the failure was only slow.
+  JobWatch slow(3.0);
+  slow.observe({beat(0, "h1", 5, 200), beat(1, "h1", 5, 196)});
+  CHECK(slow.stopped().size() == 1);
+  slow.observe({beat(0, "h1", 9, 204), beat(1, "h1", 9, 204)});
+  CHECK(slow.stopped().empty());
 }
 
 TEST_CASE("goodput: a restarted attempt records what it lost, the last step the productive share", "[cpu][launch]") {

@@ -131,6 +131,20 @@ TEST_CASE("launch errors: grid mismatch, bad hostfile, no mpirun", "[cpu][launch
   std::ofstream(r.hostfile) << "n01 slots=many\n";
   CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)),
                     Catch::Contains("hosts:1: 'slots=many' for host n01 is not a slot count"));
+  // --min-hosts above the hosts given, or without hosts listed.
+  r.min_hosts = 3;
+  std::ofstream(r.hostfile) << "n01 slots=8\nn02 slots=8\n";
+  CHECK_THROWS_WITH(plan_launch(r, ParallelConfig{}, machine(env)),
+                    Catch::Contains("--min-hosts 3 is more than the 2 host(s) given"));
+  CHECK_THROWS_WITH(plan_launch(
+                        [] {
+                          LaunchRequest one = request(2);
+                          one.min_hosts = 1;
+                          return one;
+                        }(),
+                        ParallelConfig{}, machine(env)),
+                    Catch::Contains("--min-hosts needs the hosts listed"));
+  r.min_hosts = 0;
   // A Slurm allocation smaller than the layout.
   env.vars = {{"SLURM_JOB_ID", "77"}, {"SLURM_NNODES", "2"}, {"SLURM_NTASKS", "4"}, {"SLURM_NTASKS_PER_NODE", "2"}};
   ParallelConfig eight;
