@@ -52,7 +52,11 @@ const char* const kForwarded[] = {"PATH",
                                   "OPENBLAS_NUM_THREADS",
                                   "OMP_WAIT_POLICY",
                                   "CUDA_VISIBLE_DEVICES",
-                                  "SPDLOG_LEVEL"};
+                                  "SPDLOG_LEVEL",
+                                  "ASAN_OPTIONS",
+                                  "UBSAN_OPTIONS",
+                                  "LSAN_OPTIONS",
+                                  "TSAN_OPTIONS"};
 const char* const kForwardedPrefixes[] = {"TESSEL_", "NCCL_", "OMPI_MCA_"};
 
 // A line of an OpenMPI hostfile: "name [slots=N] [max_slots=M] ...", '#' comments.
