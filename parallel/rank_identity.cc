@@ -1,6 +1,7 @@
 #include "parallel/rank_identity.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -32,6 +33,16 @@ int slurm_tasks_per_node(const EnvLookup& env) {
 }
 
 }  // namespace
+
+double env_number(const EnvLookup& env, const char* name, double fallback) {
+  const char* value = env(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(value, &end);
+  TESSEL_CHECK(*end == '\0' && std::isfinite(v))
+      << "environment variable " << name << "='" << value << "' is not a number";
+  return v;
+}
 
 RankIdentity rank_identity(const EnvLookup& env) {
   RankIdentity id;

@@ -30,4 +30,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 RankIdentity rank_identity(const EnvLookup& env);
 RankIdentity rank_identity_from_environment();  // rank_identity(std::getenv)
 
+// The number in variable `name`, or `fallback` when unset or empty; throws, naming the variable,
+// when it is not a finite number.
+double env_number(const EnvLookup& env, const char* name, double fallback);
+
 }  // namespace tessel

@@ -2,28 +2,15 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 
 namespace tessel {
-namespace {
 
-double number(const EnvLookup& env, const char* name, double fallback) {
-  const char* v = env(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const double x = std::strtod(v, &end);
-  return end != nullptr && *end == '\0' ? x : fallback;
-}
-
-}  // namespace
-
-Goodput::Goodput(const EnvLookup& env, int64_t resumed_step, double productive_before_s, double now)
-    : productive_s_(productive_before_s) {
-  restarts_ = static_cast<int>(number(env, "TESSEL_RESTARTS", 0));
-  job_start_ = number(env, "TESSEL_JOB_START", now);
+Goodput::Goodput(const EnvLookup& env, int64_t resumed_step, double now) {
+  restarts_ = static_cast<int>(env_number(env, "TESSEL_RESTARTS", 0));
+  job_start_ = env_number(env, "TESSEL_JOB_START", now);
   if (restarts_ > 0) {
-    failed_at_ = number(env, "TESSEL_FAILED_AT", now);
-    const double failed_step = number(env, "TESSEL_FAILED_STEP", static_cast<double>(resumed_step));
+    failed_at_ = env_number(env, "TESSEL_FAILED_AT", now);
+    const double failed_step = env_number(env, "TESSEL_FAILED_STEP", static_cast<double>(resumed_step));
     steps_lost_ = std::max<int64_t>(0, static_cast<int64_t>(failed_step) - resumed_step);
   }
 }

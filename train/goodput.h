@@ -7,8 +7,10 @@
 // first step of a resumed attempt, rank 0 records the restarts, the steps lost and recomputed
 // (from the checkpoint's step to the failed step) and the time from the failure to that step
 // (detection, restart, loading and the step itself). At the end it records the productive time
-// (the step times of the steps metrics.jsonl keeps: earlier attempts' up to the checkpoint they
-// resumed from, and this attempt's) over the wall time since the job started.
+// (the step times of the steps metrics.jsonl keeps that this job ran: earlier attempts' up to the
+// checkpoint this one resumed from, and this attempt's) over the wall time since the job started.
+// A job is one `tessel launch` with its restarts: a run resumed by a new job (a requeued Slurm
+// job, say) counts from that job's start, not the first job's.
 #pragma once
 
 #include <cstdint>
@@ -22,11 +24,15 @@ namespace tessel {
 
 class Goodput {
  public:
-  // resumed_step: this attempt's first step (0 for a fresh run); productive_before_s: the step
-  // times already in metrics.jsonl; now: seconds since the epoch.
-  Goodput(const EnvLookup& env, int64_t resumed_step, double productive_before_s, double now);
+  // resumed_step: this attempt's first step (0 for a fresh run); now: seconds since the epoch.
+  // Throws when a TESSEL_* variable is not a number.
+  Goodput(const EnvLookup& env, int64_t resumed_step, double now);
 
   int restarts() const { return restarts_; }
+  // When the job began: TESSEL_JOB_START, or this attempt's start outside `tessel launch`.
+  double job_start() const { return job_start_; }
+  // Step time earlier attempts of this job spent on steps metrics.jsonl still keeps.
+  void add_earlier_steps(double seconds) { productive_s_ += seconds; }
   // After each step: what to add to its metrics (the recovery, after the first step of a
   // restarted attempt; the goodput, after the last step).
   std::vector<std::pair<std::string, double>> after_step(double step_s, double now, bool last);

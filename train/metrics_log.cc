@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/io/file.h"
 #include "core/io/json.h"
+#include "core/measure.h"
 
 namespace tessel {
 
@@ -30,6 +32,7 @@ std::string metrics_line(int64_t step, const std::vector<std::pair<std::string, 
 void MetricsLog::write(const StepMetrics& m) {
   std::vector<std::pair<std::string, double>> fields;
   for (const Metric& v : m.values) fields.emplace_back(v.name, v.value);
+  fields.emplace_back("time", std::round(epoch_seconds() * 1000.0) / 1000.0);
   log(m.step, fields);
 }
 
@@ -55,13 +58,16 @@ void MetricsLog::log(int64_t step, const std::vector<std::pair<std::string, doub
   }
 }
 
-double sum_metric(const std::string& path, const std::string& key) {
+double sum_metric(const std::string& path, const std::string& key, double since) {
   if (!path_exists(path)) return 0;
   std::istringstream in(read_file(path));
   double sum = 0;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     const JsonValue record = parse_json(line, path);
+    const JsonValue* time = record.find("time");
+    const double written = time != nullptr && time->is_number() ? time->as_double() : 0.0;
+    if (since > 0 && written < since) continue;
     if (const JsonValue* v = record.find(key); v != nullptr && v->is_number()) sum += v->as_double();
   }
   return sum;

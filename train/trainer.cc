@@ -178,17 +178,17 @@ Trainer::Trainer(const Config& config, Communicator& world, const Topology& topo
   resume_if_asked();
   if (!writer_) return;  // metrics are rank 0's to write
   sinks_.push_back(std::make_unique<ConsoleSink>());
-  double productive_before = 0;  // the step times metrics.jsonl keeps from before this attempt
+  goodput_ = std::make_unique<Goodput>([](const char* name) { return static_cast<const char*>(std::getenv(name)); },
+                                       state_.step, epoch_seconds());
   if (config.logging.jsonl) {
     // A resumed run continues the file from its checkpoint's step; a fresh one starts it anew.
     const std::string path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
     truncate_metrics_after(path, state_.step);
-    productive_before = sum_metric(path, "step_time_s");
+    // This job's earlier attempts' steps (a job restarted by tessel launch).
+    goodput_->add_earlier_steps(sum_metric(path, "step_time_s", goodput_->job_start()));
     sinks_.push_back(std::make_unique<MetricsLog>(path));
   }
   if (config.logging.tensorboard) sinks_.push_back(std::make_unique<TensorBoardWriter>(config.run.out_dir));
-  goodput_ = std::make_unique<Goodput>([](const char* name) { return static_cast<const char*>(std::getenv(name)); },
-                                       state_.step, productive_before, epoch_seconds());
 }
 
 Trainer::~Trainer() = default;

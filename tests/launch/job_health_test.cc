@@ -78,7 +78,9 @@ TEST_CASE("goodput: a restarted attempt records what it lost, the last step the 
     auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
   };
-  Goodput g(env, 40, 30.0, 1005);  // resumed at step 40 with 30 s of steps already kept
+  Goodput g(env, 40, 1005);  // resumed at step 40
+  CHECK(g.job_start() == 900);
+  g.add_earlier_steps(30.0);  // with 30 s of this job's steps already kept
   const auto first = g.after_step(1.0, 1010, false);
   const std::map<std::string, double> m(first.begin(), first.end());
   CHECK(m.at("restarts") == 2);
@@ -93,6 +95,12 @@ TEST_CASE("goodput: a restarted attempt records what it lost, the last step the 
   CHECK_THAT(g.summary(1020), Catch::Contains("2 restarts, 17 steps recomputed, 10.0 s from the failure") &&
                                   Catch::Contains("productive 34.0 s of 120.0 s wall time (28%)"));
   // A first attempt records no restart.
-  Goodput fresh([](const char*) -> const char* { return nullptr; }, 0, 0, 1000);
+  Goodput fresh([](const char*) -> const char* { return nullptr; }, 0, 1000);
+  CHECK(fresh.job_start() == 1000);  // outside tessel launch the job starts with the attempt
   CHECK(fresh.after_step(1.0, 1001, false).empty());
+  // A malformed variable is an error naming it, not a silent default.
+  const EnvLookup bad = [](const char* name) -> const char* {
+    return std::string(name) == "TESSEL_RESTARTS" ? "1" : std::string(name) == "TESSEL_FAILED_AT" ? "12:00" : nullptr;
+  };
+  CHECK_THROWS_WITH(Goodput(bad, 0, 1000), Catch::Contains("TESSEL_FAILED_AT='12:00' is not a number"));
 }

@@ -10,6 +10,7 @@
 #include "core/io/file.h"
 #include "core/io/json.h"
 #include "core/io/temp_dir.h"
+#include "core/measure.h"
 
 namespace tessel {
 namespace {
@@ -61,6 +62,30 @@ TEST_CASE("metrics log appends to an existing file", "[metrics_log]") {
   { MetricsLog(path).log(1, {{"loss", 2.0}}); }
   { MetricsLog(path).log(2, {{"loss", 1.5}}); }
   CHECK(lines_of(read_file(path)) == std::vector<std::string>{"{\"step\":1,\"loss\":2}", "{\"step\":2,\"loss\":1.5}"});
+}
+
+TEST_CASE("metrics log stamps each step with the time it was written, and sums a field since a time", "[metrics_log]") {
+  TempDir dir;
+  const std::string path = dir.file("m.jsonl");
+  const double before = epoch_seconds() - 1;
+  {
+    MetricsLog log(path);
+    StepMetrics m;
+    m.step = 1;
+    m.values = {{"step_time_s", 2.0, ""}};
+    log.write(m);
+  }
+  const JsonValue v = parse_json(lines_of(read_file(path)).at(0), path);
+  REQUIRE(v.find("time") != nullptr);
+  CHECK(v.find("time")->as_double() >= before);
+  CHECK(v.find("time")->as_double() <= epoch_seconds() + 1);
+  // Lines written before `since` (or without a time) belong to an earlier job.
+  { MetricsLog(path).log(2, {{"step_time_s", 3.0}, {"time", 100.0}}); }
+  { MetricsLog(path).log(3, {{"step_time_s", 5.0}}); }
+  CHECK(sum_metric(path, "step_time_s", 0) == 10.0);
+  CHECK(sum_metric(path, "step_time_s", before) == 2.0);
+  CHECK(sum_metric(path, "step_time_s", 50.0) == 5.0);
+  CHECK(sum_metric(dir.file("none.jsonl"), "step_time_s", 0) == 0.0);
 }
 
 TEST_CASE("metrics log refuses a field named step and an unwritable path", "[metrics_log]") {
