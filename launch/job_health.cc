@@ -122,6 +122,7 @@ std::string describe_failure(const std::vector<RankBeat>& beats, int world_size,
   for (const RankBeat& b : beats) {
     if (ranks_on[b.host]++ == 0) hosts.push_back(b.host);
   }
+  std::vector<std::string> reported;  // hosts found gone
   for (const std::string& host : hosts) {
     std::vector<int> ranks;
     double lag = 0;
@@ -138,11 +139,25 @@ std::string describe_failure(const std::vector<RankBeat>& beats, int world_size,
         << step << " (" << seconds(lag) << " behind the others before the failure)";
     if (static_cast<int>(ranks.size()) == ranks_on[host] && reachable && !reachable(host)) {
       out << ": host " << host << " no longer answers; it is gone (or its network is)";
-      if (lost_hosts != nullptr) lost_hosts->push_back(host);
+      reported.push_back(host);
     } else {
       out << ": " << (ranks.size() > 1 ? "their processes" : "its process") << " hung, stopped or died";
     }
   }
+  // A host cut off from the network while its ranks live on (and beat, on a shared filesystem):
+  // every rank fails alike at its collective timeout, and only the probe tells which host it was.
+  for (const std::string& host : hosts) {
+    if (!reachable || std::find(reported.begin(), reported.end(), host) != reported.end() || reachable(host)) continue;
+    std::vector<int> ranks;
+    for (const RankBeat& b : beats) {
+      if (b.host == host) ranks.push_back(b.rank);
+    }
+    std::sort(ranks.begin(), ranks.end());
+    out << "\n  host " << host << " (" << rank_word(ranks) << number_ranges(ranks)
+        << ") no longer answers, though its ranks went on beating: its network is down or cut off";
+    reported.push_back(host);
+  }
+  if (lost_hosts != nullptr) lost_hosts->insert(lost_hosts->end(), reported.begin(), reported.end());
   return out.str();
 }
 

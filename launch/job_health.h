@@ -55,8 +55,9 @@ class JobWatch {
 
 // What the launcher reports when a job of `world_size` ranks fails: the first failure, the
 // ranks that never beat, and those the watch saw stop (or, when it saw none, whose last beat
-// lags the freshest by `stale_s`), grouped by host. A host all of whose ranks stopped and that
-// `reachable` says no longer answers is gone; *lost_hosts gets those.
+// lags the freshest by `stale_s`), grouped by host. A host that `reachable` says no longer
+// answers is gone, whether its ranks stopped (the host died) or beat on (its network was cut);
+// *lost_hosts gets those. An empty `reachable` probes nothing (a job on one node).
 std::string describe_failure(const std::vector<RankBeat>& beats, int world_size, const JobWatch& watch, double stale_s,
                              const std::function<bool(const std::string&)>& reachable,
                              std::vector<std::string>* lost_hosts);

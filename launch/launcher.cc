@@ -177,6 +177,19 @@ void check_hosts_reachable(const std::vector<std::string>& hosts, const std::str
   }
 }
 
+// The signals that ask `tessel launch` to stop: SIGINT, SIGTERM, and SIGUSR1 (Slurm's warning
+// before a time limit). The launcher keeps them blocked from its pre-flight on and takes them
+// itself; the programs it starts get them unblocked.
+sigset_t stop_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGUSR1);
+  return s;
+}
+const char* stop_signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1"; }
+
 // Runs argv (found on PATH) with stdin empty, its stdout captured into *out and its stderr into
 // *err, for at most timeout_s seconds; returns its exit status, or -1 when it ran out of time
 // and was killed (with what it started). Ends when the program exits, even if something it
@@ -187,6 +200,8 @@ int run_captured(const std::vector<std::string>& argv, int timeout_s, std::strin
   const pid_t child = fork();
   TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
   if (child == 0) {
+    const sigset_t stops = stop_signals();
+    sigprocmask(SIG_UNBLOCK, &stops, nullptr);
     setpgid(0, 0);  // its own group: a timeout kills what it started too
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int null = open("/dev/null", O_RDONLY);
@@ -431,16 +446,13 @@ namespace {
 // can wait forever on the daemon of a host that is gone).
 int run_supervised(const std::vector<std::string>& argv, bool* signalled, const std::function<bool()>& watch) {
   *signalled = false;
-  sigset_t signals, previous;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);
+  const sigset_t signals = stop_signals();
+  sigset_t previous;
   sigprocmask(SIG_BLOCK, &signals, &previous);  // delivered to the loop below, not the default handler
   const pid_t child = fork();
   TESSEL_CHECK(child >= 0) << "tessel launch: fork failed: " << std::strerror(errno);
   if (child == 0) {
-    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    sigprocmask(SIG_UNBLOCK, &signals, nullptr);
     // Its own process group: a terminal's Ctrl-C reaches only the launcher, which decides
     // what mpirun gets. And if the launcher dies (even by SIGKILL), the job stops too.
     setpgid(0, 0);
@@ -476,12 +488,10 @@ int run_supervised(const std::vector<std::string>& argv, bool* signalled, const 
     // The first SIGINT/SIGTERM asks the ranks to save a checkpoint and stop (SIGUSR1, which
     // mpirun passes on to every rank); a second one stops the job at once. SIGUSR1 (Slurm's
     // warning before a time limit, sbatch --signal=B:USR1@120) only ever asks for the stop.
-    const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1";
+    const char* name = stop_signal_name(sig);
     if (!*signalled || sig == SIGUSR1) {
-      std::fprintf(stderr,
-                   "tessel launch: %s received: the ranks save a checkpoint and stop (send it again to stop "
-                   "at once)\n",
-                   name);
+      std::fprintf(stderr, "tessel launch: %s received: the ranks save a checkpoint and stop%s\n", name,
+                   sig == SIGUSR1 ? "" : " (send it again to stop at once)");
       kill(child, SIGUSR1);
     } else {
       std::fprintf(stderr, "tessel launch: %s received again: stopping the job now\n", name);
@@ -532,12 +542,20 @@ int launch_job(const LaunchRequest& r, const Config& config) {
     std::printf("%s\n", shell_join(plan.argv).c_str());
     return 0;
   }
+  // From here a stop signal never ends the launcher by its default action: during a job it is
+  // passed on (run_supervised); before the job starts, or between a failure and the restart, it
+  // means no (further) attempt starts.
+  const sigset_t stops = stop_signals();
+  sigprocmask(SIG_BLOCK, &stops, nullptr);
+  const auto stop_asked = [&stops] {
+    siginfo_t info;
+    const timespec now = {0, 0};
+    return sigtimedwait(&stops, &info, &now);
+  };
   const std::string from = r.hostfile.empty() ? "--hosts" : r.hostfile;
   const std::vector<std::string> hosts = r.hosts.empty() && !r.hostfile.empty() ? hostfile_hosts(r.hostfile) : r.hosts;
   check_hosts_reachable(hosts, from);
   check_remote_builds(hosts, from, host.tessel, host.env);
-  spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}", plan.nodes * plan.nproc_per_node,
-               plan.where, plan.nproc_per_node, plan.threads_per_rank, shell_join(plan.argv));
 
   // Each attempt's ranks beat into the run's directory (train/heartbeat.h): a failure is seen
   // there even when mpirun cannot end the job (it waits on the daemon of a host that is gone),
@@ -556,11 +574,23 @@ int launch_job(const LaunchRequest& r, const Config& config) {
   std::vector<std::string> live_hosts = hosts;
   std::vector<std::string> restart_env;  // what a restarted attempt learns of the failure
   for (int attempt = 0;; ++attempt) {
+    if (const int sig = stop_asked(); sig > 0) {
+      // Nothing runs: the newest checkpoint stands, for a requeued job to resume from. SIGINT
+      // (Ctrl-C) is a user's stop and ends as one; SIGTERM and SIGUSR1 end as a clean stop does.
+      spdlog::warn("{} received before the job {}: not starting it; a resume continues from the newest checkpoint",
+                   stop_signal_name(sig), attempt == 0 ? "started" : "restarted");
+      return sig == SIGINT ? 128 + SIGINT : 0;
+    }
     const std::string beats_dir = beats_root + "/" + job_id + "-" + std::to_string(attempt);
     LaunchRequest a = current;
     a.env = restart_env;
     a.env.push_back("TESSEL_HEARTBEAT_DIR=" + beats_dir);
     const LaunchPlan attempt_plan = plan_launch(a, parallel, host);
+    if (attempt == 0) {
+      spdlog::info("launching {} ranks on {} ({} per node, {} threads each): {}",
+                   attempt_plan.nodes * attempt_plan.nproc_per_node, attempt_plan.where, attempt_plan.nproc_per_node,
+                   attempt_plan.threads_per_rank, shell_join(attempt_plan.argv));
+    }
     std::error_code ec;
     fs::remove_all(beats_dir, ec);
     bool signalled = false;
@@ -611,10 +641,15 @@ int launch_job(const LaunchRequest& r, const Config& config) {
       }
       return it->second;
     };
-    const auto probe = [&](const std::string& h) {
-      const auto it = listed.find(h);
-      return answering(it != listed.end() ? it->second : h);
-    };
+    // Probed only for hosts listed (--hosts/--hostfile): on one node, or in a Slurm allocation,
+    // there is nothing to leave out and the nodes need not run sshd.
+    std::function<bool(const std::string&)> probe;
+    if (!live_hosts.empty()) {
+      probe = [&](const std::string& h) {
+        const auto it = listed.find(h);
+        return answering(it != listed.end() ? it->second : h);
+      };
+    }
     std::vector<std::string> lost;
     const std::string report = beats.empty() ? ""
                                              : describe_failure(beats, attempt_plan.nodes * attempt_plan.nproc_per_node,

@@ -13,6 +13,8 @@ packages=(
   libopenblas-openmp-dev      # sgemm for the CPU kernels, sharing OpenMP's thread pool
   openmpi-bin libopenmpi-dev  # mpirun and MPI for multi-rank runs
   openssh-server openssh-client iproute2  # the tests' cluster of network-namespace hosts (tests/cluster)
+  slurmctld slurmd slurm-client munge     # ... and Slurm on it
+  iptables                    # ... and its lossy links (tests/cluster/link_check.sh)
   libyaml-cpp-dev             # configs
   libspdlog-dev               # logging
   libprotobuf-dev protobuf-compiler  # TensorBoard events, checkpoint manifests

@@ -12,6 +12,13 @@
 #   cluster_kill I                  # host I dies: its link down, everything in it killed
 #   cluster_revive I                # ... and comes back (link up, a fresh sshd)
 #   cluster_down                    # kills what runs in the hosts and deletes them
+#   cluster_link_require            # exits 77 when links cannot be degraded (iptables, tc tbf)
+#   cluster_link I LOSS [RATE]      # host I's link drops LOSS% of packets each way (100: cut off,
+#                                   # though its processes live on), and carries at most RATE (tc)
+#   cluster_link_clear I            # ... and is whole again
+#   cluster_slurm_require           # exits 77 when Slurm or munge is missing (after cluster_require)
+#   cluster_slurm_up CPUS           # Slurm on the hosts: munged and slurmctld on h1, slurmd on each
+#   cluster_slurm I CMD...          # a Slurm command (sbatch, squeue, scancel) on host I
 # cluster_up traps EXIT, INT and TERM to run cluster_down and then CLUSTER_CLEANUP (a command the
 # caller may set, e.g. removing its own files).
 #
@@ -102,8 +109,13 @@ cluster_kill() {
 cluster_overlay() {
   nsenter -t "${CLUSTER_SSHD_PIDS[$(($1 - 1))]}" -m mount --bind "$2" "$3"
 }
-cluster_overlay_off() {
-  nsenter -t "${CLUSTER_SSHD_PIDS[$(($1 - 1))]}" -m umount "$2"
+cluster_overlay_off() {  # (at most 10 s while a program started from it still runs)
+  local tries=0
+  until nsenter -t "${CLUSTER_SSHD_PIDS[$(($1 - 1))]}" -m umount "$2" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ $tries -lt 100 ] || { echo "cluster: cannot unmount $2 on host h$1" >&2; return 1; }
+    sleep 0.1
+  done
 }
 
 cluster_up() {
@@ -177,6 +189,146 @@ EOF
       fi
       sleep 0.2
     done
+  done
+}
+
+cluster_link_require() {
+  command -v iptables >/dev/null || cluster_skip "no iptables (Debian: iptables, which scripts/setup.sh installs)"
+  command -v tc >/dev/null || cluster_skip "no tc (Debian: iproute2)"
+  local probe=$CLUSTER_PREFIX-probe ok=1
+  ip netns add "$probe" 2>/dev/null || cluster_skip "this machine cannot create network namespaces"
+  ip -n "$probe" link add probe0 type veth peer name probe1 2>/dev/null \
+    && ip netns exec "$probe" iptables -A OUTPUT -m statistic --mode random --probability 0.5 -j DROP 2>/dev/null \
+    && ip netns exec "$probe" tc qdisc add dev probe0 root tbf rate 10mbit burst 32kbit latency 400ms 2>/dev/null \
+    || ok=0
+  ip netns del "$probe"
+  [ $ok -eq 1 ] || cluster_skip "this kernel cannot drop packets at random (iptables statistic) or shape a link (tc tbf)"
+}
+
+# The link of host I loses LOSS percent of its packets in each direction (iptables' random
+# statistic match in the host's namespace; 100 drops every packet) and, given RATE (tc's units,
+# e.g. 20mbit), carries at most that each way: a token bucket whose queue adds delay under load. tc's
+# netem would also add fixed delay, but many kernels lack it (sch_netem).
+cluster_link() {
+  local i=$1 loss=$2 rate=${3:-} ns
+  ns=$(cluster_ns "$i")
+  cluster_link_clear "$i"
+  if [ "$loss" -ge 100 ]; then
+    ip netns exec "$ns" iptables -A INPUT -i eth0 -j DROP
+    ip netns exec "$ns" iptables -A OUTPUT -o eth0 -j DROP
+  elif [ "$loss" -gt 0 ]; then
+    local p
+    p=$(awk -v l="$loss" 'BEGIN { printf "%.4f", l / 100 }')
+    ip netns exec "$ns" iptables -A INPUT -i eth0 -m statistic --mode random --probability "$p" -j DROP
+    ip netns exec "$ns" iptables -A OUTPUT -o eth0 -m statistic --mode random --probability "$p" -j DROP
+  fi
+  if [ -n "$rate" ]; then  # both ways: the host's end of its link, and the switch's end
+    tc -n "$ns" qdisc replace dev eth0 root tbf rate "$rate" burst 64kbit latency 200ms
+    tc -n "$CLUSTER_PREFIX-switch" qdisc replace dev "h$i" root tbf rate "$rate" burst 64kbit latency 200ms
+  fi
+}
+cluster_link_clear() {
+  local ns
+  ns=$(cluster_ns "$1")
+  ip netns exec "$ns" iptables -F INPUT
+  ip netns exec "$ns" iptables -F OUTPUT
+  tc -n "$ns" qdisc del dev eth0 root 2>/dev/null || true
+  tc -n "$CLUSTER_PREFIX-switch" qdisc del dev "h$1" root 2>/dev/null || true
+}
+
+cluster_slurm_require() {
+  local tool
+  for tool in munged slurmctld slurmd sbatch scontrol; do
+    command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null \
+      || cluster_skip "no $tool (Debian: munge, slurmctld, slurmd, slurm-client, which scripts/setup.sh installs)"
+  done
+  # slurmd starts its cgroup plugin even when no cgroup feature is configured.
+  [ -n "$(ls -A /sys/fs/cgroup 2>/dev/null)" ] || cluster_skip "slurmd needs a cgroup filesystem at /sys/fs/cgroup"
+}
+
+# A daemon on host I that must see this machine's /sys (slurmd reads its cgroup filesystem there,
+# which `ip netns exec` hides by mounting the namespace's own /sys): host I's network and host
+# name, and its hosts file bound over /etc/hosts in a mount namespace of its own.
+cluster_host_daemon() {
+  local i=$1 ns
+  shift
+  ns=$(cluster_ns "$i")
+  nsenter --net="/run/netns/$ns" unshare --mount --uts \
+    sh -c 'mount --bind "$1" /etc/hosts && hostname "$2" && shift 2 && exec "$@"' sh "/etc/netns/$ns/hosts" "h$i" "$@"
+}
+
+cluster_slurm() {
+  local i=$1
+  shift
+  cluster_run "$i" env SLURM_CONF="$CLUSTER_DIR/slurm/slurm.conf" "$@"
+}
+
+# Slurm with every host a node of CPUS cpus, in one partition: munged (with a key made for the
+# run) and slurmctld on h1, slurmd on every host, all under DIR/slurm and DIR/munge. Requeued
+# jobs may start again after 5 s (cred_expire), not Slurm's default 2 minutes.
+cluster_slurm_up() {
+  local cpus=$1 i d=$CLUSTER_DIR/slurm m=$CLUSTER_DIR/munge
+  PATH=$PATH:/usr/sbin
+  mkdir -p "$d/state" "$m"
+  chmod 755 "$m"
+  head -c 1024 /dev/urandom > "$m/munge.key"
+  chmod 400 "$m/munge.key"
+  cluster_run 1 munged --force --foreground --socket="$m/socket" --key-file="$m/munge.key" --log-file="$m/munged.log" \
+    --pid-file="$m/munged.pid" --seed-file="$m/seed" > "$m/munged.out" 2>&1 &
+  disown $!
+  {
+    echo "ClusterName=tessel"
+    echo "SlurmctldHost=h1($(cluster_addr 1))"
+    echo "SlurmUser=root"
+    echo "SlurmdUser=root"
+    echo "AuthType=auth/munge"
+    echo "AuthInfo=socket=$m/socket,cred_expire=5"
+    echo "CredType=cred/munge"
+    echo "StateSaveLocation=$d/state"
+    echo "SlurmdSpoolDir=$d/spool-%n"
+    echo "SlurmctldPidFile=$d/slurmctld.pid"
+    echo "SlurmdPidFile=$d/slurmd-%n.pid"
+    echo "SlurmctldLogFile=$d/slurmctld.log"
+    echo "SlurmdLogFile=$d/slurmd-%n.log"
+    echo "ProctrackType=proctrack/linuxproc"
+    echo "TaskPlugin=task/none"
+    echo "JobAcctGatherType=jobacct_gather/none"
+    echo "AccountingStorageType=accounting_storage/none"
+    echo "JobCompType=jobcomp/none"
+    echo "SelectType=select/linear"
+    echo "SchedulerType=sched/builtin"
+    echo "SchedulerParameters=sched_interval=1"
+    echo "MpiDefault=none"
+    echo "ReturnToService=2"
+    echo "SlurmdParameters=config_overrides"
+    for ((i = 1; i <= CLUSTER_HOSTS; i++)); do
+      echo "NodeName=h$i NodeAddr=$(cluster_addr "$i") CPUs=$cpus State=UNKNOWN"
+    done
+    echo "PartitionName=cluster Nodes=h[1-$CLUSTER_HOSTS] Default=YES MaxTime=INFINITE State=UP"
+  } > "$d/slurm.conf"
+  local tries=0
+  until [ -S "$m/socket" ]; do
+    tries=$((tries + 1))
+    [ $tries -lt 50 ] || { cat "$m/munged.out" >&2; echo "cluster: munged does not start" >&2; return 1; }
+    sleep 0.1
+  done
+  cluster_slurm 1 slurmctld -D -i > "$d/slurmctld.out" 2>&1 &
+  disown $!
+  for ((i = 1; i <= CLUSTER_HOSTS; i++)); do
+    mkdir -p "$d/spool-h$i"
+    cluster_host_daemon "$i" env SLURM_CONF="$d/slurm.conf" slurmd -D -N "h$i" > "$d/slurmd-h$i.out" 2>&1 &
+    disown $!
+  done
+  # Every node registers and is idle (at most 30 s).
+  tries=0
+  until [ "$(cluster_slurm 1 sinfo -h -N -t idle -o %N 2>/dev/null | wc -l)" -eq "$CLUSTER_HOSTS" ]; do
+    tries=$((tries + 1))
+    if [ $tries -ge 60 ]; then
+      tail -n 5 "$d"/*.out >&2
+      echo "cluster: the Slurm nodes do not come up idle" >&2
+      return 1
+    fi
+    sleep 0.5
   done
 }
 

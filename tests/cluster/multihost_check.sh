@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two hosts (network namespaces on this machine, tests/cluster/cluster_lib.sh), two ranks on each:
 # `tessel launch --hostfile` runs dp 4 and tp 2 x pp 2 across them over ssh and TCP, and both
-# follow the single-rank curve within 1e-5. Bad hostfiles are refused before anything starts.
+# follow the single-rank curve within 1e-5. Bad hostfiles are refused before anything starts, and
+# a stop signal during those checks starts nothing.
 #   tests/cluster/multihost_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$(realpath "$1")
@@ -58,6 +59,25 @@ refused "another build on h2" "host 'h2' (from $dir/hostfile) runs tessel 0.0.1 
   "$dir/hostfile"
 cluster_overlay_off 2 "$tessel"
 echo "bad hostfiles refused before starting: too few slots, an unreachable host, another build on a host"
+
+# SIGUSR1 (Slurm's warning before a time limit) while the launcher still checks the hosts (h2's
+# build answers after 3 s): no rank starts, and the launcher exits 0, as after a clean stop.
+printf '#!/bin/sh\nsleep 3\necho "%s"\n' "$("$tessel" --version)" > "$dir/slow-tessel"
+chmod +x "$dir/slow-tessel"
+cluster_overlay 2 "$dir/slow-tessel" "$tessel"
+cluster_run 1 "$tessel" launch --hostfile "$dir/hostfile" --nproc-per-node 2 "$dir/tiny.yaml" \
+  --set run.out_dir="$dir/early" parallel.dp=4 > "$dir/early.log" 2>&1 &
+shell=$!
+sleep 1
+kill -USR1 "$(pgrep -o -f -- "launch --hostfile .*run.out_dir=$dir/early")"
+status=0
+wait "$shell" || status=$?
+cluster_overlay_off 2 "$tessel"
+[ "$status" -eq 0 ] || { cat "$dir/early.log"; fail "SIGUSR1 before the start: exit $status, not 0"; }
+grep -q "SIGUSR1 received before the job started: not starting it" "$dir/early.log" \
+  || { cat "$dir/early.log"; fail "SIGUSR1 before the start: not reported"; }
+[ ! -e "$dir/early/metrics.jsonl" ] || fail "SIGUSR1 before the start: a rank started"
+echo "SIGUSR1 during the host checks: nothing started, exit 0"
 
 python3 - "$dir" <<'PY'
 import json, sys

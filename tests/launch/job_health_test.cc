@@ -60,6 +60,24 @@ TEST_CASE("job health: ranks that stop beating before a failure are named by hos
       after, 4, watch, 3.0, [&](const std::string& h) { return up[h]; }, &lost);
   CHECK_THAT(hung, Catch::Contains("their processes hung, stopped or died"));
   CHECK(lost.empty());
+  // h2 cut off from the network: its ranks beat on (a shared filesystem) and every rank times out.
+  JobWatch cut(3.0);
+  const std::string timeout = "all_reduce #83 did not complete within 5 s";
+  const std::vector<RankBeat> all_failed = {
+      beat(0, "h1", 41, 300.0, "failed", timeout), beat(1, "h1", 41, 300.1, "failed", timeout),
+      beat(2, "h2", 41, 300.05, "failed", timeout), beat(3, "h2", 41, 300.2, "failed", timeout)};
+  cut.observe(all_failed);
+  CHECK(cut.stopped().empty());
+  up["h2"] = false;
+  const std::string partitioned = describe_failure(
+      all_failed, 4, cut, 3.0, [&](const std::string& h) { return up[h]; }, &lost);
+  CHECK_THAT(partitioned, Catch::Contains("rank 0 on h1 failed first"));
+  CHECK_THAT(partitioned, Catch::Contains("host h2 (ranks 2-3) no longer answers, though its ranks went on beating"));
+  CHECK(lost == std::vector<std::string>{"h2"});
+  // Without a probe (one node) no host is called gone.
+  lost.clear();
+  CHECK_THAT(describe_failure(all_failed, 4, cut, 3.0, nullptr, &lost), !Catch::Contains("no longer answers"));
+  CHECK(lost.empty());
 
   // A rank that lagged once but beats again before the failure was only slow.
   JobWatch slow(3.0);
