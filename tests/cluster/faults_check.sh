@@ -9,7 +9,7 @@
 #   2. A hung rank (SIGSTOP, on this machine): the others time out, the launcher names the
 #      stopped rank, and the job restarts and finishes.
 #   3. A straggler (a rank held to a third of a CPU): the progress line, a warning and
-#      metrics.jsonl name its rank and host and its slowdown.
+#      metrics.jsonl name its rank and host and its slowdown; the curve is the same.
 #   tests/cluster/faults_check.sh TESSEL_BINARY
 set -euo pipefail
 tessel=$(realpath "$1")
@@ -58,6 +58,7 @@ wait "$launcher" || status=$?
 grep -q "rank 3 on $(hostname) stopped beating .*its process hung, stopped or died" "$dir/hung.log" \
   || { cat "$dir/hung.log"; fail "hung rank: rank 3 not named"; }
 grep -q "restarting the job (1 of --max-restarts 1)" "$dir/hung.log" || { cat "$dir/hung.log"; fail "hung rank: no restart"; }
+"$tessel" ckpt verify "$dir/hung/checkpoints" > /dev/null || fail "hung rank: ckpt verify"
 
 # 3. A straggler: rank 2 gets a third of a CPU (stopped 30 ms of every 45) for 6 s.
 "$tessel" launch --nproc-per-node 4 "$dir/tiny.yaml" --set run.out_dir="$dir/slow" parallel.dp=4 checkpoint.every=0 \
@@ -101,8 +102,11 @@ for run, fault_at in (("hostdeath", killed_at), ("hung", stopped_at)):
     print(f"{run}: the uninterrupted curve within {worst:.1e}; failure reported {detected - fault_at:.1f} s after the "
           f"fault, first step after resuming {rec['recovery_s']:.1f} s after the failure, {rec['steps_recomputed']:.0f} "
           f"steps recomputed, goodput {last['goodput']:.2f}")
-slow = [r for r in records("slow") if r.get("straggler_rank") == 2 and r["straggler_slowdown"] >= 1.5]
+slow_run = records("slow")
+worst = max(abs(r["loss"] - w) / w for r, w in zip(slow_run, want))
+assert len(slow_run) == steps and worst <= 1e-5, ("straggler", len(slow_run), worst)
+slow = [r for r in slow_run if r.get("straggler_rank") == 2 and r["straggler_slowdown"] >= 1.5]
 assert slow, "no logged step names rank 2 as the straggler"
 print(f"straggler: rank 2 reported at {len(slow)} logged steps, up to {max(r['straggler_slowdown'] for r in slow):.2f}x "
-      f"the median rank")
+      f"the median rank; the uninterrupted curve within {worst:.1e}")
 PY
